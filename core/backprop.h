@@ -1,0 +1,67 @@
+// The training objective of a stacked autoencoder and its gradient.
+//
+// objective = loss(output, target)            (MSE or BCE, mean over elements)
+//           + sparsity.weight * sum KL(target || mean activation)
+// Weight decay is not part of it: the optimizer adds it to the gradient, as
+// PyTorch's weight_decay does.
+//
+//   Backprop<float> bp;
+//   LossBreakdown loss = bp.Compute(net, noisy_batch, clean_batch, options, &rng, &grads);
+//
+// Not thread-safe; one per training loop (it keeps its buffers between calls).
+#ifndef STRATA_CORE_BACKPROP_H_
+#define STRATA_CORE_BACKPROP_H_
+
+#include <random>
+#include <vector>
+
+#include "core/matrix.h"
+#include "core/stacked_autoencoder.h"
+#include "strata/v1/train_config.pb.h"
+
+namespace strata {
+
+struct ObjectiveOptions {
+  // MSE or BCE. BCE expects a sigmoid output layer.
+  v1::Loss loss = v1::MSE;
+  // KL sparsity on every encoder layer with a sigmoid activation; 0 = off.
+  double sparsity_weight = 0;
+  double sparsity_target = 0.05;
+  // Inverted dropout on hidden layers (not code, not output); 0 = off.
+  double dropout = 0;
+};
+
+struct LossBreakdown {
+  double data_loss = 0;         // The configured loss, mean over elements.
+  double sparsity_penalty = 0;  // Already multiplied by its weight.
+  double objective() const { return data_loss + sparsity_penalty; }
+};
+
+// The configured loss of `output` against `target`, mean over all elements.
+// BCE clamps log terms at -100, as PyTorch does.
+template <typename T>
+double DataLoss(v1::Loss loss, const MatrixT<T>& output, const MatrixT<T>& target);
+
+template <typename T>
+class Backprop {
+ public:
+  // Forward and backward pass over one batch. Writes d(objective)/d(params)
+  // into `grads` (resized as needed) and returns the objective's parts.
+  // `rng` draws dropout masks; may be null when options.dropout is 0.
+  // REQUIRES: input and target have net.input_dim() columns and equal rows.
+  LossBreakdown Compute(const StackedAutoencoderT<T>& net, const MatrixT<T>& input,
+                        const MatrixT<T>& target, const ObjectiveOptions& options,
+                        std::mt19937_64* rng, ParametersT<T>* grads);
+
+ private:
+  // Per layer: outputs before dropout, dropout masks (scaled by 1/(1-p),
+  // empty when the layer has none), and the layer's input after dropout.
+  std::vector<MatrixT<T>> outputs_;
+  std::vector<MatrixT<T>> masks_;
+  std::vector<MatrixT<T>> dropped_;
+  MatrixT<T> grad_, delta_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_BACKPROP_H_

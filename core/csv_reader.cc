@@ -1,0 +1,123 @@
+#include "core/csv_reader.h"
+
+#include <cmath>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "core/file_util.h"
+
+namespace strata {
+namespace {
+
+absl::string_view Unquote(absl::string_view cell) {
+  cell = absl::StripAsciiWhitespace(cell);
+  if (cell.size() >= 2 && cell.front() == '"' && cell.back() == '"') {
+    cell = cell.substr(1, cell.size() - 2);
+  }
+  return cell;
+}
+
+bool IsNumber(absl::string_view cell) {
+  float v;
+  return absl::SimpleAtof(Unquote(cell), &v);
+}
+
+std::string ColumnLabel(int col, const std::vector<std::string>& names) {
+  return absl::StrCat("column ", col + 1, " (", names[col], ")");
+}
+
+}  // namespace
+
+absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& options) {
+  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+  // Pair each non-blank line with its 1-based line number.
+  std::vector<std::pair<int, absl::string_view>> rows;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    absl::string_view line = lines[i];
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    rows.emplace_back(static_cast<int>(i + 1), line);
+  }
+  if (rows.empty()) return absl::InvalidArgumentError("the CSV data is empty");
+
+  std::vector<absl::string_view> first = absl::StrSplit(rows[0].second, options.delimiter);
+  bool has_header = options.header == CsvOptions::Header::kPresent;
+  if (options.header == CsvOptions::Header::kDetect) {
+    for (absl::string_view cell : first) has_header |= !IsNumber(cell);
+  }
+  const int cols = static_cast<int>(first.size());
+  std::vector<std::string> names;
+  for (int c = 0; c < cols; ++c) {
+    names.push_back(has_header ? std::string(Unquote(first[c])) : absl::StrCat("f", c));
+  }
+
+  std::vector<bool> keep(cols, true);
+  for (const std::string& drop : options.drop_columns) {
+    bool found = false;
+    for (int c = 0; c < cols; ++c) {
+      if (names[c] == drop) keep[c] = false, found = true;
+    }
+    if (!found) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot drop column '", drop,
+                                                     "': the columns are ",
+                                                     absl::StrJoin(names, ", ")));
+    }
+  }
+  CsvTable table;
+  std::vector<int> kept;
+  for (int c = 0; c < cols; ++c) {
+    if (keep[c]) kept.push_back(c), table.column_names.push_back(names[c]);
+  }
+  if (kept.empty()) return absl::InvalidArgumentError("no columns are left after dropping");
+
+  const size_t start = has_header ? 1 : 0;
+  if (rows.size() <= start) return absl::InvalidArgumentError("the CSV data has a header but no rows");
+  table.values.resize(static_cast<Eigen::Index>(rows.size() - start), static_cast<Eigen::Index>(kept.size()));
+  std::vector<absl::string_view> cells;
+  for (size_t r = start; r < rows.size(); ++r) {
+    const auto [line_no, line] = rows[r];
+    cells = absl::StrSplit(line, options.delimiter);
+    if (static_cast<int>(cells.size()) != cols) {
+      return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": ", cells.size(),
+                                                     " columns, expected ", cols));
+    }
+    for (size_t k = 0; k < kept.size(); ++k) {
+      const int c = kept[k];
+      absl::string_view cell = Unquote(cells[c]);
+      float v;
+      if (cell.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("line ", line_no, ", ", ColumnLabel(c, names), ": empty cell"));
+      }
+      if (!absl::SimpleAtof(cell, &v)) {
+        return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ", ",
+                                                       ColumnLabel(c, names), ": '", cell,
+                                                       "' is not a number"));
+      }
+      if (!std::isfinite(v)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "line ", line_no, ", ", ColumnLabel(c, names), ": '", cell,
+            "' is not finite (NaN and Inf are not accepted; out of float range?)"));
+      }
+      table.values(static_cast<Eigen::Index>(r - start), static_cast<Eigen::Index>(k)) = v;
+    }
+  }
+  return table;
+}
+
+absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path, const CsvOptions& options) {
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<CsvTable> table = ParseCsv(*text, options);
+  if (!table.ok()) {
+    return absl::Status(table.status().code(),
+                        absl::StrCat(path, ": ", table.status().message()));
+  }
+  return table;
+}
+
+}  // namespace strata

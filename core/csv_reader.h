@@ -1,0 +1,46 @@
+// Reads numeric CSV data into a batch.
+//
+//   CsvOptions options;
+//   options.drop_columns = {"label"};
+//   STRATA_ASSIGN_OR_RETURN(CsvTable table, ReadCsvFile("data/thyroid.csv", options));
+//   // table.values: rows x features; table.column_names: "f0", "f1", ...
+//
+// A header row is detected (the first line with a cell that is not a number)
+// or can be forced. Errors name the 1-based line and column: non-numeric
+// cells, empty cells, NaN or Inf, ragged rows, unknown columns to drop.
+#ifndef STRATA_CORE_CSV_READER_H_
+#define STRATA_CORE_CSV_READER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/matrix.h"
+
+namespace strata {
+
+struct CsvOptions {
+  enum class Header { kDetect, kPresent, kAbsent };
+  // Whether the first line names the columns. Default: detect.
+  Header header = Header::kDetect;
+  // Field separator. Default ','.
+  char delimiter = ',';
+  // Columns left out of `values`, by name (header names, or f0, f1, ...
+  // without a header). Their cells need not be numeric. Default: none.
+  std::vector<std::string> drop_columns;
+};
+
+struct CsvTable {
+  // Names of the kept columns: from the header, or f<i> by position.
+  std::vector<std::string> column_names;
+  Matrix values;  // rows x kept columns
+};
+
+absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& options);
+// As ParseCsv, with errors prefixed by the path.
+absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path, const CsvOptions& options);
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_CSV_READER_H_

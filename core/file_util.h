@@ -1,0 +1,21 @@
+// Whole-file reads and crash-safe writes.
+//
+// WriteFileAtomically writes to a temporary file in the same directory,
+// fsyncs it, renames it over `path` and fsyncs the directory: readers see the
+// old file or the complete new one, never a torn write, even after a crash.
+#ifndef STRATA_CORE_FILE_UTIL_H_
+#define STRATA_CORE_FILE_UTIL_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace strata {
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_FILE_UTIL_H_

@@ -1,0 +1,42 @@
+#include "core/model.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace strata {
+namespace {
+
+ModelInfo WithFeatureNames(ModelInfo info, int dim) {
+  if (info.feature_names.empty()) {
+    for (int i = 0; i < dim; ++i) info.feature_names.push_back(absl::StrCat("f", i));
+  }
+  return info;
+}
+
+}  // namespace
+
+Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info)
+    : autoencoder_(std::move(autoencoder)),
+      scaler_(std::move(scaler)),
+      info_(WithFeatureNames(std::move(info), autoencoder_.input_dim())) {}
+
+absl::StatusOr<Matrix> Model::Encode(const Matrix& raw, int layer) const {
+  if (layer < 1 || layer > depth()) {
+    return absl::InvalidArgumentError(absl::StrCat("layer ", layer, " does not exist: the model has layers 1 (h1) to ",
+                                                   depth(), " (code)"));
+  }
+  if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
+  return autoencoder_.Encode(scaler_.Transform(raw), layer);
+}
+
+absl::StatusOr<Matrix> Model::Reconstruct(const Matrix& raw) const {
+  if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
+  return scaler_.InverseTransform(autoencoder_.Reconstruct(scaler_.Transform(raw)));
+}
+
+absl::StatusOr<Matrix> Model::SquaredErrors(const Matrix& raw) const {
+  if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
+  const Matrix scaled = scaler_.Transform(raw);
+  return (autoencoder_.Reconstruct(scaled) - scaled).array().square().matrix();
+}
+
+}  // namespace strata

@@ -1,0 +1,62 @@
+// Model: a trained stacked autoencoder with the scaler fitted on its training
+// data and what is known about its training. This is what gets stored,
+// loaded and served; it speaks in the records' original units.
+//
+//   STRATA_ASSIGN_OR_RETURN(Matrix code, model.Encode(batch, model.depth()));
+//   STRATA_ASSIGN_OR_RETURN(Matrix recon, model.Reconstruct(batch));
+//   STRATA_ASSIGN_OR_RETURN(Matrix errors, model.SquaredErrors(batch));
+//
+// Immutable after construction; thread-safe.
+#ifndef STRATA_CORE_MODEL_H_
+#define STRATA_CORE_MODEL_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/matrix.h"
+#include "core/scaler.h"
+#include "core/stacked_autoencoder.h"
+#include "strata/v1/model.pb.h"
+
+namespace strata {
+
+// Everything about a model except its parameters.
+struct ModelInfo {
+  std::vector<std::string> feature_names;  // One per input feature.
+  v1::TrainConfig config;                  // Resolved: every default filled in.
+  std::vector<v1::EpochRecord> history;
+  v1::TrainingSummary summary;
+  int64_t created_unix_micros = 0;
+  std::string strata_version;
+};
+
+class Model {
+ public:
+  // REQUIRES: scaler.dim() == autoencoder.input_dim() and
+  // info.feature_names empty or of that size (empty gets f0, f1, ...).
+  Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info);
+
+  const StackedAutoencoder& autoencoder() const { return autoencoder_; }
+  const Scaler& scaler() const { return scaler_; }
+  const ModelInfo& info() const { return info_; }
+  int input_dim() const { return autoencoder_.input_dim(); }
+  int depth() const { return autoencoder_.depth(); }
+
+  // Features of encoder layer `layer` (1 = h1 ... depth() = code) for raw rows.
+  absl::StatusOr<Matrix> Encode(const Matrix& raw, int layer) const;
+  // Reconstructions of raw rows, in the rows' original units.
+  absl::StatusOr<Matrix> Reconstruct(const Matrix& raw) const;
+  // Per row and feature: squared reconstruction error in scaled space (where
+  // every feature weighs the same).
+  absl::StatusOr<Matrix> SquaredErrors(const Matrix& raw) const;
+
+ private:
+  const StackedAutoencoder autoencoder_;
+  const Scaler scaler_;
+  const ModelInfo info_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_MODEL_H_

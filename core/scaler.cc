@@ -1,0 +1,100 @@
+#include "core/scaler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
+namespace strata {
+namespace {
+
+// A spread this small relative to the column's magnitude is float noise: the
+// column is constant for every purpose of scaling.
+double UsableScale(double spread, double magnitude) {
+  const double floor = 16 * std::numeric_limits<float>::epsilon() * std::max(1.0, magnitude);
+  return spread > floor ? spread : 1.0;
+}
+
+}  // namespace
+
+absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Matrix& data) {
+  const int dim = static_cast<int>(data.cols());
+  if (kind == v1::IDENTITY) return Identity(dim);
+  if (kind != v1::STANDARD && kind != v1::MINMAX) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown scaler kind ", kind));
+  }
+  if (data.rows() < 1) return absl::InvalidArgumentError("cannot fit a scaler on zero rows");
+  if (!data.allFinite()) return absl::InvalidArgumentError("cannot fit a scaler on non-finite data");
+  RowVector offset(dim), scale(dim);
+  const double n = static_cast<double>(data.rows());
+  for (int c = 0; c < dim; ++c) {
+    // Accumulate in double: float sums over many rows lose the mean.
+    const auto col = data.col(c).cast<double>();
+    const double lo = col.minCoeff(), hi = col.maxCoeff();
+    const double magnitude = std::max(std::abs(lo), std::abs(hi));
+    if (kind == v1::STANDARD) {
+      const double mean = col.sum() / n;
+      const double var = (col.array() - mean).square().sum() / n;
+      offset(c) = static_cast<float>(mean);
+      scale(c) = static_cast<float>(UsableScale(std::sqrt(var), magnitude));
+    } else {
+      offset(c) = static_cast<float>(lo);
+      scale(c) = static_cast<float>(UsableScale(hi - lo, magnitude));
+    }
+  }
+  return Scaler(kind, std::move(offset), std::move(scale));
+}
+
+Scaler Scaler::Identity(int dim) {
+  return Scaler(v1::IDENTITY, RowVector::Zero(dim), RowVector::Ones(dim));
+}
+
+absl::StatusOr<Scaler> Scaler::FromProto(const v1::ScalerParams& params, int dim) {
+  if (params.offset_size() != dim || params.scale_size() != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("scaler has ", params.offset_size(), " offsets and ", params.scale_size(),
+                     " scales; the model has ", dim, " features"));
+  }
+  if (params.kind() != v1::STANDARD && params.kind() != v1::MINMAX &&
+      params.kind() != v1::IDENTITY) {
+    return absl::InvalidArgumentError(absl::StrCat("scaler kind ", params.kind(), " is unknown"));
+  }
+  RowVector offset(dim), scale(dim);
+  for (int c = 0; c < dim; ++c) {
+    offset(c) = params.offset(c);
+    scale(c) = params.scale(c);
+    if (!std::isfinite(offset(c)) || !std::isfinite(scale(c)) || !(scale(c) > 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("scaler feature ", c, ": offset ", offset(c), " and scale ", scale(c),
+                       " must be finite with a positive scale"));
+    }
+  }
+  return Scaler(params.kind(), std::move(offset), std::move(scale));
+}
+
+v1::ScalerParams Scaler::ToProto() const {
+  v1::ScalerParams p;
+  p.set_kind(kind_);
+  p.mutable_offset()->Assign(offset_.data(), offset_.data() + offset_.size());
+  p.mutable_scale()->Assign(scale_.data(), scale_.data() + scale_.size());
+  return p;
+}
+
+Matrix Scaler::Transform(const Matrix& x) const {
+  if (kind_ == v1::IDENTITY) return x;
+  Matrix out = x;
+  out.array().rowwise() -= offset_.array();
+  out.array().rowwise() /= scale_.array();
+  return out;
+}
+
+Matrix Scaler::InverseTransform(const Matrix& x) const {
+  if (kind_ == v1::IDENTITY) return x;
+  Matrix out = x;
+  out.array().rowwise() *= scale_.array();
+  out.array().rowwise() += offset_.array();
+  return out;
+}
+
+}  // namespace strata

@@ -1,0 +1,51 @@
+// Scaler: per-feature affine scaling fitted on training data and stored with
+// the model, so inputs are scaled and reconstructions unscaled with exactly
+// the training transform.
+//
+//   STRATA_ASSIGN_OR_RETURN(Scaler s, Scaler::Fit(v1::STANDARD, train));
+//   Matrix scaled = s.Transform(batch);        // (x - offset) / scale
+//   Matrix back = s.InverseTransform(scaled);  // x, up to rounding
+//
+// A constant column (or one whose spread is lost in float rounding) gets
+// scale 1, so it maps to 0 and back without NaN. Immutable; thread-safe.
+#ifndef STRATA_CORE_SCALER_H_
+#define STRATA_CORE_SCALER_H_
+
+#include "absl/status/statusor.h"
+#include "core/matrix.h"
+#include "strata/v1/model.pb.h"
+
+namespace strata {
+
+class Scaler {
+ public:
+  // Fits STANDARD, MINMAX or IDENTITY on `data` (rows x features; finite).
+  static absl::StatusOr<Scaler> Fit(v1::ScalerKind kind, const Matrix& data);
+  // An identity scaler for `dim` features.
+  static Scaler Identity(int dim);
+  // Restores a stored scaler; checks it has `dim` finite entries with
+  // positive scales.
+  static absl::StatusOr<Scaler> FromProto(const v1::ScalerParams& params, int dim);
+  v1::ScalerParams ToProto() const;
+
+  v1::ScalerKind kind() const { return kind_; }
+  int dim() const { return static_cast<int>(offset_.cols()); }
+  const RowVector& offset() const { return offset_; }
+  const RowVector& scale() const { return scale_; }
+
+  // REQUIRES: x.cols() == dim().
+  Matrix Transform(const Matrix& x) const;
+  Matrix InverseTransform(const Matrix& x) const;
+
+ private:
+  Scaler(v1::ScalerKind kind, RowVector offset, RowVector scale)
+      : kind_(kind), offset_(std::move(offset)), scale_(std::move(scale)) {}
+
+  v1::ScalerKind kind_;
+  RowVector offset_;
+  RowVector scale_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_SCALER_H_

@@ -1,0 +1,201 @@
+#include "core/stacked_autoencoder.h"
+
+#include <cmath>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "core/activation.h"
+
+namespace strata {
+namespace {
+
+bool IsKnownActivation(v1::Activation a) {
+  return a != v1::ACTIVATION_UNSPECIFIED && v1::Activation_IsValid(a);
+}
+
+// Standard deviation of the initial weights of a layer.
+double InitStddev(v1::Activation activation, int fan_in, int fan_out) {
+  switch (activation) {
+    case v1::RELU:
+    case v1::LEAKY_RELU:
+    case v1::ELU:
+      return std::sqrt(2.0 / fan_in);  // He
+    case v1::SELU:
+      return std::sqrt(1.0 / fan_in);  // LeCun
+    default:
+      return std::sqrt(2.0 / (fan_in + fan_out));  // Glorot
+  }
+}
+
+}  // namespace
+
+template <typename T>
+std::vector<ParameterBlock<T>> ParametersT<T>::Blocks() {
+  std::vector<ParameterBlock<T>> blocks;
+  for (auto& w : weights) {
+    if (w.size() > 0) blocks.push_back({w.data(), w.size(), true});
+  }
+  for (auto& b : biases) blocks.push_back({b.data(), b.size(), false});
+  return blocks;
+}
+
+template <typename T>
+void ParametersT<T>::ResizeLikeAndZero(const ParametersT& other) {
+  weights.resize(other.weights.size());
+  biases.resize(other.biases.size());
+  for (size_t i = 0; i < weights.size(); ++i) {
+    weights[i].setZero(other.weights[i].rows(), other.weights[i].cols());
+  }
+  for (size_t i = 0; i < biases.size(); ++i) biases[i].setZero(other.biases[i].cols());
+}
+
+template <typename T>
+double ParametersT<T>::SquaredNorm() const {
+  double sum = 0;
+  for (const auto& w : weights) sum += static_cast<double>(w.squaredNorm());
+  for (const auto& b : biases) sum += static_cast<double>(b.squaredNorm());
+  return sum;
+}
+
+absl::Status ValidateArchitecture(const v1::Architecture& arch) {
+  if (arch.input_dim() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("architecture.input_dim must be at least 1, got ", arch.input_dim()));
+  }
+  if (arch.encoder_widths_size() < 1) {
+    return absl::InvalidArgumentError("architecture.encoder_widths needs at least one layer");
+  }
+  for (int i = 0; i < arch.encoder_widths_size(); ++i) {
+    if (arch.encoder_widths(i) < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("architecture.encoder_widths[", i,
+                                                     "] must be at least 1, got ",
+                                                     arch.encoder_widths(i)));
+    }
+  }
+  if (arch.encoder_activations_size() != arch.encoder_widths_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "architecture.encoder_activations has ", arch.encoder_activations_size(),
+        " entries; expected one per encoder layer (", arch.encoder_widths_size(), ")"));
+  }
+  for (int i = 0; i < arch.encoder_activations_size(); ++i) {
+    if (!IsKnownActivation(arch.encoder_activations(i))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("architecture.encoder_activations[", i, "] is not set or unknown"));
+    }
+  }
+  if (!IsKnownActivation(arch.output_activation())) {
+    return absl::InvalidArgumentError("architecture.output_activation is not set or unknown");
+  }
+  if (!std::isfinite(arch.leaky_relu_slope()) || arch.leaky_relu_slope() < 0) {
+    return absl::InvalidArgumentError("architecture.leaky_relu_slope must be finite and >= 0");
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+int StackedAutoencoderT<T>::layer_in(int l) const {
+  if (l < depth()) return l == 0 ? input_dim() : arch_.encoder_widths(l - 1);
+  return layer_out(mirror_of(l));
+}
+
+template <typename T>
+int StackedAutoencoderT<T>::layer_out(int l) const {
+  if (l < depth()) return arch_.encoder_widths(l);
+  return layer_in(mirror_of(l));
+}
+
+template <typename T>
+v1::Activation StackedAutoencoderT<T>::layer_activation(int l) const {
+  if (l < depth()) return arch_.encoder_activations(l);
+  if (l == num_layers() - 1) return arch_.output_activation();
+  // Decoder layer l produces the width of encoder layer mirror_of(l) - 1 and
+  // uses that layer's activation.
+  return arch_.encoder_activations(mirror_of(l) - 1);
+}
+
+template <typename T>
+absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::Create(
+    const v1::Architecture& arch, uint64_t seed) {
+  if (absl::Status s = ValidateArchitecture(arch); !s.ok()) return s;
+  StackedAutoencoderT net(arch, {});
+  std::mt19937_64 rng(seed);
+  const int n = net.num_layers();
+  net.params_.weights.resize(n);
+  net.params_.biases.resize(n);
+  for (int l = 0; l < n; ++l) {
+    const int in = net.layer_in(l), out = net.layer_out(l);
+    net.params_.biases[l].setZero(out);
+    if (net.is_tied(l)) continue;
+    std::normal_distribution<double> normal(0.0, InitStddev(net.layer_activation(l), in, out));
+    MatrixT<T>& w = net.params_.weights[l];
+    w.resize(in, out);
+    for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<T>(normal(rng));
+  }
+  return net;
+}
+
+template <typename T>
+absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::FromParameters(
+    const v1::Architecture& arch, ParametersT<T> params) {
+  if (absl::Status s = ValidateArchitecture(arch); !s.ok()) return s;
+  StackedAutoencoderT net(arch, {});
+  const int n = net.num_layers();
+  if (static_cast<int>(params.weights.size()) != n || static_cast<int>(params.biases.size()) != n) {
+    return absl::InvalidArgumentError(absl::StrCat("expected parameters for ", n, " layers, got ",
+                                                   params.weights.size(), " weights and ",
+                                                   params.biases.size(), " biases"));
+  }
+  for (int l = 0; l < n; ++l) {
+    const int rows = net.is_tied(l) ? 0 : net.layer_in(l);
+    const int cols = net.is_tied(l) ? 0 : net.layer_out(l);
+    if (params.weights[l].rows() != rows || params.weights[l].cols() != cols) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer ", l, ": weights are ", params.weights[l].rows(), "x", params.weights[l].cols(),
+          ", expected ", rows, "x", cols));
+    }
+    if (params.biases[l].cols() != net.layer_out(l)) {
+      return absl::InvalidArgumentError(absl::StrCat("layer ", l, ": ", params.biases[l].cols(),
+                                                     " biases, expected ", net.layer_out(l)));
+    }
+  }
+  net.params_ = std::move(params);
+  return net;
+}
+
+template <typename T>
+void StackedAutoencoderT<T>::LayerForward(int l, const MatrixT<T>& in, MatrixT<T>* out) const {
+  if (is_tied(l)) {
+    out->noalias() = in * params_.weights[mirror_of(l)].transpose();
+  } else {
+    out->noalias() = in * params_.weights[l];
+  }
+  out->rowwise() += params_.biases[l];
+  ApplyActivation(layer_activation(l), leaky_slope(), out);
+}
+
+template <typename T>
+MatrixT<T> StackedAutoencoderT<T>::Encode(const MatrixT<T>& x, int layer) const {
+  MatrixT<T> a = x, next;
+  for (int l = 0; l < layer; ++l) {
+    LayerForward(l, a, &next);
+    a.swap(next);
+  }
+  return a;
+}
+
+template <typename T>
+MatrixT<T> StackedAutoencoderT<T>::Reconstruct(const MatrixT<T>& x) const {
+  MatrixT<T> a = x, next;
+  for (int l = 0; l < num_layers(); ++l) {
+    LayerForward(l, a, &next);
+    a.swap(next);
+  }
+  return a;
+}
+
+template struct ParametersT<float>;
+template struct ParametersT<double>;
+template class StackedAutoencoderT<float>;
+template class StackedAutoencoderT<double>;
+
+}  // namespace strata

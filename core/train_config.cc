@@ -1,0 +1,208 @@
+#include "core/train_config.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace strata {
+namespace {
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("config field ", field, ": ", why));
+}
+
+bool IsOutputActivation(v1::Activation a) { return a == v1::LINEAR || a == v1::SIGMOID; }
+
+absl::Status ResolveOptimizer(v1::OptimizerConfig* o) {
+  if (o->kind() == v1::OptimizerConfig::KIND_UNSPECIFIED) o->set_kind(v1::OptimizerConfig::ADAM);
+  if (!v1::OptimizerConfig::Kind_IsValid(o->kind())) return Invalid("optimizer.kind", "unknown");
+  if (!o->has_learning_rate()) {
+    o->set_learning_rate(o->kind() == v1::OptimizerConfig::SGD ? 1e-2f : 1e-3f);
+  }
+  if (!o->has_momentum()) o->set_momentum(0.9f);
+  if (!o->has_beta1()) o->set_beta1(0.9f);
+  if (!o->has_beta2()) o->set_beta2(0.999f);
+  if (!o->has_rho()) o->set_rho(0.99f);
+  if (!o->has_epsilon()) o->set_epsilon(1e-8f);
+  if (!(o->learning_rate() > 0) || !std::isfinite(o->learning_rate())) {
+    return Invalid("optimizer.learning_rate", "must be positive");
+  }
+  if (!(o->momentum() >= 0 && o->momentum() < 1)) return Invalid("optimizer.momentum", "must be in [0, 1)");
+  if (!(o->beta1() >= 0 && o->beta1() < 1)) return Invalid("optimizer.beta1", "must be in [0, 1)");
+  if (!(o->beta2() >= 0 && o->beta2() < 1)) return Invalid("optimizer.beta2", "must be in [0, 1)");
+  if (!(o->rho() >= 0 && o->rho() < 1)) return Invalid("optimizer.rho", "must be in [0, 1)");
+  if (!(o->epsilon() > 0)) return Invalid("optimizer.epsilon", "must be positive");
+  if (o->nesterov() && o->kind() != v1::OptimizerConfig::SGD) {
+    return Invalid("optimizer.nesterov", "only applies to SGD");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json) {
+  v1::TrainConfig config;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  options.case_insensitive_enum_parsing = true;
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &config, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid training config JSON: ", status.message().as_string()));
+  }
+  return config;
+}
+
+std::string TrainConfigToJson(const v1::TrainConfig& config) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(config, &out, options);
+  return out;
+}
+
+absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config,
+                                                   int input_dim) {
+  if (input_dim < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("the data has ", input_dim, " features"));
+  }
+  v1::TrainConfig c = config;
+
+  // Architecture.
+  if (c.encoder_widths_size() == 0) {
+    c.add_encoder_widths(std::max(1, (input_dim + 1) / 2));
+    c.add_encoder_widths(std::max(1, (input_dim + 3) / 4));
+  }
+  for (int i = 0; i < c.encoder_widths_size(); ++i) {
+    if (c.encoder_widths(i) < 1) {
+      return Invalid(absl::StrCat("encoder_widths[", i, "]"),
+                     absl::StrCat("must be at least 1, got ", c.encoder_widths(i)));
+    }
+  }
+  const int hidden = c.encoder_widths_size() - 1;
+  if (c.hidden_activations_size() == 0) c.add_hidden_activations(v1::RELU);
+  if (c.hidden_activations_size() != 1 && c.hidden_activations_size() != hidden) {
+    return Invalid("hidden_activations",
+                   absl::StrCat("has ", c.hidden_activations_size(),
+                                " entries; give one for all hidden layers or one per hidden "
+                                "layer (", hidden, ")"));
+  }
+  for (int i = 0; i < c.hidden_activations_size(); ++i) {
+    if (c.hidden_activations(i) == v1::ACTIVATION_UNSPECIFIED) {
+      return Invalid(absl::StrCat("hidden_activations[", i, "]"), "is unspecified");
+    }
+  }
+  if (c.hidden_activations_size() == 1 && hidden > 1) {
+    const v1::Activation a = c.hidden_activations(0);
+    for (int i = 1; i < hidden; ++i) c.add_hidden_activations(a);
+  }
+  if (hidden == 0) c.clear_hidden_activations();
+  if (c.code_activation() == v1::ACTIVATION_UNSPECIFIED) c.set_code_activation(v1::LINEAR);
+  if (c.loss() == v1::LOSS_UNSPECIFIED) c.set_loss(v1::MSE);
+  if (c.output_activation() == v1::ACTIVATION_UNSPECIFIED) {
+    c.set_output_activation(c.loss() == v1::BCE ? v1::SIGMOID : v1::LINEAR);
+  }
+  if (!IsOutputActivation(c.output_activation())) {
+    return Invalid("output_activation", "must be linear or sigmoid");
+  }
+  if (!c.has_leaky_relu_slope()) c.set_leaky_relu_slope(0.01f);
+  if (!(c.leaky_relu_slope() >= 0 && c.leaky_relu_slope() < 1)) {
+    return Invalid("leaky_relu_slope", "must be in [0, 1)");
+  }
+
+  // Data.
+  if (c.scaler() == v1::SCALER_KIND_UNSPECIFIED) {
+    c.set_scaler(c.loss() == v1::BCE ? v1::MINMAX : v1::STANDARD);
+  }
+  if (!c.has_validation_fraction()) c.set_validation_fraction(0.1f);
+  if (!(c.validation_fraction() >= 0 && c.validation_fraction() <= 0.9f)) {
+    return Invalid("validation_fraction", "must be in [0, 0.9]");
+  }
+
+  // Objective.
+  if (c.loss() == v1::BCE) {
+    if (c.output_activation() != v1::SIGMOID) {
+      return Invalid("loss", "BCE needs output_activation sigmoid (outputs in [0, 1])");
+    }
+    if (c.scaler() == v1::STANDARD) {
+      return Invalid("loss",
+                     "BCE needs inputs in [0, 1]: use scaler minmax (or identity on data "
+                     "already in [0, 1]), not standard");
+    }
+  }
+  if (!(c.weight_decay() >= 0)) return Invalid("weight_decay", "must be >= 0");
+  if (!(c.dropout() >= 0 && c.dropout() < 1)) return Invalid("dropout", "must be in [0, 1)");
+  v1::NoiseConfig* noise = c.mutable_noise();
+  if (noise->kind() == v1::NoiseConfig::KIND_UNSPECIFIED) noise->set_kind(v1::NoiseConfig::NONE);
+  if (!noise->has_stddev()) noise->set_stddev(0.1f);
+  if (!noise->has_mask_fraction()) noise->set_mask_fraction(0.2f);
+  if (!(noise->stddev() >= 0)) return Invalid("noise.stddev", "must be >= 0");
+  if (!(noise->mask_fraction() >= 0 && noise->mask_fraction() < 1)) {
+    return Invalid("noise.mask_fraction", "must be in [0, 1)");
+  }
+  v1::SparsityConfig* sparsity = c.mutable_sparsity();
+  if (!sparsity->has_target()) sparsity->set_target(0.05f);
+  if (!(sparsity->weight() >= 0)) return Invalid("sparsity.weight", "must be >= 0");
+  if (!(sparsity->target() > 0 && sparsity->target() < 1)) {
+    return Invalid("sparsity.target", "must be in (0, 1)");
+  }
+  if (sparsity->weight() > 0) {
+    bool any_sigmoid = c.code_activation() == v1::SIGMOID;
+    for (int a : c.hidden_activations()) any_sigmoid |= a == v1::SIGMOID;
+    if (!any_sigmoid) {
+      return Invalid("sparsity.weight",
+                     "the KL sparsity penalty needs activations in (0, 1): make at least one "
+                     "hidden or the code activation sigmoid");
+    }
+  }
+
+  // Optimisation.
+  if (absl::Status s = ResolveOptimizer(c.mutable_optimizer()); !s.ok()) return s;
+  if (c.batch_size() == 0) c.set_batch_size(64);
+  if (c.batch_size() < 1) return Invalid("batch_size", "must be positive");
+  if (c.pretrain_epochs() < 0) return Invalid("pretrain_epochs", "must be >= 0");
+  if (!c.has_finetune_epochs()) c.set_finetune_epochs(50);
+  if (c.finetune_epochs() < 0) return Invalid("finetune_epochs", "must be >= 0");
+  if (c.pretrain_epochs() == 0 && c.finetune_epochs() == 0) {
+    return Invalid("finetune_epochs", "pretrain_epochs and finetune_epochs are both 0");
+  }
+  if (!(c.grad_clip_norm() >= 0)) return Invalid("grad_clip_norm", "must be >= 0");
+  v1::EarlyStoppingConfig* es = c.mutable_early_stopping();
+  if (!es->has_patience()) es->set_patience(10);
+  if (es->patience() < 0) return Invalid("early_stopping.patience", "must be >= 0");
+  if (!(es->min_delta() >= 0)) return Invalid("early_stopping.min_delta", "must be >= 0");
+  v1::ReduceLrOnPlateauConfig* rl = c.mutable_reduce_lr_on_plateau();
+  if (!rl->has_patience()) rl->set_patience(5);
+  if (!rl->has_factor()) rl->set_factor(0.5f);
+  if (!rl->has_min_learning_rate()) rl->set_min_learning_rate(1e-6f);
+  if (rl->patience() < 0) return Invalid("reduce_lr_on_plateau.patience", "must be >= 0");
+  if (!(rl->factor() > 0 && rl->factor() < 1)) {
+    return Invalid("reduce_lr_on_plateau.factor", "must be in (0, 1)");
+  }
+  if (!(rl->min_learning_rate() >= 0)) {
+    return Invalid("reduce_lr_on_plateau.min_learning_rate", "must be >= 0");
+  }
+
+  if (!c.has_seed()) c.set_seed(1);
+  if (c.threads() < 0) return Invalid("threads", "must be >= 0");
+  return c;
+}
+
+v1::Architecture ArchitectureFromConfig(const v1::TrainConfig& resolved, int input_dim) {
+  v1::Architecture arch;
+  arch.set_input_dim(input_dim);
+  *arch.mutable_encoder_widths() = resolved.encoder_widths();
+  for (int a : resolved.hidden_activations()) {
+    arch.add_encoder_activations(static_cast<v1::Activation>(a));
+  }
+  arch.add_encoder_activations(resolved.code_activation());
+  arch.set_output_activation(resolved.output_activation());
+  arch.set_tied_weights(resolved.tied_weights());
+  arch.set_leaky_relu_slope(resolved.leaky_relu_slope());
+  return arch;
+}
+
+}  // namespace strata

@@ -1,0 +1,34 @@
+// Training configs: parsing from JSON, defaults, validation.
+//
+//   STRATA_ASSIGN_OR_RETURN(v1::TrainConfig config, ParseTrainConfigJson(json));
+//   STRATA_ASSIGN_OR_RETURN(v1::TrainConfig resolved, ResolveTrainConfig(config, 6));
+//   v1::Architecture arch = ArchitectureFromConfig(resolved, 6);
+//
+// The field defaults are documented in proto/strata/v1/train_config.proto and
+// applied here, in one place.
+#ifndef STRATA_CORE_TRAIN_CONFIG_H_
+#define STRATA_CORE_TRAIN_CONFIG_H_
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "strata/v1/model.pb.h"
+#include "strata/v1/train_config.pb.h"
+
+namespace strata {
+
+// Parses a TrainConfig from JSON. Unknown fields are errors; enum values are
+// case-insensitive ("relu" or "RELU").
+absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json);
+std::string TrainConfigToJson(const v1::TrainConfig& config);
+
+// Returns `config` with every default filled in for data with `input_dim`
+// features, or InvalidArgument naming the first bad field.
+absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config,
+                                                   int input_dim);
+
+// The network shape of a resolved config.
+v1::Architecture ArchitectureFromConfig(const v1::TrainConfig& resolved, int input_dim);
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_TRAIN_CONFIG_H_

@@ -1,0 +1,330 @@
+#include "core/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <optional>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/backprop.h"
+#include "core/optimizer.h"
+#include "core/scaler.h"
+#include "core/stacked_autoencoder.h"
+#include "core/train_config.h"
+
+#ifndef STRATA_VERSION
+#define STRATA_VERSION "dev"
+#endif
+
+namespace strata {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+Matrix GatherRows(const Matrix& m, const std::vector<int>& rows) {
+  Matrix out(static_cast<Eigen::Index>(rows.size()), m.cols());
+  for (size_t i = 0; i < rows.size(); ++i) out.row(static_cast<Eigen::Index>(i)) = m.row(rows[i]);
+  return out;
+}
+
+// Loss over a whole set, in chunks to bound the memory of the forward pass.
+double EvaluateLoss(const StackedAutoencoder& net, const Matrix& x, v1::Loss loss) {
+  constexpr Eigen::Index kChunk = 4096;
+  double sum = 0;
+  for (Eigen::Index start = 0; start < x.rows(); start += kChunk) {
+    const Eigen::Index n = std::min(kChunk, x.rows() - start);
+    const Matrix chunk = x.middleRows(start, n);
+    sum += DataLoss<float>(loss, net.Reconstruct(chunk), chunk) * static_cast<double>(n);
+  }
+  return sum / static_cast<double>(x.rows());
+}
+
+// One training phase (pretraining of one layer, or fine-tuning) of a network.
+// Not thread-safe.
+class PhaseRunner {
+ public:
+  PhaseRunner(const v1::TrainConfig& config, const Trainer::Options& options,
+              std::mt19937_64* rng, Clock::time_point start, int* epochs_done,
+              int epochs_planned, std::vector<v1::EpochRecord>* history)
+      : config_(config),
+        options_(options),
+        rng_(rng),
+        start_(start),
+        epochs_done_(epochs_done),
+        epochs_planned_(epochs_planned),
+        history_(history) {}
+
+  absl::Status Run(StackedAutoencoder* net, const Matrix& train, const Matrix& val,
+                   const ObjectiveOptions& objective, int epochs, v1::EpochRecord::Phase phase,
+                   int layer);
+
+ private:
+  void AddNoise(Matrix* batch);
+
+  const v1::TrainConfig& config_;
+  const Trainer::Options& options_;
+  std::mt19937_64* rng_;
+  const Clock::time_point start_;
+  int* epochs_done_;
+  const int epochs_planned_;
+  std::vector<v1::EpochRecord>* history_;
+};
+
+void PhaseRunner::AddNoise(Matrix* batch) {
+  const v1::NoiseConfig& noise = config_.noise();
+  if (noise.kind() == v1::NoiseConfig::GAUSSIAN && noise.stddev() > 0) {
+    std::normal_distribution<float> normal(0.0f, noise.stddev());
+    for (Eigen::Index i = 0; i < batch->size(); ++i) batch->data()[i] += normal(*rng_);
+  } else if (noise.kind() == v1::NoiseConfig::MASKING && noise.mask_fraction() > 0) {
+    std::bernoulli_distribution drop(noise.mask_fraction());
+    for (Eigen::Index i = 0; i < batch->size(); ++i) {
+      if (drop(*rng_)) batch->data()[i] = 0.0f;
+    }
+  }
+}
+
+absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, const Matrix& val,
+                              const ObjectiveOptions& objective, int epochs,
+                              v1::EpochRecord::Phase phase, int layer) {
+  absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
+      Optimizer::Create(config_.optimizer(), config_.weight_decay());
+  if (!optimizer.ok()) return optimizer.status();
+  const v1::EarlyStoppingConfig& es = config_.early_stopping();
+  const v1::ReduceLrOnPlateauConfig& plateau = config_.reduce_lr_on_plateau();
+  const bool has_val = val.rows() > 0;
+  const Eigen::Index rows = train.rows();
+  const Eigen::Index batch_size = std::min<Eigen::Index>(config_.batch_size(), rows);
+
+  Backprop<float> backprop;
+  Parameters grads;
+  Matrix clean, input;
+  std::vector<int> order(static_cast<size_t>(rows));
+  std::iota(order.begin(), order.end(), 0);
+
+  double best = std::numeric_limits<double>::infinity();
+  double plateau_best = best;
+  int since_best = 0, since_plateau_best = 0;
+  std::optional<Parameters> best_params;
+
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    const Clock::time_point epoch_start = Clock::now();
+    std::shuffle(order.begin(), order.end(), *rng_);
+    double loss_sum = 0;
+    for (Eigen::Index start = 0; start < rows; start += batch_size) {
+      if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
+        return absl::CancelledError(absl::StrCat("training cancelled in epoch ", epoch));
+      }
+      const Eigen::Index n = std::min(batch_size, rows - start);
+      clean.resize(n, train.cols());
+      for (Eigen::Index i = 0; i < n; ++i) clean.row(i) = train.row(order[start + i]);
+      input = clean;
+      AddNoise(&input);
+      const LossBreakdown loss =
+          backprop.Compute(*net, input, clean, objective, rng_, &grads);
+      if (!std::isfinite(loss.objective())) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "training diverged (loss is not finite) in epoch ", epoch,
+            (phase == v1::EpochRecord::PRETRAIN ? absl::StrCat(" of pretraining layer ", layer) : ""),
+            "; lower optimizer.learning_rate or set grad_clip_norm"));
+      }
+      loss_sum += loss.data_loss * static_cast<double>(n);
+      std::vector<ParameterBlock<float>> grad_blocks = grads.Blocks();
+      ClipGradientNorm(config_.grad_clip_norm(), grad_blocks);
+      (*optimizer)->Step(net->mutable_parameters()->Blocks(), grad_blocks);
+    }
+
+    v1::EpochRecord record;
+    record.set_phase(phase);
+    record.set_layer(layer);
+    record.set_epoch(epoch);
+    record.set_train_loss(loss_sum / static_cast<double>(rows));
+    if (has_val) record.set_validation_loss(EvaluateLoss(*net, val, objective.loss));
+    record.set_learning_rate((*optimizer)->learning_rate());
+    record.set_seconds(SecondsSince(epoch_start));
+    history_->push_back(record);
+    ++*epochs_done_;
+    if (options_.on_epoch) {
+      TrainProgress progress;
+      progress.record = record;
+      progress.epochs_done = *epochs_done_;
+      progress.epochs_planned = epochs_planned_;
+      progress.elapsed_seconds = SecondsSince(start_);
+      progress.eta_seconds = progress.elapsed_seconds / *epochs_done_ *
+                             std::max(0, epochs_planned_ - *epochs_done_);
+      options_.on_epoch(progress);
+    }
+
+    const double monitored = has_val ? record.validation_loss() : record.train_loss();
+    if (monitored < best - es.min_delta()) {
+      best = monitored;
+      since_best = 0;
+      if (es.patience() > 0) best_params = net->parameters();
+    } else {
+      ++since_best;
+    }
+    if (es.patience() > 0 && since_best >= es.patience()) break;
+    // As PyTorch's ReduceLROnPlateau: reduce once more than `patience` epochs
+    // have passed without improvement.
+    if (monitored < plateau_best) {
+      plateau_best = monitored;
+      since_plateau_best = 0;
+    } else if (plateau.patience() > 0 && ++since_plateau_best > plateau.patience()) {
+      const float lr = std::max(plateau.min_learning_rate(),
+                                (*optimizer)->learning_rate() * plateau.factor());
+      (*optimizer)->set_learning_rate(lr);
+      since_plateau_best = 0;
+    }
+  }
+  if (best_params.has_value()) *net->mutable_parameters() = *std::move(best_params);
+  return absl::OkStatus();
+}
+
+// The shallow autoencoder that pretrains encoder layer m of `deep`, starting
+// from the deep network's initial weights for that layer and its mirror.
+absl::StatusOr<StackedAutoencoder> ShallowFor(const StackedAutoencoder& deep, int m) {
+  const v1::Architecture& a = deep.architecture();
+  v1::Architecture arch;
+  arch.set_input_dim(deep.layer_in(m));
+  arch.add_encoder_widths(deep.layer_out(m));
+  arch.add_encoder_activations(a.encoder_activations(m));
+  arch.set_output_activation(m == 0 ? a.output_activation() : a.encoder_activations(m - 1));
+  arch.set_tied_weights(a.tied_weights());
+  arch.set_leaky_relu_slope(a.leaky_relu_slope());
+  const int mirror = deep.num_layers() - 1 - m;
+  Parameters p;
+  p.weights = {deep.parameters().weights[m], deep.parameters().weights[mirror]};
+  p.biases = {deep.parameters().biases[m], deep.parameters().biases[mirror]};
+  return StackedAutoencoder::FromParameters(arch, std::move(p));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(Options options) {
+  absl::StatusOr<v1::TrainConfig> config = ResolveTrainConfig(options.config, options.input_dim);
+  if (!config.ok()) return config.status();
+  if (!options.feature_names.empty() &&
+      static_cast<int>(options.feature_names.size()) != options.input_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(options.feature_names.size(),
+                                                   " feature names for ", options.input_dim,
+                                                   " features"));
+  }
+  return std::unique_ptr<Trainer>(new Trainer(std::move(options), *std::move(config)));
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data) {
+  const Clock::time_point start = Clock::now();
+  if (absl::Status s = CheckBatch(data, options_.input_dim); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("training data: ", s.message()));
+  }
+  if (config_.threads() > 0) Eigen::setNbThreads(config_.threads());
+  const int rows = static_cast<int>(data.rows());
+  int val_rows = static_cast<int>(std::floor(config_.validation_fraction() * rows));
+  if (rows - val_rows < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("training data: ", rows, " rows leave none to train on"));
+  }
+
+  // The scaler sees every row: live data is scaled the same way whichever
+  // rows were held out, and BCE targets of held-out rows stay in [0, 1].
+  absl::StatusOr<Scaler> scaler = Scaler::Fit(config_.scaler(), data);
+  if (!scaler.ok()) return scaler.status();
+  const Matrix scaled = scaler->Transform(data);
+  if (config_.loss() == v1::BCE) {
+    for (Eigen::Index r = 0; r < scaled.rows(); ++r) {
+      for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
+        if (scaled(r, c) < 0.0f || scaled(r, c) > 1.0f) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "training data row ", r, ", column ", c, ": ", data(r, c),
+              " is outside [0, 1] after scaling; BCE needs inputs in [0, 1] (use scaler minmax)"));
+        }
+      }
+    }
+  }
+
+  std::mt19937_64 rng(config_.seed());
+  std::vector<int> perm(static_cast<size_t>(rows));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  const std::vector<int> val_idx(perm.begin(), perm.begin() + val_rows);
+  std::vector<int> train_idx(perm.begin() + val_rows, perm.end());
+  std::sort(train_idx.begin(), train_idx.end());
+  const Matrix train = GatherRows(scaled, train_idx);
+  const Matrix val = GatherRows(scaled, val_idx);
+
+  const v1::Architecture arch = ArchitectureFromConfig(config_, options_.input_dim);
+  absl::StatusOr<StackedAutoencoder> net = StackedAutoencoder::Create(arch, config_.seed());
+  if (!net.ok()) return net.status();
+
+  ObjectiveOptions objective;
+  objective.loss = config_.loss();
+  objective.sparsity_weight = config_.sparsity().weight();
+  objective.sparsity_target = config_.sparsity().target();
+  objective.dropout = config_.dropout();
+
+  const int depth = net->depth();
+  const int planned = config_.pretrain_epochs() * depth + config_.finetune_epochs();
+  int epochs_done = 0;
+  std::vector<v1::EpochRecord> history;
+  PhaseRunner runner(config_, options_, &rng, start, &epochs_done, planned, &history);
+
+  if (config_.pretrain_epochs() > 0) {
+    Matrix layer_train = train, layer_val = val;
+    for (int m = 0; m < depth; ++m) {
+      absl::StatusOr<StackedAutoencoder> shallow = ShallowFor(*net, m);
+      if (!shallow.ok()) return shallow.status();
+      ObjectiveOptions layer_objective = objective;
+      // Inner layers reconstruct hidden features, which BCE does not fit.
+      if (m > 0) layer_objective.loss = v1::MSE;
+      if (absl::Status s = runner.Run(&*shallow, layer_train, layer_val, layer_objective,
+                                      config_.pretrain_epochs(), v1::EpochRecord::PRETRAIN, m + 1);
+          !s.ok()) {
+        return s;
+      }
+      const int mirror = net->num_layers() - 1 - m;
+      Parameters* deep = net->mutable_parameters();
+      deep->weights[m] = shallow->parameters().weights[0];
+      deep->weights[mirror] = shallow->parameters().weights[1];
+      deep->biases[m] = shallow->parameters().biases[0];
+      deep->biases[mirror] = shallow->parameters().biases[1];
+      if (m + 1 < depth) {
+        layer_train = shallow->Encode(layer_train, 1);
+        if (layer_val.rows() > 0) layer_val = shallow->Encode(layer_val, 1);
+      }
+    }
+  }
+  if (config_.finetune_epochs() > 0) {
+    if (absl::Status s = runner.Run(&*net, train, val, objective, config_.finetune_epochs(),
+                                    v1::EpochRecord::FINETUNE, 0);
+        !s.ok()) {
+      return s;
+    }
+  }
+
+  ModelInfo info;
+  info.feature_names = options_.feature_names;
+  info.config = config_;
+  info.history = std::move(history);
+  v1::TrainingSummary& summary = info.summary;
+  summary.set_train_rows(train.rows());
+  summary.set_validation_rows(val.rows());
+  summary.set_epochs(epochs_done);
+  summary.set_final_train_loss(EvaluateLoss(*net, train, config_.loss()));
+  if (val.rows() > 0) summary.set_final_validation_loss(EvaluateLoss(*net, val, config_.loss()));
+  summary.set_mean_reconstruction_mse(config_.loss() == v1::MSE
+                                          ? summary.final_train_loss()
+                                          : EvaluateLoss(*net, train, v1::MSE));
+  summary.set_seconds(SecondsSince(start));
+  info.created_unix_micros = absl::ToUnixMicros(absl::Now());
+  info.strata_version = STRATA_VERSION;
+  return std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info));
+}
+
+}  // namespace strata

@@ -1,0 +1,80 @@
+// Trainer: fits a stacked autoencoder and its scaler to a batch of records.
+//
+// Training runs in up to two phases: greedy layer-wise pretraining (shallow
+// autoencoder AE_k on the frozen codes of AE_1 ... AE_(k-1), pretrain_epochs
+// each), then end-to-end fine-tuning of the whole stack. Each phase has its
+// own optimizer state, early stopping and learning-rate schedule, monitored
+// on the validation split (the training loss without one).
+//
+//   Trainer::Options options;
+//   options.config = config;          // as the user wrote it
+//   options.input_dim = data.cols();
+//   options.on_epoch = [](const TrainProgress& p) { ... };
+//   STRATA_ASSIGN_OR_RETURN(auto trainer, Trainer::Create(options));
+//   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, trainer->Train(data));
+//
+// The same seed, data and config give identical weights on one machine.
+// Not thread-safe; one per job. Train() uses config.threads cores for its
+// matrix products (Eigen's global thread count).
+#ifndef STRATA_CORE_TRAINER_H_
+#define STRATA_CORE_TRAINER_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/matrix.h"
+#include "core/model.h"
+#include "strata/v1/model.pb.h"
+#include "strata/v1/train_config.pb.h"
+
+namespace strata {
+
+struct TrainProgress {
+  v1::EpochRecord record;  // The epoch that just finished.
+  int epochs_done = 0;     // Across all phases.
+  int epochs_planned = 0;  // Upper bound: early stopping may end sooner.
+  double elapsed_seconds = 0;
+  double eta_seconds = 0;  // For the planned epochs at the pace so far.
+};
+
+class Trainer {
+ public:
+  struct Options {
+    // The training config as given; Create fills in the defaults. Default: all defaults.
+    v1::TrainConfig config;
+    // Number of input features of the data. Required (>= 1).
+    int input_dim = 0;
+    // Feature names stored with the model. Default: empty (f0, f1, ...).
+    std::vector<std::string> feature_names;
+    // Called after every epoch on the training thread. Default: none.
+    std::function<void(const TrainProgress&)> on_epoch;
+    // When it becomes true, Train returns Cancelled within one mini-batch.
+    // Must outlive Train. Default: none.
+    const std::atomic<bool>* cancel = nullptr;
+  };
+
+  // Validates the config against the input width (InvalidArgument naming the field).
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(Options options);
+
+  // The config with every default filled in.
+  const v1::TrainConfig& config() const { return config_; }
+
+  // Trains on `data` (rows x input_dim, original units). Fits the scaler on
+  // all rows, holds out validation_fraction of them (picked by the seed).
+  absl::StatusOr<std::unique_ptr<Model>> Train(const Matrix& data);
+
+ private:
+  Trainer(Options options, v1::TrainConfig config)
+      : options_(std::move(options)), config_(std::move(config)) {}
+
+  const Options options_;
+  const v1::TrainConfig config_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_TRAINER_H_
