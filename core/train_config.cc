@@ -171,11 +171,11 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   }
   if (!(c.grad_clip_norm() >= 0)) return Invalid("grad_clip_norm", "must be >= 0");
   v1::EarlyStoppingConfig* es = c.mutable_early_stopping();
-  if (!es->has_patience()) es->set_patience(10);
+  if (!es->has_patience()) es->set_patience(20);
   if (es->patience() < 0) return Invalid("early_stopping.patience", "must be >= 0");
   if (!(es->min_delta() >= 0)) return Invalid("early_stopping.min_delta", "must be >= 0");
   v1::ReduceLrOnPlateauConfig* rl = c.mutable_reduce_lr_on_plateau();
-  if (!rl->has_patience()) rl->set_patience(5);
+  if (!rl->has_patience()) rl->set_patience(10);
   if (!rl->has_factor()) rl->set_factor(0.5f);
   if (!rl->has_min_learning_rate()) rl->set_min_learning_rate(1e-6f);
   if (rl->patience() < 0) return Invalid("reduce_lr_on_plateau.patience", "must be >= 0");

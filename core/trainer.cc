@@ -226,11 +226,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data) {
   }
   if (config_.threads() > 0) Eigen::setNbThreads(config_.threads());
   const int rows = static_cast<int>(data.rows());
-  int val_rows = static_cast<int>(std::floor(config_.validation_fraction() * rows));
-  if (rows - val_rows < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("training data: ", rows, " rows leave none to train on"));
-  }
+  // validation_fraction <= 0.9 always leaves at least one training row.
+  const int val_rows = static_cast<int>(std::floor(config_.validation_fraction() * rows));
 
   // The scaler sees every row: live data is scaled the same way whichever
   // rows were held out, and BCE targets of held-out rows stay in [0, 1].

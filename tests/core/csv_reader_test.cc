@@ -1,0 +1,117 @@
+#include "core/csv_reader.h"
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace strata {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(CsvReaderTest, DetectsHeaderAndDropsColumnsByName) {
+  CsvOptions options;
+  options.drop_columns = {"label"};
+  auto t = ParseCsv("a,b,label\n1,2,0\n3.5,-4e2,1\n", options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_THAT(t->column_names, ElementsAre("a", "b"));
+  ASSERT_EQ(t->values.rows(), 2);
+  ASSERT_EQ(t->values.cols(), 2);
+  EXPECT_EQ(t->values(1, 0), 3.5f);
+  EXPECT_EQ(t->values(1, 1), -400.0f);
+}
+
+TEST(CsvReaderTest, WithoutHeaderNamesColumnsByPosition) {
+  CsvOptions options;
+  options.drop_columns = {"f2"};
+  auto t = ParseCsv("1,2,3\r\n4,5,6\r\n\r\n", options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_THAT(t->column_names, ElementsAre("f0", "f1"));
+  EXPECT_EQ(t->values.rows(), 2);
+  EXPECT_EQ(t->values(1, 1), 5.0f);
+}
+
+TEST(CsvReaderTest, QuotedHeaderAndForcedHeaderModes) {
+  auto t = ParseCsv("\"x\",\"y\"\n1,2\n", {});
+  ASSERT_TRUE(t.ok());
+  EXPECT_THAT(t->column_names, ElementsAre("x", "y"));
+  CsvOptions present;
+  present.header = CsvOptions::Header::kPresent;
+  auto numeric_header = ParseCsv("10,20\n1,2\n", present);
+  ASSERT_TRUE(numeric_header.ok());
+  EXPECT_EQ(numeric_header->values.rows(), 1);
+  EXPECT_THAT(numeric_header->column_names, ElementsAre("10", "20"));
+}
+
+TEST(CsvReaderTest, NonNumericCellNamesLineAndColumn) {
+  auto t = ParseCsv("a,b\n1,2\n3,oops\n", {});
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(t.status().message(), HasSubstr("line 3, column 2 (b)"));
+  EXPECT_THAT(t.status().message(), HasSubstr("'oops' is not a number"));
+}
+
+TEST(CsvReaderTest, RaggedRowsAreRejected) {
+  auto t = ParseCsv("a,b\n1,2\n3\n", {});
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(t.status().message(), HasSubstr("line 3: 1 columns, expected 2"));
+}
+
+TEST(CsvReaderTest, NanInfAndEmptyCellsAreRejected) {
+  for (const char* bad : {"nan", "NaN", "inf", "-Infinity", "1e999"}) {
+    auto t = ParseCsv(std::string("a,b\n1,") + bad + "\n", {});
+    ASSERT_FALSE(t.ok()) << bad;
+    EXPECT_THAT(t.status().message(), HasSubstr("line 2, column 2 (b)")) << bad;
+    EXPECT_THAT(t.status().message(), HasSubstr("not finite")) << bad;
+  }
+  auto empty = ParseCsv("a,b\n1,\n", {});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(empty.status().message(), HasSubstr("line 2, column 2 (b): empty cell"));
+}
+
+TEST(CsvReaderTest, UnknownDropColumnListsColumns) {
+  CsvOptions options;
+  options.drop_columns = {"target"};
+  auto t = ParseCsv("a,b\n1,2\n", options);
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(t.status().message(), HasSubstr("cannot drop column 'target': the columns are a, b"));
+}
+
+TEST(CsvReaderTest, DroppedColumnNeedNotBeNumeric) {
+  CsvOptions options;
+  options.drop_columns = {"kind"};
+  auto t = ParseCsv("x,kind\n1,cat\n2,dog\n", options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->values.cols(), 1);
+}
+
+TEST(CsvReaderTest, EmptyInputsAreErrors) {
+  EXPECT_FALSE(ParseCsv("", {}).ok());
+  EXPECT_FALSE(ParseCsv("\n\n", {}).ok());
+  EXPECT_THAT(ParseCsv("a,b\n", {}).status().message(), HasSubstr("no rows"));
+}
+
+TEST(CsvReaderTest, ReadsFilesAndNamesThePathInErrors) {
+  const std::string path = ::testing::TempDir() + "/csv_reader_test.csv";
+  std::ofstream(path) << "a,b\n1,x\n";
+  auto t = ReadCsvFile(path, {});
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(t.status().message(), HasSubstr(path + ": line 2"));
+  auto missing = ReadCsvFile(path + ".missing", {});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(CsvReaderTest, ReadsTheBundledThyroidSet) {
+  CsvOptions options;
+  options.drop_columns = {"label"};
+  auto t = ReadCsvFile("data/thyroid.csv", options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->values.rows(), 3772);
+  EXPECT_EQ(t->values.cols(), 6);
+  EXPECT_THAT(t->column_names, ElementsAre("f0", "f1", "f2", "f3", "f4", "f5"));
+}
+
+}  // namespace
+}  // namespace strata

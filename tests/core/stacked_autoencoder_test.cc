@@ -1,0 +1,115 @@
+#include "core/stacked_autoencoder.h"
+
+#include "core/activation.h"
+#include "gtest/gtest.h"
+#include "tests/testing/synthetic_data.h"
+
+namespace strata {
+namespace {
+
+v1::Architecture Arch(std::vector<int> widths, bool tied) {
+  v1::Architecture arch;
+  arch.set_input_dim(10);
+  for (int w : widths) {
+    arch.add_encoder_widths(w);
+    arch.add_encoder_activations(v1::TANH);
+  }
+  arch.mutable_encoder_activations()->Set(static_cast<int>(widths.size()) - 1, v1::LINEAR);
+  arch.set_output_activation(v1::SIGMOID);
+  arch.set_tied_weights(tied);
+  return arch;
+}
+
+TEST(StackedAutoencoderTest, LayersMirrorTheEncoder) {
+  auto net = StackedAutoencoder::Create(Arch({8, 6, 3}, false), 1);
+  ASSERT_TRUE(net.ok()) << net.status();
+  EXPECT_EQ(net->depth(), 3);
+  EXPECT_EQ(net->code_dim(), 3);
+  const std::vector<std::pair<int, int>> shapes = {{10, 8}, {8, 6}, {6, 3},
+                                                   {3, 6},  {6, 8}, {8, 10}};
+  for (int l = 0; l < net->num_layers(); ++l) {
+    EXPECT_EQ(net->layer_in(l), shapes[l].first) << l;
+    EXPECT_EQ(net->layer_out(l), shapes[l].second) << l;
+    EXPECT_EQ(net->parameters().weights[l].rows(), shapes[l].first);
+  }
+  // Decoder layers take the activation of the encoder layer whose width they
+  // produce; the last one the output activation.
+  EXPECT_EQ(net->layer_activation(2), v1::LINEAR);
+  EXPECT_EQ(net->layer_activation(3), v1::TANH);
+  EXPECT_EQ(net->layer_activation(4), v1::TANH);
+  EXPECT_EQ(net->layer_activation(5), v1::SIGMOID);
+}
+
+TEST(StackedAutoencoderTest, EncodeEveryLayerAndReconstruct) {
+  auto net = StackedAutoencoder::Create(Arch({8, 6, 3}, false), 1);
+  ASSERT_TRUE(net.ok());
+  const Matrix x = testing::GaussianMatrix(5, 10, 2);
+  EXPECT_EQ(net->Encode(x, 1).cols(), 8);
+  EXPECT_EQ(net->Encode(x, 2).cols(), 6);
+  const Matrix code = net->Encode(x, 3);
+  EXPECT_EQ(code.rows(), 5);
+  EXPECT_EQ(code.cols(), 3);
+  // h1 is tanh(x W1 + b1).
+  Matrix h1 = x * net->parameters().weights[0];
+  h1.rowwise() += net->parameters().biases[0];
+  EXPECT_TRUE(net->Encode(x, 1).isApprox(Matrix(h1.array().tanh().matrix()), 1e-6f));
+  const Matrix out = net->Reconstruct(x);
+  EXPECT_EQ(out.rows(), 5);
+  EXPECT_EQ(out.cols(), 10);
+  EXPECT_TRUE((out.array() > 0).all() && (out.array() < 1).all());  // sigmoid output
+}
+
+TEST(StackedAutoencoderTest, TiedDecoderUsesTransposedEncoderWeights) {
+  auto net = StackedAutoencoder::Create(Arch({4, 2}, true), 3);
+  ASSERT_TRUE(net.ok());
+  const Parameters& p = net->parameters();
+  EXPECT_EQ(p.weights[2].size(), 0);
+  EXPECT_EQ(p.weights[3].size(), 0);
+  EXPECT_EQ(p.biases[3].cols(), 10);
+  const Matrix x = testing::GaussianMatrix(3, 10, 4);
+  const Matrix code = net->Encode(x, 2);
+  Matrix h = code * p.weights[1].transpose();
+  h.rowwise() += p.biases[2];
+  h = h.array().tanh().matrix();
+  Matrix out = h * p.weights[0].transpose();
+  out.rowwise() += p.biases[3];
+  out = (1.0f / (1.0f + (-out.array()).exp())).matrix();
+  EXPECT_TRUE(net->Reconstruct(x).isApprox(out, 1e-6f));
+}
+
+TEST(StackedAutoencoderTest, SameSeedSameWeights) {
+  auto a = StackedAutoencoder::Create(Arch({8, 3}, false), 9);
+  auto b = StackedAutoencoder::Create(Arch({8, 3}, false), 9);
+  auto c = StackedAutoencoder::Create(Arch({8, 3}, false), 10);
+  EXPECT_EQ(a->parameters().weights[0], b->parameters().weights[0]);
+  EXPECT_NE(a->parameters().weights[0], c->parameters().weights[0]);
+}
+
+TEST(StackedAutoencoderTest, RejectsBadArchitectures) {
+  v1::Architecture arch = Arch({8, 3}, false);
+  arch.set_input_dim(0);
+  EXPECT_FALSE(StackedAutoencoder::Create(arch, 1).ok());
+  arch = Arch({8, 3}, false);
+  arch.set_encoder_widths(1, 0);
+  const auto s = StackedAutoencoder::Create(arch, 1).status();
+  EXPECT_NE(s.message().find("encoder_widths[1]"), std::string::npos) << s;
+  arch = Arch({8, 3}, false);
+  arch.add_encoder_activations(v1::RELU);
+  EXPECT_FALSE(StackedAutoencoder::Create(arch, 1).ok());
+  arch = Arch({8, 3}, false);
+  arch.set_output_activation(v1::ACTIVATION_UNSPECIFIED);
+  EXPECT_FALSE(StackedAutoencoder::Create(arch, 1).ok());
+}
+
+TEST(StackedAutoencoderTest, FromParametersChecksShapes) {
+  auto net = StackedAutoencoder::Create(Arch({8, 3}, false), 1);
+  Parameters p = net->parameters();
+  EXPECT_TRUE(StackedAutoencoder::FromParameters(net->architecture(), p).ok());
+  p.weights[1].resize(8, 4);
+  const auto s = StackedAutoencoder::FromParameters(net->architecture(), p).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("layer 1"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace strata

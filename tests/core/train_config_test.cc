@@ -1,0 +1,162 @@
+#include "core/train_config.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace strata {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(TrainConfigTest, ParsesJsonWithLowercaseEnums) {
+  auto c = ParseTrainConfigJson(R"({
+    "encoder_widths": [16, 8, 2],
+    "hidden_activations": ["leaky_relu"],
+    "codeActivation": "sigmoid",
+    "scaler": "minmax",
+    "optimizer": {"kind": "sgd", "learning_rate": 0.05, "nesterov": true},
+    "noise": {"kind": "masking", "mask_fraction": 0.3}
+  })");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(c->encoder_widths(), ElementsAre(16, 8, 2));
+  EXPECT_EQ(c->hidden_activations(0), v1::LEAKY_RELU);
+  EXPECT_EQ(c->code_activation(), v1::SIGMOID);
+  EXPECT_EQ(c->optimizer().kind(), v1::OptimizerConfig::SGD);
+  EXPECT_FLOAT_EQ(c->noise().mask_fraction(), 0.3f);
+}
+
+TEST(TrainConfigTest, UnknownFieldsAndBadValuesAreNamed) {
+  auto unknown = ParseTrainConfigJson(R"({"encoder_width": [3]})");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.status().message(), HasSubstr("encoder_width"));
+  auto bad_enum = ParseTrainConfigJson(R"({"loss": "hinge"})");
+  ASSERT_FALSE(bad_enum.ok());
+  EXPECT_THAT(bad_enum.status().message(), HasSubstr("hinge"));
+  EXPECT_FALSE(ParseTrainConfigJson("{not json").ok());
+}
+
+TEST(TrainConfigTest, ResolveFillsDocumentedDefaults) {
+  auto c = ResolveTrainConfig(v1::TrainConfig(), 6);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_THAT(c->encoder_widths(), ElementsAre(3, 2));
+  EXPECT_THAT(c->hidden_activations(), ElementsAre(v1::RELU));
+  EXPECT_EQ(c->code_activation(), v1::LINEAR);
+  EXPECT_EQ(c->output_activation(), v1::LINEAR);
+  EXPECT_EQ(c->scaler(), v1::STANDARD);
+  EXPECT_EQ(c->loss(), v1::MSE);
+  EXPECT_EQ(c->optimizer().kind(), v1::OptimizerConfig::ADAM);
+  EXPECT_FLOAT_EQ(c->optimizer().learning_rate(), 1e-3f);
+  EXPECT_EQ(c->batch_size(), 64);
+  EXPECT_EQ(c->finetune_epochs(), 50);
+  EXPECT_EQ(c->pretrain_epochs(), 0);
+  EXPECT_FLOAT_EQ(c->validation_fraction(), 0.1f);
+  EXPECT_EQ(c->early_stopping().patience(), 20);
+  EXPECT_EQ(c->reduce_lr_on_plateau().patience(), 10);
+  EXPECT_EQ(c->seed(), 1u);
+  // Resolving twice changes nothing.
+  auto again = ResolveTrainConfig(*c, 6);
+  EXPECT_EQ(again->SerializeAsString(), c->SerializeAsString());
+}
+
+TEST(TrainConfigTest, ExplicitZerosAreKept) {
+  v1::TrainConfig in;
+  in.set_validation_fraction(0);
+  in.set_seed(0);
+  in.mutable_early_stopping()->set_patience(0);
+  auto c = ResolveTrainConfig(in, 4);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->validation_fraction(), 0);
+  EXPECT_EQ(c->seed(), 0u);
+  EXPECT_EQ(c->early_stopping().patience(), 0);
+}
+
+TEST(TrainConfigTest, BceDefaultsToSigmoidAndMinMax) {
+  v1::TrainConfig in;
+  in.set_loss(v1::BCE);
+  auto c = ResolveTrainConfig(in, 4);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->output_activation(), v1::SIGMOID);
+  EXPECT_EQ(c->scaler(), v1::MINMAX);
+}
+
+TEST(TrainConfigTest, BceMisuseIsRejected) {
+  v1::TrainConfig linear_out;
+  linear_out.set_loss(v1::BCE);
+  linear_out.set_output_activation(v1::LINEAR);
+  EXPECT_THAT(ResolveTrainConfig(linear_out, 4).status().message(),
+              HasSubstr("BCE needs output_activation sigmoid"));
+  v1::TrainConfig standard;
+  standard.set_loss(v1::BCE);
+  standard.set_scaler(v1::STANDARD);
+  EXPECT_THAT(ResolveTrainConfig(standard, 4).status().message(), HasSubstr("minmax"));
+}
+
+TEST(TrainConfigTest, InvalidFieldsAreNamed) {
+  auto expect_error = [](v1::TrainConfig c, const std::string& field) {
+    auto r = ResolveTrainConfig(c, 5);
+    ASSERT_FALSE(r.ok()) << field;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr(field));
+  };
+  v1::TrainConfig c;
+  c.add_encoder_widths(0);
+  expect_error(c, "encoder_widths[0]");
+  c = {};
+  c.add_encoder_widths(4);
+  c.add_encoder_widths(3);
+  c.add_encoder_widths(2);
+  c.add_hidden_activations(v1::RELU);
+  c.add_hidden_activations(v1::RELU);
+  c.add_hidden_activations(v1::RELU);
+  expect_error(c, "hidden_activations");
+  c = {};
+  c.set_output_activation(v1::RELU);
+  expect_error(c, "output_activation");
+  c = {};
+  c.set_dropout(1.0f);
+  expect_error(c, "dropout");
+  c = {};
+  c.set_validation_fraction(0.95f);
+  expect_error(c, "validation_fraction");
+  c = {};
+  c.mutable_optimizer()->set_learning_rate(-1);
+  expect_error(c, "optimizer.learning_rate");
+  c = {};
+  c.set_finetune_epochs(0);
+  expect_error(c, "finetune_epochs");
+  c = {};
+  c.mutable_sparsity()->set_weight(0.1f);
+  expect_error(c, "sparsity.weight");  // no sigmoid layer to act on
+  c = {};
+  c.mutable_reduce_lr_on_plateau()->set_factor(1.5f);
+  expect_error(c, "reduce_lr_on_plateau.factor");
+  c = {};
+  c.set_batch_size(-3);
+  expect_error(c, "batch_size");
+}
+
+TEST(TrainConfigTest, ArchitectureMirrorsConfig) {
+  v1::TrainConfig in;
+  in.add_encoder_widths(8);
+  in.add_encoder_widths(4);
+  in.add_encoder_widths(2);
+  in.add_hidden_activations(v1::TANH);
+  in.set_tied_weights(true);
+  auto c = ResolveTrainConfig(in, 10);
+  ASSERT_TRUE(c.ok());
+  const v1::Architecture a = ArchitectureFromConfig(*c, 10);
+  EXPECT_EQ(a.input_dim(), 10);
+  EXPECT_THAT(a.encoder_activations(), ElementsAre(v1::TANH, v1::TANH, v1::LINEAR));
+  EXPECT_TRUE(a.tied_weights());
+}
+
+TEST(TrainConfigTest, JsonRoundTrip) {
+  auto c = ResolveTrainConfig(v1::TrainConfig(), 6);
+  auto back = ParseTrainConfigJson(TrainConfigToJson(*c));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->SerializeAsString(), c->SerializeAsString());
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,44 @@
+// Synthetic data sets for core tests, drawn from a seed.
+#ifndef STRATA_TESTS_TESTING_SYNTHETIC_DATA_H_
+#define STRATA_TESTS_TESTING_SYNTHETIC_DATA_H_
+
+#include <cstdint>
+#include <random>
+
+#include "core/matrix.h"
+
+namespace strata::testing {
+
+// Rows of i.i.d. N(0, 1) entries (or U(lo, hi) with Uniform).
+template <typename T = float>
+MatrixT<T> GaussianMatrix(int rows, int cols, uint64_t seed, double stddev = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, stddev);
+  MatrixT<T> m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(normal(rng));
+  return m;
+}
+
+template <typename T = float>
+MatrixT<T> UniformMatrix(int rows, int cols, uint64_t seed, double lo, double hi) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> uniform(lo, hi);
+  MatrixT<T> m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<T>(uniform(rng));
+  return m;
+}
+
+// `rows` points near a `latent`-dimensional nonlinear manifold embedded in
+// `cols` dimensions: x = tanh(z A) B + noise, z ~ N(0, I).
+inline Matrix ManifoldData(int rows, int cols, int latent, uint64_t seed, double noise = 0.05) {
+  const Matrix z = GaussianMatrix(rows, latent, seed);
+  const Matrix a = GaussianMatrix(latent, cols, seed + 1);
+  const Matrix b = GaussianMatrix(cols, cols, seed + 2, 1.0 / std::sqrt(cols));
+  Matrix h = z * a;
+  h = h.array().tanh().matrix();
+  return h * b + GaussianMatrix(rows, cols, seed + 3, noise);
+}
+
+}  // namespace strata::testing
+
+#endif  // STRATA_TESTS_TESTING_SYNTHETIC_DATA_H_
