@@ -1,0 +1,55 @@
+// FlagSet: the flags of one `strata` subcommand, with its own --help.
+//
+//   std::string data;
+//   FlagSet flags("train", "Trains a model on a CSV file.");
+//   flags.AddString("data", &data, "FILE.csv", "training data", /*required=*/true);
+//   if (absl::Status s = flags.Parse(args); !s.ok()) { ...usage error... }
+//   if (flags.help_requested()) { std::cout << flags.Usage(); }
+//
+// Accepts --name=value, --name value and, for booleans, --name / --noname.
+// Not thread-safe.
+#ifndef STRATA_CLIENT_CLI_FLAGS_H_
+#define STRATA_CLIENT_CLI_FLAGS_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace strata::cli {
+
+class FlagSet {
+ public:
+  FlagSet(std::string command, std::string description)
+      : command_(std::move(command)), description_(std::move(description)) {}
+
+  void AddString(const std::string& name, std::string* target, const std::string& value_name,
+                 const std::string& help, bool required = false);
+  void AddInt(const std::string& name, int* target, const std::string& help);
+  void AddBool(const std::string& name, bool* target, const std::string& help);
+
+  // Parses `args` (the words after the subcommand). InvalidArgument names the
+  // flag at fault; missing required flags are errors unless --help is given.
+  absl::Status Parse(const std::vector<std::string>& args);
+  bool help_requested() const { return help_requested_; }
+  std::string Usage() const;
+
+ private:
+  struct Flag {
+    std::string name, value_name, help;
+    bool is_bool = false, required = false, seen = false;
+    std::function<absl::Status(const std::string&)> set;
+    std::string default_text;
+  };
+  Flag* Find(const std::string& name);
+
+  const std::string command_;
+  const std::string description_;
+  std::vector<Flag> flags_;
+  bool help_requested_ = false;
+};
+
+}  // namespace strata::cli
+
+#endif  // STRATA_CLIENT_CLI_FLAGS_H_

@@ -1,0 +1,112 @@
+#include "client/training_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/activation.h"
+
+namespace strata::cli {
+namespace {
+
+std::string PhaseName(const v1::EpochRecord& e) {
+  return e.phase() == v1::EpochRecord::PRETRAIN ? absl::StrCat("pretrain L", e.layer())
+                                                : std::string("finetune");
+}
+
+std::string Duration(double seconds) {
+  if (seconds < 60) return absl::StrFormat("%.0fs", seconds);
+  if (seconds < 3600) return absl::StrFormat("%dm%02ds", static_cast<int>(seconds) / 60,
+                                             static_cast<int>(seconds) % 60);
+  return absl::StrFormat("%dh%02dm", static_cast<int>(seconds) / 3600,
+                         (static_cast<int>(seconds) % 3600) / 60);
+}
+
+double Quantile(std::vector<double> v, double q) {
+  const size_t k = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+}  // namespace
+
+std::string FormatProgress(const TrainProgress& p) {
+  const v1::EpochRecord& e = p.record;
+  std::string line = absl::StrFormat("[%d/%d] %-11s epoch %-4d loss %.6g", p.epochs_done,
+                                     p.epochs_planned, PhaseName(e), e.epoch(), e.train_loss());
+  if (e.has_validation_loss()) absl::StrAppendFormat(&line, "  val %.6g", e.validation_loss());
+  absl::StrAppendFormat(&line, "  lr %.2g  ETA %s", e.learning_rate(), Duration(p.eta_seconds));
+  return line;
+}
+
+std::string FormatCurve(const std::vector<v1::EpochRecord>& history, int max_rows) {
+  if (history.empty()) return "(no epochs)\n";
+  // Keep each phase's first and last epoch, and every stride-th in between.
+  const size_t stride = std::max<size_t>(1, history.size() / static_cast<size_t>(max_rows));
+  std::vector<size_t> rows;
+  for (size_t i = 0; i < history.size(); ++i) {
+    const bool first = i == 0 || PhaseName(history[i]) != PhaseName(history[i - 1]);
+    const bool last = i + 1 == history.size() || PhaseName(history[i]) != PhaseName(history[i + 1]);
+    if (first || last || (history[i].epoch() % stride == 0)) rows.push_back(i);
+  }
+  double lo = 1e300, hi = -1e300;
+  for (const auto& e : history) {
+    for (double v : {e.train_loss(), e.has_validation_loss() ? e.validation_loss() : e.train_loss()}) {
+      if (v > 0) lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+  }
+  const double span = hi > lo ? std::log(hi) - std::log(lo) : 1.0;
+  constexpr int kWidth = 30;
+  std::string out = absl::StrFormat("%-11s %6s %12s %12s %9s  %s\n", "phase", "epoch", "train_loss",
+                                    "val_loss", "lr", "val (log scale; train if none)");
+  for (size_t i : rows) {
+    const v1::EpochRecord& e = history[i];
+    const double shown = e.has_validation_loss() ? e.validation_loss() : e.train_loss();
+    const int bar = shown > 0 ? 1 + static_cast<int>((kWidth - 1) * (std::log(shown) - std::log(lo)) / span) : 0;
+    absl::StrAppendFormat(&out, "%-11s %6d %12.6g %12s %9.2g  %s\n", PhaseName(e), e.epoch(),
+                          e.train_loss(),
+                          e.has_validation_loss() ? absl::StrFormat("%.6g", e.validation_loss()) : "-",
+                          e.learning_rate(), std::string(static_cast<size_t>(bar), '#'));
+  }
+  return out;
+}
+
+std::string FormatArchitecture(const v1::Architecture& arch) {
+  std::vector<std::string> parts = {absl::StrCat(arch.input_dim())};
+  const int k = arch.encoder_widths_size();
+  for (int i = 0; i < k; ++i) {
+    parts.push_back(absl::StrCat(arch.encoder_widths(i), " (", ActivationName(arch.encoder_activations(i)),
+                                 i == k - 1 ? ", code)" : ")"));
+  }
+  for (int i = k - 2; i >= 0; --i) {
+    parts.push_back(absl::StrCat(arch.encoder_widths(i), " (", ActivationName(arch.encoder_activations(i)), ")"));
+  }
+  parts.push_back(absl::StrCat(arch.input_dim(), " (", ActivationName(arch.output_activation()), ")"));
+  return absl::StrCat(absl::StrJoin(parts, " -> "), arch.tied_weights() ? ", tied weights" : "");
+}
+
+std::string FormatReconstructionError(const Model& model, const Matrix& data) {
+  absl::StatusOr<Matrix> errors = model.SquaredErrors(data);
+  if (!errors.ok()) return absl::StrCat("(cannot compute: ", errors.status().message(), ")\n");
+  std::vector<double> per_row(static_cast<size_t>(errors->rows()));
+  for (Eigen::Index r = 0; r < errors->rows(); ++r) per_row[r] = errors->row(r).mean();
+  const double mean = std::accumulate(per_row.begin(), per_row.end(), 0.0) / per_row.size();
+  std::string out = absl::StrFormat(
+      "reconstruction MSE per row (scaled units, %d rows): mean %.6g  p50 %.6g  p95 %.6g  max %.6g\n",
+      static_cast<int>(per_row.size()), mean, Quantile(per_row, 0.5), Quantile(per_row, 0.95),
+      *std::max_element(per_row.begin(), per_row.end()));
+  const RowVector per_feature = errors->colwise().mean();
+  std::vector<int> order(static_cast<size_t>(per_feature.cols()));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return per_feature(a) > per_feature(b); });
+  order.resize(std::min<size_t>(order.size(), 8));
+  std::vector<std::string> worst;
+  for (int f : order) worst.push_back(absl::StrFormat("%s %.4g", model.info().feature_names[f], per_feature(f)));
+  absl::StrAppend(&out, "worst-reconstructed features (MSE): ", absl::StrJoin(worst, ", "), "\n");
+  return out;
+}
+
+}  // namespace strata::cli
