@@ -224,7 +224,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data) {
   if (absl::Status s = CheckBatch(data, options_.input_dim); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("training data: ", s.message()));
   }
-  if (config_.threads() > 0) Eigen::setNbThreads(config_.threads());
+  // 0 restores Eigen's default (all OpenMP threads) after a job that set fewer.
+  Eigen::setNbThreads(config_.threads());
   const int rows = static_cast<int>(data.rows());
   // validation_fraction <= 0.9 always leaves at least one training row.
   const int val_rows = static_cast<int>(std::floor(config_.validation_fraction() * rows));

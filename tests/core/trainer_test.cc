@@ -3,6 +3,7 @@
 #include <Eigen/SVD>
 #include <atomic>
 #include <cmath>
+#include <thread>
 
 #include "core/backprop.h"
 #include "core/scaler.h"
@@ -314,6 +315,26 @@ TEST(TrainerTest, DivergenceIsReportedNotReturnedAsAModel) {
   auto model = Train(config, testing::GaussianMatrix(200, 6, 1, 100.0));
   EXPECT_EQ(model.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(model.status().message(), HasSubstr("diverged"));
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST(TrainerTest, MatrixProductsUseEveryCoreUnlessConfigured) {
+  const Matrix data = testing::ManifoldData(100, 6, 2, 3);
+  v1::TrainConfig config;
+  config.set_finetune_epochs(1);
+  config.set_threads(1);
+  ASSERT_TRUE(Train(config, data).ok());
+  EXPECT_EQ(Eigen::nbThreads(), 1);
+  config.set_threads(0);
+  ASSERT_TRUE(Train(config, data).ok());
+  // The build links OpenMP, so Eigen's GEMMs spread over all cores.
+  if (std::getenv("OMP_NUM_THREADS") != nullptr) GTEST_SKIP() << "OMP_NUM_THREADS is set";
+  EXPECT_EQ(Eigen::nbThreads(), static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 }  // namespace
