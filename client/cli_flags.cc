@@ -6,8 +6,8 @@
 
 namespace strata::cli {
 
-void FlagSet::AddString(const std::string& name, std::string* target,
-                        const std::string& value_name, const std::string& help, bool required) {
+void FlagSet::AddString(const std::string& name, std::string* target, const std::string& value_name,
+                        const std::string& help, bool required) {
   Flag f;
   f.name = name;
   f.value_name = value_name;
@@ -47,7 +47,8 @@ void FlagSet::AddBool(const std::string& name, bool* target, const std::string& 
     } else if (v == "false" || v == "0") {
       *target = false;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, ": '", v, "' is not true or false"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, ": '", v, "' is not true or false"));
     }
     return absl::OkStatus();
   };
@@ -111,9 +112,11 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
 }
 
 std::string FlagSet::Usage() const {
-  std::string out = absl::StrCat("usage: strata ", command_, " [flags]\n\n", description_, "\n\nflags:\n");
+  std::string out =
+      absl::StrCat("usage: strata ", command_, " [flags]\n\n", description_, "\n\nflags:\n");
   for (const Flag& f : flags_) {
-    std::string left = absl::StrCat("  --", f.name, f.is_bool ? "" : absl::StrCat(" ", f.value_name));
+    std::string left =
+        absl::StrCat("  --", f.name, f.is_bool ? "" : absl::StrCat(" ", f.value_name));
     if (left.size() < 28) left.resize(28, ' ');
     absl::StrAppend(&out, left, " ", f.help, f.required ? " (required)" : "",
                     f.default_text.empty() ? "" : absl::StrCat(" [default ", f.default_text, "]"),

@@ -48,10 +48,10 @@ int RunInspect(const std::vector<std::string>& args) {
             << "architecture: " << FormatArchitecture(m.autoencoder().architecture()) << "\n"
             << "features:     " << absl::StrJoin(info.feature_names, ", ") << "\n"
             << "scaler:       " << v1::ScalerKind_Name(m.scaler().kind()) << "\n"
-            << absl::StrFormat("training:     %d rows (+%d validation), %d epochs, %.2fs, loss %s\n",
-                               info.summary.train_rows(), info.summary.validation_rows(),
-                               info.summary.epochs(), info.summary.seconds(),
-                               v1::Loss_Name(info.config.loss()))
+            << absl::StrFormat(
+                   "training:     %d rows (+%d validation), %d epochs, %.2fs, loss %s\n",
+                   info.summary.train_rows(), info.summary.validation_rows(), info.summary.epochs(),
+                   info.summary.seconds(), v1::Loss_Name(info.config.loss()))
             << absl::StrFormat("final loss:   train %.6g", info.summary.final_train_loss());
   if (info.summary.has_final_validation_loss()) {
     std::cout << absl::StrFormat(", validation %.6g", info.summary.final_validation_loss());

@@ -19,8 +19,9 @@ std::string PhaseName(const v1::EpochRecord& e) {
 
 std::string Duration(double seconds) {
   if (seconds < 60) return absl::StrFormat("%.0fs", seconds);
-  if (seconds < 3600) return absl::StrFormat("%dm%02ds", static_cast<int>(seconds) / 60,
-                                             static_cast<int>(seconds) % 60);
+  if (seconds < 3600)
+    return absl::StrFormat("%dm%02ds", static_cast<int>(seconds) / 60,
+                           static_cast<int>(seconds) % 60);
   return absl::StrFormat("%dh%02dm", static_cast<int>(seconds) / 3600,
                          (static_cast<int>(seconds) % 3600) / 60);
 }
@@ -54,7 +55,8 @@ std::string FormatCurve(const std::vector<v1::EpochRecord>& history, int max_row
   }
   double lo = 1e300, hi = -1e300;
   for (const auto& e : history) {
-    for (double v : {e.train_loss(), e.has_validation_loss() ? e.validation_loss() : e.train_loss()}) {
+    for (double v :
+         {e.train_loss(), e.has_validation_loss() ? e.validation_loss() : e.train_loss()}) {
       if (v > 0) lo = std::min(lo, v), hi = std::max(hi, v);
     }
   }
@@ -65,11 +67,13 @@ std::string FormatCurve(const std::vector<v1::EpochRecord>& history, int max_row
   for (size_t i : rows) {
     const v1::EpochRecord& e = history[i];
     const double shown = e.has_validation_loss() ? e.validation_loss() : e.train_loss();
-    const int bar = shown > 0 ? 1 + static_cast<int>((kWidth - 1) * (std::log(shown) - std::log(lo)) / span) : 0;
-    absl::StrAppendFormat(&out, "%-11s %6d %12.6g %12s %9.2g  %s\n", PhaseName(e), e.epoch(),
-                          e.train_loss(),
-                          e.has_validation_loss() ? absl::StrFormat("%.6g", e.validation_loss()) : "-",
-                          e.learning_rate(), std::string(static_cast<size_t>(bar), '#'));
+    const int bar =
+        shown > 0 ? 1 + static_cast<int>((kWidth - 1) * (std::log(shown) - std::log(lo)) / span)
+                  : 0;
+    absl::StrAppendFormat(
+        &out, "%-11s %6d %12.6g %12s %9.2g  %s\n", PhaseName(e), e.epoch(), e.train_loss(),
+        e.has_validation_loss() ? absl::StrFormat("%.6g", e.validation_loss()) : "-",
+        e.learning_rate(), std::string(static_cast<size_t>(bar), '#'));
   }
   return out;
 }
@@ -78,13 +82,16 @@ std::string FormatArchitecture(const v1::Architecture& arch) {
   std::vector<std::string> parts = {absl::StrCat(arch.input_dim())};
   const int k = arch.encoder_widths_size();
   for (int i = 0; i < k; ++i) {
-    parts.push_back(absl::StrCat(arch.encoder_widths(i), " (", ActivationName(arch.encoder_activations(i)),
+    parts.push_back(absl::StrCat(arch.encoder_widths(i), " (",
+                                 ActivationName(arch.encoder_activations(i)),
                                  i == k - 1 ? ", code)" : ")"));
   }
   for (int i = k - 2; i >= 0; --i) {
-    parts.push_back(absl::StrCat(arch.encoder_widths(i), " (", ActivationName(arch.encoder_activations(i)), ")"));
+    parts.push_back(absl::StrCat(arch.encoder_widths(i), " (",
+                                 ActivationName(arch.encoder_activations(i)), ")"));
   }
-  parts.push_back(absl::StrCat(arch.input_dim(), " (", ActivationName(arch.output_activation()), ")"));
+  parts.push_back(
+      absl::StrCat(arch.input_dim(), " (", ActivationName(arch.output_activation()), ")"));
   return absl::StrCat(absl::StrJoin(parts, " -> "), arch.tied_weights() ? ", tied weights" : "");
 }
 
@@ -95,16 +102,19 @@ std::string FormatReconstructionError(const Model& model, const Matrix& data) {
   for (Eigen::Index r = 0; r < errors->rows(); ++r) per_row[r] = errors->row(r).mean();
   const double mean = std::accumulate(per_row.begin(), per_row.end(), 0.0) / per_row.size();
   std::string out = absl::StrFormat(
-      "reconstruction MSE per row (scaled units, %d rows): mean %.6g  p50 %.6g  p95 %.6g  max %.6g\n",
+      "reconstruction MSE per row (scaled units, %d rows): mean %.6g  p50 %.6g  p95 %.6g  max "
+      "%.6g\n",
       static_cast<int>(per_row.size()), mean, Quantile(per_row, 0.5), Quantile(per_row, 0.95),
       *std::max_element(per_row.begin(), per_row.end()));
   const RowVector per_feature = errors->colwise().mean();
   std::vector<int> order(static_cast<size_t>(per_feature.cols()));
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int a, int b) { return per_feature(a) > per_feature(b); });
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return per_feature(a) > per_feature(b); });
   order.resize(std::min<size_t>(order.size(), 8));
   std::vector<std::string> worst;
-  for (int f : order) worst.push_back(absl::StrFormat("%s %.4g", model.info().feature_names[f], per_feature(f)));
+  for (int f : order)
+    worst.push_back(absl::StrFormat("%s %.4g", model.info().feature_names[f], per_feature(f)));
   absl::StrAppend(&out, "worst-reconstructed features (MSE): ", absl::StrJoin(worst, ", "), "\n");
   return out;
 }

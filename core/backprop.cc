@@ -16,8 +16,7 @@ bool HasDropout(const StackedAutoencoderT<T>& net, int l) {
 
 template <typename T>
 bool HasSparsity(const StackedAutoencoderT<T>& net, int l, const ObjectiveOptions& options) {
-  return options.sparsity_weight > 0 && l < net.depth() &&
-         net.layer_activation(l) == v1::SIGMOID;
+  return options.sparsity_weight > 0 && l < net.depth() && net.layer_activation(l) == v1::SIGMOID;
 }
 
 }  // namespace
@@ -54,15 +53,17 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
   // Forward, keeping every layer's output.
   LossBreakdown result;
   for (int l = 0; l < n; ++l) {
-    const MatrixT<T>& in = l == 0 ? input : (masks_[l - 1].size() ? dropped_[l - 1] : outputs_[l - 1]);
+    const MatrixT<T>& in =
+        l == 0 ? input : (masks_[l - 1].size() ? dropped_[l - 1] : outputs_[l - 1]);
     net.LayerForward(l, in, &outputs_[l]);
     if (HasSparsity(net, l, options)) {
       const double rho = options.sparsity_target;
       const RowVectorT<T> rho_hat = outputs_[l].colwise().mean();
       for (Eigen::Index j = 0; j < rho_hat.cols(); ++j) {
         const double r = std::clamp(static_cast<double>(rho_hat(j)), 1e-12, 1 - 1e-12);
-        result.sparsity_penalty += options.sparsity_weight *
-                                   (rho * std::log(rho / r) + (1 - rho) * std::log((1 - rho) / (1 - r)));
+        result.sparsity_penalty +=
+            options.sparsity_weight *
+            (rho * std::log(rho / r) + (1 - rho) * std::log((1 - rho) / (1 - r)));
       }
     }
     if (use_dropout && HasDropout(net, l)) {
@@ -109,7 +110,8 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
       MultiplyByDerivative(net.layer_activation(l), net.leaky_slope(), outputs_[l], &grad_);
       delta_.swap(grad_);
     }
-    const MatrixT<T>& in = l == 0 ? input : (masks_[l - 1].size() ? dropped_[l - 1] : outputs_[l - 1]);
+    const MatrixT<T>& in =
+        l == 0 ? input : (masks_[l - 1].size() ? dropped_[l - 1] : outputs_[l - 1]);
     grads->biases[l].noalias() = delta_.colwise().sum();
     if (net.is_tied(l)) {
       // Decoder layers run backward first: they initialise the shared gradient.

@@ -62,9 +62,8 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
       if (names[c] == drop) keep[c] = false, found = true;
     }
     if (!found) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot drop column '", drop,
-                                                     "': the columns are ",
-                                                     absl::StrJoin(names, ", ")));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot drop column '", drop, "': the columns are ", absl::StrJoin(names, ", ")));
     }
   }
   CsvTable table;
@@ -75,15 +74,17 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
   if (kept.empty()) return absl::InvalidArgumentError("no columns are left after dropping");
 
   const size_t start = has_header ? 1 : 0;
-  if (rows.size() <= start) return absl::InvalidArgumentError("the CSV data has a header but no rows");
-  table.values.resize(static_cast<Eigen::Index>(rows.size() - start), static_cast<Eigen::Index>(kept.size()));
+  if (rows.size() <= start)
+    return absl::InvalidArgumentError("the CSV data has a header but no rows");
+  table.values.resize(static_cast<Eigen::Index>(rows.size() - start),
+                      static_cast<Eigen::Index>(kept.size()));
   std::vector<absl::string_view> cells;
   for (size_t r = start; r < rows.size(); ++r) {
     const auto [line_no, line] = rows[r];
     cells = absl::StrSplit(line, options.delimiter);
     if (static_cast<int>(cells.size()) != cols) {
-      return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ": ", cells.size(),
-                                                     " columns, expected ", cols));
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", line_no, ": ", cells.size(), " columns, expected ", cols));
     }
     for (size_t k = 0; k < kept.size(); ++k) {
       const int c = kept[k];
@@ -94,14 +95,13 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
             absl::StrCat("line ", line_no, ", ", ColumnLabel(c, names), ": empty cell"));
       }
       if (!absl::SimpleAtof(cell, &v)) {
-        return absl::InvalidArgumentError(absl::StrCat("line ", line_no, ", ",
-                                                       ColumnLabel(c, names), ": '", cell,
-                                                       "' is not a number"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "line ", line_no, ", ", ColumnLabel(c, names), ": '", cell, "' is not a number"));
       }
       if (!std::isfinite(v)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "line ", line_no, ", ", ColumnLabel(c, names), ": '", cell,
-            "' is not finite (NaN and Inf are not accepted; out of float range?)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("line ", line_no, ", ", ColumnLabel(c, names), ": '", cell,
+                         "' is not finite (NaN and Inf are not accepted; out of float range?)"));
       }
       table.values(static_cast<Eigen::Index>(r - start), static_cast<Eigen::Index>(k)) = v;
     }
@@ -114,8 +114,7 @@ absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path, const CsvOptions& 
   if (!text.ok()) return text.status();
   absl::StatusOr<CsvTable> table = ParseCsv(*text, options);
   if (!table.ok()) {
-    return absl::Status(table.status().code(),
-                        absl::StrCat(path, ": ", table.status().message()));
+    return absl::Status(table.status().code(), absl::StrCat(path, ": ", table.status().message()));
   }
   return table;
 }

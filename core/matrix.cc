@@ -9,9 +9,8 @@ namespace strata {
 absl::Status CheckBatch(const Matrix& batch, int expected_cols) {
   if (batch.rows() == 0) return absl::InvalidArgumentError("the batch has no rows");
   if (batch.cols() != expected_cols) {
-    return absl::InvalidArgumentError(absl::StrCat("expected ", expected_cols,
-                                                   " columns (features) per row, got ",
-                                                   batch.cols()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expected ", expected_cols, " columns (features) per row, got ", batch.cols()));
   }
   // Cheap check first; locate the culprit only when there is one.
   if (batch.allFinite()) return absl::OkStatus();

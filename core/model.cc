@@ -21,8 +21,8 @@ Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info)
 
 absl::StatusOr<Matrix> Model::Encode(const Matrix& raw, int layer) const {
   if (layer < 1 || layer > depth()) {
-    return absl::InvalidArgumentError(absl::StrCat("layer ", layer, " does not exist: the model has layers 1 (h1) to ",
-                                                   depth(), " (code)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "layer ", layer, " does not exist: the model has layers 1 (h1) to ", depth(), " (code)"));
   }
   if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
   return autoencoder_.Encode(scaler_.Transform(raw), layer);

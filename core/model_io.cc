@@ -52,10 +52,9 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
   if (absl::Status s = ValidateArchitecture(arch); !s.ok()) return s;
   const int depth = arch.encoder_widths_size();
   if (a.encoder_size() != depth || a.decoder_size() != depth) {
-    return absl::InvalidArgumentError(absl::StrCat("the model has ", a.encoder_size(),
-                                                   " encoder and ", a.decoder_size(),
-                                                   " decoder layers; its architecture needs ",
-                                                   depth, " of each"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the model has ", a.encoder_size(), " encoder and ", a.decoder_size(),
+                     " decoder layers; its architecture needs ", depth, " of each"));
   }
   Parameters params;
   for (int l = 0; l < 2 * depth; ++l) {
@@ -79,15 +78,15 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
     params.weights.push_back(std::move(w));
     params.biases.push_back(std::move(b));
   }
-  absl::StatusOr<StackedAutoencoder> net = StackedAutoencoder::FromParameters(arch, std::move(params));
+  absl::StatusOr<StackedAutoencoder> net =
+      StackedAutoencoder::FromParameters(arch, std::move(params));
   if (!net.ok()) return net.status();
   absl::StatusOr<Scaler> scaler = Scaler::FromProto(a.scaler(), arch.input_dim());
   if (!scaler.ok()) return scaler.status();
   ModelInfo info;
   if (a.feature_names_size() != 0 && a.feature_names_size() != arch.input_dim()) {
-    return absl::InvalidArgumentError(absl::StrCat(a.feature_names_size(),
-                                                   " feature names for ", arch.input_dim(),
-                                                   " features"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(a.feature_names_size(), " feature names for ", arch.input_dim(), " features"));
   }
   info.feature_names.assign(a.feature_names().begin(), a.feature_names().end());
   info.config = a.config();

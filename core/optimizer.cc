@@ -7,7 +7,7 @@
 namespace strata {
 
 absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(const v1::OptimizerConfig& config,
-                                                              float weight_decay) {
+                                                             float weight_decay) {
   if (!(config.learning_rate() > 0)) {
     return absl::InvalidArgumentError("optimizer.learning_rate must be positive");
   }

@@ -25,7 +25,8 @@ absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Matrix& data) {
     return absl::InvalidArgumentError(absl::StrCat("unknown scaler kind ", kind));
   }
   if (data.rows() < 1) return absl::InvalidArgumentError("cannot fit a scaler on zero rows");
-  if (!data.allFinite()) return absl::InvalidArgumentError("cannot fit a scaler on non-finite data");
+  if (!data.allFinite())
+    return absl::InvalidArgumentError("cannot fit a scaler on non-finite data");
   RowVector offset(dim), scale(dim);
   const double n = static_cast<double>(data.rows());
   for (int c = 0; c < dim; ++c) {
@@ -52,9 +53,9 @@ Scaler Scaler::Identity(int dim) {
 
 absl::StatusOr<Scaler> Scaler::FromProto(const v1::ScalerParams& params, int dim) {
   if (params.offset_size() != dim || params.scale_size() != dim) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("scaler has ", params.offset_size(), " offsets and ", params.scale_size(),
-                     " scales; the model has ", dim, " features"));
+    return absl::InvalidArgumentError(absl::StrCat("scaler has ", params.offset_size(),
+                                                   " offsets and ", params.scale_size(),
+                                                   " scales; the model has ", dim, " features"));
   }
   if (params.kind() != v1::STANDARD && params.kind() != v1::MINMAX &&
       params.kind() != v1::IDENTITY) {
@@ -65,9 +66,9 @@ absl::StatusOr<Scaler> Scaler::FromProto(const v1::ScalerParams& params, int dim
     offset(c) = params.offset(c);
     scale(c) = params.scale(c);
     if (!std::isfinite(offset(c)) || !std::isfinite(scale(c)) || !(scale(c) > 0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("scaler feature ", c, ": offset ", offset(c), " and scale ", scale(c),
-                       " must be finite with a positive scale"));
+      return absl::InvalidArgumentError(absl::StrCat("scaler feature ", c, ": offset ", offset(c),
+                                                     " and scale ", scale(c),
+                                                     " must be finite with a positive scale"));
     }
   }
   return Scaler(params.kind(), std::move(offset), std::move(scale));

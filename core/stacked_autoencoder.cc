@@ -67,9 +67,8 @@ absl::Status ValidateArchitecture(const v1::Architecture& arch) {
   }
   for (int i = 0; i < arch.encoder_widths_size(); ++i) {
     if (arch.encoder_widths(i) < 1) {
-      return absl::InvalidArgumentError(absl::StrCat("architecture.encoder_widths[", i,
-                                                     "] must be at least 1, got ",
-                                                     arch.encoder_widths(i)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "architecture.encoder_widths[", i, "] must be at least 1, got ", arch.encoder_widths(i)));
     }
   }
   if (arch.encoder_activations_size() != arch.encoder_widths_size()) {
@@ -114,8 +113,8 @@ v1::Activation StackedAutoencoderT<T>::layer_activation(int l) const {
 }
 
 template <typename T>
-absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::Create(
-    const v1::Architecture& arch, uint64_t seed) {
+absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::Create(const v1::Architecture& arch,
+                                                                      uint64_t seed) {
   if (absl::Status s = ValidateArchitecture(arch); !s.ok()) return s;
   StackedAutoencoderT net(arch, {});
   std::mt19937_64 rng(seed);
@@ -149,9 +148,9 @@ absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::FromParameters(
     const int rows = net.is_tied(l) ? 0 : net.layer_in(l);
     const int cols = net.is_tied(l) ? 0 : net.layer_out(l);
     if (params.weights[l].rows() != rows || params.weights[l].cols() != cols) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "layer ", l, ": weights are ", params.weights[l].rows(), "x", params.weights[l].cols(),
-          ", expected ", rows, "x", cols));
+      return absl::InvalidArgumentError(
+          absl::StrCat("layer ", l, ": weights are ", params.weights[l].rows(), "x",
+                       params.weights[l].cols(), ", expected ", rows, "x", cols));
     }
     if (params.biases[l].cols() != net.layer_out(l)) {
       return absl::InvalidArgumentError(absl::StrCat("layer ", l, ": ", params.biases[l].cols(),

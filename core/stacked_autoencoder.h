@@ -54,8 +54,7 @@ class StackedAutoencoderT {
  public:
   // A network with freshly initialised weights (He for the relu family,
   // LeCun for selu, Glorot otherwise; zero biases), drawn from `seed`.
-  static absl::StatusOr<StackedAutoencoderT> Create(const v1::Architecture& arch,
-                                                    uint64_t seed);
+  static absl::StatusOr<StackedAutoencoderT> Create(const v1::Architecture& arch, uint64_t seed);
   // A network with the given parameters, checked against the architecture.
   static absl::StatusOr<StackedAutoencoderT> FromParameters(const v1::Architecture& arch,
                                                             ParametersT<T> params);

@@ -5,9 +5,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define STRATA_RETURN_IF_ERROR(expr)                \
-  do {                                              \
-    ::absl::Status strata_status_ = (expr);         \
+#define STRATA_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::absl::Status strata_status_ = (expr);          \
     if (!strata_status_.ok()) return strata_status_; \
   } while (0)
 

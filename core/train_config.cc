@@ -28,7 +28,8 @@ absl::Status ResolveOptimizer(v1::OptimizerConfig* o) {
   if (!(o->learning_rate() > 0) || !std::isfinite(o->learning_rate())) {
     return Invalid("optimizer.learning_rate", "must be positive");
   }
-  if (!(o->momentum() >= 0 && o->momentum() < 1)) return Invalid("optimizer.momentum", "must be in [0, 1)");
+  if (!(o->momentum() >= 0 && o->momentum() < 1))
+    return Invalid("optimizer.momentum", "must be in [0, 1)");
   if (!(o->beta1() >= 0 && o->beta1() < 1)) return Invalid("optimizer.beta1", "must be in [0, 1)");
   if (!(o->beta2() >= 0 && o->beta2() < 1)) return Invalid("optimizer.beta2", "must be in [0, 1)");
   if (!(o->rho() >= 0 && o->rho() < 1)) return Invalid("optimizer.rho", "must be in [0, 1)");
@@ -64,8 +65,7 @@ std::string TrainConfigToJson(const v1::TrainConfig& config) {
   return out;
 }
 
-absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config,
-                                                   int input_dim) {
+absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config, int input_dim) {
   if (input_dim < 1) {
     return absl::InvalidArgumentError(absl::StrCat("the data has ", input_dim, " features"));
   }
@@ -88,7 +88,8 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     return Invalid("hidden_activations",
                    absl::StrCat("has ", c.hidden_activations_size(),
                                 " entries; give one for all hidden layers or one per hidden "
-                                "layer (", hidden, ")"));
+                                "layer (",
+                                hidden, ")"));
   }
   for (int i = 0; i < c.hidden_activations_size(); ++i) {
     if (c.hidden_activations(i) == v1::ACTIVATION_UNSPECIFIED) {

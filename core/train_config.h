@@ -23,8 +23,7 @@ std::string TrainConfigToJson(const v1::TrainConfig& config);
 
 // Returns `config` with every default filled in for data with `input_dim`
 // features, or InvalidArgument naming the first bad field.
-absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config,
-                                                   int input_dim);
+absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config, int input_dim);
 
 // The network shape of a resolved config.
 v1::Architecture ArchitectureFromConfig(const v1::TrainConfig& resolved, int input_dim);

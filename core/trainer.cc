@@ -47,13 +47,28 @@ double EvaluateLoss(const StackedAutoencoder& net, const Matrix& x, v1::Loss los
   return sum / static_cast<double>(x.rows());
 }
 
+// BCE targets must lie in [0, 1]; names the first raw value that does not.
+absl::Status CheckUnitRange(const Matrix& scaled, const Matrix& raw) {
+  if (scaled.minCoeff() >= 0.0f && scaled.maxCoeff() <= 1.0f) return absl::OkStatus();
+  for (Eigen::Index r = 0; r < scaled.rows(); ++r) {
+    for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
+      if (scaled(r, c) < 0.0f || scaled(r, c) > 1.0f) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "training data row ", r, ", column ", c, ": ", raw(r, c),
+            " is outside [0, 1] after scaling; BCE needs inputs in [0, 1] (use scaler minmax)"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // One training phase (pretraining of one layer, or fine-tuning) of a network.
 // Not thread-safe.
 class PhaseRunner {
  public:
-  PhaseRunner(const v1::TrainConfig& config, const Trainer::Options& options,
-              std::mt19937_64* rng, Clock::time_point start, int* epochs_done,
-              int epochs_planned, std::vector<v1::EpochRecord>* history)
+  PhaseRunner(const v1::TrainConfig& config, const Trainer::Options& options, std::mt19937_64* rng,
+              Clock::time_point start, int* epochs_done, int epochs_planned,
+              std::vector<v1::EpochRecord>* history)
       : config_(config),
         options_(options),
         rng_(rng),
@@ -127,12 +142,12 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       for (Eigen::Index i = 0; i < n; ++i) clean.row(i) = train.row(order[start + i]);
       input = clean;
       AddNoise(&input);
-      const LossBreakdown loss =
-          backprop.Compute(*net, input, clean, objective, rng_, &grads);
+      const LossBreakdown loss = backprop.Compute(*net, input, clean, objective, rng_, &grads);
       if (!std::isfinite(loss.objective())) {
         return absl::FailedPreconditionError(absl::StrCat(
             "training diverged (loss is not finite) in epoch ", epoch,
-            (phase == v1::EpochRecord::PRETRAIN ? absl::StrCat(" of pretraining layer ", layer) : ""),
+            (phase == v1::EpochRecord::PRETRAIN ? absl::StrCat(" of pretraining layer ", layer)
+                                                : ""),
             "; lower optimizer.learning_rate or set grad_clip_norm"));
       }
       loss_sum += loss.data_loss * static_cast<double>(n);
@@ -157,8 +172,8 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       progress.epochs_done = *epochs_done_;
       progress.epochs_planned = epochs_planned_;
       progress.elapsed_seconds = SecondsSince(start_);
-      progress.eta_seconds = progress.elapsed_seconds / *epochs_done_ *
-                             std::max(0, epochs_planned_ - *epochs_done_);
+      progress.eta_seconds =
+          progress.elapsed_seconds / *epochs_done_ * std::max(0, epochs_planned_ - *epochs_done_);
       options_.on_epoch(progress);
     }
 
@@ -177,8 +192,8 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       plateau_best = monitored;
       since_plateau_best = 0;
     } else if (plateau.patience() > 0 && ++since_plateau_best > plateau.patience()) {
-      const float lr = std::max(plateau.min_learning_rate(),
-                                (*optimizer)->learning_rate() * plateau.factor());
+      const float lr =
+          std::max(plateau.min_learning_rate(), (*optimizer)->learning_rate() * plateau.factor());
       (*optimizer)->set_learning_rate(lr);
       since_plateau_best = 0;
     }
@@ -212,9 +227,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(Options options) {
   if (!config.ok()) return config.status();
   if (!options.feature_names.empty() &&
       static_cast<int>(options.feature_names.size()) != options.input_dim) {
-    return absl::InvalidArgumentError(absl::StrCat(options.feature_names.size(),
-                                                   " feature names for ", options.input_dim,
-                                                   " features"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.feature_names.size(), " feature names for ", options.input_dim, " features"));
   }
   return std::unique_ptr<Trainer>(new Trainer(std::move(options), *std::move(config)));
 }
@@ -234,28 +248,24 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data) {
   // rows were held out, and BCE targets of held-out rows stay in [0, 1].
   absl::StatusOr<Scaler> scaler = Scaler::Fit(config_.scaler(), data);
   if (!scaler.ok()) return scaler.status();
-  const Matrix scaled = scaler->Transform(data);
-  if (config_.loss() == v1::BCE) {
-    for (Eigen::Index r = 0; r < scaled.rows(); ++r) {
-      for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
-        if (scaled(r, c) < 0.0f || scaled(r, c) > 1.0f) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "training data row ", r, ", column ", c, ": ", data(r, c),
-              " is outside [0, 1] after scaling; BCE needs inputs in [0, 1] (use scaler minmax)"));
-        }
-      }
-    }
-  }
-
   std::mt19937_64 rng(config_.seed());
-  std::vector<int> perm(static_cast<size_t>(rows));
-  std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), rng);
-  const std::vector<int> val_idx(perm.begin(), perm.begin() + val_rows);
-  std::vector<int> train_idx(perm.begin() + val_rows, perm.end());
-  std::sort(train_idx.begin(), train_idx.end());
-  const Matrix train = GatherRows(scaled, train_idx);
-  const Matrix val = GatherRows(scaled, val_idx);
+  Matrix train, val;
+  {
+    // Scoped so that the scaled copy is freed once split: training holds the
+    // data twice at most (raw, and scaled train + validation rows).
+    const Matrix scaled = scaler->Transform(data);
+    if (config_.loss() == v1::BCE) {
+      if (absl::Status s = CheckUnitRange(scaled, data); !s.ok()) return s;
+    }
+    std::vector<int> perm(static_cast<size_t>(rows));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    const std::vector<int> val_idx(perm.begin(), perm.begin() + val_rows);
+    std::vector<int> train_idx(perm.begin() + val_rows, perm.end());
+    std::sort(train_idx.begin(), train_idx.end());
+    train = GatherRows(scaled, train_idx);
+    val = GatherRows(scaled, val_idx);
+  }
 
   const v1::Architecture arch = ArchitectureFromConfig(config_, options_.input_dim);
   absl::StatusOr<StackedAutoencoder> net = StackedAutoencoder::Create(arch, config_.seed());
@@ -316,9 +326,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data) {
   summary.set_epochs(epochs_done);
   summary.set_final_train_loss(EvaluateLoss(*net, train, config_.loss()));
   if (val.rows() > 0) summary.set_final_validation_loss(EvaluateLoss(*net, val, config_.loss()));
-  summary.set_mean_reconstruction_mse(config_.loss() == v1::MSE
-                                          ? summary.final_train_loss()
-                                          : EvaluateLoss(*net, train, v1::MSE));
+  summary.set_mean_reconstruction_mse(
+      config_.loss() == v1::MSE ? summary.final_train_loss() : EvaluateLoss(*net, train, v1::MSE));
   summary.set_seconds(SecondsSince(start));
   info.created_unix_micros = absl::ToUnixMicros(absl::Now());
   info.strata_version = STRATA_VERSION;

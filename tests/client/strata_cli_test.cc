@@ -52,8 +52,9 @@ TEST(StrataCliTest, TrainLocalWritesALoadableModelAndPrintsTheCurve) {
   const std::string out = TempDir("thyroid") + "/thyroid/1";
   const std::string config = WriteFile("cli_config.json", R"({"encoder_widths": [8, 3],
       "pretrain_epochs": 2, "finetune_epochs": 5, "scaler": "minmax", "seed": 3})");
-  const Result r = RunStrata("train --local --data data/thyroid.csv --drop_columns label --config " +
-                       config + " --out " + out);
+  const Result r =
+      RunStrata("train --local --data data/thyroid.csv --drop_columns label --config " + config +
+                " --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("training on 3772 rows x 6 features"));
   EXPECT_THAT(r.output, HasSubstr("pretrain L2"));
@@ -68,7 +69,8 @@ TEST(StrataCliTest, TrainLocalWritesALoadableModelAndPrintsTheCurve) {
 
   const Result inspect = RunStrata("inspect --model " + out + " --config");
   ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
-  EXPECT_THAT(inspect.output, HasSubstr("6 -> 8 (relu) -> 3 (linear, code) -> 8 (relu) -> 6 (linear)"));
+  EXPECT_THAT(inspect.output,
+              HasSubstr("6 -> 8 (relu) -> 3 (linear, code) -> 8 (relu) -> 6 (linear)"));
   EXPECT_THAT(inspect.output, HasSubstr("\"finetune_epochs\": 5"));
 }
 
@@ -83,13 +85,14 @@ TEST(StrataCliTest, BadCsvFailsWithLineAndColumnAndWritesNothing) {
 
 TEST(StrataCliTest, BadConfigNamesTheField) {
   const std::string config = WriteFile("cli_bad_config.json", R"({"dropout": 1.5})");
-  const Result r = RunStrata("train --local --data data/thyroid.csv --drop_columns label --config " +
-                       config + " --out " + TempDir("bad_config"));
+  const Result r =
+      RunStrata("train --local --data data/thyroid.csv --drop_columns label --config " + config +
+                " --out " + TempDir("bad_config"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("config field dropout"));
   const std::string unknown = WriteFile("cli_unknown_config.json", R"({"epochs": 5})");
-  const Result u = RunStrata("train --local --data data/thyroid.csv --config " + unknown + " --out " +
-                       TempDir("unknown_config"));
+  const Result u = RunStrata("train --local --data data/thyroid.csv --config " + unknown +
+                             " --out " + TempDir("unknown_config"));
   EXPECT_EQ(u.exit_code, 1);
   EXPECT_THAT(u.output, HasSubstr("epochs"));
 }

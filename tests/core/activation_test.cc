@@ -20,7 +20,8 @@ TEST(ActivationTest, ValuesMatchDefinitions) {
   EXPECT_DOUBLE_EQ(Apply(v1::LEAKY_RELU, -2)(0, 0), -0.2);
   EXPECT_DOUBLE_EQ(Apply(v1::ELU, -1)(0, 0), std::exp(-1.0) - 1);
   EXPECT_NEAR(Apply(v1::SELU, 1)(0, 0), 1.0507009873554805, 1e-15);
-  EXPECT_NEAR(Apply(v1::SELU, -1)(0, 0), 1.0507009873554805 * 1.6732632423543772 * (std::exp(-1.0) - 1), 1e-15);
+  EXPECT_NEAR(Apply(v1::SELU, -1)(0, 0),
+              1.0507009873554805 * 1.6732632423543772 * (std::exp(-1.0) - 1), 1e-15);
   EXPECT_DOUBLE_EQ(Apply(v1::SIGMOID, 0)(0, 0), 0.5);
   EXPECT_DOUBLE_EQ(Apply(v1::TANH, 0.5)(0, 0), std::tanh(0.5));
   EXPECT_EQ(Apply(v1::LINEAR, -7)(0, 0), -7);
@@ -30,8 +31,8 @@ TEST(ActivationTest, ValuesMatchDefinitions) {
 }
 
 TEST(ActivationTest, DerivativeFromOutputMatchesFiniteDifference) {
-  for (v1::Activation a : {v1::RELU, v1::LEAKY_RELU, v1::ELU, v1::SELU, v1::SIGMOID, v1::TANH,
-                           v1::LINEAR}) {
+  for (v1::Activation a :
+       {v1::RELU, v1::LEAKY_RELU, v1::ELU, v1::SELU, v1::SIGMOID, v1::TANH, v1::LINEAR}) {
     for (double x : {-1.3, -0.2, 0.4, 2.1}) {
       const double h = 1e-6;
       const double fd = (Apply(a, x + h)(0, 0) - Apply(a, x - h)(0, 0)) / (2 * h);

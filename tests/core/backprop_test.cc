@@ -27,7 +27,9 @@ std::string Describe(const GradCase& c) {
   return ActivationName(c.hidden) + (c.loss == v1::BCE ? "_bce" : "_mse") +
          (c.tied ? "_tied" : "_untied") + (c.sparsity ? "_sparse" : "");
 }
-std::string CaseName(const ::testing::TestParamInfo<GradCase>& info) { return Describe(info.param); }
+std::string CaseName(const ::testing::TestParamInfo<GradCase>& info) {
+  return Describe(info.param);
+}
 void PrintTo(const GradCase& c, std::ostream* os) { *os << Describe(c); }
 
 // Relative error ||a - b|| / (||a|| + ||b||) over all parameters.
@@ -115,8 +117,8 @@ TEST_P(GradCheckTest, GradMatchesFiniteDifferences) {
 
 std::vector<GradCase> AllCases() {
   std::vector<GradCase> cases;
-  for (v1::Activation a : {v1::RELU, v1::LEAKY_RELU, v1::ELU, v1::SELU, v1::SIGMOID, v1::TANH,
-                           v1::LINEAR}) {
+  for (v1::Activation a :
+       {v1::RELU, v1::LEAKY_RELU, v1::ELU, v1::SELU, v1::SIGMOID, v1::TANH, v1::LINEAR}) {
     for (v1::Loss loss : {v1::MSE, v1::BCE}) {
       for (bool tied : {false, true}) cases.push_back({a, loss, tied, false});
     }

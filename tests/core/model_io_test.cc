@@ -74,8 +74,8 @@ TEST(ModelIoTest, TruncatedFilesAreRejected) {
                       bytes.size() - 1}) {
     auto m = ParseModel(bytes.substr(0, keep));
     ASSERT_FALSE(m.ok()) << keep;
-    EXPECT_THAT(m.status().code(), ::testing::AnyOf(absl::StatusCode::kDataLoss,
-                                                    absl::StatusCode::kInvalidArgument))
+    EXPECT_THAT(m.status().code(),
+                ::testing::AnyOf(absl::StatusCode::kDataLoss, absl::StatusCode::kInvalidArgument))
         << keep;
     if (keep > 8) EXPECT_EQ(m.status().code(), absl::StatusCode::kDataLoss) << keep;
   }
@@ -91,8 +91,9 @@ TEST(ModelIoTest, CorruptPayloadFailsTheChecksum) {
 }
 
 TEST(ModelIoTest, ForeignFilesAreRejected) {
-  for (const std::string foreign : {std::string("a,b\n1,2\n"), std::string("\x89PNG\r\n\x1a\n....", 12),
-                                    std::string(100, '\0')}) {
+  for (const std::string foreign :
+       {std::string("a,b\n1,2\n"), std::string("\x89PNG\r\n\x1a\n....", 12),
+        std::string(100, '\0')}) {
     auto m = ParseModel(foreign);
     ASSERT_FALSE(m.ok());
     EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);

@@ -32,14 +32,15 @@ double MaxPrincipalAngle(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
                              Eigen::MatrixXd::Identity(a.rows(), a.cols());
   const Eigen::MatrixXd qb = Eigen::HouseholderQR<Eigen::MatrixXd>(b).householderQ() *
                              Eigen::MatrixXd::Identity(b.rows(), b.cols());
-  const Eigen::VectorXd cosines = Eigen::JacobiSVD<Eigen::MatrixXd>(qa.transpose() * qb).singularValues();
+  const Eigen::VectorXd cosines =
+      Eigen::JacobiSVD<Eigen::MatrixXd>(qa.transpose() * qb).singularValues();
   return std::acos(std::min(1.0, cosines.minCoeff()));
 }
 
 double UntrainedLoss(const v1::TrainConfig& config, const Matrix& data) {
   auto resolved = ResolveTrainConfig(config, static_cast<int>(data.cols()));
-  auto net = StackedAutoencoder::Create(ArchitectureFromConfig(*resolved, static_cast<int>(data.cols())),
-                                        resolved->seed());
+  auto net = StackedAutoencoder::Create(
+      ArchitectureFromConfig(*resolved, static_cast<int>(data.cols())), resolved->seed());
   const Matrix scaled = Scaler::Fit(resolved->scaler(), data)->Transform(data);
   return DataLoss<float>(resolved->loss(), net->Reconstruct(scaled), scaled);
 }
@@ -51,7 +52,8 @@ TEST(TrainerTest, LinearAutoencoderSpansPcaSubspace) {
   z.col(1) *= 2.0;
   z.col(2) *= 0.5;
   const Eigen::MatrixXd rotation =
-      Eigen::HouseholderQR<Eigen::MatrixXd>(testing::GaussianMatrix<double>(3, 3, 22)).householderQ();
+      Eigen::HouseholderQR<Eigen::MatrixXd>(testing::GaussianMatrix<double>(3, 3, 22))
+          .householderQ();
   const Eigen::MatrixXd xd = (z * rotation.transpose()).rowwise() + Eigen::RowVector3d(1, -2, 5);
   const Matrix x = xd.cast<float>();
 
@@ -79,7 +81,6 @@ TEST(TrainerTest, LinearAutoencoderSpansPcaSubspace) {
   EXPECT_NEAR((*model)->info().summary.final_train_loss(),
               svd.singularValues()(2) * svd.singularValues()(2) / xd.rows() / 3, 0.01);
 }
-
 
 // A fixed set (seed 31) and the default relu stack. Measured while writing
 // this test: layer-wise 0.070 against end-to-end 0.104 here; over data seeds
@@ -113,7 +114,8 @@ TEST(TrainerTest, PretrainingThenFineTuningMatchesEndToEnd) {
   const auto& history = (*pretrained)->info().history;
   std::vector<int> pretrained_layers;
   for (const auto& e : history) {
-    if (e.phase() == v1::EpochRecord::PRETRAIN && e.epoch() == 1) pretrained_layers.push_back(e.layer());
+    if (e.phase() == v1::EpochRecord::PRETRAIN && e.epoch() == 1)
+      pretrained_layers.push_back(e.layer());
   }
   EXPECT_THAT(pretrained_layers, ::testing::ElementsAre(1, 2, 3));
   EXPECT_EQ(history.back().phase(), v1::EpochRecord::FINETUNE);
@@ -261,8 +263,8 @@ TEST(TrainerTest, ReduceLrOnPlateauLowersTheLearningRate) {
 
 TEST(TrainerTest, EveryOptimizerAndRegulariserTrains) {
   const Matrix data = testing::ManifoldData(500, 8, 2, 91);
-  for (auto kind : {v1::OptimizerConfig::ADAM, v1::OptimizerConfig::SGD,
-                    v1::OptimizerConfig::RMSPROP}) {
+  for (auto kind :
+       {v1::OptimizerConfig::ADAM, v1::OptimizerConfig::SGD, v1::OptimizerConfig::RMSPROP}) {
     v1::TrainConfig config;
     config.add_encoder_widths(6);
     config.add_encoder_widths(3);
