@@ -96,7 +96,7 @@ std::string FormatArchitecture(const v1::Architecture& arch) {
 }
 
 std::string FormatReconstructionError(const Model& model, const Matrix& data) {
-  absl::StatusOr<Matrix> errors = model.SquaredErrors(data);
+  absl::StatusOr<Matrix> errors = model.FeatureErrors(data, ScoreMetric::kMeanSquared);
   if (!errors.ok()) return absl::StrCat("(cannot compute: ", errors.status().message(), ")\n");
   std::vector<double> per_row(static_cast<size_t>(errors->rows()));
   for (Eigen::Index r = 0; r < errors->rows(); ++r) per_row[r] = errors->row(r).mean();

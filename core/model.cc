@@ -33,10 +33,14 @@ absl::StatusOr<Matrix> Model::Reconstruct(const Matrix& raw) const {
   return scaler_.InverseTransform(autoencoder_.Reconstruct(scaler_.Transform(raw)));
 }
 
-absl::StatusOr<Matrix> Model::SquaredErrors(const Matrix& raw) const {
+absl::StatusOr<Matrix> Model::FeatureErrors(const Matrix& raw, ScoreMetric metric) const {
   if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
-  const Matrix scaled = scaler_.Transform(raw);
-  return (autoencoder_.Reconstruct(scaled) - scaled).array().square().matrix();
+  return strata::FeatureErrors(autoencoder_, scaler_, raw, metric);
+}
+
+const v1::ScoreDistribution& Model::score_distribution(ScoreMetric metric) const {
+  return metric == ScoreMetric::kMeanAbsolute ? info_.calibration.mean_absolute()
+                                              : info_.calibration.mean_squared();
 }
 
 }  // namespace strata

@@ -4,7 +4,7 @@
 //
 //   STRATA_ASSIGN_OR_RETURN(Matrix code, model.Encode(batch, model.depth()));
 //   STRATA_ASSIGN_OR_RETURN(Matrix recon, model.Reconstruct(batch));
-//   STRATA_ASSIGN_OR_RETURN(Matrix errors, model.SquaredErrors(batch));
+//   STRATA_ASSIGN_OR_RETURN(Matrix errors, model.FeatureErrors(batch, ScoreMetric::kMeanSquared));
 //
 // Immutable after construction; thread-safe.
 #ifndef STRATA_CORE_MODEL_H_
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/anomaly.h"
 #include "core/matrix.h"
 #include "core/scaler.h"
 #include "core/stacked_autoencoder.h"
@@ -29,6 +30,8 @@ struct ModelInfo {
   v1::TrainingSummary summary;
   int64_t created_unix_micros = 0;
   std::string strata_version;
+  // Thresholds and score distributions from the training rows.
+  v1::AnomalyCalibration calibration;
 };
 
 class Model {
@@ -47,9 +50,11 @@ class Model {
   absl::StatusOr<Matrix> Encode(const Matrix& raw, int layer) const;
   // Reconstructions of raw rows, in the rows' original units.
   absl::StatusOr<Matrix> Reconstruct(const Matrix& raw) const;
-  // Per row and feature: squared reconstruction error in scaled space (where
-  // every feature weighs the same).
-  absl::StatusOr<Matrix> SquaredErrors(const Matrix& raw) const;
+  // Per row and feature: squared or absolute reconstruction error in scaled
+  // space (where every feature weighs the same); see anomaly.h.
+  absl::StatusOr<Matrix> FeatureErrors(const Matrix& raw, ScoreMetric metric) const;
+  // The calibrated score distribution of a metric.
+  const v1::ScoreDistribution& score_distribution(ScoreMetric metric) const;
 
  private:
   const StackedAutoencoder autoencoder_;

@@ -1,5 +1,6 @@
 #include "core/model_io.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -44,6 +45,7 @@ v1::ModelArtifact ModelToArtifact(const Model& model) {
   *a.mutable_summary() = info.summary;
   a.set_created_unix_micros(info.created_unix_micros);
   a.set_strata_version(info.strata_version);
+  *a.mutable_calibration() = info.calibration;
   return a;
 }
 
@@ -94,6 +96,14 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
   info.summary = a.summary();
   info.created_unix_micros = a.created_unix_micros();
   info.strata_version = a.strata_version();
+  info.calibration = a.calibration();
+  for (const v1::ScoreDistribution* d :
+       {&info.calibration.mean_squared(), &info.calibration.mean_absolute()}) {
+    if (!std::is_sorted(d->quantiles().begin(), d->quantiles().end()) ||
+        !std::isfinite(d->threshold())) {
+      return absl::InvalidArgumentError("the anomaly calibration is malformed");
+    }
+  }
   return std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info));
 }
 

@@ -187,6 +187,18 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     return Invalid("reduce_lr_on_plateau.min_learning_rate", "must be >= 0");
   }
 
+  v1::AnomalyConfig* anomaly = c.mutable_anomaly();
+  if (anomaly->has_contamination()) {
+    if (!(anomaly->contamination() >= 0 && anomaly->contamination() < 0.5)) {
+      return Invalid("anomaly.contamination", "must be in [0, 0.5)");
+    }
+    anomaly->set_threshold_percentile(100.0 * (1.0 - anomaly->contamination()));
+  }
+  if (!anomaly->has_threshold_percentile()) anomaly->set_threshold_percentile(99.0);
+  if (!(anomaly->threshold_percentile() > 0 && anomaly->threshold_percentile() <= 100)) {
+    return Invalid("anomaly.threshold_percentile", "must be in (0, 100]");
+  }
+
   if (!c.has_seed()) c.set_seed(1);
   if (c.threads() < 0) return Invalid("threads", "must be >= 0");
   return c;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/anomaly.h"
 #include "core/backprop.h"
 #include "core/optimizer.h"
 #include "core/scaler.h"
@@ -328,6 +329,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data) {
   if (val.rows() > 0) summary.set_final_validation_loss(EvaluateLoss(*net, val, config_.loss()));
   summary.set_mean_reconstruction_mse(
       config_.loss() == v1::MSE ? summary.final_train_loss() : EvaluateLoss(*net, train, v1::MSE));
+  info.calibration = CalibrateAnomalyScores(*net, *scaler, data,
+                                            config_.anomaly().threshold_percentile());
   summary.set_seconds(SecondsSince(start));
   info.created_unix_micros = absl::ToUnixMicros(absl::Now());
   info.strata_version = STRATA_VERSION;

@@ -149,7 +149,7 @@ TEST(ModelIoTest, ModelChecksItsInputs) {
   Matrix bad = Matrix::Zero(3, 7);
   bad(2, 4) = std::numeric_limits<float>::infinity();
   EXPECT_THAT(model->Reconstruct(bad).status().message(), HasSubstr("row 2, column 4"));
-  EXPECT_FALSE(model->SquaredErrors(Matrix(0, 7)).ok());
+  EXPECT_FALSE(model->FeatureErrors(Matrix(0, 7), ScoreMetric::kMeanSquared).ok());
 }
 
 }  // namespace
