@@ -1,0 +1,96 @@
+// strata-server: serves versioned stacked autoencoders over gRPC.
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/log.h"
+#include "server/strata_server.h"
+
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on (127.0.0.1 for loopback only).");
+ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one (printed at start).");
+ABSL_FLAG(int, metrics_port, 0,
+          "Port of the Prometheus /metrics endpoint; 0 = off. (The endpoint arrives with the "
+          "drift-metrics work; the server refuses a non-zero value until then.)");
+ABSL_FLAG(std::string, model_root, "", "Model store: <model_root>/<name>/<version>/. Required.");
+ABSL_FLAG(std::string, data_root, "",
+          "Directory that TrainJob csv_path is confined to; empty refuses CSV paths.");
+ABSL_FLAG(absl::Duration, poll_interval, absl::Seconds(2),
+          "How often to look for new, changed or removed versions in the store.");
+ABSL_FLAG(std::string, version_policy, "latest",
+          "Versions served per model: latest, latest:N, all or specific:V1,V2 (labelled "
+          "versions are always served).");
+ABSL_FLAG(int64_t, max_batch_rows, 65536, "Rows per inference request or stream message.");
+ABSL_FLAG(int, max_concurrent_jobs, 1, "Training jobs running at once; more wait in a queue.");
+ABSL_FLAG(int64_t, max_train_values, int64_t{1} << 28,
+          "Largest training set accepted, in float values (rows x columns).");
+ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest gRPC message received or sent.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "On SIGTERM/SIGINT, how long calls in flight may take to finish.");
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves versioned stacked autoencoders over gRPC.\n"
+      "usage: strata-server --model_root=DIR [--port=50051] [--data_root=DIR] [flags]\n"
+      "Flags of this program: --helpfull lists all, these are under main.cc.");
+  absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_model_root).empty()) {
+    std::cerr << "strata-server: --model_root is required (see --help)\n";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_metrics_port) != 0) {
+    std::cerr << "strata-server: --metrics_port is not available in this build yet\n";
+    return 2;
+  }
+  absl::StatusOr<strata::VersionPolicy> policy =
+      strata::VersionPolicy::Parse(absl::GetFlag(FLAGS_version_policy));
+  if (!policy.ok()) {
+    std::cerr << "strata-server: --" << policy.status().message() << "\n";
+    return 2;
+  }
+  strata::StrataServer::Options options;
+  options.address = absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
+  options.model_root = absl::GetFlag(FLAGS_model_root);
+  options.data_root = absl::GetFlag(FLAGS_data_root);
+  options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
+  options.version_policy = *policy;
+  options.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
+  options.max_concurrent_jobs = absl::GetFlag(FLAGS_max_concurrent_jobs);
+  options.max_train_values = absl::GetFlag(FLAGS_max_train_values);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+
+  absl::StatusOr<std::unique_ptr<strata::StrataServer>> server =
+      strata::StrataServer::Create(options);
+  if (!server.ok()) {
+    std::cerr << "strata-server: " << server.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "strata-server listening on port " << (*server)->port() << std::endl;
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  // Signal handlers may not call into gRPC; a watcher thread does.
+  std::thread watcher([&] {
+    while (!g_stop.load()) absl::SleepFor(absl::Milliseconds(100));
+    strata::Log(strata::LogLevel::kInfo, "server", "shutting down");
+    (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_shutdown_grace));
+  });
+  (*server)->Wait();
+  watcher.join();
+  return 0;
+}

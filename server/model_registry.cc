@@ -1,0 +1,260 @@
+#include "server/model_registry.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/model_io.h"
+#include "server/log.h"
+
+namespace strata {
+namespace {
+
+bool StatFile(const std::string& path, int64_t* size, int64_t* mtime_ns) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return false;
+  *size = st.st_size;
+  *mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(Options options) {
+  if (options.store == nullptr) return absl::InvalidArgumentError("the registry needs a store");
+  std::unique_ptr<ModelRegistry> registry(new ModelRegistry(std::move(options)));
+  {
+    absl::MutexLock lock(&registry->mu_);
+    registry->snapshot_ = std::make_shared<const Snapshot>();
+  }
+  registry->Refresh();
+  if (registry->options_.poll_interval > absl::ZeroDuration()) {
+    registry->poller_ = std::thread([r = registry.get()] { r->PollLoop(); });
+  }
+  return registry;
+}
+
+ModelRegistry::~ModelRegistry() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (poller_.joinable()) poller_.join();
+}
+
+void ModelRegistry::PollLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      const bool stop = mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.poll_interval);
+      if (stop) return;
+    }
+    Refresh();
+  }
+}
+
+std::shared_ptr<const ModelRegistry::Snapshot> ModelRegistry::snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return snapshot_;
+}
+
+void ModelRegistry::Refresh() {
+  absl::MutexLock refresh_lock(&refresh_mu_);
+  const std::shared_ptr<const Snapshot> old = snapshot();
+  auto next = std::make_shared<Snapshot>();
+  std::vector<VersionEvent> events;
+  ModelStore& store = *options_.store;
+
+  absl::StatusOr<std::vector<std::string>> names = store.ListModels();
+  if (!names.ok()) {
+    Log(LogLevel::kError, "registry", absl::StrCat("cannot list the store: ", names.status().message()));
+    return;  // keep serving what we have
+  }
+  std::set<std::string> listed(names->begin(), names->end());
+  // Models that vanished from the store keep their served versions (never
+  // unload the only servable version); list them too.
+  for (const auto& [name, entry] : *old) listed.insert(name);
+
+  for (const std::string& name : listed) {
+    const auto old_it = old->find(name);
+    const Entry* old_entry = old_it == old->end() ? nullptr : &old_it->second;
+    Entry entry;
+    absl::StatusOr<v1::ModelLabels> labels = store.ReadLabels(name);
+    if (labels.ok()) {
+      entry.labels.insert(labels->labels().begin(), labels->labels().end());
+    } else if (old_entry != nullptr) {
+      entry.labels = old_entry->labels;
+      Log(LogLevel::kWarning, "registry", std::string(labels.status().message()));
+    }
+    absl::StatusOr<std::vector<int64_t>> on_disk = store.ListVersions(name);
+    if (!on_disk.ok()) on_disk = std::vector<int64_t>();
+
+    // Versions not known to be broken (a changed file gets another chance).
+    std::vector<int64_t> available;
+    for (int64_t v : *on_disk) {
+      auto f = failed_.find({name, v});
+      if (f != failed_.end()) {
+        int64_t size, mtime;
+        if (StatFile(store.ModelFilePath(name, v), &size, &mtime) && size == f->second.size &&
+            mtime == f->second.mtime_ns) {
+          continue;
+        }
+        failed_.erase(f);
+      }
+      available.push_back(v);
+    }
+    std::vector<int64_t> labelled;
+    for (const auto& [label, v] : entry.labels) labelled.push_back(v);
+    const std::vector<int64_t> aspired = AspiredVersions(options_.policy, available, labelled);
+
+    // Load what is aspired and not yet loaded, before anything is unloaded.
+    std::map<int64_t, std::shared_ptr<const Model>> loaded;
+    if (old_entry != nullptr) loaded = old_entry->versions;
+    for (int64_t v : aspired) {
+      if (loaded.count(v)) continue;
+      const std::string path = store.ModelFilePath(name, v);
+      const absl::Time start = absl::Now();
+      absl::StatusOr<std::unique_ptr<Model>> model = ReadModelFile(path);
+      if (model.ok()) {
+        loaded[v] = std::shared_ptr<const Model>(std::move(*model));
+        events.push_back({VersionEvent::Kind::kLoaded, name, v, absl::Now() - start, ""});
+      } else {
+        FailedFile f;
+        StatFile(path, &f.size, &f.mtime_ns);
+        failed_[{name, v}] = f;
+        events.push_back({VersionEvent::Kind::kLoadFailed, name, v, absl::ZeroDuration(),
+                          std::string(model.status().message())});
+      }
+    }
+    std::vector<int64_t> loaded_versions, served_now;
+    for (const auto& [v, m] : loaded) loaded_versions.push_back(v);
+    if (old_entry != nullptr) {
+      for (const auto& [v, m] : old_entry->versions) served_now.push_back(v);
+    }
+    for (int64_t v : VersionsToServe(aspired, loaded_versions, served_now)) {
+      entry.versions[v] = loaded[v];
+    }
+    for (int64_t v : served_now) {
+      if (!entry.versions.count(v)) {
+        events.push_back({VersionEvent::Kind::kUnloaded, name, v, absl::ZeroDuration(), ""});
+      }
+    }
+    (*next)[name] = std::move(entry);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot_ = std::move(next);
+  }
+  // The old snapshot (and any unloaded model no request holds) is freed here.
+  for (const VersionEvent& e : events) {
+    switch (e.kind) {
+      case VersionEvent::Kind::kLoaded:
+        Log(LogLevel::kInfo, "registry",
+            absl::StrCat("loaded ", e.name, " version ", e.version, " in ",
+                         absl::FormatDuration(e.load_time)));
+        break;
+      case VersionEvent::Kind::kUnloaded:
+        Log(LogLevel::kInfo, "registry", absl::StrCat("unloaded ", e.name, " version ", e.version));
+        break;
+      case VersionEvent::Kind::kLoadFailed:
+        Log(LogLevel::kError, "registry",
+            absl::StrCat("skipping ", e.name, " version ", e.version, ": ", e.error));
+        break;
+    }
+    if (options_.on_event) options_.on_event(e);
+  }
+}
+
+absl::StatusOr<ServableModel> ModelRegistry::Get(const v1::ModelSpec& spec) const {
+  if (spec.name().empty()) return absl::InvalidArgumentError("model.name is required");
+  const std::shared_ptr<const Snapshot> snap = snapshot();
+  const auto it = snap->find(spec.name());
+  if (it == snap->end() || it->second.versions.empty()) {
+    return absl::NotFoundError(absl::StrCat("model '", spec.name(), "' is not served"));
+  }
+  const Entry& entry = it->second;
+  int64_t version;
+  switch (spec.selector_case()) {
+    case v1::ModelSpec::kVersion:
+      version = spec.version();
+      break;
+    case v1::ModelSpec::kLabel: {
+      const auto label = entry.labels.find(spec.label());
+      if (label == entry.labels.end()) {
+        return absl::NotFoundError(
+            absl::StrCat("model '", spec.name(), "' has no label '", spec.label(), "'"));
+      }
+      version = label->second;
+      break;
+    }
+    default:
+      version = entry.versions.rbegin()->first;
+  }
+  const auto v = entry.versions.find(version);
+  if (v == entry.versions.end()) {
+    std::vector<int64_t> served;
+    for (const auto& [n, m] : entry.versions) served.push_back(n);
+    return absl::NotFoundError(absl::StrCat("model '", spec.name(), "' version ", version,
+                                            " is not served (served: ", absl::StrJoin(served, ", "),
+                                            ")"));
+  }
+  return ServableModel{spec.name(), version, v->second};
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::SetLabel(const std::string& name,
+                                                                       const std::string& label,
+                                                                       int64_t version,
+                                                                       bool require_served) {
+  if (absl::Status s = ModelStore::ValidateLabel(label); !s.ok()) return s;
+  if (version < 0) return absl::InvalidArgumentError("version must be positive (or 0 to remove)");
+  {
+    absl::MutexLock refresh_lock(&refresh_mu_);
+    const std::shared_ptr<const Snapshot> snap = snapshot();
+    const auto it = snap->find(name);
+    if (require_served) {
+      if (it == snap->end()) {
+        return absl::NotFoundError(absl::StrCat("model '", name, "' is not served"));
+      }
+      if (version > 0 && !it->second.versions.count(version)) {
+        return absl::NotFoundError(
+            absl::StrCat("model '", name, "' version ", version, " is not served"));
+      }
+    } else if (version > 0) {
+      absl::StatusOr<std::vector<int64_t>> on_disk = options_.store->ListVersions(name);
+      if (!on_disk.ok()) return on_disk.status();
+      if (std::find(on_disk->begin(), on_disk->end(), version) == on_disk->end()) {
+        return absl::NotFoundError(
+            absl::StrCat("model '", name, "' has no version ", version, " in the store"));
+      }
+    }
+    absl::StatusOr<v1::ModelLabels> labels = options_.store->ReadLabels(name);
+    if (!labels.ok()) return labels.status();
+    if (version == 0) {
+      labels->mutable_labels()->erase(label);
+    } else {
+      (*labels->mutable_labels())[label] = version;
+    }
+    if (absl::Status s = options_.store->WriteLabels(name, *labels); !s.ok()) return s;
+  }
+  Refresh();
+  const std::shared_ptr<const Snapshot> snap = snapshot();
+  const auto it = snap->find(name);
+  if (it == snap->end()) return std::map<std::string, int64_t>();
+  return it->second.labels;
+}
+
+std::vector<ModelRegistry::ModelView> ModelRegistry::List() const {
+  const std::shared_ptr<const Snapshot> snap = snapshot();
+  std::vector<ModelView> out;
+  for (const auto& [name, entry] : *snap) {
+    ModelView view{name, {}, entry.labels};
+    for (const auto& [v, m] : entry.versions) view.versions.push_back(v);
+    out.push_back(std::move(view));
+  }
+  return out;
+}
+
+}  // namespace strata

@@ -1,0 +1,126 @@
+// ModelRegistry: the model versions being served, kept in step with the store.
+//
+// Every refresh (each poll_interval, and at once after this server publishes)
+// lists the store, asks the version policy what to serve, loads new versions
+// *before* unloading old ones, and swaps in a new immutable snapshot. A
+// request takes a ServableModel (a shared_ptr to an immutable Model), so a
+// request in flight on an old version finishes on it; the old version is
+// freed when its last request drops the handle. A version that fails to load
+// is logged and skipped until its file changes.
+//
+//   STRATA_ASSIGN_OR_RETURN(ServableModel m, registry->Get(spec));
+//   m.model->Encode(batch, layer);   // m.version says who answered
+//
+// Thread-safe.
+#ifndef STRATA_SERVER_MODEL_REGISTRY_H_
+#define STRATA_SERVER_MODEL_REGISTRY_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/model.h"
+#include "server/model_store.h"
+#include "server/version_policy.h"
+#include "strata/v1/service.pb.h"
+
+namespace strata {
+
+struct ServableModel {
+  std::string name;
+  int64_t version = 0;
+  std::shared_ptr<const Model> model;
+};
+
+// What a refresh did to one version, for logs and metrics.
+struct VersionEvent {
+  enum class Kind { kLoaded, kUnloaded, kLoadFailed };
+  Kind kind;
+  std::string name;
+  int64_t version;
+  absl::Duration load_time;  // kLoaded only.
+  std::string error;         // kLoadFailed only.
+};
+
+class ModelRegistry {
+ public:
+  struct Options {
+    // The store to serve from. Required; must outlive the registry.
+    ModelStore* store = nullptr;
+    // Which versions to serve. Default: the latest one.
+    VersionPolicy policy;
+    // How often to look for new, changed or removed versions. Default 2 s;
+    // zero or negative: only on Refresh().
+    absl::Duration poll_interval = absl::Seconds(2);
+    // Called (without locks held) for every version event. Default: none.
+    std::function<void(const VersionEvent&)> on_event;
+  };
+
+  // Loads what the store holds now, then starts polling.
+  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Create(Options options);
+  ~ModelRegistry();
+
+  // The version `spec` selects: by number, by label, or the latest served.
+  // NotFound names what is missing.
+  absl::StatusOr<ServableModel> Get(const v1::ModelSpec& spec) const;
+
+  // Brings the served versions in step with the store now.
+  void Refresh();
+
+  // Points `label` at a served `version` of `name` (0 removes it), persists
+  // it in the store, and returns the model's labels afterwards. With
+  // require_served false the version need only exist in the store (a label
+  // pins its version, so it gets served).
+  absl::StatusOr<std::map<std::string, int64_t>> SetLabel(const std::string& name,
+                                                          const std::string& label,
+                                                          int64_t version,
+                                                          bool require_served = true);
+
+  struct ModelView {
+    std::string name;
+    std::vector<int64_t> versions;  // served, ascending
+    std::map<std::string, int64_t> labels;
+  };
+  std::vector<ModelView> List() const;
+
+ private:
+  struct Entry {
+    std::map<int64_t, std::shared_ptr<const Model>> versions;
+    std::map<std::string, int64_t> labels;
+  };
+  using Snapshot = std::map<std::string, Entry>;
+  // Identity of a file that failed to load; retried once it changes.
+  struct FailedFile {
+    int64_t size = -1;
+    int64_t mtime_ns = -1;
+  };
+
+  explicit ModelRegistry(Options options) : options_(std::move(options)) {}
+  std::shared_ptr<const Snapshot> snapshot() const;
+  void PollLoop();
+
+  // Constant after construction.
+  const Options options_;
+
+  // Serialises refreshes and label changes; guards the failure memory.
+  absl::Mutex refresh_mu_;
+  std::map<std::pair<std::string, int64_t>, FailedFile> failed_ ABSL_GUARDED_BY(refresh_mu_);
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::thread poller_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_MODEL_REGISTRY_H_

@@ -1,0 +1,65 @@
+#include "server/model_service.h"
+
+#include "core/model_io.h"
+#include "server/grpc_status.h"
+
+namespace strata {
+namespace {
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& s) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(s));
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerContext* context,
+                                                       const v1::ListModelsRequest* request,
+                                                       v1::ListModelsResponse* response) {
+  for (const ModelRegistry::ModelView& view : options_.registry->List()) {
+    if (view.versions.empty()) continue;
+    v1::ModelSummary* m = response->add_models();
+    m->set_name(view.name);
+    m->mutable_versions()->Add(view.versions.begin(), view.versions.end());
+    m->mutable_labels()->insert(view.labels.begin(), view.labels.end());
+  }
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ModelServiceImpl::GetModel(grpc::CallbackServerContext* context,
+                                                     const v1::GetModelRequest* request,
+                                                     v1::GetModelResponse* response) {
+  absl::StatusOr<ServableModel> m = options_.registry->Get(request->model());
+  if (!m.ok()) return Finish(context, m.status());
+  const Model& model = *m->model;
+  const ModelInfo& info = model.info();
+  response->mutable_model()->set_name(m->name);
+  response->mutable_model()->set_version(m->version);
+  *response->mutable_architecture() = model.autoencoder().architecture();
+  *response->mutable_scaler() = model.scaler().ToProto();
+  response->mutable_feature_names()->Add(info.feature_names.begin(), info.feature_names.end());
+  *response->mutable_calibration() = info.calibration;
+  *response->mutable_config() = info.config;
+  response->mutable_history()->Add(info.history.begin(), info.history.end());
+  *response->mutable_summary() = info.summary;
+  response->set_created_unix_micros(info.created_unix_micros);
+  for (const ModelRegistry::ModelView& view : options_.registry->List()) {
+    if (view.name != m->name) continue;
+    for (const auto& [label, version] : view.labels) {
+      if (version == m->version) response->add_labels(label);
+    }
+  }
+  return Finish(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ModelServiceImpl::SetLabel(grpc::CallbackServerContext* context,
+                                                     const v1::SetLabelRequest* request,
+                                                     v1::SetLabelResponse* response) {
+  absl::StatusOr<std::map<std::string, int64_t>> labels =
+      options_.registry->SetLabel(request->model_name(), request->label(), request->version());
+  if (labels.ok()) response->mutable_labels()->insert(labels->begin(), labels->end());
+  return Finish(context, labels.status());
+}
+
+}  // namespace strata

@@ -1,0 +1,36 @@
+// ModelService: ListModels, GetModel and SetLabel over the registry.
+//
+// Thread-safe.
+#ifndef STRATA_SERVER_MODEL_SERVICE_H_
+#define STRATA_SERVER_MODEL_SERVICE_H_
+
+#include "server/model_registry.h"
+#include "strata/v1/service.grpc.pb.h"
+
+namespace strata {
+
+class ModelServiceImpl final : public v1::ModelService::CallbackService {
+ public:
+  struct Options {
+    // Where models come from. Required; must outlive the service.
+    ModelRegistry* registry = nullptr;
+  };
+  explicit ModelServiceImpl(Options options) : options_(options) {}
+
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context,
+                                     const v1::GetModelRequest* request,
+                                     v1::GetModelResponse* response) override;
+  grpc::ServerUnaryReactor* SetLabel(grpc::CallbackServerContext* context,
+                                     const v1::SetLabelRequest* request,
+                                     v1::SetLabelResponse* response) override;
+
+ private:
+  const Options options_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_MODEL_SERVICE_H_

@@ -1,0 +1,92 @@
+#include "server/strata_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/log.h"
+
+namespace strata {
+namespace {
+
+constexpr const char* kServices[] = {"strata.v1.InferenceService", "strata.v1.TrainingService",
+                                     "strata.v1.ModelService"};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options options) {
+  std::unique_ptr<StrataServer> s(new StrataServer());
+  absl::StatusOr<std::unique_ptr<ModelStore>> store = ModelStore::Create({options.model_root});
+  if (!store.ok()) return store.status();
+  s->store_ = *std::move(store);
+
+  ModelRegistry::Options registry_options;
+  registry_options.store = s->store_.get();
+  registry_options.policy = options.version_policy;
+  registry_options.poll_interval = options.poll_interval;
+  absl::StatusOr<std::unique_ptr<ModelRegistry>> registry =
+      ModelRegistry::Create(std::move(registry_options));
+  if (!registry.ok()) return registry.status();
+  s->registry_ = *std::move(registry);
+
+  TrainJobManager::Options job_options;
+  job_options.store = s->store_.get();
+  job_options.registry = s->registry_.get();
+  job_options.max_concurrent_jobs = options.max_concurrent_jobs;
+  job_options.data_root = options.data_root;
+  absl::StatusOr<std::unique_ptr<TrainJobManager>> jobs = TrainJobManager::Create(job_options);
+  if (!jobs.ok()) return jobs.status();
+  s->jobs_ = *std::move(jobs);
+
+  if (options.max_batch_rows < 1) return absl::InvalidArgumentError("max_batch_rows must be >= 1");
+  s->inference_ = std::make_unique<InferenceServiceImpl>(
+      InferenceServiceImpl::Options{s->registry_.get(), options.max_batch_rows});
+  TrainingServiceImpl::Options training_options;
+  training_options.jobs = s->jobs_.get();
+  training_options.max_train_values = options.max_train_values;
+  s->training_ = std::make_unique<TrainingServiceImpl>(training_options);
+  s->models_ = std::make_unique<ModelServiceImpl>(ModelServiceImpl::Options{s->registry_.get()});
+
+  grpc::EnableDefaultHealthCheckService(true);
+  if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &s->port_);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.RegisterService(s->inference_.get());
+  builder.RegisterService(s->training_.get());
+  builder.RegisterService(s->models_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.address));
+  }
+  grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  for (const char* service : kServices) health->SetServingStatus(service, true);
+  Log(LogLevel::kInfo, "server",
+      absl::StrCat("serving on ", options.address.substr(0, options.address.rfind(':')), ":",
+                   s->port_, " from ", options.model_root, " (versions: ",
+                   options.version_policy.ToString(), ")"));
+  return s;
+}
+
+StrataServer::~StrataServer() { Shutdown(absl::Now() + absl::Seconds(5)); }
+
+void StrataServer::Shutdown(absl::Time deadline) {
+  std::call_once(shutdown_once_, [&] {
+    if (server_ == nullptr) return;
+    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+    health->SetServingStatus("", false);
+    for (const char* service : kServices) health->SetServingStatus(service, false);
+    server_->Shutdown(absl::ToChronoTime(deadline));
+    jobs_.reset();  // cancels and joins the training workers
+  });
+}
+
+void StrataServer::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
+
+}  // namespace strata

@@ -1,0 +1,90 @@
+// StrataServer: the whole service — store, registry, job pool, the three
+// gRPC services, health and reflection — listening on one address.
+//
+//   StrataServer::Options options;
+//   options.address = "127.0.0.1:0";          // a free port
+//   options.model_root = "/var/lib/strata/models";
+//   STRATA_ASSIGN_OR_RETURN(auto server, StrataServer::Create(options));
+//   std::cout << server->port();
+//   server->Wait();
+//
+// Thread-safe.
+#ifndef STRATA_SERVER_STRATA_SERVER_H_
+#define STRATA_SERVER_STRATA_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/inference_service.h"
+#include "server/model_registry.h"
+#include "server/model_service.h"
+#include "server/model_store.h"
+#include "server/train_jobs.h"
+#include "server/training_service.h"
+#include "server/version_policy.h"
+
+namespace strata {
+
+class StrataServer {
+ public:
+  struct Options {
+    // host:port to listen on; port 0 picks a free one. Default all
+    // interfaces, port 50051.
+    std::string address = "0.0.0.0:50051";
+    // The model store. Required.
+    std::string model_root;
+    // Directory that TrainJob CSV paths are confined to. Default: none
+    // (CSV paths refused).
+    std::string data_root;
+    // Store polling. Default 2 s.
+    absl::Duration poll_interval = absl::Seconds(2);
+    // Versions served per model. Default: the latest.
+    VersionPolicy version_policy;
+    // Rows per inference request. Default 65,536.
+    int64_t max_batch_rows = 65536;
+    // Training jobs running at once. Default 1.
+    int max_concurrent_jobs = 1;
+    // Largest training set, in float values. Default 2^28.
+    int64_t max_train_values = int64_t{1} << 28;
+    // Largest message received or sent, in bytes. Default 64 MiB.
+    int max_message_bytes = 64 << 20;
+    // Serve grpc.reflection.v1alpha. Default true.
+    bool reflection = true;
+  };
+
+  static absl::StatusOr<std::unique_ptr<StrataServer>> Create(Options options);
+  // Shuts down (calls in flight get 5 s) if not done already.
+  ~StrataServer();
+
+  int port() const { return port_; }
+  ModelRegistry* registry() { return registry_.get(); }
+  TrainJobManager* jobs() { return jobs_.get(); }
+
+  // Health flips to NOT_SERVING, new calls are refused, calls in flight get
+  // until `deadline`, then running jobs are cancelled.
+  void Shutdown(absl::Time deadline);
+  // Blocks until Shutdown.
+  void Wait();
+
+ private:
+  StrataServer() = default;
+
+  std::unique_ptr<ModelStore> store_;
+  std::unique_ptr<ModelRegistry> registry_;
+  std::unique_ptr<TrainJobManager> jobs_;
+  std::unique_ptr<InferenceServiceImpl> inference_;
+  std::unique_ptr<TrainingServiceImpl> training_;
+  std::unique_ptr<ModelServiceImpl> models_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::once_flag shutdown_once_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_STRATA_SERVER_H_

@@ -1,0 +1,272 @@
+#include "server/train_jobs.h"
+
+#include <climits>
+#include <cstdlib>
+#include <random>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "core/csv_reader.h"
+#include "core/trainer.h"
+#include "server/log.h"
+
+namespace strata {
+namespace {
+
+int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+bool IsTerminal(v1::TrainJob::State s) {
+  return s == v1::TrainJob::SUCCEEDED || s == v1::TrainJob::FAILED ||
+         s == v1::TrainJob::CANCELLED;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> TrainJobManager::ResolveDataPath(const std::string& data_root,
+                                                            const std::string& path) {
+  if (data_root.empty()) {
+    return absl::FailedPreconditionError(
+        "this server takes no CSV paths (start it with --data_root to allow them)");
+  }
+  if (path.empty() || path[0] == '/') {
+    return absl::PermissionDeniedError(
+        absl::StrCat("csv_path '", path, "' must be relative to --data_root"));
+  }
+  char root_buf[PATH_MAX], path_buf[PATH_MAX];
+  if (realpath(data_root.c_str(), root_buf) == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("--data_root ", data_root, " does not exist"));
+  }
+  const std::string root = root_buf;
+  const std::string joined = absl::StrCat(root, "/", path);
+  if (realpath(joined.c_str(), path_buf) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("csv_path '", path, "' does not exist under --data_root"));
+  }
+  const std::string resolved = path_buf;
+  if (!absl::StartsWith(resolved, root + "/")) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("csv_path '", path, "' leads outside --data_root"));
+  }
+  return resolved;
+}
+
+absl::StatusOr<std::unique_ptr<TrainJobManager>> TrainJobManager::Create(Options options) {
+  if (options.store == nullptr || options.registry == nullptr) {
+    return absl::InvalidArgumentError("the job manager needs a store and a registry");
+  }
+  if (options.max_concurrent_jobs < 1) {
+    return absl::InvalidArgumentError("max_concurrent_jobs must be at least 1");
+  }
+  std::unique_ptr<TrainJobManager> m(new TrainJobManager(std::move(options)));
+  for (int i = 0; i < m->options_.max_concurrent_jobs; ++i) {
+    m->workers_.emplace_back([p = m.get()] { p->WorkerLoop(); });
+  }
+  return m;
+}
+
+TrainJobManager::~TrainJobManager() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (auto& [id, job] : jobs_) job->cancel = true;
+  }
+  for (std::thread& t : workers_) t.join();
+}
+
+absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobData data) {
+  if (absl::Status s = ModelStore::ValidateModelName(spec.model_name()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.model_name: ", s.message()));
+  }
+  for (const std::string& label : spec.labels()) {
+    if (absl::Status s = ModelStore::ValidateLabel(label); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("spec.labels: ", s.message()));
+    }
+  }
+  if (data.csv_path.empty() && data.rows.size() == 0) {
+    return absl::InvalidArgumentError("the job has no training data");
+  }
+  if (!data.csv_path.empty()) {
+    absl::StatusOr<std::string> resolved = ResolveDataPath(options_.data_root, data.csv_path);
+    if (!resolved.ok()) return resolved.status();
+    data.csv_path = *resolved;
+  }
+  auto job = std::make_shared<Job>();
+  job->spec = std::move(spec);
+  job->data = std::move(data);
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  std::random_device rd;
+  v1::TrainJob& r = job->record;
+  r.set_id(absl::StrFormat("job-%d-%04x", next_id_++, rd() & 0xffff));
+  r.set_model_name(job->spec.model_name());
+  r.set_state(v1::TrainJob::QUEUED);
+  r.set_rows(job->data.rows.rows());
+  r.set_cols(static_cast<int32_t>(job->data.rows.cols()));
+  r.set_created_unix_micros(NowMicros());
+  *r.mutable_labels() = job->spec.labels();
+  jobs_[r.id()] = job;
+  order_.push_back(r.id());
+  queue_.push_back(job);
+  ForgetOldJobs();
+  Log(LogLevel::kInfo, "jobs", absl::StrCat("queued ", r.id(), " for model ", r.model_name()));
+  return r;
+}
+
+absl::StatusOr<v1::TrainJob> TrainJobManager::Get(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  const auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no train job '", id, "'"));
+  return it->second->record;
+}
+
+absl::StatusOr<v1::TrainJob> TrainJobManager::Cancel(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  const auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no train job '", id, "'"));
+  Job& job = *it->second;
+  job.cancel = true;
+  if (job.record.state() == v1::TrainJob::QUEUED) {
+    // Not started: it ends now; the worker that dequeues it skips it.
+    job.record.set_state(v1::TrainJob::CANCELLED);
+    job.record.set_finished_unix_micros(NowMicros());
+    job.data = {};
+  }
+  return job.record;
+}
+
+std::vector<v1::TrainJob> TrainJobManager::List(const std::string& model_name) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::TrainJob> out;
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    const v1::TrainJob& r = jobs_.at(*it)->record;
+    if (model_name.empty() || r.model_name() == model_name) out.push_back(r);
+  }
+  return out;
+}
+
+void TrainJobManager::ForgetOldJobs() {
+  int finished = 0;
+  for (const std::string& id : order_) finished += IsTerminal(jobs_.at(id)->record.state());
+  for (auto it = order_.begin(); it != order_.end() && finished > options_.max_finished_jobs;) {
+    if (IsTerminal(jobs_.at(*it)->record.state())) {
+      jobs_.erase(*it);
+      it = order_.erase(it);
+      --finished;
+    } else {
+      ++it;
+    }
+  }
+}
+
+void TrainJobManager::WorkerLoop() {
+  while (true) {
+    std::shared_ptr<Job> job;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](TrainJobManager* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu_) {
+            return m->stopping_ || !m->queue_.empty();
+          },
+          this));
+      if (stopping_) return;
+      job = queue_.front();
+      queue_.pop_front();
+      if (job->record.state() != v1::TrainJob::QUEUED) continue;  // cancelled while queued
+      job->record.set_state(v1::TrainJob::RUNNING);
+      job->record.set_started_unix_micros(NowMicros());
+    }
+    RunJob(job.get());
+  }
+}
+
+void TrainJobManager::RunJob(Job* job) {
+  Log(LogLevel::kInfo, "jobs", absl::StrCat("running ", job->record.id()));
+  absl::StatusOr<int64_t> version = TrainAndPublish(job);
+  if (version.ok()) {
+    Finish(job, v1::TrainJob::SUCCEEDED, "", *version);
+  } else if (absl::IsCancelled(version.status())) {
+    Finish(job, v1::TrainJob::CANCELLED, std::string(version.status().message()), 0);
+  } else {
+    Finish(job, v1::TrainJob::FAILED, std::string(version.status().message()), 0);
+  }
+}
+
+absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
+  const v1::TrainJobSpec& spec = job->spec;
+  Matrix rows = std::move(job->data.rows);
+  std::vector<std::string> names(spec.feature_names().begin(), spec.feature_names().end());
+  if (!job->data.csv_path.empty()) {
+    CsvOptions csv;
+    csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
+    absl::StatusOr<CsvTable> table = ReadCsvFile(job->data.csv_path, csv);
+    if (!table.ok()) return table.status();
+    rows = std::move(table->values);
+    if (names.empty()) names = std::move(table->column_names);
+    absl::MutexLock lock(&mu_);
+    job->record.set_rows(rows.rows());
+    job->record.set_cols(static_cast<int32_t>(rows.cols()));
+  }
+  if (!names.empty() && static_cast<Eigen::Index>(names.size()) != rows.cols()) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.feature_names has ", names.size(),
+                                                   " names for ", rows.cols(), " columns"));
+  }
+  Trainer::Options options;
+  options.config = spec.config();
+  options.input_dim = static_cast<int>(rows.cols());
+  options.feature_names = std::move(names);
+  options.cancel = &job->cancel;
+  options.on_epoch = [this, job](const TrainProgress& p) {
+    v1::TrainJobProgress progress;
+    progress.set_phase(p.record.phase());
+    progress.set_layer(p.record.layer());
+    progress.set_epoch(p.record.epoch());
+    progress.set_train_loss(p.record.train_loss());
+    if (p.record.has_validation_loss()) progress.set_validation_loss(p.record.validation_loss());
+    progress.set_learning_rate(p.record.learning_rate());
+    progress.set_epochs_done(p.epochs_done);
+    progress.set_epochs_planned(p.epochs_planned);
+    progress.set_elapsed_seconds(p.elapsed_seconds);
+    progress.set_eta_seconds(p.eta_seconds);
+    absl::MutexLock lock(&mu_);
+    *job->record.mutable_progress() = std::move(progress);
+  };
+  absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(std::move(options));
+  if (!trainer.ok()) return trainer.status();
+  absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(rows);
+  rows = Matrix();  // the data is no longer needed
+  if (!model.ok()) return model.status();
+  if (job->cancel) return absl::CancelledError("cancelled before publishing");
+  absl::StatusOr<int64_t> version = options_.store->Publish(spec.model_name(), **model);
+  if (!version.ok()) return version.status();
+  for (const std::string& label : spec.labels()) {
+    absl::StatusOr<std::map<std::string, int64_t>> labels =
+        options_.registry->SetLabel(spec.model_name(), label, *version, /*require_served=*/false);
+    if (!labels.ok()) {
+      Log(LogLevel::kError, "jobs",
+          absl::StrCat(job->record.id(), ": published version ", *version,
+                       " but could not set label ", label, ": ", labels.status().message()));
+    }
+  }
+  options_.registry->Refresh();
+  return version;
+}
+
+void TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::string& error,
+                             int64_t version) {
+  absl::MutexLock lock(&mu_);
+  job->record.set_state(state);
+  job->record.set_error(error);
+  job->record.set_version(version);
+  job->record.set_finished_unix_micros(NowMicros());
+  job->data = {};
+  Log(state == v1::TrainJob::FAILED ? LogLevel::kWarning : LogLevel::kInfo, "jobs",
+      absl::StrCat(job->record.id(), " ", v1::TrainJob::State_Name(state),
+                   version ? absl::StrCat(": published ", job->record.model_name(), " version ",
+                                          version)
+                           : "",
+                   error.empty() ? "" : absl::StrCat(": ", error)));
+  ForgetOldJobs();
+}
+
+}  // namespace strata

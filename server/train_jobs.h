@@ -1,0 +1,104 @@
+// TrainJobManager: runs TrainJobs on a bounded pool and publishes their models.
+//
+// A job trains with the core Trainer on its own worker thread, reports each
+// epoch, and on success publishes the model as the next version of its name
+// (its anomaly threshold already calibrated by the trainer), points the
+// requested labels at it and refreshes the registry, so it is served at
+// once. Bad data or config ends the job FAILED with the reason; nothing is
+// published. Cancel stops a queued job at once and a running one within a
+// mini-batch.
+//
+// Thread-safe.
+#ifndef STRATA_SERVER_TRAIN_JOBS_H_
+#define STRATA_SERVER_TRAIN_JOBS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/matrix.h"
+#include "server/model_registry.h"
+#include "server/model_store.h"
+#include "strata/v1/service.pb.h"
+
+namespace strata {
+
+class TrainJobManager {
+ public:
+  struct Options {
+    // Where models are published, and who serves them. Required; must
+    // outlive the manager.
+    ModelStore* store = nullptr;
+    ModelRegistry* registry = nullptr;
+    // Jobs training at once; more wait in a queue. Default 1.
+    int max_concurrent_jobs = 1;
+    // Directory that server-side CSV paths are confined to. Default empty:
+    // CSV paths are refused.
+    std::string data_root;
+    // Finished jobs remembered for Get and List. Default 256.
+    int max_finished_jobs = 256;
+  };
+
+  // The data of a job: rows in memory, or a CSV file under data_root.
+  struct JobData {
+    Matrix rows;
+    std::string csv_path;
+  };
+
+  static absl::StatusOr<std::unique_ptr<TrainJobManager>> Create(Options options);
+  // Cancels queued and running jobs and waits for the workers.
+  ~TrainJobManager();
+
+  // Queues a job. InvalidArgument for a bad name, label or missing data,
+  // PermissionDenied for a CSV path outside data_root.
+  absl::StatusOr<v1::TrainJob> Submit(v1::TrainJobSpec spec, JobData data);
+  absl::StatusOr<v1::TrainJob> Get(const std::string& id) const;
+  absl::StatusOr<v1::TrainJob> Cancel(const std::string& id);
+  // Newest first; all models when model_name is empty.
+  std::vector<v1::TrainJob> List(const std::string& model_name) const;
+
+  // Resolves a CSV path against data_root, refusing absolute paths and any
+  // path (through "..") or symlink that leads outside it.
+  static absl::StatusOr<std::string> ResolveDataPath(const std::string& data_root,
+                                                     const std::string& path);
+
+ private:
+  struct Job {
+    v1::TrainJob record;  // guarded by the manager's mu_
+    v1::TrainJobSpec spec;
+    JobData data;
+    std::atomic<bool> cancel{false};
+  };
+
+  explicit TrainJobManager(Options options) : options_(std::move(options)) {}
+  void WorkerLoop();
+  void RunJob(Job* job);
+  // Trains and publishes; returns the new version.
+  absl::StatusOr<int64_t> TrainAndPublish(Job* job);
+  void Finish(Job* job, v1::TrainJob::State state, const std::string& error, int64_t version);
+  void ForgetOldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const Options options_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);  // oldest first
+  std::deque<std::shared_ptr<Job>> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_TRAIN_JOBS_H_

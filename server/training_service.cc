@@ -1,0 +1,234 @@
+#include "server/training_service.h"
+
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include <grpcpp/alarm.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/dense_matrix.h"
+#include "server/grpc_status.h"
+
+namespace strata {
+namespace {
+
+bool IsTerminal(v1::TrainJob::State s) {
+  return s == v1::TrainJob::SUCCEEDED || s == v1::TrainJob::FAILED ||
+         s == v1::TrainJob::CANCELLED;
+}
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& s) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(s));
+  return reactor;
+}
+
+absl::Status TooLarge(int64_t values, int64_t limit) {
+  return absl::ResourceExhaustedError(absl::StrCat("the training data holds ", values,
+                                                   " values; this server takes at most ", limit,
+                                                   " (--max_train_values)"));
+}
+
+// Collects the spec, then chunks of rows, then submits the job.
+class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobRequest> {
+ public:
+  UploadReactor(TrainJobManager* jobs, int64_t max_values, v1::TrainJob* response)
+      : jobs_(jobs), max_values_(max_values), response_(response) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(ToGrpcStatus(Submit()));
+      return;
+    }
+    if (absl::Status s = Take(); !s.ok()) {
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    ++messages_;
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Take() {
+    if (messages_ == 0) {
+      if (!request_.has_spec()) {
+        return absl::InvalidArgumentError("upload message 0: the first message must carry the spec");
+      }
+      spec_ = std::move(*request_.mutable_spec());
+      return absl::OkStatus();
+    }
+    if (!request_.has_chunk()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("upload message ", messages_, ": expected a chunk of rows"));
+    }
+    const v1::DenseMatrix& chunk = request_.chunk();
+    if (cols_ == 0) cols_ = chunk.cols();
+    if (chunk.cols() != cols_) {
+      return absl::InvalidArgumentError(absl::StrCat("upload message ", messages_, ": ",
+                                                     chunk.cols(), " columns, earlier chunks had ",
+                                                     cols_));
+    }
+    const int64_t total = static_cast<int64_t>(values_.size()) + chunk.values_size();
+    if (total > max_values_) return TooLarge(total, max_values_);
+    // Validates shape and values; errors name the message and its row.
+    absl::StatusOr<Matrix> rows = FromDenseMatrix(chunk, absl::StrCat("upload message ", messages_),
+                                                  max_values_);
+    if (!rows.ok()) return rows.status();
+    values_.insert(values_.end(), rows->data(), rows->data() + rows->size());
+    return absl::OkStatus();
+  }
+
+  absl::Status Submit() {
+    if (messages_ == 0) return absl::InvalidArgumentError("the upload carried no spec");
+    if (values_.empty()) return absl::InvalidArgumentError("the upload carried no rows");
+    TrainJobManager::JobData data;
+    data.rows.resize(static_cast<Eigen::Index>(values_.size()) / cols_, cols_);
+    std::memcpy(data.rows.data(), values_.data(), values_.size() * sizeof(float));
+    std::vector<float>().swap(values_);
+    absl::StatusOr<v1::TrainJob> job = jobs_->Submit(std::move(spec_), std::move(data));
+    if (!job.ok()) return job.status();
+    *response_ = std::move(*job);
+    return absl::OkStatus();
+  }
+
+  TrainJobManager* const jobs_;
+  const int64_t max_values_;
+  v1::TrainJob* const response_;
+  v1::UploadTrainJobRequest request_;
+  v1::TrainJobSpec spec_;
+  std::vector<float> values_;
+  int32_t cols_ = 0;
+  int64_t messages_ = 0;
+};
+
+// Writes the job whenever it changed, polling with an alarm, until it ends.
+// Exactly one of {an alarm, a write} is pending at a time, and Finish runs
+// once, from whichever callback sees the end.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
+ public:
+  WatchReactor(grpc::CallbackServerContext* context, TrainJobManager* jobs, std::string id,
+               absl::Duration poll)
+      : context_(context), jobs_(jobs), id_(std::move(id)), poll_(poll) {
+    Poll();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+    } else if (IsTerminal(current_.state())) {
+      FinishOnce(grpc::Status::OK);
+    } else {
+      Arm();
+    }
+  }
+
+  void OnCancel() override { alarm_.Cancel(); }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Arm() {
+    alarm_.Set(absl::ToChronoTime(absl::Now() + poll_), [this](bool ok) {
+      if (!ok || context_->IsCancelled()) {
+        FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
+        return;
+      }
+      Poll();
+    });
+  }
+
+  void Poll() {
+    absl::StatusOr<v1::TrainJob> job = jobs_->Get(id_);
+    if (!job.ok()) {
+      FinishOnce(ToGrpcStatus(job.status()));
+      return;
+    }
+    std::string bytes = job->SerializeAsString();
+    if (bytes == last_sent_) {
+      Arm();
+      return;
+    }
+    last_sent_ = std::move(bytes);
+    current_ = std::move(*job);
+    StartWrite(&current_);
+  }
+
+  void FinishOnce(const grpc::Status& status) {
+    if (!finished_.exchange(true)) Finish(status);
+  }
+
+  grpc::CallbackServerContext* const context_;
+  TrainJobManager* const jobs_;
+  const std::string id_;
+  const absl::Duration poll_;
+  grpc::Alarm alarm_;
+  v1::TrainJob current_;
+  std::string last_sent_;
+  std::atomic<bool> finished_{false};
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
+    grpc::CallbackServerContext* context, const v1::SubmitTrainJobRequest* request,
+    v1::TrainJob* response) {
+  TrainJobManager::JobData data;
+  if (request->has_rows()) {
+    const int64_t values = int64_t{request->rows().rows()} * request->rows().cols();
+    if (values > options_.max_train_values) {
+      return Finish(context, TooLarge(values, options_.max_train_values));
+    }
+    absl::StatusOr<Matrix> rows = FromDenseMatrix(request->rows(), "rows", values);
+    if (!rows.ok()) return Finish(context, rows.status());
+    data.rows = *std::move(rows);
+  } else if (request->has_csv_path()) {
+    data.csv_path = request->csv_path();
+  } else {
+    return Finish(context, absl::InvalidArgumentError("the request has neither rows nor csv_path"));
+  }
+  absl::StatusOr<v1::TrainJob> job = options_.jobs->Submit(request->spec(), std::move(data));
+  if (job.ok()) *response = *std::move(job);
+  return Finish(context, job.status());
+}
+
+grpc::ServerReadReactor<v1::UploadTrainJobRequest>* TrainingServiceImpl::UploadTrainJob(
+    grpc::CallbackServerContext* context, v1::TrainJob* response) {
+  return new UploadReactor(options_.jobs, options_.max_train_values, response);
+}
+
+grpc::ServerUnaryReactor* TrainingServiceImpl::GetTrainJob(grpc::CallbackServerContext* context,
+                                                           const v1::GetTrainJobRequest* request,
+                                                           v1::TrainJob* response) {
+  absl::StatusOr<v1::TrainJob> job = options_.jobs->Get(request->id());
+  if (job.ok()) *response = *std::move(job);
+  return Finish(context, job.status());
+}
+
+grpc::ServerWriteReactor<v1::TrainJob>* TrainingServiceImpl::WatchTrainJob(
+    grpc::CallbackServerContext* context, const v1::GetTrainJobRequest* request) {
+  return new WatchReactor(context, options_.jobs, request->id(), options_.watch_poll_interval);
+}
+
+grpc::ServerUnaryReactor* TrainingServiceImpl::CancelTrainJob(
+    grpc::CallbackServerContext* context, const v1::CancelTrainJobRequest* request,
+    v1::TrainJob* response) {
+  absl::StatusOr<v1::TrainJob> job = options_.jobs->Cancel(request->id());
+  if (job.ok()) *response = *std::move(job);
+  return Finish(context, job.status());
+}
+
+grpc::ServerUnaryReactor* TrainingServiceImpl::ListTrainJobs(
+    grpc::CallbackServerContext* context, const v1::ListTrainJobsRequest* request,
+    v1::ListTrainJobsResponse* response) {
+  for (v1::TrainJob& job : options_.jobs->List(request->model_name())) {
+    *response->add_jobs() = std::move(job);
+  }
+  return Finish(context, absl::OkStatus());
+}
+
+}  // namespace strata
