@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "core/csv_reader.h"
 #include "core/trainer.h"
@@ -33,6 +34,19 @@ absl::StatusOr<std::string> TrainJobManager::ResolveDataPath(const std::string& 
   if (path.empty() || path[0] == '/') {
     return absl::PermissionDeniedError(
         absl::StrCat("csv_path '", path, "' must be relative to --data_root"));
+  }
+  // Lexically first: ".." that climbs above the root is refused whether or
+  // not the target exists (no probing of the file system outside).
+  int depth = 0;
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part == "..") {
+      if (--depth < 0) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("csv_path '", path, "' leads outside --data_root"));
+      }
+    } else if (!part.empty() && part != ".") {
+      ++depth;
+    }
   }
   char root_buf[PATH_MAX], path_buf[PATH_MAX];
   if (realpath(data_root.c_str(), root_buf) == nullptr) {

@@ -1,0 +1,204 @@
+#include "client/strata_client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace strata {
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+template <typename Response>
+absl::StatusOr<Response> Done(const grpc::Status& s, Response response) {
+  if (!s.ok()) return FromGrpc(s);
+  return response;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StrataClient>> StrataClient::Create(Options options) {
+  if (options.target.empty()) return absl::InvalidArgumentError("the server address is empty");
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  auto channel =
+      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  return std::unique_ptr<StrataClient>(new StrataClient(std::move(options), std::move(channel)));
+}
+
+StrataClient::StrataClient(Options options, std::shared_ptr<grpc::Channel> channel)
+    : options_(std::move(options)),
+      channel_(std::move(channel)),
+      inference_(v1::InferenceService::NewStub(channel_)),
+      training_(v1::TrainingService::NewStub(channel_)),
+      models_(v1::ModelService::NewStub(channel_)) {}
+
+void StrataClient::SetDeadline(grpc::ClientContext* context) const {
+  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+}
+
+absl::StatusOr<v1::EncodeResponse> StrataClient::Encode(const v1::EncodeRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::EncodeResponse response;
+  const grpc::Status status = inference_->Encode(&context, request, &response);
+  return Done(status, std::move(response));
+}
+
+absl::StatusOr<v1::ReconstructResponse> StrataClient::Reconstruct(
+    const v1::ReconstructRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ReconstructResponse response;
+  const grpc::Status status = inference_->Reconstruct(&context, request, &response);
+  return Done(status, std::move(response));
+}
+
+absl::StatusOr<v1::AnomalyScoreResponse> StrataClient::AnomalyScore(
+    const v1::AnomalyScoreRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::AnomalyScoreResponse response;
+  const grpc::Status status = inference_->AnomalyScore(&context, request, &response);
+  return Done(status, std::move(response));
+}
+
+absl::Status StrataClient::StreamAnomalyScore(
+    const std::function<bool(v1::AnomalyScoreRequest*)>& next,
+    const std::function<void(const v1::AnomalyScoreResponse&)>& on_response) {
+  grpc::ClientContext context;
+  auto stream = inference_->StreamAnomalyScore(&context);
+  v1::AnomalyScoreRequest request;
+  v1::AnomalyScoreResponse response;
+  // One request in flight at a time: the server answers each before reading
+  // the next, so this never blocks on a full window.
+  while (true) {
+    request.Clear();
+    if (!next(&request)) break;
+    if (!stream->Write(request)) break;
+    if (!stream->Read(&response)) break;
+    on_response(response);
+  }
+  stream->WritesDone();
+  while (stream->Read(&response)) on_response(response);
+  return FromGrpc(stream->Finish());
+}
+
+absl::StatusOr<v1::TrainJob> StrataClient::SubmitTrainJob(const v1::SubmitTrainJobRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::TrainJob job;
+  const grpc::Status status = training_->SubmitTrainJob(&context, request, &job);
+  return Done(status, std::move(job));
+}
+
+absl::StatusOr<v1::TrainJob> StrataClient::UploadTrainJob(const v1::TrainJobSpec& spec,
+                                                          const float* values, int64_t rows,
+                                                          int32_t cols) {
+  if (cols <= 0 || rows <= 0) return absl::InvalidArgumentError("no rows to upload");
+  grpc::ClientContext context;
+  v1::TrainJob job;
+  auto writer = training_->UploadTrainJob(&context, &job);
+  v1::UploadTrainJobRequest message;
+  *message.mutable_spec() = spec;
+  bool ok = writer->Write(message);
+  const int64_t chunk_rows = std::max<int64_t>(1, (1 << 18) / cols);  // ~1 MiB of floats
+  for (int64_t start = 0; ok && start < rows; start += chunk_rows) {
+    const int64_t n = std::min(chunk_rows, rows - start);
+    message.Clear();
+    v1::DenseMatrix* chunk = message.mutable_chunk();
+    chunk->set_rows(static_cast<int32_t>(n));
+    chunk->set_cols(cols);
+    chunk->mutable_values()->Add(values + start * cols, values + (start + n) * cols);
+    ok = writer->Write(message);
+  }
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  return Done(status, std::move(job));
+}
+
+absl::StatusOr<v1::TrainJob> StrataClient::GetTrainJob(const std::string& id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::GetTrainJobRequest request;
+  request.set_id(id);
+  v1::TrainJob job;
+  const grpc::Status status = training_->GetTrainJob(&context, request, &job);
+  return Done(status, std::move(job));
+}
+
+absl::StatusOr<v1::TrainJob> StrataClient::CancelTrainJob(const std::string& id) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::CancelTrainJobRequest request;
+  request.set_id(id);
+  v1::TrainJob job;
+  const grpc::Status status = training_->CancelTrainJob(&context, request, &job);
+  return Done(status, std::move(job));
+}
+
+absl::StatusOr<v1::ListTrainJobsResponse> StrataClient::ListTrainJobs(const std::string& model_name) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListTrainJobsRequest request;
+  request.set_model_name(model_name);
+  v1::ListTrainJobsResponse response;
+  const grpc::Status status = training_->ListTrainJobs(&context, request, &response);
+  return Done(status, std::move(response));
+}
+
+absl::StatusOr<v1::TrainJob> StrataClient::WatchTrainJob(
+    const std::string& id, const std::function<void(const v1::TrainJob&)>& on_update) {
+  grpc::ClientContext context;
+  v1::GetTrainJobRequest request;
+  request.set_id(id);
+  auto reader = training_->WatchTrainJob(&context, request);
+  v1::TrainJob job, last;
+  while (reader->Read(&job)) {
+    on_update(job);
+    last = job;
+  }
+  const grpc::Status status = reader->Finish();
+  return Done(status, std::move(last));
+}
+
+absl::StatusOr<v1::ListModelsResponse> StrataClient::ListModels() {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ListModelsResponse response;
+  const grpc::Status status = models_->ListModels(&context, v1::ListModelsRequest(), &response);
+  return Done(status, std::move(response));
+}
+
+absl::StatusOr<v1::GetModelResponse> StrataClient::GetModel(const v1::ModelSpec& spec) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::GetModelRequest request;
+  *request.mutable_model() = spec;
+  v1::GetModelResponse response;
+  const grpc::Status status = models_->GetModel(&context, request, &response);
+  return Done(status, std::move(response));
+}
+
+absl::StatusOr<v1::SetLabelResponse> StrataClient::SetLabel(const std::string& model_name,
+                                                            const std::string& label,
+                                                            int64_t version) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::SetLabelRequest request;
+  request.set_model_name(model_name);
+  request.set_label(label);
+  request.set_version(version);
+  v1::SetLabelResponse response;
+  const grpc::Status status = models_->SetLabel(&context, request, &response);
+  return Done(status, std::move(response));
+}
+
+}  // namespace strata

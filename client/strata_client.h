@@ -1,0 +1,78 @@
+// StrataClient: a C++ client for strata-server, used by the CLI and the
+// benchmarks. It depends only on the wire contract (proto/).
+//
+//   STRATA_ASSIGN_OR_RETURN(auto client, StrataClient::Create({"127.0.0.1:50051"}));
+//   v1::EncodeRequest request;
+//   request.mutable_model()->set_name("thyroid");
+//   ... fill request.mutable_rows() ...
+//   STRATA_ASSIGN_OR_RETURN(v1::EncodeResponse codes, client->Encode(request));
+//
+// Failed calls come back as absl::Status with the server's code and message.
+// Thread-safe.
+#ifndef STRATA_CLIENT_STRATA_CLIENT_H_
+#define STRATA_CLIENT_STRATA_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "strata/v1/service.grpc.pb.h"
+
+namespace strata {
+
+class StrataClient {
+ public:
+  struct Options {
+    // host:port of the server. Default 127.0.0.1:50051.
+    std::string target = "127.0.0.1:50051";
+    // Deadline of each unary call (not of uploads and watches). Default 60 s.
+    absl::Duration timeout = absl::Seconds(60);
+    // Largest message sent or received. Default 64 MiB.
+    int max_message_bytes = 64 << 20;
+  };
+  static absl::StatusOr<std::unique_ptr<StrataClient>> Create(Options options);
+
+  absl::StatusOr<v1::EncodeResponse> Encode(const v1::EncodeRequest& request);
+  absl::StatusOr<v1::ReconstructResponse> Reconstruct(const v1::ReconstructRequest& request);
+  absl::StatusOr<v1::AnomalyScoreResponse> AnomalyScore(const v1::AnomalyScoreRequest& request);
+  // Sends `next()` requests down one stream until it returns false, handing
+  // each response (in order) to `on_response`.
+  absl::Status StreamAnomalyScore(
+      const std::function<bool(v1::AnomalyScoreRequest*)>& next,
+      const std::function<void(const v1::AnomalyScoreResponse&)>& on_response);
+
+  absl::StatusOr<v1::TrainJob> SubmitTrainJob(const v1::SubmitTrainJobRequest& request);
+  // Uploads rows x cols row-major floats in chunks of about 1 MiB.
+  absl::StatusOr<v1::TrainJob> UploadTrainJob(const v1::TrainJobSpec& spec, const float* values,
+                                               int64_t rows, int32_t cols);
+  absl::StatusOr<v1::TrainJob> GetTrainJob(const std::string& id);
+  absl::StatusOr<v1::TrainJob> CancelTrainJob(const std::string& id);
+  absl::StatusOr<v1::ListTrainJobsResponse> ListTrainJobs(const std::string& model_name);
+  // Follows a job until it ends, calling `on_update` on every change; returns
+  // its final state.
+  absl::StatusOr<v1::TrainJob> WatchTrainJob(const std::string& id,
+                                             const std::function<void(const v1::TrainJob&)>& on_update);
+
+  absl::StatusOr<v1::ListModelsResponse> ListModels();
+  absl::StatusOr<v1::GetModelResponse> GetModel(const v1::ModelSpec& spec);
+  absl::StatusOr<v1::SetLabelResponse> SetLabel(const std::string& model_name,
+                                                const std::string& label, int64_t version);
+
+ private:
+  explicit StrataClient(Options options, std::shared_ptr<grpc::Channel> channel);
+  void SetDeadline(grpc::ClientContext* context) const;
+
+  const Options options_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  const std::unique_ptr<v1::InferenceService::Stub> inference_;
+  const std::unique_ptr<v1::TrainingService::Stub> training_;
+  const std::unique_ptr<v1::ModelService::Stub> models_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_CLIENT_STRATA_CLIENT_H_

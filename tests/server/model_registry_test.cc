@@ -1,0 +1,155 @@
+#include "server/model_registry.h"
+
+#include <fstream>
+
+#include "core/model_io.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_models.h"
+
+namespace strata {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+struct Fixture {
+  explicit Fixture(const std::string& name, const std::string& policy = "latest",
+                   bool fresh = true) {
+    const std::string root =
+        fresh ? testing::ScratchDir(name) : ::testing::TempDir() + "/strata_" + name;
+    store = *ModelStore::Create({root});
+    ModelRegistry::Options options;
+    options.store = store.get();
+    options.policy = *VersionPolicy::Parse(policy);
+    options.poll_interval = absl::ZeroDuration();  // refresh by hand
+    options.on_event = [this](const VersionEvent& e) { events.push_back(e); };
+    registry = *ModelRegistry::Create(std::move(options));
+  }
+  std::unique_ptr<ModelStore> store;
+  std::unique_ptr<ModelRegistry> registry;
+  std::vector<VersionEvent> events;
+};
+
+v1::ModelSpec Spec(const std::string& name) {
+  v1::ModelSpec s;
+  s.set_name(name);
+  return s;
+}
+
+TEST(ModelRegistryTest, ServesTheLatestAndSwapsWhenANewVersionArrives) {
+  Fixture f("registry_swap");
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  f.registry->Refresh();
+  auto v1 = f.registry->Get(Spec("m"));
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_EQ(v1->version, 1);
+  std::weak_ptr<const Model> old = v1->model;
+
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 2)).ok());
+  f.registry->Refresh();
+  EXPECT_EQ(f.registry->Get(Spec("m"))->version, 2);
+  // A request still holding version 1 keeps it alive; it is freed after.
+  EXPECT_FALSE(old.expired());
+  v1->model.reset();
+  EXPECT_TRUE(old.expired());
+  // The new version was loaded before the old one was unloaded.
+  ASSERT_GE(f.events.size(), 3u);
+  EXPECT_EQ(f.events[1].kind, VersionEvent::Kind::kLoaded);
+  EXPECT_EQ(f.events[1].version, 2);
+  EXPECT_EQ(f.events[2].kind, VersionEvent::Kind::kUnloaded);
+  EXPECT_EQ(f.events[2].version, 1);
+}
+
+TEST(ModelRegistryTest, SelectsByVersionAndLabelAndNamesWhatIsMissing) {
+  Fixture f("registry_select", "all");
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 2)).ok());
+  f.registry->Refresh();
+  v1::ModelSpec spec = Spec("m");
+  spec.set_version(1);
+  EXPECT_EQ(f.registry->Get(spec)->version, 1);
+  spec.set_version(5);
+  EXPECT_THAT(f.registry->Get(spec).status().message(), HasSubstr("version 5 is not served"));
+  EXPECT_EQ(f.registry->Get(spec).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(f.registry->SetLabel("m", "stable", 1).ok());
+  spec.set_label("stable");
+  EXPECT_EQ(f.registry->Get(spec)->version, 1);
+  spec.set_label("canary");
+  EXPECT_THAT(f.registry->Get(spec).status().message(), HasSubstr("no label 'canary'"));
+  EXPECT_EQ(f.registry->Get(Spec("nope")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(f.registry->Get(Spec("")).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(f.registry->SetLabel("m", "x", 9).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(f.registry->SetLabel("m", "bad label", 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ModelRegistryTest, LabelsPinVersionsAndSurviveRestarts) {
+  {
+    Fixture f("registry_labels");
+    ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 1)).ok());
+    f.registry->Refresh();
+    ASSERT_TRUE(f.registry->SetLabel("m", "stable", 1).ok());
+    ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 2)).ok());
+    f.registry->Refresh();
+    // latest serves 2; the label keeps 1 served too.
+    EXPECT_THAT(f.registry->List()[0].versions, ElementsAre(1, 2));
+  }
+  // A new registry over the same store.
+  Fixture restarted("registry_labels", "latest", /*fresh=*/false);
+  v1::ModelSpec spec = Spec("m");
+  spec.set_label("stable");
+  EXPECT_EQ(restarted.registry->Get(spec)->version, 1);
+  // Removing the label unpins version 1.
+  EXPECT_TRUE(restarted.registry->SetLabel("m", "stable", 0).ok());
+  EXPECT_THAT(restarted.registry->List()[0].versions, ElementsAre(2));
+}
+
+TEST(ModelRegistryTest, CorruptVersionIsSkippedAndTheOthersKeepServing) {
+  Fixture f("registry_corrupt");
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  f.registry->Refresh();
+  // A hand-made version 2 whose file is garbage.
+  const std::string dir = f.store->root() + "/m/2";
+  std::system(("mkdir -p " + dir).c_str());
+  std::ofstream(dir + "/" + kModelFileName) << "not a model";
+  f.registry->Refresh();
+  EXPECT_EQ(f.registry->Get(Spec("m"))->version, 1);
+  ASSERT_FALSE(f.events.empty());
+  EXPECT_EQ(f.events.back().kind, VersionEvent::Kind::kLoadFailed);
+  EXPECT_THAT(f.events.back().error, HasSubstr("not a strata model file"));
+  // It is not retried (and logged) on every poll...
+  const size_t events = f.events.size();
+  f.registry->Refresh();
+  EXPECT_EQ(f.events.size(), events);
+  // ...but a fixed file is picked up.
+  ASSERT_TRUE(WriteModelFile(*testing::SmallModel(6, 3), dir + "/" + kModelFileName).ok());
+  f.registry->Refresh();
+  EXPECT_EQ(f.registry->Get(Spec("m"))->version, 2);
+}
+
+TEST(ModelRegistryTest, DeletedOnlyVersionKeepsServing) {
+  Fixture f("registry_deleted");
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  f.registry->Refresh();
+  std::system(("rm -rf " + f.store->root() + "/m").c_str());
+  f.registry->Refresh();
+  EXPECT_EQ(f.registry->Get(Spec("m"))->version, 1);
+}
+
+TEST(ModelRegistryTest, PollingPicksUpNewVersions) {
+  auto store = *ModelStore::Create({testing::ScratchDir("registry_poll")});
+  ModelRegistry::Options options;
+  options.store = store.get();
+  options.poll_interval = absl::Milliseconds(20);
+  auto registry = *ModelRegistry::Create(std::move(options));
+  ASSERT_TRUE(store->Publish("m", *testing::SmallModel()).ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!registry->Get(Spec("m")).ok() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(registry->Get(Spec("m")).ok());
+}
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,457 @@
+// The service end to end over gRPC: an in-process server on a free loopback
+// port, called through the client library.
+#include "server/strata_server.h"
+
+#include <grpcpp/create_channel.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "core/model_io.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "server/dense_matrix.h"
+#include "tests/testing/test_server.h"
+
+namespace strata {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TestServer;
+
+v1::ModelSpec Spec(const std::string& name, int64_t version = 0) {
+  v1::ModelSpec s;
+  s.set_name(name);
+  if (version) s.set_version(version);
+  return s;
+}
+
+v1::DenseMatrix Dense(const Matrix& m) {
+  v1::DenseMatrix d;
+  ToDenseMatrix(m, &d);
+  return d;
+}
+
+Matrix FromWire(const v1::DenseMatrix& d) { return *FromDenseMatrix(d, "test", 1 << 30); }
+
+// Publishes `model` straight into the server's store and makes it served.
+int64_t Publish(TestServer& t, const std::string& name, const Model& model) {
+  auto store = ModelStore::Create({t.models()});
+  const int64_t v = *(*store)->Publish(name, model);
+  t.server->registry()->Refresh();
+  return v;
+}
+
+absl::StatusCode CodeOf(const absl::Status& s) { return s.code(); }
+
+v1::TrainJob WaitForJob(TestServer& t, const std::string& id) {
+  auto job = t.client->WatchTrainJob(id, [](const v1::TrainJob&) {});
+  EXPECT_TRUE(job.ok()) << job.status();
+  return *job;
+}
+
+TEST(StrataServerTest, EncodeReconstructAndScoreMatchTheCore) {
+  TestServer t("server_inference");
+  const std::unique_ptr<Model> model = testing::SmallModel(6, 1, 20);
+  ASSERT_EQ(Publish(t, "m", *model), 1);
+  const Matrix x = testing::GaussianMatrix(9, 6, 5);
+
+  v1::EncodeRequest encode;
+  *encode.mutable_model() = Spec("m");
+  *encode.mutable_rows() = Dense(x);
+  auto code = t.client->Encode(encode);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(code->model().name(), "m");
+  EXPECT_EQ(code->model().version(), 1);
+  EXPECT_EQ(code->layer(), 2);  // default: the code layer
+  EXPECT_EQ(FromWire(code->features()), *model->Encode(x, 2));
+  encode.set_layer(1);
+  auto h1 = t.client->Encode(encode);
+  ASSERT_TRUE(h1.ok());
+  EXPECT_EQ(h1->features().cols(), 4);
+  EXPECT_EQ(FromWire(h1->features()), *model->Encode(x, 1));
+
+  v1::ReconstructRequest reconstruct;
+  *reconstruct.mutable_model() = Spec("m", 1);
+  *reconstruct.mutable_rows() = Dense(x);
+  auto recon = t.client->Reconstruct(reconstruct);
+  ASSERT_TRUE(recon.ok()) << recon.status();
+  EXPECT_EQ(FromWire(recon->reconstructions()), *model->Reconstruct(x));
+
+  for (auto metric : {v1::ScoreOptions::METRIC_UNSPECIFIED, v1::ScoreOptions::MEAN_ABSOLUTE}) {
+    v1::AnomalyScoreRequest score;
+    *score.mutable_model() = Spec("m");
+    *score.mutable_rows() = Dense(x);
+    score.mutable_options()->set_metric(metric);
+    score.mutable_options()->set_feature_errors(true);
+    auto scores = t.client->AnomalyScore(score);
+    ASSERT_TRUE(scores.ok()) << scores.status();
+    const ScoreMetric core_metric = metric == v1::ScoreOptions::MEAN_ABSOLUTE
+                                        ? ScoreMetric::kMeanAbsolute
+                                        : ScoreMetric::kMeanSquared;
+    const Matrix errors = *model->FeatureErrors(x, core_metric);
+    const v1::ScoreDistribution& d = model->score_distribution(core_metric);
+    EXPECT_EQ(scores->metric(), metric == v1::ScoreOptions::MEAN_ABSOLUTE
+                                    ? v1::ScoreOptions::MEAN_ABSOLUTE
+                                    : v1::ScoreOptions::MEAN_SQUARED);
+    EXPECT_EQ(scores->threshold(), d.threshold());
+    EXPECT_GT(scores->threshold(), 0);
+    ASSERT_EQ(scores->scores_size(), 9);
+    for (int r = 0; r < 9; ++r) {
+      const v1::RowScore& s = scores->scores(r);
+      EXPECT_FLOAT_EQ(s.score(), errors.row(r).mean());
+      EXPECT_EQ(s.is_anomaly(), s.score() > d.threshold());
+      EXPECT_FLOAT_EQ(s.percentile(), PercentileOfScore(d, s.score()));
+      ASSERT_EQ(s.feature_errors_size(), 6);
+      EXPECT_FLOAT_EQ(s.feature_errors(3), errors(r, 3));
+    }
+  }
+}
+
+TEST(StrataServerTest, ScoreStreamAnswersInOrder) {
+  TestServer t("server_stream");
+  const std::unique_ptr<Model> model = testing::SmallModel();
+  Publish(t, "m", *model);
+  int sent = 0, received = 0;
+  std::vector<int> rows_seen;
+  const absl::Status s = t.client->StreamAnomalyScore(
+      [&](v1::AnomalyScoreRequest* request) {
+        if (sent == 20) return false;
+        // Only the first message names the model; the rest keep it.
+        if (sent == 0) *request->mutable_model() = Spec("m");
+        *request->mutable_rows() = Dense(testing::GaussianMatrix(sent + 1, 6, 100 + sent));
+        ++sent;
+        return true;
+      },
+      [&](const v1::AnomalyScoreResponse& response) {
+        ++received;
+        rows_seen.push_back(response.scores_size());
+        EXPECT_EQ(response.model().version(), 1);
+        const Matrix x = testing::GaussianMatrix(response.scores_size(), 6,
+                                                 100 + response.scores_size() - 1);
+        EXPECT_FLOAT_EQ(response.scores(0).score(),
+                        model->FeatureErrors(x, ScoreMetric::kMeanSquared)->row(0).mean());
+      });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(received, 20);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(rows_seen[i], i + 1);
+}
+
+TEST(StrataServerTest, TrainJobUploadedThenServedWithoutRestart) {
+  TestServer t("server_train_upload");
+  const Matrix data = testing::ManifoldData(800, 5, 2, 7);
+  v1::TrainJobSpec spec;
+  spec.set_model_name("fresh");
+  spec.mutable_config()->set_finetune_epochs(15);
+  spec.mutable_config()->mutable_anomaly()->set_threshold_percentile(95);
+  spec.add_labels("stable");
+  for (int i = 0; i < 5; ++i) spec.add_feature_names("x" + std::to_string(i));
+  auto job = t.client->UploadTrainJob(spec, data.data(), data.rows(), 5);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->rows(), 800);
+  EXPECT_EQ(job->cols(), 5);
+
+  std::vector<int> epochs;
+  std::set<v1::TrainJob::State> states;
+  auto done = t.client->WatchTrainJob(job->id(), [&](const v1::TrainJob& j) {
+    states.insert(j.state());
+    if (j.progress().epochs_done()) epochs.push_back(j.progress().epochs_done());
+  });
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::TrainJob::SUCCEEDED) << done->error();
+  EXPECT_EQ(done->version(), 1);
+  EXPECT_EQ(done->progress().epochs_done(), 15);
+  EXPECT_EQ(done->progress().epochs_planned(), 15);
+  EXPECT_TRUE(std::is_sorted(epochs.begin(), epochs.end()));
+  EXPECT_TRUE(states.count(v1::TrainJob::SUCCEEDED));
+
+  // Served at once, by label too, with its calibration and history.
+  v1::ModelSpec stable = Spec("fresh");
+  stable.set_label("stable");
+  v1::EncodeRequest encode;
+  *encode.mutable_model() = stable;
+  *encode.mutable_rows() = Dense(data.topRows(3));
+  auto code = t.client->Encode(encode);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(code->model().version(), 1);
+  auto info = t.client->GetModel(Spec("fresh"));
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->history_size(), 15);
+  EXPECT_EQ(info->config().finetune_epochs(), 15);
+  EXPECT_DOUBLE_EQ(info->calibration().threshold_percentile(), 95);
+  EXPECT_EQ(info->calibration().mean_squared().quantiles_size(), 800);
+  EXPECT_EQ(info->feature_names(4), "x4");
+  EXPECT_THAT(info->labels(), ::testing::ElementsAre("stable"));
+  EXPECT_GT(info->created_unix_micros(), 0);
+  auto models = t.client->ListModels();
+  ASSERT_EQ(models->models_size(), 1);
+  EXPECT_EQ(models->models(0).labels().at("stable"), 1);
+  auto jobs = t.client->ListTrainJobs("");
+  ASSERT_EQ(jobs->jobs_size(), 1);
+  EXPECT_EQ(jobs->jobs(0).state(), v1::TrainJob::SUCCEEDED);
+  EXPECT_EQ(t.client->GetTrainJob(job->id())->version(), 1);
+
+  // A second job publishes version 2, which becomes the latest.
+  v1::SubmitTrainJobRequest inline_job;
+  *inline_job.mutable_spec() = spec;
+  inline_job.mutable_spec()->clear_labels();
+  *inline_job.mutable_rows() = Dense(data);
+  auto second = t.client->SubmitTrainJob(inline_job);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(WaitForJob(t, second->id()).version(), 2);
+  encode.mutable_model()->clear_label();
+  EXPECT_EQ(t.client->Encode(encode)->model().version(), 2);
+}
+
+TEST(StrataServerTest, TrainJobFromCsvConfinedToDataRoot) {
+  TestServer t("server_train_csv");
+  std::system(("cp data/thyroid.csv " + t.data() + "/thyroid.csv").c_str());
+  v1::SubmitTrainJobRequest request;
+  request.mutable_spec()->set_model_name("thyroid");
+  request.mutable_spec()->mutable_config()->set_finetune_epochs(2);
+  request.mutable_spec()->add_drop_columns("label");
+  request.set_csv_path("thyroid.csv");
+  auto job = t.client->SubmitTrainJob(request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::TrainJob done = WaitForJob(t, job->id());
+  EXPECT_EQ(done.state(), v1::TrainJob::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.rows(), 3772);
+  EXPECT_EQ(done.cols(), 6);
+  EXPECT_EQ(t.client->GetModel(Spec("thyroid"))->feature_names(5), "f5");
+
+  // Escapes are refused before any job exists.
+  symlink("/etc", (t.data() + "/escape").c_str());
+  for (const char* path : {"../models/x.csv", "/etc/passwd", "escape/passwd"}) {
+    request.set_csv_path(path);
+    auto refused = t.client->SubmitTrainJob(request);
+    EXPECT_EQ(CodeOf(refused.status()), absl::StatusCode::kPermissionDenied) << path;
+  }
+  request.set_csv_path("missing.csv");
+  EXPECT_EQ(CodeOf(t.client->SubmitTrainJob(request).status()), absl::StatusCode::kNotFound);
+  // A CSV with a bad cell fails the job, naming line and column.
+  std::ofstream(t.data() + "/bad.csv") << "a,b\n1,2\n3,zz\n";
+  request.set_csv_path("bad.csv");
+  request.mutable_spec()->clear_drop_columns();
+  const v1::TrainJob bad = WaitForJob(t, t.client->SubmitTrainJob(request)->id());
+  EXPECT_EQ(bad.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(bad.error(), HasSubstr("line 3, column 2 (b)"));
+}
+
+TEST(StrataServerTest, BadConfigFailsTheJobAndPublishesNothing) {
+  TestServer t("server_bad_config");
+  v1::SubmitTrainJobRequest request;
+  request.mutable_spec()->set_model_name("m");
+  request.mutable_spec()->mutable_config()->set_dropout(1.5f);
+  *request.mutable_rows() = Dense(testing::GaussianMatrix(50, 4, 1));
+  auto job = t.client->SubmitTrainJob(request);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::TrainJob done = WaitForJob(t, job->id());
+  EXPECT_EQ(done.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(done.error(), HasSubstr("dropout"));
+  EXPECT_EQ(done.version(), 0);
+  EXPECT_TRUE((*ModelStore::Create({t.models()}))->ListVersions("m")->empty());
+  EXPECT_EQ(CodeOf(t.client->Encode(v1::EncodeRequest()).status()),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StrataServerTest, CancelStopsRunningAndQueuedJobs) {
+  TestServer t("server_cancel");
+  v1::SubmitTrainJobRequest request;
+  request.mutable_spec()->set_model_name("slow");
+  request.mutable_spec()->mutable_config()->set_finetune_epochs(100000);
+  request.mutable_spec()->mutable_config()->mutable_early_stopping()->set_patience(0);
+  *request.mutable_rows() = Dense(testing::GaussianMatrix(2000, 8, 1));
+  auto running = t.client->SubmitTrainJob(request);
+  auto queued = t.client->SubmitTrainJob(request);  // one job at a time: this one waits
+  ASSERT_TRUE(running.ok() && queued.ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (t.client->GetTrainJob(running->id())->progress().epochs_done() < 1 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(t.client->GetTrainJob(queued->id())->state(), v1::TrainJob::QUEUED);
+  EXPECT_EQ(t.client->CancelTrainJob(queued->id())->state(), v1::TrainJob::CANCELLED);
+  ASSERT_TRUE(t.client->CancelTrainJob(running->id()).ok());
+  EXPECT_EQ(WaitForJob(t, running->id()).state(), v1::TrainJob::CANCELLED);
+  EXPECT_TRUE((*ModelStore::Create({t.models()}))->ListVersions("slow")->empty());
+  EXPECT_EQ(CodeOf(t.client->CancelTrainJob("job-404").status()), absl::StatusCode::kNotFound);
+}
+
+TEST(StrataServerTest, HotSwapDropsNoCall) {
+  TestServer t("server_hot_swap");
+  Publish(t, "m", *testing::SmallModel(6, 1));
+  std::atomic<bool> stop{false};
+  std::atomic<int> calls{0}, failures{0};
+  std::vector<int64_t> versions;
+  std::thread loop([&] {
+    v1::EncodeRequest encode;
+    *encode.mutable_model() = Spec("m");
+    *encode.mutable_rows() = Dense(testing::GaussianMatrix(4, 6, 3));
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);  // bounded in time and count
+    while (!stop && calls < 200000 && absl::Now() < deadline) {
+      auto r = t.client->Encode(encode);
+      ++calls;
+      if (!r.ok()) {
+        ++failures;
+      } else if (versions.empty() || versions.back() != r->model().version()) {
+        versions.push_back(r->model().version());
+      }
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  // Published by hand: the poll picks it up while calls keep coming.
+  auto store = ModelStore::Create({t.models()});
+  ASSERT_EQ(*(*store)->Publish("m", *testing::SmallModel(6, 2)), 2);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while ((versions.empty() || versions.back() != 2) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  stop = true;
+  loop.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(calls, 10);
+  EXPECT_EQ(versions, (std::vector<int64_t>{1, 2}));
+}
+
+TEST(StrataServerTest, HandDroppedVersionIsServedAndCorruptOneSkipped) {
+  TestServer t("server_dropped");
+  // A version written elsewhere and renamed into the store.
+  const std::string tmp = t.models() + "/.incoming";
+  std::system(("mkdir -p " + tmp + " " + t.models() + "/m").c_str());
+  ASSERT_TRUE(WriteModelFile(*testing::SmallModel(), tmp + "/" + kModelFileName).ok());
+  ASSERT_EQ(rename(tmp.c_str(), (t.models() + "/m/1").c_str()), 0);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!t.client->GetModel(Spec("m")).ok() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(t.client->GetModel(Spec("m"))->model().version(), 1);
+  // A corrupt version 2: skipped, version 1 keeps serving.
+  std::system(("mkdir -p " + t.models() + "/m/2").c_str());
+  std::ofstream(t.models() + "/m/2/" + kModelFileName) << "garbage";
+  t.server->registry()->Refresh();
+  EXPECT_EQ(t.client->GetModel(Spec("m"))->model().version(), 1);
+  EXPECT_EQ(CodeOf(t.client->GetModel(Spec("m", 2)).status()), absl::StatusCode::kNotFound);
+}
+
+TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
+  TestServer t("server_bad_input",
+               [](StrataServer::Options* o) { o->max_batch_rows = 10; });
+  Publish(t, "m", *testing::SmallModel());
+  auto encode = [&](const v1::ModelSpec& spec, const v1::DenseMatrix& rows, int layer = 0) {
+    v1::EncodeRequest r;
+    *r.mutable_model() = spec;
+    *r.mutable_rows() = rows;
+    r.set_layer(layer);
+    return t.client->Encode(r).status();
+  };
+  const v1::DenseMatrix good = Dense(testing::GaussianMatrix(3, 6, 1));
+  auto expect = [](const absl::Status& s, absl::StatusCode code, const std::string& text) {
+    EXPECT_EQ(s.code(), code) << s;
+    EXPECT_THAT(s.message(), HasSubstr(text));
+  };
+  expect(encode(Spec("nope"), good), absl::StatusCode::kNotFound, "model 'nope' is not served");
+  expect(encode(Spec("m", 7), good), absl::StatusCode::kNotFound, "version 7 is not served");
+  v1::ModelSpec labelled = Spec("m");
+  labelled.set_label("gold");
+  expect(encode(labelled, good), absl::StatusCode::kNotFound, "no label 'gold'");
+  expect(encode(Spec("m"), Dense(testing::GaussianMatrix(3, 5, 1))),
+         absl::StatusCode::kInvalidArgument, "expected 6 columns");
+  Matrix nan = testing::GaussianMatrix(3, 6, 1);
+  nan(1, 2) = std::nanf("");
+  expect(encode(Spec("m"), Dense(nan)), absl::StatusCode::kInvalidArgument,
+         "row 1, column 2: value is NaN");
+  nan(1, 2) = std::numeric_limits<float>::infinity();
+  expect(encode(Spec("m"), Dense(nan)), absl::StatusCode::kInvalidArgument, "infinite");
+  expect(encode(Spec("m"), v1::DenseMatrix()), absl::StatusCode::kInvalidArgument,
+         "the batch is empty");
+  expect(encode(Spec("m"), Dense(testing::GaussianMatrix(11, 6, 1))),
+         absl::StatusCode::kInvalidArgument, "11 rows exceed the limit of 10");
+  v1::DenseMatrix short_values = good;
+  short_values.mutable_values()->RemoveLast();
+  expect(encode(Spec("m"), short_values), absl::StatusCode::kInvalidArgument,
+         "need 18 values, got 17");
+  expect(encode(Spec("m"), good, 3), absl::StatusCode::kInvalidArgument, "layer 3 does not exist");
+  expect(encode(Spec(""), good), absl::StatusCode::kInvalidArgument, "model.name is required");
+
+  v1::AnomalyScoreRequest score;
+  *score.mutable_model() = Spec("m");
+  *score.mutable_rows() = good;
+  score.mutable_options()->set_metric(static_cast<v1::ScoreOptions::Metric>(9));
+  expect(t.client->AnomalyScore(score).status(), absl::StatusCode::kInvalidArgument,
+         "options.metric");
+  // A bad message in a stream ends it with the message's index.
+  int sent = 0;
+  const absl::Status stream = t.client->StreamAnomalyScore(
+      [&](v1::AnomalyScoreRequest* r) {
+        if (sent == 3) return false;
+        *r->mutable_model() = Spec("m");
+        *r->mutable_rows() = sent == 1 ? Dense(nan) : good;
+        ++sent;
+        return true;
+      },
+      [](const v1::AnomalyScoreResponse&) {});
+  expect(stream, absl::StatusCode::kInvalidArgument, "stream message 1: rows: row 1, column 2");
+
+  expect(t.client->GetTrainJob("missing").status(), absl::StatusCode::kNotFound, "no train job");
+  expect(t.client->SetLabel("m", "stable", 4).status(), absl::StatusCode::kNotFound,
+         "version 4 is not served");
+  expect(t.client->SetLabel("m", "a/b", 1).status(), absl::StatusCode::kInvalidArgument, "label");
+  v1::SubmitTrainJobRequest submit;
+  submit.mutable_spec()->set_model_name("../up");
+  *submit.mutable_rows() = good;
+  expect(t.client->SubmitTrainJob(submit).status(), absl::StatusCode::kInvalidArgument,
+         "spec.model_name");
+  submit.mutable_spec()->set_model_name("ok");
+  submit.clear_rows();
+  expect(t.client->SubmitTrainJob(submit).status(), absl::StatusCode::kInvalidArgument,
+         "neither rows nor csv_path");
+  submit.set_csv_path("x.csv");
+  auto no_root = TestServer("server_no_data_root",
+                            [](StrataServer::Options* o) { o->data_root.clear(); });
+  expect(no_root.client->SubmitTrainJob(submit).status(), absl::StatusCode::kFailedPrecondition,
+         "--data_root");
+  // An upload whose first message is not a spec.
+  grpc::ClientContext context;
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", t.server->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::TrainingService::NewStub(channel);
+  v1::TrainJob job;
+  auto writer = stub->UploadTrainJob(&context, &job);
+  v1::UploadTrainJobRequest chunk;
+  *chunk.mutable_chunk() = good;
+  writer->Write(chunk);
+  writer->WritesDone();
+  const grpc::Status upload = writer->Finish();
+  EXPECT_EQ(upload.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(upload.error_message(), HasSubstr("first message must carry the spec"));
+  // The server is still fine.
+  EXPECT_TRUE(encode(Spec("m"), good).ok());
+}
+
+TEST(StrataServerTest, HealthIsServedOverallAndPerService) {
+  TestServer t("server_health");
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", t.server->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  for (const char* service : {"", "strata.v1.InferenceService", "strata.v1.TrainingService",
+                              "strata.v1.ModelService"}) {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  t.server->Shutdown(absl::Now());
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckResponse response;
+  EXPECT_FALSE(health->Check(&context, {}, &response).ok());  // refused after shutdown
+}
+
+}  // namespace
+}  // namespace strata
