@@ -1,11 +1,13 @@
 // The `strata` subcommands. Each takes the words after its name and returns
-// the process exit code: kExitOk, kExitFailure (the operation failed; the
-// reason is on stderr), kExitUsage (bad flags), kExitInterrupted (SIGINT).
+// the process exit code: kExitOk, kExitFailure (the operation failed; one
+// line on stderr says why), kExitUsage (bad flags), kExitInterrupted.
 #ifndef STRATA_CLIENT_COMMANDS_H_
 #define STRATA_CLIENT_COMMANDS_H_
 
 #include <string>
 #include <vector>
+
+#include "absl/status/status.h"
 
 namespace strata::cli {
 
@@ -14,8 +16,24 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitInterrupted = 130;
 
-int RunTrain(const std::vector<std::string>& args);
+// Flags given before the subcommand.
+struct GlobalFlags {
+  // host:port of strata-server. Default $STRATA_SERVER or 127.0.0.1:50051.
+  std::string server = "127.0.0.1:50051";
+};
+
+int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);
+int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunReconstruct(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunScore(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunModels(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args);
+
+// Prints "strata COMMAND: CODE: message" (the code only for server errors)
+// and returns the exit code for it.
+int Fail(const std::string& command, const absl::Status& status);
 
 }  // namespace strata::cli
 

@@ -1,5 +1,6 @@
 // strata: the command-line tool. `strata help` lists the subcommands;
 // `strata SUBCOMMAND --help` describes one.
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -13,13 +14,20 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: strata SUBCOMMAND [flags]\n"
+    "usage: strata [--server=HOST:PORT] SUBCOMMAND [flags]\n"
     "\n"
     "subcommands:\n"
-    "  train     train a model on a CSV file (--local: in this process)\n"
-    "  inspect   print what a model file holds\n"
-    "  version   print the version\n"
+    "  train        train a model: on the server (a TrainJob), or --local in this process\n"
+    "  encode       features of a hidden layer for CSV rows on stdin\n"
+    "  reconstruct  reconstructions of CSV rows on stdin\n"
+    "  score        anomaly scores of CSV rows on stdin\n"
+    "  models       the models a server serves\n"
+    "  jobs         training jobs: list, show, cancel\n"
+    "  label        point a label at a version\n"
+    "  inspect      print what a local model file holds\n"
+    "  version      print the version\n"
     "\n"
+    "--server defaults to $STRATA_SERVER, else 127.0.0.1:50051.\n"
     "Run 'strata SUBCOMMAND --help' for its flags.\n"
     "Exit codes: 0 ok, 1 failed (reason on stderr), 2 usage error, 130 interrupted.\n";
 
@@ -27,13 +35,33 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   using namespace strata::cli;
-  if (argc < 2) {
+  GlobalFlags global;
+  if (const char* env = std::getenv("STRATA_SERVER"); env != nullptr && *env) global.server = env;
+  int i = 1;
+  for (; i < argc && std::string(argv[i]).rfind("--server", 0) == 0; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--server=", 0) == 0) {
+      global.server = arg.substr(9);
+    } else if (arg == "--server" && i + 1 < argc) {
+      global.server = argv[++i];
+    } else {
+      std::cerr << "strata: --server needs HOST:PORT\n";
+      return kExitUsage;
+    }
+  }
+  if (i >= argc) {
     std::cerr << kUsage;
     return kExitUsage;
   }
-  const std::string command = argv[1];
-  const std::vector<std::string> args(argv + 2, argv + argc);
-  if (command == "train") return RunTrain(args);
+  const std::string command = argv[i];
+  const std::vector<std::string> args(argv + i + 1, argv + argc);
+  if (command == "train") return RunTrain(global, args);
+  if (command == "encode") return RunEncode(global, args);
+  if (command == "reconstruct") return RunReconstruct(global, args);
+  if (command == "score") return RunScore(global, args);
+  if (command == "models") return RunModels(global, args);
+  if (command == "jobs") return RunJobs(global, args);
+  if (command == "label") return RunLabel(global, args);
   if (command == "inspect") return RunInspect(args);
   if (command == "version" || command == "--version") {
     std::cout << "strata " << STRATA_VERSION << "\n";

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "client/strata_client.h"
 #include "client/training_report.h"
 #include "core/csv_reader.h"
 #include "core/file_util.h"
@@ -47,26 +48,105 @@ absl::Status MakeDirs(const std::string& path) {
   return absl::OkStatus();
 }
 
-int Fail(const absl::Status& status) {
-  std::cerr << "strata train: " << status.message() << "\n";
-  return status.code() == absl::StatusCode::kCancelled ? kExitInterrupted : kExitFailure;
+int Fail(const absl::Status& status) { return cli::Fail("train", status); }
+
+TrainProgress FromWire(const v1::TrainJobProgress& p) {
+  TrainProgress out;
+  out.record.set_phase(p.phase());
+  out.record.set_layer(p.layer());
+  out.record.set_epoch(p.epoch());
+  out.record.set_train_loss(p.train_loss());
+  if (p.has_validation_loss()) out.record.set_validation_loss(p.validation_loss());
+  out.record.set_learning_rate(p.learning_rate());
+  out.epochs_done = p.epochs_done();
+  out.epochs_planned = p.epochs_planned();
+  out.elapsed_seconds = p.elapsed_seconds();
+  out.eta_seconds = p.eta_seconds();
+  return out;
+}
+
+// Submits the job (uploading the CSV, or naming one under the server's
+// --data_root) and, with `wait`, follows it to the end.
+int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::string& data_path,
+                  const std::string& server_csv, const CsvOptions& csv, bool wait, bool quiet) {
+  StrataClient::Options client_options;
+  client_options.target = global.server;
+  absl::StatusOr<std::unique_ptr<StrataClient>> client = StrataClient::Create(client_options);
+  if (!client.ok()) return Fail(client.status());
+  absl::StatusOr<v1::TrainJob> job;
+  if (!server_csv.empty()) {
+    v1::SubmitTrainJobRequest request;
+    spec.mutable_drop_columns()->Add(csv.drop_columns.begin(), csv.drop_columns.end());
+    *request.mutable_spec() = std::move(spec);
+    request.set_csv_path(server_csv);
+    job = (*client)->SubmitTrainJob(request);
+  } else {
+    absl::StatusOr<CsvTable> table = ReadCsvFile(data_path, csv);
+    if (!table.ok()) return Fail(table.status());
+    spec.mutable_feature_names()->Add(table->column_names.begin(), table->column_names.end());
+    job = (*client)->UploadTrainJob(spec, table->values.data(), table->values.rows(),
+                                    static_cast<int32_t>(table->values.cols()));
+  }
+  if (!job.ok()) return Fail(job.status());
+  std::cout << "submitted " << job->id() << " (model " << job->model_name() << ")" << std::endl;
+  if (!wait) return kExitOk;
+
+  const bool live = !quiet && isatty(STDERR_FILENO);
+  absl::Time last_line = absl::InfinitePast();
+  absl::StatusOr<v1::TrainJob> done =
+      (*client)->WatchTrainJob(job->id(), [&](const v1::TrainJob& j) {
+        if (j.progress().epochs_done() == 0) return;
+        const std::string line = FormatProgress(FromWire(j.progress()));
+        if (live) {
+          std::cerr << "\r\033[K" << line << std::flush;
+        } else if (!quiet && absl::Now() - last_line >= absl::Seconds(5)) {
+          std::cerr << line << "\n";
+          last_line = absl::Now();
+        }
+      });
+  if (live) std::cerr << "\r\033[K" << std::flush;
+  if (!done.ok()) return Fail(done.status());
+  switch (done->state()) {
+    case v1::TrainJob::SUCCEEDED:
+      std::cout << absl::StrFormat("%s SUCCEEDED after %d epochs (%.1fs): published %s version %d\n",
+                                   done->id(), done->progress().epochs_done(),
+                                   done->progress().elapsed_seconds(), done->model_name(),
+                                   done->version());
+      return kExitOk;
+    case v1::TrainJob::CANCELLED:
+      std::cerr << "strata train: " << done->id() << " was cancelled\n";
+      return kExitFailure;
+    default:
+      std::cerr << "strata train: " << done->id() << " " << v1::TrainJob::State_Name(done->state())
+                << ": " << done->error() << "\n";
+      return kExitFailure;
+  }
 }
 
 }  // namespace
 
-int RunTrain(const std::vector<std::string>& args) {
-  bool local = false, quiet = false;
-  std::string data_path, config_path, out_dir, drop_columns, header = "auto";
+int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
+  bool local = false, quiet = false, wait = false;
+  std::string data_path, config_path, out_dir, drop_columns, header = "auto", model_name, labels,
+      server_csv;
   FlagSet flags("train",
-                "Trains a stacked autoencoder on a numeric CSV file and writes the model\n"
-                "(weights, scaler, config, history) to DIR/" +
+                "Trains a stacked autoencoder on a numeric CSV file.\n"
+                "  on a server:  strata train --model NAME --data FILE.csv [--wait]\n"
+                "                (uploads the CSV; the server publishes the next version of NAME)\n"
+                "  locally:      strata train --local --data FILE.csv --out DIR\n"
+                "                (writes DIR/" +
                     std::string(kModelFileName) +
-                    ".\nThe config's fields are documented in proto/strata/v1/train_config.proto.");
+                    ")\nThe config's fields are documented in proto/strata/v1/train_config.proto.");
   flags.AddBool("local", &local, "train in this process with the core library");
-  flags.AddString("data", &data_path, "FILE.csv", "training data, one record per row", true);
+  flags.AddString("data", &data_path, "FILE.csv", "training data, one record per row");
   flags.AddString("config", &config_path, "FILE.json",
                   "training config (TrainConfig as JSON); default: all defaults");
-  flags.AddString("out", &out_dir, "DIR", "directory for the model (created if missing)", true);
+  flags.AddString("out", &out_dir, "DIR", "--local: directory for the model (created if missing)");
+  flags.AddString("model", &model_name, "NAME", "server: the model to publish a new version of");
+  flags.AddString("labels", &labels, "A,B", "server: labels to point at the new version");
+  flags.AddString("server_csv", &server_csv, "PATH",
+                  "server: train on this CSV under the server's --data_root (no upload)");
+  flags.AddBool("wait", &wait, "server: follow the job with a progress bar until it ends");
   flags.AddString("drop_columns", &drop_columns, "A,B", "CSV columns to leave out, e.g. a label");
   flags.AddString("header", &header, "auto|yes|no",
                   "whether the CSV's first line names the columns");
@@ -79,9 +159,12 @@ int RunTrain(const std::vector<std::string>& args) {
     std::cout << flags.Usage();
     return kExitOk;
   }
-  if (!local) {
-    std::cerr << "strata train: only --local training is available in this build (the server "
-                 "arrives with strata-server); pass --local\n";
+  if (local ? (data_path.empty() || out_dir.empty())
+            : (model_name.empty() || data_path.empty() == server_csv.empty())) {
+    std::cerr << "strata train: "
+              << (local ? "--local needs --data and --out"
+                        : "give --model and one of --data (upload) or --server_csv")
+              << " (see --help)\n";
     return kExitUsage;
   }
   CsvOptions csv;
@@ -104,6 +187,15 @@ int RunTrain(const std::vector<std::string>& args) {
       return Fail(absl::Status(parsed.status().code(),
                                absl::StrCat(config_path, ": ", parsed.status().message())));
     config = *std::move(parsed);
+  }
+  if (!local) {
+    v1::TrainJobSpec spec;
+    spec.set_model_name(model_name);
+    *spec.mutable_config() = config;
+    if (!labels.empty()) {
+      for (absl::string_view l : absl::StrSplit(labels, ',')) spec.add_labels(std::string(l));
+    }
+    return TrainOnServer(global, std::move(spec), data_path, server_csv, csv, wait, quiet);
   }
   absl::StatusOr<CsvTable> table = ReadCsvFile(data_path, csv);
   if (!table.ok()) return Fail(table.status());

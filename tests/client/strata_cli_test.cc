@@ -102,15 +102,22 @@ TEST(StrataCliTest, UsageErrorsExitWithTwo) {
   EXPECT_EQ(RunStrata("frobnicate").exit_code, 2);
   const Result missing = RunStrata("train --local --out /tmp/x");
   EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_THAT(missing.output, HasSubstr("--data is required"));
+  EXPECT_THAT(missing.output, HasSubstr("--local needs --data and --out"));
   const Result unknown = RunStrata("train --local --data a.csv --out d --epochs 3");
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_THAT(unknown.output, HasSubstr("unknown flag --epochs"));
-  EXPECT_EQ(RunStrata("train --data data/thyroid.csv --out /tmp/x").exit_code, 2);  // no --local
+  // Without --local, training goes to a server and needs --model.
+  const Result no_model = RunStrata("train --data data/thyroid.csv");
+  EXPECT_EQ(no_model.exit_code, 2);
+  EXPECT_THAT(no_model.output, HasSubstr("give --model"));
+  EXPECT_EQ(RunStrata("encode --model m --version 2 --label x").exit_code, 2);
+  EXPECT_EQ(RunStrata("score --model m --metric rmse").exit_code, 2);
+  EXPECT_EQ(RunStrata("--server").exit_code, 2);
 }
 
 TEST(StrataCliTest, EverySubcommandHasHelp) {
-  for (const char* sub : {"train", "inspect"}) {
+  for (const char* sub : {"train", "inspect", "encode", "reconstruct", "score", "models", "jobs",
+                          "label"}) {
     const Result r = RunStrata(std::string(sub) + " --help");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_THAT(r.output, HasSubstr(std::string("usage: strata ") + sub)) << sub;

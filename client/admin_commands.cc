@@ -1,0 +1,177 @@
+// strata models | jobs | label: looking after the models and jobs of a server.
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "client/cli_flags.h"
+#include "client/commands.h"
+#include "client/strata_client.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace strata::cli {
+namespace {
+
+int ParseOrHelp(FlagSet& flags, const std::vector<std::string>& args, const std::string& command) {
+  if (absl::Status s = flags.Parse(args); !s.ok()) {
+    std::cerr << "strata " << command << ": " << s.message() << "\n";
+    return kExitUsage;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return kExitOk;
+  }
+  return -1;
+}
+
+absl::Status CheckOutput(const std::string& output) {
+  if (output == "table" || output == "csv" || output == "json") return absl::OkStatus();
+  return absl::InvalidArgumentError("--output must be table, csv or json");
+}
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+// Prints rows as an aligned table or as CSV.
+void PrintTable(const std::vector<std::vector<std::string>>& rows, bool csv) {
+  if (csv) {
+    for (const auto& row : rows) std::cout << absl::StrJoin(row, ",") << "\n";
+    return;
+  }
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+std::string Labels(const google::protobuf::Map<std::string, int64_t>& labels) {
+  std::vector<std::string> parts;
+  for (const auto& [label, version] : labels) parts.push_back(absl::StrCat(label, "=", version));
+  std::sort(parts.begin(), parts.end());
+  return absl::StrJoin(parts, " ");
+}
+
+std::string Time(int64_t unix_micros) {
+  if (unix_micros == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(unix_micros),
+                          absl::LocalTimeZone());
+}
+
+absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {
+  StrataClient::Options options;
+  options.target = global.server;
+  return StrataClient::Create(options);
+}
+
+}  // namespace
+
+int RunModels(const GlobalFlags& global, const std::vector<std::string>& args) {
+  std::string output = "table";
+  FlagSet flags("models", "Lists the models a server serves, their versions and labels.");
+  flags.AddString("output", &output, "table|csv|json", "output format");
+  if (int code = ParseOrHelp(flags, args, "models"); code >= 0) return code;
+  if (absl::Status s = CheckOutput(output); !s.ok()) {
+    Fail("models", s);
+    return kExitUsage;
+  }
+  auto client = Connect(global);
+  if (!client.ok()) return Fail("models", client.status());
+  absl::StatusOr<v1::ListModelsResponse> models = (*client)->ListModels();
+  if (!models.ok()) return Fail("models", models.status());
+  if (output == "json") {
+    std::cout << Json(*models) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"MODEL", "VERSIONS", "LATEST", "LABELS"}};
+  for (const v1::ModelSummary& m : models->models()) {
+    rows.push_back({m.name(), absl::StrJoin(m.versions(), " "),
+                    m.versions().empty() ? "-" : absl::StrCat(*m.versions().rbegin()),
+                    Labels(m.labels())});
+  }
+  PrintTable(rows, output == "csv");
+  return kExitOk;
+}
+
+int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args) {
+  std::string output = "table", model, id, cancel;
+  FlagSet flags("jobs", "Lists training jobs, shows one (--id) or cancels one (--cancel).");
+  flags.AddString("model", &model, "NAME", "only this model's jobs");
+  flags.AddString("id", &id, "ID", "show this job");
+  flags.AddString("cancel", &cancel, "ID", "cancel this job");
+  flags.AddString("output", &output, "table|csv|json", "output format");
+  if (int code = ParseOrHelp(flags, args, "jobs"); code >= 0) return code;
+  if (absl::Status s = CheckOutput(output); !s.ok()) {
+    Fail("jobs", s);
+    return kExitUsage;
+  }
+  auto client = Connect(global);
+  if (!client.ok()) return Fail("jobs", client.status());
+  v1::ListTrainJobsResponse jobs;
+  if (!cancel.empty() || !id.empty()) {
+    absl::StatusOr<v1::TrainJob> job =
+        cancel.empty() ? (*client)->GetTrainJob(id) : (*client)->CancelTrainJob(cancel);
+    if (!job.ok()) return Fail("jobs", job.status());
+    *jobs.add_jobs() = *std::move(job);
+  } else {
+    absl::StatusOr<v1::ListTrainJobsResponse> list = (*client)->ListTrainJobs(model);
+    if (!list.ok()) return Fail("jobs", list.status());
+    jobs = *std::move(list);
+  }
+  if (output == "json") {
+    std::cout << Json(jobs) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"JOB", "MODEL", "STATE", "VERSION", "EPOCHS", "LOSS", "CREATED", "ERROR"}};
+  for (const v1::TrainJob& j : jobs.jobs()) {
+    const v1::TrainJobProgress& p = j.progress();
+    rows.push_back({j.id(), j.model_name(), v1::TrainJob::State_Name(j.state()),
+                    j.version() ? absl::StrCat(j.version()) : "-",
+                    absl::StrCat(p.epochs_done(), "/", p.epochs_planned()),
+                    p.epochs_done() ? absl::StrFormat("%.6g", p.train_loss()) : "-",
+                    Time(j.created_unix_micros()), j.error()});
+  }
+  PrintTable(rows, output == "csv");
+  return kExitOk;
+}
+
+int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args) {
+  std::string model, label;
+  int version = -1;
+  FlagSet flags("label",
+                "Points a label (e.g. stable, canary) at a served version; --version 0 removes "
+                "it.\nLabelled versions stay served whatever the version policy.");
+  flags.AddString("model", &model, "NAME", "the model", true);
+  flags.AddString("label", &label, "LABEL", "the label", true);
+  flags.AddInt("version", &version, "the version (0 removes the label)");
+  if (int code = ParseOrHelp(flags, args, "label"); code >= 0) return code;
+  if (version < 0) {
+    std::cerr << "strata label: --version is required (0 removes the label)\n";
+    return kExitUsage;
+  }
+  auto client = Connect(global);
+  if (!client.ok()) return Fail("label", client.status());
+  absl::StatusOr<v1::SetLabelResponse> response = (*client)->SetLabel(model, label, version);
+  if (!response.ok()) return Fail("label", response.status());
+  std::cout << model << ": " << (Labels(response->labels()).empty() ? "(no labels)" : Labels(response->labels()))
+            << "\n";
+  return kExitOk;
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,260 @@
+// strata encode | reconstruct | score: CSV on stdin, CSV on stdout, answered
+// by a server.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "client/cli_flags.h"
+#include "client/commands.h"
+#include "client/strata_client.h"
+#include "core/csv_reader.h"
+
+namespace strata::cli {
+namespace {
+
+// Flags every inference command shares.
+struct InferenceFlags {
+  std::string model, label, drop_columns;
+  int version = 0;
+  int batch_rows = 1024;
+
+  void Add(FlagSet* flags) {
+    flags->AddString("model", &model, "NAME", "model to ask", true);
+    flags->AddInt("version", &version, "version to ask (default: the latest served)");
+    flags->AddString("label", &label, "LABEL", "ask the version this label points at");
+    flags->AddString("drop_columns", &drop_columns, "A,B", "input columns to leave out, e.g. a label");
+    flags->AddInt("batch_rows", &batch_rows, "rows per request");
+  }
+  absl::Status Check() const {
+    if (version != 0 && !label.empty()) {
+      return absl::InvalidArgumentError("give --version or --label, not both");
+    }
+    if (version < 0) return absl::InvalidArgumentError("--version must be positive");
+    if (batch_rows < 1) return absl::InvalidArgumentError("--batch_rows must be positive");
+    return absl::OkStatus();
+  }
+  v1::ModelSpec Spec() const {
+    v1::ModelSpec spec;
+    spec.set_name(model);
+    if (version > 0) spec.set_version(version);
+    if (!label.empty()) spec.set_label(label);
+    return spec;
+  }
+};
+
+// Parses flags; returns -1 to go on, or the exit code to end with.
+int ParseFlags(FlagSet& flags, InferenceFlags& common, const std::vector<std::string>& args,
+               const std::string& command) {
+  if (absl::Status s = flags.Parse(args); !s.ok()) {
+    std::cerr << "strata " << command << ": " << s.message() << "\n";
+    return kExitUsage;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return kExitOk;
+  }
+  if (absl::Status s = common.Check(); !s.ok()) {
+    std::cerr << "strata " << command << ": " << s.message() << "\n";
+    return kExitUsage;
+  }
+  return -1;
+}
+
+absl::StatusOr<CsvTable> ReadStdin(const InferenceFlags& flags) {
+  if (isatty(STDIN_FILENO)) {
+    std::cerr << "(reading CSV rows from standard input; end with Ctrl-D)\n";
+  }
+  std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  CsvOptions csv;
+  if (!flags.drop_columns.empty()) csv.drop_columns = absl::StrSplit(flags.drop_columns, ',');
+  absl::StatusOr<CsvTable> table = ParseCsv(text, csv);
+  if (!table.ok()) {
+    return absl::Status(table.status().code(), absl::StrCat("stdin: ", table.status().message()));
+  }
+  return table;
+}
+
+// Rows [start, start + n) of `table` as a wire matrix.
+v1::DenseMatrix Batch(const CsvTable& table, Eigen::Index start, Eigen::Index n) {
+  v1::DenseMatrix m;
+  m.set_rows(static_cast<int32_t>(n));
+  m.set_cols(static_cast<int32_t>(table.values.cols()));
+  const float* begin = table.values.data() + start * table.values.cols();
+  m.mutable_values()->Add(begin, begin + n * table.values.cols());
+  return m;
+}
+
+void PrintRows(const v1::DenseMatrix& m, std::string* out) {
+  for (int r = 0; r < m.rows(); ++r) {
+    for (int c = 0; c < m.cols(); ++c) {
+      absl::StrAppendFormat(out, c == 0 ? "%.9g" : ",%.9g", m.values(r * m.cols() + c));
+    }
+    out->push_back('\n');
+  }
+}
+
+void Write(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
+absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {
+  StrataClient::Options options;
+  options.target = global.server;
+  return StrataClient::Create(options);
+}
+
+}  // namespace
+
+int Fail(const std::string& command, const absl::Status& status) {
+  std::cerr << "strata " << command << ": " << status.message() << "\n";
+  return absl::IsCancelled(status) ? kExitInterrupted : kExitFailure;
+}
+
+int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args) {
+  InferenceFlags common;
+  int layer = 0;
+  FlagSet flags("encode",
+                "Features of a hidden layer for CSV rows on stdin, as CSV on stdout.\n"
+                "The header row of the input is optional.");
+  common.Add(&flags);
+  flags.AddInt("layer", &layer, "encoder layer 1 (h1) ... depth; 0 = the code layer");
+  if (int code = ParseFlags(flags, common, args, "encode"); code >= 0) return code;
+  absl::StatusOr<CsvTable> table = ReadStdin(common);
+  if (!table.ok()) return Fail("encode", table.status());
+  auto client = Connect(global);
+  if (!client.ok()) return Fail("encode", client.status());
+  std::string out;
+  for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
+    v1::EncodeRequest request;
+    *request.mutable_model() = common.Spec();
+    *request.mutable_rows() =
+        Batch(*table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    request.set_layer(layer);
+    absl::StatusOr<v1::EncodeResponse> response = (*client)->Encode(request);
+    if (!response.ok()) return Fail("encode", response.status());
+    if (start == 0) {
+      std::vector<std::string> names;
+      for (int c = 0; c < response->features().cols(); ++c) {
+        names.push_back(layer == 0 ? absl::StrCat("code_", c) : absl::StrCat("h", response->layer(), "_", c));
+      }
+      out = absl::StrCat(absl::StrJoin(names, ","), "\n");
+      std::cerr << absl::StrFormat("%s version %d, layer %d\n", response->model().name(),
+                                   response->model().version(), response->layer());
+    }
+    PrintRows(response->features(), &out);
+    Write(out);
+    out.clear();
+  }
+  return kExitOk;
+}
+
+int RunReconstruct(const GlobalFlags& global, const std::vector<std::string>& args) {
+  InferenceFlags common;
+  FlagSet flags("reconstruct",
+                "Reconstructions (in the rows' original units) of CSV rows on stdin, as CSV on "
+                "stdout.");
+  common.Add(&flags);
+  if (int code = ParseFlags(flags, common, args, "reconstruct"); code >= 0) return code;
+  absl::StatusOr<CsvTable> table = ReadStdin(common);
+  if (!table.ok()) return Fail("reconstruct", table.status());
+  auto client = Connect(global);
+  if (!client.ok()) return Fail("reconstruct", client.status());
+  std::string out = absl::StrCat(absl::StrJoin(table->column_names, ","), "\n");
+  for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
+    v1::ReconstructRequest request;
+    *request.mutable_model() = common.Spec();
+    *request.mutable_rows() =
+        Batch(*table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    absl::StatusOr<v1::ReconstructResponse> response = (*client)->Reconstruct(request);
+    if (!response.ok()) return Fail("reconstruct", response.status());
+    if (start == 0) {
+      std::cerr << absl::StrFormat("%s version %d\n", response->model().name(),
+                                   response->model().version());
+    }
+    PrintRows(response->reconstructions(), &out);
+    Write(out);
+    out.clear();
+  }
+  return kExitOk;
+}
+
+int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
+  InferenceFlags common;
+  std::string metric = "mse";
+  bool feature_errors = false, stream = false;
+  FlagSet flags("score",
+                "Anomaly scores of CSV rows on stdin: score,is_anomaly,percentile[,error_*] as "
+                "CSV on stdout,\nand a summary on stderr.");
+  common.Add(&flags);
+  flags.AddString("metric", &metric, "mse|mae", "score: mean squared or mean absolute error");
+  flags.AddBool("feature_errors", &feature_errors, "also print each feature's error");
+  flags.AddBool("stream", &stream, "send the batches down one StreamAnomalyScore stream");
+  if (int code = ParseFlags(flags, common, args, "score"); code >= 0) return code;
+  if (metric != "mse" && metric != "mae") {
+    std::cerr << "strata score: --metric must be mse or mae\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<CsvTable> table = ReadStdin(common);
+  if (!table.ok()) return Fail("score", table.status());
+  auto client = Connect(global);
+  if (!client.ok()) return Fail("score", client.status());
+
+  std::vector<std::string> header = {"score", "is_anomaly", "percentile"};
+  if (feature_errors) {
+    for (const std::string& name : table->column_names) header.push_back("error_" + name);
+  }
+  Write(absl::StrCat(absl::StrJoin(header, ","), "\n"));
+  int64_t rows = 0, anomalies = 0;
+  v1::AnomalyScoreResponse first;
+  auto print = [&](const v1::AnomalyScoreResponse& response) {
+    if (rows == 0) first = response;
+    std::string out;
+    for (const v1::RowScore& s : response.scores()) {
+      absl::StrAppendFormat(&out, "%.9g,%d,%.3f", s.score(), s.is_anomaly() ? 1 : 0, s.percentile());
+      for (float e : s.feature_errors()) absl::StrAppendFormat(&out, ",%.9g", e);
+      out.push_back('\n');
+      anomalies += s.is_anomaly();
+    }
+    rows += response.scores_size();
+    Write(out);
+  };
+  auto make_request = [&](Eigen::Index start, v1::AnomalyScoreRequest* request) {
+    *request->mutable_model() = common.Spec();
+    *request->mutable_rows() =
+        Batch(*table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    request->mutable_options()->set_metric(metric == "mae" ? v1::ScoreOptions::MEAN_ABSOLUTE
+                                                           : v1::ScoreOptions::MEAN_SQUARED);
+    request->mutable_options()->set_feature_errors(feature_errors);
+  };
+  if (stream) {
+    Eigen::Index start = 0;
+    const absl::Status s = (*client)->StreamAnomalyScore(
+        [&](v1::AnomalyScoreRequest* request) {
+          if (start >= table->values.rows()) return false;
+          make_request(start, request);
+          start += common.batch_rows;
+          return true;
+        },
+        print);
+    if (!s.ok()) return Fail("score", s);
+  } else {
+    for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
+      v1::AnomalyScoreRequest request;
+      make_request(start, &request);
+      absl::StatusOr<v1::AnomalyScoreResponse> response = (*client)->AnomalyScore(request);
+      if (!response.ok()) return Fail("score", response.status());
+      print(*response);
+    }
+  }
+  std::cerr << absl::StrFormat("%s version %d: %d of %d rows above the %s threshold %.6g\n",
+                               first.model().name(), first.model().version(), anomalies, rows,
+                               metric, first.threshold());
+  return kExitOk;
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,169 @@
+// The real binaries as a user runs them: strata-server on a free loopback
+// port, driven by the strata CLI.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_models.h"
+
+extern char** environ;
+
+namespace strata {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Result {
+  int exit_code;
+  std::string output;
+};
+
+Result Shell(const std::string& cmd) {
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  Result r{-1, ""};
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// The start of a long output, for failure messages.
+std::string Head(const Result& r) { return r.output.substr(0, 300); }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class CliServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::ScratchDir("e2e");
+    std::system(("mkdir -p " + dir_ + "/data && cp data/thyroid.csv data/configs/thyroid.json " +
+                 dir_ + "/data/").c_str());
+    const std::string out = dir_ + "/server.out";
+    const std::string cmd = absl::StrCat(
+        "exec ", STRATA_SERVER_PATH, " --host=127.0.0.1 --port=0 --model_root=", dir_,
+        "/models --data_root=", dir_, "/data --poll_interval=100ms > ", out, " 2> ", dir_,
+        "/server.log");
+    const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+    ASSERT_EQ(posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ),
+              0);
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (port_ == 0 && absl::Now() < deadline) {
+      const std::string text = ReadAll(out);
+      const size_t at = text.find("port ");
+      if (at != std::string::npos) {
+        (void)absl::SimpleAtoi(text.substr(at + 5, text.find('\n', at) - at - 5), &port_);
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ASSERT_GT(port_, 0) << ReadAll(dir_ + "/server.log");
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "server exit " << status;
+    }
+  }
+
+  Result Strata(const std::string& args) {
+    return Shell(absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:", port_, " ", args));
+  }
+
+  std::string dir_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
+  // Train through a TrainJob (uploading the CSV) and wait for the new version.
+  Result train = Strata(
+      "train --model thyroid --data data/thyroid.csv --drop_columns label "
+      "--config data/configs/thyroid.json --labels stable --wait");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_THAT(train.output, HasSubstr("published thyroid version 1"));
+
+  // The same set from the server's --data_root becomes version 2.
+  Result second = Strata(
+      "train --model thyroid --server_csv thyroid.csv --drop_columns label --wait --quiet");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_THAT(second.output, HasSubstr("published thyroid version 2"));
+
+  Result models = Strata("models --output csv");
+  ASSERT_EQ(models.exit_code, 0) << models.output;
+  EXPECT_THAT(models.output, HasSubstr("thyroid,1 2,2,stable=1"));
+
+  Result encode = Strata("encode --model thyroid --drop_columns label < data/thyroid.csv");
+  ASSERT_EQ(encode.exit_code, 0) << encode.output.substr(0, 500);
+  // Version 2 has the default architecture for 6 features: 3 -> 2 (code).
+  EXPECT_TRUE(absl::StrContains(encode.output, "thyroid version 2, layer 2")) << Head(encode);
+  EXPECT_TRUE(absl::StrContains(encode.output, "code_0,code_1\n")) << Head(encode);
+  // Header, 3,772 rows, and the version line on stderr.
+  EXPECT_EQ(std::count(encode.output.begin(), encode.output.end(), '\n'), 3772 + 2);
+
+  Result h1 = Strata("encode --model thyroid --label stable --layer 1 --drop_columns label "
+                     "< data/thyroid.csv | head -2");
+  EXPECT_THAT(h1.output, HasSubstr("h1_15"));
+
+  Result score = Strata(
+      "score --model thyroid --label stable --drop_columns label --stream < data/thyroid.csv");
+  ASSERT_EQ(score.exit_code, 0) << score.output.substr(0, 500);
+  EXPECT_TRUE(absl::StrContains(score.output, "score,is_anomaly,percentile\n")) << Head(score);
+  EXPECT_TRUE(absl::StrContains(score.output, "of 3772 rows above the mse threshold"))
+      << Head(score);
+
+  Result recon = Strata("reconstruct --model thyroid --version 1 --drop_columns label "
+                        "< data/thyroid.csv | head -1");
+  EXPECT_THAT(recon.output, HasSubstr("f0,f1,f2,f3,f4,f5"));
+
+  Result jobs = Strata("jobs --model thyroid");
+  EXPECT_EQ(std::count(jobs.output.begin(), jobs.output.end(), '\n'), 3);  // header + 2 jobs
+  EXPECT_THAT(jobs.output, HasSubstr("SUCCEEDED"));
+
+  Result label = Strata("label --model thyroid --label canary --version 2");
+  ASSERT_EQ(label.exit_code, 0) << label.output;
+  EXPECT_THAT(label.output, HasSubstr("canary=2 stable=1"));
+
+  // Errors: one readable line, non-zero exit.
+  Result missing = Strata("encode --model nope --drop_columns label < data/thyroid.csv");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("strata encode: model 'nope' is not served"));
+  Result columns = Strata("encode --model thyroid < data/thyroid.csv");
+  EXPECT_EQ(columns.exit_code, 1);
+  EXPECT_THAT(columns.output, HasSubstr("expected 6 columns"));
+  Result bad_job = Strata("train --model thyroid --data data/thyroid.csv --wait --quiet "
+                          "--config /dev/null");
+  EXPECT_NE(bad_job.exit_code, 0);
+}
+
+TEST_F(CliServerTest, UnreachableServerIsOneLineError) {
+  Result r = Shell(absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:1 models"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("strata models:"));
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+}
+
+}  // namespace
+}  // namespace strata
