@@ -108,7 +108,7 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
   if (!done.ok()) return Fail(done.status());
   switch (done->state()) {
     case v1::TrainJob::SUCCEEDED:
-      std::cout << absl::StrFormat("%s SUCCEEDED after %d epochs (%.1fs): published %s version %d\n",
+      std::cout << absl::StrFormat("%s SUCCEEDED after %d epochs (%.2fs): published %s version %d\n",
                                    done->id(), done->progress().epochs_done(),
                                    done->progress().elapsed_seconds(), done->model_name(),
                                    done->version());

@@ -1,14 +1,52 @@
 #!/usr/bin/env bash
-# The main job: builds strata, then trains a stacked autoencoder on the bundled
-# ODDS thyroid set (label column left out) and prints its training curve and
-# reconstruction error. The model lands in $DEMO_DIR/thyroid/1 (default build/demo).
+# The main job: builds strata, starts strata-server on 127.0.0.1 with the model
+# store in models/ (ignored by git), trains the demo model from data/thyroid.csv
+# through a TrainJob if the store has none, prints the commands to call it, and
+# keeps serving until Ctrl-C.
+#   STRATA_PORT=50051    gRPC port
+#   STRATA_MODELS=models model store
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash deploy/build.sh >/dev/null
-DEMO_DIR=${DEMO_DIR:-build/demo}
-rm -rf "$DEMO_DIR/thyroid/1"
-build/bin/strata train --local \
-  --data data/thyroid.csv --drop_columns label \
-  --config data/configs/thyroid.json \
-  --out "$DEMO_DIR/thyroid/1"
+PORT=${STRATA_PORT:-50051}
+MODELS=${STRATA_MODELS:-models}
+SERVER="127.0.0.1:$PORT"
+STRATA="build/bin/strata --server=$SERVER"
+
+build/bin/strata-server --host=127.0.0.1 --port="$PORT" \
+  --model_root="$MODELS" --data_root=data &
+SERVER_PID=$!
+trap 'kill -TERM $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null; exit 0' INT TERM
+# Wait until it answers (or has died, e.g. because the port is taken).
+for _ in $(seq 100); do
+  if ! kill -0 $SERVER_PID 2>/dev/null; then
+    echo "demo: strata-server did not start (is port $PORT taken? set STRATA_PORT)" >&2
+    exit 1
+  fi
+  $STRATA models >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+if ! $STRATA models --output csv | grep -q '^thyroid,'; then
+  echo "== training the demo model through a TrainJob (data/thyroid.csv, label column left out)"
+  $STRATA train --model thyroid --server_csv thyroid.csv --drop_columns label \
+    --config data/configs/thyroid.json --labels stable --wait
+fi
+
+echo
+echo "== strata-server is serving on $SERVER:"
+$STRATA models
+cat <<EOT
+
+Try, from another terminal (CSV on stdin, CSV on stdout):
+  $STRATA encode --model thyroid --drop_columns label < data/thyroid.csv | head
+  $STRATA score --model thyroid --label stable --drop_columns label < data/thyroid.csv | head
+  grep ',1\$' data/thyroid.csv | head -5 | $STRATA score --model thyroid --drop_columns f6
+  $STRATA reconstruct --model thyroid --drop_columns label < data/thyroid.csv | head -3
+  $STRATA train --model thyroid --data data/thyroid.csv --drop_columns label --wait   # version 2, served at once
+  $STRATA jobs
+  $STRATA label --model thyroid --label canary --version 1
+Stop the server with Ctrl-C.
+EOT
+wait $SERVER_PID

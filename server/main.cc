@@ -8,6 +8,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/log.h"
@@ -44,8 +46,13 @@ void OnSignal(int) { g_stop.store(true); }
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves versioned stacked autoencoders over gRPC.\n"
-      "usage: strata-server --model_root=DIR [--port=50051] [--data_root=DIR] [flags]\n"
-      "Flags of this program: --helpfull lists all, these are under main.cc.");
+      "usage: strata-server --model_root=DIR [--port=50051] [--data_root=DIR] [flags]");
+  // --help lists this file's flags (absl would look for strata-server.cc).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_model_root).empty()) {
     std::cerr << "strata-server: --model_root is required (see --help)\n";
