@@ -76,11 +76,19 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     c.add_encoder_widths(std::max(1, (input_dim + 1) / 2));
     c.add_encoder_widths(std::max(1, (input_dim + 3) / 4));
   }
+  int64_t parameters = 0;
   for (int i = 0; i < c.encoder_widths_size(); ++i) {
-    if (c.encoder_widths(i) < 1) {
+    if (c.encoder_widths(i) < 1 || c.encoder_widths(i) > kMaxLayerWidth) {
       return Invalid(absl::StrCat("encoder_widths[", i, "]"),
-                     absl::StrCat("must be at least 1, got ", c.encoder_widths(i)));
+                     absl::StrCat("must be in [1, ", kMaxLayerWidth, "], got ",
+                                  c.encoder_widths(i)));
     }
+    const int64_t in = i == 0 ? input_dim : c.encoder_widths(i - 1);
+    parameters += in * c.encoder_widths(i) * (c.tied_weights() ? 1 : 2);
+  }
+  if (parameters > kMaxParameters) {
+    return Invalid("encoder_widths", absl::StrCat("the network would have ", parameters,
+                                                  " weights; the limit is ", kMaxParameters));
   }
   const int hidden = c.encoder_widths_size() - 1;
   if (c.hidden_activations_size() == 0) c.add_hidden_activations(v1::RELU);
@@ -164,9 +172,13 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (absl::Status s = ResolveOptimizer(c.mutable_optimizer()); !s.ok()) return s;
   if (c.batch_size() == 0) c.set_batch_size(64);
   if (c.batch_size() < 1) return Invalid("batch_size", "must be positive");
-  if (c.pretrain_epochs() < 0) return Invalid("pretrain_epochs", "must be >= 0");
+  if (c.pretrain_epochs() < 0 || c.pretrain_epochs() > kMaxEpochs) {
+    return Invalid("pretrain_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
+  }
   if (!c.has_finetune_epochs()) c.set_finetune_epochs(50);
-  if (c.finetune_epochs() < 0) return Invalid("finetune_epochs", "must be >= 0");
+  if (c.finetune_epochs() < 0 || c.finetune_epochs() > kMaxEpochs) {
+    return Invalid("finetune_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
+  }
   if (c.pretrain_epochs() == 0 && c.finetune_epochs() == 0) {
     return Invalid("finetune_epochs", "pretrain_epochs and finetune_epochs are both 0");
   }
@@ -200,7 +212,9 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   }
 
   if (!c.has_seed()) c.set_seed(1);
-  if (c.threads() < 0) return Invalid("threads", "must be >= 0");
+  if (c.threads() < 0 || c.threads() > kMaxThreads) {
+    return Invalid("threads", absl::StrCat("must be in [0, ", kMaxThreads, "]"));
+  }
   return c;
 }
 

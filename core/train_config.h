@@ -9,12 +9,21 @@
 #ifndef STRATA_CORE_TRAIN_CONFIG_H_
 #define STRATA_CORE_TRAIN_CONFIG_H_
 
+#include <cstdint>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "strata/v1/model.pb.h"
 #include "strata/v1/train_config.pb.h"
 
 namespace strata {
+
+// Bounds that keep a config (which may come from any client) from asking
+// for more memory or threads than a server can give.
+inline constexpr int kMaxLayerWidth = 1 << 16;
+inline constexpr int64_t kMaxParameters = int64_t{1} << 28;  // 1 GiB of float weights
+inline constexpr int kMaxEpochs = 1000000;
+inline constexpr int kMaxThreads = 1024;
 
 // Parses a TrainConfig from JSON. Unknown fields are errors; enum values are
 // case-insensitive ("relu" or "RELU").

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <new>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -235,6 +236,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(Options options) {
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data) {
+  // Eigen reports allocation failure by throwing; no exception leaves core.
+  try {
+    return TrainOrThrow(data);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("training ran out of memory");
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data) {
   const Clock::time_point start = Clock::now();
   if (absl::Status s = CheckBatch(data, options_.input_dim); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("training data: ", s.message()));

@@ -68,6 +68,8 @@ class Trainer {
   absl::StatusOr<std::unique_ptr<Model>> Train(const Matrix& data);
 
  private:
+  absl::StatusOr<std::unique_ptr<Model>> TrainOrThrow(const Matrix& data);
+
   Trainer(Options options, v1::TrainConfig config)
       : options_(std::move(options)), config_(std::move(config)) {}
 

@@ -134,6 +134,20 @@ TEST(TrainConfigTest, InvalidFieldsAreNamed) {
   c = {};
   c.set_batch_size(-3);
   expect_error(c, "batch_size");
+  // Configs come from clients: sizes that would exhaust a server are refused.
+  c = {};
+  c.add_encoder_widths(100000000);
+  expect_error(c, "encoder_widths[0]");
+  c = {};
+  c.add_encoder_widths(60000);
+  c.add_encoder_widths(60000);
+  expect_error(c, "weights; the limit is");
+  c = {};
+  c.set_finetune_epochs(2000000000);
+  expect_error(c, "finetune_epochs");
+  c = {};
+  c.set_threads(100000);
+  expect_error(c, "threads");
 }
 
 TEST(TrainConfigTest, ArchitectureMirrorsConfig) {

@@ -56,7 +56,9 @@ std::string ReadAll(const std::string& path) {
 class CliServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::ScratchDir("e2e");
+    // One directory per test: ctest runs tests of this file in parallel.
+    dir_ = testing::ScratchDir(
+        absl::StrCat("e2e_", ::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::system(("mkdir -p " + dir_ + "/data && cp data/thyroid.csv data/configs/thyroid.json " +
                  dir_ + "/data/").c_str());
     const std::string out = dir_ + "/server.out";

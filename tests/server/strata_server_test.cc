@@ -253,6 +253,12 @@ TEST(StrataServerTest, BadConfigFailsTheJobAndPublishesNothing) {
   EXPECT_EQ(done.state(), v1::TrainJob::FAILED);
   EXPECT_THAT(done.error(), HasSubstr("dropout"));
   EXPECT_EQ(done.version(), 0);
+  // A config asking for more memory than any server has fails cleanly too.
+  request.mutable_spec()->mutable_config()->set_dropout(0);
+  request.mutable_spec()->mutable_config()->add_encoder_widths(100000000);
+  const v1::TrainJob huge = WaitForJob(t, t.client->SubmitTrainJob(request)->id());
+  EXPECT_EQ(huge.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(huge.error(), HasSubstr("encoder_widths[0]"));
   EXPECT_TRUE((*ModelStore::Create({t.models()}))->ListVersions("m")->empty());
   EXPECT_EQ(CodeOf(t.client->Encode(v1::EncodeRequest()).status()),
             absl::StatusCode::kInvalidArgument);
