@@ -13,18 +13,6 @@
 namespace strata::cli {
 namespace {
 
-int ParseOrHelp(FlagSet& flags, const std::vector<std::string>& args, const std::string& command) {
-  if (absl::Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << "strata " << command << ": " << s.message() << "\n";
-    return kExitUsage;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return kExitOk;
-  }
-  return -1;
-}
-
 absl::Status CheckOutput(const std::string& output) {
   if (output == "table" || output == "csv" || output == "json") return absl::OkStatus();
   return absl::InvalidArgumentError("--output must be table, csv or json");
@@ -73,19 +61,13 @@ std::string Time(int64_t unix_micros) {
                           absl::LocalTimeZone());
 }
 
-absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {
-  StrataClient::Options options;
-  options.target = global.server;
-  return StrataClient::Create(options);
-}
-
 }  // namespace
 
 int RunModels(const GlobalFlags& global, const std::vector<std::string>& args) {
   std::string output = "table";
   FlagSet flags("models", "Lists the models a server serves, their versions and labels.");
   flags.AddString("output", &output, "table|csv|json", "output format");
-  if (int code = ParseOrHelp(flags, args, "models"); code >= 0) return code;
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
   if (absl::Status s = CheckOutput(output); !s.ok()) {
     Fail("models", s);
     return kExitUsage;
@@ -115,7 +97,7 @@ int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args) {
   flags.AddString("id", &id, "ID", "show this job");
   flags.AddString("cancel", &cancel, "ID", "cancel this job");
   flags.AddString("output", &output, "table|csv|json", "output format");
-  if (int code = ParseOrHelp(flags, args, "jobs"); code >= 0) return code;
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
   if (absl::Status s = CheckOutput(output); !s.ok()) {
     Fail("jobs", s);
     return kExitUsage;
@@ -160,7 +142,7 @@ int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args) {
   flags.AddString("model", &model, "NAME", "the model", true);
   flags.AddString("label", &label, "LABEL", "the label", true);
   flags.AddInt("version", &version, "the version (0 removes the label)");
-  if (int code = ParseOrHelp(flags, args, "label"); code >= 0) return code;
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
   if (version < 0) {
     std::cerr << "strata label: --version is required (0 removes the label)\n";
     return kExitUsage;
@@ -169,7 +151,8 @@ int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args) {
   if (!client.ok()) return Fail("label", client.status());
   absl::StatusOr<v1::SetLabelResponse> response = (*client)->SetLabel(model, label, version);
   if (!response.ok()) return Fail("label", response.status());
-  std::cout << model << ": " << (Labels(response->labels()).empty() ? "(no labels)" : Labels(response->labels()))
+  std::cout << model << ": "
+            << (Labels(response->labels()).empty() ? "(no labels)" : Labels(response->labels()))
             << "\n";
   return kExitOk;
 }

@@ -1,5 +1,7 @@
 #include "client/cli_flags.h"
 
+#include <iostream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -109,6 +111,18 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
     }
   }
   return absl::OkStatus();
+}
+
+int FlagSet::ParseOrExit(const std::vector<std::string>& args) {
+  if (absl::Status s = Parse(args); !s.ok()) {
+    std::cerr << "strata " << command_ << ": " << s.message() << "\n";
+    return 2;
+  }
+  if (help_requested_) {
+    std::cout << Usage();
+    return 0;
+  }
+  return -1;
 }
 
 std::string FlagSet::Usage() const {

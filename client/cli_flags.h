@@ -33,6 +33,10 @@ class FlagSet {
   // flag at fault; missing required flags are errors unless --help is given.
   absl::Status Parse(const std::vector<std::string>& args);
   bool help_requested() const { return help_requested_; }
+  // Parse() for a subcommand's main: prints the usage after --help, or
+  // "strata COMMAND: error" after a bad flag. Returns -1 to go on, else the
+  // exit code to end with (0 after help, 2 after an error).
+  int ParseOrExit(const std::vector<std::string>& args);
   std::string Usage() const;
 
  private:

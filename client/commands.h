@@ -4,10 +4,13 @@
 #ifndef STRATA_CLIENT_COMMANDS_H_
 #define STRATA_CLIENT_COMMANDS_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/strata_client.h"
 
 namespace strata::cli {
 
@@ -31,9 +34,11 @@ int RunModels(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args);
 
-// Prints "strata COMMAND: CODE: message" (the code only for server errors)
-// and returns the exit code for it.
+// Prints "strata COMMAND: message" and returns the exit code for it.
 int Fail(const std::string& command, const absl::Status& status);
+
+// A client for the server that --server names.
+absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global);
 
 }  // namespace strata::cli
 

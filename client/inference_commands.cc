@@ -29,7 +29,8 @@ struct InferenceFlags {
     flags->AddString("model", &model, "NAME", "model to ask", true);
     flags->AddInt("version", &version, "version to ask (default: the latest served)");
     flags->AddString("label", &label, "LABEL", "ask the version this label points at");
-    flags->AddString("drop_columns", &drop_columns, "A,B", "input columns to leave out, e.g. a label");
+    flags->AddString("drop_columns", &drop_columns, "A,B",
+                     "input columns to leave out, e.g. a label");
     flags->AddInt("batch_rows", &batch_rows, "rows per request");
   }
   absl::Status Check() const {
@@ -52,14 +53,7 @@ struct InferenceFlags {
 // Parses flags; returns -1 to go on, or the exit code to end with.
 int ParseFlags(FlagSet& flags, InferenceFlags& common, const std::vector<std::string>& args,
                const std::string& command) {
-  if (absl::Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << "strata " << command << ": " << s.message() << "\n";
-    return kExitUsage;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return kExitOk;
-  }
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
   if (absl::Status s = common.Check(); !s.ok()) {
     std::cerr << "strata " << command << ": " << s.message() << "\n";
     return kExitUsage;
@@ -102,18 +96,7 @@ void PrintRows(const v1::DenseMatrix& m, std::string* out) {
 
 void Write(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
-absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {
-  StrataClient::Options options;
-  options.target = global.server;
-  return StrataClient::Create(options);
-}
-
 }  // namespace
-
-int Fail(const std::string& command, const absl::Status& status) {
-  std::cerr << "strata " << command << ": " << status.message() << "\n";
-  return absl::IsCancelled(status) ? kExitInterrupted : kExitFailure;
-}
 
 int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args) {
   InferenceFlags common;
@@ -132,15 +115,16 @@ int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args) {
   for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
     v1::EncodeRequest request;
     *request.mutable_model() = common.Spec();
-    *request.mutable_rows() =
-        Batch(*table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    *request.mutable_rows() = Batch(
+        *table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
     request.set_layer(layer);
     absl::StatusOr<v1::EncodeResponse> response = (*client)->Encode(request);
     if (!response.ok()) return Fail("encode", response.status());
     if (start == 0) {
       std::vector<std::string> names;
       for (int c = 0; c < response->features().cols(); ++c) {
-        names.push_back(layer == 0 ? absl::StrCat("code_", c) : absl::StrCat("h", response->layer(), "_", c));
+        names.push_back(layer == 0 ? absl::StrCat("code_", c)
+                                   : absl::StrCat("h", response->layer(), "_", c));
       }
       out = absl::StrCat(absl::StrJoin(names, ","), "\n");
       std::cerr << absl::StrFormat("%s version %d, layer %d\n", response->model().name(),
@@ -168,8 +152,8 @@ int RunReconstruct(const GlobalFlags& global, const std::vector<std::string>& ar
   for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
     v1::ReconstructRequest request;
     *request.mutable_model() = common.Spec();
-    *request.mutable_rows() =
-        Batch(*table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    *request.mutable_rows() = Batch(
+        *table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
     absl::StatusOr<v1::ReconstructResponse> response = (*client)->Reconstruct(request);
     if (!response.ok()) return Fail("reconstruct", response.status());
     if (start == 0) {
@@ -215,7 +199,8 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
     if (rows == 0) first = response;
     std::string out;
     for (const v1::RowScore& s : response.scores()) {
-      absl::StrAppendFormat(&out, "%.9g,%d,%.3f", s.score(), s.is_anomaly() ? 1 : 0, s.percentile());
+      absl::StrAppendFormat(&out, "%.9g,%d,%.3f", s.score(), s.is_anomaly() ? 1 : 0,
+                            s.percentile());
       for (float e : s.feature_errors()) absl::StrAppendFormat(&out, ",%.9g", e);
       out.push_back('\n');
       anomalies += s.is_anomaly();
@@ -225,8 +210,8 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
   };
   auto make_request = [&](Eigen::Index start, v1::AnomalyScoreRequest* request) {
     *request->mutable_model() = common.Spec();
-    *request->mutable_rows() =
-        Batch(*table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    *request->mutable_rows() = Batch(
+        *table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
     request->mutable_options()->set_metric(metric == "mae" ? v1::ScoreOptions::MEAN_ABSOLUTE
                                                            : v1::ScoreOptions::MEAN_SQUARED);
     request->mutable_options()->set_feature_errors(feature_errors);

@@ -21,14 +21,7 @@ int RunInspect(const std::vector<std::string>& args) {
   FlagSet flags("inspect", "Prints a model's architecture, scaler, training summary and curve.");
   flags.AddString("model", &model_path, "PATH", "model directory or file", true);
   flags.AddBool("config", &show_config, "also print the full training config as JSON");
-  if (absl::Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << "strata inspect: " << s.message() << "\n";
-    return kExitUsage;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return kExitOk;
-  }
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
   struct stat st;
   if (stat(model_path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     model_path = absl::StrCat(model_path, "/", kModelFileName);

@@ -91,7 +91,8 @@ absl::Status StrataClient::StreamAnomalyScore(
   return FromGrpc(stream->Finish());
 }
 
-absl::StatusOr<v1::TrainJob> StrataClient::SubmitTrainJob(const v1::SubmitTrainJobRequest& request) {
+absl::StatusOr<v1::TrainJob> StrataClient::SubmitTrainJob(
+    const v1::SubmitTrainJobRequest& request) {
   grpc::ClientContext context;
   SetDeadline(&context);
   v1::TrainJob job;
@@ -144,7 +145,8 @@ absl::StatusOr<v1::TrainJob> StrataClient::CancelTrainJob(const std::string& id)
   return Done(status, std::move(job));
 }
 
-absl::StatusOr<v1::ListTrainJobsResponse> StrataClient::ListTrainJobs(const std::string& model_name) {
+absl::StatusOr<v1::ListTrainJobsResponse> StrataClient::ListTrainJobs(
+    const std::string& model_name) {
   grpc::ClientContext context;
   SetDeadline(&context);
   v1::ListTrainJobsRequest request;

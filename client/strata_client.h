@@ -12,11 +12,11 @@
 #ifndef STRATA_CLIENT_STRATA_CLIENT_H_
 #define STRATA_CLIENT_STRATA_CLIENT_H_
 
+#include <grpcpp/channel.h>
+
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <grpcpp/channel.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -48,14 +48,14 @@ class StrataClient {
   absl::StatusOr<v1::TrainJob> SubmitTrainJob(const v1::SubmitTrainJobRequest& request);
   // Uploads rows x cols row-major floats in chunks of about 1 MiB.
   absl::StatusOr<v1::TrainJob> UploadTrainJob(const v1::TrainJobSpec& spec, const float* values,
-                                               int64_t rows, int32_t cols);
+                                              int64_t rows, int32_t cols);
   absl::StatusOr<v1::TrainJob> GetTrainJob(const std::string& id);
   absl::StatusOr<v1::TrainJob> CancelTrainJob(const std::string& id);
   absl::StatusOr<v1::ListTrainJobsResponse> ListTrainJobs(const std::string& model_name);
   // Follows a job until it ends, calling `on_update` on every change; returns
   // its final state.
-  absl::StatusOr<v1::TrainJob> WatchTrainJob(const std::string& id,
-                                             const std::function<void(const v1::TrainJob&)>& on_update);
+  absl::StatusOr<v1::TrainJob> WatchTrainJob(
+      const std::string& id, const std::function<void(const v1::TrainJob&)>& on_update);
 
   absl::StatusOr<v1::ListModelsResponse> ListModels();
   absl::StatusOr<v1::GetModelResponse> GetModel(const v1::ModelSpec& spec);

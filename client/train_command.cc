@@ -69,9 +69,7 @@ TrainProgress FromWire(const v1::TrainJobProgress& p) {
 // --data_root) and, with `wait`, follows it to the end.
 int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::string& data_path,
                   const std::string& server_csv, const CsvOptions& csv, bool wait, bool quiet) {
-  StrataClient::Options client_options;
-  client_options.target = global.server;
-  absl::StatusOr<std::unique_ptr<StrataClient>> client = StrataClient::Create(client_options);
+  absl::StatusOr<std::unique_ptr<StrataClient>> client = Connect(global);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::TrainJob> job;
   if (!server_csv.empty()) {
@@ -108,10 +106,10 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
   if (!done.ok()) return Fail(done.status());
   switch (done->state()) {
     case v1::TrainJob::SUCCEEDED:
-      std::cout << absl::StrFormat("%s SUCCEEDED after %d epochs (%.2fs): published %s version %d\n",
-                                   done->id(), done->progress().epochs_done(),
-                                   done->progress().elapsed_seconds(), done->model_name(),
-                                   done->version());
+      std::cout << absl::StrFormat(
+          "%s SUCCEEDED after %d epochs (%.2fs): published %s version %d\n", done->id(),
+          done->progress().epochs_done(), done->progress().elapsed_seconds(), done->model_name(),
+          done->version());
       return kExitOk;
     case v1::TrainJob::CANCELLED:
       std::cerr << "strata train: " << done->id() << " was cancelled\n";
@@ -128,7 +126,7 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
 int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   bool local = false, quiet = false, wait = false;
   std::string data_path, config_path, out_dir, drop_columns, header = "auto", model_name, labels,
-      server_csv;
+                                                             server_csv;
   FlagSet flags("train",
                 "Trains a stacked autoencoder on a numeric CSV file.\n"
                 "  on a server:  strata train --model NAME --data FILE.csv [--wait]\n"
@@ -151,14 +149,7 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   flags.AddString("header", &header, "auto|yes|no",
                   "whether the CSV's first line names the columns");
   flags.AddBool("quiet", &quiet, "no live progress line");
-  if (absl::Status s = flags.Parse(args); !s.ok()) {
-    std::cerr << "strata train: " << s.message() << "\n";
-    return kExitUsage;
-  }
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return kExitOk;
-  }
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
   if (local ? (data_path.empty() || out_dir.empty())
             : (model_name.empty() || data_path.empty() == server_csv.empty())) {
     std::cerr << "strata train: "

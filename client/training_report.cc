@@ -38,10 +38,10 @@ std::string FormatProgress(const TrainProgress& p) {
   const v1::EpochRecord& e = p.record;
   constexpr int kBar = 20;
   const int filled = p.epochs_planned > 0 ? kBar * p.epochs_done / p.epochs_planned : 0;
-  std::string line = absl::StrFormat("[%s%s] %d/%d %-11s epoch %-4d loss %.6g",
-                                     std::string(filled, '#'), std::string(kBar - filled, '.'),
-                                     p.epochs_done, p.epochs_planned, PhaseName(e), e.epoch(),
-                                     e.train_loss());
+  std::string line =
+      absl::StrFormat("[%s%s] %d/%d %-11s epoch %-4d loss %.6g", std::string(filled, '#'),
+                      std::string(kBar - filled, '.'), p.epochs_done, p.epochs_planned,
+                      PhaseName(e), e.epoch(), e.train_loss());
   if (e.has_validation_loss()) absl::StrAppendFormat(&line, "  val %.6g", e.validation_loss());
   absl::StrAppendFormat(&line, "  lr %.2g  ETA %s", e.learning_rate(), Duration(p.eta_seconds));
   return line;

@@ -79,9 +79,9 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   int64_t parameters = 0;
   for (int i = 0; i < c.encoder_widths_size(); ++i) {
     if (c.encoder_widths(i) < 1 || c.encoder_widths(i) > kMaxLayerWidth) {
-      return Invalid(absl::StrCat("encoder_widths[", i, "]"),
-                     absl::StrCat("must be in [1, ", kMaxLayerWidth, "], got ",
-                                  c.encoder_widths(i)));
+      return Invalid(
+          absl::StrCat("encoder_widths[", i, "]"),
+          absl::StrCat("must be in [1, ", kMaxLayerWidth, "], got ", c.encoder_widths(i)));
     }
     const int64_t in = i == 0 ? input_dim : c.encoder_widths(i - 1);
     parameters += in * c.encoder_widths(i) * (c.tied_weights() ? 1 : 2);

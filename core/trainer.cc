@@ -339,8 +339,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   if (val.rows() > 0) summary.set_final_validation_loss(EvaluateLoss(*net, val, config_.loss()));
   summary.set_mean_reconstruction_mse(
       config_.loss() == v1::MSE ? summary.final_train_loss() : EvaluateLoss(*net, train, v1::MSE));
-  info.calibration = CalibrateAnomalyScores(*net, *scaler, data,
-                                            config_.anomaly().threshold_percentile());
+  info.calibration =
+      CalibrateAnomalyScores(*net, *scaler, data, config_.anomaly().threshold_percentile());
   summary.set_seconds(SecondsSince(start));
   info.created_unix_micros = absl::ToUnixMicros(absl::Now());
   info.strata_version = STRATA_VERSION;

@@ -3,6 +3,7 @@
 #ifndef STRATA_SERVER_GRPC_STATUS_H_
 #define STRATA_SERVER_GRPC_STATUS_H_
 
+#include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
@@ -10,6 +11,10 @@
 namespace strata {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Ends a unary callback call with `status` and returns its reactor.
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      const absl::Status& status);
 
 }  // namespace strata
 

@@ -13,12 +13,6 @@ void SetVersion(const ServableModel& m, v1::ModelVersion* out) {
   out->set_version(m.version);
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& s) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(s));
-  return reactor;
-}
-
 // Reads one request, answers it, reads the next: responses keep the order
 // of the requests. Deletes itself when the call is done.
 class ScoreStreamReactor final
@@ -133,19 +127,19 @@ absl::Status InferenceServiceImpl::DoAnomalyScore(const v1::ModelSpec& spec,
 grpc::ServerUnaryReactor* InferenceServiceImpl::Encode(grpc::CallbackServerContext* context,
                                                        const v1::EncodeRequest* request,
                                                        v1::EncodeResponse* response) {
-  return Finish(context, DoEncode(*request, response));
+  return FinishUnary(context, DoEncode(*request, response));
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Reconstruct(grpc::CallbackServerContext* context,
                                                             const v1::ReconstructRequest* request,
                                                             v1::ReconstructResponse* response) {
-  return Finish(context, DoReconstruct(*request, response));
+  return FinishUnary(context, DoReconstruct(*request, response));
 }
 
-grpc::ServerUnaryReactor* InferenceServiceImpl::AnomalyScore(
-    grpc::CallbackServerContext* context, const v1::AnomalyScoreRequest* request,
-    v1::AnomalyScoreResponse* response) {
-  return Finish(context, DoAnomalyScore(request->model(), *request, response));
+grpc::ServerUnaryReactor* InferenceServiceImpl::AnomalyScore(grpc::CallbackServerContext* context,
+                                                             const v1::AnomalyScoreRequest* request,
+                                                             v1::AnomalyScoreResponse* response) {
+  return FinishUnary(context, DoAnomalyScore(request->model(), *request, response));
 }
 
 grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>*

@@ -70,7 +70,8 @@ void ModelRegistry::Refresh() {
 
   absl::StatusOr<std::vector<std::string>> names = store.ListModels();
   if (!names.ok()) {
-    Log(LogLevel::kError, "registry", absl::StrCat("cannot list the store: ", names.status().message()));
+    Log(LogLevel::kError, "registry",
+        absl::StrCat("cannot list the store: ", names.status().message()));
     return;  // keep serving what we have
   }
   std::set<std::string> listed(names->begin(), names->end());

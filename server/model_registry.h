@@ -80,8 +80,7 @@ class ModelRegistry {
   // require_served false the version need only exist in the store (a label
   // pins its version, so it gets served).
   absl::StatusOr<std::map<std::string, int64_t>> SetLabel(const std::string& name,
-                                                          const std::string& label,
-                                                          int64_t version,
+                                                          const std::string& label, int64_t version,
                                                           bool require_served = true);
 
   struct ModelView {

@@ -4,16 +4,6 @@
 #include "server/grpc_status.h"
 
 namespace strata {
-namespace {
-
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& s) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(s));
-  return reactor;
-}
-
-}  // namespace
-
 grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerContext* context,
                                                        const v1::ListModelsRequest* request,
                                                        v1::ListModelsResponse* response) {
@@ -24,14 +14,14 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
     m->mutable_versions()->Add(view.versions.begin(), view.versions.end());
     m->mutable_labels()->insert(view.labels.begin(), view.labels.end());
   }
-  return Finish(context, absl::OkStatus());
+  return FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* ModelServiceImpl::GetModel(grpc::CallbackServerContext* context,
                                                      const v1::GetModelRequest* request,
                                                      v1::GetModelResponse* response) {
   absl::StatusOr<ServableModel> m = options_.registry->Get(request->model());
-  if (!m.ok()) return Finish(context, m.status());
+  if (!m.ok()) return FinishUnary(context, m.status());
   const Model& model = *m->model;
   const ModelInfo& info = model.info();
   response->mutable_model()->set_name(m->name);
@@ -50,7 +40,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetModel(grpc::CallbackServerContext
       if (version == m->version) response->add_labels(label);
     }
   }
-  return Finish(context, absl::OkStatus());
+  return FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* ModelServiceImpl::SetLabel(grpc::CallbackServerContext* context,
@@ -59,7 +49,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::SetLabel(grpc::CallbackServerContext
   absl::StatusOr<std::map<std::string, int64_t>> labels =
       options_.registry->SetLabel(request->model_name(), request->label(), request->version());
   if (labels.ok()) response->mutable_labels()->insert(labels->begin(), labels->end());
-  return Finish(context, labels.status());
+  return FinishUnary(context, labels.status());
 }
 
 }  // namespace strata

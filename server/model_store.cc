@@ -75,8 +75,8 @@ absl::Status ValidateName(absl::string_view what, absl::string_view name) {
   }
   for (char c : name) {
     if (!absl::ascii_isalnum(c) && c != '_' && c != '-' && c != '.') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " '", name, "' may hold only letters, digits, '_', '-' and '.'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " '", name, "' may hold only letters, digits, '_', '-' and '.'"));
     }
   }
   return absl::OkStatus();
@@ -97,7 +97,8 @@ absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Create(Options options) 
     }
   }
   if (!IsDir(options.root)) {
-    return absl::InvalidArgumentError(absl::StrCat("model root ", options.root, " is not a directory"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model root ", options.root, " is not a directory"));
   }
   return std::unique_ptr<ModelStore>(new ModelStore(std::move(options)));
 }

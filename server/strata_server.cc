@@ -67,8 +67,8 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   for (const char* service : kServices) health->SetServingStatus(service, true);
   Log(LogLevel::kInfo, "server",
       absl::StrCat("serving on ", options.address.substr(0, options.address.rfind(':')), ":",
-                   s->port_, " from ", options.model_root, " (versions: ",
-                   options.version_policy.ToString(), ")"));
+                   s->port_, " from ", options.model_root,
+                   " (versions: ", options.version_policy.ToString(), ")"));
   return s;
 }
 

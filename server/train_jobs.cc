@@ -18,15 +18,14 @@ namespace {
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
-bool IsTerminal(v1::TrainJob::State s) {
-  return s == v1::TrainJob::SUCCEEDED || s == v1::TrainJob::FAILED ||
-         s == v1::TrainJob::CANCELLED;
-}
-
 }  // namespace
 
+bool IsTerminalState(v1::TrainJob::State s) {
+  return s == v1::TrainJob::SUCCEEDED || s == v1::TrainJob::FAILED || s == v1::TrainJob::CANCELLED;
+}
+
 absl::StatusOr<std::string> TrainJobManager::ResolveDataPath(const std::string& data_root,
-                                                            const std::string& path) {
+                                                             const std::string& path) {
   if (data_root.empty()) {
     return absl::FailedPreconditionError(
         "this server takes no CSV paths (start it with --data_root to allow them)");
@@ -50,12 +49,14 @@ absl::StatusOr<std::string> TrainJobManager::ResolveDataPath(const std::string& 
   }
   char root_buf[PATH_MAX], path_buf[PATH_MAX];
   if (realpath(data_root.c_str(), root_buf) == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat("--data_root ", data_root, " does not exist"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--data_root ", data_root, " does not exist"));
   }
   const std::string root = root_buf;
   const std::string joined = absl::StrCat(root, "/", path);
   if (realpath(joined.c_str(), path_buf) == nullptr) {
-    return absl::NotFoundError(absl::StrCat("csv_path '", path, "' does not exist under --data_root"));
+    return absl::NotFoundError(
+        absl::StrCat("csv_path '", path, "' does not exist under --data_root"));
   }
   const std::string resolved = path_buf;
   if (!absl::StartsWith(resolved, root + "/")) {
@@ -161,9 +162,9 @@ std::vector<v1::TrainJob> TrainJobManager::List(const std::string& model_name) c
 
 void TrainJobManager::ForgetOldJobs() {
   int finished = 0;
-  for (const std::string& id : order_) finished += IsTerminal(jobs_.at(id)->record.state());
+  for (const std::string& id : order_) finished += IsTerminalState(jobs_.at(id)->record.state());
   for (auto it = order_.begin(); it != order_.end() && finished > options_.max_finished_jobs;) {
-    if (IsTerminal(jobs_.at(*it)->record.state())) {
+    if (IsTerminalState(jobs_.at(*it)->record.state())) {
       jobs_.erase(*it);
       it = order_.erase(it);
       --finished;
@@ -179,9 +180,8 @@ void TrainJobManager::WorkerLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](TrainJobManager* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu_) {
-            return m->stopping_ || !m->queue_.empty();
-          },
+          +[](TrainJobManager* m)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu_) { return m->stopping_ || !m->queue_.empty(); },
           this));
       if (stopping_) return;
       job = queue_.front();
@@ -275,11 +275,11 @@ void TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::str
   job->record.set_finished_unix_micros(NowMicros());
   job->data = {};
   Log(state == v1::TrainJob::FAILED ? LogLevel::kWarning : LogLevel::kInfo, "jobs",
-      absl::StrCat(job->record.id(), " ", v1::TrainJob::State_Name(state),
-                   version ? absl::StrCat(": published ", job->record.model_name(), " version ",
-                                          version)
-                           : "",
-                   error.empty() ? "" : absl::StrCat(": ", error)));
+      absl::StrCat(
+          job->record.id(), " ", v1::TrainJob::State_Name(state),
+          version ? absl::StrCat(": published ", job->record.model_name(), " version ", version)
+                  : "",
+          error.empty() ? "" : absl::StrCat(": ", error)));
   ForgetOldJobs();
 }
 

@@ -31,6 +31,9 @@
 
 namespace strata {
 
+// SUCCEEDED, FAILED or CANCELLED: the job will not change again.
+bool IsTerminalState(v1::TrainJob::State state);
+
 class TrainJobManager {
  public:
   struct Options {

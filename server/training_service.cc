@@ -1,10 +1,10 @@
 #include "server/training_service.h"
 
+#include <grpcpp/alarm.h>
+
 #include <atomic>
 #include <cstring>
 #include <vector>
-
-#include <grpcpp/alarm.h>
 
 #include "absl/strings/str_cat.h"
 #include "server/dense_matrix.h"
@@ -12,17 +12,6 @@
 
 namespace strata {
 namespace {
-
-bool IsTerminal(v1::TrainJob::State s) {
-  return s == v1::TrainJob::SUCCEEDED || s == v1::TrainJob::FAILED ||
-         s == v1::TrainJob::CANCELLED;
-}
-
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, const absl::Status& s) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(s));
-  return reactor;
-}
 
 absl::Status TooLarge(int64_t values, int64_t limit) {
   return absl::ResourceExhaustedError(absl::StrCat("the training data holds ", values,
@@ -57,7 +46,8 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
   absl::Status Take() {
     if (messages_ == 0) {
       if (!request_.has_spec()) {
-        return absl::InvalidArgumentError("upload message 0: the first message must carry the spec");
+        return absl::InvalidArgumentError(
+            "upload message 0: the first message must carry the spec");
       }
       spec_ = std::move(*request_.mutable_spec());
       return absl::OkStatus();
@@ -76,8 +66,8 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     const int64_t total = static_cast<int64_t>(values_.size()) + chunk.values_size();
     if (total > max_values_) return TooLarge(total, max_values_);
     // Validates shape and values; errors name the message and its row.
-    absl::StatusOr<Matrix> rows = FromDenseMatrix(chunk, absl::StrCat("upload message ", messages_),
-                                                  max_values_);
+    absl::StatusOr<Matrix> rows =
+        FromDenseMatrix(chunk, absl::StrCat("upload message ", messages_), max_values_);
     if (!rows.ok()) return rows.status();
     values_.insert(values_.end(), rows->data(), rows->data() + rows->size());
     return absl::OkStatus();
@@ -120,7 +110,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
   void OnWriteDone(bool ok) override {
     if (!ok) {
       FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
-    } else if (IsTerminal(current_.state())) {
+    } else if (IsTerminalState(current_.state())) {
       FinishOnce(grpc::Status::OK);
     } else {
       Arm();
@@ -181,19 +171,20 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
   if (request->has_rows()) {
     const int64_t values = int64_t{request->rows().rows()} * request->rows().cols();
     if (values > options_.max_train_values) {
-      return Finish(context, TooLarge(values, options_.max_train_values));
+      return FinishUnary(context, TooLarge(values, options_.max_train_values));
     }
     absl::StatusOr<Matrix> rows = FromDenseMatrix(request->rows(), "rows", values);
-    if (!rows.ok()) return Finish(context, rows.status());
+    if (!rows.ok()) return FinishUnary(context, rows.status());
     data.rows = *std::move(rows);
   } else if (request->has_csv_path()) {
     data.csv_path = request->csv_path();
   } else {
-    return Finish(context, absl::InvalidArgumentError("the request has neither rows nor csv_path"));
+    return FinishUnary(context,
+                       absl::InvalidArgumentError("the request has neither rows nor csv_path"));
   }
   absl::StatusOr<v1::TrainJob> job = options_.jobs->Submit(request->spec(), std::move(data));
   if (job.ok()) *response = *std::move(job);
-  return Finish(context, job.status());
+  return FinishUnary(context, job.status());
 }
 
 grpc::ServerReadReactor<v1::UploadTrainJobRequest>* TrainingServiceImpl::UploadTrainJob(
@@ -206,7 +197,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::GetTrainJob(grpc::CallbackServerC
                                                            v1::TrainJob* response) {
   absl::StatusOr<v1::TrainJob> job = options_.jobs->Get(request->id());
   if (job.ok()) *response = *std::move(job);
-  return Finish(context, job.status());
+  return FinishUnary(context, job.status());
 }
 
 grpc::ServerWriteReactor<v1::TrainJob>* TrainingServiceImpl::WatchTrainJob(
@@ -219,7 +210,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::CancelTrainJob(
     v1::TrainJob* response) {
   absl::StatusOr<v1::TrainJob> job = options_.jobs->Cancel(request->id());
   if (job.ok()) *response = *std::move(job);
-  return Finish(context, job.status());
+  return FinishUnary(context, job.status());
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::ListTrainJobs(
@@ -228,7 +219,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::ListTrainJobs(
   for (v1::TrainJob& job : options_.jobs->List(request->model_name())) {
     *response->add_jobs() = std::move(job);
   }
-  return Finish(context, absl::OkStatus());
+  return FinishUnary(context, absl::OkStatus());
 }
 
 }  // namespace strata

@@ -12,7 +12,8 @@ namespace strata {
 
 absl::StatusOr<VersionPolicy> VersionPolicy::Parse(absl::string_view text) {
   VersionPolicy p;
-  const std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(text, absl::MaxSplits(':', 1));
+  const std::pair<absl::string_view, absl::string_view> kv =
+      absl::StrSplit(text, absl::MaxSplits(':', 1));
   auto bad = [&] {
     return absl::InvalidArgumentError(absl::StrCat("version policy '", text,
                                                    "': expected latest, latest:N, all or "

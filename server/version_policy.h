@@ -20,8 +20,8 @@ namespace strata {
 struct VersionPolicy {
   enum class Kind { kLatest, kAll, kSpecific };
   Kind kind = Kind::kLatest;
-  int latest_n = 1;                // kLatest: how many of the newest versions.
-  std::vector<int64_t> specific;   // kSpecific: exactly these versions.
+  int latest_n = 1;               // kLatest: how many of the newest versions.
+  std::vector<int64_t> specific;  // kSpecific: exactly these versions.
 
   // "latest", "latest:N", "all" or "specific:V1,V2,...".
   static absl::StatusOr<VersionPolicy> Parse(absl::string_view text);

@@ -116,8 +116,8 @@ TEST(StrataCliTest, UsageErrorsExitWithTwo) {
 }
 
 TEST(StrataCliTest, EverySubcommandHasHelp) {
-  for (const char* sub : {"train", "inspect", "encode", "reconstruct", "score", "models", "jobs",
-                          "label"}) {
+  for (const char* sub :
+       {"train", "inspect", "encode", "reconstruct", "score", "models", "jobs", "label"}) {
     const Result r = RunStrata(std::string(sub) + " --help");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_THAT(r.output, HasSubstr(std::string("usage: strata ") + sub)) << sub;

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <string>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -60,12 +60,13 @@ class CliServerTest : public ::testing::Test {
     dir_ = testing::ScratchDir(
         absl::StrCat("e2e_", ::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::system(("mkdir -p " + dir_ + "/data && cp data/thyroid.csv data/configs/thyroid.json " +
-                 dir_ + "/data/").c_str());
+                 dir_ + "/data/")
+                    .c_str());
     const std::string out = dir_ + "/server.out";
-    const std::string cmd = absl::StrCat(
-        "exec ", STRATA_SERVER_PATH, " --host=127.0.0.1 --port=0 --model_root=", dir_,
-        "/models --data_root=", dir_, "/data --poll_interval=100ms > ", out, " 2> ", dir_,
-        "/server.log");
+    const std::string cmd =
+        absl::StrCat("exec ", STRATA_SERVER_PATH, " --host=127.0.0.1 --port=0 --model_root=", dir_,
+                     "/models --data_root=", dir_, "/data --poll_interval=100ms > ", out, " 2> ",
+                     dir_, "/server.log");
     const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
     ASSERT_EQ(posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ),
               0);
@@ -108,8 +109,8 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
   EXPECT_THAT(train.output, HasSubstr("published thyroid version 1"));
 
   // The same set from the server's --data_root becomes version 2.
-  Result second = Strata(
-      "train --model thyroid --server_csv thyroid.csv --drop_columns label --wait --quiet");
+  Result second =
+      Strata("train --model thyroid --server_csv thyroid.csv --drop_columns label --wait --quiet");
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_THAT(second.output, HasSubstr("published thyroid version 2"));
 
@@ -125,8 +126,9 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
   // Header, 3,772 rows, and the version line on stderr.
   EXPECT_EQ(std::count(encode.output.begin(), encode.output.end(), '\n'), 3772 + 2);
 
-  Result h1 = Strata("encode --model thyroid --label stable --layer 1 --drop_columns label "
-                     "< data/thyroid.csv | head -2");
+  Result h1 = Strata(
+      "encode --model thyroid --label stable --layer 1 --drop_columns label "
+      "< data/thyroid.csv | head -2");
   EXPECT_THAT(h1.output, HasSubstr("h1_15"));
 
   Result score = Strata(
@@ -136,8 +138,9 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
   EXPECT_TRUE(absl::StrContains(score.output, "of 3772 rows above the mse threshold"))
       << Head(score);
 
-  Result recon = Strata("reconstruct --model thyroid --version 1 --drop_columns label "
-                        "< data/thyroid.csv | head -1");
+  Result recon = Strata(
+      "reconstruct --model thyroid --version 1 --drop_columns label "
+      "< data/thyroid.csv | head -1");
   EXPECT_THAT(recon.output, HasSubstr("f0,f1,f2,f3,f4,f5"));
 
   Result jobs = Strata("jobs --model thyroid");
@@ -155,8 +158,9 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
   Result columns = Strata("encode --model thyroid < data/thyroid.csv");
   EXPECT_EQ(columns.exit_code, 1);
   EXPECT_THAT(columns.output, HasSubstr("expected 6 columns"));
-  Result bad_job = Strata("train --model thyroid --data data/thyroid.csv --wait --quiet "
-                          "--config /dev/null");
+  Result bad_job = Strata(
+      "train --model thyroid --data data/thyroid.csv --wait --quiet "
+      "--config /dev/null");
   EXPECT_NE(bad_job.exit_code, 0);
 }
 

@@ -48,12 +48,12 @@ TEST(ModelStoreTest, IncompleteAndForeignEntriesAreNotVersions) {
   const std::string root = testing::ScratchDir("store_entries");
   auto store = ModelStore::Create({root});
   ASSERT_EQ(*(*store)->Publish("m", *testing::SmallModel()), 1);
-  mkdir((root + "/m/.tmp-123").c_str(), 0755);       // a publish in progress
-  mkdir((root + "/m/7").c_str(), 0755);              // no model file yet
-  mkdir((root + "/m/0").c_str(), 0755);              // not a positive version
+  mkdir((root + "/m/.tmp-123").c_str(), 0755);  // a publish in progress
+  mkdir((root + "/m/7").c_str(), 0755);         // no model file yet
+  mkdir((root + "/m/0").c_str(), 0755);         // not a positive version
   mkdir((root + "/m/abc").c_str(), 0755);
   mkdir((root + "/.hidden").c_str(), 0755);
-  std::ofstream(root + "/m/07") << "x";              // not canonical
+  std::ofstream(root + "/m/07") << "x";  // not canonical
   EXPECT_THAT(*(*store)->ListVersions("m"), ElementsAre(1));
   EXPECT_THAT(*(*store)->ListModels(), ElementsAre("m"));
   // The next publish skips past every numeric directory.

@@ -131,8 +131,8 @@ TEST(StrataServerTest, ScoreStreamAnswersInOrder) {
         ++received;
         rows_seen.push_back(response.scores_size());
         EXPECT_EQ(response.model().version(), 1);
-        const Matrix x = testing::GaussianMatrix(response.scores_size(), 6,
-                                                 100 + response.scores_size() - 1);
+        const Matrix x =
+            testing::GaussianMatrix(response.scores_size(), 6, 100 + response.scores_size() - 1);
         EXPECT_FLOAT_EQ(response.scores(0).score(),
                         model->FeatureErrors(x, ScoreMetric::kMeanSquared)->row(0).mean());
       });
@@ -345,8 +345,7 @@ TEST(StrataServerTest, HandDroppedVersionIsServedAndCorruptOneSkipped) {
 }
 
 TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
-  TestServer t("server_bad_input",
-               [](StrataServer::Options* o) { o->max_batch_rows = 10; });
+  TestServer t("server_bad_input", [](StrataServer::Options* o) { o->max_batch_rows = 10; });
   Publish(t, "m", *testing::SmallModel());
   auto encode = [&](const v1::ModelSpec& spec, const v1::DenseMatrix& rows, int layer = 0) {
     v1::EncodeRequest r;
@@ -417,8 +416,8 @@ TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
   expect(t.client->SubmitTrainJob(submit).status(), absl::StatusCode::kInvalidArgument,
          "neither rows nor csv_path");
   submit.set_csv_path("x.csv");
-  auto no_root = TestServer("server_no_data_root",
-                            [](StrataServer::Options* o) { o->data_root.clear(); });
+  auto no_root =
+      TestServer("server_no_data_root", [](StrataServer::Options* o) { o->data_root.clear(); });
   expect(no_root.client->SubmitTrainJob(submit).status(), absl::StatusCode::kFailedPrecondition,
          "--data_root");
   // An upload whose first message is not a spec.
@@ -444,8 +443,8 @@ TEST(StrataServerTest, HealthIsServedOverallAndPerService) {
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", t.server->port()),
                                      grpc::InsecureChannelCredentials());
   auto health = grpc::health::v1::Health::NewStub(channel);
-  for (const char* service : {"", "strata.v1.InferenceService", "strata.v1.TrainingService",
-                              "strata.v1.ModelService"}) {
+  for (const char* service :
+       {"", "strata.v1.InferenceService", "strata.v1.TrainingService", "strata.v1.ModelService"}) {
     grpc::ClientContext context;
     grpc::health::v1::HealthCheckRequest request;
     request.set_service(service);

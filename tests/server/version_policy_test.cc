@@ -14,8 +14,8 @@ TEST(VersionPolicyTest, Parses) {
   EXPECT_EQ(VersionPolicy::Parse("latest:3")->latest_n, 3);
   EXPECT_EQ(VersionPolicy::Parse("all")->kind, VersionPolicy::Kind::kAll);
   EXPECT_THAT(VersionPolicy::Parse("specific:2,5")->specific, ElementsAre(2, 5));
-  for (const char* bad : {"", "latest:0", "latest:x", "newest", "specific:", "specific:0",
-                          "all:2"}) {
+  for (const char* bad :
+       {"", "latest:0", "latest:x", "newest", "specific:", "specific:0", "all:2"}) {
     EXPECT_FALSE(VersionPolicy::Parse(bad).ok()) << bad;
   }
   EXPECT_EQ(VersionPolicy::Parse("specific:2,5")->ToString(), "specific:2,5");
