@@ -27,7 +27,7 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(Options opt
   if (options.store == nullptr) return absl::InvalidArgumentError("the registry needs a store");
   std::unique_ptr<ModelRegistry> registry(new ModelRegistry(std::move(options)));
   {
-    absl::MutexLock lock(&registry->mu_);
+    MutexLock lock(&registry->mu_);
     registry->snapshot_ = std::make_shared<const Snapshot>();
   }
   registry->Refresh();
@@ -39,17 +39,21 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Create(Options opt
 
 ModelRegistry::~ModelRegistry() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
+  stop_cv_.SignalAll();
   if (poller_.joinable()) poller_.join();
 }
 
 void ModelRegistry::PollLoop() {
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
-      const bool stop = mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.poll_interval);
+      MutexLock lock(&mu_);
+      const bool stop = stop_cv_.WaitWithTimeout(&mu_, options_.poll_interval,
+                                                 [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                                   return stopping_;
+                                                 });
       if (stop) return;
     }
     Refresh();
@@ -57,12 +61,12 @@ void ModelRegistry::PollLoop() {
 }
 
 std::shared_ptr<const ModelRegistry::Snapshot> ModelRegistry::snapshot() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return snapshot_;
 }
 
 void ModelRegistry::Refresh() {
-  absl::MutexLock refresh_lock(&refresh_mu_);
+  MutexLock refresh_lock(&refresh_mu_);
   const std::shared_ptr<const Snapshot> old = snapshot();
   auto next = std::make_shared<Snapshot>();
   std::vector<VersionEvent> events;
@@ -146,7 +150,7 @@ void ModelRegistry::Refresh() {
     (*next)[name] = std::move(entry);
   }
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     snapshot_ = std::move(next);
   }
   // The old snapshot (and any unloaded model no request holds) is freed here.
@@ -212,7 +216,7 @@ absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::SetLabel(const std
   if (absl::Status s = ModelStore::ValidateLabel(label); !s.ok()) return s;
   if (version < 0) return absl::InvalidArgumentError("version must be positive (or 0 to remove)");
   {
-    absl::MutexLock refresh_lock(&refresh_mu_);
+    MutexLock refresh_lock(&refresh_mu_);
     const std::shared_ptr<const Snapshot> snap = snapshot();
     const auto it = snap->find(name);
     if (require_served) {

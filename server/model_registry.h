@@ -25,9 +25,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/model.h"
+#include "server/mutex.h"
 #include "server/model_store.h"
 #include "server/version_policy.h"
 #include "strata/v1/service.pb.h"
@@ -110,12 +110,13 @@ class ModelRegistry {
   const Options options_;
 
   // Serialises refreshes and label changes; guards the failure memory.
-  absl::Mutex refresh_mu_;
+  Mutex refresh_mu_;
   std::map<std::pair<std::string, int64_t>, FailedFile> failed_ ABSL_GUARDED_BY(refresh_mu_);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  CondVar stop_cv_;
 
   std::thread poller_;
 };

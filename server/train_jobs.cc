@@ -82,10 +82,11 @@ absl::StatusOr<std::unique_ptr<TrainJobManager>> TrainJobManager::Create(Options
 
 TrainJobManager::~TrainJobManager() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
     for (auto& [id, job] : jobs_) job->cancel = true;
   }
+  work_cv_.SignalAll();
   for (std::thread& t : workers_) t.join();
 }
 
@@ -109,7 +110,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   auto job = std::make_shared<Job>();
   job->spec = std::move(spec);
   job->data = std::move(data);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down");
   std::random_device rd;
   v1::TrainJob& r = job->record;
@@ -123,20 +124,21 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   jobs_[r.id()] = job;
   order_.push_back(r.id());
   queue_.push_back(job);
+  work_cv_.Signal();
   ForgetOldJobs();
   Log(LogLevel::kInfo, "jobs", absl::StrCat("queued ", r.id(), " for model ", r.model_name()));
   return r;
 }
 
 absl::StatusOr<v1::TrainJob> TrainJobManager::Get(const std::string& id) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no train job '", id, "'"));
   return it->second->record;
 }
 
 absl::StatusOr<v1::TrainJob> TrainJobManager::Cancel(const std::string& id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no train job '", id, "'"));
   Job& job = *it->second;
@@ -151,7 +153,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Cancel(const std::string& id) {
 }
 
 std::vector<v1::TrainJob> TrainJobManager::List(const std::string& model_name) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<v1::TrainJob> out;
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
     const v1::TrainJob& r = jobs_.at(*it)->record;
@@ -178,11 +180,10 @@ void TrainJobManager::WorkerLoop() {
   while (true) {
     std::shared_ptr<Job> job;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](TrainJobManager* m)
-               ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu_) { return m->stopping_ || !m->queue_.empty(); },
-          this));
+      MutexLock lock(&mu_);
+      work_cv_.Wait(&mu_, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return stopping_ || !queue_.empty();
+      });
       if (stopping_) return;
       job = queue_.front();
       queue_.pop_front();
@@ -217,7 +218,7 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
     if (!table.ok()) return table.status();
     rows = std::move(table->values);
     if (names.empty()) names = std::move(table->column_names);
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     job->record.set_rows(rows.rows());
     job->record.set_cols(static_cast<int32_t>(rows.cols()));
   }
@@ -242,7 +243,7 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
     progress.set_epochs_planned(p.epochs_planned);
     progress.set_elapsed_seconds(p.elapsed_seconds);
     progress.set_eta_seconds(p.eta_seconds);
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     *job->record.mutable_progress() = std::move(progress);
   };
   absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(std::move(options));
@@ -268,7 +269,7 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
 
 void TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::string& error,
                              int64_t version) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   job->record.set_state(state);
   job->record.set_error(error);
   job->record.set_version(version);

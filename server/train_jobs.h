@@ -23,10 +23,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "core/matrix.h"
 #include "server/model_registry.h"
 #include "server/model_store.h"
+#include "server/mutex.h"
 #include "strata/v1/service.pb.h"
 
 namespace strata {
@@ -92,7 +92,8 @@ class TrainJobManager {
   // Constant after construction.
   const Options options_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar work_cv_;  // signalled when queue_ grows or stopping_ is set
   std::map<std::string, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);  // oldest first
   std::deque<std::shared_ptr<Job>> queue_ ABSL_GUARDED_BY(mu_);

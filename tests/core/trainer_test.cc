@@ -326,6 +326,9 @@ namespace strata {
 namespace {
 
 TEST(TrainerTest, MatrixProductsUseEveryCoreUnlessConfigured) {
+#ifdef EIGEN_DONT_PARALLELIZE
+  GTEST_SKIP() << "this build runs Eigen on one thread (TSan)";
+#endif
   const Matrix data = testing::ManifoldData(100, 6, 2, 3);
   v1::TrainConfig config;
   config.set_finetune_epochs(1);

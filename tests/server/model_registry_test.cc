@@ -1,6 +1,8 @@
 #include "server/model_registry.h"
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include "core/model_io.h"
 #include "gmock/gmock.h"
@@ -149,6 +151,52 @@ TEST(ModelRegistryTest, PollingPicksUpNewVersions) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE(registry->Get(Spec("m")).ok());
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST(ModelRegistryTest, ConcurrentReadersDuringSwapsAlwaysSeeWholeVersions) {
+  Fixture f("registry_concurrent");
+  std::vector<std::unique_ptr<Model>> models;
+  for (int seed = 1; seed <= 4; ++seed) models.push_back(testing::SmallModel(6, seed));
+  const Matrix x = testing::GaussianMatrix(5, 6, 9);
+  std::vector<Matrix> expected;  // version v answers with expected[v - 1]
+  for (const auto& m : models) expected.push_back(*m->Encode(x, 2));
+  ASSERT_TRUE(f.store->Publish("m", *models[0]).ok());
+  f.registry->Refresh();
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, mismatches{0}, calls{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      const absl::Time deadline = absl::Now() + absl::Seconds(20);
+      while (!stop && calls < 100000 && absl::Now() < deadline) {
+        auto m = f.registry->Get(Spec("m"));
+        ++calls;
+        if (!m.ok()) {
+          ++failures;
+          continue;
+        }
+        if (*m->model->Encode(x, 2) != expected[m->version - 1]) ++mismatches;
+      }
+    });
+  }
+  for (int v = 2; v <= 4; ++v) {
+    ASSERT_TRUE(f.store->Publish("m", *models[v - 1]).ok());
+    f.registry->Refresh();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_GT(calls, 0);
+  EXPECT_EQ(f.registry->Get(Spec("m"))->version, 4);
 }
 
 }  // namespace
