@@ -9,6 +9,8 @@
 #include <optional>
 #include <random>
 
+#include <omp.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/anomaly.h"
@@ -249,8 +251,10 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   if (absl::Status s = CheckBatch(data, options_.input_dim); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("training data: ", s.message()));
   }
-  // 0 restores Eigen's default (all OpenMP threads) after a job that set fewer.
-  Eigen::setNbThreads(config_.threads());
+  // OpenMP's thread count is per calling thread, and Eigen reads it when no
+  // global count is set: concurrent jobs each get their own, with no shared
+  // state to race on (Eigen::setNbThreads is process-wide).
+  omp_set_num_threads(config_.threads() > 0 ? config_.threads() : omp_get_num_procs());
   const int rows = static_cast<int>(data.rows());
   // validation_fraction <= 0.9 always leaves at least one training row.
   const int val_rows = static_cast<int>(std::floor(config_.validation_fraction() * rows));

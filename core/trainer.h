@@ -15,7 +15,8 @@
 //
 // The same seed, data and config give identical weights on one machine.
 // Not thread-safe; one per job. Train() uses config.threads cores for its
-// matrix products (Eigen's global thread count).
+// matrix products (set for the calling thread only, so concurrent jobs on
+// other threads are unaffected).
 #ifndef STRATA_CORE_TRAINER_H_
 #define STRATA_CORE_TRAINER_H_
 
