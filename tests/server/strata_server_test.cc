@@ -292,7 +292,8 @@ TEST(StrataServerTest, HotSwapDropsNoCall) {
   Publish(t, "m", *testing::SmallModel(6, 1));
   std::atomic<bool> stop{false};
   std::atomic<int> calls{0}, failures{0};
-  std::vector<int64_t> versions;
+  std::atomic<int64_t> last_version{0};
+  std::vector<int64_t> versions;  // read only after the loop has joined
   std::thread loop([&] {
     v1::EncodeRequest encode;
     *encode.mutable_model() = Spec("m");
@@ -305,6 +306,7 @@ TEST(StrataServerTest, HotSwapDropsNoCall) {
         ++failures;
       } else if (versions.empty() || versions.back() != r->model().version()) {
         versions.push_back(r->model().version());
+        last_version = r->model().version();
       }
     }
   });
@@ -313,7 +315,7 @@ TEST(StrataServerTest, HotSwapDropsNoCall) {
   auto store = ModelStore::Create({t.models()});
   ASSERT_EQ(*(*store)->Publish("m", *testing::SmallModel(6, 2)), 2);
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while ((versions.empty() || versions.back() != 2) && absl::Now() < deadline) {
+  while (last_version != 2 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   absl::SleepFor(absl::Milliseconds(200));
