@@ -32,6 +32,8 @@ struct ModelInfo {
   std::string strata_version;
   // Thresholds and score distributions from the training rows.
   v1::AnomalyCalibration calibration;
+  // What the training rows looked like, for drift monitoring.
+  v1::DriftBaseline drift_baseline;
 };
 
 class Model {

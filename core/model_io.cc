@@ -46,6 +46,7 @@ v1::ModelArtifact ModelToArtifact(const Model& model) {
   a.set_created_unix_micros(info.created_unix_micros);
   a.set_strata_version(info.strata_version);
   *a.mutable_calibration() = info.calibration;
+  *a.mutable_drift_baseline() = info.drift_baseline;
   return a;
 }
 
@@ -97,6 +98,23 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
   info.created_unix_micros = a.created_unix_micros();
   info.strata_version = a.strata_version();
   info.calibration = a.calibration();
+  info.drift_baseline = a.drift_baseline();
+  if (info.drift_baseline.features_size() != 0) {
+    const v1::DriftBaseline& b = info.drift_baseline;
+    if (b.features_size() != arch.input_dim() ||
+        b.code().mean_size() != arch.encoder_widths(depth - 1) ||
+        b.code().std_size() != b.code().mean_size() ||
+        b.reconstruction_error().histogram_proportions_size() !=
+            b.reconstruction_error().histogram_edges_size() + 1) {
+      return absl::InvalidArgumentError("the drift baseline does not match the architecture");
+    }
+    for (const v1::FeatureBaseline& f : b.features()) {
+      if (f.proportions_size() != f.bin_edges_size() + 1 ||
+          !std::is_sorted(f.bin_edges().begin(), f.bin_edges().end())) {
+        return absl::InvalidArgumentError("the drift baseline has malformed feature bins");
+      }
+    }
+  }
   for (const v1::ScoreDistribution* d :
        {&info.calibration.mean_squared(), &info.calibration.mean_absolute()}) {
     if (!std::is_sorted(d->quantiles().begin(), d->quantiles().end()) ||

@@ -211,6 +211,9 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     return Invalid("anomaly.threshold_percentile", "must be in (0, 100]");
   }
 
+  if (c.drift_bins() == 0) c.set_drift_bins(10);
+  if (c.drift_bins() < 2 || c.drift_bins() > 50) return Invalid("drift_bins", "must be in [2, 50]");
+
   if (!c.has_seed()) c.set_seed(1);
   if (c.threads() < 0 || c.threads() > kMaxThreads) {
     return Invalid("threads", absl::StrCat("must be in [0, ", kMaxThreads, "]"));

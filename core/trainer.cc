@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "core/anomaly.h"
 #include "core/backprop.h"
+#include "core/drift.h"
 #include "core/optimizer.h"
 #include "core/scaler.h"
 #include "core/stacked_autoencoder.h"
@@ -345,6 +346,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
       config_.loss() == v1::MSE ? summary.final_train_loss() : EvaluateLoss(*net, train, v1::MSE));
   info.calibration =
       CalibrateAnomalyScores(*net, *scaler, data, config_.anomaly().threshold_percentile());
+  info.drift_baseline =
+      ComputeDriftBaseline(*net, *scaler, data, config_.drift_bins(), info.calibration);
   summary.set_seconds(SecondsSince(start));
   info.created_unix_micros = absl::ToUnixMicros(absl::Now());
   info.strata_version = STRATA_VERSION;

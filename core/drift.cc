@@ -1,0 +1,301 @@
+#include "core/drift.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/anomaly.h"
+
+namespace strata {
+namespace {
+
+constexpr double kShareFloor = 1e-4;
+constexpr double kStdFloor = 1e-6;
+
+// Error histogram edges: training quantiles, then multiples of the maximum
+// so that live errors far beyond training still land in distinct buckets.
+std::vector<double> ErrorEdges(const std::vector<float>& sorted) {
+  std::vector<double> edges;
+  for (double p : {5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0}) {
+    edges.push_back(Percentile(sorted, p));
+  }
+  const double max = sorted.back();
+  for (double m : {1.0, 2.0, 5.0, 10.0, 100.0}) edges.push_back(max * m);
+  std::vector<double> unique;
+  for (double e : edges) {
+    if (unique.empty() || e > unique.back()) unique.push_back(e);
+  }
+  return unique;
+}
+
+int ErrorBin(const std::vector<double>& edges, double e) {
+  // Prometheus buckets are "less or equal": the first edge >= e.
+  return static_cast<int>(std::lower_bound(edges.begin(), edges.end(), e) - edges.begin());
+}
+
+}  // namespace
+
+std::vector<float> QuantileBinEdges(std::vector<float> values, int bins) {
+  std::vector<float> edges;
+  if (values.empty() || bins < 2) return edges;
+  std::sort(values.begin(), values.end());
+  // Nearest-rank quantiles: edges are always values of the data, so a
+  // discrete feature gets edges at its own levels.
+  const size_t n = values.size();
+  for (int i = 1; i < bins; ++i) {
+    const size_t rank = (n * static_cast<size_t>(i) + bins - 1) / static_cast<size_t>(bins);
+    const float e = values[std::max<size_t>(rank, 1) - 1];
+    if (edges.empty() || e > edges.back()) edges.push_back(e);
+  }
+  // An edge at the maximum leaves an empty last bin: drop it.
+  while (!edges.empty() && edges.back() >= values.back()) edges.pop_back();
+  return edges;
+}
+
+int BinIndex(const float* edges, int num_edges, float x) {
+  return static_cast<int>(std::lower_bound(edges, edges + num_edges, x) - edges);
+}
+
+double PopulationStabilityIndex(const std::vector<double>& expected,
+                                const std::vector<double>& actual) {
+  double psi = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const double e = std::max(expected[i], kShareFloor);
+    const double a = std::max(actual[i], kShareFloor);
+    psi += (a - e) * std::log(a / e);
+  }
+  return psi;
+}
+
+v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scaler& scaler,
+                                       const Matrix& raw, int bins,
+                                       const v1::AnomalyCalibration& calibration) {
+  v1::DriftBaseline b;
+  const Matrix scaled = scaler.Transform(raw);
+  const double n = static_cast<double>(scaled.rows());
+  std::vector<float> column(static_cast<size_t>(scaled.rows()));
+  for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
+    for (Eigen::Index r = 0; r < scaled.rows(); ++r) column[r] = scaled(r, c);
+    v1::FeatureBaseline* f = b.add_features();
+    const std::vector<float> edges = QuantileBinEdges(column, bins);
+    f->mutable_bin_edges()->Add(edges.begin(), edges.end());
+    std::vector<double> counts(edges.size() + 1, 0.0);
+    double sum = 0, sq = 0;
+    for (float v : column) {
+      counts[BinIndex(edges.data(), static_cast<int>(edges.size()), v)] += 1;
+      sum += v;
+      sq += static_cast<double>(v) * v;
+    }
+    for (double& k : counts) k /= n;
+    f->mutable_proportions()->Add(counts.begin(), counts.end());
+    const double mean = sum / n;
+    f->set_mean(mean);
+    f->set_std(std::sqrt(std::max(0.0, sq / n - mean * mean)));
+    f->set_min(*std::min_element(column.begin(), column.end()));
+    f->set_max(*std::max_element(column.begin(), column.end()));
+  }
+
+  // Errors and codes, in chunks to bound memory.
+  constexpr Eigen::Index kChunk = 4096;
+  std::vector<float> errors;
+  errors.reserve(static_cast<size_t>(scaled.rows()));
+  const int code_dim = net.code_dim();
+  std::vector<double> code_sum(code_dim, 0.0), code_sq(code_dim, 0.0);
+  for (Eigen::Index start = 0; start < scaled.rows(); start += kChunk) {
+    const Eigen::Index rows = std::min(kChunk, scaled.rows() - start);
+    const Matrix chunk = scaled.middleRows(start, rows);
+    const Matrix code = net.Encode(chunk, net.depth());
+    const Matrix diff = net.Reconstruct(chunk) - chunk;
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      errors.push_back(diff.row(r).squaredNorm() / static_cast<float>(diff.cols()));
+      for (int u = 0; u < code_dim; ++u) {
+        code_sum[u] += code(r, u);
+        code_sq[u] += static_cast<double>(code(r, u)) * code(r, u);
+      }
+    }
+  }
+  v1::CodeBaseline* code = b.mutable_code();
+  for (int u = 0; u < code_dim; ++u) {
+    const double mean = code_sum[u] / n;
+    code->add_mean(mean);
+    code->add_std(std::sqrt(std::max(0.0, code_sq[u] / n - mean * mean)));
+  }
+  v1::ErrorBaseline* e = b.mutable_reconstruction_error();
+  e->set_mean(std::accumulate(errors.begin(), errors.end(), 0.0) / n);
+  std::sort(errors.begin(), errors.end());
+  e->set_p50(Percentile(errors, 50));
+  e->set_p90(Percentile(errors, 90));
+  e->set_p95(Percentile(errors, 95));
+  e->set_p99(Percentile(errors, 99));
+  e->set_max(errors.back());
+  const std::vector<double> edges = ErrorEdges(errors);
+  e->mutable_histogram_edges()->Add(edges.begin(), edges.end());
+  std::vector<double> shares(edges.size() + 1, 0.0);
+  for (float err : errors) shares[ErrorBin(edges, err)] += 1.0 / n;
+  e->mutable_histogram_proportions()->Add(shares.begin(), shares.end());
+  b.set_expected_anomaly_ratio(1.0 - calibration.threshold_percentile() / 100.0);
+  return b;
+}
+
+DriftMonitor::DriftMonitor(v1::DriftBaseline baseline, Scaler scaler,
+                           std::vector<std::string> feature_names, float mse_threshold,
+                           int64_t window_rows)
+    : baseline_(std::move(baseline)),
+      scaler_(std::move(scaler)),
+      names_(std::move(feature_names)),
+      mse_threshold_(mse_threshold),
+      half_rows_(std::max<int64_t>(1, window_rows / 2)) {
+  for (const v1::FeatureBaseline& f : baseline_.features()) {
+    bin_offset_.push_back(total_bins_);
+    total_bins_ += f.bin_edges_size() + 1;
+  }
+  error_edges_.assign(baseline_.reconstruction_error().histogram_edges().begin(),
+                      baseline_.reconstruction_error().histogram_edges().end());
+  std::lock_guard<std::mutex> lock(mu_);
+  Reset(&current_);
+  Reset(&previous_);
+  cumulative_error_bins_.assign(error_edges_.size() + 1, 0);
+}
+
+void DriftMonitor::Reset(Half* h) const {
+  *h = Half();
+  h->bin_counts.assign(static_cast<size_t>(total_bins_), 0);
+  h->sums.assign(static_cast<size_t>(baseline_.features_size()), 0.0);
+  h->out_of_range.assign(static_cast<size_t>(baseline_.features_size()), 0);
+  h->error_bins.assign(error_edges_.size() + 1, 0);
+  h->code_sums.assign(static_cast<size_t>(baseline_.code().mean_size()), 0.0);
+}
+
+void DriftMonitor::Rotate() {
+  std::swap(previous_, current_);
+  Reset(&current_);
+}
+
+void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse,
+                           const Matrix* codes) {
+  const int features = baseline_.features_size();
+  if (raw.cols() != features) return;
+  const bool with_codes = codes != nullptr && codes->cols() == baseline_.code().mean_size();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Eigen::Index r = 0; r < raw.rows(); ++r) {
+    if (current_.rows >= half_rows_) Rotate();
+    Half& h = current_;
+    ++h.rows;
+    for (int c = 0; c < features; ++c) {
+      const v1::FeatureBaseline& f = baseline_.features(c);
+      const float x = (raw(r, c) - scaler_.offset()(c)) / scaler_.scale()(c);
+      h.bin_counts[bin_offset_[c] + BinIndex(f.bin_edges().data(), f.bin_edges_size(), x)] += 1;
+      h.sums[c] += x;
+      h.out_of_range[c] += (x < f.min() || x > f.max());
+    }
+    if (row_mse != nullptr) {
+      const double e = (*row_mse)(r);
+      const int bin = ErrorBin(error_edges_, e);
+      ++h.error_rows;
+      h.error_sum += e;
+      h.anomalies += e > mse_threshold_;
+      ++h.error_bins[bin];
+      ++cumulative_error_bins_[bin];
+      cumulative_error_sum_ += e;
+    }
+    if (with_codes) {
+      ++h.code_rows;
+      for (int u = 0; u < codes->cols(); ++u) h.code_sums[u] += (*codes)(r, u);
+    }
+  }
+}
+
+v1::DriftFigures DriftMonitor::Figures() const {
+  Half w;
+  {
+    // Copy the window under the lock; the math runs outside it.
+    std::lock_guard<std::mutex> lock(mu_);
+    w = current_;
+    const Half& p = previous_;
+    w.rows += p.rows;
+    for (size_t i = 0; i < w.bin_counts.size(); ++i) w.bin_counts[i] += p.bin_counts[i];
+    for (size_t i = 0; i < w.sums.size(); ++i) w.sums[i] += p.sums[i];
+    for (size_t i = 0; i < w.out_of_range.size(); ++i) w.out_of_range[i] += p.out_of_range[i];
+    w.error_rows += p.error_rows;
+    w.error_sum += p.error_sum;
+    w.anomalies += p.anomalies;
+    for (size_t i = 0; i < w.error_bins.size(); ++i) w.error_bins[i] += p.error_bins[i];
+    w.code_rows += p.code_rows;
+    for (size_t i = 0; i < w.code_sums.size(); ++i) w.code_sums[i] += p.code_sums[i];
+  }
+  v1::DriftFigures out;
+  out.set_window_rows(w.rows);
+  const v1::ErrorBaseline& eb = baseline_.reconstruction_error();
+  out.set_training_error_mean(eb.mean());
+  out.set_training_error_p95(eb.p95());
+  out.set_expected_anomaly_ratio(baseline_.expected_anomaly_ratio());
+  double score = 0;
+  if (w.rows > 0) {
+    const double n = static_cast<double>(w.rows);
+    std::vector<v1::FeatureDrift> drifts;
+    for (int c = 0; c < baseline_.features_size(); ++c) {
+      const v1::FeatureBaseline& f = baseline_.features(c);
+      std::vector<double> live(f.proportions_size());
+      for (int b = 0; b < f.proportions_size(); ++b) live[b] = w.bin_counts[bin_offset_[c] + b] / n;
+      v1::FeatureDrift d;
+      d.set_name(c < static_cast<int>(names_.size()) ? names_[c] : "f" + std::to_string(c));
+      d.set_index(c);
+      d.set_psi(PopulationStabilityIndex({f.proportions().begin(), f.proportions().end()}, live));
+      d.set_mean_shift((w.sums[c] / n - f.mean()) / std::max(f.std(), kStdFloor));
+      d.set_out_of_range_ratio(w.out_of_range[c] / n);
+      score = std::max(score, d.psi());
+      drifts.push_back(std::move(d));
+    }
+    std::stable_sort(drifts.begin(), drifts.end(),
+                     [](const v1::FeatureDrift& a, const v1::FeatureDrift& b) {
+                       return a.psi() > b.psi();
+                     });
+    for (v1::FeatureDrift& d : drifts) *out.add_features() = std::move(d);
+  }
+  if (w.error_rows > 0) {
+    const double n = static_cast<double>(w.error_rows);
+    out.set_error_rows(w.error_rows);
+    out.set_error_mean(w.error_sum / n);
+    out.set_anomaly_ratio(w.anomalies / n);
+    std::vector<double> live(w.error_bins.size());
+    for (size_t b = 0; b < live.size(); ++b) live[b] = w.error_bins[b] / n;
+    out.set_error_psi(PopulationStabilityIndex(
+        {eb.histogram_proportions().begin(), eb.histogram_proportions().end()}, live));
+    score = std::max(score, out.error_psi());
+    // p95 by linear interpolation inside the bucket that holds it.
+    const double target = 0.95 * n;
+    double seen = 0;
+    for (size_t b = 0; b < w.error_bins.size(); ++b) {
+      const double next = seen + static_cast<double>(w.error_bins[b]);
+      if (next >= target && w.error_bins[b] > 0) {
+        const double lo = b == 0 ? 0.0 : error_edges_[b - 1];
+        const double hi = b < error_edges_.size() ? error_edges_[b] : lo;
+        out.set_error_p95(lo + (hi - lo) * (target - seen) / static_cast<double>(w.error_bins[b]));
+        break;
+      }
+      seen = next;
+    }
+  }
+  if (w.code_rows > 0) {
+    const v1::CodeBaseline& cb = baseline_.code();
+    double sum = 0, max = 0;
+    for (int u = 0; u < cb.mean_size(); ++u) {
+      const double shift = std::abs(w.code_sums[u] / static_cast<double>(w.code_rows) - cb.mean(u)) /
+                           std::max(cb.std(u), kStdFloor);
+      sum += shift;
+      max = std::max(max, shift);
+    }
+    out.set_code_rows(w.code_rows);
+    out.set_code_drift_mean(cb.mean_size() ? sum / cb.mean_size() : 0);
+    out.set_code_drift_max(max);
+  }
+  out.set_drift_score(score);
+  return out;
+}
+
+DriftMonitor::ErrorHistogram DriftMonitor::CumulativeErrors() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {cumulative_error_bins_, cumulative_error_sum_};
+}
+
+}  // namespace strata

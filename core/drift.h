@@ -1,0 +1,105 @@
+// Drift: how live records move away from the training data.
+//
+// At the end of training, ComputeDriftBaseline describes the training rows
+// in scaled space: per-feature quantile bins with their shares, moments and
+// range; the reconstruction-error distribution; the code layer's moments.
+// Serving feeds every record it sees to the version's DriftMonitor, which
+// keeps a rolling window and turns it into figures on demand:
+//
+//   DriftMonitor monitor(model.info().drift_baseline, model.scaler(), names, 10000);
+//   monitor.Observe(raw_rows, &per_row_mse, &codes);   // hot path, O(features) a row
+//   v1::DriftFigures figures = monitor.Figures();      // at scrape time
+//
+// The window is two half-windows: figures cover the current half and the
+// previous one (window_rows / 2 to window_rows records), so nothing is
+// stored per record.
+#ifndef STRATA_CORE_DRIFT_H_
+#define STRATA_CORE_DRIFT_H_
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "core/matrix.h"
+#include "core/scaler.h"
+#include "core/stacked_autoencoder.h"
+#include "strata/v1/model.pb.h"
+
+namespace strata {
+
+// Inner edges of `bins` equal-frequency bins of `values`: nearest-rank
+// quantiles i/bins, ties merged, none at the maximum.
+std::vector<float> QuantileBinEdges(std::vector<float> values, int bins);
+// The bin of x: the number of edges below it.
+int BinIndex(const float* edges, int num_edges, float x);
+// Population stability index, sum (a - e) ln(a / e), with both shares floored
+// at 1e-4 so empty bins stay finite. REQUIRES: equal sizes.
+double PopulationStabilityIndex(const std::vector<double>& expected,
+                                const std::vector<double>& actual);
+
+// The baseline of a trained network over its (raw) training rows.
+v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scaler& scaler,
+                                       const Matrix& raw, int bins,
+                                       const v1::AnomalyCalibration& calibration);
+
+// Thread-safe.
+class DriftMonitor {
+ public:
+  // REQUIRES: baseline has one FeatureBaseline per scaler feature.
+  DriftMonitor(v1::DriftBaseline baseline, Scaler scaler, std::vector<std::string> feature_names,
+               float mse_threshold, int64_t window_rows);
+
+  // Records raw rows, with their per-row reconstruction MSE (scaled space)
+  // and code-layer features when the caller computed them (else null).
+  void Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, const Matrix* codes);
+
+  // The figures over the window; features sorted most drifted first.
+  v1::DriftFigures Figures() const;
+
+  // Cumulative (since load) histogram of per-row MSE: counts per bucket of
+  // the baseline's histogram edges (one more than edges), and their sum.
+  struct ErrorHistogram {
+    std::vector<uint64_t> counts;
+    double sum = 0;
+  };
+  ErrorHistogram CumulativeErrors() const;
+  const v1::DriftBaseline& baseline() const { return baseline_; }
+
+ private:
+  struct Half {
+    int64_t rows = 0;
+    std::vector<int64_t> bin_counts;  // feature-major, offsets in bin_offset_
+    std::vector<double> sums;         // per feature
+    std::vector<int64_t> out_of_range;
+    int64_t error_rows = 0;
+    double error_sum = 0;
+    int64_t anomalies = 0;
+    std::vector<int64_t> error_bins;
+    int64_t code_rows = 0;
+    std::vector<double> code_sums;
+  };
+  void Reset(Half* h) const;
+  void Rotate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const v1::DriftBaseline baseline_;
+  const Scaler scaler_;
+  const std::vector<std::string> names_;
+  const float mse_threshold_;
+  const int64_t half_rows_;
+  std::vector<int> bin_offset_;  // start of each feature's bins in bin_counts
+  int total_bins_ = 0;
+  std::vector<double> error_edges_;
+
+  mutable std::mutex mu_;
+  Half current_ ABSL_GUARDED_BY(mu_);
+  Half previous_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> cumulative_error_bins_ ABSL_GUARDED_BY(mu_);
+  double cumulative_error_sum_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_DRIFT_H_

@@ -1,0 +1,163 @@
+#include "core/drift.h"
+
+#include <cmath>
+
+#include "core/trainer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/synthetic_data.h"
+
+namespace strata {
+namespace {
+
+using ::testing::ElementsAre;
+
+TEST(DriftMathTest, QuantileBinEdgesByHand) {
+  std::vector<float> v;
+  for (int i = 1; i <= 100; ++i) v.push_back(static_cast<float>(i));
+  // Nearest rank: the 25th, 50th and 75th of 100 values.
+  EXPECT_THAT(QuantileBinEdges(v, 4), ElementsAre(25.0f, 50.0f, 75.0f));
+  // 1..10 in 3 bins: ranks ceil(10/3) = 4 and ceil(20/3) = 7.
+  std::vector<float> ten;
+  for (int i = 1; i <= 10; ++i) ten.push_back(static_cast<float>(11 - i));  // unsorted
+  EXPECT_THAT(QuantileBinEdges(ten, 3), ElementsAre(4.0f, 7.0f));
+  EXPECT_EQ(QuantileBinEdges(v, 10).size(), 9u);
+  // Ties merge: a 0/1 feature has one edge, whatever the bins asked for.
+  std::vector<float> binary(90, 0.0f);
+  binary.resize(100, 1.0f);
+  EXPECT_THAT(QuantileBinEdges(binary, 10), ElementsAre(0.0f));
+  EXPECT_TRUE(QuantileBinEdges(std::vector<float>(50, 3.0f), 10).empty());  // constant
+}
+
+TEST(DriftMathTest, BinIndexCountsEdgesBelow) {
+  const float edges[] = {1, 2, 3};
+  EXPECT_EQ(BinIndex(edges, 3, 0.5f), 0);
+  EXPECT_EQ(BinIndex(edges, 3, 1.0f), 0);  // an edge belongs to the bin below it
+  EXPECT_EQ(BinIndex(edges, 3, 1.5f), 1);
+  EXPECT_EQ(BinIndex(edges, 3, 3.0f), 2);
+  EXPECT_EQ(BinIndex(edges, 3, 9.0f), 3);
+  EXPECT_EQ(BinIndex(edges, 0, 9.0f), 0);
+}
+
+TEST(DriftMathTest, PopulationStabilityIndexByHand) {
+  // (0.25 - 0.5) ln(0.25 / 0.5) + (0.75 - 0.5) ln(0.75 / 0.5)
+  EXPECT_NEAR(PopulationStabilityIndex({0.5, 0.5}, {0.25, 0.75}),
+              0.25 * std::log(2.0) + 0.25 * std::log(1.5), 1e-12);
+  EXPECT_EQ(PopulationStabilityIndex({0.2, 0.3, 0.5}, {0.2, 0.3, 0.5}), 0.0);
+  // Empty bins are floored at 1e-4: finite, and large.
+  EXPECT_NEAR(PopulationStabilityIndex({1, 0}, {0, 1}), 2 * (1 - 1e-4) * std::log(1e4), 1e-9);
+}
+
+class DriftMonitorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = new Matrix(testing::ManifoldData(4000, 6, 2, 3));
+    Trainer::Options options;
+    options.input_dim = 6;
+    options.config.add_encoder_widths(4);
+    options.config.add_encoder_widths(2);
+    options.config.set_finetune_epochs(15);
+    options.feature_names = {"a", "b", "c", "d", "e", "f"};
+    model_ = (*(*Trainer::Create(options))->Train(*data_)).release();
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete data_;
+  }
+  DriftMonitor Monitor(int64_t window) {
+    return DriftMonitor(model_->info().drift_baseline, model_->scaler(),
+                        model_->info().feature_names,
+                        model_->info().calibration.mean_squared().threshold(), window);
+  }
+  static Matrix* data_;
+  static Model* model_;
+};
+Matrix* DriftMonitorTest::data_ = nullptr;
+Model* DriftMonitorTest::model_ = nullptr;
+
+TEST_F(DriftMonitorTest, BaselineDescribesTheTrainingRows) {
+  const v1::DriftBaseline& b = model_->info().drift_baseline;
+  ASSERT_EQ(b.features_size(), 6);
+  for (const v1::FeatureBaseline& f : b.features()) {
+    EXPECT_EQ(f.bin_edges_size(), 9);
+    double total = 0;
+    for (double p : f.proportions()) {
+      total += p;
+      EXPECT_NEAR(p, 0.1, 0.01);  // equal-frequency bins
+    }
+    EXPECT_NEAR(total, 1.0, 1e-9);
+    EXPECT_NEAR(f.mean(), 0.0, 1e-3);  // standard scaling
+    EXPECT_NEAR(f.std(), 1.0, 1e-3);
+  }
+  EXPECT_EQ(b.code().mean_size(), 2);
+  const v1::ErrorBaseline& e = b.reconstruction_error();
+  EXPECT_LE(e.p50(), e.p95());
+  EXPECT_LE(e.p95(), e.max());
+  EXPECT_NEAR(b.expected_anomaly_ratio(), 0.01, 1e-12);
+}
+
+TEST_F(DriftMonitorTest, InDistributionStaysStableAndAShiftedFeatureLeads) {
+  const Matrix rows = data_->topRows(3000);
+  const Matrix errors = *model_->FeatureErrors(rows, ScoreMetric::kMeanSquared);
+  const Eigen::VectorXf mse = errors.rowwise().mean();
+  const Matrix codes = *model_->Encode(rows, 2);
+  DriftMonitor same = Monitor(10000);
+  same.Observe(rows, &mse, &codes);
+  const v1::DriftFigures calm = same.Figures();
+  EXPECT_EQ(calm.window_rows(), 3000);
+  for (const v1::FeatureDrift& f : calm.features()) EXPECT_LT(f.psi(), 0.1) << f.name();
+  EXPECT_LT(calm.drift_score(), 0.1);
+  EXPECT_LT(calm.code_drift_max(), 0.2);
+  EXPECT_NEAR(calm.anomaly_ratio(), 0.01, 0.01);
+
+  // Feature c moves by 2 training standard deviations.
+  Matrix shifted = rows;
+  const float std_c = model_->scaler().scale()(2);  // standard scaler: scale = std
+  shifted.col(2).array() += 2 * std_c;
+  DriftMonitor moved = Monitor(10000);
+  const Eigen::VectorXf shifted_mse =
+      model_->FeatureErrors(shifted, ScoreMetric::kMeanSquared)->rowwise().mean();
+  moved.Observe(shifted, &shifted_mse, nullptr);
+  const v1::DriftFigures drift = moved.Figures();
+  ASSERT_EQ(drift.features_size(), 6);
+  EXPECT_EQ(drift.features(0).name(), "c");
+  EXPECT_GT(drift.features(0).psi(), 0.25);
+  EXPECT_NEAR(drift.features(0).mean_shift(), 2.0, 0.1);
+  EXPECT_GT(drift.features(0).out_of_range_ratio(), 0.01);
+  EXPECT_LT(drift.features(1).psi(), 0.1);
+  EXPECT_GT(drift.drift_score(), 0.25);
+  EXPECT_GT(drift.error_mean(), calm.error_mean());
+  EXPECT_EQ(drift.code_rows(), 0);
+}
+
+TEST_F(DriftMonitorTest, WindowKeepsBetweenHalfAndAllOfItsRows) {
+  DriftMonitor m = Monitor(1000);
+  const Matrix rows = data_->topRows(400);
+  m.Observe(rows, nullptr, nullptr);
+  EXPECT_EQ(m.Figures().window_rows(), 400);
+  m.Observe(rows, nullptr, nullptr);
+  m.Observe(rows, nullptr, nullptr);  // 1,200 seen
+  const int64_t n = m.Figures().window_rows();
+  EXPECT_GE(n, 500);
+  EXPECT_LE(n, 1000);
+  // Cumulative error histogram counts every scored row ever seen.
+  const Eigen::VectorXf mse = Eigen::VectorXf::Constant(400, 1e-3f);
+  m.Observe(rows, &mse, nullptr);
+  m.Observe(rows, &mse, nullptr);
+  const auto hist = m.CumulativeErrors();
+  uint64_t total = 0;
+  for (uint64_t c : hist.counts) total += c;
+  EXPECT_EQ(total, 800u);
+  EXPECT_NEAR(hist.sum, 0.8, 1e-4);
+}
+
+TEST_F(DriftMonitorTest, EmptyWindowReportsZeros) {
+  const v1::DriftFigures f = Monitor(100).Figures();
+  EXPECT_EQ(f.window_rows(), 0);
+  EXPECT_EQ(f.features_size(), 0);
+  EXPECT_EQ(f.drift_score(), 0);
+  EXPECT_GT(f.training_error_p95(), 0);
+}
+
+}  // namespace
+}  // namespace strata
