@@ -158,3 +158,64 @@ int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args) {
 }
 
 }  // namespace strata::cli
+
+namespace strata::cli {
+
+int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
+  std::string model, label, output = "table";
+  int version = 0, top = 0;
+  FlagSet flags("drift",
+                "How the records a model version saw recently move away from its training data:\n"
+                "per feature PSI, mean shift (training std units) and out-of-range share, most\n"
+                "drifted first; then reconstruction error, anomaly ratio and code drift.");
+  flags.AddString("model", &model, "NAME", "the model", true);
+  flags.AddInt("version", &version, "the version (default: the latest served)");
+  flags.AddString("label", &label, "LABEL", "the version this label points at");
+  flags.AddInt("top", &top, "show only the N most drifted features (0 = all)");
+  flags.AddString("output", &output, "table|csv|json", "output format");
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
+  if (absl::Status s = CheckOutput(output); !s.ok()) {
+    Fail("drift", s);
+    return kExitUsage;
+  }
+  auto client = Connect(global);
+  if (!client.ok()) return Fail("drift", client.status());
+  v1::ModelSpec spec;
+  spec.set_name(model);
+  if (version > 0) spec.set_version(version);
+  if (!label.empty()) spec.set_label(label);
+  absl::StatusOr<v1::DriftReportResponse> report = (*client)->DriftReport(spec);
+  if (!report.ok()) return Fail("drift", report.status());
+  if (output == "json") {
+    std::cout << Json(*report) << "\n";
+    return kExitOk;
+  }
+  const v1::DriftFigures& f = report->figures();
+  std::vector<std::vector<std::string>> rows = {
+      {"FEATURE", "PSI", "MEAN_SHIFT", "OUT_OF_RANGE", "STATUS"}};
+  for (int i = 0; i < f.features_size() && (top <= 0 || i < top); ++i) {
+    const v1::FeatureDrift& d = f.features(i);
+    rows.push_back({d.name(), absl::StrFormat("%.4f", d.psi()),
+                    absl::StrFormat("%+.3f", d.mean_shift()),
+                    absl::StrFormat("%.4f", d.out_of_range_ratio()),
+                    d.psi() > 0.25 ? "DRIFTED" : d.psi() > 0.1 ? "moderate" : "stable"});
+  }
+  if (output == "table") {
+    std::cout << absl::StrFormat("%s version %d: %d records in the window, drift score %.4f\n\n",
+                                 report->model().name(), report->model().version(),
+                                 f.window_rows(), f.drift_score());
+  }
+  PrintTable(rows, output == "csv");
+  if (output == "table") {
+    std::cout << absl::StrFormat(
+        "\nreconstruction MSE (%d scored records): mean %.6g (training %.6g), p95 %.6g "
+        "(training %.6g), error PSI %.4f\n"
+        "anomaly ratio %.4f (expected %.4f); code drift mean %.3f, max %.3f std (%d records)\n",
+        f.error_rows(), f.error_mean(), f.training_error_mean(), f.error_p95(),
+        f.training_error_p95(), f.error_psi(), f.anomaly_ratio(), f.expected_anomaly_ratio(),
+        f.code_drift_mean(), f.code_drift_max(), f.code_rows());
+  }
+  return kExitOk;
+}
+
+}  // namespace strata::cli

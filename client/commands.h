@@ -33,6 +33,7 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunModels(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args);
 
 // Prints "strata COMMAND: message" and returns the exit code for it.
 int Fail(const std::string& command, const absl::Status& status);

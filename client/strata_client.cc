@@ -189,6 +189,16 @@ absl::StatusOr<v1::GetModelResponse> StrataClient::GetModel(const v1::ModelSpec&
   return Done(status, std::move(response));
 }
 
+absl::StatusOr<v1::DriftReportResponse> StrataClient::DriftReport(const v1::ModelSpec& spec) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::DriftReportRequest request;
+  *request.mutable_model() = spec;
+  v1::DriftReportResponse response;
+  const grpc::Status status = models_->DriftReport(&context, request, &response);
+  return Done(status, std::move(response));
+}
+
 absl::StatusOr<v1::SetLabelResponse> StrataClient::SetLabel(const std::string& model_name,
                                                             const std::string& label,
                                                             int64_t version) {

@@ -59,6 +59,7 @@ class StrataClient {
 
   absl::StatusOr<v1::ListModelsResponse> ListModels();
   absl::StatusOr<v1::GetModelResponse> GetModel(const v1::ModelSpec& spec);
+  absl::StatusOr<v1::DriftReportResponse> DriftReport(const v1::ModelSpec& spec);
   absl::StatusOr<v1::SetLabelResponse> SetLabel(const std::string& model_name,
                                                 const std::string& label, int64_t version);
 

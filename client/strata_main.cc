@@ -24,6 +24,7 @@ constexpr char kUsage[] =
     "  models       the models a server serves\n"
     "  jobs         training jobs: list, show, cancel\n"
     "  label        point a label at a version\n"
+    "  drift        how live records drift from a version's training data\n"
     "  inspect      print what a local model file holds\n"
     "  version      print the version\n"
     "\n"
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
   if (command == "models") return RunModels(global, args);
   if (command == "jobs") return RunJobs(global, args);
   if (command == "label") return RunLabel(global, args);
+  if (command == "drift") return RunDrift(global, args);
   if (command == "inspect") return RunInspect(args);
   if (command == "version" || command == "--version") {
     std::cout << "strata " << STRATA_VERSION << "\n";

@@ -30,10 +30,14 @@ class ScoreStreamReactor final
     if (message_index_ == 0) spec_ = request_.model();
     if (!request_.model().name().empty()) spec_ = request_.model();
     response_.Clear();
-    const absl::Status s = service_->DoAnomalyScore(spec_, request_, &response_);
+    RpcCall call(service_->options().metrics, "StreamAnomalyScore");
+    absl::Status s = service_->DoAnomalyScore(spec_, request_, &response_);
     if (!s.ok()) {
-      Finish(ToGrpcStatus(absl::Status(
-          s.code(), absl::StrCat("stream message ", message_index_, ": ", s.message()))));
+      s = absl::Status(s.code(), absl::StrCat("stream message ", message_index_, ": ", s.message()));
+    }
+    const grpc::Status status = call.Finish(s, response_.model(), request_.rows().rows());
+    if (!s.ok()) {
+      Finish(status);
       return;
     }
     ++message_index_;
@@ -69,6 +73,9 @@ absl::Status InferenceServiceImpl::DoEncode(const v1::EncodeRequest& request,
   const int layer = request.layer() == 0 ? m->model->depth() : request.layer();
   absl::StatusOr<Matrix> features = m->model->Encode(*rows, layer);
   if (!features.ok()) return features.status();
+  if (m->drift != nullptr) {
+    m->drift->Observe(*rows, nullptr, layer == m->model->depth() ? &*features : nullptr);
+  }
   SetVersion(*m, response->mutable_model());
   response->set_layer(layer);
   ToDenseMatrix(*features, response->mutable_features());
@@ -83,6 +90,13 @@ absl::Status InferenceServiceImpl::DoReconstruct(const v1::ReconstructRequest& r
   if (!rows.ok()) return rows.status();
   absl::StatusOr<Matrix> out = m->model->Reconstruct(*rows);
   if (!out.ok()) return out.status();
+  if (m->drift != nullptr) {
+    // The error in scaled space, from the two batches in original units.
+    Matrix diff = *out - *rows;
+    diff.array().rowwise() /= m->model->scaler().scale().array();
+    const Eigen::VectorXf mse = diff.array().square().rowwise().mean();
+    m->drift->Observe(*rows, &mse, nullptr);
+  }
   SetVersion(*m, response->mutable_model());
   ToDenseMatrix(*out, response->mutable_reconstructions());
   return absl::OkStatus();
@@ -104,6 +118,12 @@ absl::Status InferenceServiceImpl::DoAnomalyScore(const v1::ModelSpec& spec,
                                  : ScoreMetric::kMeanSquared;
   absl::StatusOr<Matrix> errors = m->model->FeatureErrors(*rows, metric);
   if (!errors.ok()) return errors.status();
+  if (m->drift != nullptr) {
+    const Eigen::VectorXf mse = metric == ScoreMetric::kMeanSquared
+                                    ? Eigen::VectorXf(errors->rowwise().mean())
+                                    : Eigen::VectorXf(errors->array().square().rowwise().mean());
+    m->drift->Observe(*rows, &mse, nullptr);
+  }
   const v1::ScoreDistribution& distribution = m->model->score_distribution(metric);
   SetVersion(*m, response->mutable_model());
   response->set_metric(metric == ScoreMetric::kMeanAbsolute ? v1::ScoreOptions::MEAN_ABSOLUTE
@@ -127,19 +147,25 @@ absl::Status InferenceServiceImpl::DoAnomalyScore(const v1::ModelSpec& spec,
 grpc::ServerUnaryReactor* InferenceServiceImpl::Encode(grpc::CallbackServerContext* context,
                                                        const v1::EncodeRequest* request,
                                                        v1::EncodeResponse* response) {
-  return FinishUnary(context, DoEncode(*request, response));
+  RpcCall call(options_.metrics, "Encode");
+  const absl::Status s = DoEncode(*request, response);
+  return call.FinishUnary(context, s, response->model(), request->rows().rows());
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Reconstruct(grpc::CallbackServerContext* context,
                                                             const v1::ReconstructRequest* request,
                                                             v1::ReconstructResponse* response) {
-  return FinishUnary(context, DoReconstruct(*request, response));
+  RpcCall call(options_.metrics, "Reconstruct");
+  const absl::Status s = DoReconstruct(*request, response);
+  return call.FinishUnary(context, s, response->model(), request->rows().rows());
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::AnomalyScore(grpc::CallbackServerContext* context,
                                                              const v1::AnomalyScoreRequest* request,
                                                              v1::AnomalyScoreResponse* response) {
-  return FinishUnary(context, DoAnomalyScore(request->model(), *request, response));
+  RpcCall call(options_.metrics, "AnomalyScore");
+  const absl::Status s = DoAnomalyScore(request->model(), *request, response);
+  return call.FinishUnary(context, s, response->model(), request->rows().rows());
 }
 
 grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>*

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "server/metrics.h"
 #include "server/model_registry.h"
 #include "strata/v1/service.grpc.pb.h"
 
@@ -21,8 +22,11 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
     ModelRegistry* registry = nullptr;
     // Rows allowed in one request (or one stream message). Default 65,536.
     int64_t max_batch_rows = 65536;
+    // Request metrics. Default none.
+    ServerMetrics* metrics = nullptr;
   };
   explicit InferenceServiceImpl(Options options) : options_(options) {}
+  const Options& options() const { return options_; }
 
   grpc::ServerUnaryReactor* Encode(grpc::CallbackServerContext* context,
                                    const v1::EncodeRequest* request,

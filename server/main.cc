@@ -17,9 +17,14 @@
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address to listen on (127.0.0.1 for loopback only).");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one (printed at start).");
-ABSL_FLAG(int, metrics_port, 0,
-          "Port of the Prometheus /metrics endpoint; 0 = off. (The endpoint arrives with the "
-          "drift-metrics work; the server refuses a non-zero value until then.)");
+ABSL_FLAG(int, metrics_port, 9464,
+          "Port of the Prometheus /metrics endpoint (on --host); -1 turns it off, 0 picks a free "
+          "one (printed at start).");
+ABSL_FLAG(int64_t, drift_window, 10000,
+          "Records in each model version's drift window (the figures cover the last half to all "
+          "of them).");
+ABSL_FLAG(int, drift_max_features, 20,
+          "Features per model version exported with drift series (the most drifted).");
 ABSL_FLAG(std::string, model_root, "", "Model store: <model_root>/<name>/<version>/. Required.");
 ABSL_FLAG(std::string, data_root, "",
           "Directory that TrainJob csv_path is confined to; empty refuses CSV paths.");
@@ -58,8 +63,8 @@ int main(int argc, char** argv) {
     std::cerr << "strata-server: --model_root is required (see --help)\n";
     return 2;
   }
-  if (absl::GetFlag(FLAGS_metrics_port) != 0) {
-    std::cerr << "strata-server: --metrics_port is not available in this build yet\n";
+  if (absl::GetFlag(FLAGS_drift_window) < 2 || absl::GetFlag(FLAGS_drift_max_features) < 0) {
+    std::cerr << "strata-server: --drift_window must be >= 2 and --drift_max_features >= 0\n";
     return 2;
   }
   absl::StatusOr<strata::VersionPolicy> policy =
@@ -78,6 +83,12 @@ int main(int argc, char** argv) {
   options.max_concurrent_jobs = absl::GetFlag(FLAGS_max_concurrent_jobs);
   options.max_train_values = absl::GetFlag(FLAGS_max_train_values);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    options.metrics_address =
+        absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_metrics_port));
+  }
+  options.drift_window_rows = absl::GetFlag(FLAGS_drift_window);
+  options.drift_max_features = absl::GetFlag(FLAGS_drift_max_features);
 
   absl::StatusOr<std::unique_ptr<strata::StrataServer>> server =
       strata::StrataServer::Create(options);
@@ -85,7 +96,9 @@ int main(int argc, char** argv) {
     std::cerr << "strata-server: " << server.status().message() << "\n";
     return 1;
   }
-  std::cout << "strata-server listening on port " << (*server)->port() << std::endl;
+  std::cout << "strata-server listening on port " << (*server)->port();
+  if ((*server)->metrics_port()) std::cout << ", metrics on port " << (*server)->metrics_port();
+  std::cout << std::endl;
 
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;

@@ -116,7 +116,7 @@ void ModelRegistry::Refresh() {
     const std::vector<int64_t> aspired = AspiredVersions(options_.policy, available, labelled);
 
     // Load what is aspired and not yet loaded, before anything is unloaded.
-    std::map<int64_t, std::shared_ptr<const Model>> loaded;
+    std::map<int64_t, Served> loaded;
     if (old_entry != nullptr) loaded = old_entry->versions;
     for (int64_t v : aspired) {
       if (loaded.count(v)) continue;
@@ -124,7 +124,15 @@ void ModelRegistry::Refresh() {
       const absl::Time start = absl::Now();
       absl::StatusOr<std::unique_ptr<Model>> model = ReadModelFile(path);
       if (model.ok()) {
-        loaded[v] = std::shared_ptr<const Model>(std::move(*model));
+        Served served;
+        served.model = std::shared_ptr<const Model>(std::move(*model));
+        const ModelInfo& info = served.model->info();
+        if (info.drift_baseline.features_size() == served.model->input_dim()) {
+          served.drift = std::make_shared<DriftMonitor>(
+              info.drift_baseline, served.model->scaler(), info.feature_names,
+              info.calibration.mean_squared().threshold(), options_.drift_window_rows);
+        }
+        loaded[v] = std::move(served);
         events.push_back({VersionEvent::Kind::kLoaded, name, v, absl::Now() - start, ""});
       } else {
         FailedFile f;
@@ -206,7 +214,7 @@ absl::StatusOr<ServableModel> ModelRegistry::Get(const v1::ModelSpec& spec) cons
                                             " is not served (served: ", absl::StrJoin(served, ", "),
                                             ")"));
   }
-  return ServableModel{spec.name(), version, v->second};
+  return ServableModel{spec.name(), version, v->second.model, v->second.drift};
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::SetLabel(const std::string& name,
@@ -249,6 +257,17 @@ absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::SetLabel(const std
   const auto it = snap->find(name);
   if (it == snap->end()) return std::map<std::string, int64_t>();
   return it->second.labels;
+}
+
+std::vector<ServableModel> ModelRegistry::ServedVersions() const {
+  const std::shared_ptr<const Snapshot> snap = snapshot();
+  std::vector<ServableModel> out;
+  for (const auto& [name, entry] : *snap) {
+    for (const auto& [v, served] : entry.versions) {
+      out.push_back({name, v, served.model, served.drift});
+    }
+  }
+  return out;
 }
 
 std::vector<ModelRegistry::ModelView> ModelRegistry::List() const {

@@ -26,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/drift.h"
 #include "core/model.h"
 #include "server/mutex.h"
 #include "server/model_store.h"
@@ -38,6 +39,9 @@ struct ServableModel {
   std::string name;
   int64_t version = 0;
   std::shared_ptr<const Model> model;
+  // Watches this version's live inputs; null for a model without a drift
+  // baseline (trained before drift monitoring existed).
+  std::shared_ptr<DriftMonitor> drift;
 };
 
 // What a refresh did to one version, for logs and metrics.
@@ -62,6 +66,8 @@ class ModelRegistry {
     absl::Duration poll_interval = absl::Seconds(2);
     // Called (without locks held) for every version event. Default: none.
     std::function<void(const VersionEvent&)> on_event;
+    // Records in each version's drift window. Default 10,000.
+    int64_t drift_window_rows = 10000;
   };
 
   // Loads what the store holds now, then starts polling.
@@ -88,11 +94,17 @@ class ModelRegistry {
     std::vector<int64_t> versions;  // served, ascending
     std::map<std::string, int64_t> labels;
   };
+  // Every served version (for metrics); sorted by name and version.
+  std::vector<ServableModel> ServedVersions() const;
   std::vector<ModelView> List() const;
 
  private:
+  struct Served {
+    std::shared_ptr<const Model> model;
+    std::shared_ptr<DriftMonitor> drift;
+  };
   struct Entry {
-    std::map<int64_t, std::shared_ptr<const Model>> versions;
+    std::map<int64_t, Served> versions;
     std::map<std::string, int64_t> labels;
   };
   using Snapshot = std::map<std::string, Entry>;

@@ -1,5 +1,6 @@
 #include "server/model_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "core/model_io.h"
 #include "server/grpc_status.h"
 
@@ -7,6 +8,7 @@ namespace strata {
 grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerContext* context,
                                                        const v1::ListModelsRequest* request,
                                                        v1::ListModelsResponse* response) {
+  RpcCall call(options_.metrics, "ListModels");
   for (const ModelRegistry::ModelView& view : options_.registry->List()) {
     if (view.versions.empty()) continue;
     v1::ModelSummary* m = response->add_models();
@@ -14,14 +16,15 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
     m->mutable_versions()->Add(view.versions.begin(), view.versions.end());
     m->mutable_labels()->insert(view.labels.begin(), view.labels.end());
   }
-  return FinishUnary(context, absl::OkStatus());
+  return call.FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* ModelServiceImpl::GetModel(grpc::CallbackServerContext* context,
                                                      const v1::GetModelRequest* request,
                                                      v1::GetModelResponse* response) {
+  RpcCall call(options_.metrics, "GetModel");
   absl::StatusOr<ServableModel> m = options_.registry->Get(request->model());
-  if (!m.ok()) return FinishUnary(context, m.status());
+  if (!m.ok()) return call.FinishUnary(context, m.status());
   const Model& model = *m->model;
   const ModelInfo& info = model.info();
   response->mutable_model()->set_name(m->name);
@@ -40,16 +43,35 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetModel(grpc::CallbackServerContext
       if (version == m->version) response->add_labels(label);
     }
   }
-  return FinishUnary(context, absl::OkStatus());
+  return call.FinishUnary(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* ModelServiceImpl::SetLabel(grpc::CallbackServerContext* context,
                                                      const v1::SetLabelRequest* request,
                                                      v1::SetLabelResponse* response) {
+  RpcCall call(options_.metrics, "SetLabel");
   absl::StatusOr<std::map<std::string, int64_t>> labels =
       options_.registry->SetLabel(request->model_name(), request->label(), request->version());
   if (labels.ok()) response->mutable_labels()->insert(labels->begin(), labels->end());
-  return FinishUnary(context, labels.status());
+  return call.FinishUnary(context, labels.status());
+}
+
+grpc::ServerUnaryReactor* ModelServiceImpl::DriftReport(grpc::CallbackServerContext* context,
+                                                        const v1::DriftReportRequest* request,
+                                                        v1::DriftReportResponse* response) {
+  RpcCall call(options_.metrics, "DriftReport");
+  absl::StatusOr<ServableModel> m = options_.registry->Get(request->model());
+  if (!m.ok()) return call.FinishUnary(context, m.status());
+  if (m->drift == nullptr) {
+    return call.FinishUnary(
+        context, absl::FailedPreconditionError(absl::StrCat(
+                     "model '", m->name, "' version ", m->version,
+                     " has no drift baseline (trained before drift monitoring); retrain it")));
+  }
+  response->mutable_model()->set_name(m->name);
+  response->mutable_model()->set_version(m->version);
+  *response->mutable_figures() = m->drift->Figures();
+  return call.FinishUnary(context, absl::OkStatus(), response->model());
 }
 
 }  // namespace strata

@@ -4,6 +4,7 @@
 #ifndef STRATA_SERVER_MODEL_SERVICE_H_
 #define STRATA_SERVER_MODEL_SERVICE_H_
 
+#include "server/metrics.h"
 #include "server/model_registry.h"
 #include "strata/v1/service.grpc.pb.h"
 
@@ -14,6 +15,8 @@ class ModelServiceImpl final : public v1::ModelService::CallbackService {
   struct Options {
     // Where models come from. Required; must outlive the service.
     ModelRegistry* registry = nullptr;
+    // Request metrics. Default none.
+    ServerMetrics* metrics = nullptr;
   };
   explicit ModelServiceImpl(Options options) : options_(options) {}
 
@@ -26,6 +29,9 @@ class ModelServiceImpl final : public v1::ModelService::CallbackService {
   grpc::ServerUnaryReactor* SetLabel(grpc::CallbackServerContext* context,
                                      const v1::SetLabelRequest* request,
                                      v1::SetLabelResponse* response) override;
+  grpc::ServerUnaryReactor* DriftReport(grpc::CallbackServerContext* context,
+                                        const v1::DriftReportRequest* request,
+                                        v1::DriftReportResponse* response) override;
 
  private:
   const Options options_;

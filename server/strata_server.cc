@@ -18,6 +18,13 @@ constexpr const char* kServices[] = {"strata.v1.InferenceService", "strata.v1.Tr
 
 absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options options) {
   std::unique_ptr<StrataServer> s(new StrataServer());
+  ServerMetrics::Options metrics_options;
+  metrics_options.address = options.metrics_address;
+  metrics_options.max_drift_features = options.drift_max_features;
+  absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics = ServerMetrics::Create(metrics_options);
+  if (!metrics.ok()) return metrics.status();
+  s->metrics_ = *std::move(metrics);
+  ServerMetrics* m = s->metrics_.get();
   absl::StatusOr<std::unique_ptr<ModelStore>> store = ModelStore::Create({options.model_root});
   if (!store.ok()) return store.status();
   s->store_ = *std::move(store);
@@ -26,6 +33,8 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   registry_options.store = s->store_.get();
   registry_options.policy = options.version_policy;
   registry_options.poll_interval = options.poll_interval;
+  registry_options.drift_window_rows = options.drift_window_rows;
+  registry_options.on_event = [m](const VersionEvent& e) { m->OnVersionEvent(e); };
   absl::StatusOr<std::unique_ptr<ModelRegistry>> registry =
       ModelRegistry::Create(std::move(registry_options));
   if (!registry.ok()) return registry.status();
@@ -36,18 +45,22 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   job_options.registry = s->registry_.get();
   job_options.max_concurrent_jobs = options.max_concurrent_jobs;
   job_options.data_root = options.data_root;
+  job_options.on_finish = [m](const v1::TrainJob& job) { m->OnJobFinished(job); };
   absl::StatusOr<std::unique_ptr<TrainJobManager>> jobs = TrainJobManager::Create(job_options);
   if (!jobs.ok()) return jobs.status();
   s->jobs_ = *std::move(jobs);
 
   if (options.max_batch_rows < 1) return absl::InvalidArgumentError("max_batch_rows must be >= 1");
+  s->metrics_->Attach(s->registry_.get(), s->jobs_.get());
   s->inference_ = std::make_unique<InferenceServiceImpl>(
-      InferenceServiceImpl::Options{s->registry_.get(), options.max_batch_rows});
+      InferenceServiceImpl::Options{s->registry_.get(), options.max_batch_rows, m});
   TrainingServiceImpl::Options training_options;
   training_options.jobs = s->jobs_.get();
   training_options.max_train_values = options.max_train_values;
+  training_options.metrics = m;
   s->training_ = std::make_unique<TrainingServiceImpl>(training_options);
-  s->models_ = std::make_unique<ModelServiceImpl>(ModelServiceImpl::Options{s->registry_.get()});
+  s->models_ =
+      std::make_unique<ModelServiceImpl>(ModelServiceImpl::Options{s->registry_.get(), m});
 
   grpc::EnableDefaultHealthCheckService(true);
   if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -68,7 +81,9 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   Log(LogLevel::kInfo, "server",
       absl::StrCat("serving on ", options.address.substr(0, options.address.rfind(':')), ":",
                    s->port_, " from ", options.model_root,
-                   " (versions: ", options.version_policy.ToString(), ")"));
+                   " (versions: ", options.version_policy.ToString(), ")",
+                   s->metrics_->port() ? absl::StrCat("; /metrics on port ", s->metrics_->port())
+                                       : ""));
   return s;
 }
 
@@ -81,7 +96,8 @@ void StrataServer::Shutdown(absl::Time deadline) {
     health->SetServingStatus("", false);
     for (const char* service : kServices) health->SetServingStatus(service, false);
     server_->Shutdown(absl::ToChronoTime(deadline));
-    jobs_.reset();  // cancels and joins the training workers
+    metrics_->Attach(nullptr, nullptr);  // scrapes stop reading what goes next
+    jobs_.reset();                       // cancels and joins the training workers
   });
 }
 

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/inference_service.h"
+#include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/model_service.h"
 #include "server/model_store.h"
@@ -55,6 +56,13 @@ class StrataServer {
     int max_message_bytes = 64 << 20;
     // Serve grpc.reflection.v1alpha. Default true.
     bool reflection = true;
+    // host:port of the Prometheus /metrics endpoint; port 0 picks a free
+    // one. Default empty: no endpoint.
+    std::string metrics_address;
+    // Records in each model version's drift window. Default 10,000.
+    int64_t drift_window_rows = 10000;
+    // Features per version exported with drift series. Default 20.
+    int drift_max_features = 20;
   };
 
   static absl::StatusOr<std::unique_ptr<StrataServer>> Create(Options options);
@@ -62,6 +70,9 @@ class StrataServer {
   ~StrataServer();
 
   int port() const { return port_; }
+  // The /metrics port; 0 without an endpoint.
+  int metrics_port() const { return metrics_->port(); }
+  ServerMetrics* metrics() { return metrics_.get(); }
   ModelRegistry* registry() { return registry_.get(); }
   TrainJobManager* jobs() { return jobs_.get(); }
 
@@ -74,6 +85,7 @@ class StrataServer {
  private:
   StrataServer() = default;
 
+  std::unique_ptr<ServerMetrics> metrics_;  // outlives everything it reads
   std::unique_ptr<ModelStore> store_;
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<TrainJobManager> jobs_;

@@ -269,7 +269,16 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
 
 void TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::string& error,
                              int64_t version) {
-  MutexLock lock(&mu_);
+  v1::TrainJob record;
+  {
+    MutexLock lock(&mu_);
+    record = FinishLocked(job, state, error, version);
+  }
+  if (options_.on_finish) options_.on_finish(record);
+}
+
+v1::TrainJob TrainJobManager::FinishLocked(Job* job, v1::TrainJob::State state,
+                                           const std::string& error, int64_t version) {
   job->record.set_state(state);
   job->record.set_error(error);
   job->record.set_version(version);
@@ -281,7 +290,9 @@ void TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::str
           version ? absl::StrCat(": published ", job->record.model_name(), " version ", version)
                   : "",
           error.empty() ? "" : absl::StrCat(": ", error)));
+  v1::TrainJob record = job->record;
   ForgetOldJobs();
+  return record;
 }
 
 }  // namespace strata

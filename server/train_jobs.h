@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +49,9 @@ class TrainJobManager {
     std::string data_root;
     // Finished jobs remembered for Get and List. Default 256.
     int max_finished_jobs = 256;
+    // Called (without locks held) with each job that ran to an end.
+    // Default: none.
+    std::function<void(const v1::TrainJob&)> on_finish;
   };
 
   // The data of a job: rows in memory, or a CSV file under data_root.
@@ -87,6 +91,8 @@ class TrainJobManager {
   // Trains and publishes; returns the new version.
   absl::StatusOr<int64_t> TrainAndPublish(Job* job);
   void Finish(Job* job, v1::TrainJob::State state, const std::string& error, int64_t version);
+  v1::TrainJob FinishLocked(Job* job, v1::TrainJob::State state, const std::string& error,
+                            int64_t version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetOldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.

@@ -167,24 +167,25 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
 grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
     grpc::CallbackServerContext* context, const v1::SubmitTrainJobRequest* request,
     v1::TrainJob* response) {
+  RpcCall call(options_.metrics, "SubmitTrainJob");
   TrainJobManager::JobData data;
   if (request->has_rows()) {
     const int64_t values = int64_t{request->rows().rows()} * request->rows().cols();
     if (values > options_.max_train_values) {
-      return FinishUnary(context, TooLarge(values, options_.max_train_values));
+      return call.FinishUnary(context, TooLarge(values, options_.max_train_values));
     }
     absl::StatusOr<Matrix> rows = FromDenseMatrix(request->rows(), "rows", values);
-    if (!rows.ok()) return FinishUnary(context, rows.status());
+    if (!rows.ok()) return call.FinishUnary(context, rows.status());
     data.rows = *std::move(rows);
   } else if (request->has_csv_path()) {
     data.csv_path = request->csv_path();
   } else {
-    return FinishUnary(context,
-                       absl::InvalidArgumentError("the request has neither rows nor csv_path"));
+    return call.FinishUnary(
+        context, absl::InvalidArgumentError("the request has neither rows nor csv_path"));
   }
   absl::StatusOr<v1::TrainJob> job = options_.jobs->Submit(request->spec(), std::move(data));
   if (job.ok()) *response = *std::move(job);
-  return FinishUnary(context, job.status());
+  return call.FinishUnary(context, job.status());
 }
 
 grpc::ServerReadReactor<v1::UploadTrainJobRequest>* TrainingServiceImpl::UploadTrainJob(
@@ -195,9 +196,10 @@ grpc::ServerReadReactor<v1::UploadTrainJobRequest>* TrainingServiceImpl::UploadT
 grpc::ServerUnaryReactor* TrainingServiceImpl::GetTrainJob(grpc::CallbackServerContext* context,
                                                            const v1::GetTrainJobRequest* request,
                                                            v1::TrainJob* response) {
+  RpcCall call(options_.metrics, "GetTrainJob");
   absl::StatusOr<v1::TrainJob> job = options_.jobs->Get(request->id());
   if (job.ok()) *response = *std::move(job);
-  return FinishUnary(context, job.status());
+  return call.FinishUnary(context, job.status());
 }
 
 grpc::ServerWriteReactor<v1::TrainJob>* TrainingServiceImpl::WatchTrainJob(
@@ -208,18 +210,20 @@ grpc::ServerWriteReactor<v1::TrainJob>* TrainingServiceImpl::WatchTrainJob(
 grpc::ServerUnaryReactor* TrainingServiceImpl::CancelTrainJob(
     grpc::CallbackServerContext* context, const v1::CancelTrainJobRequest* request,
     v1::TrainJob* response) {
+  RpcCall call(options_.metrics, "CancelTrainJob");
   absl::StatusOr<v1::TrainJob> job = options_.jobs->Cancel(request->id());
   if (job.ok()) *response = *std::move(job);
-  return FinishUnary(context, job.status());
+  return call.FinishUnary(context, job.status());
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::ListTrainJobs(
     grpc::CallbackServerContext* context, const v1::ListTrainJobsRequest* request,
     v1::ListTrainJobsResponse* response) {
+  RpcCall call(options_.metrics, "ListTrainJobs");
   for (v1::TrainJob& job : options_.jobs->List(request->model_name())) {
     *response->add_jobs() = std::move(job);
   }
-  return FinishUnary(context, absl::OkStatus());
+  return call.FinishUnary(context, absl::OkStatus());
 }
 
 }  // namespace strata

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "server/metrics.h"
 #include "server/train_jobs.h"
 #include "strata/v1/service.grpc.pb.h"
 
@@ -24,6 +25,8 @@ class TrainingServiceImpl final : public v1::TrainingService::CallbackService {
     int64_t max_train_values = int64_t{1} << 28;
     // How often Watch looks for progress. Default 50 ms.
     absl::Duration watch_poll_interval = absl::Milliseconds(50);
+    // Request metrics. Default none.
+    ServerMetrics* metrics = nullptr;
   };
   explicit TrainingServiceImpl(Options options) : options_(options) {}
 

@@ -73,9 +73,15 @@ class CliServerTest : public ::testing::Test {
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
     while (port_ == 0 && absl::Now() < deadline) {
       const std::string text = ReadAll(out);
-      const size_t at = text.find("port ");
-      if (at != std::string::npos) {
-        (void)absl::SimpleAtoi(text.substr(at + 5, text.find('\n', at) - at - 5), &port_);
+      // "strata-server listening on port N, metrics on port M"
+      const size_t at = text.find("listening on port ");
+      const size_t metrics_at = text.find("metrics on port ");
+      if (at != std::string::npos && metrics_at != std::string::npos &&
+          text.find('\n', metrics_at) != std::string::npos) {
+        (void)absl::SimpleAtoi(text.substr(at + 18, text.find(',', at) - at - 18), &port_);
+        (void)absl::SimpleAtoi(
+            text.substr(metrics_at + 16, text.find('\n', metrics_at) - metrics_at - 16),
+            &metrics_port_);
       }
       absl::SleepFor(absl::Milliseconds(20));
     }
@@ -98,6 +104,7 @@ class CliServerTest : public ::testing::Test {
   std::string dir_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
 };
 
 TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {

@@ -1,0 +1,362 @@
+#include "server/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include <grpcpp/server_context.h>
+
+#include "server/grpc_status.h"
+
+namespace strata {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void AddGauge(MetricFamily* f, std::vector<ClientMetric::Label> labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  f->metric.push_back(std::move(m));
+}
+
+}  // namespace
+
+// Metrics updated as events happen.
+class ServerMetrics::Instruments {
+ public:
+  explicit Instruments(prometheus::Registry& r)
+      : requests(prometheus::BuildCounter()
+                     .Name("strata_rpc_requests_total")
+                     .Help("RPCs (and stream messages) answered, by method, model, version and "
+                           "status code.")
+                     .Register(r)),
+        duration(prometheus::BuildHistogram()
+                     .Name("strata_rpc_duration_seconds")
+                     .Help("Time to answer an RPC (or stream message), by method.")
+                     .Register(r)),
+        rows(prometheus::BuildCounter()
+                 .Name("strata_rpc_rows_total")
+                 .Help("Records processed by inference RPCs, by method and model.")
+                 .Register(r)),
+        in_flight(prometheus::BuildGauge()
+                      .Name("strata_rpc_in_flight")
+                      .Help("RPCs being answered now, by method.")
+                      .Register(r)),
+        load_duration(prometheus::BuildHistogram()
+                          .Name("strata_model_load_duration_seconds")
+                          .Help("Time to load a model version from the store.")
+                          .Register(r)),
+        load_failures(prometheus::BuildCounter()
+                          .Name("strata_model_load_failures_total")
+                          .Help("Model versions that failed to load (corrupt, truncated, "
+                                "foreign), by model.")
+                          .Register(r)),
+        job_duration(prometheus::BuildHistogram()
+                         .Name("strata_train_job_duration_seconds")
+                         .Help("Wall time of finished training jobs, by final state.")
+                         .Register(r)),
+        jobs_finished(prometheus::BuildCounter()
+                          .Name("strata_train_jobs_finished_total")
+                          .Help("Training jobs that ended, by model and final state.")
+                          .Register(r)),
+        last_loss(prometheus::BuildGauge()
+                      .Name("strata_train_last_loss")
+                      .Help("Final training loss of the model's latest successful job.")
+                      .Register(r)) {}
+
+  static prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+    return {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25,
+            0.5,   1,      2.5,    5,      10};
+  }
+
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Histogram>& duration;
+  prometheus::Family<prometheus::Counter>& rows;
+  prometheus::Family<prometheus::Gauge>& in_flight;
+  prometheus::Family<prometheus::Histogram>& load_duration;
+  prometheus::Family<prometheus::Counter>& load_failures;
+  prometheus::Family<prometheus::Histogram>& job_duration;
+  prometheus::Family<prometheus::Counter>& jobs_finished;
+  prometheus::Family<prometheus::Gauge>& last_loss;
+};
+
+// Figures computed from the registry and the job manager at scrape time.
+class ServerMetrics::StateCollector : public prometheus::Collectable {
+ public:
+  explicit StateCollector(int max_features) : max_features_(max_features) {}
+
+  void Attach(const ModelRegistry* registry, const TrainJobManager* jobs) {
+    MutexLock lock(&mu_);
+    registry_ = registry;
+    jobs_ = jobs;
+  }
+
+  std::vector<MetricFamily> Collect() const override {
+    MutexLock lock(&mu_);
+    std::vector<MetricFamily> out;
+    if (registry_ != nullptr) CollectModels(&out);
+    if (jobs_ != nullptr) CollectJobs(&out);
+    return out;
+  }
+
+ private:
+  void CollectModels(std::vector<MetricFamily>* out) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    MetricFamily loaded = Family("strata_model_versions_loaded",
+                                 "Versions of the model being served.", MetricType::Gauge);
+    MetricFamily labels = Family("strata_model_label_version",
+                                 "The version each label points at.", MetricType::Gauge);
+    for (const ModelRegistry::ModelView& m : registry_->List()) {
+      AddGauge(&loaded, {{"model", m.name}}, static_cast<double>(m.versions.size()));
+      for (const auto& [label, version] : m.labels) {
+        AddGauge(&labels, {{"model", m.name}, {"label", label}}, static_cast<double>(version));
+      }
+    }
+    MetricFamily psi = Family("strata_feature_psi",
+                              "Population stability index of a feature over the drift window "
+                              "against its training bins (the most drifted features).",
+                              MetricType::Gauge);
+    MetricFamily shift = Family("strata_feature_mean_shift",
+                                "(window mean - training mean) / training std of a feature.",
+                                MetricType::Gauge);
+    MetricFamily oor = Family("strata_feature_out_of_range_ratio",
+                              "Share of window values outside the feature's training range.",
+                              MetricType::Gauge);
+    MetricFamily error_hist = Family("strata_reconstruction_error",
+                                     "Per-record reconstruction MSE (scaled space) of scored "
+                                     "records since the version loaded.",
+                                     MetricType::Histogram);
+    MetricFamily error_window = Family(
+        "strata_reconstruction_error_window",
+        "Reconstruction MSE over the drift window (stat=mean|p95) and in training "
+        "(source=window|training).",
+        MetricType::Gauge);
+    MetricFamily anomaly = Family("strata_anomaly_ratio",
+                                  "Share of scored records over the drift window above the "
+                                  "threshold (source=window), and the share calibration expects "
+                                  "(source=expected).",
+                                  MetricType::Gauge);
+    MetricFamily code = Family("strata_code_drift",
+                               "Shift of code-unit means over the window in training std units "
+                               "(stat=mean|max over units).",
+                               MetricType::Gauge);
+    MetricFamily score = Family("strata_drift_score",
+                                "max(feature PSIs, reconstruction-error PSI) over the window.",
+                                MetricType::Gauge);
+    MetricFamily window = Family("strata_drift_window_records",
+                                 "Records the drift figures cover.", MetricType::Gauge);
+    for (const ServableModel& s : registry_->ServedVersions()) {
+      if (s.drift == nullptr) continue;
+      const std::string version = absl::StrCat(s.version);
+      const v1::DriftFigures f = s.drift->Figures();
+      const std::vector<ClientMetric::Label> mv = {{"model", s.name}, {"version", version}};
+      auto with = [&](std::vector<ClientMetric::Label> extra) {
+        std::vector<ClientMetric::Label> l = mv;
+        l.insert(l.end(), extra.begin(), extra.end());
+        return l;
+      };
+      for (int i = 0; i < f.features_size() && i < max_features_; ++i) {
+        const v1::FeatureDrift& d = f.features(i);
+        AddGauge(&psi, with({{"feature", d.name()}}), d.psi());
+        AddGauge(&shift, with({{"feature", d.name()}}), d.mean_shift());
+        AddGauge(&oor, with({{"feature", d.name()}}), d.out_of_range_ratio());
+      }
+      const DriftMonitor::ErrorHistogram h = s.drift->CumulativeErrors();
+      const auto& edges = s.drift->baseline().reconstruction_error().histogram_edges();
+      ClientMetric hm;
+      hm.label = mv;
+      uint64_t cumulative = 0;
+      for (size_t b = 0; b < h.counts.size(); ++b) {
+        cumulative += h.counts[b];
+        ClientMetric::Bucket bucket;
+        bucket.cumulative_count = cumulative;
+        bucket.upper_bound = b < static_cast<size_t>(edges.size())
+                                 ? edges[static_cast<int>(b)]
+                                 : std::numeric_limits<double>::infinity();
+        hm.histogram.bucket.push_back(bucket);
+      }
+      hm.histogram.sample_count = cumulative;
+      hm.histogram.sample_sum = h.sum;
+      error_hist.metric.push_back(std::move(hm));
+      AddGauge(&error_window, with({{"stat", "mean"}, {"source", "window"}}), f.error_mean());
+      AddGauge(&error_window, with({{"stat", "p95"}, {"source", "window"}}), f.error_p95());
+      AddGauge(&error_window, with({{"stat", "mean"}, {"source", "training"}}),
+               f.training_error_mean());
+      AddGauge(&error_window, with({{"stat", "p95"}, {"source", "training"}}),
+               f.training_error_p95());
+      AddGauge(&anomaly, with({{"source", "window"}}), f.anomaly_ratio());
+      AddGauge(&anomaly, with({{"source", "expected"}}), f.expected_anomaly_ratio());
+      AddGauge(&code, with({{"stat", "mean"}}), f.code_drift_mean());
+      AddGauge(&code, with({{"stat", "max"}}), f.code_drift_max());
+      AddGauge(&score, mv, f.drift_score());
+      AddGauge(&window, mv, static_cast<double>(f.window_rows()));
+    }
+    for (MetricFamily* f :
+         {&loaded, &labels, &psi, &shift, &oor, &error_hist, &error_window, &anomaly, &code, &score,
+          &window}) {
+      out->push_back(std::move(*f));
+    }
+  }
+
+  void CollectJobs(std::vector<MetricFamily>* out) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    MetricFamily jobs = Family("strata_train_jobs", "Training jobs known to the server, by state.",
+                               MetricType::Gauge);
+    std::map<std::string, int> by_state;
+    for (int s = v1::TrainJob::QUEUED; s <= v1::TrainJob::CANCELLED; ++s) {
+      by_state[v1::TrainJob::State_Name(static_cast<v1::TrainJob::State>(s))] = 0;
+    }
+    for (const v1::TrainJob& j : jobs_->List("")) ++by_state[v1::TrainJob::State_Name(j.state())];
+    for (const auto& [state, n] : by_state) AddGauge(&jobs, {{"state", state}}, n);
+    out->push_back(std::move(jobs));
+  }
+
+  const int max_features_;
+  mutable Mutex mu_;
+  const ModelRegistry* registry_ ABSL_GUARDED_BY(mu_) = nullptr;
+  const TrainJobManager* jobs_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+ServerMetrics::ServerMetrics(Options options) : options_(std::move(options)) {}
+
+ServerMetrics::~ServerMetrics() {
+  exposer_.reset();  // no scrape runs past this point
+}
+
+absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(Options options) {
+  std::unique_ptr<ServerMetrics> m(new ServerMetrics(std::move(options)));
+  m->registry_ = std::make_shared<prometheus::Registry>();
+  m->instruments_ = std::make_unique<Instruments>(*m->registry_);
+  m->collector_ = std::make_shared<StateCollector>(m->options_.max_drift_features);
+  if (!m->options_.address.empty()) {
+    try {
+      m->exposer_ = std::make_unique<prometheus::Exposer>(m->options_.address, 2);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve /metrics on ", m->options_.address, ": ", e.what()));
+    }
+    m->exposer_->RegisterCollectable(m->registry_);
+    m->exposer_->RegisterCollectable(m->collector_);
+    const std::vector<int> ports = m->exposer_->GetListeningPorts();
+    m->port_ = ports.empty() ? 0 : ports[0];
+  }
+  return m;
+}
+
+void ServerMetrics::Attach(const ModelRegistry* registry, const TrainJobManager* jobs) {
+  collector_->Attach(registry, jobs);
+}
+
+void ServerMetrics::RpcStarted(const std::string& method) {
+  instruments_->in_flight.Add({{"method", method}}).Increment();
+}
+
+void ServerMetrics::RpcFinished(const std::string& method, const v1::ModelVersion& model,
+                                grpc::StatusCode code, absl::Duration duration, int64_t rows) {
+  instruments_->in_flight.Add({{"method", method}}).Decrement();
+  instruments_->requests
+      .Add({{"method", method},
+            {"model", model.name()},
+            {"version", model.version() ? absl::StrCat(model.version()) : ""},
+            {"code", CodeName(code)}})
+      .Increment();
+  instruments_->duration.Add({{"method", method}}, Instruments::LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(duration));
+  if (rows > 0 && code == grpc::StatusCode::OK) {
+    instruments_->rows.Add({{"method", method}, {"model", model.name()}})
+        .Increment(static_cast<double>(rows));
+  }
+}
+
+void ServerMetrics::OnVersionEvent(const VersionEvent& event) {
+  if (event.kind == VersionEvent::Kind::kLoaded) {
+    instruments_->load_duration
+        .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.1, 0.5, 1, 5, 30})
+        .Observe(absl::ToDoubleSeconds(event.load_time));
+  } else if (event.kind == VersionEvent::Kind::kLoadFailed) {
+    instruments_->load_failures.Add({{"model", event.name}}).Increment();
+  }
+}
+
+void ServerMetrics::OnJobFinished(const v1::TrainJob& job) {
+  const std::string state = v1::TrainJob::State_Name(job.state());
+  instruments_->jobs_finished.Add({{"model", job.model_name()}, {"state", state}}).Increment();
+  if (job.started_unix_micros() > 0) {
+    instruments_->job_duration
+        .Add({{"state", state}},
+             prometheus::Histogram::BucketBoundaries{1, 10, 60, 300, 900, 3600, 4 * 3600})
+        .Observe((job.finished_unix_micros() - job.started_unix_micros()) / 1e6);
+  }
+  if (job.state() == v1::TrainJob::SUCCEEDED) {
+    instruments_->last_loss.Add({{"model", job.model_name()}}).Set(job.progress().train_loss());
+  }
+}
+
+std::string ServerMetrics::Scrape() const {
+  std::vector<MetricFamily> families = registry_->Collect();
+  for (MetricFamily& f : collector_->Collect()) families.push_back(std::move(f));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+RpcCall::RpcCall(ServerMetrics* metrics, std::string method)
+    : metrics_(metrics), method_(std::move(method)), start_(absl::Now()) {
+  if (metrics_ != nullptr) metrics_->RpcStarted(method_);
+}
+
+grpc::Status RpcCall::Finish(const absl::Status& status, const v1::ModelVersion& model,
+                             int64_t rows) {
+  grpc::Status out = ToGrpcStatus(status);
+  if (metrics_ != nullptr) {
+    metrics_->RpcFinished(method_, model, out.error_code(), absl::Now() - start_, rows);
+  }
+  return out;
+}
+
+grpc::ServerUnaryReactor* RpcCall::FinishUnary(grpc::CallbackServerContext* context,
+                                               const absl::Status& status,
+                                               const v1::ModelVersion& model, int64_t rows) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(Finish(status, model, rows));
+  return reactor;
+}
+
+}  // namespace strata

@@ -1,0 +1,100 @@
+// ServerMetrics: strata-server's Prometheus metrics, served on /metrics.
+//
+// Counters and histograms (RPCs, model loads, training jobs) are updated as
+// things happen. Figures derived from state — drift per model version,
+// loaded versions, labels, jobs by state — are computed when Prometheus
+// scrapes, so the request path only feeds the drift windows.
+//
+//   STRATA_ASSIGN_OR_RETURN(auto metrics, ServerMetrics::Create({"127.0.0.1:9464"}));
+//   metrics->Attach(registry, jobs);        // read at scrape time
+//   RpcCall call(metrics.get(), "Encode");  // in a handler
+//   ...
+//   return call.FinishUnary(context, status, response->model(), rows);
+//
+// Thread-safe.
+#ifndef STRATA_SERVER_METRICS_H_
+#define STRATA_SERVER_METRICS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/status.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/model_registry.h"
+#include "server/mutex.h"
+#include "server/train_jobs.h"
+
+namespace prometheus {
+class Exposer;
+class Registry;
+class Collectable;
+}  // namespace prometheus
+
+namespace strata {
+
+class ServerMetrics {
+ public:
+  struct Options {
+    // host:port of the /metrics endpoint; port 0 picks a free one. Default
+    // empty: no endpoint (Scrape() still works).
+    std::string address;
+    // Features per model version exported with drift series (the most
+    // drifted); bounds label cardinality. Default 20.
+    int max_drift_features = 20;
+  };
+  static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(Options options);
+  ~ServerMetrics();
+
+  // The port /metrics listens on; 0 without an endpoint.
+  int port() const { return port_; }
+  // Sources read at scrape time; null detaches (before they are destroyed).
+  void Attach(const ModelRegistry* registry, const TrainJobManager* jobs);
+
+  void RpcStarted(const std::string& method);
+  void RpcFinished(const std::string& method, const v1::ModelVersion& model, grpc::StatusCode code,
+                   absl::Duration duration, int64_t rows);
+  void OnVersionEvent(const VersionEvent& event);
+  void OnJobFinished(const v1::TrainJob& job);
+
+  // Everything in Prometheus' text format, as /metrics serves it.
+  std::string Scrape() const;
+
+ private:
+  class Instruments;
+  class StateCollector;
+  explicit ServerMetrics(Options options);
+
+  const Options options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Instruments> instruments_;
+  std::shared_ptr<StateCollector> collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+};
+
+// One RPC, or one message of a stream, being answered: in flight from
+// construction until Finish, which records its outcome and is the one place
+// an absl::Status becomes the call's grpc::Status. `metrics` may be null.
+class RpcCall {
+ public:
+  RpcCall(ServerMetrics* metrics, std::string method);
+  grpc::Status Finish(const absl::Status& status, const v1::ModelVersion& model = {},
+                      int64_t rows = 0);
+  grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                        const absl::Status& status,
+                                        const v1::ModelVersion& model = {}, int64_t rows = 0);
+
+ private:
+  ServerMetrics* const metrics_;
+  const std::string method_;
+  const absl::Time start_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_METRICS_H_
