@@ -198,12 +198,14 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
     rows.push_back({d.name(), absl::StrFormat("%.4f", d.psi()),
                     absl::StrFormat("%+.3f", d.mean_shift()),
                     absl::StrFormat("%.4f", d.out_of_range_ratio()),
-                    d.psi() > 0.25 ? "DRIFTED" : d.psi() > 0.1 ? "moderate" : "stable"});
+                    d.psi() > 0.25  ? "DRIFTED"
+                    : d.psi() > 0.1 ? "moderate"
+                                    : "stable"});
   }
   if (output == "table") {
     std::cout << absl::StrFormat("%s version %d: %d records in the window, drift score %.4f\n\n",
-                                 report->model().name(), report->model().version(),
-                                 f.window_rows(), f.drift_score());
+                                 report->model().name(), report->model().version(), f.window_rows(),
+                                 f.drift_score());
   }
   PrintTable(rows, output == "csv");
   if (output == "table") {

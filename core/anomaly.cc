@@ -6,9 +6,9 @@
 namespace strata {
 
 Matrix FeatureErrors(const StackedAutoencoder& net, const Scaler& scaler, const Matrix& raw,
-                     ScoreMetric metric) {
+                     ScoreMetric metric, Matrix* code) {
   const Matrix scaled = scaler.Transform(raw);
-  Matrix diff = net.Reconstruct(scaled) - scaled;
+  Matrix diff = net.Reconstruct(scaled, code) - scaled;
   if (metric == ScoreMetric::kMeanAbsolute) {
     diff = diff.cwiseAbs();
   } else {

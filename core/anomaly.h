@@ -26,9 +26,10 @@ namespace strata {
 enum class ScoreMetric { kMeanSquared, kMeanAbsolute };
 
 // Per row and feature: the squared or absolute reconstruction error of raw
-// rows, in scaled space. REQUIRES: raw.cols() == net.input_dim(), finite.
+// rows, in scaled space; the code layer's features too when `code` is not
+// null. REQUIRES: raw.cols() == net.input_dim(), finite.
 Matrix FeatureErrors(const StackedAutoencoder& net, const Scaler& scaler, const Matrix& raw,
-                     ScoreMetric metric);
+                     ScoreMetric metric, Matrix* code = nullptr);
 
 // The (linearly interpolated) p-th percentile, p in [0, 100], of `sorted`.
 // REQUIRES: sorted ascending and non-empty.

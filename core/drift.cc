@@ -171,8 +171,7 @@ void DriftMonitor::Rotate() {
   Reset(&current_);
 }
 
-void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse,
-                           const Matrix* codes) {
+void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, const Matrix* codes) {
   const int features = baseline_.features_size();
   if (raw.cols() != features) return;
   const bool with_codes = codes != nullptr && codes->cols() == baseline_.code().mean_size();
@@ -246,10 +245,9 @@ v1::DriftFigures DriftMonitor::Figures() const {
       score = std::max(score, d.psi());
       drifts.push_back(std::move(d));
     }
-    std::stable_sort(drifts.begin(), drifts.end(),
-                     [](const v1::FeatureDrift& a, const v1::FeatureDrift& b) {
-                       return a.psi() > b.psi();
-                     });
+    std::stable_sort(
+        drifts.begin(), drifts.end(),
+        [](const v1::FeatureDrift& a, const v1::FeatureDrift& b) { return a.psi() > b.psi(); });
     for (v1::FeatureDrift& d : drifts) *out.add_features() = std::move(d);
   }
   if (w.error_rows > 0) {
@@ -280,8 +278,9 @@ v1::DriftFigures DriftMonitor::Figures() const {
     const v1::CodeBaseline& cb = baseline_.code();
     double sum = 0, max = 0;
     for (int u = 0; u < cb.mean_size(); ++u) {
-      const double shift = std::abs(w.code_sums[u] / static_cast<double>(w.code_rows) - cb.mean(u)) /
-                           std::max(cb.std(u), kStdFloor);
+      const double shift =
+          std::abs(w.code_sums[u] / static_cast<double>(w.code_rows) - cb.mean(u)) /
+          std::max(cb.std(u), kStdFloor);
       sum += shift;
       max = std::max(max, shift);
     }

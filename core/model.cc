@@ -28,14 +28,15 @@ absl::StatusOr<Matrix> Model::Encode(const Matrix& raw, int layer) const {
   return autoencoder_.Encode(scaler_.Transform(raw), layer);
 }
 
-absl::StatusOr<Matrix> Model::Reconstruct(const Matrix& raw) const {
+absl::StatusOr<Matrix> Model::Reconstruct(const Matrix& raw, Matrix* code) const {
   if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
-  return scaler_.InverseTransform(autoencoder_.Reconstruct(scaler_.Transform(raw)));
+  return scaler_.InverseTransform(autoencoder_.Reconstruct(scaler_.Transform(raw), code));
 }
 
-absl::StatusOr<Matrix> Model::FeatureErrors(const Matrix& raw, ScoreMetric metric) const {
+absl::StatusOr<Matrix> Model::FeatureErrors(const Matrix& raw, ScoreMetric metric,
+                                            Matrix* code) const {
   if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
-  return strata::FeatureErrors(autoencoder_, scaler_, raw, metric);
+  return strata::FeatureErrors(autoencoder_, scaler_, raw, metric, code);
 }
 
 const v1::ScoreDistribution& Model::score_distribution(ScoreMetric metric) const {

@@ -50,11 +50,13 @@ class Model {
 
   // Features of encoder layer `layer` (1 = h1 ... depth() = code) for raw rows.
   absl::StatusOr<Matrix> Encode(const Matrix& raw, int layer) const;
-  // Reconstructions of raw rows, in the rows' original units.
-  absl::StatusOr<Matrix> Reconstruct(const Matrix& raw) const;
+  // Reconstructions of raw rows, in the rows' original units (and the code
+  // layer's features, from the same pass, when `code` is not null).
+  absl::StatusOr<Matrix> Reconstruct(const Matrix& raw, Matrix* code = nullptr) const;
   // Per row and feature: squared or absolute reconstruction error in scaled
   // space (where every feature weighs the same); see anomaly.h.
-  absl::StatusOr<Matrix> FeatureErrors(const Matrix& raw, ScoreMetric metric) const;
+  absl::StatusOr<Matrix> FeatureErrors(const Matrix& raw, ScoreMetric metric,
+                                       Matrix* code = nullptr) const;
   // The calibrated score distribution of a metric.
   const v1::ScoreDistribution& score_distribution(ScoreMetric metric) const;
 

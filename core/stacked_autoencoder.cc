@@ -183,11 +183,12 @@ MatrixT<T> StackedAutoencoderT<T>::Encode(const MatrixT<T>& x, int layer) const 
 }
 
 template <typename T>
-MatrixT<T> StackedAutoencoderT<T>::Reconstruct(const MatrixT<T>& x) const {
+MatrixT<T> StackedAutoencoderT<T>::Reconstruct(const MatrixT<T>& x, MatrixT<T>* code) const {
   MatrixT<T> a = x, next;
   for (int l = 0; l < num_layers(); ++l) {
     LayerForward(l, a, &next);
     a.swap(next);
+    if (code != nullptr && l == depth() - 1) *code = a;
   }
   return a;
 }

@@ -81,8 +81,9 @@ class StackedAutoencoderT {
   void LayerForward(int l, const MatrixT<T>& in, MatrixT<T>* out) const;
   // Features of encoder layer `layer` (1 ... depth()) for a scaled batch.
   MatrixT<T> Encode(const MatrixT<T>& x, int layer) const;
-  // Reconstruction of a scaled batch, in scaled units.
-  MatrixT<T> Reconstruct(const MatrixT<T>& x) const;
+  // Reconstruction of a scaled batch, in scaled units; also the code layer's
+  // features when `code` is not null (same pass).
+  MatrixT<T> Reconstruct(const MatrixT<T>& x, MatrixT<T>* code = nullptr) const;
 
   const ParametersT<T>& parameters() const { return params_; }
   ParametersT<T>* mutable_parameters() { return &params_; }

@@ -1,5 +1,7 @@
 #include "core/trainer.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -8,8 +10,6 @@
 #include <numeric>
 #include <optional>
 #include <random>
-
-#include <omp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"

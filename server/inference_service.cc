@@ -33,7 +33,8 @@ class ScoreStreamReactor final
     RpcCall call(service_->options().metrics, "StreamAnomalyScore");
     absl::Status s = service_->DoAnomalyScore(spec_, request_, &response_);
     if (!s.ok()) {
-      s = absl::Status(s.code(), absl::StrCat("stream message ", message_index_, ": ", s.message()));
+      s = absl::Status(s.code(),
+                       absl::StrCat("stream message ", message_index_, ": ", s.message()));
     }
     const grpc::Status status = call.Finish(s, response_.model(), request_.rows().rows());
     if (!s.ok()) {
@@ -88,14 +89,15 @@ absl::Status InferenceServiceImpl::DoReconstruct(const v1::ReconstructRequest& r
   if (!m.ok()) return m.status();
   absl::StatusOr<Matrix> rows = FromDenseMatrix(request.rows(), "rows", options_.max_batch_rows);
   if (!rows.ok()) return rows.status();
-  absl::StatusOr<Matrix> out = m->model->Reconstruct(*rows);
+  Matrix code;
+  absl::StatusOr<Matrix> out = m->model->Reconstruct(*rows, m->drift ? &code : nullptr);
   if (!out.ok()) return out.status();
   if (m->drift != nullptr) {
     // The error in scaled space, from the two batches in original units.
     Matrix diff = *out - *rows;
     diff.array().rowwise() /= m->model->scaler().scale().array();
     const Eigen::VectorXf mse = diff.array().square().rowwise().mean();
-    m->drift->Observe(*rows, &mse, nullptr);
+    m->drift->Observe(*rows, &mse, &code);
   }
   SetVersion(*m, response->mutable_model());
   ToDenseMatrix(*out, response->mutable_reconstructions());
@@ -116,13 +118,15 @@ absl::Status InferenceServiceImpl::DoAnomalyScore(const v1::ModelSpec& spec,
   const ScoreMetric metric = wire_metric == v1::ScoreOptions::MEAN_ABSOLUTE
                                  ? ScoreMetric::kMeanAbsolute
                                  : ScoreMetric::kMeanSquared;
-  absl::StatusOr<Matrix> errors = m->model->FeatureErrors(*rows, metric);
+  Matrix code;
+  absl::StatusOr<Matrix> errors =
+      m->model->FeatureErrors(*rows, metric, m->drift ? &code : nullptr);
   if (!errors.ok()) return errors.status();
   if (m->drift != nullptr) {
     const Eigen::VectorXf mse = metric == ScoreMetric::kMeanSquared
                                     ? Eigen::VectorXf(errors->rowwise().mean())
                                     : Eigen::VectorXf(errors->array().square().rowwise().mean());
-    m->drift->Observe(*rows, &mse, nullptr);
+    m->drift->Observe(*rows, &mse, &code);
   }
   const v1::ScoreDistribution& distribution = m->model->score_distribution(metric);
   SetVersion(*m, response->mutable_model());

@@ -1,5 +1,6 @@
 #include "server/metrics.h"
 
+#include <grpcpp/server_context.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
@@ -12,8 +13,6 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include <grpcpp/server_context.h>
-
 #include "server/grpc_status.h"
 
 namespace strata {
@@ -106,8 +105,8 @@ class ServerMetrics::Instruments {
                       .Register(r)) {}
 
   static prometheus::Histogram::BucketBoundaries LatencyBuckets() {
-    return {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 0.1, 0.25,
-            0.5,   1,      2.5,    5,      10};
+    return {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3,
+            50e-3, 0.1,    0.25,   0.5,    1,    2.5,    5,    10};
   }
 
   prometheus::Family<prometheus::Counter>& requests;
@@ -144,8 +143,8 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
   void CollectModels(std::vector<MetricFamily>* out) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     MetricFamily loaded = Family("strata_model_versions_loaded",
                                  "Versions of the model being served.", MetricType::Gauge);
-    MetricFamily labels = Family("strata_model_label_version",
-                                 "The version each label points at.", MetricType::Gauge);
+    MetricFamily labels = Family("strata_model_label_version", "The version each label points at.",
+                                 MetricType::Gauge);
     for (const ModelRegistry::ModelView& m : registry_->List()) {
       AddGauge(&loaded, {{"model", m.name}}, static_cast<double>(m.versions.size()));
       for (const auto& [label, version] : m.labels) {
@@ -156,21 +155,21 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                               "Population stability index of a feature over the drift window "
                               "against its training bins (the most drifted features).",
                               MetricType::Gauge);
-    MetricFamily shift = Family("strata_feature_mean_shift",
-                                "(window mean - training mean) / training std of a feature.",
-                                MetricType::Gauge);
-    MetricFamily oor = Family("strata_feature_out_of_range_ratio",
-                              "Share of window values outside the feature's training range.",
-                              MetricType::Gauge);
+    MetricFamily shift =
+        Family("strata_feature_mean_shift",
+               "(window mean - training mean) / training std of a feature.", MetricType::Gauge);
+    MetricFamily oor =
+        Family("strata_feature_out_of_range_ratio",
+               "Share of window values outside the feature's training range.", MetricType::Gauge);
     MetricFamily error_hist = Family("strata_reconstruction_error",
                                      "Per-record reconstruction MSE (scaled space) of scored "
                                      "records since the version loaded.",
                                      MetricType::Histogram);
-    MetricFamily error_window = Family(
-        "strata_reconstruction_error_window",
-        "Reconstruction MSE over the drift window (stat=mean|p95) and in training "
-        "(source=window|training).",
-        MetricType::Gauge);
+    MetricFamily error_window =
+        Family("strata_reconstruction_error_window",
+               "Reconstruction MSE over the drift window (stat=mean|p95) and in training "
+               "(source=window|training).",
+               MetricType::Gauge);
     MetricFamily anomaly = Family("strata_anomaly_ratio",
                                   "Share of scored records over the drift window above the "
                                   "threshold (source=window), and the share calibration expects "
@@ -180,11 +179,11 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                                "Shift of code-unit means over the window in training std units "
                                "(stat=mean|max over units).",
                                MetricType::Gauge);
-    MetricFamily score = Family("strata_drift_score",
-                                "max(feature PSIs, reconstruction-error PSI) over the window.",
-                                MetricType::Gauge);
-    MetricFamily window = Family("strata_drift_window_records",
-                                 "Records the drift figures cover.", MetricType::Gauge);
+    MetricFamily score =
+        Family("strata_drift_score", "max(feature PSIs, reconstruction-error PSI) over the window.",
+               MetricType::Gauge);
+    MetricFamily window = Family("strata_drift_window_records", "Records the drift figures cover.",
+                                 MetricType::Gauge);
     for (const ServableModel& s : registry_->ServedVersions()) {
       if (s.drift == nullptr) continue;
       const std::string version = absl::StrCat(s.version);
@@ -231,9 +230,8 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
       AddGauge(&score, mv, f.drift_score());
       AddGauge(&window, mv, static_cast<double>(f.window_rows()));
     }
-    for (MetricFamily* f :
-         {&loaded, &labels, &psi, &shift, &oor, &error_hist, &error_window, &anomaly, &code, &score,
-          &window}) {
+    for (MetricFamily* f : {&loaded, &labels, &psi, &shift, &oor, &error_hist, &error_window,
+                            &anomaly, &code, &score, &window}) {
       out->push_back(std::move(*f));
     }
   }

@@ -15,12 +15,12 @@
 #ifndef STRATA_SERVER_METRICS_H_
 #define STRATA_SERVER_METRICS_H_
 
+#include <grpcpp/support/server_callback.h>
+#include <grpcpp/support/status.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
-
-#include <grpcpp/support/server_callback.h>
-#include <grpcpp/support/status.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"

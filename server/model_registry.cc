@@ -50,10 +50,9 @@ void ModelRegistry::PollLoop() {
   while (true) {
     {
       MutexLock lock(&mu_);
-      const bool stop = stop_cv_.WaitWithTimeout(&mu_, options_.poll_interval,
-                                                 [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                                   return stopping_;
-                                                 });
+      const bool stop =
+          stop_cv_.WaitWithTimeout(&mu_, options_.poll_interval,
+                                   [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping_; });
       if (stop) return;
     }
     Refresh();

@@ -28,8 +28,8 @@
 #include "absl/time/time.h"
 #include "core/drift.h"
 #include "core/model.h"
-#include "server/mutex.h"
 #include "server/model_store.h"
+#include "server/mutex.h"
 #include "server/version_policy.h"
 #include "strata/v1/service.pb.h"
 

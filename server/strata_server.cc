@@ -59,8 +59,7 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   training_options.max_train_values = options.max_train_values;
   training_options.metrics = m;
   s->training_ = std::make_unique<TrainingServiceImpl>(training_options);
-  s->models_ =
-      std::make_unique<ModelServiceImpl>(ModelServiceImpl::Options{s->registry_.get(), m});
+  s->models_ = std::make_unique<ModelServiceImpl>(ModelServiceImpl::Options{s->registry_.get(), m});
 
   grpc::EnableDefaultHealthCheckService(true);
   if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -79,11 +78,10 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   health->SetServingStatus("", true);
   for (const char* service : kServices) health->SetServingStatus(service, true);
   Log(LogLevel::kInfo, "server",
-      absl::StrCat("serving on ", options.address.substr(0, options.address.rfind(':')), ":",
-                   s->port_, " from ", options.model_root,
-                   " (versions: ", options.version_policy.ToString(), ")",
-                   s->metrics_->port() ? absl::StrCat("; /metrics on port ", s->metrics_->port())
-                                       : ""));
+      absl::StrCat(
+          "serving on ", options.address.substr(0, options.address.rfind(':')), ":", s->port_,
+          " from ", options.model_root, " (versions: ", options.version_policy.ToString(), ")",
+          s->metrics_->port() ? absl::StrCat("; /metrics on port ", s->metrics_->port()) : ""));
   return s;
 }
 

@@ -63,10 +63,10 @@ class CliServerTest : public ::testing::Test {
                  dir_ + "/data/")
                     .c_str());
     const std::string out = dir_ + "/server.out";
-    const std::string cmd =
-        absl::StrCat("exec ", STRATA_SERVER_PATH, " --host=127.0.0.1 --port=0 --model_root=", dir_,
-                     "/models --data_root=", dir_, "/data --poll_interval=100ms > ", out, " 2> ",
-                     dir_, "/server.log");
+    const std::string cmd = absl::StrCat(
+        "exec ", STRATA_SERVER_PATH, " --host=127.0.0.1 --port=0 --model_root=", dir_,
+        "/models --data_root=", dir_, "/data --poll_interval=100ms --metrics_port=0 > ", out,
+        " 2> ", dir_, "/server.log");
     const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
     ASSERT_EQ(posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ),
               0);

@@ -2,10 +2,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
-
-#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -113,8 +112,7 @@ TEST(TrainJobsTest, ConcurrentSubmitCancelAndListStayConsistent) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 3; ++i) {
         const int k = t * 3 + i;
-        ids[k] = f.jobs->Submit(Spec("m" + std::to_string(k % 3), k % 2 ? 100000 : 2),
-                                Rows(100, k))
+        ids[k] = f.jobs->Submit(Spec("m" + std::to_string(k % 3), k % 2 ? 100000 : 2), Rows(100, k))
                      ->id();
         f.jobs->List("");
         if (k % 2) f.jobs->Cancel(ids[k]).IgnoreError();
@@ -161,8 +159,7 @@ TEST(TrainJobsTest, SubmitValidatesWhatItCan) {
   EXPECT_THAT(f.jobs->Submit(Spec("m", 1), {}).status().message(), HasSubstr("no training data"));
   TrainJobManager::JobData csv;
   csv.csv_path = "../../etc/passwd";
-  EXPECT_EQ(f.jobs->Submit(Spec("m", 1), csv).status().code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(f.jobs->Submit(Spec("m", 1), csv).status().code(), absl::StatusCode::kPermissionDenied);
   // Feature names that do not match the columns fail the job.
   v1::TrainJobSpec names = Spec("m", 1);
   names.add_feature_names("only_one");
