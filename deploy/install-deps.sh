@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs every Debian package that building, testing and running strata needs.
+# Installs every Debian package that building, testing and running strata needs
+# (prometheus and curl: the real Prometheus server and promtool for the metric
+# tests).
 # Idempotent: prints nothing and touches nothing when all packages are present.
 # Uses sudo when not root.
 set -euo pipefail
@@ -11,6 +13,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus curl
 )
 
 missing=()

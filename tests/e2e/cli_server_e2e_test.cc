@@ -1,57 +1,24 @@
 // The real binaries as a user runs them: strata-server on a free loopback
 // port, driven by the strata CLI.
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <cstdio>
-#include <fstream>
-#include <sstream>
+#include <memory>
 #include <string>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/server_process.h"
 #include "tests/testing/test_models.h"
-
-extern char** environ;
 
 namespace strata {
 namespace {
 
 using ::testing::HasSubstr;
-
-struct Result {
-  int exit_code;
-  std::string output;
-};
-
-Result Shell(const std::string& cmd) {
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  Result r{-1, ""};
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using testing::ServerProcess;
+using Result = testing::ShellResult;
 
 // The start of a long output, for failure messages.
 std::string Head(const Result& r) { return r.output.substr(0, 300); }
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class CliServerTest : public ::testing::Test {
  protected:
@@ -62,49 +29,15 @@ class CliServerTest : public ::testing::Test {
     std::system(("mkdir -p " + dir_ + "/data && cp data/thyroid.csv data/configs/thyroid.json " +
                  dir_ + "/data/")
                     .c_str());
-    const std::string out = dir_ + "/server.out";
-    const std::string cmd = absl::StrCat(
-        "exec ", STRATA_SERVER_PATH, " --host=127.0.0.1 --port=0 --model_root=", dir_,
-        "/models --data_root=", dir_, "/data --poll_interval=100ms --metrics_port=0 > ", out,
-        " 2> ", dir_, "/server.log");
-    const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
-    ASSERT_EQ(posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ),
-              0);
-    const absl::Time deadline = absl::Now() + absl::Seconds(20);
-    while (port_ == 0 && absl::Now() < deadline) {
-      const std::string text = ReadAll(out);
-      // "strata-server listening on port N, metrics on port M"
-      const size_t at = text.find("listening on port ");
-      const size_t metrics_at = text.find("metrics on port ");
-      if (at != std::string::npos && metrics_at != std::string::npos &&
-          text.find('\n', metrics_at) != std::string::npos) {
-        (void)absl::SimpleAtoi(text.substr(at + 18, text.find(',', at) - at - 18), &port_);
-        (void)absl::SimpleAtoi(
-            text.substr(metrics_at + 16, text.find('\n', metrics_at) - metrics_at - 16),
-            &metrics_port_);
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    ASSERT_GT(port_, 0) << ReadAll(dir_ + "/server.log");
+    server_ = std::make_unique<ServerProcess>(dir_);
+    ASSERT_GT(server_->port(), 0);
   }
+  void TearDown() override { server_.reset(); }
 
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "server exit " << status;
-    }
-  }
-
-  Result Strata(const std::string& args) {
-    return Shell(absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:", port_, " ", args));
-  }
+  Result Strata(const std::string& args) { return server_->Strata(args); }
 
   std::string dir_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int metrics_port_ = 0;
+  std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
@@ -172,7 +105,7 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
 }
 
 TEST_F(CliServerTest, UnreachableServerIsOneLineError) {
-  Result r = Shell(absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:1 models"));
+  Result r = testing::Shell(absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:1 models"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("strata models:"));
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
