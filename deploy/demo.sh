@@ -4,6 +4,7 @@
 # through a TrainJob if the store has none, prints the commands to call it, and
 # keeps serving until Ctrl-C.
 #   STRATA_PORT=50051    gRPC port
+#   STRATA_METRICS_PORT=9464  Prometheus /metrics port
 #   STRATA_MODELS=models model store
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,8 @@ MODELS=${STRATA_MODELS:-models}
 SERVER="127.0.0.1:$PORT"
 STRATA="build/bin/strata --server=$SERVER"
 
-build/bin/strata-server --host=127.0.0.1 --port="$PORT" \
+METRICS_PORT=${STRATA_METRICS_PORT:-9464}
+build/bin/strata-server --host=127.0.0.1 --port="$PORT" --metrics_port="$METRICS_PORT" \
   --model_root="$MODELS" --data_root=data &
 SERVER_PID=$!
 trap 'kill -TERM $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null; exit 0' INT TERM
@@ -47,6 +49,8 @@ Try, from another terminal (CSV on stdin, CSV on stdout):
   $STRATA train --model thyroid --data data/thyroid.csv --drop_columns label --wait   # version 2, served at once
   $STRATA jobs
   $STRATA label --model thyroid --label canary --version 1
+  $STRATA drift --model thyroid          # how live records drift from the training data
+  curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep strata_drift_score
 Stop the server with Ctrl-C.
 EOT
 wait $SERVER_PID
