@@ -1,6 +1,7 @@
 #include "core/drift.h"
 
 #include <cmath>
+#include <thread>
 
 #include "core/trainer.h"
 #include "gmock/gmock.h"
@@ -157,6 +158,34 @@ TEST_F(DriftMonitorTest, EmptyWindowReportsZeros) {
   EXPECT_EQ(f.features_size(), 0);
   EXPECT_EQ(f.drift_score(), 0);
   EXPECT_GT(f.training_error_p95(), 0);
+}
+
+}  // namespace
+}  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST_F(DriftMonitorTest, ConcurrentObserversAndScrapesAgree) {
+  DriftMonitor m = Monitor(1000000);  // one window holds everything
+  const Matrix rows = data_->topRows(100);
+  const Eigen::VectorXf mse = Eigen::VectorXf::Constant(100, 1e-3f);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) m.Observe(rows, &mse, nullptr);
+    });
+  }
+  std::thread scraper([&] {
+    for (int i = 0; i < 50; ++i) {
+      const v1::DriftFigures f = m.Figures();
+      EXPECT_EQ(f.window_rows() % 100, 0);  // batches are recorded whole
+      EXPECT_EQ(f.error_rows(), f.window_rows());
+    }
+  });
+  for (auto& t : threads) t.join();
+  scraper.join();
+  EXPECT_EQ(m.Figures().window_rows(), 4 * 50 * 100);
 }
 
 }  // namespace
