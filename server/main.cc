@@ -1,7 +1,7 @@
 // strata-server: serves versioned stacked autoencoders over gRPC.
+#include <pthread.h>
 #include <signal.h>
 
-#include <atomic>
 #include <iostream>
 #include <thread>
 
@@ -41,13 +41,6 @@ ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest gRPC message received or se
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long calls in flight may take to finish.");
 
-namespace {
-
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop.store(true); }
-
-}  // namespace
-
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Serves versioned stacked autoencoders over gRPC.\n"
@@ -67,6 +60,16 @@ int main(int argc, char** argv) {
     std::cerr << "strata-server: --drift_window must be >= 2 and --drift_max_features >= 0\n";
     return 2;
   }
+  // SIGTERM and SIGINT are blocked in every thread (threads inherit the mask,
+  // so before any exists) and taken synchronously by one thread with
+  // sigwait: no async handler, and delivery never depends on which thread
+  // the kernel picks.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
   absl::StatusOr<strata::VersionPolicy> policy =
       strata::VersionPolicy::Parse(absl::GetFlag(FLAGS_version_policy));
   if (!policy.ok()) {
@@ -100,14 +103,11 @@ int main(int argc, char** argv) {
   if ((*server)->metrics_port()) std::cout << ", metrics on port " << (*server)->metrics_port();
   std::cout << std::endl;
 
-  struct sigaction sa = {};
-  sa.sa_handler = OnSignal;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  // Signal handlers may not call into gRPC; a watcher thread does.
   std::thread watcher([&] {
-    while (!g_stop.load()) absl::SleepFor(absl::Milliseconds(100));
-    strata::Log(strata::LogLevel::kInfo, "server", "shutting down");
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    strata::Log(strata::LogLevel::kInfo, "server",
+                absl::StrCat("shutting down (", signal == SIGTERM ? "SIGTERM" : "SIGINT", ")"));
     (*server)->Shutdown(absl::Now() + absl::GetFlag(FLAGS_shutdown_grace));
   });
   (*server)->Wait();
