@@ -1,0 +1,97 @@
+// Encode efficiency of the core against Eigen's own large-GEMM speed.
+//
+// The Hinton & Salakhutdinov MNIST encoder (784-1000-500-250-30, relu, linear
+// code) encodes batches of 1, 16, 256 and 4096 rows through Model::Encode
+// (validation and scaling included). The ceiling is a 2048^3 SGEMM measured
+// in the same run on the same threads. Every figure is the median of
+// repeated timings, each loop bounded in count and time.
+//
+// Prints a table and a final line:
+//   RESULT ratio_b256=<GFLOP/s at 256 / ceiling> ratio_b4096=... ceiling_gflops=...
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "core/model.h"
+#include "core/scaler.h"
+#include "core/stacked_autoencoder.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Median seconds of `fn` over repeats: at least 3, at most `max_reps`, and no
+// more once `budget_s` is spent.
+double MedianSeconds(const std::function<void()>& fn, int max_reps, double budget_s) {
+  fn();  // warm-up: allocations, caches, thread pool
+  std::vector<double> times;
+  const Clock::time_point start = Clock::now();
+  while (static_cast<int>(times.size()) < max_reps &&
+         (times.size() < 3 ||
+          std::chrono::duration<double>(Clock::now() - start).count() < budget_s)) {
+    const Clock::time_point t0 = Clock::now();
+    fn();
+    times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  return times[times.size() / 2];
+}
+
+strata::Matrix Random(int rows, int cols, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  strata::Matrix m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = u(rng);
+  return m;
+}
+
+}  // namespace
+
+int main() {
+  // Ceiling: Eigen's own SGEMM on large square matrices.
+  constexpr int kN = 2048;
+  const strata::Matrix a = Random(kN, kN, 1), b = Random(kN, kN, 2);
+  strata::Matrix c(kN, kN);
+  const double gemm_s = MedianSeconds([&] { c.noalias() = a * b; }, 15, 5.0);
+  const double ceiling = 2.0 * kN * kN * kN / gemm_s / 1e9;
+
+  strata::v1::Architecture arch;
+  arch.set_input_dim(784);
+  for (int w : {1000, 500, 250, 30}) arch.add_encoder_widths(w);
+  for (auto act : {strata::v1::RELU, strata::v1::RELU, strata::v1::RELU, strata::v1::LINEAR}) {
+    arch.add_encoder_activations(act);
+  }
+  arch.set_output_activation(strata::v1::SIGMOID);
+  auto net = strata::StackedAutoencoder::Create(arch, 7);
+  const strata::Matrix train = Random(1000, 784, 3);
+  strata::Model model(*std::move(net), *strata::Scaler::Fit(strata::v1::MINMAX, train), {});
+  const double flops_per_row = 2.0 * (784 * 1000 + 1000 * 500 + 500 * 250 + 250 * 30);
+
+  std::printf("Eigen SGEMM %dx%dx%d: %.1f GFLOP/s (median %.1f ms), %d threads\n", kN, kN, kN,
+              ceiling, gemm_s * 1e3, Eigen::nbThreads());
+  std::printf("%8s %14s %12s %10s %12s\n", "batch", "rows/s", "GFLOP/s", "of ceiling",
+              "median_us");
+  double ratio_256 = 0, ratio_4096 = 0, rows_per_s_1 = 0;
+  for (int batch : {1, 16, 256, 4096}) {
+    const strata::Matrix x = Random(batch, 784, 10 + batch);
+    volatile float sink = 0;
+    const double s = MedianSeconds(
+        [&] {
+          auto code = model.Encode(x, model.depth());
+          sink = sink + (*code)(0, 0);
+        },
+        batch >= 256 ? 200 : 20000, 3.0);
+    const double gflops = flops_per_row * batch / s / 1e9;
+    const double ratio = gflops / ceiling;
+    std::printf("%8d %14.0f %12.1f %10.2f %12.1f\n", batch, batch / s, gflops, ratio, s * 1e6);
+    if (batch == 1) rows_per_s_1 = 1 / s;
+    if (batch == 256) ratio_256 = ratio;
+    if (batch == 4096) ratio_4096 = ratio;
+  }
+  std::printf("RESULT ratio_b256=%.3f ratio_b4096=%.3f ceiling_gflops=%.1f rows_per_s_b1=%.0f\n",
+              ratio_256, ratio_4096, ceiling, rows_per_s_1);
+  return 0;
+}
