@@ -1,11 +1,11 @@
 // StrataClient: a C++ client for strata-server, used by the CLI and the
 // benchmarks. It depends only on the wire contract (proto/).
 //
-//   STRATA_ASSIGN_OR_RETURN(auto client, StrataClient::Create({"127.0.0.1:50051"}));
+//   auto client = StrataClient::Create({"127.0.0.1:50051"});
 //   v1::EncodeRequest request;
 //   request.mutable_model()->set_name("thyroid");
 //   ... fill request.mutable_rows() ...
-//   STRATA_ASSIGN_OR_RETURN(v1::EncodeResponse codes, client->Encode(request));
+//   absl::StatusOr<v1::EncodeResponse> codes = client->Encode(request);
 //
 // Failed calls come back as absl::Status with the server's code and message.
 // Thread-safe.

@@ -30,24 +30,6 @@ std::atomic<bool> g_interrupted{false};
 
 void OnSigint(int) { g_interrupted.store(true); }
 
-// mkdir -p.
-absl::Status MakeDirs(const std::string& path) {
-  std::string partial;
-  for (absl::string_view part : absl::StrSplit(path, '/')) {
-    absl::StrAppend(&partial, part, "/");
-    if (part.empty() || part == ".") continue;
-    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-      return absl::InternalError(
-          absl::StrCat("cannot create directory ", partial, ": ", std::strerror(errno)));
-    }
-  }
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a directory"));
-  }
-  return absl::OkStatus();
-}
-
 int Fail(const absl::Status& status) { return cli::Fail("train", status); }
 
 TrainProgress FromWire(const v1::TrainJobProgress& p) {
@@ -231,7 +213,7 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   if (!model.ok()) return Fail(model.status());
 
   const std::string path = absl::StrCat(out_dir, "/", kModelFileName);
-  if (absl::Status s = MakeDirs(out_dir); !s.ok()) return Fail(s);
+  if (absl::Status s = CreateDirectories(out_dir); !s.ok()) return Fail(s);
   if (absl::Status s = WriteModelFile(**model, path); !s.ok()) return Fail(s);
 
   const v1::TrainingSummary& summary = (*model)->info().summary;

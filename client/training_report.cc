@@ -26,12 +26,6 @@ std::string Duration(double seconds) {
                          (static_cast<int>(seconds) % 3600) / 60);
 }
 
-double Quantile(std::vector<double> v, double q) {
-  const size_t k = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
 }  // namespace
 
 std::string FormatProgress(const TrainProgress& p) {
@@ -102,14 +96,15 @@ std::string FormatArchitecture(const v1::Architecture& arch) {
 std::string FormatReconstructionError(const Model& model, const Matrix& data) {
   absl::StatusOr<Matrix> errors = model.FeatureErrors(data, ScoreMetric::kMeanSquared);
   if (!errors.ok()) return absl::StrCat("(cannot compute: ", errors.status().message(), ")\n");
-  std::vector<double> per_row(static_cast<size_t>(errors->rows()));
+  std::vector<float> per_row(static_cast<size_t>(errors->rows()));
   for (Eigen::Index r = 0; r < errors->rows(); ++r) per_row[r] = errors->row(r).mean();
   const double mean = std::accumulate(per_row.begin(), per_row.end(), 0.0) / per_row.size();
+  std::sort(per_row.begin(), per_row.end());
   std::string out = absl::StrFormat(
       "reconstruction MSE per row (scaled units, %d rows): mean %.6g  p50 %.6g  p95 %.6g  max "
       "%.6g\n",
-      static_cast<int>(per_row.size()), mean, Quantile(per_row, 0.5), Quantile(per_row, 0.95),
-      *std::max_element(per_row.begin(), per_row.end()));
+      static_cast<int>(per_row.size()), mean, Percentile(per_row, 50), Percentile(per_row, 95),
+      per_row.back());
   const RowVector per_feature = errors->colwise().mean();
   std::vector<int> order(static_cast<size_t>(per_feature.cols()));
   std::iota(order.begin(), order.end(), 0);

@@ -2,7 +2,7 @@
 //
 //   CsvOptions options;
 //   options.drop_columns = {"label"};
-//   STRATA_ASSIGN_OR_RETURN(CsvTable table, ReadCsvFile("data/thyroid.csv", options));
+//   absl::StatusOr<CsvTable> table = ReadCsvFile("data/thyroid.csv", options);
 //   // table.values: rows x features; table.column_names: "f0", "f1", ...
 //
 // A header row is detected (the first line with a cell that is not a number)

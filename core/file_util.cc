@@ -13,14 +13,6 @@
 namespace strata {
 namespace {
 
-absl::Status ErrnoError(absl::string_view what, const std::string& path, int err) {
-  const std::string msg = absl::StrCat(what, " ", path, ": ", std::strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(msg);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
-  return absl::InternalError(msg);
-}
-
 std::string DirName(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -29,9 +21,41 @@ std::string DirName(const std::string& path) {
 
 }  // namespace
 
+absl::Status ErrnoToStatus(absl::string_view what, const std::string& path, int err) {
+  const std::string msg = absl::StrCat(what, " ", path, ": ", std::strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(msg);
+  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  return absl::InternalError(msg);
+}
+
+absl::Status CreateDirectories(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      const std::string partial = path.substr(0, i);
+      if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        return ErrnoToStatus("cannot create directory", partial, errno);
+      }
+    }
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+void SyncDirectory(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+}
+
 absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
+  if (fd < 0) return ErrnoToStatus("cannot open", path, errno);
   struct stat st;
   if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
     close(fd);
@@ -45,7 +69,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
       if (errno == EINTR) continue;
       const int err = errno;
       close(fd);
-      return ErrnoError("cannot read", path, err);
+      return ErrnoToStatus("cannot read", path, err);
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
@@ -58,11 +82,11 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   std::random_device rd;
   const std::string tmp = absl::StrCat(path, ".tmp.", getpid(), ".", rd());
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("cannot create", tmp, errno);
+  if (fd < 0) return ErrnoToStatus("cannot create", tmp, errno);
   auto fail = [&](absl::string_view what, int err) {
     close(fd);
     unlink(tmp.c_str());
-    return ErrnoError(what, tmp, err);
+    return ErrnoToStatus(what, tmp, err);
   };
   size_t written = 0;
   while (written < contents.size()) {
@@ -77,20 +101,14 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   if (close(fd) != 0) {
     const int err = errno;
     unlink(tmp.c_str());
-    return ErrnoError("cannot close", tmp, err);
+    return ErrnoToStatus("cannot close", tmp, err);
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     unlink(tmp.c_str());
-    return ErrnoError("cannot rename onto", path, err);
+    return ErrnoToStatus("cannot rename onto", path, err);
   }
-  // Make the rename itself durable.
-  const std::string dir = DirName(path);
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
+  SyncDirectory(DirName(path));  // make the rename itself durable
   return absl::OkStatus();
 }
 

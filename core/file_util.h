@@ -16,6 +16,14 @@ namespace strata {
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
+// mkdir -p: creates `path` and missing parents; OK if it is a directory.
+absl::Status CreateDirectories(const std::string& path);
+// fsync a directory, so that renames and creations in it are durable.
+void SyncDirectory(const std::string& path);
+// "<what> <path>: <strerror(err)>" with the matching code (NotFound,
+// PermissionDenied, ResourceExhausted for a full disk, else Internal).
+absl::Status ErrnoToStatus(absl::string_view what, const std::string& path, int err);
+
 }  // namespace strata
 
 #endif  // STRATA_CORE_FILE_UTIL_H_

@@ -1,7 +1,7 @@
 // Matrix types shared by the core: batches are row-major, one record per row.
 //
 //   strata::Matrix batch(rows, features);
-//   STRATA_RETURN_IF_ERROR(strata::CheckBatch(batch, model.input_dim()));
+//   absl::Status s = strata::CheckBatch(batch, model.input_dim());
 #ifndef STRATA_CORE_MATRIX_H_
 #define STRATA_CORE_MATRIX_H_
 

@@ -2,9 +2,9 @@
 // data and what is known about its training. This is what gets stored,
 // loaded and served; it speaks in the records' original units.
 //
-//   STRATA_ASSIGN_OR_RETURN(Matrix code, model.Encode(batch, model.depth()));
-//   STRATA_ASSIGN_OR_RETURN(Matrix recon, model.Reconstruct(batch));
-//   STRATA_ASSIGN_OR_RETURN(Matrix errors, model.FeatureErrors(batch, ScoreMetric::kMeanSquared));
+//   absl::StatusOr<Matrix> code = model.Encode(batch, model.depth());
+//   absl::StatusOr<Matrix> recon = model.Reconstruct(batch);
+//   absl::StatusOr<Matrix> errors = model.FeatureErrors(batch, ScoreMetric::kMeanSquared);
 //
 // Immutable after construction; thread-safe.
 #ifndef STRATA_CORE_MODEL_H_

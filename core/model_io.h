@@ -6,8 +6,8 @@
 // every shape, and name what is wrong with a truncated, corrupt or foreign
 // file. A round trip reproduces outputs bit for bit.
 //
-//   STRATA_RETURN_IF_ERROR(WriteModelFile(model, dir + "/" + kModelFileName));
-//   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Model> m, ReadModelFile(path));
+//   absl::Status s = WriteModelFile(model, dir + "/" + kModelFileName);
+//   absl::StatusOr<std::unique_ptr<Model>> m = ReadModelFile(path);
 #ifndef STRATA_CORE_MODEL_IO_H_
 #define STRATA_CORE_MODEL_IO_H_
 

@@ -2,7 +2,7 @@
 // (Nesterov) momentum, RMSprop; plus L2 weight decay added to the gradient
 // and global gradient-norm clipping.
 //
-//   STRATA_ASSIGN_OR_RETURN(auto opt, Optimizer::Create(config.optimizer(), wd));
+//   auto opt = Optimizer::Create(config.optimizer(), wd);
 //   ClipGradientNorm(max_norm, grads.Blocks());
 //   opt->Step(params.Blocks(), grads.Blocks());
 //

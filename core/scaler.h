@@ -2,7 +2,7 @@
 // the model, so inputs are scaled and reconstructions unscaled with exactly
 // the training transform.
 //
-//   STRATA_ASSIGN_OR_RETURN(Scaler s, Scaler::Fit(v1::STANDARD, train));
+//   absl::StatusOr<Scaler> s = Scaler::Fit(v1::STANDARD, train);
 //   Matrix scaled = s.Transform(batch);        // (x - offset) / scale
 //   Matrix back = s.InverseTransform(scaled);  // x, up to rounding
 //

@@ -49,14 +49,6 @@ void ParametersT<T>::ResizeLikeAndZero(const ParametersT& other) {
   for (size_t i = 0; i < biases.size(); ++i) biases[i].setZero(other.biases[i].cols());
 }
 
-template <typename T>
-double ParametersT<T>::SquaredNorm() const {
-  double sum = 0;
-  for (const auto& w : weights) sum += static_cast<double>(w.squaredNorm());
-  for (const auto& b : biases) sum += static_cast<double>(b.squaredNorm());
-  return sum;
-}
-
 absl::Status ValidateArchitecture(const v1::Architecture& arch) {
   if (arch.input_dim() < 1) {
     return absl::InvalidArgumentError(

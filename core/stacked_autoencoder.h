@@ -4,10 +4,9 @@
 // Layers are numbered in forward order: encoder layers 0 .. k-1 produce
 // h1 ... code, decoder layers k .. 2k-1 mirror them and end at the output.
 //
-//   STRATA_ASSIGN_OR_RETURN(StackedAutoencoder net,
-//                           StackedAutoencoder::Create(arch, /*seed=*/7));
-//   Matrix code = net.Encode(scaled_batch, net.depth());
-//   Matrix out = net.Reconstruct(scaled_batch);
+//   absl::StatusOr<StackedAutoencoder> net = StackedAutoencoder::Create(arch, /*seed=*/7);
+//   Matrix code = net->Encode(scaled_batch, net->depth());
+//   Matrix out = net->Reconstruct(scaled_batch);
 //
 // Thread-safe for concurrent const use; not for concurrent mutation.
 #ifndef STRATA_CORE_STACKED_AUTOENCODER_H_
@@ -42,8 +41,6 @@ struct ParametersT {
   std::vector<ParameterBlock<T>> Blocks();
   // Same shapes as `other`, all zero.
   void ResizeLikeAndZero(const ParametersT& other);
-  // Sum of squares over all entries.
-  double SquaredNorm() const;
 };
 
 // Validates shapes and activations; names the offending field.

@@ -1,7 +1,7 @@
 // Training configs: parsing from JSON, defaults, validation.
 //
-//   STRATA_ASSIGN_OR_RETURN(v1::TrainConfig config, ParseTrainConfigJson(json));
-//   STRATA_ASSIGN_OR_RETURN(v1::TrainConfig resolved, ResolveTrainConfig(config, 6));
+//   absl::StatusOr<v1::TrainConfig> config = ParseTrainConfigJson(json);
+//   absl::StatusOr<v1::TrainConfig> resolved = ResolveTrainConfig(config, 6);
 //   v1::Architecture arch = ArchitectureFromConfig(resolved, 6);
 //
 // The field defaults are documented in proto/strata/v1/train_config.proto and

@@ -10,8 +10,8 @@
 //   options.config = config;          // as the user wrote it
 //   options.input_dim = data.cols();
 //   options.on_epoch = [](const TrainProgress& p) { ... };
-//   STRATA_ASSIGN_OR_RETURN(auto trainer, Trainer::Create(options));
-//   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, trainer->Train(data));
+//   auto trainer = Trainer::Create(options);
+//   absl::StatusOr<std::unique_ptr<Model>> model = trainer->Train(data);
 //
 // The same seed, data and config give identical weights on one machine.
 // Not thread-safe; one per job. Train() uses config.threads cores for its

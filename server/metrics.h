@@ -5,7 +5,7 @@
 // loaded versions, labels, jobs by state — are computed when Prometheus
 // scrapes, so the request path only feeds the drift windows.
 //
-//   STRATA_ASSIGN_OR_RETURN(auto metrics, ServerMetrics::Create({"127.0.0.1:9464"}));
+//   auto metrics = ServerMetrics::Create({"127.0.0.1:9464"});
 //   metrics->Attach(registry, jobs);        // read at scrape time
 //   RpcCall call(metrics.get(), "Encode");  // in a handler
 //   ...

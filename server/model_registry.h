@@ -8,7 +8,7 @@
 // freed when its last request drops the handle. A version that fails to load
 // is logged and skipped until its file changes.
 //
-//   STRATA_ASSIGN_OR_RETURN(ServableModel m, registry->Get(spec));
+//   absl::StatusOr<ServableModel> m = registry->Get(spec);
 //   m.model->Encode(batch, layer);   // m.version says who answered
 //
 // Thread-safe.

@@ -20,24 +20,9 @@
 namespace strata {
 namespace {
 
-absl::Status ErrnoStatus(absl::string_view what, const std::string& path) {
-  const int err = errno;
-  const std::string msg = absl::StrCat(what, " ", path, ": ", std::strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
-  return absl::InternalError(msg);
-}
-
 bool IsDir(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-void FsyncDir(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
 }
 
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) {
@@ -45,7 +30,7 @@ absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) {
   DIR* dir = opendir(path.c_str());
   if (dir == nullptr) {
     if (errno == ENOENT) return names;
-    return ErrnoStatus("cannot list", path);
+    return ErrnoToStatus("cannot list", path, errno);
   }
   while (dirent* e = readdir(dir)) {
     if (e->d_name[0] != '.') names.emplace_back(e->d_name);
@@ -87,19 +72,7 @@ absl::Status ValidateName(absl::string_view what, absl::string_view name) {
 absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Create(Options options) {
   if (options.root.empty()) return absl::InvalidArgumentError("the model root is not set");
   while (options.root.size() > 1 && options.root.back() == '/') options.root.pop_back();
-  std::string partial;
-  for (size_t i = 0; i <= options.root.size(); ++i) {
-    if (i == options.root.size() || (options.root[i] == '/' && i > 0)) {
-      partial = options.root.substr(0, i);
-      if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-        return ErrnoStatus("cannot create model root", partial);
-      }
-    }
-  }
-  if (!IsDir(options.root)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model root ", options.root, " is not a directory"));
-  }
+  if (absl::Status s = CreateDirectories(options.root); !s.ok()) return s;
   return std::unique_ptr<ModelStore>(new ModelStore(std::move(options)));
 }
 
@@ -147,15 +120,16 @@ absl::StatusOr<std::vector<int64_t>> ModelStore::ListVersions(absl::string_view 
 absl::StatusOr<int64_t> ModelStore::Publish(absl::string_view name, const Model& model) const {
   if (absl::Status s = ValidateModelName(name); !s.ok()) return s;
   const std::string dir = ModelDir(name);
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus("cannot create", dir);
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return ErrnoToStatus("cannot create", dir, errno);
   std::random_device rd;
   const std::string tmp = absl::StrCat(dir, "/.tmp-", getpid(), "-", rd());
-  if (mkdir(tmp.c_str(), 0755) != 0) return ErrnoStatus("cannot create", tmp);
+  if (mkdir(tmp.c_str(), 0755) != 0) return ErrnoToStatus("cannot create", tmp, errno);
   if (absl::Status s = WriteModelFile(model, absl::StrCat(tmp, "/", kModelFileName)); !s.ok()) {
     RemoveTree(tmp);
     return s;
   }
-  FsyncDir(tmp);
+  SyncDirectory(tmp);
   // Any numeric directory counts when choosing the number, complete or not.
   absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
   int64_t next = 1;
@@ -170,11 +144,11 @@ absl::StatusOr<int64_t> ModelStore::Publish(absl::string_view name, const Model&
     const std::string target = absl::StrCat(dir, "/", next);
     if (IsDir(target)) continue;
     if (rename(tmp.c_str(), target.c_str()) == 0) {
-      FsyncDir(dir);
+      SyncDirectory(dir);
       return next;
     }
     if (errno != EEXIST && errno != ENOTEMPTY) {
-      const absl::Status s = ErrnoStatus("cannot publish", target);
+      const absl::Status s = ErrnoToStatus("cannot publish", target, errno);
       RemoveTree(tmp);
       return s;
     }

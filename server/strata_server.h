@@ -4,7 +4,7 @@
 //   StrataServer::Options options;
 //   options.address = "127.0.0.1:0";          // a free port
 //   options.model_root = "/var/lib/strata/models";
-//   STRATA_ASSIGN_OR_RETURN(auto server, StrataServer::Create(options));
+//   auto server = StrataServer::Create(options);
 //   std::cout << server->port();
 //   server->Wait();
 //

@@ -1,7 +1,7 @@
 // Which versions of a model to serve: a pure function over a snapshot of the
 // store, tested on its own (as TF Serving's AspiredVersionPolicy).
 //
-//   STRATA_ASSIGN_OR_RETURN(VersionPolicy p, VersionPolicy::Parse("latest:2"));
+//   absl::StatusOr<VersionPolicy> p = VersionPolicy::Parse("latest:2");
 //   std::vector<int64_t> aspired = AspiredVersions(p, on_disk_and_loadable, labelled);
 //   ... load the aspired versions that are not loaded yet ...
 //   std::vector<int64_t> serve = VersionsToServe(aspired, loaded, served_now);
