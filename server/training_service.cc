@@ -8,7 +8,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/dense_matrix.h"
-#include "server/grpc_status.h"
 
 namespace strata {
 namespace {
@@ -22,18 +21,22 @@ absl::Status TooLarge(int64_t values, int64_t limit) {
 // Collects the spec, then chunks of rows, then submits the job.
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobRequest> {
  public:
-  UploadReactor(TrainJobManager* jobs, int64_t max_values, v1::TrainJob* response)
-      : jobs_(jobs), max_values_(max_values), response_(response) {
+  UploadReactor(ServerMetrics* metrics, TrainJobManager* jobs, int64_t max_values,
+                v1::TrainJob* response)
+      : call_(metrics, "UploadTrainJob"),
+        jobs_(jobs),
+        max_values_(max_values),
+        response_(response) {
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Finish(ToGrpcStatus(Submit()));
+      Finish(call_.Finish(Submit()));
       return;
     }
     if (absl::Status s = Take(); !s.ok()) {
-      Finish(ToGrpcStatus(s));
+      Finish(call_.Finish(s));
       return;
     }
     ++messages_;
@@ -86,6 +89,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     return absl::OkStatus();
   }
 
+  RpcCall call_;
   TrainJobManager* const jobs_;
   const int64_t max_values_;
   v1::TrainJob* const response_;
@@ -101,17 +105,21 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
 // once, from whichever callback sees the end.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
  public:
-  WatchReactor(grpc::CallbackServerContext* context, TrainJobManager* jobs, std::string id,
-               absl::Duration poll)
-      : context_(context), jobs_(jobs), id_(std::move(id)), poll_(poll) {
+  WatchReactor(grpc::CallbackServerContext* context, ServerMetrics* metrics, TrainJobManager* jobs,
+               std::string id, absl::Duration poll)
+      : call_(metrics, "WatchTrainJob"),
+        context_(context),
+        jobs_(jobs),
+        id_(std::move(id)),
+        poll_(poll) {
     Poll();
   }
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+      FinishOnce(absl::CancelledError("the client went away"));
     } else if (IsTerminalState(current_.state())) {
-      FinishOnce(grpc::Status::OK);
+      FinishOnce(absl::OkStatus());
     } else {
       Arm();
     }
@@ -125,7 +133,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
   void Arm() {
     alarm_.Set(absl::ToChronoTime(absl::Now() + poll_), [this](bool ok) {
       if (!ok || context_->IsCancelled()) {
-        FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
+        FinishOnce(absl::CancelledError("watch cancelled"));
         return;
       }
       Poll();
@@ -135,7 +143,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
   void Poll() {
     absl::StatusOr<v1::TrainJob> job = jobs_->Get(id_);
     if (!job.ok()) {
-      FinishOnce(ToGrpcStatus(job.status()));
+      FinishOnce(job.status());
       return;
     }
     std::string bytes = job->SerializeAsString();
@@ -148,10 +156,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
     StartWrite(&current_);
   }
 
-  void FinishOnce(const grpc::Status& status) {
-    if (!finished_.exchange(true)) Finish(status);
+  void FinishOnce(const absl::Status& status) {
+    if (!finished_.exchange(true)) Finish(call_.Finish(status));
   }
 
+  RpcCall call_;
   grpc::CallbackServerContext* const context_;
   TrainJobManager* const jobs_;
   const std::string id_;
@@ -190,7 +199,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
 
 grpc::ServerReadReactor<v1::UploadTrainJobRequest>* TrainingServiceImpl::UploadTrainJob(
     grpc::CallbackServerContext* context, v1::TrainJob* response) {
-  return new UploadReactor(options_.jobs, options_.max_train_values, response);
+  return new UploadReactor(options_.metrics, options_.jobs, options_.max_train_values, response);
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::GetTrainJob(grpc::CallbackServerContext* context,
@@ -204,7 +213,8 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::GetTrainJob(grpc::CallbackServerC
 
 grpc::ServerWriteReactor<v1::TrainJob>* TrainingServiceImpl::WatchTrainJob(
     grpc::CallbackServerContext* context, const v1::GetTrainJobRequest* request) {
-  return new WatchReactor(context, options_.jobs, request->id(), options_.watch_poll_interval);
+  return new WatchReactor(context, options_.metrics, options_.jobs, request->id(),
+                          options_.watch_poll_interval);
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::CancelTrainJob(

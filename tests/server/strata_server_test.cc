@@ -547,6 +547,8 @@ TEST(StrataServerTest, DriftReportFindsTheShiftedFeature) {
   EXPECT_THAT(scraped, HasSubstr("strata_rpc_requests_total{code=\"OK\",method="
                                  "\"StreamAnomalyScore\",model=\"shifted\",version=\"1\"} 6"));
   EXPECT_THAT(scraped, HasSubstr("strata_train_jobs{state=\"SUCCEEDED\"} 2"));
+  EXPECT_THAT(scraped,
+              HasSubstr("strata_rpc_requests_total{code=\"OK\",method=\"UploadTrainJob\""));
   EXPECT_THAT(scraped, HasSubstr("strata_model_versions_loaded{model=\"calm\"} 1"));
   size_t psi_series = 0;
   for (size_t at = scraped.find("\nstrata_feature_psi{"); at != std::string::npos;
