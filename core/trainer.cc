@@ -157,7 +157,7 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       }
       loss_sum += loss.data_loss * static_cast<double>(n);
       std::vector<ParameterBlock<float>> grad_blocks = grads.Blocks();
-      ClipGradientNorm(config_.grad_clip_norm(), grad_blocks);
+      if (config_.grad_clip_norm() > 0) ClipGradientNorm(config_.grad_clip_norm(), grad_blocks);
       (*optimizer)->Step(net->mutable_parameters()->Blocks(), grad_blocks);
     }
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, testing and running strata needs
 # (prometheus and curl: the real Prometheus server and promtool for the metric
-# tests).
+# tests; zlib1g-dev: the benchmarks read the gzipped MNIST files).
 # Idempotent: prints nothing and touches nothing when all packages are present.
 # Uses sudo when not root.
 set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config
-  libeigen3-dev libabsl-dev
+  libeigen3-dev libabsl-dev zlib1g-dev
   libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev

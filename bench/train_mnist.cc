@@ -1,0 +1,69 @@
+// One end-to-end training epoch of the Hinton & Salakhutdinov MNIST
+// autoencoder (784-1000-500-250-30, relu hidden, linear code, sigmoid output,
+// BCE, batch 128, Adam lr 1e-3) through strata's Trainer, the code path a
+// TrainJob runs. Pixels are value / 255 with the identity scaler, so both
+// sides of bench/train_vs_torch.sh see the same numbers.
+//
+//   train_mnist_bench [--epochs=1] [--threads=0] [--seed=1]
+//
+// Prints one line per epoch and finally:
+//   STRATA seconds=<first epoch's training seconds> loss=<its mean training loss>
+#include <cstdio>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "bench/mnist.h"
+#include "core/trainer.h"
+
+ABSL_FLAG(int, epochs, 1, "end-to-end epochs");
+ABSL_FLAG(int, threads, 0, "threads for the matrix products; 0 = all cores");
+ABSL_FLAG(uint64_t, seed, 1, "initial weights and data order");
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const std::string path = strata::bench::MnistDir() + "/train-images-idx3-ubyte.gz";
+  absl::StatusOr<strata::Matrix> x = strata::bench::ReadMnistImages(path);
+  if (!x.ok()) {
+    std::fprintf(stderr, "%s\n", x.status().ToString().c_str());
+    return 1;
+  }
+  strata::v1::TrainConfig config;
+  for (int w : {1000, 500, 250, 30}) config.add_encoder_widths(w);
+  config.add_hidden_activations(strata::v1::RELU);
+  config.set_code_activation(strata::v1::LINEAR);
+  config.set_output_activation(strata::v1::SIGMOID);
+  config.set_loss(strata::v1::BCE);
+  config.set_scaler(strata::v1::IDENTITY);
+  config.set_batch_size(128);
+  config.mutable_optimizer()->set_kind(strata::v1::OptimizerConfig::ADAM);
+  config.mutable_optimizer()->set_learning_rate(1e-3f);
+  config.set_pretrain_epochs(0);
+  config.set_finetune_epochs(absl::GetFlag(FLAGS_epochs));
+  config.set_validation_fraction(0);
+  config.mutable_early_stopping()->set_patience(0);
+  config.mutable_reduce_lr_on_plateau()->set_patience(0);
+  config.set_seed(absl::GetFlag(FLAGS_seed));
+  config.set_threads(absl::GetFlag(FLAGS_threads));
+
+  strata::Trainer::Options options;
+  options.config = config;
+  options.input_dim = static_cast<int>(x->cols());
+  options.on_epoch = [](const strata::TrainProgress& p) {
+    std::printf("epoch %d: %.2f s, loss %.5f\n", p.record.epoch(), p.record.seconds(),
+                p.record.train_loss());
+    std::fflush(stdout);
+  };
+  absl::StatusOr<std::unique_ptr<strata::Trainer>> trainer = strata::Trainer::Create(options);
+  if (!trainer.ok()) {
+    std::fprintf(stderr, "%s\n", trainer.status().ToString().c_str());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<strata::Model>> model = (*trainer)->Train(*x);
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+    return 1;
+  }
+  const strata::v1::EpochRecord& first = (*model)->info().history.front();
+  std::printf("STRATA seconds=%.3f loss=%.5f\n", first.seconds(), first.train_loss());
+  return 0;
+}
