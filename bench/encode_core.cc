@@ -15,6 +15,7 @@
 #include <random>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/model.h"
 #include "core/scaler.h"
 #include "core/stacked_autoencoder.h"
@@ -51,6 +52,7 @@ strata::Matrix Random(int rows, int cols, uint64_t seed) {
 }  // namespace
 
 int main() {
+  strata::KeepBatchBuffersInHeap();  // as strata-server runs
   // Ceiling: Eigen's own SGEMM on large square matrices.
   constexpr int kN = 2048;
   const strata::Matrix a = Random(kN, kN, 1), b = Random(kN, kN, 2);

@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "bench/mnist.h"
+#include "core/allocator.h"
 #include "core/trainer.h"
 
 ABSL_FLAG(int, epochs, 1, "end-to-end epochs");
@@ -20,6 +21,7 @@ ABSL_FLAG(int, threads, 0, "threads for the matrix products; 0 = all cores");
 ABSL_FLAG(uint64_t, seed, 1, "initial weights and data order");
 
 int main(int argc, char** argv) {
+  strata::KeepBatchBuffersInHeap();  // as strata-server runs
   absl::ParseCommandLine(argc, argv);
   const std::string path = strata::bench::MnistDir() + "/train-images-idx3-ubyte.gz";
   absl::StatusOr<strata::Matrix> x = strata::bench::ReadMnistImages(path);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/activation.h"
+#include "core/gemm.h"
 
 namespace strata {
 namespace {
@@ -113,19 +114,21 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
     const MatrixT<T>& in =
         l == 0 ? input : (masks_[l - 1].size() ? dropped_[l - 1] : outputs_[l - 1]);
     grads->biases[l].noalias() = delta_.colwise().sum();
+    // Weight gradients split across their input rows, the products that
+    // carry the gradient down across their outputs (see core/gemm.h).
     if (net.is_tied(l)) {
       // Decoder layers run backward first: they initialise the shared gradient.
-      grads->weights[net.mirror_of(l)].noalias() = delta_.transpose() * in;
-    } else if (l < net.depth() && net.architecture().tied_weights()) {
-      grads->weights[l].noalias() += in.transpose() * delta_;
+      SplitProduct(delta_.transpose(), in, Split::kCols, &grads->weights[net.mirror_of(l)]);
     } else {
-      grads->weights[l].noalias() = in.transpose() * delta_;
+      const bool shared = l < net.depth() && net.architecture().tied_weights();
+      SplitProduct(in.transpose(), delta_, Split::kRows, &grads->weights[l], shared);
     }
     if (l > 0) {
+      const Split split = SplitFor(rows, net.layer_in(l));
       if (net.is_tied(l)) {
-        grad_.noalias() = delta_ * net.parameters().weights[net.mirror_of(l)];
+        SplitProduct(delta_, net.parameters().weights[net.mirror_of(l)], split, &grad_);
       } else {
-        grad_.noalias() = delta_ * net.parameters().weights[l].transpose();
+        SplitProduct(delta_, net.parameters().weights[l].transpose(), split, &grad_);
       }
     }
   }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/activation.h"
+#include "core/gemm.h"
 
 namespace strata {
 namespace {
@@ -155,10 +156,11 @@ absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::FromParameters(
 
 template <typename T>
 void StackedAutoencoderT<T>::LayerForward(int l, const MatrixT<T>& in, MatrixT<T>* out) const {
+  const Split split = SplitFor(in.rows(), layer_out(l));
   if (is_tied(l)) {
-    out->noalias() = in * params_.weights[mirror_of(l)].transpose();
+    SplitProduct(in, params_.weights[mirror_of(l)].transpose(), split, out);
   } else {
-    out->noalias() = in * params_.weights[l];
+    SplitProduct(in, params_.weights[l], split, out);
   }
   out->rowwise() += params_.biases[l];
   ApplyActivation(layer_activation(l), leaky_slope(), out);

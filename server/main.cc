@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/allocator.h"
 #include "server/log.h"
 #include "server/strata_server.h"
 
@@ -42,6 +43,7 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long calls in flight may take to finish.");
 
 int main(int argc, char** argv) {
+  strata::KeepBatchBuffersInHeap();
   absl::SetProgramUsageMessage(
       "Serves versioned stacked autoencoders over gRPC.\n"
       "usage: strata-server --model_root=DIR [--port=50051] [--data_root=DIR] [flags]");

@@ -1,0 +1,82 @@
+// Matrix products for the layer shapes of training and inference.
+//
+//   SplitProduct(x, w, Split::kCols, &y);            // y = x * w
+//   SplitProduct(x.transpose(), d, Split::kRows, &g);  // g = x^T * d
+//
+// Each OpenMP thread of the caller computes one contiguous block of the
+// result's rows or columns with a single-threaded Eigen GEMM. At training
+// batch sizes (~128 rows) this runs 20-25% faster than Eigen's own parallel
+// GEMM, whose threads share packed panels and wait on each other; which
+// dimension to split is the caller's choice (bench/README.md has the
+// measurements). Small results, a single thread, or a build without OpenMP
+// parallelism (EIGEN_DONT_PARALLELIZE) use Eigen's product as is.
+#ifndef STRATA_CORE_GEMM_H_
+#define STRATA_CORE_GEMM_H_
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "core/matrix.h"
+
+namespace strata {
+
+enum class Split { kRows, kCols };
+
+// dst = lhs * rhs (dst resized), or dst += lhs * rhs when `accumulate`.
+template <typename Lhs, typename Rhs, typename T>
+void SplitProduct(const Lhs& lhs, const Rhs& rhs, Split split, MatrixT<T>* dst,
+                  bool accumulate = false) {
+  if (!accumulate) dst->resize(lhs.rows(), rhs.cols());
+  // Blocks are whole cache lines of floats and at least this wide.
+  constexpr Eigen::Index kAlign = 16, kMinBlock = 48;
+  const Eigen::Index extent = split == Split::kRows ? dst->rows() : dst->cols();
+#ifdef EIGEN_DONT_PARALLELIZE
+  const int threads = 1;
+#else
+  const int threads =
+      omp_in_parallel() ? 1 : static_cast<int>(std::min<Eigen::Index>(omp_get_max_threads(),
+                                                                      extent / kMinBlock));
+#endif
+  if (threads <= 1) {
+    if (accumulate) {
+      dst->noalias() += lhs * rhs;
+    } else {
+      dst->noalias() = lhs * rhs;
+    }
+    return;
+  }
+  const Eigen::Index per = (extent / threads + kAlign - 1) / kAlign * kAlign;
+#pragma omp parallel num_threads(threads)
+  {
+    const Eigen::Index begin = std::min<Eigen::Index>(extent, omp_get_thread_num() * per);
+    const Eigen::Index n = std::min(per, extent - begin);
+    if (n > 0) {
+      if (split == Split::kRows) {
+        auto block = dst->middleRows(begin, n);
+        if (accumulate) {
+          block.noalias() += lhs.middleRows(begin, n) * rhs;
+        } else {
+          block.noalias() = lhs.middleRows(begin, n) * rhs;
+        }
+      } else {
+        auto block = dst->middleCols(begin, n);
+        if (accumulate) {
+          block.noalias() += lhs * rhs.middleCols(begin, n);
+        } else {
+          block.noalias() = lhs * rhs.middleCols(begin, n);
+        }
+      }
+    }
+  }
+}
+
+// The split that measured fastest for a layer's product with `cols` outputs:
+// across outputs when there are enough of them, else across rows.
+inline Split SplitFor(Eigen::Index rows, Eigen::Index cols) {
+  return cols >= 128 || cols >= rows ? Split::kCols : Split::kRows;
+}
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_GEMM_H_
