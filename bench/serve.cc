@@ -1,0 +1,138 @@
+// Serving overhead: single-record Encode on a 64-input model against an empty
+// RPC (grpc.health.v1 Health/Check, answered by the same server from a map),
+// same server, same client, alternating rounds.
+//
+//   serve_bench --make_model=DIR        trains the 64-input model, publishes it as "bench"
+//   serve_bench --target=127.0.0.1:PORT [--seconds=5 --rounds=3 --concurrency=32 --channels=4]
+//
+// Ends with: RESULT ratio=<encode QPS / empty QPS> encode_qps=... empty_qps=... p50_us=... p99_us=...
+// (medians over rounds; latencies are Encode's at that concurrency).
+#include <cstdio>
+#include <random>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "bench/load_gen.h"
+#include "core/trainer.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "server/model_store.h"
+#include "strata/v1/service.grpc.pb.h"
+
+ABSL_FLAG(std::string, make_model, "", "write the benchmark model into this model root and exit");
+ABSL_FLAG(std::string, target, "", "server address");
+ABSL_FLAG(double, seconds, 5, "seconds per round and kind of call");
+ABSL_FLAG(int, rounds, 3, "rounds of (Encode, empty)");
+ABSL_FLAG(int, concurrency, 32, "calls in flight");
+ABSL_FLAG(int, channels, 4, "client channels (TCP connections)");
+
+namespace {
+
+constexpr int kInputs = 64;
+
+int MakeModel(const std::string& root) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal;
+  strata::Matrix data(4000, kInputs);
+  for (Eigen::Index i = 0; i < data.size(); ++i) data.data()[i] = normal(rng);
+  strata::Trainer::Options options;
+  options.input_dim = kInputs;
+  for (int w : {32, 16, 8}) options.config.add_encoder_widths(w);
+  options.config.set_finetune_epochs(2);
+  auto trainer = strata::Trainer::Create(options);
+  auto model = trainer.ok() ? (*trainer)->Train(data) : trainer.status();
+  if (!model.ok()) {
+    std::fprintf(stderr, "training the benchmark model: %s\n", model.status().ToString().c_str());
+    return 1;
+  }
+  auto store = strata::ModelStore::Create({.root = root});
+  auto version = store.ok() ? (*store)->Publish("bench", **model) : store.status();
+  if (!version.ok()) {
+    std::fprintf(stderr, "publishing: %s\n", version.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("published bench v%lld (64-32-16-8) in %s\n", static_cast<long long>(*version),
+              root.c_str());
+  return 0;
+}
+
+// Per-slot request state: a call's context and messages live until it completes.
+template <typename Request, typename Response>
+struct Call {
+  grpc::ClientContext context;
+  Request request;
+  Response response;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  if (!absl::GetFlag(FLAGS_make_model).empty()) return MakeModel(absl::GetFlag(FLAGS_make_model));
+  const auto channels =
+      strata::bench::MakeChannels(absl::GetFlag(FLAGS_target), absl::GetFlag(FLAGS_channels));
+  std::vector<std::unique_ptr<strata::v1::InferenceService::Stub>> inference;
+  std::vector<std::unique_ptr<grpc::health::v1::Health::Stub>> health;
+  for (const auto& c : channels) {
+    inference.push_back(strata::v1::InferenceService::NewStub(c));
+    health.push_back(grpc::health::v1::Health::NewStub(c));
+  }
+  const int concurrency = absl::GetFlag(FLAGS_concurrency);
+  const size_t n_channels = channels.size();
+
+  strata::v1::EncodeRequest encode_request;
+  encode_request.mutable_model()->set_name("bench");
+  encode_request.mutable_rows()->set_rows(1);
+  encode_request.mutable_rows()->set_cols(kInputs);
+  for (int i = 0; i < kInputs; ++i) encode_request.mutable_rows()->add_values(0.01f * i);
+
+  using EncodeCall = Call<strata::v1::EncodeRequest, strata::v1::EncodeResponse>;
+  using CheckCall = Call<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>;
+  std::vector<std::unique_ptr<EncodeCall>> encode_calls(static_cast<size_t>(concurrency));
+  std::vector<std::unique_ptr<CheckCall>> check_calls(static_cast<size_t>(concurrency));
+  const strata::bench::StartCall start_encode = [&](strata::bench::CallSlot* slot) {
+    auto& call = encode_calls[static_cast<size_t>(slot->index())];
+    call = std::make_unique<EncodeCall>();
+    call->request = encode_request;
+    inference[static_cast<size_t>(slot->index()) % n_channels]->async()->Encode(
+        &call->context, &call->request, &call->response,
+        [slot](grpc::Status s) { slot->Done(s); });
+  };
+  const strata::bench::StartCall start_check = [&](strata::bench::CallSlot* slot) {
+    auto& call = check_calls[static_cast<size_t>(slot->index())];
+    call = std::make_unique<CheckCall>();
+    health[static_cast<size_t>(slot->index()) % n_channels]->async()->Check(
+        &call->context, &call->request, &call->response,
+        [slot](grpc::Status s) { slot->Done(s); });
+  };
+
+  strata::bench::LoadOptions options;
+  options.concurrency = concurrency;
+  options.seconds = 1;  // warm-up
+  strata::bench::RunLoad(options, channels, start_encode);
+  strata::bench::RunLoad(options, channels, start_check);
+  options.seconds = absl::GetFlag(FLAGS_seconds);
+  std::vector<double> encode_qps, empty_qps, p50, p99;
+  int64_t errors = 0;
+  for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
+    const strata::bench::LoadResult e = strata::bench::RunLoad(options, channels, start_encode);
+    const strata::bench::LoadResult h = strata::bench::RunLoad(options, channels, start_check);
+    std::printf("round %d: Encode %.0f QPS (p50 %.0f us, p99 %.0f us), empty %.0f QPS (p50 %.0f us)\n",
+                round, e.qps, e.p50_us, e.p99_us, h.qps, h.p50_us);
+    for (const auto* r : {&e, &h}) {
+      if (r->errors > 0) {
+        std::printf("  %lld failed calls, first: %s\n", static_cast<long long>(r->errors),
+                    r->first_error.c_str());
+      }
+      errors += r->errors;
+    }
+    encode_qps.push_back(e.qps);
+    empty_qps.push_back(h.qps);
+    p50.push_back(e.p50_us);
+    p99.push_back(e.p99_us);
+  }
+  const double encode = strata::bench::Median(encode_qps), empty = strata::bench::Median(empty_qps);
+  std::printf("RESULT ratio=%.3f encode_qps=%.0f empty_qps=%.0f p50_us=%.0f p99_us=%.0f errors=%lld\n",
+              encode / empty, encode, empty, strata::bench::Median(p50),
+              strata::bench::Median(p99), static_cast<long long>(errors));
+  return errors == 0 ? 0 : 1;
+}

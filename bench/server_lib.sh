@@ -1,0 +1,27 @@
+# Shell helpers for benchmarks that run strata-server (sourced, not run).
+#   start_server WORKDIR [server flags...]  sets SERVER_PORT and SERVER_PID
+#   stop_server                             SIGTERM, then wait
+start_server() {
+  local work=$1
+  shift
+  build/bin/strata-server --host=127.0.0.1 --port=0 --metrics_port=-1 "$@" \
+    >"$work/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    SERVER_PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$work/server.log")
+    [[ -n "$SERVER_PORT" ]] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "strata-server did not start:" >&2
+  cat "$work/server.log" >&2
+  return 1
+}
+
+stop_server() {
+  if [[ -n "${SERVER_PID:-}" ]]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
