@@ -3,7 +3,7 @@
 // same server, same client, alternating rounds.
 //
 //   serve_bench --make_model=DIR        trains the 64-input model, publishes it as "bench"
-//   serve_bench --target=127.0.0.1:PORT [--seconds=5 --rounds=3 --concurrency=32 --channels=4]
+//   serve_bench --target=127.0.0.1:PORT [--seconds=3 --rounds=7 --concurrency=32 --channels=4]
 //
 // Ends with: RESULT ratio=<encode QPS / empty QPS> encode_qps=... empty_qps=... p50_us=... p99_us=...
 // (medians over rounds; latencies are Encode's at that concurrency).
@@ -20,8 +20,8 @@
 
 ABSL_FLAG(std::string, make_model, "", "write the benchmark model into this model root and exit");
 ABSL_FLAG(std::string, target, "", "server address");
-ABSL_FLAG(double, seconds, 5, "seconds per round and kind of call");
-ABSL_FLAG(int, rounds, 3, "rounds of (Encode, empty)");
+ABSL_FLAG(double, seconds, 3, "seconds per round and kind of call");
+ABSL_FLAG(int, rounds, 7, "rounds of (Encode, empty)");
 ABSL_FLAG(int, concurrency, 32, "calls in flight");
 ABSL_FLAG(int, channels, 4, "client channels (TCP connections)");
 
@@ -55,10 +55,12 @@ int MakeModel(const std::string& root) {
   return 0;
 }
 
-// Per-slot request state: a call's context and messages live until it completes.
+// Per-slot call state. The messages are built once and reused, so that the
+// client's own work per call stays small next to the server's; a context
+// serves one call only.
 template <typename Request, typename Response>
 struct Call {
-  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientContext> context;
   Request request;
   Response response;
 };
@@ -87,21 +89,21 @@ int main(int argc, char** argv) {
 
   using EncodeCall = Call<strata::v1::EncodeRequest, strata::v1::EncodeResponse>;
   using CheckCall = Call<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>;
-  std::vector<std::unique_ptr<EncodeCall>> encode_calls(static_cast<size_t>(concurrency));
-  std::vector<std::unique_ptr<CheckCall>> check_calls(static_cast<size_t>(concurrency));
+  std::vector<EncodeCall> encode_calls(static_cast<size_t>(concurrency));
+  std::vector<CheckCall> check_calls(static_cast<size_t>(concurrency));
+  for (EncodeCall& call : encode_calls) call.request = encode_request;
   const strata::bench::StartCall start_encode = [&](strata::bench::CallSlot* slot) {
-    auto& call = encode_calls[static_cast<size_t>(slot->index())];
-    call = std::make_unique<EncodeCall>();
-    call->request = encode_request;
+    EncodeCall& call = encode_calls[static_cast<size_t>(slot->index())];
+    call.context = std::make_unique<grpc::ClientContext>();
     inference[static_cast<size_t>(slot->index()) % n_channels]->async()->Encode(
-        &call->context, &call->request, &call->response,
+        call.context.get(), &call.request, &call.response,
         [slot](grpc::Status s) { slot->Done(s); });
   };
   const strata::bench::StartCall start_check = [&](strata::bench::CallSlot* slot) {
-    auto& call = check_calls[static_cast<size_t>(slot->index())];
-    call = std::make_unique<CheckCall>();
+    CheckCall& call = check_calls[static_cast<size_t>(slot->index())];
+    call.context = std::make_unique<grpc::ClientContext>();
     health[static_cast<size_t>(slot->index()) % n_channels]->async()->Check(
-        &call->context, &call->request, &call->response,
+        call.context.get(), &call.request, &call.response,
         [slot](grpc::Status s) { slot->Done(s); });
   };
 
@@ -114,8 +116,16 @@ int main(int argc, char** argv) {
   std::vector<double> encode_qps, empty_qps, p50, p99;
   int64_t errors = 0;
   for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
-    const strata::bench::LoadResult e = strata::bench::RunLoad(options, channels, start_encode);
-    const strata::bench::LoadResult h = strata::bench::RunLoad(options, channels, start_check);
+    // Alternate which kind goes first, so that a slow spell of this shared
+    // machine does not always land on the same one.
+    strata::bench::LoadResult e, h;
+    if (round % 2 == 1) {
+      e = strata::bench::RunLoad(options, channels, start_encode);
+      h = strata::bench::RunLoad(options, channels, start_check);
+    } else {
+      h = strata::bench::RunLoad(options, channels, start_check);
+      e = strata::bench::RunLoad(options, channels, start_encode);
+    }
     std::printf("round %d: Encode %.0f QPS (p50 %.0f us, p99 %.0f us), empty %.0f QPS (p50 %.0f us)\n",
                 round, e.qps, e.p50_us, e.p99_us, h.qps, h.p50_us);
     for (const auto* r : {&e, &h}) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Serving overhead: single-record Encode on a 64-input model against an empty
-# RPC on the same strata-server (loopback, free port), 3 alternating rounds of
-# 5 s each. Builds what it needs; bounded (~40 s, killed after 5 minutes).
+# RPC on the same strata-server (loopback, free port), 7 alternating rounds of
+# 3 s each. Builds what it needs; bounded (~40 s, killed after 5 minutes).
 # Ends with: RESULT ratio=<encode QPS / empty QPS> encode_qps=... empty_qps=... p50_us=... p99_us=...
 set -euo pipefail
 cd "$(dirname "$0")/.."

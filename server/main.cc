@@ -11,6 +11,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/allocator.h"
 #include "server/log.h"
@@ -44,6 +45,9 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
 
 int main(int argc, char** argv) {
   strata::KeepBatchBuffersInHeap();
+  // Debian's Abseil is built in debug mode, where every absl::Mutex lock (gRPC
+  // takes several per call) runs deadlock detection; that is a test-time tool.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "Serves versioned stacked autoencoders over gRPC.\n"
       "usage: strata-server --model_root=DIR [--port=50051] [--data_root=DIR] [flags]");

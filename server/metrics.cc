@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 
@@ -108,6 +109,33 @@ class ServerMetrics::Instruments {
     return {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3,
             50e-3, 0.1,    0.25,   0.5,    1,    2.5,    5,    10};
   }
+
+  // The series of one RPC method, found once: prometheus-cpp's Family::Add
+  // builds a label map and takes the family's lock on every call, which cost
+  // more than an Encode of a small model. Series are never removed, so the
+  // pointers stay valid.
+  struct MethodSeries {
+    prometheus::Gauge* in_flight = nullptr;
+    prometheus::Histogram* duration = nullptr;
+    // By model, version and code; by model.
+    absl::flat_hash_map<std::string, prometheus::Counter*> requests;
+    absl::flat_hash_map<std::string, prometheus::Counter*> rows;
+  };
+
+  // The series of `method`, created on first use. The lock is held while the
+  // caller reads or extends them.
+  MethodSeries& ForMethod(const std::string& method) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::unique_ptr<MethodSeries>& series = methods[method];
+    if (series == nullptr) {
+      series = std::make_unique<MethodSeries>();
+      series->in_flight = &in_flight.Add({{"method", method}});
+      series->duration = &duration.Add({{"method", method}}, LatencyBuckets());
+    }
+    return *series;
+  }
+
+  Mutex mu;
+  absl::flat_hash_map<std::string, std::unique_ptr<MethodSeries>> methods ABSL_GUARDED_BY(mu);
 
   prometheus::Family<prometheus::Counter>& requests;
   prometheus::Family<prometheus::Histogram>& duration;
@@ -285,23 +313,32 @@ void ServerMetrics::Attach(const ModelRegistry* registry, const TrainJobManager*
 }
 
 void ServerMetrics::RpcStarted(const std::string& method) {
-  instruments_->in_flight.Add({{"method", method}}).Increment();
+  MutexLock lock(&instruments_->mu);
+  instruments_->ForMethod(method).in_flight->Increment();
 }
 
 void ServerMetrics::RpcFinished(const std::string& method, const v1::ModelVersion& model,
                                 grpc::StatusCode code, absl::Duration duration, int64_t rows) {
-  instruments_->in_flight.Add({{"method", method}}).Decrement();
-  instruments_->requests
-      .Add({{"method", method},
-            {"model", model.name()},
-            {"version", model.version() ? absl::StrCat(model.version()) : ""},
-            {"code", CodeName(code)}})
-      .Increment();
-  instruments_->duration.Add({{"method", method}}, Instruments::LatencyBuckets())
-      .Observe(absl::ToDoubleSeconds(duration));
+  MutexLock lock(&instruments_->mu);
+  Instruments::MethodSeries& series = instruments_->ForMethod(method);
+  series.in_flight->Decrement();
+  series.duration->Observe(absl::ToDoubleSeconds(duration));
+  const std::string version = model.version() ? absl::StrCat(model.version()) : "";
+  prometheus::Counter*& requests =
+      series.requests[absl::StrCat(model.name(), "/", version, "/", static_cast<int>(code))];
+  if (requests == nullptr) {
+    requests = &instruments_->requests.Add({{"method", method},
+                                            {"model", model.name()},
+                                            {"version", version},
+                                            {"code", CodeName(code)}});
+  }
+  requests->Increment();
   if (rows > 0 && code == grpc::StatusCode::OK) {
-    instruments_->rows.Add({{"method", method}, {"model", model.name()}})
-        .Increment(static_cast<double>(rows));
+    prometheus::Counter*& counter = series.rows[model.name()];
+    if (counter == nullptr) {
+      counter = &instruments_->rows.Add({{"method", method}, {"model", model.name()}});
+    }
+    counter->Increment(static_cast<double>(rows));
   }
 }
 
