@@ -23,6 +23,8 @@ using RowVector = RowVectorT<float>;
 // finite values; otherwise InvalidArgument naming the first bad row and
 // column (0-based, as the rows were sent).
 absl::Status CheckBatch(const Matrix& batch, int expected_cols);
+// The column-count part of CheckBatch alone.
+absl::Status CheckColumns(const Matrix& batch, int expected_cols);
 
 }  // namespace strata
 

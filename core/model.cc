@@ -19,11 +19,16 @@ Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info)
       scaler_(std::move(scaler)),
       info_(WithFeatureNames(std::move(info), autoencoder_.input_dim())) {}
 
-absl::StatusOr<Matrix> Model::Encode(const Matrix& raw, int layer) const {
+absl::Status Model::CheckLayer(int layer) const {
   if (layer < 1 || layer > depth()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "layer ", layer, " does not exist: the model has layers 1 (h1) to ", depth(), " (code)"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Matrix> Model::Encode(const Matrix& raw, int layer) const {
+  if (absl::Status s = CheckLayer(layer); !s.ok()) return s;
   if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
   return autoencoder_.Encode(scaler_.Transform(raw), layer);
 }

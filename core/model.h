@@ -48,6 +48,8 @@ class Model {
   int input_dim() const { return autoencoder_.input_dim(); }
   int depth() const { return autoencoder_.depth(); }
 
+  // InvalidArgument unless 1 <= layer <= depth().
+  absl::Status CheckLayer(int layer) const;
   // Features of encoder layer `layer` (1 = h1 ... depth() = code) for raw rows.
   absl::StatusOr<Matrix> Encode(const Matrix& raw, int layer) const;
   // Reconstructions of raw rows, in the rows' original units (and the code

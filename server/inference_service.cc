@@ -1,5 +1,9 @@
 #include "server/inference_service.h"
 
+#include <map>
+#include <optional>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "core/anomaly.h"
 #include "server/dense_matrix.h"
@@ -13,163 +17,353 @@ void SetVersion(const ServableModel& m, v1::ModelVersion* out) {
   out->set_version(m.version);
 }
 
-// Reads one request, answers it, reads the next: responses keep the order
-// of the requests. Deletes itself when the call is done.
+// The model version, rows and op of a request: `rows` resolved against `spec`.
+absl::StatusOr<InferenceServiceImpl::Prepared> Resolve(const InferenceServiceImpl::Options& options,
+                                                       const v1::ModelSpec& spec,
+                                                       const v1::DenseMatrix& dense) {
+  absl::StatusOr<ServableModel> m = options.registry->Get(spec);
+  if (!m.ok()) return m.status();
+  absl::StatusOr<Matrix> rows = FromDenseMatrix(dense, "rows", options.max_batch_rows);
+  if (!rows.ok()) return rows.status();
+  // Checked here, before rows of several requests share one model call.
+  if (absl::Status s = CheckColumns(*rows, m->model->input_dim()); !s.ok()) return s;
+  InferenceServiceImpl::Prepared p;
+  p.model = *std::move(m);
+  p.rows = *std::move(rows);
+  return p;
+}
+
+absl::StatusOr<ScoreMetric> MetricOf(const v1::ScoreOptions& options) {
+  const v1::ScoreOptions::Metric wire = options.metric();
+  if (!v1::ScoreOptions::Metric_IsValid(wire)) {
+    return absl::InvalidArgumentError(absl::StrCat("options.metric ", wire, " is unknown"));
+  }
+  return wire == v1::ScoreOptions::MEAN_ABSOLUTE ? ScoreMetric::kMeanAbsolute
+                                                 : ScoreMetric::kMeanSquared;
+}
+
+// Scores, thresholds and percentiles from per-feature errors.
+void FillScores(const ServableModel& m, const InferenceOp& op, const v1::ScoreOptions& options,
+                const Matrix& errors, v1::AnomalyScoreResponse* response) {
+  const v1::ScoreDistribution& distribution = m.model->score_distribution(op.metric);
+  SetVersion(m, response->mutable_model());
+  response->set_metric(op.metric == ScoreMetric::kMeanAbsolute ? v1::ScoreOptions::MEAN_ABSOLUTE
+                                                               : v1::ScoreOptions::MEAN_SQUARED);
+  response->set_threshold(distribution.threshold());
+  response->mutable_scores()->Reserve(static_cast<int>(errors.rows()));
+  for (Eigen::Index r = 0; r < errors.rows(); ++r) {
+    v1::RowScore* row = response->add_scores();
+    const float score = errors.row(r).mean();
+    row->set_score(score);
+    row->set_is_anomaly(score > distribution.threshold());
+    row->set_percentile(static_cast<float>(PercentileOfScore(distribution, score)));
+    if (options.feature_errors()) {
+      row->mutable_feature_errors()->Add(errors.row(r).data(),
+                                         errors.row(r).data() + errors.cols());
+    }
+  }
+}
+
+// The bidirectional score stream. Reads run ahead of the answers (up to
+// kMaxInFlight messages), so that a client streaming records keeps the
+// model busy and, with a batcher, messages of many streams share calls;
+// answers go out in the order of the requests. The first failing message
+// ends the stream with its status, naming the message.
+//
+// Reactions run on gRPC's and the batcher's threads; state is under mu_, and
+// StartRead/StartWrite/Finish are called after mu_ is released. Deletes
+// itself once gRPC is done with it and no model call refers to it.
 class ScoreStreamReactor final
     : public grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse> {
  public:
+  static constexpr int kMaxInFlight = 16;
+
   explicit ScoreStreamReactor(const InferenceServiceImpl* service) : service_(service) {
+    reading_ = true;
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client has finished sending
-      Finish(grpc::Status::OK);
+      Actions a;
+      {
+        MutexLock lock(&mu_);
+        reading_ = false;
+        client_done_ = true;
+        a = NextLocked();
+      }
+      Run(a);
       return;
     }
-    if (message_index_ == 0) spec_ = request_.model();
-    if (!request_.model().name().empty()) spec_ = request_.model();
-    response_.Clear();
-    RpcCall call(service_->options().metrics, "StreamAnomalyScore");
-    absl::Status s = service_->DoAnomalyScore(spec_, request_, &response_);
-    if (!s.ok()) {
-      s = absl::Status(s.code(),
-                       absl::StrCat("stream message ", message_index_, ": ", s.message()));
-    }
-    const grpc::Status status = call.Finish(s, response_.model(), request_.rows().rows());
-    if (!s.ok()) {
-      Finish(status);
+    const int64_t index = next_index_++;
+    if (index == 0 || !request_.model().name().empty()) spec_ = request_.model();
+    const int64_t rows = request_.rows().rows();
+    auto call = std::make_shared<RpcCall>(service_->options().metrics, "StreamAnomalyScore");
+    absl::StatusOr<InferenceServiceImpl::Prepared> p = service_->PrepareScore(spec_, request_);
+    if (!p.ok()) {
+      Fail(index, call.get(), p.status(), rows);
       return;
     }
-    ++message_index_;
-    StartWrite(&response_);
+    {
+      MutexLock lock(&mu_);
+      reading_ = false;
+      ++in_flight_;
+      ++computing_;
+    }
+    const ServableModel model = p->model;
+    const InferenceOp op = p->op;
+    const v1::ScoreOptions options = request_.options();
+    service_->Compute(*std::move(p), [this, index, call, model, op, options,
+                                      rows](absl::StatusOr<Matrix> errors) {
+      if (!errors.ok()) {
+        Fail(index, call.get(), errors.status(), rows, /*computed=*/true);
+        return;
+      }
+      v1::AnomalyScoreResponse response;
+      FillScores(model, op, options, *errors, &response);
+      call->Finish(absl::OkStatus(), response.model(), rows);
+      Actions a;
+      bool destroy;
+      {
+        MutexLock lock(&mu_);
+        --computing_;
+        ready_.emplace(index, std::move(response));
+        a = NextLocked();
+        destroy = DestroyLocked();
+      }
+      Run(a);
+      if (destroy) delete this;
+    });
+    Actions a;
+    {
+      MutexLock lock(&mu_);
+      a = NextLocked();
+    }
+    Run(a);
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
-      return;
+    Actions a;
+    {
+      MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        if (!finish_.has_value()) {
+          finish_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+        }
+      } else {
+        ++next_write_;
+        --in_flight_;
+      }
+      a = NextLocked();
     }
-    StartRead(&request_);
+    Run(a);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    bool destroy;
+    {
+      MutexLock lock(&mu_);
+      done_ = true;
+      destroy = DestroyLocked();
+    }
+    if (destroy) delete this;
+  }
 
  private:
+  // What to start once mu_ is released.
+  struct Actions {
+    bool read = false;
+    v1::AnomalyScoreResponse* write = nullptr;
+    std::optional<grpc::Status> finish;
+  };
+
+  // Ends the stream with `status` for message `index` (after the answers
+  // before it have gone out).
+  void Fail(int64_t index, RpcCall* call, const absl::Status& status, int64_t rows,
+            bool computed = false) {
+    const grpc::Status s = call->Finish(
+        absl::Status(status.code(), absl::StrCat("stream message ", index, ": ", status.message())),
+        {}, rows);
+    Actions a;
+    bool destroy;
+    {
+      MutexLock lock(&mu_);
+      if (computed) {
+        --computing_;
+      } else {
+        reading_ = false;
+      }
+      if (!finish_.has_value()) finish_ = s;
+      a = NextLocked();
+      destroy = DestroyLocked();
+    }
+    Run(a);
+    if (destroy) delete this;
+  }
+
+  // The next steps the state allows: write the next answer in order, read
+  // ahead while under the limit, finish when everything is answered (or
+  // after the write in flight, on failure).
+  Actions NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Actions a;
+    if (finished_) return a;
+    if (finish_.has_value()) {
+      if (!writing_) {
+        finished_ = true;
+        a.finish = finish_;
+      }
+      return a;
+    }
+    if (!writing_) {
+      auto it = ready_.find(next_write_);
+      if (it != ready_.end()) {
+        writing_response_ = std::move(it->second);
+        ready_.erase(it);
+        writing_ = true;
+        a.write = &writing_response_;
+      }
+    }
+    if (!reading_ && !client_done_ && in_flight_ < kMaxInFlight) {
+      reading_ = true;
+      a.read = true;
+    }
+    if (client_done_ && in_flight_ == 0 && !writing_) {
+      finished_ = true;
+      a.finish = grpc::Status::OK;
+    }
+    return a;
+  }
+
+  void Run(const Actions& a) {
+    if (a.write != nullptr) StartWrite(a.write);
+    if (a.read) StartRead(&request_);
+    if (a.finish.has_value()) Finish(*a.finish);
+  }
+
+  bool DestroyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ && computing_ == 0; }
+
   const InferenceServiceImpl* const service_;
+  // Touched by the read path only (one read at a time).
   v1::AnomalyScoreRequest request_;
-  v1::AnomalyScoreResponse response_;
   v1::ModelSpec spec_;
-  int64_t message_index_ = 0;
+  int64_t next_index_ = 0;
+
+  Mutex mu_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // read, not yet written
+  int computing_ ABSL_GUARDED_BY(mu_) = 0;  // handed to a model call
+  int64_t next_write_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<int64_t, v1::AnomalyScoreResponse> ready_ ABSL_GUARDED_BY(mu_);
+  v1::AnomalyScoreResponse writing_response_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
-absl::Status InferenceServiceImpl::DoEncode(const v1::EncodeRequest& request,
-                                            v1::EncodeResponse* response) const {
-  absl::StatusOr<ServableModel> m = options_.registry->Get(request.model());
-  if (!m.ok()) return m.status();
-  absl::StatusOr<Matrix> rows = FromDenseMatrix(request.rows(), "rows", options_.max_batch_rows);
-  if (!rows.ok()) return rows.status();
-  const int layer = request.layer() == 0 ? m->model->depth() : request.layer();
-  absl::StatusOr<Matrix> features = m->model->Encode(*rows, layer);
-  if (!features.ok()) return features.status();
-  if (m->drift != nullptr) {
-    m->drift->Observe(*rows, nullptr, layer == m->model->depth() ? &*features : nullptr);
+InferenceServiceImpl::InferenceServiceImpl(Options options) : options_(options) {
+  if (options_.batch_max_rows >= 2) {
+    batcher_ = std::make_unique<Batcher>(
+        Batcher::Options{options_.batch_max_rows, options_.batch_max_delay});
   }
-  SetVersion(*m, response->mutable_model());
-  response->set_layer(layer);
-  ToDenseMatrix(*features, response->mutable_features());
-  return absl::OkStatus();
 }
 
-absl::Status InferenceServiceImpl::DoReconstruct(const v1::ReconstructRequest& request,
-                                                 v1::ReconstructResponse* response) const {
-  absl::StatusOr<ServableModel> m = options_.registry->Get(request.model());
-  if (!m.ok()) return m.status();
-  absl::StatusOr<Matrix> rows = FromDenseMatrix(request.rows(), "rows", options_.max_batch_rows);
-  if (!rows.ok()) return rows.status();
-  Matrix code;
-  absl::StatusOr<Matrix> out = m->model->Reconstruct(*rows, m->drift ? &code : nullptr);
-  if (!out.ok()) return out.status();
-  if (m->drift != nullptr) {
-    // The error in scaled space, from the two batches in original units.
-    Matrix diff = *out - *rows;
-    diff.array().rowwise() /= m->model->scaler().scale().array();
-    const Eigen::VectorXf mse = diff.array().square().rowwise().mean();
-    m->drift->Observe(*rows, &mse, &code);
-  }
-  SetVersion(*m, response->mutable_model());
-  ToDenseMatrix(*out, response->mutable_reconstructions());
-  return absl::OkStatus();
+InferenceServiceImpl::~InferenceServiceImpl() = default;
+
+absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::PrepareEncode(
+    const v1::EncodeRequest& request) const {
+  absl::StatusOr<Prepared> p = Resolve(options_, request.model(), request.rows());
+  if (!p.ok()) return p.status();
+  p->op.kind = InferenceOp::Kind::kEncode;
+  p->op.layer = request.layer() == 0 ? p->model.model->depth() : request.layer();
+  if (absl::Status s = p->model.model->CheckLayer(p->op.layer); !s.ok()) return s;
+  return p;
 }
 
-absl::Status InferenceServiceImpl::DoAnomalyScore(const v1::ModelSpec& spec,
-                                                  const v1::AnomalyScoreRequest& request,
-                                                  v1::AnomalyScoreResponse* response) const {
-  const v1::ScoreOptions::Metric wire_metric = request.options().metric();
-  if (!v1::ScoreOptions::Metric_IsValid(wire_metric)) {
-    return absl::InvalidArgumentError(absl::StrCat("options.metric ", wire_metric, " is unknown"));
+absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::PrepareReconstruct(
+    const v1::ReconstructRequest& request) const {
+  absl::StatusOr<Prepared> p = Resolve(options_, request.model(), request.rows());
+  if (!p.ok()) return p.status();
+  p->op.kind = InferenceOp::Kind::kReconstruct;
+  return p;
+}
+
+absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::PrepareScore(
+    const v1::ModelSpec& spec, const v1::AnomalyScoreRequest& request) const {
+  absl::StatusOr<ScoreMetric> metric = MetricOf(request.options());
+  if (!metric.ok()) return metric.status();
+  absl::StatusOr<Prepared> p = Resolve(options_, spec, request.rows());
+  if (!p.ok()) return p.status();
+  p->op.kind = InferenceOp::Kind::kFeatureErrors;
+  p->op.metric = *metric;
+  return p;
+}
+
+void InferenceServiceImpl::Compute(Prepared p, Batcher::Done done) const {
+  if (batcher_ != nullptr && p.rows.rows() < batcher_->max_rows()) {
+    batcher_->Submit(std::move(p.model), p.op, std::move(p.rows), std::move(done));
+    return;
   }
-  absl::StatusOr<ServableModel> m = options_.registry->Get(spec);
-  if (!m.ok()) return m.status();
-  absl::StatusOr<Matrix> rows = FromDenseMatrix(request.rows(), "rows", options_.max_batch_rows);
-  if (!rows.ok()) return rows.status();
-  const ScoreMetric metric = wire_metric == v1::ScoreOptions::MEAN_ABSOLUTE
-                                 ? ScoreMetric::kMeanAbsolute
-                                 : ScoreMetric::kMeanSquared;
-  Matrix code;
-  absl::StatusOr<Matrix> errors =
-      m->model->FeatureErrors(*rows, metric, m->drift ? &code : nullptr);
-  if (!errors.ok()) return errors.status();
-  if (m->drift != nullptr) {
-    const Eigen::VectorXf mse = metric == ScoreMetric::kMeanSquared
-                                    ? Eigen::VectorXf(errors->rowwise().mean())
-                                    : Eigen::VectorXf(errors->array().square().rowwise().mean());
-    m->drift->Observe(*rows, &mse, &code);
+  done(RunInference(p.model, p.op, p.rows));
+}
+
+template <typename Request, typename Response, typename Respond>
+grpc::ServerUnaryReactor* InferenceServiceImpl::Unary(
+    const char* method, grpc::CallbackServerContext* context, const Request* request,
+    Response* response, absl::StatusOr<Prepared> prepared, Respond respond) {
+  auto call = std::make_shared<RpcCall>(options_.metrics, method);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const int64_t rows = request->rows().rows();
+  if (!prepared.ok()) {
+    reactor->Finish(call->Finish(prepared.status(), {}, rows));
+    return reactor;
   }
-  const v1::ScoreDistribution& distribution = m->model->score_distribution(metric);
-  SetVersion(*m, response->mutable_model());
-  response->set_metric(metric == ScoreMetric::kMeanAbsolute ? v1::ScoreOptions::MEAN_ABSOLUTE
-                                                            : v1::ScoreOptions::MEAN_SQUARED);
-  response->set_threshold(distribution.threshold());
-  response->mutable_scores()->Reserve(static_cast<int>(errors->rows()));
-  for (Eigen::Index r = 0; r < errors->rows(); ++r) {
-    v1::RowScore* row = response->add_scores();
-    const float score = errors->row(r).mean();
-    row->set_score(score);
-    row->set_is_anomaly(score > distribution.threshold());
-    row->set_percentile(static_cast<float>(PercentileOfScore(distribution, score)));
-    if (request.options().feature_errors()) {
-      row->mutable_feature_errors()->Add(errors->row(r).data(),
-                                         errors->row(r).data() + errors->cols());
-    }
-  }
-  return absl::OkStatus();
+  const ServableModel model = prepared->model;
+  const InferenceOp op = prepared->op;
+  // Runs now, or on the batcher's thread: gRPC keeps request and response
+  // alive until Finish.
+  Compute(*std::move(prepared),
+          [=](absl::StatusOr<Matrix> out) {
+            if (out.ok()) respond(model, op, *out);
+            reactor->Finish(call->Finish(out.status(), response->model(), rows));
+          });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Encode(grpc::CallbackServerContext* context,
                                                        const v1::EncodeRequest* request,
                                                        v1::EncodeResponse* response) {
-  RpcCall call(options_.metrics, "Encode");
-  const absl::Status s = DoEncode(*request, response);
-  return call.FinishUnary(context, s, response->model(), request->rows().rows());
+  return Unary("Encode", context, request, response, PrepareEncode(*request),
+               [response](const ServableModel& m, const InferenceOp& op, const Matrix& out) {
+                 SetVersion(m, response->mutable_model());
+                 response->set_layer(op.layer);
+                 ToDenseMatrix(out, response->mutable_features());
+               });
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Reconstruct(grpc::CallbackServerContext* context,
                                                             const v1::ReconstructRequest* request,
                                                             v1::ReconstructResponse* response) {
-  RpcCall call(options_.metrics, "Reconstruct");
-  const absl::Status s = DoReconstruct(*request, response);
-  return call.FinishUnary(context, s, response->model(), request->rows().rows());
+  return Unary("Reconstruct", context, request, response, PrepareReconstruct(*request),
+               [response](const ServableModel& m, const InferenceOp&, const Matrix& out) {
+                 SetVersion(m, response->mutable_model());
+                 ToDenseMatrix(out, response->mutable_reconstructions());
+               });
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::AnomalyScore(grpc::CallbackServerContext* context,
                                                              const v1::AnomalyScoreRequest* request,
                                                              v1::AnomalyScoreResponse* response) {
-  RpcCall call(options_.metrics, "AnomalyScore");
-  const absl::Status s = DoAnomalyScore(request->model(), *request, response);
-  return call.FinishUnary(context, s, response->model(), request->rows().rows());
+  return Unary("AnomalyScore", context, request, response,
+               PrepareScore(request->model(), *request),
+               [request, response](const ServableModel& m, const InferenceOp& op,
+                                   const Matrix& errors) {
+                 FillScores(m, op, request->options(), errors, response);
+               });
 }
 
 grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>*

@@ -7,8 +7,11 @@
 #define STRATA_SERVER_INFERENCE_SERVICE_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/batcher.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "strata/v1/service.grpc.pb.h"
@@ -24,8 +27,15 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
     int64_t max_batch_rows = 65536;
     // Request metrics. Default none.
     ServerMetrics* metrics = nullptr;
+    // Dynamic batching: requests and stream messages with fewer rows than
+    // this, on the same version and op, share one model call of up to this
+    // many rows. Default 0: off (each request is its own call).
+    int64_t batch_max_rows = 0;
+    // How long a request may wait for others to share its call.
+    absl::Duration batch_max_delay = absl::Microseconds(200);
   };
-  explicit InferenceServiceImpl(Options options) : options_(options) {}
+  explicit InferenceServiceImpl(Options options);
+  ~InferenceServiceImpl() override;
   const Options& options() const { return options_; }
 
   grpc::ServerUnaryReactor* Encode(grpc::CallbackServerContext* context,
@@ -40,16 +50,32 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
   grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>* StreamAnomalyScore(
       grpc::CallbackServerContext* context) override;
 
-  // The handlers' logic, shared by the unary calls and the stream.
-  absl::Status DoEncode(const v1::EncodeRequest& request, v1::EncodeResponse* response) const;
-  absl::Status DoReconstruct(const v1::ReconstructRequest& request,
-                             v1::ReconstructResponse* response) const;
-  // `spec` overrides request.model (the stream keeps its first spec).
-  absl::Status DoAnomalyScore(const v1::ModelSpec& spec, const v1::AnomalyScoreRequest& request,
-                              v1::AnomalyScoreResponse* response) const;
+  // A validated request: the version that answers, its rows, what to compute.
+  struct Prepared {
+    ServableModel model;
+    Matrix rows;
+    InferenceOp op;
+  };
+  absl::StatusOr<Prepared> PrepareEncode(const v1::EncodeRequest& request) const;
+  absl::StatusOr<Prepared> PrepareReconstruct(const v1::ReconstructRequest& request) const;
+  // `spec` overrides request.model (a stream keeps its first spec).
+  absl::StatusOr<Prepared> PrepareScore(const v1::ModelSpec& spec,
+                                        const v1::AnomalyScoreRequest& request) const;
+  // Runs the model call now, or hands it to the batcher; `done` gets the
+  // result on whichever thread ran it.
+  void Compute(Prepared p, Batcher::Done done) const;
+
+  // Null when batching is off.
+  const Batcher* batcher() const { return batcher_.get(); }
 
  private:
+  template <typename Request, typename Response, typename Respond>
+  grpc::ServerUnaryReactor* Unary(const char* method, grpc::CallbackServerContext* context,
+                                  const Request* request, Response* response,
+                                  absl::StatusOr<Prepared> prepared, Respond respond);
+
   const Options options_;
+  std::unique_ptr<Batcher> batcher_;
 };
 
 }  // namespace strata

@@ -36,6 +36,11 @@ ABSL_FLAG(std::string, version_policy, "latest",
           "Versions served per model: latest, latest:N, all or specific:V1,V2 (labelled "
           "versions are always served).");
 ABSL_FLAG(int64_t, max_batch_rows, 65536, "Rows per inference request or stream message.");
+ABSL_FLAG(int64_t, batch_max_rows, 0,
+          "Dynamic batching: requests and stream messages with fewer rows share model calls of "
+          "up to this many rows (0 = off).");
+ABSL_FLAG(int64_t, batch_max_delay_us, 200,
+          "Dynamic batching: how long a request may wait for others to share its call.");
 ABSL_FLAG(int, max_concurrent_jobs, 1, "Training jobs running at once; more wait in a queue.");
 ABSL_FLAG(int64_t, max_train_values, int64_t{1} << 28,
           "Largest training set accepted, in float values (rows x columns).");
@@ -89,6 +94,8 @@ int main(int argc, char** argv) {
   options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
   options.version_policy = *policy;
   options.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
+  options.batch_max_rows = absl::GetFlag(FLAGS_batch_max_rows);
+  options.batch_max_delay = absl::Microseconds(absl::GetFlag(FLAGS_batch_max_delay_us));
   options.max_concurrent_jobs = absl::GetFlag(FLAGS_max_concurrent_jobs);
   options.max_train_values = absl::GetFlag(FLAGS_max_train_values);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);

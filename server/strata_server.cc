@@ -52,8 +52,18 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
 
   if (options.max_batch_rows < 1) return absl::InvalidArgumentError("max_batch_rows must be >= 1");
   s->metrics_->Attach(s->registry_.get(), s->jobs_.get());
-  s->inference_ = std::make_unique<InferenceServiceImpl>(
-      InferenceServiceImpl::Options{s->registry_.get(), options.max_batch_rows, m});
+  if (options.batch_max_rows == 1 || options.batch_max_rows < 0 ||
+      options.batch_max_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "batch_max_rows must be 0 (off) or >= 2, and batch_max_delay >= 0");
+  }
+  InferenceServiceImpl::Options inference_options;
+  inference_options.registry = s->registry_.get();
+  inference_options.max_batch_rows = options.max_batch_rows;
+  inference_options.metrics = m;
+  inference_options.batch_max_rows = options.batch_max_rows;
+  inference_options.batch_max_delay = options.batch_max_delay;
+  s->inference_ = std::make_unique<InferenceServiceImpl>(inference_options);
   TrainingServiceImpl::Options training_options;
   training_options.jobs = s->jobs_.get();
   training_options.max_train_values = options.max_train_values;

@@ -1,0 +1,152 @@
+#include "server/batcher.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace strata {
+
+absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
+                                    const Matrix& rows) {
+  const Model& model = *m.model;
+  DriftMonitor* drift = m.drift.get();
+  Matrix code;
+  switch (op.kind) {
+    case InferenceOp::Kind::kEncode: {
+      absl::StatusOr<Matrix> features = model.Encode(rows, op.layer);
+      if (features.ok() && drift != nullptr) {
+        drift->Observe(rows, nullptr, op.layer == model.depth() ? &*features : nullptr);
+      }
+      return features;
+    }
+    case InferenceOp::Kind::kReconstruct: {
+      absl::StatusOr<Matrix> out = model.Reconstruct(rows, drift ? &code : nullptr);
+      if (out.ok() && drift != nullptr) {
+        // The error in scaled space, from the two batches in original units.
+        Matrix diff = *out - rows;
+        diff.array().rowwise() /= model.scaler().scale().array();
+        const Eigen::VectorXf mse = diff.array().square().rowwise().mean();
+        drift->Observe(rows, &mse, &code);
+      }
+      return out;
+    }
+    case InferenceOp::Kind::kFeatureErrors: {
+      absl::StatusOr<Matrix> errors =
+          model.FeatureErrors(rows, op.metric, drift ? &code : nullptr);
+      if (errors.ok() && drift != nullptr) {
+        const Eigen::VectorXf mse =
+            op.metric == ScoreMetric::kMeanSquared
+                ? Eigen::VectorXf(errors->rowwise().mean())
+                : Eigen::VectorXf(errors->array().square().rowwise().mean());
+        drift->Observe(rows, &mse, &code);
+      }
+      return errors;
+    }
+  }
+  return absl::InternalError("unknown inference op");
+}
+
+Batcher::Batcher(Options options) : options_(options), thread_([this] { Loop(); }) {}
+
+Batcher::~Batcher() {
+  {
+    MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  cv_.SignalAll();
+  thread_.join();
+}
+
+void Batcher::Submit(ServableModel m, InferenceOp op, Matrix rows, Done done) {
+  const int64_t n = rows.rows();
+  bool wake = false;
+  {
+    MutexLock lock(&mu_);
+    ++requests_;
+    // Join the newest open group of this version and op if it has room.
+    Group* group = nullptr;
+    for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
+      if (it->model.model == m.model && it->op == op) {
+        if (it->rows + n <= options_.max_rows) group = &*it;
+        break;
+      }
+    }
+    if (group == nullptr) {
+      wake = queue_.empty();
+      queue_.push_back(Group{std::move(m), op, {}, 0, absl::Now()});
+      group = &queue_.back();
+    }
+    group->pending.push_back(Pending{std::move(rows), std::move(done)});
+    group->rows += n;
+    if (group->rows >= options_.max_rows) wake = true;
+  }
+  if (wake) cv_.Signal();
+}
+
+void Batcher::Loop() {
+  while (true) {
+    Group group;
+    {
+      MutexLock lock(&mu_);
+      if (!NextReady(&group)) return;
+    }
+    Run(std::move(group));
+  }
+}
+
+bool Batcher::NextReady(Group* out) {
+  while (true) {
+    cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return false;  // stopping, and nothing left to run
+    // The oldest group runs when full, when its time is up, or on shutdown.
+    // Groups behind it are younger: waiting for it never starves them.
+    const Group& oldest = queue_.front();
+    const absl::Duration wait = oldest.first + options_.max_delay - absl::Now();
+    if (stop_ || oldest.rows >= options_.max_rows || wait <= absl::ZeroDuration()) {
+      *out = std::move(queue_.front());
+      queue_.pop_front();
+      ++calls_;
+      return true;
+    }
+    cv_.WaitWithTimeout(&mu_, wait, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stop_ || queue_.front().rows >= options_.max_rows;
+    });
+  }
+}
+
+void Batcher::Run(Group group) {
+  Matrix all;
+  const Matrix* input = &group.pending.front().rows;
+  if (group.pending.size() > 1) {
+    all.resize(group.rows, input->cols());
+    Eigen::Index at = 0;
+    for (const Pending& p : group.pending) {
+      all.middleRows(at, p.rows.rows()) = p.rows;
+      at += p.rows.rows();
+    }
+    input = &all;
+  }
+  absl::StatusOr<Matrix> out = RunInference(group.model, group.op, *input);
+  if (!out.ok() || group.pending.size() == 1) {
+    for (Pending& p : group.pending) p.done(out);
+    return;
+  }
+  Eigen::Index at = 0;
+  for (Pending& p : group.pending) {
+    const Eigen::Index n = p.rows.rows();
+    p.done(Matrix(out->middleRows(at, n)));
+    at += n;
+  }
+}
+
+int64_t Batcher::calls() const {
+  MutexLock lock(&mu_);
+  return calls_;
+}
+
+int64_t Batcher::requests() const {
+  MutexLock lock(&mu_);
+  return requests_;
+}
+
+}  // namespace strata

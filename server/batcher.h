@@ -1,0 +1,110 @@
+// Model calls for serving, and the dynamic batcher that coalesces them.
+//
+// RunInference is the one place a serving path calls a model: it computes an
+// InferenceOp for a batch of validated raw rows and feeds the version's drift
+// monitor. The Batcher queues small requests on the same model version and
+// op, and runs them as one call once `max_rows` rows are waiting or the
+// oldest has waited `max_delay`; it splits the result back per request.
+//
+//   Batcher batcher({.max_rows = 256, .max_delay = absl::Microseconds(200)});
+//   batcher.Submit(model, op, std::move(rows),
+//                  [](absl::StatusOr<Matrix> out) { ... finish the call ... });
+//
+// Thread-safe. Completions run on the batcher's thread, in submission order
+// within one (version, op); they must not block. The destructor runs what
+// is queued, then joins.
+#ifndef STRATA_SERVER_BATCHER_H_
+#define STRATA_SERVER_BATCHER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/anomaly.h"
+#include "core/matrix.h"
+#include "server/model_registry.h"
+#include "server/mutex.h"
+
+namespace strata {
+
+// What one model call computes for each row.
+struct InferenceOp {
+  enum class Kind { kEncode, kReconstruct, kFeatureErrors };
+  Kind kind = Kind::kEncode;
+  int layer = 0;                                  // kEncode: 1 ... depth
+  ScoreMetric metric = ScoreMetric::kMeanSquared;  // kFeatureErrors
+
+  bool operator==(const InferenceOp& o) const {
+    return kind == o.kind && layer == o.layer && metric == o.metric;
+  }
+};
+
+// Features, reconstructions (original units) or per-feature errors of `rows`
+// (validated: finite, the model's width), after observing them for drift.
+absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
+                                    const Matrix& rows);
+
+class Batcher {
+ public:
+  struct Options {
+    // Requests with fewer rows than this are batched, up to this many rows
+    // per call. Required: >= 2.
+    int64_t max_rows = 256;
+    // How long the oldest queued request may wait for company.
+    absl::Duration max_delay = absl::Microseconds(200);
+  };
+  using Done = std::function<void(absl::StatusOr<Matrix>)>;
+
+  explicit Batcher(Options options);
+  ~Batcher();
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  int64_t max_rows() const { return options_.max_rows; }
+
+  // Queues `rows` (fewer than max_rows) for `op` on `m`; `done` gets this
+  // request's rows of the result, or the call's error.
+  void Submit(ServableModel m, InferenceOp op, Matrix rows, Done done);
+
+  // Model calls made so far, and the requests they served (for tests and logs).
+  int64_t calls() const;
+  int64_t requests() const;
+
+ private:
+  struct Pending {
+    Matrix rows;
+    Done done;
+  };
+  // Requests for one version and op, answered by one call.
+  struct Group {
+    ServableModel model;
+    InferenceOp op;
+    std::vector<Pending> pending;
+    int64_t rows = 0;
+    absl::Time first;
+  };
+
+  void Loop();
+  // Waits until the oldest group may run and moves it to `out`; false once
+  // stopping with nothing queued.
+  bool NextReady(Group* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void Run(Group group);
+
+  const Options options_;
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Group> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t requests_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_BATCHER_H_
