@@ -4,6 +4,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 
@@ -75,19 +76,20 @@ absl::Status StrataClient::StreamAnomalyScore(
     const std::function<void(const v1::AnomalyScoreResponse&)>& on_response) {
   grpc::ClientContext context;
   auto stream = inference_->StreamAnomalyScore(&context);
-  v1::AnomalyScoreRequest request;
+  // Requests go out on their own thread, ahead of the answers, so that the
+  // server always has the next messages at hand (it reads ahead and batches);
+  // gRPC's flow control bounds how far ahead.
+  std::thread writer([&] {
+    v1::AnomalyScoreRequest request;
+    while (true) {
+      request.Clear();
+      if (!next(&request) || !stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
   v1::AnomalyScoreResponse response;
-  // One request in flight at a time: the server answers each before reading
-  // the next, so this never blocks on a full window.
-  while (true) {
-    request.Clear();
-    if (!next(&request)) break;
-    if (!stream->Write(request)) break;
-    if (!stream->Read(&response)) break;
-    on_response(response);
-  }
-  stream->WritesDone();
   while (stream->Read(&response)) on_response(response);
+  writer.join();
   return FromGrpc(stream->Finish());
 }
 

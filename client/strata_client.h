@@ -40,7 +40,9 @@ class StrataClient {
   absl::StatusOr<v1::ReconstructResponse> Reconstruct(const v1::ReconstructRequest& request);
   absl::StatusOr<v1::AnomalyScoreResponse> AnomalyScore(const v1::AnomalyScoreRequest& request);
   // Sends `next()` requests down one stream until it returns false, handing
-  // each response (in order) to `on_response`.
+  // each response (in order) to `on_response`. Requests are sent ahead of the
+  // responses: `next` runs on a thread of its own, concurrently with
+  // `on_response` (each is called from one thread only).
   absl::Status StreamAnomalyScore(
       const std::function<bool(v1::AnomalyScoreRequest*)>& next,
       const std::function<void(const v1::AnomalyScoreResponse&)>& on_response);

@@ -62,7 +62,6 @@ void Batcher::Submit(ServableModel m, InferenceOp op, Matrix rows, Done done) {
   bool wake = false;
   {
     MutexLock lock(&mu_);
-    ++requests_;
     // Join the newest open group of this version and op if it has room.
     Group* group = nullptr;
     for (auto it = queue_.rbegin(); it != queue_.rend(); ++it) {
@@ -105,7 +104,6 @@ bool Batcher::NextReady(Group* out) {
     if (stop_ || oldest.rows >= options_.max_rows || wait <= absl::ZeroDuration()) {
       *out = std::move(queue_.front());
       queue_.pop_front();
-      ++calls_;
       return true;
     }
     cv_.WaitWithTimeout(&mu_, wait, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -114,7 +112,7 @@ bool Batcher::NextReady(Group* out) {
   }
 }
 
-void Batcher::Run(Group group) {
+void Batcher::Run(Group group) const {
   Matrix all;
   const Matrix* input = &group.pending.front().rows;
   if (group.pending.size() > 1) {
@@ -127,6 +125,9 @@ void Batcher::Run(Group group) {
     input = &all;
   }
   absl::StatusOr<Matrix> out = RunInference(group.model, group.op, *input);
+  if (options_.on_batch) {
+    options_.on_batch(group.rows, static_cast<int64_t>(group.pending.size()));
+  }
   if (!out.ok() || group.pending.size() == 1) {
     for (Pending& p : group.pending) p.done(out);
     return;
@@ -137,16 +138,6 @@ void Batcher::Run(Group group) {
     p.done(Matrix(out->middleRows(at, n)));
     at += n;
   }
-}
-
-int64_t Batcher::calls() const {
-  MutexLock lock(&mu_);
-  return calls_;
-}
-
-int64_t Batcher::requests() const {
-  MutexLock lock(&mu_);
-  return requests_;
 }
 
 }  // namespace strata

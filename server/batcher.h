@@ -57,6 +57,8 @@ class Batcher {
     int64_t max_rows = 256;
     // How long the oldest queued request may wait for company.
     absl::Duration max_delay = absl::Microseconds(200);
+    // Called after each model call with its rows and requests. Default none.
+    std::function<void(int64_t rows, int64_t requests)> on_batch;
   };
   using Done = std::function<void(absl::StatusOr<Matrix>)>;
 
@@ -70,10 +72,6 @@ class Batcher {
   // Queues `rows` (fewer than max_rows) for `op` on `m`; `done` gets this
   // request's rows of the result, or the call's error.
   void Submit(ServableModel m, InferenceOp op, Matrix rows, Done done);
-
-  // Model calls made so far, and the requests they served (for tests and logs).
-  int64_t calls() const;
-  int64_t requests() const;
 
  private:
   struct Pending {
@@ -93,15 +91,13 @@ class Batcher {
   // Waits until the oldest group may run and moves it to `out`; false once
   // stopping with nothing queued.
   bool NextReady(Group* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static void Run(Group group);
+  void Run(Group group) const;
 
   const Options options_;
   mutable Mutex mu_;
   CondVar cv_;
   std::deque<Group> queue_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t calls_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t requests_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

@@ -267,8 +267,15 @@ class ScoreStreamReactor final
 
 InferenceServiceImpl::InferenceServiceImpl(Options options) : options_(options) {
   if (options_.batch_max_rows >= 2) {
-    batcher_ = std::make_unique<Batcher>(
-        Batcher::Options{options_.batch_max_rows, options_.batch_max_delay});
+    Batcher::Options batcher_options;
+    batcher_options.max_rows = options_.batch_max_rows;
+    batcher_options.max_delay = options_.batch_max_delay;
+    if (ServerMetrics* metrics = options_.metrics; metrics != nullptr) {
+      batcher_options.on_batch = [metrics](int64_t rows, int64_t requests) {
+        metrics->OnBatch(rows, requests);
+      };
+    }
+    batcher_ = std::make_unique<Batcher>(batcher_options);
   }
 }
 

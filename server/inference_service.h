@@ -65,9 +65,6 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
   // result on whichever thread ran it.
   void Compute(Prepared p, Batcher::Done done) const;
 
-  // Null when batching is off.
-  const Batcher* batcher() const { return batcher_.get(); }
-
  private:
   template <typename Request, typename Response, typename Respond>
   grpc::ServerUnaryReactor* Unary(const char* method, grpc::CallbackServerContext* context,

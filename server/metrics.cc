@@ -92,6 +92,14 @@ class ServerMetrics::Instruments {
                           .Help("Model versions that failed to load (corrupt, truncated, "
                                 "foreign), by model.")
                           .Register(r)),
+        batch_rows(prometheus::BuildHistogram()
+                       .Name("strata_batch_rows")
+                       .Help("Rows per model call of the dynamic batcher (_count: calls).")
+                       .Register(r)),
+        batch_requests(prometheus::BuildCounter()
+                           .Name("strata_batch_requests_total")
+                           .Help("Requests and stream messages answered through the batcher.")
+                           .Register(r)),
         job_duration(prometheus::BuildHistogram()
                          .Name("strata_train_job_duration_seconds")
                          .Help("Wall time of finished training jobs, by final state.")
@@ -143,6 +151,8 @@ class ServerMetrics::Instruments {
   prometheus::Family<prometheus::Gauge>& in_flight;
   prometheus::Family<prometheus::Histogram>& load_duration;
   prometheus::Family<prometheus::Counter>& load_failures;
+  prometheus::Family<prometheus::Histogram>& batch_rows;
+  prometheus::Family<prometheus::Counter>& batch_requests;
   prometheus::Family<prometheus::Histogram>& job_duration;
   prometheus::Family<prometheus::Counter>& jobs_finished;
   prometheus::Family<prometheus::Gauge>& last_loss;
@@ -350,6 +360,14 @@ void ServerMetrics::OnVersionEvent(const VersionEvent& event) {
   } else if (event.kind == VersionEvent::Kind::kLoadFailed) {
     instruments_->load_failures.Add({{"model", event.name}}).Increment();
   }
+}
+
+void ServerMetrics::OnBatch(int64_t rows, int64_t requests) {
+  instruments_->batch_rows
+      .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024,
+                                                       4096})
+      .Observe(static_cast<double>(rows));
+  instruments_->batch_requests.Add({}).Increment(static_cast<double>(requests));
 }
 
 void ServerMetrics::OnJobFinished(const v1::TrainJob& job) {

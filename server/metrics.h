@@ -60,6 +60,8 @@ class ServerMetrics {
                    absl::Duration duration, int64_t rows);
   void OnVersionEvent(const VersionEvent& event);
   void OnJobFinished(const v1::TrainJob& job);
+  // One model call of the dynamic batcher: its rows, and the requests it answered.
+  void OnBatch(int64_t rows, int64_t requests);
 
   // Everything in Prometheus' text format, as /metrics serves it.
   std::string Scrape() const;

@@ -54,8 +54,20 @@ v1::TrainJob WaitForJob(TestServer& t, const std::string& id) {
   return *job;
 }
 
-TEST(StrataServerTest, EncodeReconstructAndScoreMatchTheCore) {
-  TestServer t("server_inference");
+// The inference tests run with dynamic batching off and on: a lone request
+// batched alone must answer exactly as an unbatched one.
+class InferenceTest : public ::testing::TestWithParam<int64_t> {
+ protected:
+  std::function<void(StrataServer::Options*)> Batching() const {
+    const int64_t rows = GetParam();
+    return [rows](StrataServer::Options* o) { o->batch_max_rows = rows; };
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Batching, InferenceTest, ::testing::Values(0, 64),
+                         [](const auto& info) { return info.param ? "On" : "Off"; });
+
+TEST_P(InferenceTest, EncodeReconstructAndScoreMatchTheCore) {
+  TestServer t(absl::StrCat("server_inference_", GetParam()), Batching());
   const std::unique_ptr<Model> model = testing::SmallModel(6, 1, 20);
   ASSERT_EQ(Publish(t, "m", *model), 1);
   const Matrix x = testing::GaussianMatrix(9, 6, 5);
@@ -112,8 +124,8 @@ TEST(StrataServerTest, EncodeReconstructAndScoreMatchTheCore) {
   }
 }
 
-TEST(StrataServerTest, ScoreStreamAnswersInOrder) {
-  TestServer t("server_stream");
+TEST_P(InferenceTest, ScoreStreamAnswersInOrder) {
+  TestServer t(absl::StrCat("server_stream_", GetParam()), Batching());
   const std::unique_ptr<Model> model = testing::SmallModel();
   Publish(t, "m", *model);
   int sent = 0, received = 0;
@@ -139,6 +151,96 @@ TEST(StrataServerTest, ScoreStreamAnswersInOrder) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(received, 20);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(rows_seen[i], i + 1);
+}
+
+TEST_P(InferenceTest, ConcurrentSingleRowCallsGetTheirOwnAnswers) {
+  TestServer t(absl::StrCat("server_concurrent_", GetParam()), [&](StrataServer::Options* o) {
+    o->batch_max_rows = GetParam();
+    o->batch_max_delay = absl::Milliseconds(2);
+  });
+  const std::unique_ptr<Model> model = testing::SmallModel(6, 1, 20);
+  Publish(t, "m", *model);
+  constexpr int kThreads = 8, kCalls = 40;
+  const Matrix x = testing::GaussianMatrix(kThreads * kCalls, 6, 77);
+  const Matrix codes = *model->Encode(x, 2);
+  const Matrix errors = *model->FeatureErrors(x, ScoreMetric::kMeanSquared);
+  std::atomic<int> failures{0}, wrong{0};
+  std::vector<std::thread> threads;
+  for (int th = 0; th < kThreads; ++th) {
+    threads.emplace_back([&, th] {
+      for (int i = 0; i < kCalls; ++i) {
+        const int r = th * kCalls + i;
+        const Matrix row = x.middleRows(r, 1);
+        if (i % 2 == 0) {
+          v1::EncodeRequest request;
+          *request.mutable_model() = Spec("m");
+          *request.mutable_rows() = Dense(row);
+          auto response = t.client->Encode(request);
+          if (!response.ok()) {
+            ++failures;
+          } else if (!FromWire(response->features()).isApprox(codes.row(r), 1e-5f)) {
+            ++wrong;
+          }
+        } else {
+          v1::AnomalyScoreRequest request;
+          *request.mutable_model() = Spec("m");
+          *request.mutable_rows() = Dense(row);
+          auto response = t.client->AnomalyScore(request);
+          if (!response.ok()) {
+            ++failures;
+          } else if (std::abs(response->scores(0).score() - errors.row(r).mean()) >
+                     1e-5f * errors.row(r).mean()) {
+            ++wrong;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(wrong, 0);
+  // With batching on, calls shared model calls: fewer calls than requests.
+  const std::string scraped = t.server->metrics()->Scrape();
+  const auto figure = [&](const std::string& name) {
+    const size_t at = scraped.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0
+                                   : std::stod(scraped.substr(at + name.size() + 2));
+  };
+  if (GetParam() > 0) {
+    EXPECT_EQ(figure("strata_batch_requests_total"), kThreads * kCalls);
+    EXPECT_EQ(figure("strata_batch_rows_sum"), kThreads * kCalls);
+    EXPECT_LT(figure("strata_batch_rows_count"), kThreads * kCalls);
+  } else {
+    EXPECT_EQ(scraped.find("strata_batch_rows_count"), std::string::npos);
+  }
+}
+
+TEST_P(InferenceTest, StreamReadsAheadAndKeepsOrder) {
+  // The client sends all 200 messages before reading any answer; the server
+  // reads ahead (up to its limit) and answers each in order.
+  TestServer t(absl::StrCat("server_stream_ahead_", GetParam()), Batching());
+  const std::unique_ptr<Model> model = testing::SmallModel();
+  Publish(t, "m", *model);
+  const Matrix x = testing::GaussianMatrix(200, 6, 9);
+  const Matrix errors = *model->FeatureErrors(x, ScoreMetric::kMeanAbsolute);
+  int sent = 0, received = 0, wrong = 0;
+  const absl::Status s = t.client->StreamAnomalyScore(
+      [&](v1::AnomalyScoreRequest* request) {
+        if (sent == 200) return false;
+        *request->mutable_model() = Spec("m");
+        *request->mutable_rows() = Dense(x.middleRows(sent, 1));
+        request->mutable_options()->set_metric(v1::ScoreOptions::MEAN_ABSOLUTE);
+        ++sent;
+        return true;
+      },
+      [&](const v1::AnomalyScoreResponse& response) {
+        const float expected = errors.row(received).mean();
+        if (std::abs(response.scores(0).score() - expected) > 1e-5f * expected) ++wrong;
+        ++received;
+      });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(received, 200);
+  EXPECT_EQ(wrong, 0);
 }
 
 TEST(StrataServerTest, TrainJobUploadedThenServedWithoutRestart) {
