@@ -8,14 +8,12 @@
 // Ends with: RESULT ratio=<encode QPS / empty QPS> encode_qps=... empty_qps=... p50_us=... p99_us=...
 // (medians over rounds; latencies are Encode's at that concurrency).
 #include <cstdio>
-#include <random>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "bench/load_gen.h"
-#include "core/trainer.h"
+#include "bench/serving_model.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "server/model_store.h"
 #include "strata/v1/service.grpc.pb.h"
 
 ABSL_FLAG(std::string, make_model, "", "write the benchmark model into this model root and exit");
@@ -26,34 +24,6 @@ ABSL_FLAG(int, concurrency, 32, "calls in flight");
 ABSL_FLAG(int, channels, 4, "client channels (TCP connections)");
 
 namespace {
-
-constexpr int kInputs = 64;
-
-int MakeModel(const std::string& root) {
-  std::mt19937_64 rng(5);
-  std::normal_distribution<float> normal;
-  strata::Matrix data(4000, kInputs);
-  for (Eigen::Index i = 0; i < data.size(); ++i) data.data()[i] = normal(rng);
-  strata::Trainer::Options options;
-  options.input_dim = kInputs;
-  for (int w : {32, 16, 8}) options.config.add_encoder_widths(w);
-  options.config.set_finetune_epochs(2);
-  auto trainer = strata::Trainer::Create(options);
-  auto model = trainer.ok() ? (*trainer)->Train(data) : trainer.status();
-  if (!model.ok()) {
-    std::fprintf(stderr, "training the benchmark model: %s\n", model.status().ToString().c_str());
-    return 1;
-  }
-  auto store = strata::ModelStore::Create({.root = root});
-  auto version = store.ok() ? (*store)->Publish("bench", **model) : store.status();
-  if (!version.ok()) {
-    std::fprintf(stderr, "publishing: %s\n", version.status().ToString().c_str());
-    return 1;
-  }
-  std::printf("published bench v%lld (64-32-16-8) in %s\n", static_cast<long long>(*version),
-              root.c_str());
-  return 0;
-}
 
 // Per-slot call state. The messages are built once and reused, so that the
 // client's own work per call stays small next to the server's; a context
@@ -69,7 +39,7 @@ struct Call {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  if (!absl::GetFlag(FLAGS_make_model).empty()) return MakeModel(absl::GetFlag(FLAGS_make_model));
+  if (!absl::GetFlag(FLAGS_make_model).empty()) return strata::bench::PublishServingModel(absl::GetFlag(FLAGS_make_model));
   const auto channels =
       strata::bench::MakeChannels(absl::GetFlag(FLAGS_target), absl::GetFlag(FLAGS_channels));
   std::vector<std::unique_ptr<strata::v1::InferenceService::Stub>> inference;
@@ -82,10 +52,10 @@ int main(int argc, char** argv) {
   const size_t n_channels = channels.size();
 
   strata::v1::EncodeRequest encode_request;
-  encode_request.mutable_model()->set_name("bench");
+  encode_request.mutable_model()->set_name(strata::bench::kServingModelName);
   encode_request.mutable_rows()->set_rows(1);
-  encode_request.mutable_rows()->set_cols(kInputs);
-  for (int i = 0; i < kInputs; ++i) encode_request.mutable_rows()->add_values(0.01f * i);
+  encode_request.mutable_rows()->set_cols(strata::bench::kServingInputs);
+  for (int i = 0; i < strata::bench::kServingInputs; ++i) encode_request.mutable_rows()->add_values(0.01f * i);
 
   using EncodeCall = Call<strata::v1::EncodeRequest, strata::v1::EncodeResponse>;
   using CheckCall = Call<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>;
