@@ -15,4 +15,10 @@ void KeepBatchBuffersInHeap() {
 #endif
 }
 
+void ReleaseFreeMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
 }  // namespace strata

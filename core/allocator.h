@@ -16,6 +16,11 @@ namespace strata {
 
 void KeepBatchBuffersInHeap();
 
+// Returns freed heap pages to the kernel, including those between live
+// blocks (which trimming the heap's top cannot reach). For after one-off
+// large work, such as loading models. Thread-safe; no-op on other C libraries.
+void ReleaseFreeMemory();
+
 }  // namespace strata
 
 #endif  // STRATA_CORE_ALLOCATOR_H_

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/allocator.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/model_io.h"
@@ -161,6 +162,9 @@ void ModelRegistry::Refresh() {
     snapshot_ = std::move(next);
   }
   // The old snapshot (and any unloaded model no request holds) is freed here.
+  // Loading leaves the file and message buffers freed between live models;
+  // hand those pages back to the kernel.
+  if (!events.empty()) ReleaseFreeMemory();
   for (const VersionEvent& e : events) {
     switch (e.kind) {
       case VersionEvent::Kind::kLoaded:
