@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <set>
 
-#include "core/allocator.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/allocator.h"
 #include "core/model_io.h"
 #include "server/log.h"
 
