@@ -1,6 +1,12 @@
 #include "client/commands.h"
 
+#include <fstream>
 #include <iostream>
+#include <iterator>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace strata::cli {
 
@@ -9,9 +15,53 @@ int Fail(const std::string& command, const absl::Status& status) {
   return absl::IsCancelled(status) ? kExitInterrupted : kExitFailure;
 }
 
+int ParseGlobalFlags(int argc, char** argv, GlobalFlags* global) {
+  const std::vector<std::pair<std::string, std::string*>> flags = {
+      {"server", &global->server},
+      {"token_file", &global->token_file},
+      {"tls_ca", &global->tls_ca},
+      {"tls_cert", &global->tls_cert},
+      {"tls_key", &global->tls_key}};
+  int i = 1;
+  while (i < argc && absl::StartsWith(argv[i], "--")) {
+    const std::string arg = argv[i];
+    bool matched = false;
+    for (const auto& [name, value] : flags) {
+      const std::string flag = "--" + name;
+      if (absl::StartsWith(arg, flag + "=")) {
+        *value = arg.substr(flag.size() + 1);
+      } else if (arg == flag && i + 1 < argc) {
+        *value = argv[++i];
+      } else if (arg == flag) {
+        std::cerr << "strata: " << flag << " needs a value\n";
+        return -1;
+      } else {
+        continue;
+      }
+      matched = true;
+      break;
+    }
+    if (!matched) return i;  // --help, --version: handled as subcommands
+    ++i;
+  }
+  return i;
+}
+
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {
   StrataClient::Options options;
   options.target = global.server;
+  if (!global.token_file.empty()) {
+    std::ifstream in(global.token_file);
+    std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    options.token = std::string(absl::StripAsciiWhitespace(token));
+    if (options.token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token file ", global.token_file, " is empty or missing"));
+    }
+  }
+  options.tls_ca_file = global.tls_ca;
+  options.tls_cert_file = global.tls_cert;
+  options.tls_key_file = global.tls_key;
   return StrataClient::Create(options);
 }
 

@@ -23,7 +23,18 @@ inline constexpr int kExitInterrupted = 130;
 struct GlobalFlags {
   // host:port of strata-server. Default $STRATA_SERVER or 127.0.0.1:50051.
   std::string server = "127.0.0.1:50051";
+  // File holding the bearer token. Default $STRATA_TOKEN_FILE, else none.
+  std::string token_file;
+  // TLS: CA bundle that signed the server's certificate; the client's own
+  // certificate and key for mutual TLS. Default: plaintext.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
 };
+
+// Parses the global flags at the start of argv (from argv[1]) into `global`;
+// returns the index of the subcommand, or -1 after printing a usage error.
+int ParseGlobalFlags(int argc, char** argv, GlobalFlags* global);
 
 int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);

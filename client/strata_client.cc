@@ -4,6 +4,8 @@
 #include <grpcpp/security/credentials.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +24,37 @@ absl::StatusOr<Response> Done(const grpc::Status& s, Response response) {
   return response;
 }
 
+// The whole of a (PEM) file; the client library does not link core/.
+absl::StatusOr<std::string> ReadPem(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  if (content.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " is empty or missing"));
+  return content;
+}
+
+// Plaintext, TLS or mutual TLS, from the options' PEM files.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
+    const StrataClient::Options& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "a client certificate needs its key, and a key its certificate");
+  }
+  const bool tls =
+      options.use_tls || !options.tls_ca_file.empty() || !options.tls_cert_file.empty();
+  if (!tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  for (auto [path, out] : {std::pair{&options.tls_ca_file, &ssl.pem_root_certs},
+                           std::pair{&options.tls_cert_file, &ssl.pem_cert_chain},
+                           std::pair{&options.tls_key_file, &ssl.pem_private_key}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> pem = ReadPem(*path);
+    if (!pem.ok()) return pem.status();
+    *out = *std::move(pem);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StrataClient>> StrataClient::Create(Options options) {
@@ -29,8 +62,10 @@ absl::StatusOr<std::unique_ptr<StrataClient>> StrataClient::Create(Options optio
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
-  auto channel =
-      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  auto channel = grpc::CreateCustomChannel(options.target, *credentials, args);
   return std::unique_ptr<StrataClient>(new StrataClient(std::move(options), std::move(channel)));
 }
 
@@ -41,13 +76,14 @@ StrataClient::StrataClient(Options options, std::shared_ptr<grpc::Channel> chann
       training_(v1::TrainingService::NewStub(channel_)),
       models_(v1::ModelService::NewStub(channel_)) {}
 
-void StrataClient::SetDeadline(grpc::ClientContext* context) const {
-  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+void StrataClient::Prepare(grpc::ClientContext* context, bool deadline) const {
+  if (deadline) context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
 }
 
 absl::StatusOr<v1::EncodeResponse> StrataClient::Encode(const v1::EncodeRequest& request) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::EncodeResponse response;
   const grpc::Status status = inference_->Encode(&context, request, &response);
   return Done(status, std::move(response));
@@ -56,7 +92,7 @@ absl::StatusOr<v1::EncodeResponse> StrataClient::Encode(const v1::EncodeRequest&
 absl::StatusOr<v1::ReconstructResponse> StrataClient::Reconstruct(
     const v1::ReconstructRequest& request) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::ReconstructResponse response;
   const grpc::Status status = inference_->Reconstruct(&context, request, &response);
   return Done(status, std::move(response));
@@ -65,7 +101,7 @@ absl::StatusOr<v1::ReconstructResponse> StrataClient::Reconstruct(
 absl::StatusOr<v1::AnomalyScoreResponse> StrataClient::AnomalyScore(
     const v1::AnomalyScoreRequest& request) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::AnomalyScoreResponse response;
   const grpc::Status status = inference_->AnomalyScore(&context, request, &response);
   return Done(status, std::move(response));
@@ -75,6 +111,7 @@ absl::Status StrataClient::StreamAnomalyScore(
     const std::function<bool(v1::AnomalyScoreRequest*)>& next,
     const std::function<void(const v1::AnomalyScoreResponse&)>& on_response) {
   grpc::ClientContext context;
+  Prepare(&context, /*deadline=*/false);
   auto stream = inference_->StreamAnomalyScore(&context);
   // Requests go out on their own thread, ahead of the answers, so that the
   // server always has the next messages at hand (it reads ahead and batches);
@@ -96,7 +133,7 @@ absl::Status StrataClient::StreamAnomalyScore(
 absl::StatusOr<v1::TrainJob> StrataClient::SubmitTrainJob(
     const v1::SubmitTrainJobRequest& request) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::TrainJob job;
   const grpc::Status status = training_->SubmitTrainJob(&context, request, &job);
   return Done(status, std::move(job));
@@ -107,6 +144,7 @@ absl::StatusOr<v1::TrainJob> StrataClient::UploadTrainJob(const v1::TrainJobSpec
                                                           int32_t cols) {
   if (cols <= 0 || rows <= 0) return absl::InvalidArgumentError("no rows to upload");
   grpc::ClientContext context;
+  Prepare(&context, /*deadline=*/false);
   v1::TrainJob job;
   auto writer = training_->UploadTrainJob(&context, &job);
   v1::UploadTrainJobRequest message;
@@ -129,7 +167,7 @@ absl::StatusOr<v1::TrainJob> StrataClient::UploadTrainJob(const v1::TrainJobSpec
 
 absl::StatusOr<v1::TrainJob> StrataClient::GetTrainJob(const std::string& id) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::GetTrainJobRequest request;
   request.set_id(id);
   v1::TrainJob job;
@@ -139,7 +177,7 @@ absl::StatusOr<v1::TrainJob> StrataClient::GetTrainJob(const std::string& id) {
 
 absl::StatusOr<v1::TrainJob> StrataClient::CancelTrainJob(const std::string& id) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::CancelTrainJobRequest request;
   request.set_id(id);
   v1::TrainJob job;
@@ -150,7 +188,7 @@ absl::StatusOr<v1::TrainJob> StrataClient::CancelTrainJob(const std::string& id)
 absl::StatusOr<v1::ListTrainJobsResponse> StrataClient::ListTrainJobs(
     const std::string& model_name) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::ListTrainJobsRequest request;
   request.set_model_name(model_name);
   v1::ListTrainJobsResponse response;
@@ -161,6 +199,7 @@ absl::StatusOr<v1::ListTrainJobsResponse> StrataClient::ListTrainJobs(
 absl::StatusOr<v1::TrainJob> StrataClient::WatchTrainJob(
     const std::string& id, const std::function<void(const v1::TrainJob&)>& on_update) {
   grpc::ClientContext context;
+  Prepare(&context, /*deadline=*/false);
   v1::GetTrainJobRequest request;
   request.set_id(id);
   auto reader = training_->WatchTrainJob(&context, request);
@@ -175,7 +214,7 @@ absl::StatusOr<v1::TrainJob> StrataClient::WatchTrainJob(
 
 absl::StatusOr<v1::ListModelsResponse> StrataClient::ListModels() {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::ListModelsResponse response;
   const grpc::Status status = models_->ListModels(&context, v1::ListModelsRequest(), &response);
   return Done(status, std::move(response));
@@ -183,7 +222,7 @@ absl::StatusOr<v1::ListModelsResponse> StrataClient::ListModels() {
 
 absl::StatusOr<v1::GetModelResponse> StrataClient::GetModel(const v1::ModelSpec& spec) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::GetModelRequest request;
   *request.mutable_model() = spec;
   v1::GetModelResponse response;
@@ -193,7 +232,7 @@ absl::StatusOr<v1::GetModelResponse> StrataClient::GetModel(const v1::ModelSpec&
 
 absl::StatusOr<v1::DriftReportResponse> StrataClient::DriftReport(const v1::ModelSpec& spec) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::DriftReportRequest request;
   *request.mutable_model() = spec;
   v1::DriftReportResponse response;
@@ -205,7 +244,7 @@ absl::StatusOr<v1::SetLabelResponse> StrataClient::SetLabel(const std::string& m
                                                             const std::string& label,
                                                             int64_t version) {
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   v1::SetLabelRequest request;
   request.set_model_name(model_name);
   request.set_label(label);

@@ -33,6 +33,15 @@ class StrataClient {
     absl::Duration timeout = absl::Seconds(60);
     // Largest message sent or received. Default 64 MiB.
     int max_message_bytes = 64 << 20;
+    // Sent as 'authorization: Bearer <token>' on every call. Default none.
+    std::string token;
+    // TLS: a PEM CA bundle that signed the server's certificate. Default
+    // empty: plaintext (unless use_tls, which then trusts the system roots).
+    std::string tls_ca_file;
+    bool use_tls = false;
+    // Mutual TLS: the client's PEM certificate chain and key.
+    std::string tls_cert_file;
+    std::string tls_key_file;
   };
   static absl::StatusOr<std::unique_ptr<StrataClient>> Create(Options options);
 
@@ -67,7 +76,8 @@ class StrataClient {
 
  private:
   explicit StrataClient(Options options, std::shared_ptr<grpc::Channel> channel);
-  void SetDeadline(grpc::ClientContext* context) const;
+  // Adds the token, and the deadline of unary calls when `deadline`.
+  void Prepare(grpc::ClientContext* context, bool deadline = true) const;
 
   const Options options_;
   const std::shared_ptr<grpc::Channel> channel_;

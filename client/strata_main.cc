@@ -14,7 +14,8 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: strata [--server=HOST:PORT] SUBCOMMAND [flags]\n"
+    "usage: strata [--server=HOST:PORT] [--token_file=F] [--tls_ca=F [--tls_cert=F --tls_key=F]]\n"
+    "              SUBCOMMAND [flags]\n"
     "\n"
     "subcommands:\n"
     "  train        train a model: on the server (a TrainJob), or --local in this process\n"
@@ -28,7 +29,9 @@ constexpr char kUsage[] =
     "  inspect      print what a local model file holds\n"
     "  version      print the version\n"
     "\n"
-    "--server defaults to $STRATA_SERVER, else 127.0.0.1:50051.\n"
+    "--server defaults to $STRATA_SERVER, else 127.0.0.1:50051; --token_file to\n"
+    "$STRATA_TOKEN_FILE. --token_file sends its bearer token; --tls_ca speaks TLS to a server\n"
+    "whose certificate that CA signed; --tls_cert/--tls_key add a client certificate.\n"
     "Run 'strata SUBCOMMAND --help' for its flags.\n"
     "Exit codes: 0 ok, 1 failed (reason on stderr), 2 usage error, 130 interrupted.\n";
 
@@ -38,18 +41,11 @@ int main(int argc, char** argv) {
   using namespace strata::cli;
   GlobalFlags global;
   if (const char* env = std::getenv("STRATA_SERVER"); env != nullptr && *env) global.server = env;
-  int i = 1;
-  for (; i < argc && std::string(argv[i]).rfind("--server", 0) == 0; ++i) {
-    const std::string arg = argv[i];
-    if (arg.rfind("--server=", 0) == 0) {
-      global.server = arg.substr(9);
-    } else if (arg == "--server" && i + 1 < argc) {
-      global.server = argv[++i];
-    } else {
-      std::cerr << "strata: --server needs HOST:PORT\n";
-      return kExitUsage;
-    }
+  if (const char* env = std::getenv("STRATA_TOKEN_FILE"); env != nullptr && *env) {
+    global.token_file = env;
   }
+  const int i = ParseGlobalFlags(argc, argv, &global);
+  if (i < 0) return kExitUsage;
   if (i >= argc) {
     std::cerr << kUsage;
     return kExitUsage;

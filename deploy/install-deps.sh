@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, testing and running strata needs
 # (prometheus and curl: the real Prometheus server and promtool for the metric
-# tests; zlib1g-dev: the benchmarks read the gzipped MNIST files).
+# tests; openssl: throwaway TLS certificates in tests; zlib1g-dev: the
+# benchmarks read the gzipped MNIST files).
 # Idempotent: prints nothing and touches nothing when all packages are present.
 # Uses sudo when not root.
 set -euo pipefail
@@ -13,7 +14,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus curl
+  prometheus curl openssl
 )
 
 missing=()

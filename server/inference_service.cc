@@ -78,8 +78,19 @@ class ScoreStreamReactor final
  public:
   static constexpr int kMaxInFlight = 16;
 
-  explicit ScoreStreamReactor(const InferenceServiceImpl* service) : service_(service) {
-    reading_ = true;
+  // `admitted` is the authorization of the call: an error ends it at once.
+  ScoreStreamReactor(const InferenceServiceImpl* service, const absl::Status& admitted)
+      : service_(service) {
+    {
+      MutexLock lock(&mu_);
+      finished_ = !admitted.ok();
+      reading_ = admitted.ok();
+    }
+    if (!admitted.ok()) {
+      RpcCall call(service_->options().metrics, "StreamAnomalyScore");
+      Finish(call.Finish(admitted));
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -318,13 +329,19 @@ void InferenceServiceImpl::Compute(Prepared p, Batcher::Done done) const {
   done(RunInference(p.model, p.op, p.rows));
 }
 
-template <typename Request, typename Response, typename Respond>
-grpc::ServerUnaryReactor* InferenceServiceImpl::Unary(
-    const char* method, grpc::CallbackServerContext* context, const Request* request,
-    Response* response, absl::StatusOr<Prepared> prepared, Respond respond) {
+template <typename Request, typename Response, typename PrepareFn, typename Respond>
+grpc::ServerUnaryReactor* InferenceServiceImpl::Unary(const char* method,
+                                                      grpc::CallbackServerContext* context,
+                                                      const Request* request, Response* response,
+                                                      PrepareFn prepare, Respond respond) {
   auto call = std::make_shared<RpcCall>(options_.metrics, method);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const int64_t rows = request->rows().rows();
+  if (absl::Status s = options_.auth.Check(*context, Access::kRead); !s.ok()) {
+    reactor->Finish(call->Finish(s));
+    return reactor;
+  }
+  absl::StatusOr<Prepared> prepared = prepare();
   if (!prepared.ok()) {
     reactor->Finish(call->Finish(prepared.status(), {}, rows));
     return reactor;
@@ -344,7 +361,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Unary(
 grpc::ServerUnaryReactor* InferenceServiceImpl::Encode(grpc::CallbackServerContext* context,
                                                        const v1::EncodeRequest* request,
                                                        v1::EncodeResponse* response) {
-  return Unary("Encode", context, request, response, PrepareEncode(*request),
+  return Unary("Encode", context, request, response, [&] { return PrepareEncode(*request); },
                [response](const ServableModel& m, const InferenceOp& op, const Matrix& out) {
                  SetVersion(m, response->mutable_model());
                  response->set_layer(op.layer);
@@ -355,7 +372,8 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Encode(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceServiceImpl::Reconstruct(grpc::CallbackServerContext* context,
                                                             const v1::ReconstructRequest* request,
                                                             v1::ReconstructResponse* response) {
-  return Unary("Reconstruct", context, request, response, PrepareReconstruct(*request),
+  return Unary("Reconstruct", context, request, response,
+               [&] { return PrepareReconstruct(*request); },
                [response](const ServableModel& m, const InferenceOp&, const Matrix& out) {
                  SetVersion(m, response->mutable_model());
                  ToDenseMatrix(out, response->mutable_reconstructions());
@@ -366,7 +384,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::AnomalyScore(grpc::CallbackServe
                                                              const v1::AnomalyScoreRequest* request,
                                                              v1::AnomalyScoreResponse* response) {
   return Unary("AnomalyScore", context, request, response,
-               PrepareScore(request->model(), *request),
+               [&] { return PrepareScore(request->model(), *request); },
                [request, response](const ServableModel& m, const InferenceOp& op,
                                    const Matrix& errors) {
                  FillScores(m, op, request->options(), errors, response);
@@ -375,7 +393,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::AnomalyScore(grpc::CallbackServe
 
 grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>*
 InferenceServiceImpl::StreamAnomalyScore(grpc::CallbackServerContext* context) {
-  return new ScoreStreamReactor(this);
+  return new ScoreStreamReactor(this, options_.auth.Check(*context, Access::kRead));
 }
 
 }  // namespace strata

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "server/auth.h"
 #include "server/batcher.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
@@ -33,6 +34,8 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
     int64_t batch_max_rows = 0;
     // How long a request may wait for others to share its call.
     absl::Duration batch_max_delay = absl::Microseconds(200);
+    // Who may call (every method here is a read). Default: everyone.
+    Authorizer auth;
   };
   explicit InferenceServiceImpl(Options options);
   ~InferenceServiceImpl() override;
@@ -66,10 +69,12 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
   void Compute(Prepared p, Batcher::Done done) const;
 
  private:
-  template <typename Request, typename Response, typename Respond>
+  // Authorizes, prepares (`prepare()` -> StatusOr<Prepared>), computes and
+  // answers with `respond`.
+  template <typename Request, typename Response, typename PrepareFn, typename Respond>
   grpc::ServerUnaryReactor* Unary(const char* method, grpc::CallbackServerContext* context,
-                                  const Request* request, Response* response,
-                                  absl::StatusOr<Prepared> prepared, Respond respond);
+                                  const Request* request, Response* response, PrepareFn prepare,
+                                  Respond respond);
 
   const Options options_;
   std::unique_ptr<Batcher> batcher_;

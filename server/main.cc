@@ -45,6 +45,16 @@ ABSL_FLAG(int, max_concurrent_jobs, 1, "Training jobs running at once; more wait
 ABSL_FLAG(int64_t, max_train_values, int64_t{1} << 28,
           "Largest training set accepted, in float values (rows x columns).");
 ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest gRPC message received or sent.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve over TLS (with --tls_key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require client certificates it signed (mutual TLS).");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding a bearer token that SubmitTrainJob, UploadTrainJob, CancelTrainJob and "
+          "SetLabel require ('authorization: Bearer <token>').");
+ABSL_FLAG(bool, auth_read, false,
+          "With --auth_token_file: every other strata RPC needs the token too (health checks "
+          "never do).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long calls in flight may take to finish.");
 
@@ -94,6 +104,21 @@ int main(int argc, char** argv) {
   options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
   options.version_policy = *policy;
   options.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  if (!absl::GetFlag(FLAGS_auth_token_file).empty()) {
+    absl::StatusOr<strata::Authorizer> auth = strata::Authorizer::FromTokenFile(
+        absl::GetFlag(FLAGS_auth_token_file), absl::GetFlag(FLAGS_auth_read));
+    if (!auth.ok()) {
+      std::cerr << "strata-server: " << auth.status().message() << "\n";
+      return 2;
+    }
+    options.auth = *std::move(auth);
+  } else if (absl::GetFlag(FLAGS_auth_read)) {
+    std::cerr << "strata-server: --auth_read needs --auth_token_file\n";
+    return 2;
+  }
   options.batch_max_rows = absl::GetFlag(FLAGS_batch_max_rows);
   options.batch_max_delay = absl::Microseconds(absl::GetFlag(FLAGS_batch_max_delay_us));
   options.max_concurrent_jobs = absl::GetFlag(FLAGS_max_concurrent_jobs);

@@ -9,6 +9,9 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
                                                        const v1::ListModelsRequest* request,
                                                        v1::ListModelsResponse* response) {
   RpcCall call(options_.metrics, "ListModels");
+  if (absl::Status s = options_.auth.Check(*context, Access::kRead); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
   for (const ModelRegistry::ModelView& view : options_.registry->List()) {
     if (view.versions.empty()) continue;
     v1::ModelSummary* m = response->add_models();
@@ -23,6 +26,9 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetModel(grpc::CallbackServerContext
                                                      const v1::GetModelRequest* request,
                                                      v1::GetModelResponse* response) {
   RpcCall call(options_.metrics, "GetModel");
+  if (absl::Status s = options_.auth.Check(*context, Access::kRead); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
   absl::StatusOr<ServableModel> m = options_.registry->Get(request->model());
   if (!m.ok()) return call.FinishUnary(context, m.status());
   const Model& model = *m->model;
@@ -50,6 +56,9 @@ grpc::ServerUnaryReactor* ModelServiceImpl::SetLabel(grpc::CallbackServerContext
                                                      const v1::SetLabelRequest* request,
                                                      v1::SetLabelResponse* response) {
   RpcCall call(options_.metrics, "SetLabel");
+  if (absl::Status s = options_.auth.Check(*context, Access::kWrite); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
   absl::StatusOr<std::map<std::string, int64_t>> labels =
       options_.registry->SetLabel(request->model_name(), request->label(), request->version());
   if (labels.ok()) response->mutable_labels()->insert(labels->begin(), labels->end());
@@ -60,6 +69,9 @@ grpc::ServerUnaryReactor* ModelServiceImpl::DriftReport(grpc::CallbackServerCont
                                                         const v1::DriftReportRequest* request,
                                                         v1::DriftReportResponse* response) {
   RpcCall call(options_.metrics, "DriftReport");
+  if (absl::Status s = options_.auth.Check(*context, Access::kRead); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
   absl::StatusOr<ServableModel> m = options_.registry->Get(request->model());
   if (!m.ok()) return call.FinishUnary(context, m.status());
   if (m->drift == nullptr) {

@@ -4,6 +4,7 @@
 #ifndef STRATA_SERVER_MODEL_SERVICE_H_
 #define STRATA_SERVER_MODEL_SERVICE_H_
 
+#include "server/auth.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "strata/v1/service.grpc.pb.h"
@@ -17,6 +18,8 @@ class ModelServiceImpl final : public v1::ModelService::CallbackService {
     ModelRegistry* registry = nullptr;
     // Request metrics. Default none.
     ServerMetrics* metrics = nullptr;
+    // Who may call: SetLabel writes, the rest read. Default: everyone.
+    Authorizer auth;
   };
   explicit ModelServiceImpl(Options options) : options_(options) {}
 

@@ -6,10 +6,45 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "server/log.h"
 
 namespace strata {
 namespace {
+
+// Plaintext, TLS, or mutual TLS, from the options' PEM files.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const StrataServer::Options& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("TLS needs both a certificate and a key file");
+  }
+  if (options.tls_cert_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "a client CA (mutual TLS) needs TLS: give a certificate and a key file");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  for (auto [path, out] : {std::pair{&options.tls_key_file, &pair.private_key},
+                           std::pair{&options.tls_cert_file, &pair.cert_chain}}) {
+    absl::StatusOr<std::string> pem = ReadFileToString(*path);
+    if (!pem.ok()) return pem.status();
+    *out = *std::move(pem);
+  }
+  grpc::SslServerCredentialsOptions ssl(
+      options.tls_client_ca_file.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!options.tls_client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadFileToString(options.tls_client_ca_file);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 
 constexpr const char* kServices[] = {"strata.v1.InferenceService", "strata.v1.TrainingService",
                                      "strata.v1.ModelService"};
@@ -63,18 +98,24 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   inference_options.metrics = m;
   inference_options.batch_max_rows = options.batch_max_rows;
   inference_options.batch_max_delay = options.batch_max_delay;
+  inference_options.auth = options.auth;
   s->inference_ = std::make_unique<InferenceServiceImpl>(inference_options);
   TrainingServiceImpl::Options training_options;
   training_options.jobs = s->jobs_.get();
   training_options.max_train_values = options.max_train_values;
   training_options.metrics = m;
+  training_options.auth = options.auth;
   s->training_ = std::make_unique<TrainingServiceImpl>(training_options);
-  s->models_ = std::make_unique<ModelServiceImpl>(ModelServiceImpl::Options{s->registry_.get(), m});
+  s->models_ = std::make_unique<ModelServiceImpl>(
+      ModelServiceImpl::Options{s->registry_.get(), m, options.auth});
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentials(options);
+  if (!credentials.ok()) return credentials.status();
 
   grpc::EnableDefaultHealthCheckService(true);
   if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(options.address, *credentials, &s->port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.RegisterService(s->inference_.get());

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/auth.h"
 #include "server/inference_service.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
@@ -63,6 +64,15 @@ class StrataServer {
     // host:port of the Prometheus /metrics endpoint; port 0 picks a free
     // one. Default empty: no endpoint.
     std::string metrics_address;
+    // TLS: PEM files of the server's certificate chain and private key.
+    // Default empty: plaintext.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    // With TLS: a PEM CA bundle; clients must then present a certificate it
+    // signed (mutual TLS). Default empty: no client certificates.
+    std::string tls_client_ca_file;
+    // Bearer-token authorization (see server/auth.h). Default: none.
+    Authorizer auth;
     // Records in each model version's drift window. Default 10,000.
     int64_t drift_window_rows = 10000;
     // Features per version exported with drift series. Default 20.

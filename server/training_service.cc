@@ -21,12 +21,17 @@ absl::Status TooLarge(int64_t values, int64_t limit) {
 // Collects the spec, then chunks of rows, then submits the job.
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobRequest> {
  public:
+  // `admitted` is the authorization of the call: an error ends it at once.
   UploadReactor(ServerMetrics* metrics, TrainJobManager* jobs, int64_t max_values,
-                v1::TrainJob* response)
+                v1::TrainJob* response, const absl::Status& admitted)
       : call_(metrics, "UploadTrainJob"),
         jobs_(jobs),
         max_values_(max_values),
         response_(response) {
+    if (!admitted.ok()) {
+      Finish(call_.Finish(admitted));
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -105,13 +110,18 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
 // once, from whichever callback sees the end.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
  public:
+  // `admitted` is the authorization of the call: an error ends it at once.
   WatchReactor(grpc::CallbackServerContext* context, ServerMetrics* metrics, TrainJobManager* jobs,
-               std::string id, absl::Duration poll)
+               std::string id, absl::Duration poll, const absl::Status& admitted)
       : call_(metrics, "WatchTrainJob"),
         context_(context),
         jobs_(jobs),
         id_(std::move(id)),
         poll_(poll) {
+    if (!admitted.ok()) {
+      FinishOnce(admitted);
+      return;
+    }
     Poll();
   }
 
@@ -177,6 +187,9 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
     grpc::CallbackServerContext* context, const v1::SubmitTrainJobRequest* request,
     v1::TrainJob* response) {
   RpcCall call(options_.metrics, "SubmitTrainJob");
+  if (absl::Status s = options_.auth.Check(*context, Access::kWrite); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
   TrainJobManager::JobData data;
   if (request->has_rows()) {
     const int64_t values = int64_t{request->rows().rows()} * request->rows().cols();
@@ -199,13 +212,17 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
 
 grpc::ServerReadReactor<v1::UploadTrainJobRequest>* TrainingServiceImpl::UploadTrainJob(
     grpc::CallbackServerContext* context, v1::TrainJob* response) {
-  return new UploadReactor(options_.metrics, options_.jobs, options_.max_train_values, response);
+  return new UploadReactor(options_.metrics, options_.jobs, options_.max_train_values, response,
+                           options_.auth.Check(*context, Access::kWrite));
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::GetTrainJob(grpc::CallbackServerContext* context,
                                                            const v1::GetTrainJobRequest* request,
                                                            v1::TrainJob* response) {
   RpcCall call(options_.metrics, "GetTrainJob");
+  if (absl::Status s = options_.auth.Check(*context, Access::kRead); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
   absl::StatusOr<v1::TrainJob> job = options_.jobs->Get(request->id());
   if (job.ok()) *response = *std::move(job);
   return call.FinishUnary(context, job.status());
@@ -214,13 +231,17 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::GetTrainJob(grpc::CallbackServerC
 grpc::ServerWriteReactor<v1::TrainJob>* TrainingServiceImpl::WatchTrainJob(
     grpc::CallbackServerContext* context, const v1::GetTrainJobRequest* request) {
   return new WatchReactor(context, options_.metrics, options_.jobs, request->id(),
-                          options_.watch_poll_interval);
+                          options_.watch_poll_interval,
+                          options_.auth.Check(*context, Access::kRead));
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::CancelTrainJob(
     grpc::CallbackServerContext* context, const v1::CancelTrainJobRequest* request,
     v1::TrainJob* response) {
   RpcCall call(options_.metrics, "CancelTrainJob");
+  if (absl::Status s = options_.auth.Check(*context, Access::kWrite); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
   absl::StatusOr<v1::TrainJob> job = options_.jobs->Cancel(request->id());
   if (job.ok()) *response = *std::move(job);
   return call.FinishUnary(context, job.status());
@@ -230,6 +251,9 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::ListTrainJobs(
     grpc::CallbackServerContext* context, const v1::ListTrainJobsRequest* request,
     v1::ListTrainJobsResponse* response) {
   RpcCall call(options_.metrics, "ListTrainJobs");
+  if (absl::Status s = options_.auth.Check(*context, Access::kRead); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
   for (v1::TrainJob& job : options_.jobs->List(request->model_name())) {
     *response->add_jobs() = std::move(job);
   }

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "server/auth.h"
 #include "server/metrics.h"
 #include "server/train_jobs.h"
 #include "strata/v1/service.grpc.pb.h"
@@ -27,6 +28,8 @@ class TrainingServiceImpl final : public v1::TrainingService::CallbackService {
     absl::Duration watch_poll_interval = absl::Milliseconds(50);
     // Request metrics. Default none.
     ServerMetrics* metrics = nullptr;
+    // Who may call: Submit, Upload and Cancel write, the rest read. Default: everyone.
+    Authorizer auth;
   };
   explicit TrainingServiceImpl(Options options) : options_(options) {}
 

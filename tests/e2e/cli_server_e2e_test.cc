@@ -104,6 +104,37 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
   EXPECT_NE(bad_job.exit_code, 0);
 }
 
+TEST(CliServerAuthTest, TokenFileUnlocksWritesOverTls) {
+  // strata-server with TLS and a token for writes; the CLI with --tls_ca and
+  // --token_file, as an operator would run them.
+  const std::string dir = testing::ScratchDir("e2e_auth");
+  const testing::ShellResult certs = testing::Shell(absl::StrCat(
+      "set -e; cd ", dir, "; mkdir -p data; printf 'tok-e2e\n' > token; ",
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+      "-subj '/CN=e2e CA' >/dev/null 2>&1; printf 'subjectAltName=IP:127.0.0.1\n' > san; ",
+      "openssl req -newkey rsa:2048 -nodes -keyout s.key -out s.csr -subj '/CN=s' "
+      ">/dev/null 2>&1; openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key "
+      "-CAcreateserial -days 2 -extfile san -out s.pem >/dev/null 2>&1"));
+  ASSERT_EQ(certs.exit_code, 0) << certs.output;
+  ServerProcess server(dir, absl::StrCat("--tls_cert=", dir, "/s.pem --tls_key=", dir,
+                                         "/s.key --auth_token_file=", dir, "/token"));
+  ASSERT_GT(server.port(), 0);
+  const std::string tls = absl::StrCat("--tls_ca=", dir, "/ca.pem ");
+  Result plain = server.Strata("models");
+  EXPECT_EQ(plain.exit_code, 1) << plain.output;
+  Result models = server.Strata(tls + "models --output csv");
+  EXPECT_EQ(models.exit_code, 0) << models.output;
+  const std::string train =
+      "train --model thyroid --data data/thyroid.csv --drop_columns label --quiet "
+      "--config data/configs/thyroid.json";
+  Result refused = server.Strata(tls + train);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("Bearer"));
+  Result accepted = server.Strata(absl::StrCat(tls, "--token_file=", dir, "/token ", train));
+  EXPECT_EQ(accepted.exit_code, 0) << accepted.output;
+  EXPECT_THAT(accepted.output, HasSubstr("job"));
+}
+
 TEST_F(CliServerTest, UnreachableServerIsOneLineError) {
   Result r = testing::Shell(absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:1 models"));
   EXPECT_EQ(r.exit_code, 1);

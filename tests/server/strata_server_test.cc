@@ -38,14 +38,6 @@ v1::DenseMatrix Dense(const Matrix& m) {
 
 Matrix FromWire(const v1::DenseMatrix& d) { return *FromDenseMatrix(d, "test", 1 << 30); }
 
-// Publishes `model` straight into the server's store and makes it served.
-int64_t Publish(TestServer& t, const std::string& name, const Model& model) {
-  auto store = ModelStore::Create({t.models()});
-  const int64_t v = *(*store)->Publish(name, model);
-  t.server->registry()->Refresh();
-  return v;
-}
-
 absl::StatusCode CodeOf(const absl::Status& s) { return s.code(); }
 
 v1::TrainJob WaitForJob(TestServer& t, const std::string& id) {
@@ -69,7 +61,7 @@ INSTANTIATE_TEST_SUITE_P(Batching, InferenceTest, ::testing::Values(0, 64),
 TEST_P(InferenceTest, EncodeReconstructAndScoreMatchTheCore) {
   TestServer t(absl::StrCat("server_inference_", GetParam()), Batching());
   const std::unique_ptr<Model> model = testing::SmallModel(6, 1, 20);
-  ASSERT_EQ(Publish(t, "m", *model), 1);
+  ASSERT_EQ(t.Publish("m", *model), 1);
   const Matrix x = testing::GaussianMatrix(9, 6, 5);
 
   v1::EncodeRequest encode;
@@ -127,7 +119,7 @@ TEST_P(InferenceTest, EncodeReconstructAndScoreMatchTheCore) {
 TEST_P(InferenceTest, ScoreStreamAnswersInOrder) {
   TestServer t(absl::StrCat("server_stream_", GetParam()), Batching());
   const std::unique_ptr<Model> model = testing::SmallModel();
-  Publish(t, "m", *model);
+  t.Publish("m", *model);
   int sent = 0, received = 0;
   std::vector<int> rows_seen;
   const absl::Status s = t.client->StreamAnomalyScore(
@@ -159,7 +151,7 @@ TEST_P(InferenceTest, ConcurrentSingleRowCallsGetTheirOwnAnswers) {
     o->batch_max_delay = absl::Milliseconds(2);
   });
   const std::unique_ptr<Model> model = testing::SmallModel(6, 1, 20);
-  Publish(t, "m", *model);
+  t.Publish("m", *model);
   constexpr int kThreads = 8, kCalls = 40;
   const Matrix x = testing::GaussianMatrix(kThreads * kCalls, 6, 77);
   const Matrix codes = *model->Encode(x, 2);
@@ -220,7 +212,7 @@ TEST_P(InferenceTest, StreamReadsAheadAndKeepsOrder) {
   // reads ahead (up to its limit) and answers each in order.
   TestServer t(absl::StrCat("server_stream_ahead_", GetParam()), Batching());
   const std::unique_ptr<Model> model = testing::SmallModel();
-  Publish(t, "m", *model);
+  t.Publish("m", *model);
   const Matrix x = testing::GaussianMatrix(200, 6, 9);
   const Matrix errors = *model->FeatureErrors(x, ScoreMetric::kMeanAbsolute);
   int sent = 0, received = 0, wrong = 0;
@@ -391,7 +383,7 @@ TEST(StrataServerTest, CancelStopsRunningAndQueuedJobs) {
 
 TEST(StrataServerTest, HotSwapDropsNoCall) {
   TestServer t("server_hot_swap");
-  Publish(t, "m", *testing::SmallModel(6, 1));
+  t.Publish("m", *testing::SmallModel(6, 1));
   std::atomic<bool> stop{false};
   std::atomic<int> calls{0}, failures{0};
   std::atomic<int64_t> last_version{0};
@@ -450,7 +442,7 @@ TEST(StrataServerTest, HandDroppedVersionIsServedAndCorruptOneSkipped) {
 
 TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
   TestServer t("server_bad_input", [](StrataServer::Options* o) { o->max_batch_rows = 10; });
-  Publish(t, "m", *testing::SmallModel());
+  t.Publish("m", *testing::SmallModel());
   auto encode = [&](const v1::ModelSpec& spec, const v1::DenseMatrix& rows, int layer = 0) {
     v1::EncodeRequest r;
     *r.mutable_model() = spec;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/strata_client.h"
 #include "gtest/gtest.h"
+#include "server/model_store.h"
 #include "server/strata_server.h"
 #include "tests/testing/test_models.h"
 
@@ -34,6 +35,16 @@ struct TestServer {
   }
 
   std::string models() const { return root + "/models"; }
+
+  // Publishes `model` straight into the server's store and makes it served.
+  int64_t Publish(const std::string& name, const Model& model) {
+    auto store = ModelStore::Create({models()});
+    EXPECT_TRUE(store.ok()) << store.status();
+    absl::StatusOr<int64_t> v = (*store)->Publish(name, model);
+    EXPECT_TRUE(v.ok()) << v.status();
+    server->registry()->Refresh();
+    return v.ok() ? *v : 0;
+  }
   std::string data() const { return root + "/data"; }
 
   std::string root;
