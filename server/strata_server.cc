@@ -123,7 +123,11 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   builder.RegisterService(s->models_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.address));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.address,
+        options.tls_cert_file.empty()
+            ? ""
+            : " with the given TLS certificate and key (are they PEM, and a matching pair?)"));
   }
   grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
   health->SetServingStatus("", true);

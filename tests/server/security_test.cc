@@ -122,8 +122,8 @@ TEST(AuthTest, AuthReadCoversEveryStrataRpcButNotHealth) {
 }
 
 // A throwaway CA, a server certificate for 127.0.0.1 and a client certificate.
-std::string MakeCertificates() {
-  const std::string dir = testing::ScratchDir("tls_certs");
+std::string MakeCertificates(const std::string& name) {
+  const std::string dir = testing::ScratchDir(name);
   const std::string script = absl::StrCat(
       "set -e; cd ", dir, "; ",
       "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
@@ -143,7 +143,7 @@ std::string MakeCertificates() {
 }
 
 TEST(TlsTest, ServesOverTlsAndRefusesPlaintextAndStrangers) {
-  const std::string certs = MakeCertificates();
+  const std::string certs = MakeCertificates("tls_certs");
   TestServer t("tls", [&](StrataServer::Options* o) {
     o->tls_cert_file = certs + "/server.pem";
     o->tls_key_file = certs + "/server.key";
@@ -164,7 +164,7 @@ TEST(TlsTest, ServesOverTlsAndRefusesPlaintextAndStrangers) {
 }
 
 TEST(TlsTest, MutualTlsNeedsAClientCertificateTheCaSigned) {
-  const std::string certs = MakeCertificates();
+  const std::string certs = MakeCertificates("mtls_certs");
   TestServer t("mtls", [&](StrataServer::Options* o) {
     o->tls_cert_file = certs + "/server.pem";
     o->tls_key_file = certs + "/server.key";
@@ -191,6 +191,15 @@ TEST(TlsTest, HalfConfiguredTlsIsRefusedAtStart) {
   o.tls_cert_file.clear();
   o.tls_client_ca_file = "/nonexistent/ca.pem";
   EXPECT_EQ(StrataServer::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
+  // Files that are not PEM: refused with a reason, not a crash.
+  const std::string dir = testing::ScratchDir("tls_garbage");
+  testing::Shell("echo garbage > " + dir + "/c.pem; echo garbage > " + dir + "/k.pem");
+  o.tls_client_ca_file.clear();
+  o.tls_cert_file = dir + "/c.pem";
+  o.tls_key_file = dir + "/k.pem";
+  const absl::Status s = StrataServer::Create(o).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("TLS certificate"), std::string::npos) << s;
 }
 
 }  // namespace
