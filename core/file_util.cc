@@ -1,9 +1,11 @@
 #include "core/file_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -27,6 +29,21 @@ absl::Status ErrnoToStatus(absl::string_view what, const std::string& path, int 
   if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
   if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
   return absl::InternalError(msg);
+}
+
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) {
+  std::vector<std::string> names;
+  DIR* dir = opendir(path.c_str());
+  if (dir == nullptr) {
+    if (errno == ENOENT) return names;
+    return ErrnoToStatus("cannot list", path, errno);
+  }
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+  }
+  closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 absl::Status CreateDirectories(const std::string& path) {

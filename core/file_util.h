@@ -7,6 +7,7 @@
 #define STRATA_CORE_FILE_UTIL_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -16,6 +17,9 @@ namespace strata {
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
+// The names in directory `path` that do not start with '.', sorted; empty
+// when it does not exist.
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path);
 // mkdir -p: creates `path` and missing parents; OK if it is a directory.
 absl::Status CreateDirectories(const std::string& path);
 // fsync a directory, so that renames and creations in it are durable.

@@ -25,21 +25,6 @@ bool IsDir(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) {
-  std::vector<std::string> names;
-  DIR* dir = opendir(path.c_str());
-  if (dir == nullptr) {
-    if (errno == ENOENT) return names;
-    return ErrnoToStatus("cannot list", path, errno);
-  }
-  while (dirent* e = readdir(dir)) {
-    if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-  }
-  closedir(dir);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 void RemoveTree(const std::string& path) {
   absl::StatusOr<std::vector<std::string>> names = ListDir(path);
   if (names.ok()) {

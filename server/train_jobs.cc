@@ -1,15 +1,20 @@
 #include "server/train_jobs.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <random>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "core/csv_reader.h"
+#include "core/file_util.h"
 #include "core/trainer.h"
 #include "server/log.h"
 
@@ -74,6 +79,10 @@ absl::StatusOr<std::unique_ptr<TrainJobManager>> TrainJobManager::Create(Options
     return absl::InvalidArgumentError("max_concurrent_jobs must be at least 1");
   }
   std::unique_ptr<TrainJobManager> m(new TrainJobManager(std::move(options)));
+  {
+    MutexLock lock(&m->mu_);
+    if (absl::Status s = m->LoadRecords(); !s.ok()) return s;
+  }
   for (int i = 0; i < m->options_.max_concurrent_jobs; ++i) {
     m->workers_.emplace_back([p = m.get()] { p->WorkerLoop(); });
   }
@@ -121,6 +130,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   r.set_cols(static_cast<int32_t>(job->data.rows.cols()));
   r.set_created_unix_micros(NowMicros());
   *r.mutable_labels() = job->spec.labels();
+  SaveRecord(r);
   jobs_[r.id()] = job;
   order_.push_back(r.id());
   queue_.push_back(job);
@@ -148,6 +158,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Cancel(const std::string& id) {
     job.record.set_state(v1::TrainJob::CANCELLED);
     job.record.set_finished_unix_micros(NowMicros());
     job.data = {};
+    SaveRecord(job.record);
   }
   return job.record;
 }
@@ -167,6 +178,7 @@ void TrainJobManager::ForgetOldJobs() {
   for (const std::string& id : order_) finished += IsTerminalState(jobs_.at(id)->record.state());
   for (auto it = order_.begin(); it != order_.end() && finished > options_.max_finished_jobs;) {
     if (IsTerminalState(jobs_.at(*it)->record.state())) {
+      if (!options_.records_dir.empty()) unlink(RecordPath(*it).c_str());
       jobs_.erase(*it);
       it = order_.erase(it);
       --finished;
@@ -174,6 +186,62 @@ void TrainJobManager::ForgetOldJobs() {
       ++it;
     }
   }
+}
+
+std::string TrainJobManager::RecordPath(const std::string& id) const {
+  return absl::StrCat(options_.records_dir, "/", id, ".pb");
+}
+
+void TrainJobManager::SaveRecord(const v1::TrainJob& record) const {
+  if (options_.records_dir.empty()) return;
+  if (absl::Status s = WriteFileAtomically(RecordPath(record.id()), record.SerializeAsString());
+      !s.ok()) {
+    Log(LogLevel::kWarning, "jobs",
+        absl::StrCat("cannot save the record of ", record.id(), ": ", s.message()));
+  }
+}
+
+absl::Status TrainJobManager::LoadRecords() {
+  if (options_.records_dir.empty()) return absl::OkStatus();
+  if (absl::Status s = CreateDirectories(options_.records_dir); !s.ok()) return s;
+  absl::StatusOr<std::vector<std::string>> names = ListDir(options_.records_dir);
+  if (!names.ok()) return names.status();
+  std::vector<v1::TrainJob> records;
+  for (const std::string& name : *names) {
+    if (!absl::EndsWith(name, ".pb")) continue;
+    const std::string path = absl::StrCat(options_.records_dir, "/", name);
+    absl::StatusOr<std::string> bytes = ReadFileToString(path);
+    v1::TrainJob record;
+    if (!bytes.ok() || !record.ParseFromString(*bytes) || record.id().empty()) {
+      Log(LogLevel::kWarning, "jobs", absl::StrCat("skipping unreadable job record ", path));
+      continue;
+    }
+    if (!IsTerminalState(record.state())) {
+      record.set_error(absl::StrCat("interrupted: the server stopped while the job was ",
+                                    v1::TrainJob::State_Name(record.state()),
+                                    "; nothing was published (submit it again)"));
+      record.set_state(v1::TrainJob::FAILED);
+      record.set_finished_unix_micros(NowMicros());
+      SaveRecord(record);
+      Log(LogLevel::kWarning, "jobs", absl::StrCat(record.id(), " FAILED: ", record.error()));
+    }
+    records.push_back(std::move(record));
+  }
+  std::sort(records.begin(), records.end(), [](const v1::TrainJob& a, const v1::TrainJob& b) {
+    return a.created_unix_micros() < b.created_unix_micros();
+  });
+  for (v1::TrainJob& record : records) {
+    // Ids are job-<n>-<hex>: new ones continue after the highest n.
+    int64_t n = 0;
+    const std::vector<std::string> parts = absl::StrSplit(record.id(), '-');
+    if (parts.size() == 3 && absl::SimpleAtoi(parts[1], &n)) next_id_ = std::max(next_id_, n + 1);
+    auto job = std::make_shared<Job>();
+    job->record = std::move(record);
+    order_.push_back(job->record.id());
+    jobs_[job->record.id()] = std::move(job);
+  }
+  ForgetOldJobs();
+  return absl::OkStatus();
 }
 
 void TrainJobManager::WorkerLoop() {
@@ -189,6 +257,7 @@ void TrainJobManager::WorkerLoop() {
       if (job->record.state() != v1::TrainJob::QUEUED) continue;  // cancelled while queued
       job->record.set_state(v1::TrainJob::RUNNING);
       job->record.set_started_unix_micros(NowMicros());
+      SaveRecord(job->record);
     }
     RunJob(job.get());
   }
@@ -290,6 +359,7 @@ v1::TrainJob TrainJobManager::FinishLocked(Job* job, v1::TrainJob::State state,
                   : "",
           error.empty() ? "" : absl::StrCat(": ", error)));
   v1::TrainJob record = job->record;
+  SaveRecord(record);
   ForgetOldJobs();
   return record;
 }

@@ -49,6 +49,11 @@ class TrainJobManager {
     std::string data_root;
     // Finished jobs remembered for Get and List. Default 256.
     int max_finished_jobs = 256;
+    // Directory of job records (one <id>.pb per job, written on every state
+    // change). On Create, records found there are served again; a job that
+    // was queued or running when the previous process stopped reads as
+    // FAILED (interrupted). Default empty: records live in memory only.
+    std::string records_dir;
     // Called (without locks held) with each job that ran to an end.
     // Default: none.
     std::function<void(const v1::TrainJob&)> on_finish;
@@ -94,6 +99,11 @@ class TrainJobManager {
   v1::TrainJob FinishLocked(Job* job, v1::TrainJob::State state, const std::string& error,
                             int64_t version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ForgetOldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Loads the records of earlier processes (Create).
+  absl::Status LoadRecords() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `record` to records_dir (a failure is logged: the job goes on).
+  void SaveRecord(const v1::TrainJob& record) const;
+  std::string RecordPath(const std::string& id) const;
 
   // Constant after construction.
   const Options options_;

@@ -1,5 +1,6 @@
 // The real binaries as a user runs them: strata-server on a free loopback
 // port, driven by the strata CLI.
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,7 @@ namespace strata {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::ServerProcess;
 using Result = testing::ShellResult;
 
@@ -102,6 +104,44 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
       "train --model thyroid --data data/thyroid.csv --wait --quiet "
       "--config /dev/null");
   EXPECT_NE(bad_job.exit_code, 0);
+}
+
+TEST(CliServerCrashTest, KillDuringATrainJobLeavesNoPartialVersion) {
+  const std::string dir = testing::ScratchDir("e2e_kill9");
+  std::system(("mkdir -p " + dir + "/data && cp data/thyroid.csv " + dir + "/data/").c_str());
+  // A job long enough to be killed while it trains.
+  std::ofstream(dir + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
+  std::string job_id;
+  {
+    ServerProcess server(dir);
+    ASSERT_GT(server.port(), 0);
+    Result submit = server.Strata(absl::StrCat(
+        "train --model thyroid --server_csv thyroid.csv --drop_columns label --quiet --config ",
+        dir, "/long.json"));
+    ASSERT_EQ(submit.exit_code, 0) << submit.output;
+    const size_t at = submit.output.find("job-");
+    ASSERT_NE(at, std::string::npos) << submit.output;
+    job_id = submit.output.substr(at, submit.output.find_first_of(" \n", at) - at);
+    // Wait until it trains (bounded), then kill -9.
+    for (int i = 0; i < 200; ++i) {
+      if (server.Strata("jobs --id " + job_id).output.find("RUNNING") != std::string::npos) break;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ASSERT_THAT(server.Strata("jobs --id " + job_id).output, HasSubstr("RUNNING"));
+    server.Kill();
+  }
+  ServerProcess restarted(dir);
+  ASSERT_GT(restarted.port(), 0);
+  Result job = restarted.Strata("jobs --id " + job_id);
+  EXPECT_EQ(job.exit_code, 0) << job.output;
+  EXPECT_THAT(job.output, HasSubstr("FAILED"));
+  EXPECT_THAT(job.output, HasSubstr("interrupted"));
+  // No version became visible, and the store is consistent (nothing served).
+  Result models = restarted.Strata("models --output csv");
+  EXPECT_EQ(models.exit_code, 0) << models.output;
+  EXPECT_THAT(models.output, Not(HasSubstr("thyroid")));
+  Result ls = testing::Shell("ls " + dir + "/models/thyroid 2>/dev/null | grep -c '^[0-9]' || true");
+  EXPECT_EQ(ls.output, "0\n");
 }
 
 TEST(CliServerAuthTest, TokenFileUnlocksWritesOverTls) {

@@ -1,5 +1,8 @@
 #include "server/train_jobs.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <unistd.h>
 
 #include <atomic>
@@ -9,7 +12,9 @@
 #include <thread>
 
 #include "gmock/gmock.h"
+#include "core/file_util.h"
 #include "gtest/gtest.h"
+#include "tests/testing/shell.h"
 #include "tests/testing/test_models.h"
 
 namespace strata {
@@ -18,8 +23,8 @@ namespace {
 using ::testing::HasSubstr;
 
 struct Fixture {
-  explicit Fixture(const std::string& name, int workers = 1) {
-    root = testing::ScratchDir(name);
+  explicit Fixture(const std::string& name, int workers = 1, bool fresh = true) {
+    root = fresh ? testing::ScratchDir(name) : ::testing::TempDir() + "/strata_" + name;
     store = *ModelStore::Create({root + "/models"});
     ModelRegistry::Options ro;
     ro.store = store.get();
@@ -30,6 +35,7 @@ struct Fixture {
     jo.registry = registry.get();
     jo.max_concurrent_jobs = workers;
     jo.data_root = root + "/data";
+    jo.records_dir = root + "/models/.jobs";
     std::system(("mkdir -p " + jo.data_root).c_str());
     jobs = *TrainJobManager::Create(jo);
   }
@@ -148,6 +154,70 @@ TEST(TrainJobsTest, ShutdownCancelsRunningJobsCleanly) {
   }
   f->jobs.reset();  // joins the worker after cancelling
   EXPECT_TRUE(f->store->ListVersions("m")->empty());
+}
+
+TEST(TrainJobsTest, RecordsOutliveTheProcessAndInterruptedJobsReadAsFailed) {
+  std::string done_id;
+  {
+    Fixture f("jobs_records");
+    done_id = f.jobs->Submit(Spec("m", 2), Rows(100))->id();
+    EXPECT_EQ(f.WaitFor(done_id).state(), v1::TrainJob::SUCCEEDED);
+  }
+  // What a process killed mid-job leaves: a record that says RUNNING, and a
+  // half-written version in a temp directory.
+  const std::string dir = ::testing::TempDir() + "/strata_jobs_records/models";
+  v1::TrainJob running;
+  running.set_id("job-7-abcd");
+  running.set_model_name("m");
+  running.set_state(v1::TrainJob::RUNNING);
+  running.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
+  ASSERT_TRUE(WriteFileAtomically(dir + "/.jobs/job-7-abcd.pb", running.SerializeAsString()).ok());
+  std::system(("mkdir -p " + dir + "/m/.tmp-1-2 && echo partial > " + dir +
+               "/m/.tmp-1-2/model.strata")
+                  .c_str());
+
+  Fixture again("jobs_records", 1, /*fresh=*/false);
+  const v1::TrainJob done = *again.jobs->Get(done_id);
+  EXPECT_EQ(done.state(), v1::TrainJob::SUCCEEDED);
+  EXPECT_EQ(done.version(), 1);
+  const v1::TrainJob interrupted = *again.jobs->Get("job-7-abcd");
+  EXPECT_EQ(interrupted.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(interrupted.error(), HasSubstr("interrupted"));
+  EXPECT_GT(interrupted.finished_unix_micros(), 0);
+  // The store shows the one complete version; new ids continue after job-7.
+  EXPECT_EQ(*again.store->ListVersions("m"), std::vector<int64_t>{1});
+  EXPECT_EQ(*again.store->ListModels(), std::vector<std::string>{"m"});
+  const v1::TrainJob next = *again.jobs->Submit(Spec("m", 1), Rows(50));
+  EXPECT_THAT(next.id(), ::testing::StartsWith("job-8-"));
+  EXPECT_EQ(again.WaitFor(next.id()).version(), 2);
+  EXPECT_EQ(again.jobs->List("m").size(), 3u);
+}
+
+TEST(TrainJobsTest, AWriteErrorWhilePublishingFailsTheJobAndPublishesNothing) {
+  Fixture f("jobs_disk_full");
+  ASSERT_EQ(f.WaitFor(f.jobs->Submit(Spec("m", 1), Rows(100))->id()).version(), 1);
+  // Files may grow to 1 KiB only, as on a full disk: the job records (~100
+  // bytes) fit, the model file (~2.5 KB) cannot be written (EFBIG rather
+  // than ENOSPC; the same path through the store).
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit old;
+  getrlimit(RLIMIT_FSIZE, &old);
+  rlimit small = old;
+  small.rlim_cur = 1024;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  const v1::TrainJob failed = f.WaitFor(f.jobs->Submit(Spec("m", 1), Rows(100, 2))->id());
+  setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_EQ(failed.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(failed.error(), HasSubstr("File too large"));
+  EXPECT_EQ(failed.version(), 0);
+  EXPECT_EQ(*f.store->ListVersions("m"), std::vector<int64_t>{1});
+  const testing::ShellResult leftovers =
+      testing::Shell("ls -A " + f.root + "/models/m | grep -c tmp || true");
+  EXPECT_EQ(leftovers.output, "0\n");
+  // Version 1 is still served.
+  v1::ModelSpec spec;
+  spec.set_name("m");
+  EXPECT_EQ(f.registry->Get(spec)->version, 1);
 }
 
 TEST(TrainJobsTest, SubmitValidatesWhatItCan) {

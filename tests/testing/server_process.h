@@ -63,6 +63,8 @@ class ServerProcess {
   // Starts strata-server with its store in dir/models and --data_root dir/data.
   explicit ServerProcess(const std::string& dir, const std::string& extra_flags = "") : dir_(dir) {
     const std::string out = dir_ + "/server.out";
+    // A restart in the same directory must not read the last run's port.
+    unlink(out.c_str());
     pid_ = Spawn(absl::StrCat("exec ", STRATA_SERVER_PATH,
                               " --host=127.0.0.1 --port=0 --metrics_port=0 --model_root=", dir_,
                               "/models --data_root=", dir_, "/data --poll_interval=100ms ",
@@ -90,6 +92,14 @@ class ServerProcess {
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  // kill -9, as a crash or an OOM kill would; the destructor then has nothing to stop.
+  void Kill() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
   // Runs the strata CLI against this server.
   ShellResult Strata(const std::string& args) const {
     return Shell(absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:", port_, " ", args));
