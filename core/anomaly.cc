@@ -63,6 +63,7 @@ v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, con
 double PercentileOfScore(const v1::ScoreDistribution& distribution, float score) {
   const auto& q = distribution.quantiles();
   if (q.empty()) return 0;
+  if (std::isnan(score)) return 100;  // no score is worse
   if (score < q[0]) return 0;
   if (q.size() == 1 || score >= q[q.size() - 1]) return 100;
   // Last grid point at or below the score, then interpolate to the next.

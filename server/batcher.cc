@@ -1,49 +1,92 @@
 #include "server/batcher.h"
 
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace strata {
+namespace {
 
-absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
-                                    const Matrix& rows) {
+// A model call's answer, and what the drift monitor observes of it.
+struct Computed {
+  Matrix out;
+  Matrix code;          // empty when not computed
+  Eigen::VectorXf mse;  // per row, scaled space; empty when not computed
+};
+
+absl::StatusOr<Computed> Compute(const ServableModel& m, const InferenceOp& op,
+                                 const Matrix& rows) {
   const Model& model = *m.model;
-  DriftMonitor* drift = m.drift.get();
-  Matrix code;
+  const bool watch = m.drift != nullptr;
+  Computed c;
   switch (op.kind) {
     case InferenceOp::Kind::kEncode: {
       absl::StatusOr<Matrix> features = model.Encode(rows, op.layer);
-      if (features.ok() && drift != nullptr) {
-        drift->Observe(rows, nullptr, op.layer == model.depth() ? &*features : nullptr);
-      }
-      return features;
+      if (!features.ok()) return features.status();
+      c.out = *std::move(features);
+      if (watch && op.layer == model.depth()) c.code = c.out;
+      return c;
     }
     case InferenceOp::Kind::kReconstruct: {
-      absl::StatusOr<Matrix> out = model.Reconstruct(rows, drift ? &code : nullptr);
-      if (out.ok() && drift != nullptr) {
+      absl::StatusOr<Matrix> out = model.Reconstruct(rows, watch ? &c.code : nullptr);
+      if (!out.ok()) return out.status();
+      c.out = *std::move(out);
+      if (watch) {
         // The error in scaled space, from the two batches in original units.
-        Matrix diff = *out - rows;
+        Matrix diff = c.out - rows;
         diff.array().rowwise() /= model.scaler().scale().array();
-        const Eigen::VectorXf mse = diff.array().square().rowwise().mean();
-        drift->Observe(rows, &mse, &code);
+        c.mse = diff.array().square().rowwise().mean();
       }
-      return out;
+      return c;
     }
     case InferenceOp::Kind::kFeatureErrors: {
       absl::StatusOr<Matrix> errors =
-          model.FeatureErrors(rows, op.metric, drift ? &code : nullptr);
-      if (errors.ok() && drift != nullptr) {
-        const Eigen::VectorXf mse =
-            op.metric == ScoreMetric::kMeanSquared
-                ? Eigen::VectorXf(errors->rowwise().mean())
-                : Eigen::VectorXf(errors->array().square().rowwise().mean());
-        drift->Observe(rows, &mse, &code);
+          model.FeatureErrors(rows, op.metric, watch ? &c.code : nullptr);
+      if (!errors.ok()) return errors.status();
+      c.out = *std::move(errors);
+      if (watch) {
+        c.mse = op.metric == ScoreMetric::kMeanSquared
+                    ? Eigen::VectorXf(c.out.rowwise().mean())
+                    : Eigen::VectorXf(c.out.array().square().rowwise().mean());
       }
-      return errors;
+      return c;
     }
   }
   return absl::InternalError("unknown inference op");
+}
+
+// Finite inputs can still overflow inside the model (values like 1e38, far
+// outside the training range): such rows get an error naming them rather
+// than NaN or infinite answers, and the drift monitor never sees them.
+absl::Status CheckFinite(const Computed& c, const Matrix& rows) {
+  if (c.out.allFinite() && c.mse.allFinite() && c.code.allFinite()) return absl::OkStatus();
+  for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+    if (c.out.row(r).allFinite() && (c.mse.size() == 0 || std::isfinite(c.mse(r))) &&
+        (c.code.size() == 0 || c.code.row(r).allFinite())) {
+      continue;
+    }
+    Eigen::Index col = 0;
+    rows.row(r).cwiseAbs().maxCoeff(&col);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "row ", r, ": the model's output is not finite for this row (column ", col, " is ",
+        rows(r, col), "); values this far outside the training data cannot be scored"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
+                                    const Matrix& rows) {
+  absl::StatusOr<Computed> c = Compute(m, op, rows);
+  if (!c.ok()) return c.status();
+  if (absl::Status s = CheckFinite(*c, rows); !s.ok()) return s;
+  if (m.drift != nullptr) {
+    m.drift->Observe(rows, c->mse.size() ? &c->mse : nullptr,
+                     c->code.size() ? &c->code : nullptr);
+  }
+  return std::move(c->out);
 }
 
 Batcher::Batcher(Options options) : options_(options), thread_([this] { Loop(); }) {}
@@ -128,8 +171,14 @@ void Batcher::Run(Group group) const {
   if (options_.on_batch) {
     options_.on_batch(group.rows, static_cast<int64_t>(group.pending.size()));
   }
-  if (!out.ok() || group.pending.size() == 1) {
-    for (Pending& p : group.pending) p.done(out);
+  if (group.pending.size() == 1) {
+    group.pending.front().done(std::move(out));
+    return;
+  }
+  if (!out.ok()) {
+    // One request's rows (values that overflow the model, say) must not fail
+    // the others: each runs alone and gets its own answer or error.
+    for (Pending& p : group.pending) p.done(RunInference(group.model, group.op, p.rows));
     return;
   }
   Eigen::Index at = 0;

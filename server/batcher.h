@@ -70,7 +70,8 @@ class Batcher {
   int64_t max_rows() const { return options_.max_rows; }
 
   // Queues `rows` (fewer than max_rows) for `op` on `m`; `done` gets this
-  // request's rows of the result, or the call's error.
+  // request's rows of the result, or its error (when a shared call fails,
+  // each request is run alone, so one request's bad rows fail only itself).
   void Submit(ServableModel m, InferenceOp op, Matrix rows, Done done);
 
  private:

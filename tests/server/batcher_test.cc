@@ -133,5 +133,27 @@ TEST(BatcherTest, AFailedCallFailsEveryRequestInIt) {
   }
 }
 
+TEST(BatcherTest, OneRequestsOverflowingRowsFailOnlyThatRequest) {
+  std::shared_ptr<const Model> a = testing::SmallModel(6, 1, 5);
+  Matrix x = testing::GaussianMatrix(3, 6, 4);
+  x(1, 2) = 3e38f;  // finite, but overflows once scaled and multiplied
+  Record record;
+  {
+    Batcher batcher(Opts(&record, 8, absl::Hours(1)));
+    for (int i = 0; i < 3; ++i) {
+      batcher.Submit(Servable(a), Errors(), x.middleRows(i, 1), record.Slot(static_cast<size_t>(i)));
+    }
+  }
+  MutexLock lock(&record.mu);
+  ASSERT_EQ(record.done, 3);
+  EXPECT_TRUE(record.answers[0].ok());
+  EXPECT_TRUE(record.answers[2].ok());
+  EXPECT_EQ(record.answers[1].status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(record.answers[1].status().message().find("row 0: the model's output is not finite"),
+            std::string::npos)
+      << record.answers[1].status();
+  EXPECT_NE(record.answers[1].status().message().find("column 2"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace strata

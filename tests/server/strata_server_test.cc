@@ -485,6 +485,16 @@ TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
   score.mutable_options()->set_metric(static_cast<v1::ScoreOptions::Metric>(9));
   expect(t.client->AnomalyScore(score).status(), absl::StatusCode::kInvalidArgument,
          "options.metric");
+  // Finite values so large that the model overflows (found by the request
+  // fuzzer: they used to reach the percentile lookup as NaN and crash it).
+  Matrix huge = testing::GaussianMatrix(3, 6, 8);
+  huge(2, 4) = 3e38f;
+  v1::AnomalyScoreRequest overflow;
+  *overflow.mutable_model() = Spec("m");
+  *overflow.mutable_rows() = Dense(huge);
+  expect(t.client->AnomalyScore(overflow).status(), absl::StatusCode::kInvalidArgument,
+         "row 2: the model's output is not finite for this row (column 4");
+  expect(encode(Spec("m"), Dense(huge)), absl::StatusCode::kInvalidArgument, "row 2");
   // A bad message in a stream ends it with the message's index.
   int sent = 0;
   const absl::Status stream = t.client->StreamAnomalyScore(
