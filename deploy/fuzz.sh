@@ -27,7 +27,7 @@ for t in "${targets[@]}"; do
   if "$BUILD_DIR/tests/fuzz/${t}_fuzzer" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 \
        -max_len=65536 -print_final_stats=1 -artifact_prefix="$OUT/${t}-" "$work" \
        >"$OUT/$t.log" 2>&1; then
-    grep -E "stat::number_of_executed_runs|stat::peak_rss_mb" "$OUT/$t.log" | tr '\n' ' '
+    grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$OUT/$t.log" | tr '\n' ' '
     echo "-> $t: no finding"
   else
     echo "-> $t: FINDING (see $OUT/$t.log and $OUT/${t}-*)"

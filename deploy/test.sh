@@ -1,8 +1,42 @@
 #!/usr/bin/env bash
-# Builds strata and runs the whole test suite (unit, integration, e2e) with
-# ctest, which ends with its summary. Extra arguments go to ctest, e.g. -L unit.
+# The whole test suite, as CI runs it (.ci/run):
+#   1. Release build: every test (unit, integration, e2e) with ctest.
+#   2. ASan + UBSan build (build-asan): unit and integration tests.
+#   3. TSan build (build-tsan): the concurrency tests (hot swap, streams,
+#      batching, jobs, registry, drift windows).
+#   4. libFuzzer targets, FUZZ_SECONDS (60) each from their seed corpora.
+# Each stage ends with ctest's (or the fuzzer's) summary; the first failing
+# stage fails the run.
+# Arguments go to stage 1's ctest and skip the rest, e.g. -L unit or -R Grad;
+# STRATA_QUICK=1 also runs stage 1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+jobs=$(nproc)
+started=$SECONDS
+stage() { echo; echo "=== $* ($((SECONDS - started)) s in)"; }
 
+stage "1/4 release build: all tests"
 bash deploy/build.sh
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"$(nproc)" "$@"
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"$jobs" "$@"
+if [[ $# -gt 0 || "${STRATA_QUICK:-0}" == 1 ]]; then exit 0; fi
+
+stage "2/4 ASan + UBSan: unit and integration tests"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=address \
+  -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
+cmake --build build-asan -j"$jobs" 2>&1 | grep -E "error|warning: |Error" || true
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
+  -L "unit|integration"
+
+stage "3/4 TSan: concurrency tests"
+tsan_targets=(strata_server_test model_registry_test train_jobs_test batcher_test drift_test)
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=thread \
+  -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
+cmake --build build-tsan -j"$jobs" --target "${tsan_targets[@]}" 2>&1 |
+  grep -E "error|warning: |Error" || true
+ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
+  -R "HotSwap|InferenceTest|BatcherTest|ModelRegistryTest|TrainJobsTest|Drift|Concurrent|Cancel"
+
+stage "4/4 fuzzers, ${FUZZ_SECONDS:-60} s each"
+bash deploy/fuzz.sh
+echo
+echo "all stages passed in $((SECONDS - started)) s"
