@@ -144,6 +144,37 @@ TEST(CliServerCrashTest, KillDuringATrainJobLeavesNoPartialVersion) {
   EXPECT_EQ(ls.output, "0\n");
 }
 
+TEST(CliServerCrashTest, SigtermCancelsARunningJobCleanlyAndExitsZero) {
+  const std::string dir = testing::ScratchDir("e2e_sigterm");
+  std::system(("mkdir -p " + dir + "/data && cp data/thyroid.csv " + dir + "/data/").c_str());
+  std::ofstream(dir + "/long.json") << R"({"finetune_epochs": 100000})";
+  std::string job_id;
+  {
+    // The destructor sends SIGTERM and expects exit code 0.
+    ServerProcess server(dir, "--shutdown_grace=5s");
+    ASSERT_GT(server.port(), 0);
+    Result submit = server.Strata(absl::StrCat(
+        "train --model thyroid --server_csv thyroid.csv --drop_columns label --quiet --config ",
+        dir, "/long.json"));
+    ASSERT_EQ(submit.exit_code, 0) << submit.output;
+    const size_t at = submit.output.find("job-");
+    ASSERT_NE(at, std::string::npos) << submit.output;
+    job_id = submit.output.substr(at, submit.output.find_first_of(" \n", at) - at);
+    for (int i = 0; i < 200; ++i) {
+      if (server.Strata("jobs --id " + job_id).output.find("RUNNING") != std::string::npos) break;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ASSERT_THAT(server.Strata("jobs --id " + job_id).output, HasSubstr("RUNNING"));
+  }
+  // The job was cancelled by the shutdown (not left to read as interrupted),
+  // and nothing was published.
+  ServerProcess restarted(dir);
+  Result job = restarted.Strata("jobs --id " + job_id);
+  EXPECT_THAT(job.output, HasSubstr("CANCELLED"));
+  EXPECT_THAT(job.output, Not(HasSubstr("interrupted")));
+  EXPECT_THAT(restarted.Strata("models --output csv").output, Not(HasSubstr("thyroid")));
+}
+
 TEST(CliServerAuthTest, TokenFileUnlocksWritesOverTls) {
   // strata-server with TLS and a token for writes; the CLI with --tls_ca and
   // --token_file, as an operator would run them.

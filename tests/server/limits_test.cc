@@ -1,0 +1,84 @@
+// The server's limits, each refused with its status and a reason, over gRPC.
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/dense_matrix.h"
+#include "tests/testing/test_server.h"
+
+namespace strata {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TestServer;
+
+v1::EncodeRequest EncodeRows(int rows) {
+  v1::EncodeRequest r;
+  r.mutable_model()->set_name("m");
+  ToDenseMatrix(testing::GaussianMatrix(rows, 6, 1), r.mutable_rows());
+  return r;
+}
+
+v1::TrainJobSpec LongJob(const std::string& model) {
+  v1::TrainJobSpec spec;
+  spec.set_model_name(model);
+  spec.mutable_config()->set_finetune_epochs(1000000);
+  spec.mutable_config()->mutable_early_stopping()->set_patience(0);
+  return spec;
+}
+
+TEST(LimitsTest, MessagesAboveMaxMessageBytesAreRefused) {
+  TestServer t("limits_message", [](StrataServer::Options* o) { o->max_message_bytes = 64 << 10; });
+  t.Publish("m", *testing::SmallModel());
+  EXPECT_TRUE(t.client->Encode(EncodeRows(100)).ok());  // ~2.4 KB
+  const absl::Status s = t.client->Encode(EncodeRows(5000)).status();  // ~120 KB
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+}
+
+TEST(LimitsTest, TrainingSetsAboveMaxTrainValuesAreRefused) {
+  TestServer t("limits_train", [](StrataServer::Options* o) { o->max_train_values = 600; });
+  v1::SubmitTrainJobRequest submit;
+  submit.mutable_spec()->set_model_name("m");
+  ToDenseMatrix(testing::GaussianMatrix(101, 6, 2), submit.mutable_rows());  // 606 values
+  absl::Status s = t.client->SubmitTrainJob(submit).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_THAT(s.message(), HasSubstr("--max_train_values"));
+  const Matrix rows = testing::GaussianMatrix(101, 6, 2);
+  s = t.client->UploadTrainJob(submit.spec(), rows.data(), 101, 6).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_TRUE(t.client->ListTrainJobs("").value().jobs().empty());
+}
+
+TEST(LimitsTest, JobsBeyondMaxConcurrentJobsWaitInTheQueue) {
+  TestServer t("limits_jobs", [](StrataServer::Options* o) { o->max_concurrent_jobs = 1; });
+  v1::SubmitTrainJobRequest submit;
+  *submit.mutable_spec() = LongJob("a");
+  ToDenseMatrix(testing::GaussianMatrix(200, 6, 3), submit.mutable_rows());
+  const std::string first = t.client->SubmitTrainJob(submit).value().id();
+  submit.mutable_spec()->set_model_name("b");
+  const std::string second = t.client->SubmitTrainJob(submit).value().id();
+  // Bounded wait for the first to start; the second must still be queued.
+  for (int i = 0; i < 400 && t.client->GetTrainJob(first)->state() != v1::TrainJob::RUNNING; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(t.client->GetTrainJob(first)->state(), v1::TrainJob::RUNNING);
+  EXPECT_EQ(t.client->GetTrainJob(second)->state(), v1::TrainJob::QUEUED);
+  ASSERT_TRUE(t.client->CancelTrainJob(first).ok());
+  ASSERT_TRUE(t.client->CancelTrainJob(second).ok());
+}
+
+TEST(LimitsTest, ExpiredDeadlinesEndCallsWithDeadlineExceeded) {
+  TestServer t("limits_deadline");
+  t.Publish("m", *testing::SmallModel());
+  StrataClient::Options options;
+  options.target = absl::StrCat("127.0.0.1:", t.server->port());
+  options.timeout = absl::Microseconds(1);
+  auto hurried = *StrataClient::Create(options);
+  const absl::Status s = hurried->Encode(EncodeRows(20000)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  // The server is unharmed and answers the next call.
+  EXPECT_TRUE(t.client->Encode(EncodeRows(3)).ok());
+}
+
+}  // namespace
+}  // namespace strata
