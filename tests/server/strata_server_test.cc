@@ -438,6 +438,9 @@ TEST(StrataServerTest, HandDroppedVersionIsServedAndCorruptOneSkipped) {
   t.server->registry()->Refresh();
   EXPECT_EQ(t.client->GetModel(Spec("m"))->model().version(), 1);
   EXPECT_EQ(CodeOf(t.client->GetModel(Spec("m", 2)).status()), absl::StatusCode::kNotFound);
+  // ... and counted where operators alert on it.
+  EXPECT_THAT(t.server->metrics()->Scrape(),
+              ::testing::HasSubstr("strata_model_load_failures_total{model=\"m\"} 1"));
 }
 
 TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
