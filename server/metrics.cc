@@ -13,6 +13,7 @@
 #include <map>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 
@@ -359,6 +360,21 @@ void ServerMetrics::OnVersionEvent(const VersionEvent& event) {
         .Observe(absl::ToDoubleSeconds(event.load_time));
   } else if (event.kind == VersionEvent::Kind::kLoadFailed) {
     instruments_->load_failures.Add({{"model", event.name}}).Increment();
+  } else if (event.kind == VersionEvent::Kind::kUnloaded) {
+    // A server that retrains often would otherwise keep a request series
+    // per version forever.
+    const std::string prefix = absl::StrCat(event.name, "/", event.version, "/");
+    MutexLock lock(&instruments_->mu);
+    for (auto& [method, series] : instruments_->methods) {
+      for (auto it = series->requests.begin(); it != series->requests.end();) {
+        if (absl::StartsWith(it->first, prefix)) {
+          instruments_->requests.Remove(it->second);
+          series->requests.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+    }
   }
 }
 

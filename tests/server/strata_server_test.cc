@@ -21,6 +21,7 @@ namespace strata {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::TestServer;
 
 v1::ModelSpec Spec(const std::string& name, int64_t version = 0) {
@@ -418,6 +419,22 @@ TEST(StrataServerTest, HotSwapDropsNoCall) {
   EXPECT_EQ(failures, 0);
   EXPECT_GT(calls, 10);
   EXPECT_EQ(versions, (std::vector<int64_t>{1, 2}));
+}
+
+TEST(StrataServerTest, UnloadedVersionsLeaveNoRequestSeries) {
+  TestServer t("server_series");
+  t.Publish("m", *testing::SmallModel(6, 1));
+  v1::EncodeRequest encode;
+  *encode.mutable_model() = Spec("m");
+  *encode.mutable_rows() = Dense(testing::GaussianMatrix(2, 6, 1));
+  ASSERT_TRUE(t.client->Encode(encode).ok());
+  const std::string v1_series = "method=\"Encode\",model=\"m\",version=\"1\"";
+  EXPECT_THAT(t.server->metrics()->Scrape(), HasSubstr(v1_series));
+  t.Publish("m", *testing::SmallModel(6, 2));  // the policy serves the latest only
+  ASSERT_TRUE(t.client->Encode(encode).ok());
+  const std::string scraped = t.server->metrics()->Scrape();
+  EXPECT_THAT(scraped, Not(HasSubstr(v1_series)));
+  EXPECT_THAT(scraped, HasSubstr("method=\"Encode\",model=\"m\",version=\"2\""));
 }
 
 TEST(StrataServerTest, HandDroppedVersionIsServedAndCorruptOneSkipped) {
