@@ -84,7 +84,9 @@ TEST_P(GradCheckTest, GradMatchesFiniteDifferences) {
   ParametersT<double> analytic;
   const LossBreakdown loss = backprop.Compute(*net, input, target, options, nullptr, &analytic);
   ASSERT_TRUE(std::isfinite(loss.objective()));
-  if (c.sparsity) EXPECT_GT(loss.sparsity_penalty, 0);
+  if (c.sparsity) {
+    EXPECT_GT(loss.sparsity_penalty, 0);
+  }
 
   ParametersT<double> numeric;
   numeric.ResizeLikeAndZero(net->parameters());

@@ -77,7 +77,9 @@ TEST(ModelIoTest, TruncatedFilesAreRejected) {
     EXPECT_THAT(m.status().code(),
                 ::testing::AnyOf(absl::StatusCode::kDataLoss, absl::StatusCode::kInvalidArgument))
         << keep;
-    if (keep > 8) EXPECT_EQ(m.status().code(), absl::StatusCode::kDataLoss) << keep;
+    if (keep > 8) {
+      EXPECT_EQ(m.status().code(), absl::StatusCode::kDataLoss) << keep;
+    }
   }
 }
 
@@ -91,7 +93,7 @@ TEST(ModelIoTest, CorruptPayloadFailsTheChecksum) {
 }
 
 TEST(ModelIoTest, ForeignFilesAreRejected) {
-  for (const std::string foreign :
+  for (const std::string& foreign :
        {std::string("a,b\n1,2\n"), std::string("\x89PNG\r\n\x1a\n....", 12),
         std::string(100, '\0')}) {
     auto m = ParseModel(foreign);

@@ -87,7 +87,9 @@ class ServerProcess {
     EXPECT_GT(port_, 0) << ReadAll(dir_ + "/server.log");
   }
   ~ServerProcess() {
-    if (pid_ > 0) EXPECT_EQ(Stop(pid_), 0) << "strata-server did not exit cleanly";
+    if (pid_ > 0) {
+      EXPECT_EQ(Stop(pid_), 0) << "strata-server did not exit cleanly";
+    }
   }
 
   int port() const { return port_; }
