@@ -564,6 +564,29 @@ TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
   EXPECT_TRUE(encode(Spec("m"), good).ok());
 }
 
+TEST(StrataServerTest, ShutdownLetsCallsInFlightFinishAndRefusesNewOnes) {
+  // A batcher that holds a lone request for 1 s keeps the call in flight
+  // while the server shuts down with a 5 s grace.
+  TestServer t("server_grace", [](StrataServer::Options* o) {
+    o->batch_max_rows = 64;
+    o->batch_max_delay = absl::Seconds(1);
+  });
+  t.Publish("m", *testing::SmallModel());
+  v1::EncodeRequest encode;
+  *encode.mutable_model() = Spec("m");
+  *encode.mutable_rows() = Dense(testing::GaussianMatrix(1, 6, 1));
+  absl::Status in_flight = absl::UnknownError("not run");
+  std::thread caller([&] { in_flight = t.client->Encode(encode).status(); });
+  absl::SleepFor(absl::Milliseconds(200));
+  std::thread stopper([&] { t.server->Shutdown(absl::Now() + absl::Seconds(5)); });
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Status late = t.client->Encode(encode).status();
+  caller.join();
+  stopper.join();
+  EXPECT_TRUE(in_flight.ok()) << in_flight;
+  EXPECT_EQ(late.code(), absl::StatusCode::kUnavailable) << late;
+}
+
 TEST(StrataServerTest, HealthIsServedOverallAndPerService) {
   TestServer t("server_health");
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", t.server->port()),
