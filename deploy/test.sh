@@ -23,7 +23,7 @@ if [[ $# -gt 0 || "${STRATA_QUICK:-0}" == 1 ]]; then exit 0; fi
 stage "2/4 ASan + UBSan: unit and integration tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=address \
   -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
-cmake --build build-asan -j"$jobs" 2>&1 | grep -E "error|warning: |Error" || true
+cmake --build build-asan -j"$jobs" 2>&1 | grep -E "error:|Error [0-9]" || true
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
   -L "unit|integration"
 
@@ -32,7 +32,7 @@ tsan_targets=(strata_server_test model_registry_test train_jobs_test batcher_tes
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=thread \
   -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
 cmake --build build-tsan -j"$jobs" --target "${tsan_targets[@]}" 2>&1 |
-  grep -E "error|warning: |Error" || true
+  grep -E "error:|Error [0-9]" || true
 ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
   -R "HotSwap|InferenceTest|BatcherTest|ModelRegistryTest|TrainJobsTest|Drift|Concurrent|Cancel"
 
