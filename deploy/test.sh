@@ -14,6 +14,17 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc)
 started=$SECONDS
 stage() { echo; echo "=== $* ($((SECONDS - started)) s in)"; }
+# Builds quietly (sanitizer builds repeat the release build's compiler
+# warnings); on failure shows the end of the log and stops.
+quiet_build() {
+  local dir=$1
+  shift
+  cmake --build "$dir" -j"$jobs" "$@" >"$dir/build.log" 2>&1 || {
+    grep -E "error" "$dir/build.log" | head -40
+    tail -20 "$dir/build.log"
+    exit 1
+  }
+}
 
 stage "1/4 release build: all tests"
 bash deploy/build.sh
@@ -23,7 +34,7 @@ if [[ $# -gt 0 || "${STRATA_QUICK:-0}" == 1 ]]; then exit 0; fi
 stage "2/4 ASan + UBSan: unit and integration tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=address \
   -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
-cmake --build build-asan -j"$jobs" 2>&1 | grep -E "error:|Error [0-9]" || true
+quiet_build build-asan
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
   -L "unit|integration"
 
@@ -31,8 +42,7 @@ stage "3/4 TSan: concurrency tests"
 tsan_targets=(strata_server_test model_registry_test train_jobs_test batcher_test drift_test)
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=thread \
   -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
-cmake --build build-tsan -j"$jobs" --target "${tsan_targets[@]}" 2>&1 |
-  grep -E "error:|Error [0-9]" || true
+quiet_build build-tsan --target "${tsan_targets[@]}"
 ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
   -R "HotSwap|InferenceTest|BatcherTest|ModelRegistryTest|TrainJobsTest|Drift|Concurrent|Cancel"
 
