@@ -33,7 +33,7 @@ if [[ $# -gt 0 || "${STRATA_QUICK:-0}" == 1 ]]; then exit 0; fi
 
 stage "2/4 ASan + UBSan: unit and integration tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=address \
-  -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
+  -DSTRATA_BUILD_BENCH=OFF -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
 quiet_build build-asan
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
   -L "unit|integration"
@@ -41,7 +41,7 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$
 stage "3/4 TSan: concurrency tests"
 tsan_targets=(strata_server_test model_registry_test train_jobs_test batcher_test drift_test)
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=thread \
-  -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
+  -DSTRATA_BUILD_BENCH=OFF -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
 quiet_build build-tsan --target "${tsan_targets[@]}"
 ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
   -R "HotSwap|InferenceTest|BatcherTest|ModelRegistryTest|TrainJobsTest|Drift|Concurrent|Cancel"
