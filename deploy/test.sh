@@ -5,6 +5,7 @@
 #   3. TSan build (build-tsan): the concurrency tests (hot swap, streams,
 #      batching, jobs, registry, drift windows).
 #   4. libFuzzer targets, FUZZ_SECONDS (60) each from their seed corpora.
+# Sanitizer builds use -O1 -g1 (quicker to compile, line numbers kept).
 # Each stage ends with ctest's (or the fuzzer's) summary; the first failing
 # stage fails the run.
 # Arguments go to stage 1's ctest and skip the rest, e.g. -L unit or -R Grad;
@@ -32,7 +33,7 @@ ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"$jobs" "$@"
 if [[ $# -gt 0 || "${STRATA_QUICK:-0}" == 1 ]]; then exit 0; fi
 
 stage "2/4 ASan + UBSan: unit and integration tests"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=address \
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DSTRATA_SANITIZER=address \
   -DSTRATA_BUILD_BENCH=OFF -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
 quiet_build build-asan
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
@@ -40,7 +41,7 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$
 
 stage "3/4 TSan: concurrency tests"
 tsan_targets=(strata_server_test model_registry_test train_jobs_test batcher_test drift_test)
-cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRATA_SANITIZER=thread \
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DSTRATA_SANITIZER=thread \
   -DSTRATA_BUILD_BENCH=OFF -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
 quiet_build build-tsan --target "${tsan_targets[@]}"
 ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
