@@ -405,7 +405,15 @@ TEST(StrataServerTest, HotSwapDropsNoCall) {
       }
     }
   });
-  absl::SleepFor(absl::Milliseconds(200));
+  // Calls are answered by version 1 before version 2 appears (bounded wait:
+  // under TSan the first call alone can take a few hundred ms).
+  for (int i = 0; i < 1000 && last_version != 1; ++i) absl::SleepFor(absl::Milliseconds(10));
+  if (last_version != 1) {
+    stop = true;
+    loop.join();
+    FAIL() << "no call was answered by version 1";
+  }
+  absl::SleepFor(absl::Milliseconds(100));
   // Published by hand: the poll picks it up while calls keep coming.
   auto store = ModelStore::Create({t.models()});
   ASSERT_EQ(*(*store)->Publish("m", *testing::SmallModel(6, 2)), 2);
