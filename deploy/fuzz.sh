@@ -7,7 +7,8 @@
 #   bash deploy/fuzz.sh [NAME ...]    NAME: model_file csv request (default all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash deploy/install-deps.sh
+# clang with libFuzzer and the sanitizer runtimes, and LLVM's OpenMP.
+bash deploy/install-deps.sh clang libclang-rt-14-dev libomp-14-dev
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 OUT=${FUZZ_OUT:-$BUILD_DIR/findings}

@@ -3,6 +3,7 @@
 # (prometheus and curl: the real Prometheus server and promtool for the metric
 # tests; openssl: throwaway TLS certificates in tests; zlib1g-dev: the
 # benchmarks read the gzipped MNIST files).
+#   bash deploy/install-deps.sh [EXTRA_PACKAGE ...]
 # Idempotent: prints nothing and touches nothing when all packages are present.
 # Uses sudo when not root.
 set -euo pipefail
@@ -16,6 +17,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl openssl
 )
+# Extra packages a caller needs (deploy/fuzz.sh: clang and its runtimes).
+PACKAGES+=("$@")
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
