@@ -7,7 +7,8 @@
 // page-faulted in again on the next call: at 4096 MNIST rows that made Encode
 // run at 0.28 of the GEMM ceiling instead of 0.9 (bench/README.md). This
 // raises the mmap threshold to its maximum (32 MiB) and lets the heap keep up
-// to 128 MiB of freed memory before trimming. Call once, at the start of main,
+// to 128 MiB of freed memory before trimming, and caps malloc arenas at one
+// per core (at least 2). Call once, at the start of main,
 // before threads start. No-op on other C libraries.
 #ifndef STRATA_CORE_ALLOCATOR_H_
 #define STRATA_CORE_ALLOCATOR_H_
