@@ -106,29 +106,37 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
   EXPECT_NE(bad_job.exit_code, 0);
 }
 
+// Submits a thyroid TrainJob of 100,000 epochs (from dir/long.json) and
+// returns its id once it is RUNNING (bounded wait); empty after a failure.
+std::string StartLongJob(const ServerProcess& server, const std::string& dir) {
+  std::ofstream(dir + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
+  const Result submit = server.Strata(absl::StrCat(
+      "train --model thyroid --server_csv thyroid.csv --drop_columns label --quiet --config ",
+      dir, "/long.json"));
+  const size_t at = submit.output.find("job-");
+  if (submit.exit_code != 0 || at == std::string::npos) {
+    ADD_FAILURE() << submit.output;
+    return "";
+  }
+  const std::string id = submit.output.substr(at, submit.output.find_first_of(" \n", at) - at);
+  for (int i = 0; i < 200; ++i) {
+    if (server.Strata("jobs --id " + id).output.find("RUNNING") != std::string::npos) return id;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ADD_FAILURE() << "job " << id << " did not start";
+  return "";
+}
+
 TEST(CliServerCrashTest, KillDuringATrainJobLeavesNoPartialVersion) {
   const std::string dir = testing::ScratchDir("e2e_kill9");
   std::system(("mkdir -p " + dir + "/data && cp data/thyroid.csv " + dir + "/data/").c_str());
-  // A job long enough to be killed while it trains.
-  std::ofstream(dir + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
   std::string job_id;
   {
     ServerProcess server(dir);
     ASSERT_GT(server.port(), 0);
-    Result submit = server.Strata(absl::StrCat(
-        "train --model thyroid --server_csv thyroid.csv --drop_columns label --quiet --config ",
-        dir, "/long.json"));
-    ASSERT_EQ(submit.exit_code, 0) << submit.output;
-    const size_t at = submit.output.find("job-");
-    ASSERT_NE(at, std::string::npos) << submit.output;
-    job_id = submit.output.substr(at, submit.output.find_first_of(" \n", at) - at);
-    // Wait until it trains (bounded), then kill -9.
-    for (int i = 0; i < 200; ++i) {
-      if (server.Strata("jobs --id " + job_id).output.find("RUNNING") != std::string::npos) break;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    ASSERT_THAT(server.Strata("jobs --id " + job_id).output, HasSubstr("RUNNING"));
-    server.Kill();
+    job_id = StartLongJob(server, dir);
+    ASSERT_FALSE(job_id.empty());
+    server.Kill();  // kill -9 while it trains
   }
   ServerProcess restarted(dir);
   ASSERT_GT(restarted.port(), 0);
@@ -147,24 +155,13 @@ TEST(CliServerCrashTest, KillDuringATrainJobLeavesNoPartialVersion) {
 TEST(CliServerCrashTest, SigtermCancelsARunningJobCleanlyAndExitsZero) {
   const std::string dir = testing::ScratchDir("e2e_sigterm");
   std::system(("mkdir -p " + dir + "/data && cp data/thyroid.csv " + dir + "/data/").c_str());
-  std::ofstream(dir + "/long.json") << R"({"finetune_epochs": 100000})";
   std::string job_id;
   {
     // The destructor sends SIGTERM and expects exit code 0.
     ServerProcess server(dir, "--shutdown_grace=5s");
     ASSERT_GT(server.port(), 0);
-    Result submit = server.Strata(absl::StrCat(
-        "train --model thyroid --server_csv thyroid.csv --drop_columns label --quiet --config ",
-        dir, "/long.json"));
-    ASSERT_EQ(submit.exit_code, 0) << submit.output;
-    const size_t at = submit.output.find("job-");
-    ASSERT_NE(at, std::string::npos) << submit.output;
-    job_id = submit.output.substr(at, submit.output.find_first_of(" \n", at) - at);
-    for (int i = 0; i < 200; ++i) {
-      if (server.Strata("jobs --id " + job_id).output.find("RUNNING") != std::string::npos) break;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    ASSERT_THAT(server.Strata("jobs --id " + job_id).output, HasSubstr("RUNNING"));
+    job_id = StartLongJob(server, dir);
+    ASSERT_FALSE(job_id.empty());
   }
   // The job was cancelled by the shutdown (not left to read as interrupted),
   // and nothing was published.
