@@ -136,7 +136,7 @@ std::string FlagSet::Usage() const {
                     f.default_text.empty() ? "" : absl::StrCat(" [default ", f.default_text, "]"),
                     "\n");
   }
-  absl::StrAppend(&out, "  --help                       show this help\n");
+  absl::StrAppend(&out, "  --help                      show this help\n");
   return out;
 }
 

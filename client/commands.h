@@ -45,6 +45,7 @@ int RunModels(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunHealth(const GlobalFlags& global, const std::vector<std::string>& args);
 
 // Prints "strata COMMAND: message" and returns the exit code for it.
 int Fail(const std::string& command, const absl::Status& status);

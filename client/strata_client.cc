@@ -74,7 +74,8 @@ StrataClient::StrataClient(Options options, std::shared_ptr<grpc::Channel> chann
       channel_(std::move(channel)),
       inference_(v1::InferenceService::NewStub(channel_)),
       training_(v1::TrainingService::NewStub(channel_)),
-      models_(v1::ModelService::NewStub(channel_)) {}
+      models_(v1::ModelService::NewStub(channel_)),
+      health_(grpc::health::v1::Health::NewStub(channel_)) {}
 
 void StrataClient::Prepare(grpc::ClientContext* context, bool deadline) const {
   if (deadline) context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
@@ -252,6 +253,18 @@ absl::StatusOr<v1::SetLabelResponse> StrataClient::SetLabel(const std::string& m
   v1::SetLabelResponse response;
   const grpc::Status status = models_->SetLabel(&context, request, &response);
   return Done(status, std::move(response));
+}
+
+absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> StrataClient::Health(
+    const std::string& service, absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = health_->Check(&context, request, &response);
+  if (!status.ok()) return FromGrpc(status);
+  return response.status();
 }
 
 }  // namespace strata

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "strata/v1/service.grpc.pb.h"
 
 namespace strata {
@@ -74,6 +75,11 @@ class StrataClient {
   absl::StatusOr<v1::SetLabelResponse> SetLabel(const std::string& model_name,
                                                 const std::string& label, int64_t version);
 
+  // grpc.health.v1 Check of `service` ("" = the whole server) with a
+  // deadline of `timeout`. Never sends the token: health checks need none.
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> Health(
+      const std::string& service, absl::Duration timeout);
+
  private:
   explicit StrataClient(Options options, std::shared_ptr<grpc::Channel> channel);
   // Adds the token, and the deadline of unary calls when `deadline`.
@@ -84,6 +90,7 @@ class StrataClient {
   const std::unique_ptr<v1::InferenceService::Stub> inference_;
   const std::unique_ptr<v1::TrainingService::Stub> training_;
   const std::unique_ptr<v1::ModelService::Stub> models_;
+  const std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 };
 
 }  // namespace strata

@@ -203,6 +203,28 @@ TEST(CliServerAuthTest, TokenFileUnlocksWritesOverTls) {
   EXPECT_THAT(accepted.output, HasSubstr("job"));
 }
 
+TEST_F(CliServerTest, HealthExitsZeroWhileServingAndOneWhenNot) {
+  // As a container HEALTHCHECK or readiness script calls it.
+  Result up = Strata("health");
+  EXPECT_EQ(up.exit_code, 0) << up.output;
+  EXPECT_THAT(up.output, HasSubstr("SERVING"));
+  Result inference = Strata("health --service strata.v1.InferenceService --quiet");
+  EXPECT_EQ(inference.exit_code, 0) << inference.output;
+  EXPECT_EQ(inference.output, "");
+  Result unknown = Strata("health --service no.such.Service");
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_THAT(unknown.output, HasSubstr("no.such.Service"));
+
+  const std::string port = absl::StrCat(server_->port());
+  server_.reset();  // SIGTERM, exit 0
+  Result down = testing::Shell(
+      absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:", port, " health --timeout 1"));
+  EXPECT_EQ(down.exit_code, 1) << down.output;
+  EXPECT_THAT(down.output, HasSubstr("strata health: 127.0.0.1:" + port));
+  Result usage = testing::Shell(absl::StrCat(STRATA_CLI_PATH, " health --timeout 0"));
+  EXPECT_EQ(usage.exit_code, 2) << usage.output;
+}
+
 TEST_F(CliServerTest, UnreachableServerIsOneLineError) {
   Result r = testing::Shell(absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:1 models"));
   EXPECT_EQ(r.exit_code, 1);
