@@ -1,25 +1,30 @@
-# strata image: a portable (x86-64-v3) Release build on Debian bookworm.
-# The build runs the same script as the host build (deploy/build.sh), so what
-# the image builds is what CI builds. (Issue 7 brings the full container
-# story: health check, compose, Kubernetes.)
+# strata image: strata-server and the strata CLI, a portable (x86-64-v3)
+# Release build on Debian bookworm, run as an unprivileged user.
+#
+#   docker build -t strata .
+#   docker run -p 50051:50051 -p 9464:9464 -v strata-models:/var/lib/strata/models strata
+#
+# Every step lives in a script the Dockerfile only calls: deploy/image/build.sh
+# (build and stage) and deploy/image/runtime.sh (runtime libraries, user,
+# dirs). The ImageRecipe e2e test runs both on the host, starts the staged
+# server with this ENTRYPOINT's flags and runs this HEALTHCHECK against it.
 FROM debian:bookworm-slim AS build
 WORKDIR /src
 COPY . .
-RUN STRATA_NATIVE=OFF bash deploy/build.sh && ctest --test-dir build -L unit --output-on-failure
+RUN bash deploy/image/build.sh /stage
 
 FROM debian:bookworm-slim
-# The runtime libraries of strata-server and strata (from `ldd`).
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-      libabsl20220623 libc-ares2 libcivetweb1 libgomp1 libgrpc++1.51 libgrpc29 \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libprotobuf32 libre2-9 libssl3 \
-    && rm -rf /var/lib/apt/lists/*
-RUN useradd --system --uid 10001 --home /var/lib/strata strata \
-    && mkdir -p /var/lib/strata/models /var/lib/strata/data \
-    && chown -R strata /var/lib/strata
-COPY --from=build /src/build/bin/strata /src/build/bin/strata-server /usr/local/bin/
-COPY --from=build /src/data /usr/share/strata/data
+COPY --from=build /stage/ /
+RUN bash /usr/share/strata/image/runtime.sh install
 USER strata
+WORKDIR /var/lib/strata
+# The model store; share it (ReadWriteMany) between replicas.
 VOLUME /var/lib/strata/models
+# gRPC, Prometheus metrics.
 EXPOSE 50051 9464
-ENTRYPOINT ["strata-server", "--host=0.0.0.0", "--port=50051", "--metrics_port=9464", \
-            "--model_root=/var/lib/strata/models", "--data_root=/var/lib/strata/data"]
+ENV STRATA_SERVER=127.0.0.1:50051
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["strata", "health", "--timeout=3", "--quiet"]
+# Flags after the image name are appended and win (e.g. --batch_max_rows=64,
+# or --flagfile=/etc/strata/flags from a mounted ConfigMap).
+ENTRYPOINT ["strata-server", "--host=0.0.0.0", "--port=50051", "--metrics_port=9464", "--model_root=/var/lib/strata/models", "--data_root=/var/lib/strata/data"]

@@ -61,11 +61,15 @@ inline int Stop(pid_t pid) {
 class ServerProcess {
  public:
   // Starts strata-server with its store in dir/models and --data_root dir/data.
-  explicit ServerProcess(const std::string& dir, const std::string& extra_flags = "") : dir_(dir) {
+  // `server_command` is the binary and any flags to put first (the test's
+  // flags come after them and win).
+  explicit ServerProcess(const std::string& dir, const std::string& extra_flags = "",
+                         const std::string& server_command = STRATA_SERVER_PATH)
+      : dir_(dir) {
     const std::string out = dir_ + "/server.out";
     // A restart in the same directory must not read the last run's port.
     unlink(out.c_str());
-    pid_ = Spawn(absl::StrCat("exec ", STRATA_SERVER_PATH,
+    pid_ = Spawn(absl::StrCat("exec ", server_command,
                               " --host=127.0.0.1 --port=0 --metrics_port=0 --model_root=", dir_,
                               "/models --data_root=", dir_, "/data --poll_interval=100ms ",
                               extra_flags, " > ", out, " 2> ", dir_, "/server.log"));
