@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "client/commands.h"
+#include "client/report.h"
 
 #ifndef STRATA_VERSION
 #define STRATA_VERSION "dev"
@@ -26,6 +27,7 @@ constexpr char kUsage[] =
     "  jobs         training jobs: list, show, cancel\n"
     "  label        point a label at a version\n"
     "  drift        how live records drift from a version's training data\n"
+    "  report       an HTML page of charts about a model version\n"
     "  health       whether the server is serving (exit 0) or not (exit 1)\n"
     "  inspect      print what a local model file holds\n"
     "  version      print the version\n"
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
   if (command == "jobs") return RunJobs(global, args);
   if (command == "label") return RunLabel(global, args);
   if (command == "drift") return RunDrift(global, args);
+  if (command == "report") return RunReport(global, args);
   if (command == "health") return RunHealth(global, args);
   if (command == "inspect") return RunInspect(args);
   if (command == "version" || command == "--version") {

@@ -101,6 +101,8 @@ v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scal
   errors.reserve(static_cast<size_t>(scaled.rows()));
   const int code_dim = net.code_dim();
   std::vector<double> code_sum(code_dim, 0.0), code_sq(code_dim, 0.0);
+  v1::CodeBaseline* code_baseline = b.mutable_code();
+  const Eigen::Index sample_stride = std::max<Eigen::Index>(1, (scaled.rows() + 511) / 512);
   for (Eigen::Index start = 0; start < scaled.rows(); start += kChunk) {
     const Eigen::Index rows = std::min(kChunk, scaled.rows() - start);
     const Matrix chunk = scaled.middleRows(start, rows);
@@ -108,17 +110,21 @@ v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scal
     const Matrix diff = net.Reconstruct(chunk) - chunk;
     for (Eigen::Index r = 0; r < rows; ++r) {
       errors.push_back(diff.row(r).squaredNorm() / static_cast<float>(diff.cols()));
+      if ((start + r) % sample_stride == 0) {
+        code_baseline->set_sample_rows(code_baseline->sample_rows() + 1);
+        for (int u = 0; u < code_dim; ++u) code_baseline->add_sample(code(r, u));
+        code_baseline->add_sample_errors(errors.back());
+      }
       for (int u = 0; u < code_dim; ++u) {
         code_sum[u] += code(r, u);
         code_sq[u] += static_cast<double>(code(r, u)) * code(r, u);
       }
     }
   }
-  v1::CodeBaseline* code = b.mutable_code();
   for (int u = 0; u < code_dim; ++u) {
     const double mean = code_sum[u] / n;
-    code->add_mean(mean);
-    code->add_std(std::sqrt(std::max(0.0, code_sq[u] / n - mean * mean)));
+    code_baseline->add_mean(mean);
+    code_baseline->add_std(std::sqrt(std::max(0.0, code_sq[u] / n - mean * mean)));
   }
   v1::ErrorBaseline* e = b.mutable_reconstruction_error();
   e->set_mean(std::accumulate(errors.begin(), errors.end(), 0.0) / n);

@@ -105,7 +105,11 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
         b.code().mean_size() != arch.encoder_widths(depth - 1) ||
         b.code().std_size() != b.code().mean_size() ||
         b.reconstruction_error().histogram_proportions_size() !=
-            b.reconstruction_error().histogram_edges_size() + 1) {
+            b.reconstruction_error().histogram_edges_size() + 1 ||
+        b.code().sample_rows() < 0 ||
+        b.code().sample_size() !=
+            static_cast<int64_t>(b.code().sample_rows()) * b.code().mean_size() ||
+        b.code().sample_errors_size() != b.code().sample_rows()) {
       return absl::InvalidArgumentError("the drift baseline does not match the architecture");
     }
     for (const v1::FeatureBaseline& f : b.features()) {

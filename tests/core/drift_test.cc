@@ -91,6 +91,16 @@ TEST_F(DriftMonitorTest, BaselineDescribesTheTrainingRows) {
     EXPECT_NEAR(f.std(), 1.0, 1e-3);
   }
   EXPECT_EQ(b.code().mean_size(), 2);
+  // Every 8th of the 4,000 rows (at most 512): its code and its MSE.
+  ASSERT_EQ(b.code().sample_rows(), 500);
+  ASSERT_EQ(b.code().sample_size(), 1000);
+  ASSERT_EQ(b.code().sample_errors_size(), 500);
+  const Matrix row = data_->middleRows(8 * 3, 1);
+  const Matrix code = *model_->Encode(row, 2);
+  EXPECT_NEAR(b.code().sample(2 * 3), code(0, 0), 1e-5);
+  EXPECT_NEAR(b.code().sample(2 * 3 + 1), code(0, 1), 1e-5);
+  EXPECT_NEAR(b.code().sample_errors(3),
+              model_->FeatureErrors(row, ScoreMetric::kMeanSquared)->mean(), 1e-6);
   const v1::ErrorBaseline& e = b.reconstruction_error();
   EXPECT_LE(e.p50(), e.p95());
   EXPECT_LE(e.p95(), e.max());

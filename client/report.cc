@@ -1,0 +1,439 @@
+#include "client/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "client/cli_flags.h"
+#include "client/training_report.h"
+#include "core/file_util.h"
+#include "core/pca.h"
+
+namespace strata::cli {
+namespace {
+
+// The page's palette (also what the report test looks for in a screenshot).
+constexpr char kBlue[] = "#1f77b4";    // training loss, normal codes
+constexpr char kOrange[] = "#ff7f0e";  // validation loss, moderate drift
+constexpr char kRed[] = "#d62728";     // threshold, anomalous codes, drifted
+constexpr char kGreen[] = "#2ca02c";   // stable features
+constexpr char kBar[] = "#9ecae1";     // histogram bars
+
+std::string Escape(const std::string& s) {
+  return absl::StrReplaceAll(
+      s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
+}
+
+std::string Num(double v) { return absl::StrFormat("%.4g", v); }
+
+// One SVG chart: a plot area with linear or log axes, and marks in data
+// coordinates.
+class Chart {
+ public:
+  static constexpr int kRight = 24, kTop = 34, kBottom = 46;
+
+  // `left`: the margin for the y axis' labels.
+  Chart(std::string id, std::string title, int width, int height, int left = 64)
+      : id_(std::move(id)), title_(std::move(title)), width_(width), height_(height),
+        left_(left) {}
+
+  void SetX(double lo, double hi, bool log = false) { SetAxis(&x_, lo, hi, log); }
+  void SetY(double lo, double hi, bool log = false) { SetAxis(&y_, lo, hi, log); }
+  double X(double v) const { return left_ + Fraction(x_, v) * (width_ - left_ - kRight); }
+  double Y(double v) const { return height_ - kBottom - Fraction(y_, v) * (height_ - kTop - kBottom); }
+
+  void Axes(const std::string& x_label, const std::string& y_label, bool y_ticks = true) {
+    const double x0 = left_, x1 = width_ - kRight, y0 = height_ - kBottom, y1 = kTop;
+    absl::StrAppendFormat(&body_,
+                          "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' "
+                          "stroke='#bbb'/>\n",
+                          x0, y1, x1 - x0, y0 - y1);
+    for (double t : Ticks(x_)) {
+      absl::StrAppendFormat(&body_,
+                            "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#bbb'/>"
+                            "<text x='%.1f' y='%.1f' text-anchor='middle'>%s</text>\n",
+                            X(t), y0, X(t), y0 + 4, X(t), y0 + 16, Num(t));
+    }
+    for (double t : y_ticks ? Ticks(y_) : std::vector<double>{}) {
+      absl::StrAppendFormat(&body_,
+                            "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#eee'/>"
+                            "<text x='%.1f' y='%.1f' text-anchor='end'>%s</text>\n",
+                            x0, Y(t), x1, Y(t), x0 - 4, Y(t) + 4, Num(t));
+    }
+    absl::StrAppendFormat(&body_, "<text x='%.1f' y='%d' text-anchor='middle'>%s</text>\n",
+                          (x0 + x1) / 2, height_ - 8, Escape(x_label));
+    absl::StrAppendFormat(&body_,
+                          "<text transform='translate(14,%.1f) rotate(-90)' "
+                          "text-anchor='middle'>%s</text>\n",
+                          (y0 + y1) / 2, Escape(y_label));
+  }
+
+  void Line(const std::vector<std::pair<double, double>>& points, const char* color,
+            bool dashed = false) {
+    if (points.empty()) return;
+    std::string d;
+    for (const auto& [x, y] : points) absl::StrAppendFormat(&d, "%.1f,%.1f ", X(x), Y(y));
+    absl::StrAppendFormat(&body_,
+                          "<polyline points='%s' fill='none' stroke='%s' stroke-width='2.5'%s/>\n",
+                          d, color, dashed ? " stroke-dasharray='6 4'" : "");
+  }
+  void VLine(double x, const char* color, const std::string& label) {
+    absl::StrAppendFormat(&body_,
+                          "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='%s' "
+                          "stroke-width='3'/><text x='%.1f' y='%d' fill='%s'>%s</text>\n",
+                          X(x), kTop, X(x), height_ - kBottom, color, X(x) + 4, kTop + 14, color,
+                          Escape(label));
+  }
+  void Rect(double x0, double x1, double y0, double y1, const char* color,
+            const std::string& tooltip) {
+    const double left = std::min(X(x0), X(x1)), top = std::min(Y(y0), Y(y1));
+    absl::StrAppendFormat(&body_,
+                          "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='%s'>"
+                          "<title>%s</title></rect>\n",
+                          left, top, std::abs(X(x1) - X(x0)), std::abs(Y(y1) - Y(y0)), color,
+                          Escape(tooltip));
+  }
+  void Dot(double x, double y, const char* color) {
+    absl::StrAppendFormat(&body_, "<circle cx='%.1f' cy='%.1f' r='3.5' fill='%s'/>\n", X(x), Y(y),
+                          color);
+  }
+  // Text at data x, pixel y (or data y when data_y).
+  void Text(double x, double y, const std::string& text, const char* anchor = "start",
+            bool data_y = false, const char* color = "#333") {
+    absl::StrAppendFormat(&body_, "<text x='%.1f' y='%.1f' text-anchor='%s' fill='%s'>%s</text>\n",
+                          X(x), data_y ? Y(y) : y, anchor, color, Escape(text));
+  }
+  void Legend(const std::vector<std::pair<std::string, const char*>>& entries) {
+    double x = width_ - kRight - 8;
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+      x -= 8.0 * static_cast<double>(it->first.size()) + 30;
+      absl::StrAppendFormat(&body_,
+                            "<rect x='%.1f' y='12' width='14' height='10' fill='%s'/>"
+                            "<text x='%.1f' y='21'>%s</text>\n",
+                            x, it->second, x + 18, Escape(it->first));
+    }
+  }
+
+  std::string Svg() const {
+    return absl::StrFormat(
+        "<svg id='%s' xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+        "viewBox='0 0 %d %d' font-family='sans-serif' font-size='12'>\n"
+        "<text x='%d' y='20' font-size='14' font-weight='bold'>%s</text>\n%s</svg>\n",
+        id_, width_, height_, width_, height_, left_, Escape(title_), body_);
+  }
+
+ private:
+  struct Axis {
+    double lo = 0, hi = 1;
+    bool log = false;
+  };
+  static void SetAxis(Axis* a, double lo, double hi, bool log) {
+    if (log) {
+      lo = std::log10(std::max(lo, 1e-30));
+      hi = std::log10(std::max(hi, 1e-30));
+    }
+    if (!(hi > lo)) hi = lo + 1;  // also catches NaN
+    *a = {lo, hi, log};
+  }
+  static double Fraction(const Axis& a, double v) {
+    const double t = a.log ? std::log10(std::max(v, 1e-30)) : v;
+    return std::clamp((t - a.lo) / (a.hi - a.lo), -0.02, 1.02);
+  }
+  // About five round ticks: 1-2-5 steps, or powers of ten on a log axis.
+  static std::vector<double> Ticks(const Axis& a) {
+    std::vector<double> ticks;
+    if (a.log) {
+      for (double e = std::ceil(a.lo); e <= a.hi + 1e-9; e += 1) ticks.push_back(std::pow(10, e));
+      if (ticks.size() >= 2) return ticks;
+      ticks.clear();
+      for (double e = std::floor(a.lo); e <= a.hi; e += 1) {
+        for (double m : {1.0, 2.0, 5.0}) {
+          const double t = std::log10(m) + e;
+          if (t >= a.lo - 1e-9 && t <= a.hi + 1e-9) ticks.push_back(std::pow(10, t));
+        }
+      }
+      return ticks;
+    }
+    const double raw = (a.hi - a.lo) / 5;
+    const double mag = std::pow(10, std::floor(std::log10(raw)));
+    double step = mag;
+    for (double m : {1.0, 2.0, 5.0, 10.0}) {
+      if (m * mag >= raw) {
+        step = m * mag;
+        break;
+      }
+    }
+    for (double t = std::ceil(a.lo / step) * step; t <= a.hi + 1e-9 * step; t += step) {
+      ticks.push_back(std::abs(t) < 1e-12 * step ? 0.0 : t);
+    }
+    return ticks;
+  }
+
+  const std::string id_, title_;
+  const int width_, height_, left_;
+  Axis x_, y_;
+  std::string body_;
+};
+
+std::string SegmentName(const v1::EpochRecord& e) {
+  return e.phase() == v1::EpochRecord::PRETRAIN ? absl::StrCat("pretrain h", e.layer())
+                                                : std::string("fine-tune");
+}
+
+// Training and validation loss over all epochs, one segment per phase and
+// layer (pretraining losses are each layer's own reconstruction).
+std::string LossChart(const v1::GetModelResponse& m) {
+  Chart chart("loss-chart", "Training loss per phase and layer (log scale)", 900, 320);
+  const auto& history = m.history();
+  if (history.empty()) return "<p>No training history recorded.</p>";
+  double lo = 1e300, hi = 0;
+  for (const v1::EpochRecord& e : history) {
+    for (double v : {e.train_loss(), e.has_validation_loss() ? e.validation_loss() : 0.0}) {
+      if (v > 0 && std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+  }
+  if (hi == 0) lo = hi = 1;
+  chart.SetX(0, history.size() + 1);
+  chart.SetY(lo / 1.2, hi * 1.2, /*log=*/true);
+  chart.Axes("epoch (all phases in order)", "loss");
+  std::vector<std::pair<double, double>> train, validation;
+  std::string segment;
+  size_t segment_start = 0;
+  auto flush = [&](size_t end) {
+    chart.Line(train, kBlue);
+    chart.Line(validation, kOrange, /*dashed=*/true);
+    chart.Text((segment_start + end + 1) / 2.0, Chart::kTop + 28, segment, "middle");
+    train.clear();
+    validation.clear();
+  };
+  for (int i = 0; i < history.size(); ++i) {
+    const v1::EpochRecord& e = history[i];
+    if (SegmentName(e) != segment) {
+      if (!segment.empty()) {
+        flush(i);
+        chart.VLine(i + 0.5, "#999", "");
+      }
+      segment = SegmentName(e);
+      segment_start = i;
+    }
+    if (e.train_loss() > 0) train.emplace_back(i + 1, e.train_loss());
+    if (e.has_validation_loss() && e.validation_loss() > 0) {
+      validation.emplace_back(i + 1, e.validation_loss());
+    }
+  }
+  flush(history.size());
+  chart.Legend({{"train", kBlue}, {"validation", kOrange}});
+  return chart.Svg();
+}
+
+// The training rows' reconstruction MSE, from the calibration's quantiles
+// (0.1-percentile steps), as a histogram on a log axis, with the threshold.
+std::string ErrorChart(const v1::GetModelResponse& m) {
+  const v1::ScoreDistribution& d = m.calibration().mean_squared();
+  std::vector<double> q;
+  for (float v : d.quantiles()) {
+    if (v > 0 && std::isfinite(v)) q.push_back(v);
+  }
+  if (q.size() < 2) return "<p>No error distribution recorded.</p>";
+  Chart chart("error-chart", "Reconstruction error (MSE) of the training rows", 900, 300);
+  const double lo = std::log10(q.front()), hi = std::log10(std::max(q.back(), static_cast<double>(d.threshold())));
+  constexpr int kBins = 40;
+  const double width = (hi - lo) / kBins > 0 ? (hi - lo) / kBins : 1.0;
+  std::vector<double> share(kBins, 0.0);
+  // Each step between neighbouring quantiles holds 1 / (steps) of the rows.
+  const double steps = static_cast<double>(d.quantiles_size() - 1);
+  for (size_t i = 0; i + 1 < q.size(); ++i) {
+    const double mid = (std::log10(q[i]) + std::log10(q[i + 1])) / 2;
+    share[std::clamp(static_cast<int>((mid - lo) / width), 0, kBins - 1)] += 100.0 / steps;
+  }
+  chart.SetX(std::pow(10, lo), std::pow(10, lo + kBins * width), /*log=*/true);
+  chart.SetY(0, *std::max_element(share.begin(), share.end()) * 1.15);
+  chart.Axes("per-row MSE (scaled units, log scale)", "% of training rows");
+  for (int b = 0; b < kBins; ++b) {
+    if (share[b] <= 0) continue;
+    const double x0 = std::pow(10, lo + b * width), x1 = std::pow(10, lo + (b + 1) * width);
+    chart.Rect(x0, x1, 0, share[b], kBar,
+               absl::StrFormat("%s - %s: %.1f%%", Num(x0), Num(x1), share[b]));
+  }
+  chart.VLine(d.threshold(),
+              kRed,
+              absl::StrFormat("threshold %s (p%s)", Num(d.threshold()),
+                              Num(m.calibration().threshold_percentile())));
+  return chart.Svg();
+}
+
+// PSI per feature over the live window, most drifted first (at most 25).
+std::string DriftChart(const v1::DriftReportResponse& report) {
+  const v1::DriftFigures& f = report.figures();
+  const int n = std::min(f.features_size(), 25);
+  if (n == 0) return "<p>No features.</p>";
+  Chart chart("drift-chart",
+              absl::StrFormat("Live drift per feature: PSI over the last %d records",
+                              f.window_rows()),
+              900, 80 + 22 * n, /*left=*/150);
+  double max_psi = 0.3;
+  for (int i = 0; i < n; ++i) max_psi = std::max(max_psi, f.features(i).psi() * 1.1);
+  chart.SetX(0, max_psi);
+  chart.SetY(0, n);
+  chart.Axes("population stability index (< 0.1 stable, > 0.25 drifted)", "", /*y_ticks=*/false);
+  for (int i = 0; i < n; ++i) {
+    const v1::FeatureDrift& d = f.features(i);
+    const char* color = d.psi() > 0.25 ? kRed : d.psi() > 0.1 ? kOrange : kGreen;
+    const double row = n - i - 0.5;  // the most drifted at the top
+    const double end = std::max(d.psi(), max_psi / 300);
+    chart.Rect(0, end, row - 0.35, row + 0.35, color,
+               absl::StrFormat("%s: PSI %.4f, mean shift %+.3f std", d.name(), d.psi(),
+                               d.mean_shift()));
+    chart.Text(0, chart.Y(row) + 4, absl::StrCat(d.name(), " "), "end");
+    chart.Text(end, chart.Y(row) + 4, absl::StrFormat("  %.3f", d.psi()));
+  }
+  chart.VLine(0.1, kOrange, "");
+  chart.VLine(0.25, kRed, "");
+  if (f.window_rows() == 0) {
+    chart.Text(max_psi / 2, Chart::kTop + 40, "no live records yet: every PSI is 0", "middle");
+  }
+  return chart.Svg();
+}
+
+// The sample of training codes on their first two principal components,
+// rows above the threshold in red.
+std::string CodeChart(const v1::GetModelResponse& m) {
+  const v1::CodeBaseline& c = m.drift_baseline().code();
+  const int rows = c.sample_rows(), cols = c.mean_size();
+  if (rows < 3 || cols < 1 || c.sample_size() != rows * cols) {
+    return "<p>No code sample recorded: the model was trained before strata recorded one.</p>";
+  }
+  Matrix codes(rows, cols);
+  for (int r = 0; r < rows; ++r) {
+    for (int u = 0; u < cols; ++u) codes(r, u) = c.sample(r * cols + u);
+  }
+  const int k = std::min(2, cols);
+  absl::StatusOr<Pca> pca = FitPca(codes, k);
+  if (!pca.ok()) return absl::StrCat("<p>", Escape(std::string(pca.status().message())), "</p>");
+  const Matrix xy = pca->Project(codes);
+  auto share = [&](int i) {
+    return pca->total_variance > 0 ? 100.0 * pca->variance(i) / pca->total_variance : 0.0;
+  };
+  Chart chart("code-chart",
+              absl::StrFormat("Codes of %d training rows: first two principal components", rows),
+              900, 440);
+  const double pad_x = 0.05 * std::max(1e-6f, xy.col(0).maxCoeff() - xy.col(0).minCoeff());
+  chart.SetX(xy.col(0).minCoeff() - pad_x, xy.col(0).maxCoeff() + pad_x);
+  if (k == 2) {
+    const double pad_y = 0.05 * std::max(1e-6f, xy.col(1).maxCoeff() - xy.col(1).minCoeff());
+    chart.SetY(xy.col(1).minCoeff() - pad_y, xy.col(1).maxCoeff() + pad_y);
+  } else {
+    chart.SetY(-1, 1);
+  }
+  chart.Axes(absl::StrFormat("PC1 (%.0f%% of code variance)", share(0)),
+             k == 2 ? absl::StrFormat("PC2 (%.0f%%)", share(1)) : "(one code unit)");
+  const float threshold = m.calibration().mean_squared().threshold();
+  int anomalies = 0;
+  for (int pass = 0; pass < 2; ++pass) {  // anomalies drawn last, on top
+    for (int r = 0; r < rows; ++r) {
+      const bool anomaly = c.sample_errors(r) > threshold;
+      if (anomaly != (pass == 1)) continue;
+      anomalies += anomaly;
+      chart.Dot(xy(r, 0), k == 2 ? xy(r, 1) : 0.0, anomaly ? kRed : kBlue);
+    }
+  }
+  chart.Legend({{"normal", kBlue}, {absl::StrFormat("above threshold (%d)", anomalies), kRed}});
+  return chart.Svg();
+}
+
+std::string Row(const std::string& name, const std::string& value) {
+  return absl::StrCat("<tr><th>", Escape(name), "</th><td>", Escape(value), "</td></tr>\n");
+}
+
+}  // namespace
+
+std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportResponse& drift) {
+  const std::string title =
+      absl::StrCat("strata report: ", m.model().name(), " version ", m.model().version());
+  const v1::TrainingSummary& s = m.summary();
+  const v1::DriftFigures& f = drift.figures();
+  std::string labels = absl::StrJoin(m.labels(), ", ");
+  std::string html = absl::StrCat(
+      "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>", Escape(title),
+      "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222;max-width:960px}"
+      "table{border-collapse:collapse;margin-bottom:16px}th,td{text-align:left;padding:3px 12px "
+      "3px 0;font-size:14px}th{color:#555;font-weight:normal}section{margin:18px 0}"
+      "h1{font-size:22px}h2{font-size:17px;margin-bottom:4px}p.note{color:#555;font-size:13px;"
+      "margin-top:2px}</style></head>\n<body>\n<h1>",
+      Escape(title), "</h1>\n<table>\n");
+  absl::StrAppend(
+      &html, Row("architecture", FormatArchitecture(m.architecture())),
+      Row("labels", labels.empty() ? "-" : labels),
+      Row("created", m.created_unix_micros() == 0
+                         ? "-"
+                         : absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
+                                            absl::FromUnixMicros(m.created_unix_micros()),
+                                            absl::UTCTimeZone())),
+      Row("training", absl::StrFormat("%d rows (+%d validation), %d epochs, %.1f s",
+                                      s.train_rows(), s.validation_rows(), s.epochs(), s.seconds())),
+      Row("final loss",
+          absl::StrCat("train ", Num(s.final_train_loss()),
+                       s.has_final_validation_loss()
+                           ? absl::StrCat(", validation ", Num(s.final_validation_loss()))
+                           : "")),
+      Row("anomaly threshold",
+          absl::StrFormat("MSE %s (training p%s)", Num(m.calibration().mean_squared().threshold()),
+                          Num(m.calibration().threshold_percentile()))),
+      Row("live window",
+          absl::StrFormat("%d records, drift score %.4f, anomaly ratio %.4f (expected %.4f)",
+                          f.window_rows(), f.drift_score(), f.anomaly_ratio(),
+                          f.expected_anomaly_ratio())),
+      "</table>\n");
+  absl::StrAppend(&html, "<section><h2>Training</h2>", LossChart(m),
+                  "<p class='note'>Pretraining losses are each layer's own reconstruction of its "
+                  "input; fine-tuning is the whole network's, in scaled units.</p></section>\n");
+  absl::StrAppend(&html, "<section><h2>Reconstruction error</h2>", ErrorChart(m),
+                  "<p class='note'>Rows scoring above the red line are reported as "
+                  "anomalies.</p></section>\n");
+  absl::StrAppend(&html, "<section><h2>Drift</h2>", DriftChart(drift), "</section>\n");
+  absl::StrAppend(&html, "<section><h2>Code space</h2>", CodeChart(m), "</section>\n");
+  absl::StrAppend(&html, "</body></html>\n");
+  return html;
+}
+
+int RunReport(const GlobalFlags& global, const std::vector<std::string>& args) {
+  std::string model, label, out;
+  int version = 0;
+  FlagSet flags("report",
+                "Writes one self-contained HTML page about a served model version: training\n"
+                "curves, the reconstruction-error distribution with its threshold, live drift\n"
+                "per feature and a 2-D view of training codes.");
+  flags.AddString("model", &model, "NAME", "the model", true);
+  flags.AddInt("version", &version, "the version (default: the latest served)");
+  flags.AddString("label", &label, "LABEL", "the version this label points at");
+  flags.AddString("out", &out, "FILE.html", "where to write the page", true);
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
+  if (version > 0 && !label.empty()) {
+    std::cerr << "strata report: give --version or --label, not both\n";
+    return kExitUsage;
+  }
+  auto client = Connect(global);
+  if (!client.ok()) return Fail("report", client.status());
+  v1::ModelSpec spec;
+  spec.set_name(model);
+  if (version > 0) spec.set_version(version);
+  if (!label.empty()) spec.set_label(label);
+  absl::StatusOr<v1::GetModelResponse> info = (*client)->GetModel(spec);
+  if (!info.ok()) return Fail("report", info.status());
+  // The drift of exactly the version described, even if a newer one lands.
+  spec.set_version(info->model().version());
+  absl::StatusOr<v1::DriftReportResponse> drift = (*client)->DriftReport(spec);
+  if (!drift.ok()) return Fail("report", drift.status());
+  const std::string html = RenderReport(*info, *drift);
+  if (absl::Status s = WriteFileAtomically(out, html); !s.ok()) return Fail("report", s);
+  std::cout << absl::StrFormat("wrote %s (%d KB): %s version %d\n", out, html.size() / 1024,
+                               info->model().name(), info->model().version());
+  return kExitOk;
+}
+
+}  // namespace strata::cli

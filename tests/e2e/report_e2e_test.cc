@@ -1,0 +1,94 @@
+// strata report against the real server, rendered the way a person sees it:
+// headless Chromium takes a screenshot and the test looks for each chart's
+// colours in its pixels.
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/png.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/test_models.h"
+
+namespace strata {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::ShellResult;
+
+int CountOf(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
+  const std::string dir = testing::ScratchDir("report");
+  std::system(("mkdir -p " + dir + "/data").c_str());
+  testing::ServerProcess server(dir);
+  ASSERT_GT(server.port(), 0);
+  const ShellResult train = server.Strata(
+      "train --model thyroid --data data/thyroid.csv --drop_columns label "
+      "--config data/configs/thyroid.json --labels stable --wait --quiet");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  // Live records with feature f3 raised: the drift chart should lead with it.
+  const ShellResult score = testing::Shell(absl::StrCat(
+      "awk -F, 'NR > 1 { print $1\",\"$2\",\"$3\",\"$4 + 0.3\",\"$5\",\"$6 }' data/thyroid.csv | ",
+      STRATA_CLI_PATH, " --server=127.0.0.1:", server.port(), " score --model thyroid --stream"));
+  ASSERT_EQ(score.exit_code, 0) << score.output.substr(0, 500);
+
+  const std::string html_path = dir + "/report.html";
+  const ShellResult report = server.Strata("report --label stable --model thyroid --out " + html_path);
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  EXPECT_THAT(report.output, HasSubstr("wrote " + html_path));
+  const std::string html = testing::ReadAll(html_path);
+  for (const char* id : {"loss-chart", "error-chart", "drift-chart", "code-chart"}) {
+    EXPECT_THAT(html, HasSubstr(absl::StrCat("<svg id='", id, "'"))) << id;
+  }
+  // Self-contained: nothing is fetched.
+  EXPECT_THAT(html, Not(HasSubstr("src=")));
+  EXPECT_THAT(html, Not(HasSubstr("href=")));
+  // Three pretraining segments and fine-tuning; 3,772 rows sampled every 8th.
+  EXPECT_THAT(html, HasSubstr("pretrain h3"));
+  EXPECT_THAT(html, HasSubstr("fine-tune"));
+  EXPECT_EQ(CountOf(html, "<circle"), 472);
+  EXPECT_THAT(html, HasSubstr("<title>f3: PSI"));
+  EXPECT_LT(html.find("<title>f3: PSI"), html.find("<title>f0: PSI")) << "f3 drifted most";
+  EXPECT_THAT(html, HasSubstr("threshold 0.01"));
+
+  // The screenshot.
+  const std::string png = dir + "/report.png";
+  const ShellResult shot = testing::Shell(absl::StrCat(
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+      "--window-size=1000,1900 --screenshot=", png, " file://", html_path));
+  ASSERT_EQ(shot.exit_code, 0) << shot.output;
+  absl::StatusOr<testing::Image> image = testing::ReadPng(png);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->width, 1000);
+  EXPECT_EQ(image->height, 1900);
+  // Each chart's own colour, drawn: loss lines and code points (blue), the
+  // validation line (orange), the histogram bars (light blue), the threshold,
+  // the drifted feature's bar and anomalous codes (red).
+  EXPECT_GT(image->Count(0x1f77b4), 2000) << "training loss and codes";
+  EXPECT_GT(image->Count(0xff7f0e), 200) << "validation loss";
+  EXPECT_GT(image->Count(0x9ecae1), 20000) << "error histogram";
+  EXPECT_GT(image->Count(0xd62728), 5000) << "threshold, drifted bar, anomalies";
+}
+
+TEST(ReportTest, BadRequestsFailWithoutWritingAFile) {
+  const std::string dir = testing::ScratchDir("report_bad");
+  std::system(("mkdir -p " + dir + "/data").c_str());
+  testing::ServerProcess server(dir);
+  ASSERT_GT(server.port(), 0);
+  const ShellResult unknown = server.Strata("report --model nope --out " + dir + "/r.html");
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_THAT(unknown.output, HasSubstr("strata report: model 'nope'"));
+  const ShellResult usage = server.Strata("report --model nope");
+  EXPECT_EQ(usage.exit_code, 2) << usage.output;
+  EXPECT_THAT(usage.output, HasSubstr("--out"));
+  EXPECT_EQ(testing::Shell("ls " + dir + "/r.html").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace strata
