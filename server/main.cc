@@ -41,7 +41,9 @@ ABSL_FLAG(int64_t, batch_max_rows, 0,
           "up to this many rows (0 = off).");
 ABSL_FLAG(int64_t, batch_max_delay_us, 200,
           "Dynamic batching: how long a request may wait for others to share its call.");
-ABSL_FLAG(int, max_concurrent_jobs, 1, "Training jobs running at once; more wait in a queue.");
+ABSL_FLAG(int, max_concurrent_jobs, 1,
+          "Training jobs running at once; more wait in a queue. 0: this replica serves only and "
+          "refuses TrainJobs (FAILED_PRECONDITION), for serving replicas beside one trainer.");
 ABSL_FLAG(int64_t, max_train_values, int64_t{1} << 28,
           "Largest training set accepted, in float values (rows x columns).");
 ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest gRPC message received or sent.");

@@ -75,8 +75,8 @@ absl::StatusOr<std::unique_ptr<TrainJobManager>> TrainJobManager::Create(Options
   if (options.store == nullptr || options.registry == nullptr) {
     return absl::InvalidArgumentError("the job manager needs a store and a registry");
   }
-  if (options.max_concurrent_jobs < 1) {
-    return absl::InvalidArgumentError("max_concurrent_jobs must be at least 1");
+  if (options.max_concurrent_jobs < 0) {
+    return absl::InvalidArgumentError("max_concurrent_jobs must be 0 (no training) or more");
   }
   std::unique_ptr<TrainJobManager> m(new TrainJobManager(std::move(options)));
   {
@@ -99,7 +99,14 @@ TrainJobManager::~TrainJobManager() {
   for (std::thread& t : workers_) t.join();
 }
 
+absl::Status TrainJobManager::CheckTrains() const {
+  if (options_.max_concurrent_jobs > 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "this replica does not train (--max_concurrent_jobs=0): send TrainJobs to the trainer");
+}
+
 absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobData data) {
+  if (absl::Status s = CheckTrains(); !s.ok()) return s;
   if (absl::Status s = ModelStore::ValidateModelName(spec.model_name()); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("spec.model_name: ", s.message()));
   }

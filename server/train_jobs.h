@@ -42,7 +42,9 @@ class TrainJobManager {
     // outlive the manager.
     ModelStore* store = nullptr;
     ModelRegistry* registry = nullptr;
-    // Jobs training at once; more wait in a queue. Default 1.
+    // Jobs training at once; more wait in a queue. 0: this replica does not
+    // train (serving replicas behind a designated trainer); Submit refuses
+    // with FailedPrecondition. Default 1.
     int max_concurrent_jobs = 1;
     // Directory that server-side CSV paths are confined to. Default empty:
     // CSV paths are refused.
@@ -70,8 +72,11 @@ class TrainJobManager {
   ~TrainJobManager();
 
   // Queues a job. InvalidArgument for a bad name, label or missing data,
-  // PermissionDenied for a CSV path outside data_root.
+  // PermissionDenied for a CSV path outside data_root, FailedPrecondition
+  // when this replica does not train.
   absl::StatusOr<v1::TrainJob> Submit(v1::TrainJobSpec spec, JobData data);
+  // OK if this replica trains, else the FailedPrecondition Submit returns.
+  absl::Status CheckTrains() const;
   absl::StatusOr<v1::TrainJob> Get(const std::string& id) const;
   absl::StatusOr<v1::TrainJob> Cancel(const std::string& id);
   // Newest first; all models when model_name is empty.

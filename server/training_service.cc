@@ -58,7 +58,8 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
             "upload message 0: the first message must carry the spec");
       }
       spec_ = std::move(*request_.mutable_spec());
-      return absl::OkStatus();
+      // Refuse before the rows travel.
+      return jobs_->CheckTrains();
     }
     if (!request_.has_chunk()) {
       return absl::InvalidArgumentError(

@@ -67,6 +67,23 @@ TEST(LimitsTest, JobsBeyondMaxConcurrentJobsWaitInTheQueue) {
   ASSERT_TRUE(t.client->CancelTrainJob(second).ok());
 }
 
+TEST(LimitsTest, ServingOnlyReplicaRefusesTrainJobsAndStillServes) {
+  // --max_concurrent_jobs=0: a serving replica beside a designated trainer.
+  TestServer t("limits_serving_only", [](StrataServer::Options* o) { o->max_concurrent_jobs = 0; });
+  t.Publish("m", *testing::SmallModel());
+  v1::SubmitTrainJobRequest submit;
+  submit.mutable_spec()->set_model_name("m");
+  ToDenseMatrix(testing::GaussianMatrix(50, 6, 2), submit.mutable_rows());
+  absl::Status s = t.client->SubmitTrainJob(submit).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("trainer"));
+  const Matrix rows = testing::GaussianMatrix(50, 6, 2);
+  s = t.client->UploadTrainJob(submit.spec(), rows.data(), 50, 6).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_TRUE(t.client->ListTrainJobs("").value().jobs().empty());
+  EXPECT_TRUE(t.client->Encode(EncodeRows(3)).ok());
+}
+
 TEST(LimitsTest, ExpiredDeadlinesEndCallsWithDeadlineExceeded) {
   TestServer t("limits_deadline");
   t.Publish("m", *testing::SmallModel());
