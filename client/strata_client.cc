@@ -62,6 +62,9 @@ absl::StatusOr<std::unique_ptr<StrataClient>> StrataClient::Create(Options optio
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
+  // Per-call balancing over every address the target resolves to (e.g.
+  // dns:///strata-headless:50051 in Kubernetes); one address: no change.
+  args.SetLoadBalancingPolicyName("round_robin");
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       ChannelCredentials(options);
   if (!credentials.ok()) return credentials.status();

@@ -80,8 +80,10 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   job_options.registry = s->registry_.get();
   job_options.max_concurrent_jobs = options.max_concurrent_jobs;
   job_options.data_root = options.data_root;
-  // Not a model: names starting with '.' are never models.
-  job_options.records_dir = options.model_root + "/.jobs";
+  // Not a model: names starting with '.' are never models. A replica that
+  // does not train leaves the records to the one that does (it would
+  // otherwise mark that replica's running jobs as interrupted).
+  if (options.max_concurrent_jobs > 0) job_options.records_dir = options.model_root + "/.jobs";
   job_options.on_finish = [m](const v1::TrainJob& job) { m->OnJobFinished(job); };
   absl::StatusOr<std::unique_ptr<TrainJobManager>> jobs = TrainJobManager::Create(job_options);
   if (!jobs.ok()) return jobs.status();

@@ -7,9 +7,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "core/csv_reader.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/test_models.h"
@@ -38,6 +41,35 @@ Sample Query(int prometheus_port, const std::string& promql) {
     s.value = std::stod(m[1]);
   }
   return s;
+}
+
+// Prometheus' whole answer to an instant query.
+std::string QueryBody(int prometheus_port, const std::string& promql) {
+  return Shell(absl::StrCat("curl -s -G --max-time 5 http://127.0.0.1:", prometheus_port,
+                            "/api/v1/query --data-urlencode 'query=", promql, "'"))
+      .output;
+}
+
+// Every query of the Grafana dashboard (deploy/grafana/strata-dashboard.json),
+// with the dashboard's variables filled in: $model = `model`, and Grafana's
+// $__rate_interval = 1m.
+std::vector<std::pair<std::string, std::string>> DashboardQueries(const std::string& model) {
+  google::protobuf::Struct dashboard;
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      testing::ReadAll("deploy/grafana/strata-dashboard.json"), &dashboard);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  std::vector<std::pair<std::string, std::string>> queries;
+  for (const auto& panel : dashboard.fields().at("panels").list_value().values()) {
+    const auto& fields = panel.struct_value().fields();
+    if (!fields.contains("targets")) continue;
+    for (const auto& target : fields.at("targets").list_value().values()) {
+      queries.emplace_back(
+          fields.at("title").string_value(),
+          absl::StrReplaceAll(target.struct_value().fields().at("expr").string_value(),
+                              {{"$model", model}, {"$__rate_interval", "1m"}}));
+    }
+  }
+  return queries;
 }
 
 TEST(PrometheusE2eTest, ShiftedRecordsShowAsDriftInPrometheus) {
@@ -104,6 +136,26 @@ TEST(PrometheusE2eTest, ShiftedRecordsShowAsDriftInPrometheus) {
   const Sample requests =
       Query(prometheus_port, "sum(strata_rpc_rows_total{method=\"StreamAnomalyScore\"})");
   EXPECT_EQ(requests.value, 3772);
+
+  // Every panel of the Grafana dashboard is a valid query with data behind
+  // it (one failed call feeds the errors panel).
+  EXPECT_EQ(server.Strata("encode --model nope < " + dir + "/shifted.csv").exit_code, 1);
+  const auto queries = DashboardQueries("thyroid");
+  EXPECT_GE(queries.size(), 15u);
+  std::vector<std::string> empty;
+  const absl::Time panels_deadline = absl::Now() + absl::Seconds(60);
+  do {
+    empty.clear();
+    for (const auto& [title, promql] : queries) {
+      const std::string body = QueryBody(prometheus_port, promql);
+      EXPECT_THAT(body, ::testing::HasSubstr("\"status\":\"success\"")) << title << ": " << promql;
+      if (body.find("\"result\":[{") == std::string::npos) {
+        empty.push_back(absl::StrCat(title, ": ", promql));
+      }
+    }
+    if (!empty.empty()) absl::SleepFor(absl::Seconds(1));
+  } while (!empty.empty() && absl::Now() < panels_deadline);
+  EXPECT_THAT(empty, ::testing::IsEmpty());
   EXPECT_EQ(testing::Stop(prometheus), 0);
 }
 

@@ -1,9 +1,11 @@
 // The server's limits, each refused with its status and a reason, over gRPC.
+#include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/dense_matrix.h"
+#include "tests/testing/shell.h"
 #include "tests/testing/test_server.h"
 
 namespace strata {
@@ -69,7 +71,17 @@ TEST(LimitsTest, JobsBeyondMaxConcurrentJobsWaitInTheQueue) {
 
 TEST(LimitsTest, ServingOnlyReplicaRefusesTrainJobsAndStillServes) {
   // --max_concurrent_jobs=0: a serving replica beside a designated trainer.
-  TestServer t("limits_serving_only", [](StrataServer::Options* o) { o->max_concurrent_jobs = 0; });
+  // The trainer's record of a running job, in the shared store.
+  v1::TrainJob running;
+  running.set_id("job-1-abcd");
+  running.set_state(v1::TrainJob::RUNNING);
+  std::string records_dir;
+  TestServer t("limits_serving_only", [&](StrataServer::Options* o) {
+    o->max_concurrent_jobs = 0;
+    records_dir = o->model_root + "/.jobs";
+    std::system(("mkdir -p " + records_dir).c_str());
+    std::ofstream(records_dir + "/job-1-abcd.pb") << running.SerializeAsString();
+  });
   t.Publish("m", *testing::SmallModel());
   v1::SubmitTrainJobRequest submit;
   submit.mutable_spec()->set_model_name("m");
@@ -82,6 +94,8 @@ TEST(LimitsTest, ServingOnlyReplicaRefusesTrainJobsAndStillServes) {
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_TRUE(t.client->ListTrainJobs("").value().jobs().empty());
   EXPECT_TRUE(t.client->Encode(EncodeRows(3)).ok());
+  // It left the trainer's record alone (not marked interrupted).
+  EXPECT_EQ(testing::ReadAll(records_dir + "/job-1-abcd.pb"), running.SerializeAsString());
 }
 
 TEST(LimitsTest, ExpiredDeadlinesEndCallsWithDeadlineExceeded) {

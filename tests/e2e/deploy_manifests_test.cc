@@ -1,0 +1,247 @@
+// The Kubernetes and compose files hold together (no cluster or Docker engine
+// runs here): the promises between them are checked, and strata-server runs
+// with the very flag files the ConfigMap mounts.
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/test_models.h"
+
+namespace strata {
+namespace {
+
+using ::testing::HasSubstr;
+using google::protobuf::Value;
+using testing::ShellResult;
+
+// Every YAML document of `path`, through Debian's python3-yaml.
+std::vector<Value> Documents(const std::string& path) {
+  const ShellResult json = testing::Shell(absl::StrCat(
+      "/usr/bin/python3 -c 'import json, sys, yaml; "
+      "print(json.dumps({\"docs\": list(yaml.safe_load_all(open(sys.argv[1])))}))' ",
+      path));
+  EXPECT_EQ(json.exit_code, 0) << path << ": " << json.output;
+  google::protobuf::Struct parsed;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json.output, &parsed).ok()) << path;
+  std::vector<Value> docs;
+  if (!parsed.fields().contains("docs")) return docs;
+  for (const Value& v : parsed.fields().at("docs").list_value().values()) docs.push_back(v);
+  return docs;
+}
+
+// The value at a dotted path ("spec.template.spec"); numbers index lists.
+// A missing step gives a null Value (and fails the test, naming the path).
+const Value& At(const Value& root, const std::string& path) {
+  static const Value kNull;
+  const Value* v = &root;
+  for (const std::string& step : std::vector<std::string>(absl::StrSplit(path, '.'))) {
+    int index = 0;
+    if (v->has_list_value() && absl::SimpleAtoi(step, &index) &&
+        index < v->list_value().values_size()) {
+      v = &v->list_value().values(index);
+    } else if (v->has_struct_value() && v->struct_value().fields().contains(step)) {
+      v = &v->struct_value().fields().at(step);
+    } else {
+      ADD_FAILURE() << "no " << path << " (at " << step << ")";
+      return kNull;
+    }
+  }
+  return *v;
+}
+
+std::string Str(const Value& root, const std::string& path) {
+  const Value& v = At(root, path);
+  return v.has_number_value() ? absl::StrCat(v.number_value()) : v.string_value();
+}
+
+// A ConfigMap's data entry (its keys hold dots, which At() would split).
+std::string Data(const Value& config_map, const std::string& key) {
+  const auto& data = At(config_map, "data").struct_value().fields();
+  return data.contains(key) ? data.at(key).string_value() : "";
+}
+
+// --shutdown_grace=20s in a flags text, in seconds (-1 if missing).
+double ShutdownGraceSeconds(const std::string& flags) {
+  const size_t at = flags.find("--shutdown_grace=");
+  absl::Duration d;
+  if (at == std::string::npos ||
+      !absl::ParseDuration(flags.substr(at + 17, flags.find_first_of("\n\" ", at) - at - 17), &d)) {
+    return -1;
+  }
+  return absl::ToDoubleSeconds(d);
+}
+
+class DeployManifestsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* file : {"configmap", "pvc", "deployment", "trainer", "service", "hpa"}) {
+      for (Value& doc : Documents(absl::StrCat("deploy/k8s/", file, ".yaml"))) {
+        objects_.push_back(std::move(doc));
+      }
+    }
+  }
+  const Value* Find(const std::string& kind, const std::string& name) const {
+    for (const Value& o : objects_) {
+      if (o.struct_value().fields().at("kind").string_value() == kind &&
+          At(o, "metadata.name").string_value() == name) {
+        return &o;
+      }
+    }
+    ADD_FAILURE() << "no " << kind << " " << name;
+    return nullptr;
+  }
+
+  std::vector<Value> objects_;
+};
+
+TEST_F(DeployManifestsTest, KustomizationListsEveryManifest) {
+  const std::vector<Value> k = Documents("deploy/k8s/kustomization.yaml");
+  ASSERT_EQ(k.size(), 1u);
+  std::string resources;
+  for (const Value& r : At(k[0], "resources").list_value().values()) {
+    resources += r.string_value() + " ";
+    EXPECT_EQ(testing::Shell("test -f deploy/k8s/" + r.string_value()).exit_code, 0)
+        << r.string_value();
+  }
+  EXPECT_EQ(resources,
+            "configmap.yaml pvc.yaml deployment.yaml trainer.yaml service.yaml hpa.yaml ");
+}
+
+TEST_F(DeployManifestsTest, DeploymentsProbeGrpcOutwaitTheGraceAndShareTheStore) {
+  const Value* flags = Find("ConfigMap", "strata-flags");
+  ASSERT_NE(flags, nullptr);
+  for (const auto& [name, flag_file] : {std::pair{"strata", "serving.flags"},
+                                        std::pair{"strata-trainer", "trainer.flags"}}) {
+    SCOPED_TRACE(name);
+    const Value* d = Find("Deployment", name);
+    ASSERT_NE(d, nullptr);
+    const Value& pod = At(*d, "spec.template");
+    const Value& c = At(pod, "spec.containers.0");
+    EXPECT_EQ(Str(c, "args.0"), absl::StrCat("--flagfile=/etc/strata/", flag_file));
+    // The pod outlives --shutdown_grace, so calls in flight finish.
+    const std::string text = Data(*flags, flag_file);
+    const double grace = ShutdownGraceSeconds(text);
+    ASSERT_GT(grace, 0) << text;
+    EXPECT_GT(At(pod, "spec.terminationGracePeriodSeconds").number_value(), grace);
+    // gRPC health probes on the gRPC port; Prometheus annotations on the
+    // metrics port.
+    EXPECT_EQ(Str(c, "ports.0.containerPort"), "50051");
+    EXPECT_EQ(Str(c, "ports.1.containerPort"), "9464");
+    EXPECT_EQ(Str(c, "readinessProbe.grpc.port"), "50051");
+    EXPECT_EQ(Str(c, "livenessProbe.grpc.port"), "50051");
+    const auto& annotations = At(pod, "metadata.annotations").struct_value().fields();
+    EXPECT_EQ(annotations.at("prometheus.io/scrape").string_value(), "true");
+    EXPECT_EQ(annotations.at("prometheus.io/port").string_value(), "9464");
+    // The image's user and store.
+    EXPECT_EQ(Str(pod, "spec.securityContext.runAsUser"), "10001");
+    EXPECT_EQ(Str(c, "volumeMounts.0.mountPath"), "/var/lib/strata/models");
+    EXPECT_EQ(Str(pod, "spec.volumes.0.persistentVolumeClaim.claimName"), "strata-models");
+  }
+  const Value* pvc = Find("PersistentVolumeClaim", "strata-models");
+  ASSERT_NE(pvc, nullptr);
+  EXPECT_EQ(Str(*pvc, "spec.accessModes.0"), "ReadWriteMany");
+  // Serving replicas do not train; the trainer is one replica.
+  EXPECT_THAT(Data(*flags, "serving.flags"), HasSubstr("--max_concurrent_jobs=0"));
+  EXPECT_THAT(Data(*flags, "trainer.flags"), HasSubstr("--max_concurrent_jobs=1"));
+  EXPECT_EQ(Str(*Find("Deployment", "strata-trainer"), "spec.replicas"), "1");
+}
+
+TEST_F(DeployManifestsTest, ServicesAndAutoscalerSelectTheRightPods) {
+  const Value* serving = Find("Deployment", "strata");
+  const Value* trainer = Find("Deployment", "strata-trainer");
+  ASSERT_NE(serving, nullptr);
+  ASSERT_NE(trainer, nullptr);
+  for (const auto& [service, deployment] :
+       {std::pair{"strata", serving}, std::pair{"strata-headless", serving},
+        std::pair{"strata-trainer", trainer}}) {
+    SCOPED_TRACE(service);
+    const Value* s = Find("Service", service);
+    ASSERT_NE(s, nullptr);
+    // The selector matches the pods' labels, and the ports name real ones.
+    for (const auto& [key, value] : At(*s, "spec.selector").struct_value().fields()) {
+      const auto& labels = At(*deployment, "spec.template.metadata.labels").struct_value().fields();
+      ASSERT_TRUE(labels.contains(key)) << key;
+      EXPECT_EQ(labels.at(key).string_value(), value.string_value()) << key;
+    }
+    EXPECT_EQ(Str(*s, "spec.ports.0.targetPort"), "grpc");
+  }
+  EXPECT_EQ(Str(*Find("Service", "strata-headless"), "spec.clusterIP"), "None");
+  const Value* hpa = Find("HorizontalPodAutoscaler", "strata");
+  ASSERT_NE(hpa, nullptr);
+  EXPECT_EQ(Str(*hpa, "spec.scaleTargetRef.name"), "strata");
+  EXPECT_EQ(Str(*hpa, "spec.metrics.0.resource.name"), "cpu");
+  // The HPA scales on CPU utilization, which needs CPU requests.
+  EXPECT_FALSE(Str(*serving, "spec.template.spec.containers.0.resources.requests.cpu").empty());
+}
+
+TEST_F(DeployManifestsTest, StrataServerRunsWithTheConfigMapFlagFiles) {
+  const Value* flags = Find("ConfigMap", "strata-flags");
+  ASSERT_NE(flags, nullptr);
+  const std::string dir = testing::ScratchDir("deploy_flags");
+  std::system(("mkdir -p " + dir + "/data").c_str());
+  for (const char* file : {"serving.flags", "trainer.flags"}) {
+    std::ofstream(dir + "/" + file) << Data(*flags, file);
+  }
+  const std::string train =
+      "train --model thyroid --data data/thyroid.csv --drop_columns label "
+      "--config data/configs/thyroid.json --wait --quiet";
+  {
+    // The serving replica's flags: it serves and refuses TrainJobs.
+    testing::ServerProcess serving(
+        dir, "", absl::StrCat(STRATA_SERVER_PATH, " --flagfile=", dir, "/serving.flags"));
+    ASSERT_GT(serving.port(), 0);
+    EXPECT_EQ(serving.Strata("health").exit_code, 0);
+    const ShellResult refused = serving.Strata(train);
+    EXPECT_EQ(refused.exit_code, 1) << refused.output;
+    EXPECT_THAT(refused.output, HasSubstr("trainer"));
+  }
+  // The trainer's flags: it trains.
+  testing::ServerProcess trainer(
+      dir, "", absl::StrCat(STRATA_SERVER_PATH, " --flagfile=", dir, "/trainer.flags"));
+  ASSERT_GT(trainer.port(), 0);
+  const ShellResult trained = trainer.Strata(train);
+  EXPECT_EQ(trained.exit_code, 0) << trained.output;
+}
+
+TEST(ComposeTest, ComposeMountsFilesThatExistAndOutwaitsTheGrace) {
+  const std::vector<Value> docs = Documents("deploy/compose.yaml");
+  ASSERT_EQ(docs.size(), 1u);
+  const Value& services = At(docs[0], "services");
+  for (const char* service : {"strata", "prometheus", "grafana"}) {
+    ASSERT_TRUE(services.struct_value().fields().contains(service)) << service;
+  }
+  const Value& strata = At(services, "strata");
+  const double grace = ShutdownGraceSeconds(Str(strata, "command.0"));
+  ASSERT_GT(grace, 0);
+  absl::Duration stop;
+  ASSERT_TRUE(absl::ParseDuration(Str(strata, "stop_grace_period"), &stop));
+  EXPECT_GT(absl::ToDoubleSeconds(stop), grace);
+  // Every host file mounted into Prometheus and Grafana exists (paths are
+  // relative to deploy/).
+  for (const char* service : {"prometheus", "grafana"}) {
+    for (const Value& v : At(services, std::string(service) + ".volumes").list_value().values()) {
+      const std::string host = v.string_value().substr(0, v.string_value().find(':'));
+      EXPECT_EQ(testing::Shell("test -e deploy/" + host).exit_code, 0) << host;
+    }
+  }
+  // Grafana's data source uid is the one the dashboard's panels use.
+  const std::vector<Value> datasources =
+      Documents("deploy/grafana/provisioning/datasources/prometheus.yml");
+  ASSERT_EQ(datasources.size(), 1u);
+  EXPECT_EQ(Str(datasources[0], "datasources.0.uid"), "prometheus");
+  EXPECT_EQ(Str(datasources[0], "datasources.0.url"), "http://prometheus:9090");
+  EXPECT_THAT(testing::ReadAll("deploy/grafana/strata-dashboard.json"),
+              HasSubstr("\"uid\": \"prometheus\""));
+}
+
+}  // namespace
+}  // namespace strata
