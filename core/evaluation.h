@@ -1,0 +1,52 @@
+// How good a model's outputs are for a task, measured the way the literature
+// does: ROC-AUC and average precision of anomaly scores against 0/1 labels,
+// and the cross-validated accuracy of a linear probe (multinomial logistic
+// regression) on features against class labels.
+//
+//   double auc = RocAuc(scores, labels);                 // labels: 1 = anomaly
+//   absl::StatusOr<ProbeResult> probe = LinearProbe(codes, classes, {});
+#ifndef STRATA_CORE_EVALUATION_H_
+#define STRATA_CORE_EVALUATION_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/matrix.h"
+
+namespace strata {
+
+// Area under the ROC curve: the probability that a random positive scores
+// above a random negative, ties counting one half. NaN unless both classes
+// occur. REQUIRES: scores.size() == labels.size(); labels are 0 or 1.
+double RocAuc(const std::vector<double>& scores, const std::vector<int>& labels);
+
+// Average precision: sum over distinct score thresholds (highest first) of
+// precision x the recall gained there (as scikit-learn computes it). NaN
+// without positives.
+double AveragePrecision(const std::vector<double>& scores, const std::vector<int>& labels);
+
+struct ProbeOptions {
+  int folds = 5;                // stratified k-fold cross-validation
+  double l2 = 1e-4;             // ridge penalty on the weights (not biases)
+  int iterations = 300;         // full-batch Adam steps per fold
+  double learning_rate = 0.05;
+  uint64_t seed = 1;            // fold assignment
+};
+
+struct ProbeResult {
+  double mean_accuracy = 0;     // over the folds' held-out rows
+  double std_accuracy = 0;
+  int classes = 0;
+};
+
+// Cross-validated accuracy of multinomial logistic regression on `features`
+// (standardised with each training fold's mean and std) predicting `labels`
+// (0 .. classes-1). InvalidArgument for mismatched sizes, negative labels,
+// fewer than 2 classes or fewer rows than folds.
+absl::StatusOr<ProbeResult> LinearProbe(const Matrix& features, const std::vector<int>& labels,
+                                        const ProbeOptions& options);
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_EVALUATION_H_

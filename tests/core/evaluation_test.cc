@@ -1,0 +1,79 @@
+#include "core/evaluation.h"
+
+#include <cmath>
+#include <random>
+
+#include "gtest/gtest.h"
+
+namespace strata {
+namespace {
+
+TEST(RocAucTest, ByHand) {
+  EXPECT_DOUBLE_EQ(RocAuc({0.1, 0.2, 0.8, 0.9}, {0, 0, 1, 1}), 1.0);
+  EXPECT_DOUBLE_EQ(RocAuc({0.9, 0.8, 0.2, 0.1}, {0, 0, 1, 1}), 0.0);
+  // scikit-learn's example: y = [0, 0, 1, 1], scores [0.1, 0.4, 0.35, 0.8] -> 0.75.
+  EXPECT_DOUBLE_EQ(RocAuc({0.1, 0.4, 0.35, 0.8}, {0, 0, 1, 1}), 0.75);
+  // Ties count one half: every score equal -> 0.5.
+  EXPECT_DOUBLE_EQ(RocAuc({1, 1, 1, 1, 1}, {0, 1, 0, 1, 0}), 0.5);
+  // One positive tied with one of two negatives, above the other: (1 + 0.5) / 2.
+  EXPECT_DOUBLE_EQ(RocAuc({0.5, 0.5, 0.1}, {1, 0, 0}), 0.75);
+  EXPECT_TRUE(std::isnan(RocAuc({0.1, 0.2}, {0, 0})));
+}
+
+TEST(AveragePrecisionTest, ByHand) {
+  // scikit-learn's example: 0.8333...
+  EXPECT_NEAR(AveragePrecision({0.1, 0.4, 0.35, 0.8}, {0, 0, 1, 1}), 5.0 / 6.0, 1e-12);
+  EXPECT_DOUBLE_EQ(AveragePrecision({0.9, 0.8, 0.1}, {1, 1, 0}), 1.0);
+  // All tied: one threshold, precision = prevalence.
+  EXPECT_DOUBLE_EQ(AveragePrecision({1, 1, 1, 1}, {1, 0, 0, 0}), 0.25);
+  EXPECT_TRUE(std::isnan(AveragePrecision({0.1, 0.2}, {0, 0})));
+}
+
+// Three Gaussian blobs in 4-D, `separation` apart.
+void Blobs(int n, double separation, Matrix* x, std::vector<int>* y) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  *x = Matrix(n, 4);
+  y->resize(n);
+  for (int r = 0; r < n; ++r) {
+    const int c = r % 3;
+    (*y)[r] = c;
+    for (int j = 0; j < 4; ++j) (*x)(r, j) = normal(rng) + (j == c ? separation : 0.0f);
+  }
+}
+
+TEST(LinearProbeTest, SeparatesBlobsAndNotNoise) {
+  Matrix x;
+  std::vector<int> y;
+  Blobs(600, 6.0, &x, &y);
+  absl::StatusOr<ProbeResult> easy = LinearProbe(x, y, {});
+  ASSERT_TRUE(easy.ok()) << easy.status();
+  EXPECT_EQ(easy->classes, 3);
+  EXPECT_GT(easy->mean_accuracy, 0.97);
+  // Labels unrelated to the features: chance level (1/3) within noise.
+  std::vector<int> shuffled = y;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(9));
+  const ProbeResult chance = *LinearProbe(x, shuffled, {});
+  EXPECT_NEAR(chance.mean_accuracy, 1.0 / 3, 0.08);
+  // Harder blobs land in between.
+  Blobs(600, 1.0, &x, &y);
+  const ProbeResult hard = *LinearProbe(x, y, {});
+  EXPECT_GT(hard.mean_accuracy, 0.5);
+  EXPECT_LT(hard.mean_accuracy, easy->mean_accuracy);
+}
+
+TEST(LinearProbeTest, BadInputIsInvalidArgument) {
+  const Matrix x = Matrix::Zero(10, 2);
+  EXPECT_EQ(LinearProbe(x, std::vector<int>(9, 0), {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LinearProbe(x, std::vector<int>(10, 0), {}).status().code(),
+            absl::StatusCode::kInvalidArgument);  // one class
+  std::vector<int> negative(10, 1);
+  negative[4] = -1;
+  const absl::Status s = LinearProbe(x, negative, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("row 4"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace strata
