@@ -181,10 +181,7 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
   }
   auto client = Connect(global);
   if (!client.ok()) return Fail("drift", client.status());
-  v1::ModelSpec spec;
-  spec.set_name(model);
-  if (version > 0) spec.set_version(version);
-  if (!label.empty()) spec.set_label(label);
+  const v1::ModelSpec spec = MakeSpec(model, version, label);
   absl::StatusOr<v1::DriftReportResponse> report = (*client)->DriftReport(spec);
   if (!report.ok()) return Fail("drift", report.status());
   if (output == "json") {

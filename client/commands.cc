@@ -47,6 +47,23 @@ int ParseGlobalFlags(int argc, char** argv, GlobalFlags* global) {
   return i;
 }
 
+v1::ModelSpec MakeSpec(const std::string& model, int64_t version, const std::string& label) {
+  v1::ModelSpec spec;
+  spec.set_name(model);
+  if (version > 0) spec.set_version(version);
+  if (!label.empty()) spec.set_label(label);
+  return spec;
+}
+
+v1::DenseMatrix RowsToWire(const Matrix& values, Eigen::Index start, Eigen::Index n) {
+  v1::DenseMatrix m;
+  m.set_rows(static_cast<int32_t>(n));
+  m.set_cols(static_cast<int32_t>(values.cols()));
+  const float* begin = values.data() + start * values.cols();
+  m.mutable_values()->Add(begin, begin + n * values.cols());
+  return m;
+}
+
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {
   StrataClient::Options options;
   options.target = global.server;

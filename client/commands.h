@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/strata_client.h"
+#include "core/matrix.h"
 
 namespace strata::cli {
 
@@ -45,10 +46,18 @@ int RunModels(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunEval(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunHealth(const GlobalFlags& global, const std::vector<std::string>& args);
 
 // Prints "strata COMMAND: message" and returns the exit code for it.
 int Fail(const std::string& command, const absl::Status& status);
+
+// The version of `model` that `version` (> 0) or `label` (non-empty)
+// names; neither: the latest served.
+v1::ModelSpec MakeSpec(const std::string& model, int64_t version, const std::string& label);
+
+// Rows [start, start + n) of `values` as a wire matrix.
+v1::DenseMatrix RowsToWire(const Matrix& values, Eigen::Index start, Eigen::Index n);
 
 // A client for the server that --server names.
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global);

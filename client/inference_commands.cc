@@ -41,13 +41,7 @@ struct InferenceFlags {
     if (batch_rows < 1) return absl::InvalidArgumentError("--batch_rows must be positive");
     return absl::OkStatus();
   }
-  v1::ModelSpec Spec() const {
-    v1::ModelSpec spec;
-    spec.set_name(model);
-    if (version > 0) spec.set_version(version);
-    if (!label.empty()) spec.set_label(label);
-    return spec;
-  }
+  v1::ModelSpec Spec() const { return MakeSpec(model, version, label); }
 };
 
 // Parses flags; returns -1 to go on, or the exit code to end with.
@@ -73,16 +67,6 @@ absl::StatusOr<CsvTable> ReadStdin(const InferenceFlags& flags) {
     return absl::Status(table.status().code(), absl::StrCat("stdin: ", table.status().message()));
   }
   return table;
-}
-
-// Rows [start, start + n) of `table` as a wire matrix.
-v1::DenseMatrix Batch(const CsvTable& table, Eigen::Index start, Eigen::Index n) {
-  v1::DenseMatrix m;
-  m.set_rows(static_cast<int32_t>(n));
-  m.set_cols(static_cast<int32_t>(table.values.cols()));
-  const float* begin = table.values.data() + start * table.values.cols();
-  m.mutable_values()->Add(begin, begin + n * table.values.cols());
-  return m;
 }
 
 void PrintRows(const v1::DenseMatrix& m, std::string* out) {
@@ -115,8 +99,8 @@ int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args) {
   for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
     v1::EncodeRequest request;
     *request.mutable_model() = common.Spec();
-    *request.mutable_rows() = Batch(
-        *table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    *request.mutable_rows() = RowsToWire(
+        table->values, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
     request.set_layer(layer);
     absl::StatusOr<v1::EncodeResponse> response = (*client)->Encode(request);
     if (!response.ok()) return Fail("encode", response.status());
@@ -152,8 +136,8 @@ int RunReconstruct(const GlobalFlags& global, const std::vector<std::string>& ar
   for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
     v1::ReconstructRequest request;
     *request.mutable_model() = common.Spec();
-    *request.mutable_rows() = Batch(
-        *table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    *request.mutable_rows() = RowsToWire(
+        table->values, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
     absl::StatusOr<v1::ReconstructResponse> response = (*client)->Reconstruct(request);
     if (!response.ok()) return Fail("reconstruct", response.status());
     if (start == 0) {
@@ -210,8 +194,8 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
   };
   auto make_request = [&](Eigen::Index start, v1::AnomalyScoreRequest* request) {
     *request->mutable_model() = common.Spec();
-    *request->mutable_rows() = Batch(
-        *table, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    *request->mutable_rows() = RowsToWire(
+        table->values, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
     request->mutable_options()->set_metric(metric == "mae" ? v1::ScoreOptions::MEAN_ABSOLUTE
                                                            : v1::ScoreOptions::MEAN_SQUARED);
     request->mutable_options()->set_feature_errors(feature_errors);

@@ -419,10 +419,7 @@ int RunReport(const GlobalFlags& global, const std::vector<std::string>& args) {
   }
   auto client = Connect(global);
   if (!client.ok()) return Fail("report", client.status());
-  v1::ModelSpec spec;
-  spec.set_name(model);
-  if (version > 0) spec.set_version(version);
-  if (!label.empty()) spec.set_label(label);
+  v1::ModelSpec spec = MakeSpec(model, version, label);
   absl::StatusOr<v1::GetModelResponse> info = (*client)->GetModel(spec);
   if (!info.ok()) return Fail("report", info.status());
   // The drift of exactly the version described, even if a newer one lands.

@@ -28,6 +28,7 @@ constexpr char kUsage[] =
     "  label        point a label at a version\n"
     "  drift        how live records drift from a version's training data\n"
     "  report       an HTML page of charts about a model version\n"
+    "  eval         how a model does on labelled data (AUC, linear probe)\n"
     "  health       whether the server is serving (exit 0) or not (exit 1)\n"
     "  inspect      print what a local model file holds\n"
     "  version      print the version\n"
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   if (command == "jobs") return RunJobs(global, args);
   if (command == "label") return RunLabel(global, args);
   if (command == "drift") return RunDrift(global, args);
+  if (command == "eval") return RunEval(global, args);
   if (command == "report") return RunReport(global, args);
   if (command == "health") return RunHealth(global, args);
   if (command == "inspect") return RunInspect(args);

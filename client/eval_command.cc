@@ -1,0 +1,195 @@
+// strata eval: how good a served model is on labelled data — reconstruction
+// error; for 0/1 anomaly labels ROC-AUC and average precision of its scores;
+// for class labels a linear probe on its codes against the same probe on the
+// raw features and on PCA features of the code's width.
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "client/cli_flags.h"
+#include "client/commands.h"
+#include "core/csv_reader.h"
+#include "core/evaluation.h"
+#include "core/pca.h"
+
+namespace strata::cli {
+namespace {
+
+constexpr Eigen::Index kBatchRows = 4096;
+
+int Fail(const absl::Status& status) { return cli::Fail("eval", status); }
+
+// The features (every column but `label_column`) and the labels of a CSV.
+absl::Status ReadLabelled(const std::string& path, const std::string& label_column,
+                          Matrix* features, std::vector<int>* labels) {
+  absl::StatusOr<CsvTable> table = ReadCsvFile(path, {});
+  if (!table.ok()) return table.status();
+  const auto at = std::find(table->column_names.begin(), table->column_names.end(), label_column);
+  if (at == table->column_names.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": no column '", label_column,
+                                                   "' (columns: ",
+                                                   absl::StrJoin(table->column_names, ","), ")"));
+  }
+  const Eigen::Index label = at - table->column_names.begin();
+  const Eigen::Index cols = table->values.cols();
+  *features = Matrix(table->values.rows(), cols - 1);
+  features->leftCols(label) = table->values.leftCols(label);
+  features->rightCols(cols - 1 - label) = table->values.rightCols(cols - 1 - label);
+  labels->resize(static_cast<size_t>(table->values.rows()));
+  for (Eigen::Index r = 0; r < table->values.rows(); ++r) {
+    const float v = table->values(r, label);
+    if (v != std::floor(v) || v < 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: line %d, column %s: the label %g is not a class number (0, 1, 2, ...)", path,
+          r + 2, label_column, v));
+    }
+    (*labels)[r] = static_cast<int>(v);
+  }
+  return absl::OkStatus();
+}
+
+std::string Pct(double v) { return absl::StrFormat("%.4f", v); }
+
+}  // namespace
+
+int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
+  std::string model, label, data, label_column, task = "auto";
+  int version = 0, folds = 5;
+  FlagSet flags("eval",
+                "Measures a served model on labelled data (a CSV with a header):\n"
+                "  reconstruction error (MSE per row, in scaled units), always;\n"
+                "  --task anomaly (0/1 labels, 1 = anomaly): ROC-AUC and average precision of\n"
+                "    its anomaly scores, and precision/recall at the calibrated threshold;\n"
+                "  --task classes: accuracy of a linear probe (multinomial logistic regression,\n"
+                "    cross-validated) on its codes, on the raw features and on PCA features of\n"
+                "    the code's width.\n"
+                "auto picks anomaly for 0/1 labels, else classes. Ends with a RESULT line.");
+  flags.AddString("model", &model, "NAME", "the model", true);
+  flags.AddInt("version", &version, "the version (default: the latest served)");
+  flags.AddString("label", &label, "LABEL", "the version this label points at");
+  flags.AddString("data", &data, "FILE.csv", "labelled rows, with a header", true);
+  flags.AddString("label_column", &label_column, "COL", "the column holding the labels", true);
+  flags.AddString("task", &task, "auto|anomaly|classes", "what the labels mean");
+  flags.AddInt("folds", &folds, "cross-validation folds of the linear probe");
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
+  if ((task != "auto" && task != "anomaly" && task != "classes") || folds < 2 ||
+      (version > 0 && !label.empty())) {
+    std::cerr << "strata eval: --task is auto, anomaly or classes; --folds at least 2; "
+                 "--version or --label, not both\n";
+    return kExitUsage;
+  }
+  Matrix x;
+  std::vector<int> y;
+  if (absl::Status s = ReadLabelled(data, label_column, &x, &y); !s.ok()) return Fail(s);
+  const std::set<int> classes(y.begin(), y.end());
+  const bool binary = *classes.rbegin() <= 1;
+  if (task == "auto") task = binary ? "anomaly" : "classes";
+  if (task == "anomaly" && !binary) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--task anomaly needs 0/1 labels; ", label_column, " holds ", classes.size(), " classes")));
+  }
+  if (classes.size() < 2) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat(label_column, " holds one value only: nothing to evaluate against")));
+  }
+
+  auto client = Connect(global);
+  if (!client.ok()) return Fail(client.status());
+  v1::ModelSpec spec = MakeSpec(model, version, label);
+  // Scores (and, for a probe, codes) in batches, pinned to the first answer's
+  // version so that a hot swap mid-way cannot mix two models.
+  std::vector<double> scores;
+  std::vector<int> flagged;
+  Matrix codes;
+  float threshold = 0;
+  for (Eigen::Index start = 0; start < x.rows(); start += kBatchRows) {
+    const Eigen::Index n = std::min(kBatchRows, x.rows() - start);
+    v1::AnomalyScoreRequest request;
+    *request.mutable_model() = spec;
+    *request.mutable_rows() = RowsToWire(x, start, n);
+    absl::StatusOr<v1::AnomalyScoreResponse> response = (*client)->AnomalyScore(request);
+    if (!response.ok()) return Fail(response.status());
+    if (start == 0) spec.set_version(response->model().version());
+    threshold = response->threshold();
+    for (const v1::RowScore& s : response->scores()) {
+      scores.push_back(s.score());
+      flagged.push_back(s.is_anomaly());
+    }
+    if (task == "classes") {
+      v1::EncodeRequest encode;
+      *encode.mutable_model() = spec;
+      *encode.mutable_rows() = RowsToWire(x, start, n);
+      absl::StatusOr<v1::EncodeResponse> features = (*client)->Encode(encode);
+      if (!features.ok()) return Fail(features.status());
+      const v1::DenseMatrix& f = features->features();
+      if (start == 0) codes.resize(x.rows(), f.cols());
+      codes.middleRows(start, n) =
+          Eigen::Map<const Matrix>(f.values().data(), f.rows(), f.cols());
+    }
+  }
+  std::vector<double> sorted = scores;
+  std::sort(sorted.begin(), sorted.end());
+  const double mean = std::accumulate(sorted.begin(), sorted.end(), 0.0) / sorted.size();
+  auto percentile = [&](double p) { return sorted[static_cast<size_t>(p * (sorted.size() - 1))]; };
+  std::cout << absl::StrFormat(
+      "%s version %d on %s: %d rows, %d features\n"
+      "reconstruction MSE per row: mean %.6g, p50 %.6g, p95 %.6g, max %.6g; %d above the "
+      "threshold %.6g\n",
+      model, spec.version(), data, x.rows(), x.cols(), mean, percentile(0.5), percentile(0.95),
+      sorted.back(), std::count(flagged.begin(), flagged.end(), 1), threshold);
+
+  if (task == "anomaly") {
+    const double auc = RocAuc(scores, y), ap = AveragePrecision(scores, y);
+    int tp = 0, positives = 0, predicted = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      positives += y[i];
+      predicted += flagged[i];
+      tp += y[i] && flagged[i];
+    }
+    const double precision = predicted ? static_cast<double>(tp) / predicted : 0.0;
+    const double recall = static_cast<double>(tp) / positives;
+    std::cout << absl::StrFormat(
+        "anomalies (%s = 1): %d of %d rows\n"
+        "ROC-AUC %.4f   average precision %.4f   at the threshold: precision %.4f, recall "
+        "%.4f\n"
+        "RESULT auc=%.4f average_precision=%.4f precision=%.4f recall=%.4f mse_mean=%.6g\n",
+        label_column, positives, y.size(), auc, ap, precision, recall, auc, ap, precision, recall,
+        mean);
+    return kExitOk;
+  }
+
+  // Linear probes: the same classifier on three feature sets.
+  ProbeOptions probe;
+  probe.folds = folds;
+  absl::StatusOr<Pca> pca = FitPca(x, std::min<int>(static_cast<int>(codes.cols()),
+                                                    static_cast<int>(x.cols())));
+  if (!pca.ok()) return Fail(pca.status());
+  struct Row {
+    std::string name;
+    const Matrix features;
+  };
+  const Row rows[] = {{"codes", codes}, {"raw features", x}, {"PCA", pca->Project(x)}};
+  std::map<std::string, double> accuracy;
+  std::cout << absl::StrFormat("linear probe, %d classes, %d-fold cross-validation:\n",
+                               classes.size(), folds);
+  for (const Row& row : rows) {
+    absl::StatusOr<ProbeResult> r = LinearProbe(row.features, y, probe);
+    if (!r.ok()) return Fail(r.status());
+    accuracy[row.name] = r->mean_accuracy;
+    std::cout << absl::StrFormat("  %-13s width %4d   accuracy %s +- %s\n", row.name,
+                                 row.features.cols(), Pct(r->mean_accuracy),
+                                 Pct(r->std_accuracy));
+  }
+  std::cout << absl::StrFormat(
+      "RESULT probe_codes=%.4f probe_raw=%.4f probe_pca=%.4f code_width=%d mse_mean=%.6g\n",
+      accuracy["codes"], accuracy["raw features"], accuracy["PCA"], codes.cols(), mean);
+  return kExitOk;
+}
+
+}  // namespace strata::cli
