@@ -37,6 +37,16 @@ absl::Status ResolveOptimizer(v1::OptimizerConfig* o) {
   if (o->nesterov() && o->kind() != v1::OptimizerConfig::SGD) {
     return Invalid("optimizer.nesterov", "only applies to SGD");
   }
+  if (o->schedule() == v1::OptimizerConfig::SCHEDULE_UNSPECIFIED) {
+    o->set_schedule(v1::OptimizerConfig::CONSTANT);
+  }
+  if (!v1::OptimizerConfig::Schedule_IsValid(o->schedule())) {
+    return Invalid("optimizer.schedule", "unknown");
+  }
+  if (!o->has_final_learning_rate()) o->set_final_learning_rate(o->learning_rate() / 100);
+  if (!(o->final_learning_rate() >= 0 && o->final_learning_rate() <= o->learning_rate())) {
+    return Invalid("optimizer.final_learning_rate", "must be in [0, learning_rate]");
+  }
   return absl::OkStatus();
 }
 

@@ -134,8 +134,16 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
   int since_best = 0, since_plateau_best = 0;
   std::optional<Parameters> best_params;
 
+  const v1::OptimizerConfig& o = config_.optimizer();
+  const bool cosine = o.schedule() == v1::OptimizerConfig::COSINE;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
+    if (cosine) {
+      constexpr double kPi = 3.14159265358979323846;
+      (*optimizer)->set_learning_rate(static_cast<float>(
+          o.final_learning_rate() + (o.learning_rate() - o.final_learning_rate()) *
+                                        (1 + std::cos(kPi * (epoch - 1) / epochs)) / 2));
+    }
     std::shuffle(order.begin(), order.end(), *rng_);
     double loss_sum = 0;
     for (Eigen::Index start = 0; start < rows; start += batch_size) {
@@ -196,7 +204,7 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     if (monitored < plateau_best) {
       plateau_best = monitored;
       since_plateau_best = 0;
-    } else if (plateau.patience() > 0 && ++since_plateau_best > plateau.patience()) {
+    } else if (!cosine && plateau.patience() > 0 && ++since_plateau_best > plateau.patience()) {
       const float lr =
           std::max(plateau.min_learning_rate(), (*optimizer)->learning_rate() * plateau.factor());
       (*optimizer)->set_learning_rate(lr);

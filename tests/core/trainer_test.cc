@@ -261,6 +261,35 @@ TEST(TrainerTest, ReduceLrOnPlateauLowersTheLearningRate) {
   EXPECT_FLOAT_EQ(history.back().learning_rate(), 1e-3f);  // floored at min_learning_rate
 }
 
+TEST(TrainerTest, CosineScheduleAnnealsEachPhaseAndIgnoresThePlateau) {
+  const Matrix data = testing::ManifoldData(60, 10, 2, 81, 0.3);
+  v1::TrainConfig config;
+  config.add_encoder_widths(8);
+  config.add_encoder_widths(4);
+  config.set_pretrain_epochs(4);
+  config.set_finetune_epochs(20);
+  config.mutable_optimizer()->set_learning_rate(1e-2f);
+  config.mutable_optimizer()->set_schedule(v1::OptimizerConfig::COSINE);
+  config.mutable_early_stopping()->set_patience(0);
+  config.mutable_reduce_lr_on_plateau()->set_patience(1);  // no effect under COSINE
+  auto model = Train(config, data);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const auto& history = (*model)->info().history;
+  ASSERT_EQ(history.size(), 2 * 4 + 20u);
+  EXPECT_FLOAT_EQ((*model)->info().config.optimizer().final_learning_rate(), 1e-4f);
+  for (const v1::EpochRecord& e : history) {
+    const int epochs = e.phase() == v1::EpochRecord::PRETRAIN ? 4 : 20;
+    const double expected =
+        1e-4 + (1e-2 - 1e-4) * (1 + std::cos(3.14159265358979 * (e.epoch() - 1) / epochs)) / 2;
+    EXPECT_NEAR(e.learning_rate(), expected, 1e-7) << "epoch " << e.epoch();
+  }
+  // A final rate above the start is refused, naming the field.
+  config.mutable_optimizer()->set_final_learning_rate(0.5f);
+  const absl::Status bad = Train(config, data).status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.message()), ::testing::HasSubstr("optimizer.final_learning_rate"));
+}
+
 TEST(TrainerTest, EveryOptimizerAndRegulariserTrains) {
   const Matrix data = testing::ManifoldData(500, 8, 2, 91);
   for (auto kind :
