@@ -23,7 +23,8 @@ struct Image {
   int Count(uint32_t rrggbb) const {
     int n = 0;
     for (size_t i = 0; i + 2 < rgb.size(); i += 3) {
-      n += ((rgb[i] << 16) | (rgb[i + 1] << 8) | rgb[i + 2]) == rrggbb;
+      const uint32_t color = (uint32_t{rgb[i]} << 16) | (uint32_t{rgb[i + 1]} << 8) | rgb[i + 2];
+      n += color == rrggbb;
     }
     return n;
   }
