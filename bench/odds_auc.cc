@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <numeric>
 #include <random>
 
 #include "absl/flags/flag.h"
@@ -36,6 +37,9 @@ ABSL_FLAG(std::string, data_dir, "../shared/data/odds", "directory of labelled C
 ABSL_FLAG(std::string, work, "/tmp", "scratch directory for the baselines' files");
 ABSL_FLAG(std::string, config, "", "TrainConfig JSON (default: strata's defaults)");
 ABSL_FLAG(uint64_t, seed, 42, "seed of the stratified split");
+ABSL_FLAG(int, ensemble, 1,
+          "models per set, trained with consecutive seeds, their scores averaged as ranks "
+          "(an experiment: the server scores with one model)");
 
 namespace strata {
 namespace {
@@ -156,36 +160,48 @@ int Run() {
     const Split s = StratifiedSplit(x, y, absl::GetFlag(FLAGS_seed));
     const std::string set = name.substr(0, name.size() - 4);
 
-    v1::TrainJobSpec spec;
-    spec.set_model_name("odds_" + set);
-    *spec.mutable_config() = config;
+    // Each member of the ensemble (one model by default) trains with its own
+    // seed; their scores are averaged as ranks.
     const absl::Time start = absl::Now();
-    absl::StatusOr<v1::TrainJob> job =
-        client->UploadTrainJob(spec, s.train.data(), s.train.rows(), static_cast<int32_t>(d));
-    if (job.ok()) job = client->WatchTrainJob(job->id(), [](const v1::TrainJob&) {});
-    if (!job.ok() || job->state() != v1::TrainJob::SUCCEEDED) {
-      std::cerr << set << ": training failed: "
-                << (job.ok() ? job->error() : job.status().ToString()) << "\n";
-      return 1;
+    const int members = std::max(1, absl::GetFlag(FLAGS_ensemble));
+    std::vector<double> scores(static_cast<size_t>(s.test.rows()), 0.0);
+    int code_width = 0;
+    for (int m = 0; m < members; ++m) {
+      v1::TrainJobSpec spec;
+      spec.set_model_name(absl::StrCat("odds_", set, "_", m));
+      *spec.mutable_config() = config;
+      spec.mutable_config()->set_seed((config.has_seed() ? config.seed() : 1) + m);
+      absl::StatusOr<v1::TrainJob> job =
+          client->UploadTrainJob(spec, s.train.data(), s.train.rows(), static_cast<int32_t>(d));
+      if (job.ok()) job = client->WatchTrainJob(job->id(), [](const v1::TrainJob&) {});
+      if (!job.ok() || job->state() != v1::TrainJob::SUCCEEDED) {
+        std::cerr << set << ": training failed: "
+                  << (job.ok() ? job->error() : job.status().ToString()) << "\n";
+        return 1;
+      }
+      v1::AnomalyScoreRequest request;
+      request.mutable_model()->set_name(spec.model_name());
+      request.mutable_model()->set_version(job->version());
+      v1::DenseMatrix* rows = request.mutable_rows();
+      rows->set_rows(static_cast<int32_t>(s.test.rows()));
+      rows->set_cols(static_cast<int32_t>(d));
+      rows->mutable_values()->Add(s.test.data(), s.test.data() + s.test.size());
+      absl::StatusOr<v1::AnomalyScoreResponse> scored = client->AnomalyScore(request);
+      absl::StatusOr<v1::GetModelResponse> info = client->GetModel(request.model());
+      if (!scored.ok() || !info.ok()) {
+        std::cerr << set << ": " << (scored.ok() ? info.status() : scored.status()) << "\n";
+        return 1;
+      }
+      code_width = *info->architecture().encoder_widths().rbegin();
+      std::vector<size_t> order(scores.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        return scored->scores(a).score() < scored->scores(b).score();
+      });
+      for (size_t rank = 0; rank < order.size(); ++rank) scores[order[rank]] += rank;
     }
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    v1::AnomalyScoreRequest request;
-    request.mutable_model()->set_name(spec.model_name());
-    request.mutable_model()->set_version(job->version());
-    v1::DenseMatrix* rows = request.mutable_rows();
-    rows->set_rows(static_cast<int32_t>(s.test.rows()));
-    rows->set_cols(static_cast<int32_t>(d));
-    rows->mutable_values()->Add(s.test.data(), s.test.data() + s.test.size());
-    absl::StatusOr<v1::AnomalyScoreResponse> scored = client->AnomalyScore(request);
-    absl::StatusOr<v1::GetModelResponse> info = client->GetModel(request.model());
-    if (!scored.ok() || !info.ok()) {
-      std::cerr << set << ": " << (scored.ok() ? info.status() : scored.status()) << "\n";
-      return 1;
-    }
-    std::vector<double> scores;
-    for (const v1::RowScore& r : scored->scores()) scores.push_back(r.score());
     const double auc = RocAuc(scores, s.test_labels);
-    const int code_width = *info->architecture().encoder_widths().rbegin();
     const double pca = RocAuc(PcaScores(s, code_width), s.test_labels);
     const std::string base = absl::StrCat(absl::GetFlag(FLAGS_work), "/", set);
     WriteCsv(base + ".train.csv", s.train, nullptr);
