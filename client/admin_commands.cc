@@ -163,26 +163,26 @@ int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args) {
 namespace strata::cli {
 
 int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
-  std::string model, label, output = "table";
-  int version = 0, top = 0;
+  ModelFlags target;
+  std::string output = "table";
+  int top = 0;
   FlagSet flags("drift",
                 "How the records a model version saw recently move away from its training data:\n"
                 "per feature PSI, mean shift (training std units) and out-of-range share, most\n"
                 "drifted first; then reconstruction error, anomaly ratio and code drift.");
-  flags.AddString("model", &model, "NAME", "the model", true);
-  flags.AddInt("version", &version, "the version (default: the latest served)");
-  flags.AddString("label", &label, "LABEL", "the version this label points at");
+  target.Add(&flags);
   flags.AddInt("top", &top, "show only the N most drifted features (0 = all)");
   flags.AddString("output", &output, "table|csv|json", "output format");
   if (int code = flags.ParseOrExit(args); code >= 0) return code;
-  if (absl::Status s = CheckOutput(output); !s.ok()) {
-    Fail("drift", s);
+  absl::Status usage = CheckOutput(output);
+  if (usage.ok()) usage = target.Check();
+  if (!usage.ok()) {
+    Fail("drift", usage);
     return kExitUsage;
   }
   auto client = Connect(global);
   if (!client.ok()) return Fail("drift", client.status());
-  const v1::ModelSpec spec = MakeSpec(model, version, label);
-  absl::StatusOr<v1::DriftReportResponse> report = (*client)->DriftReport(spec);
+  absl::StatusOr<v1::DriftReportResponse> report = (*client)->DriftReport(target.Spec());
   if (!report.ok()) return Fail("drift", report.status());
   if (output == "json") {
     std::cout << Json(*report) << "\n";

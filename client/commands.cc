@@ -47,7 +47,21 @@ int ParseGlobalFlags(int argc, char** argv, GlobalFlags* global) {
   return i;
 }
 
-v1::ModelSpec MakeSpec(const std::string& model, int64_t version, const std::string& label) {
+void ModelFlags::Add(FlagSet* flags) {
+  flags->AddString("model", &model, "NAME", "the model", true);
+  flags->AddInt("version", &version, "the version (default: the latest served)");
+  flags->AddString("label", &label, "LABEL", "the version this label points at");
+}
+
+absl::Status ModelFlags::Check() const {
+  if (version != 0 && !label.empty()) {
+    return absl::InvalidArgumentError("give --version or --label, not both");
+  }
+  if (version < 0) return absl::InvalidArgumentError("--version must be positive");
+  return absl::OkStatus();
+}
+
+v1::ModelSpec ModelFlags::Spec() const {
   v1::ModelSpec spec;
   spec.set_name(model);
   if (version > 0) spec.set_version(version);

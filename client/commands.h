@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "client/cli_flags.h"
 #include "client/strata_client.h"
 #include "core/matrix.h"
 
@@ -52,9 +53,17 @@ int RunHealth(const GlobalFlags& global, const std::vector<std::string>& args);
 // Prints "strata COMMAND: message" and returns the exit code for it.
 int Fail(const std::string& command, const absl::Status& status);
 
-// The version of `model` that `version` (> 0) or `label` (non-empty)
-// names; neither: the latest served.
-v1::ModelSpec MakeSpec(const std::string& model, int64_t version, const std::string& label);
+// --model (required), --version and --label: the served version a command
+// asks. Neither --version nor --label: the latest served.
+struct ModelFlags {
+  std::string model, label;
+  int version = 0;
+
+  void Add(FlagSet* flags);
+  // InvalidArgument for both --version and --label, or a negative version.
+  absl::Status Check() const;
+  v1::ModelSpec Spec() const;
+};
 
 // Rows [start, start + n) of `values` as a wire matrix.
 v1::DenseMatrix RowsToWire(const Matrix& values, Eigen::Index start, Eigen::Index n);

@@ -59,8 +59,9 @@ std::string Pct(double v) { return absl::StrFormat("%.4f", v); }
 }  // namespace
 
 int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
-  std::string model, label, data, label_column, task = "auto";
-  int version = 0, folds = 5;
+  ModelFlags target;
+  std::string data, label_column, task = "auto";
+  int folds = 5;
   FlagSet flags("eval",
                 "Measures a served model on labelled data (a CSV with a header):\n"
                 "  reconstruction error (MSE per row, in scaled units), always;\n"
@@ -70,18 +71,18 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
                 "    cross-validated) on its codes, on the raw features and on PCA features of\n"
                 "    the code's width.\n"
                 "auto picks anomaly for 0/1 labels, else classes. Ends with a RESULT line.");
-  flags.AddString("model", &model, "NAME", "the model", true);
-  flags.AddInt("version", &version, "the version (default: the latest served)");
-  flags.AddString("label", &label, "LABEL", "the version this label points at");
+  target.Add(&flags);
   flags.AddString("data", &data, "FILE.csv", "labelled rows, with a header", true);
   flags.AddString("label_column", &label_column, "COL", "the column holding the labels", true);
   flags.AddString("task", &task, "auto|anomaly|classes", "what the labels mean");
   flags.AddInt("folds", &folds, "cross-validation folds of the linear probe");
   if (int code = flags.ParseOrExit(args); code >= 0) return code;
-  if ((task != "auto" && task != "anomaly" && task != "classes") || folds < 2 ||
-      (version > 0 && !label.empty())) {
-    std::cerr << "strata eval: --task is auto, anomaly or classes; --folds at least 2; "
-                 "--version or --label, not both\n";
+  if (absl::Status s = target.Check(); !s.ok()) {
+    Fail(s);
+    return kExitUsage;
+  }
+  if ((task != "auto" && task != "anomaly" && task != "classes") || folds < 2) {
+    std::cerr << "strata eval: --task is auto, anomaly or classes; --folds at least 2\n";
     return kExitUsage;
   }
   Matrix x;
@@ -101,7 +102,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
 
   auto client = Connect(global);
   if (!client.ok()) return Fail(client.status());
-  v1::ModelSpec spec = MakeSpec(model, version, label);
+  v1::ModelSpec spec = target.Spec();
   // Scores (and, for a probe, codes) in batches, pinned to the first answer's
   // version so that a hot swap mid-way cannot mix two models.
   std::vector<double> scores;
@@ -141,7 +142,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
       "%s version %d on %s: %d rows, %d features\n"
       "reconstruction MSE per row: mean %.6g, p50 %.6g, p95 %.6g, max %.6g; %d above the "
       "threshold %.6g\n",
-      model, spec.version(), data, x.rows(), x.cols(), mean, percentile(0.5), percentile(0.95),
+      target.model, spec.version(), data, x.rows(), x.cols(), mean, percentile(0.5), percentile(0.95),
       sorted.back(), std::count(flagged.begin(), flagged.end(), 1), threshold);
 
   if (task == "anomaly") {

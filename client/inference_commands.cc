@@ -20,28 +20,21 @@ namespace strata::cli {
 namespace {
 
 // Flags every inference command shares.
-struct InferenceFlags {
-  std::string model, label, drop_columns;
-  int version = 0;
+struct InferenceFlags : ModelFlags {
+  std::string drop_columns;
   int batch_rows = 1024;
 
   void Add(FlagSet* flags) {
-    flags->AddString("model", &model, "NAME", "model to ask", true);
-    flags->AddInt("version", &version, "version to ask (default: the latest served)");
-    flags->AddString("label", &label, "LABEL", "ask the version this label points at");
+    ModelFlags::Add(flags);
     flags->AddString("drop_columns", &drop_columns, "A,B",
                      "input columns to leave out, e.g. a label");
     flags->AddInt("batch_rows", &batch_rows, "rows per request");
   }
   absl::Status Check() const {
-    if (version != 0 && !label.empty()) {
-      return absl::InvalidArgumentError("give --version or --label, not both");
-    }
-    if (version < 0) return absl::InvalidArgumentError("--version must be positive");
+    if (absl::Status s = ModelFlags::Check(); !s.ok()) return s;
     if (batch_rows < 1) return absl::InvalidArgumentError("--batch_rows must be positive");
     return absl::OkStatus();
   }
-  v1::ModelSpec Spec() const { return MakeSpec(model, version, label); }
 };
 
 // Parses flags; returns -1 to go on, or the exit code to end with.

@@ -402,24 +402,22 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
 }
 
 int RunReport(const GlobalFlags& global, const std::vector<std::string>& args) {
-  std::string model, label, out;
-  int version = 0;
+  ModelFlags target;
+  std::string out;
   FlagSet flags("report",
                 "Writes one self-contained HTML page about a served model version: training\n"
                 "curves, the reconstruction-error distribution with its threshold, live drift\n"
                 "per feature and a 2-D view of training codes.");
-  flags.AddString("model", &model, "NAME", "the model", true);
-  flags.AddInt("version", &version, "the version (default: the latest served)");
-  flags.AddString("label", &label, "LABEL", "the version this label points at");
+  target.Add(&flags);
   flags.AddString("out", &out, "FILE.html", "where to write the page", true);
   if (int code = flags.ParseOrExit(args); code >= 0) return code;
-  if (version > 0 && !label.empty()) {
-    std::cerr << "strata report: give --version or --label, not both\n";
+  if (absl::Status s = target.Check(); !s.ok()) {
+    Fail("report", s);
     return kExitUsage;
   }
   auto client = Connect(global);
   if (!client.ok()) return Fail("report", client.status());
-  v1::ModelSpec spec = MakeSpec(model, version, label);
+  v1::ModelSpec spec = target.Spec();
   absl::StatusOr<v1::GetModelResponse> info = (*client)->GetModel(spec);
   if (!info.ok()) return Fail("report", info.status());
   // The drift of exactly the version described, even if a newer one lands.

@@ -41,15 +41,19 @@ class EvalTest : public ::testing::Test {
     server_ = std::make_unique<testing::ServerProcess>(dir_);
     ASSERT_GT(server_->port(), 0);
   }
+  // Version 1 of "thyroid", trained on the whole demo set.
+  void TrainThyroid() {
+    const ShellResult train =
+        server_->Strata("train --model thyroid --data data/thyroid.csv --drop_columns label "
+                        "--config data/configs/thyroid.json --wait --quiet");
+    ASSERT_EQ(train.exit_code, 0) << train.output;
+  }
   std::string dir_;
   std::unique_ptr<testing::ServerProcess> server_;
 };
 
 TEST_F(EvalTest, AnomalyMetricsMatchTheScoresOfEachRow) {
-  ASSERT_EQ(server_->Strata("train --model thyroid --data data/thyroid.csv --drop_columns label "
-                            "--config data/configs/thyroid.json --wait --quiet")
-                .exit_code,
-            0);
+  TrainThyroid();
   const ShellResult eval =
       server_->Strata("eval --model thyroid --data data/thyroid.csv --label_column label");
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
@@ -110,10 +114,7 @@ TEST_F(EvalTest, LinearProbeOnCodesOfClassesLivingInTheCode) {
 }
 
 TEST_F(EvalTest, BadLabelsAreOneLineErrors) {
-  ASSERT_EQ(server_->Strata("train --model thyroid --data data/thyroid.csv --drop_columns label "
-                            "--config data/configs/thyroid.json --wait --quiet")
-                .exit_code,
-            0);
+  TrainThyroid();
   const ShellResult missing =
       server_->Strata("eval --model thyroid --data data/thyroid.csv --label_column nope");
   EXPECT_EQ(missing.exit_code, 1);
