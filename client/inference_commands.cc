@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -146,18 +148,29 @@ int RunReconstruct(const GlobalFlags& global, const std::vector<std::string>& ar
 
 int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
   InferenceFlags common;
-  std::string metric = "mse";
+  std::string metric;
   bool feature_errors = false, stream = false;
   FlagSet flags("score",
                 "Anomaly scores of CSV rows on stdin: score,is_anomaly,percentile[,error_*] as "
                 "CSV on stdout,\nand a summary on stderr.");
   common.Add(&flags);
-  flags.AddString("metric", &metric, "mse|mae", "score: mean squared or mean absolute error");
+  flags.AddString("metric", &metric, "combined|mse|mae|code",
+                  "score: code distance + MSE (the default; mse for models trained before it),\n"
+                  "mean squared or mean absolute error, or the code's distance from the\n"
+                  "training codes");
   flags.AddBool("feature_errors", &feature_errors, "also print each feature's error");
   flags.AddBool("stream", &stream, "send the batches down one StreamAnomalyScore stream");
   if (int code = ParseFlags(flags, common, args, "score"); code >= 0) return code;
-  if (metric != "mse" && metric != "mae") {
-    std::cerr << "strata score: --metric must be mse or mae\n";
+  const std::map<std::string, v1::ScoreOptions::Metric> metrics = {
+      {"", v1::ScoreOptions::METRIC_UNSPECIFIED},
+      {"combined", v1::ScoreOptions::COMBINED},
+      {"mse", v1::ScoreOptions::MEAN_SQUARED},
+      {"mae", v1::ScoreOptions::MEAN_ABSOLUTE},
+      {"code", v1::ScoreOptions::CODE_DISTANCE}};
+  const auto wire_metric = metrics.find(metric);
+  if (wire_metric == metrics.end()) {
+    std::cerr << "strata score: --metric must be combined, mse, mae or code, not \"" << metric
+              << "\"\n";
     return kExitUsage;
   }
   absl::StatusOr<CsvTable> table = ReadStdin(common);
@@ -189,8 +202,7 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
     *request->mutable_model() = common.Spec();
     *request->mutable_rows() = RowsToWire(
         table->values, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
-    request->mutable_options()->set_metric(metric == "mae" ? v1::ScoreOptions::MEAN_ABSOLUTE
-                                                           : v1::ScoreOptions::MEAN_SQUARED);
+    request->mutable_options()->set_metric(wire_metric->second);
     request->mutable_options()->set_feature_errors(feature_errors);
   };
   if (stream) {
@@ -215,7 +227,8 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
   }
   std::cerr << absl::StrFormat("%s version %d: %d of %d rows above the %s threshold %.6g\n",
                                first.model().name(), first.model().version(), anomalies, rows,
-                               metric, first.threshold());
+                               absl::AsciiStrToLower(v1::ScoreOptions::Metric_Name(first.metric())),
+                               first.threshold());
   return kExitOk;
 }
 

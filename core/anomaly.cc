@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "Eigen/Eigenvalues"
+
 namespace strata {
 
 Matrix FeatureErrors(const StackedAutoencoder& net, const Scaler& scaler, const Matrix& raw,
@@ -44,10 +46,13 @@ v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, con
   std::vector<float> mse, mae;
   mse.reserve(static_cast<size_t>(raw.rows()));
   mae.reserve(static_cast<size_t>(raw.rows()));
+  Matrix codes(raw.rows(), net.code_dim());
   for (Eigen::Index start = 0; start < raw.rows(); start += kChunk) {
     const Eigen::Index n = std::min(kChunk, raw.rows() - start);
     const Matrix scaled = scaler.Transform(raw.middleRows(start, n));
-    const Matrix diff = net.Reconstruct(scaled) - scaled;
+    Matrix code;
+    const Matrix diff = net.Reconstruct(scaled, &code) - scaled;
+    codes.middleRows(start, n) = code;
     for (Eigen::Index r = 0; r < n; ++r) {
       mse.push_back(diff.row(r).squaredNorm() / static_cast<float>(diff.cols()));
       mae.push_back(diff.row(r).cwiseAbs().mean());
@@ -55,9 +60,86 @@ v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, con
   }
   v1::AnomalyCalibration c;
   c.set_threshold_percentile(threshold_percentile);
+  *c.mutable_code() = FitCodeGaussian(codes);
+  std::vector<float> sorted = mse;
+  std::sort(sorted.begin(), sorted.end());
+  // A model that reconstructs its training rows exactly makes any error
+  // stand out; the floor keeps the term finite.
+  c.set_mse_scale(std::max(static_cast<float>(Percentile(sorted, 50)), 1e-12f));
+  const Eigen::VectorXf distance = CodeDistances(c.code(), codes);
+  std::vector<float> combined(mse.size());
+  for (size_t r = 0; r < mse.size(); ++r) {
+    combined[r] = distance(static_cast<Eigen::Index>(r)) + mse[r] / c.mse_scale();
+  }
+  *c.mutable_code_distance() = DescribeScores(
+      std::vector<float>(distance.data(), distance.data() + distance.size()), threshold_percentile);
+  *c.mutable_combined() = DescribeScores(std::move(combined), threshold_percentile);
   *c.mutable_mean_squared() = DescribeScores(std::move(mse), threshold_percentile);
   *c.mutable_mean_absolute() = DescribeScores(std::move(mae), threshold_percentile);
   return c;
+}
+
+bool HasCodeScores(const v1::AnomalyCalibration& c) { return c.code().mean_size() > 0; }
+
+v1::CodeGaussian FitCodeGaussian(const Matrix& codes) {
+  const Eigen::MatrixXd z = codes.cast<double>();
+  const Eigen::RowVectorXd mean = z.colwise().mean();
+  const Eigen::MatrixXd centered = z.rowwise() - mean;
+  const Eigen::MatrixXd covariance =
+      centered.transpose() * centered / static_cast<double>(std::max<Eigen::Index>(1, z.rows()));
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(covariance);
+  const Eigen::VectorXd& values = eigen.eigenvalues();  // ascending
+  const double floor = std::max(1e-6 * values(values.size() - 1), 1e-12);
+  const Eigen::VectorXd inverse = values.cwiseMax(floor).cwiseInverse();
+  const Eigen::MatrixXd precision =
+      eigen.eigenvectors() * inverse.asDiagonal() * eigen.eigenvectors().transpose();
+  v1::CodeGaussian g;
+  for (Eigen::Index i = 0; i < mean.size(); ++i) g.add_mean(static_cast<float>(mean(i)));
+  for (Eigen::Index i = 0; i < precision.rows(); ++i) {
+    for (Eigen::Index j = 0; j < precision.cols(); ++j) {
+      g.add_precision(static_cast<float>(precision(i, j)));
+    }
+  }
+  return g;
+}
+
+Eigen::VectorXf CodeDistances(const v1::CodeGaussian& g, const Matrix& codes) {
+  const Eigen::Index k = g.mean_size();
+  const Eigen::Map<const Eigen::RowVectorXf> mean(g.mean().data(), k);
+  const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>
+      precision(g.precision().data(), k, k);
+  const Matrix centered = codes.rowwise() - mean;
+  return ((centered * precision).array() * centered.array()).rowwise().sum() /
+         static_cast<float>(k);
+}
+
+Eigen::VectorXf RowScores(const v1::AnomalyCalibration& c, ScoreMetric metric,
+                          const Matrix& errors, const Matrix& code) {
+  switch (metric) {
+    case ScoreMetric::kMeanSquared:
+    case ScoreMetric::kMeanAbsolute:
+      return errors.rowwise().mean();
+    case ScoreMetric::kCodeDistance:
+      return CodeDistances(c.code(), code);
+    case ScoreMetric::kCombined:
+      return CodeDistances(c.code(), code) + errors.rowwise().mean() / c.mse_scale();
+  }
+  return errors.rowwise().mean();
+}
+
+const v1::ScoreDistribution& ScoreDistributionOf(const v1::AnomalyCalibration& c,
+                                                 ScoreMetric metric) {
+  switch (metric) {
+    case ScoreMetric::kMeanSquared:
+      return c.mean_squared();
+    case ScoreMetric::kMeanAbsolute:
+      return c.mean_absolute();
+    case ScoreMetric::kCodeDistance:
+      return c.code_distance();
+    case ScoreMetric::kCombined:
+      return c.combined();
+  }
+  return c.mean_squared();
 }
 
 double PercentileOfScore(const v1::ScoreDistribution& distribution, float score) {

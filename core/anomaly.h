@@ -1,16 +1,26 @@
-// Anomaly scores from reconstruction errors, and their calibration.
+// Anomaly scores from reconstruction errors and codes, and their calibration.
 //
-// A row's score is the mean over features of its squared (or absolute)
-// reconstruction error in scaled space, where every feature weighs the same.
+// Four scores, all in scaled space, where every feature weighs the same:
+// - mean squared / mean absolute: the mean over features of the row's
+//   squared (absolute) reconstruction error;
+// - code distance: the squared Mahalanobis distance of the row's code from a
+//   Gaussian fitted to the training rows' codes, divided by the code width
+//   (about 1 for a training row);
+// - combined: code distance + MSE / (median training MSE), the default. A
+//   row the model reconstructs badly is off the training data's manifold; a
+//   row it reconstructs well can still sit far from where the training rows
+//   lie on it. Each term alone misses one of the two.
 // At the end of training the scores of the training rows give each metric a
 // threshold (a percentile of them) and a quantile table, so serving can say
 // how unusual a score is:
 //
 //   v1::AnomalyCalibration c = CalibrateAnomalyScores(net, scaler, train_raw, 99.0);
-//   Matrix errors = FeatureErrors(net, scaler, batch, ScoreMetric::kMeanSquared);
-//   float score = errors.row(0).mean();
-//   bool anomaly = score > c.mean_squared().threshold();
-//   double pct = PercentileOfScore(c.mean_squared(), score);
+//   Matrix code;
+//   Matrix errors = FeatureErrors(net, scaler, batch, ScoreMetric::kCombined, &code);
+//   Eigen::VectorXf scores = RowScores(c, ScoreMetric::kCombined, errors, code);
+//   const v1::ScoreDistribution& d = ScoreDistributionOf(c, ScoreMetric::kCombined);
+//   bool anomaly = scores(0) > d.threshold();
+//   double pct = PercentileOfScore(d, scores(0));
 #ifndef STRATA_CORE_ANOMALY_H_
 #define STRATA_CORE_ANOMALY_H_
 
@@ -23,13 +33,42 @@
 
 namespace strata {
 
-enum class ScoreMetric { kMeanSquared, kMeanAbsolute };
+enum class ScoreMetric { kMeanSquared, kMeanAbsolute, kCodeDistance, kCombined };
 
-// Per row and feature: the squared or absolute reconstruction error of raw
-// rows, in scaled space; the code layer's features too when `code` is not
-// null. REQUIRES: raw.cols() == net.input_dim(), finite.
+// Whether `metric` scores from the code (and needs HasCodeScores).
+inline bool UsesCode(ScoreMetric metric) {
+  return metric == ScoreMetric::kCodeDistance || metric == ScoreMetric::kCombined;
+}
+
+// Whether the calibration has the code's Gaussian (models trained before the
+// code scores existed do not).
+bool HasCodeScores(const v1::AnomalyCalibration& c);
+
+// Per row and feature: the reconstruction error of raw rows in scaled space,
+// absolute for kMeanAbsolute and squared otherwise; the code layer's
+// features too when `code` is not null. REQUIRES: raw.cols() ==
+// net.input_dim(), finite.
 Matrix FeatureErrors(const StackedAutoencoder& net, const Scaler& scaler, const Matrix& raw,
                      ScoreMetric metric, Matrix* code = nullptr);
+
+// Each row's score under `metric` from its FeatureErrors (same metric) and,
+// for the code metrics, its code. REQUIRES: errors.rows() == code.rows() and
+// code.cols() == c.code().mean_size() for the code metrics, which need
+// HasCodeScores(c).
+Eigen::VectorXf RowScores(const v1::AnomalyCalibration& c, ScoreMetric metric,
+                          const Matrix& errors, const Matrix& code);
+
+// The calibrated distribution of a metric's training scores.
+const v1::ScoreDistribution& ScoreDistributionOf(const v1::AnomalyCalibration& c,
+                                                 ScoreMetric metric);
+
+// Mean and (inverse) covariance of codes, one row each. Directions with
+// (almost) no variance get the variance 1e-6 x the largest, so that the
+// precision stays finite. REQUIRES: at least one row.
+v1::CodeGaussian FitCodeGaussian(const Matrix& codes);
+
+// Per row: (z - mean)' precision (z - mean) / k. REQUIRES: codes.cols() == k.
+Eigen::VectorXf CodeDistances(const v1::CodeGaussian& g, const Matrix& codes);
 
 // The (linearly interpolated) p-th percentile, p in [0, 100], of `sorted`.
 // REQUIRES: sorted ascending and non-empty.
@@ -38,8 +77,9 @@ double Percentile(const std::vector<float>& sorted, double p);
 // Threshold and quantile table of `scores`.
 v1::ScoreDistribution DescribeScores(std::vector<float> scores, double threshold_percentile);
 
-// Scores every row of `raw` (in chunks, to bound memory) with both metrics
-// and describes them. REQUIRES: raw has at least one row.
+// Scores every row of `raw` (in chunks, to bound memory) with every metric,
+// fitting the code's Gaussian on the way, and describes the scores.
+// REQUIRES: raw has at least one row.
 v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, const Scaler& scaler,
                                               const Matrix& raw, double threshold_percentile);
 

@@ -44,9 +44,29 @@ absl::StatusOr<Matrix> Model::FeatureErrors(const Matrix& raw, ScoreMetric metri
   return strata::FeatureErrors(autoencoder_, scaler_, raw, metric, code);
 }
 
+absl::StatusOr<Matrix> Model::Score(const Matrix& raw, ScoreMetric metric, Matrix* code) const {
+  if (UsesCode(metric) && !HasCodeScores(info_.calibration)) {
+    return absl::FailedPreconditionError(
+        "this model version was trained before code-distance scores existed: score it with "
+        "MEAN_SQUARED or MEAN_ABSOLUTE, or train a new version");
+  }
+  Matrix own_code;
+  if (code == nullptr && UsesCode(metric)) code = &own_code;
+  absl::StatusOr<Matrix> errors = FeatureErrors(raw, metric, code);
+  if (!errors.ok()) return errors.status();
+  Matrix out(errors->rows(), errors->cols() + 1);
+  out.leftCols(errors->cols()) = *errors;
+  out.col(errors->cols()) =
+      RowScores(info_.calibration, metric, *errors, code != nullptr ? *code : Matrix());
+  return out;
+}
+
+ScoreMetric Model::default_metric() const {
+  return HasCodeScores(info_.calibration) ? ScoreMetric::kCombined : ScoreMetric::kMeanSquared;
+}
+
 const v1::ScoreDistribution& Model::score_distribution(ScoreMetric metric) const {
-  return metric == ScoreMetric::kMeanAbsolute ? info_.calibration.mean_absolute()
-                                              : info_.calibration.mean_squared();
+  return ScoreDistributionOf(info_.calibration, metric);
 }
 
 }  // namespace strata

@@ -5,6 +5,7 @@
 //   absl::StatusOr<Matrix> code = model.Encode(batch, model.depth());
 //   absl::StatusOr<Matrix> recon = model.Reconstruct(batch);
 //   absl::StatusOr<Matrix> errors = model.FeatureErrors(batch, ScoreMetric::kMeanSquared);
+//   absl::StatusOr<Matrix> scored = model.Score(batch, model.default_metric());
 //
 // Immutable after construction; thread-safe.
 #ifndef STRATA_CORE_MODEL_H_
@@ -59,6 +60,14 @@ class Model {
   // space (where every feature weighs the same); see anomaly.h.
   absl::StatusOr<Matrix> FeatureErrors(const Matrix& raw, ScoreMetric metric,
                                        Matrix* code = nullptr) const;
+  // Per-feature errors as FeatureErrors gives them, then one more column:
+  // each row's score under `metric`. FailedPrecondition for a code metric on
+  // a model trained before the code scores.
+  absl::StatusOr<Matrix> Score(const Matrix& raw, ScoreMetric metric,
+                               Matrix* code = nullptr) const;
+  // What an unspecified metric means for this model: kCombined, or
+  // kMeanSquared for models without code scores.
+  ScoreMetric default_metric() const;
   // The calibrated score distribution of a metric.
   const v1::ScoreDistribution& score_distribution(ScoreMetric metric) const;
 

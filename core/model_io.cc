@@ -119,11 +119,26 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
       }
     }
   }
+  const v1::AnomalyCalibration& c = info.calibration;
   for (const v1::ScoreDistribution* d :
-       {&info.calibration.mean_squared(), &info.calibration.mean_absolute()}) {
+       {&c.mean_squared(), &c.mean_absolute(), &c.code_distance(), &c.combined()}) {
     if (!std::is_sorted(d->quantiles().begin(), d->quantiles().end()) ||
         !std::isfinite(d->threshold())) {
       return absl::InvalidArgumentError("the anomaly calibration is malformed");
+    }
+  }
+  if (HasCodeScores(c)) {  // absent in models from before the code scores
+    const int k = arch.encoder_widths(depth - 1);
+    const auto finite = [](const auto& values) {
+      return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
+    };
+    if (c.code().mean_size() != k || c.code().precision_size() != k * k ||
+        !finite(c.code().mean()) || !finite(c.code().precision()) ||
+        !(c.mse_scale() > 0 && std::isfinite(c.mse_scale())) ||
+        c.code_distance().quantiles().empty() || c.combined().quantiles().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the anomaly calibration's code Gaussian does not match the ", k,
+                       "-unit code"));
     }
   }
   return std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info));

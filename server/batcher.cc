@@ -40,15 +40,15 @@ absl::StatusOr<Computed> Compute(const ServableModel& m, const InferenceOp& op,
       }
       return c;
     }
-    case InferenceOp::Kind::kFeatureErrors: {
-      absl::StatusOr<Matrix> errors =
-          model.FeatureErrors(rows, op.metric, watch ? &c.code : nullptr);
-      if (!errors.ok()) return errors.status();
-      c.out = *std::move(errors);
+    case InferenceOp::Kind::kScore: {
+      absl::StatusOr<Matrix> scored = model.Score(rows, op.metric, watch ? &c.code : nullptr);
+      if (!scored.ok()) return scored.status();
+      c.out = *std::move(scored);
       if (watch) {
-        c.mse = op.metric == ScoreMetric::kMeanSquared
-                    ? Eigen::VectorXf(c.out.rowwise().mean())
-                    : Eigen::VectorXf(c.out.array().square().rowwise().mean());
+        const auto errors = c.out.leftCols(c.out.cols() - 1);
+        c.mse = op.metric == ScoreMetric::kMeanAbsolute
+                    ? Eigen::VectorXf(errors.array().square().rowwise().mean())
+                    : Eigen::VectorXf(errors.rowwise().mean());
       }
       return c;
     }

@@ -34,17 +34,18 @@ namespace strata {
 
 // What one model call computes for each row.
 struct InferenceOp {
-  enum class Kind { kEncode, kReconstruct, kFeatureErrors };
+  enum class Kind { kEncode, kReconstruct, kScore };
   Kind kind = Kind::kEncode;
   int layer = 0;                                  // kEncode: 1 ... depth
-  ScoreMetric metric = ScoreMetric::kMeanSquared;  // kFeatureErrors
+  ScoreMetric metric = ScoreMetric::kMeanSquared;  // kScore: resolved, never unspecified
 
   bool operator==(const InferenceOp& o) const {
     return kind == o.kind && layer == o.layer && metric == o.metric;
   }
 };
 
-// Features, reconstructions (original units) or per-feature errors of `rows`
+// Features, reconstructions (original units) or, for kScore, per-feature
+// errors then each row's score as a last column (Model::Score) of `rows`
 // (validated: finite, the model's width), after observing them for drift.
 absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
                                     const Matrix& rows);

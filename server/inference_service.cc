@@ -33,33 +33,63 @@ absl::StatusOr<InferenceServiceImpl::Prepared> Resolve(const InferenceServiceImp
   return p;
 }
 
-absl::StatusOr<ScoreMetric> MetricOf(const v1::ScoreOptions& options) {
-  const v1::ScoreOptions::Metric wire = options.metric();
-  if (!v1::ScoreOptions::Metric_IsValid(wire)) {
-    return absl::InvalidArgumentError(absl::StrCat("options.metric ", wire, " is unknown"));
+// The metric a request asks for, resolved against the model's default.
+absl::StatusOr<ScoreMetric> MetricOf(const v1::ScoreOptions& options, const Model& model) {
+  switch (options.metric()) {
+    case v1::ScoreOptions::METRIC_UNSPECIFIED:
+      return model.default_metric();
+    case v1::ScoreOptions::MEAN_SQUARED:
+      return ScoreMetric::kMeanSquared;
+    case v1::ScoreOptions::MEAN_ABSOLUTE:
+      return ScoreMetric::kMeanAbsolute;
+    case v1::ScoreOptions::CODE_DISTANCE:
+    case v1::ScoreOptions::COMBINED:
+      if (!HasCodeScores(model.info().calibration)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "options.metric ", v1::ScoreOptions::Metric_Name(options.metric()),
+            ": this model version was trained before code-distance scores existed; use "
+            "MEAN_SQUARED or MEAN_ABSOLUTE, or train a new version"));
+      }
+      return options.metric() == v1::ScoreOptions::COMBINED ? ScoreMetric::kCombined
+                                                            : ScoreMetric::kCodeDistance;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("options.metric ", options.metric(), " is unknown"));
   }
-  return wire == v1::ScoreOptions::MEAN_ABSOLUTE ? ScoreMetric::kMeanAbsolute
-                                                 : ScoreMetric::kMeanSquared;
 }
 
-// Scores, thresholds and percentiles from per-feature errors.
+v1::ScoreOptions::Metric WireMetric(ScoreMetric metric) {
+  switch (metric) {
+    case ScoreMetric::kMeanSquared:
+      return v1::ScoreOptions::MEAN_SQUARED;
+    case ScoreMetric::kMeanAbsolute:
+      return v1::ScoreOptions::MEAN_ABSOLUTE;
+    case ScoreMetric::kCodeDistance:
+      return v1::ScoreOptions::CODE_DISTANCE;
+    case ScoreMetric::kCombined:
+      return v1::ScoreOptions::COMBINED;
+  }
+  return v1::ScoreOptions::METRIC_UNSPECIFIED;
+}
+
+// Scores, thresholds and percentiles from Model::Score's answer: per-feature
+// errors, then the score.
 void FillScores(const ServableModel& m, const InferenceOp& op, const v1::ScoreOptions& options,
-                const Matrix& errors, v1::AnomalyScoreResponse* response) {
+                const Matrix& scored, v1::AnomalyScoreResponse* response) {
   const v1::ScoreDistribution& distribution = m.model->score_distribution(op.metric);
   SetVersion(m, response->mutable_model());
-  response->set_metric(op.metric == ScoreMetric::kMeanAbsolute ? v1::ScoreOptions::MEAN_ABSOLUTE
-                                                               : v1::ScoreOptions::MEAN_SQUARED);
+  response->set_metric(WireMetric(op.metric));
   response->set_threshold(distribution.threshold());
-  response->mutable_scores()->Reserve(static_cast<int>(errors.rows()));
-  for (Eigen::Index r = 0; r < errors.rows(); ++r) {
+  response->mutable_scores()->Reserve(static_cast<int>(scored.rows()));
+  const Eigen::Index features = scored.cols() - 1;
+  for (Eigen::Index r = 0; r < scored.rows(); ++r) {
     v1::RowScore* row = response->add_scores();
-    const float score = errors.row(r).mean();
+    const float score = scored(r, features);
     row->set_score(score);
     row->set_is_anomaly(score > distribution.threshold());
     row->set_percentile(static_cast<float>(PercentileOfScore(distribution, score)));
     if (options.feature_errors()) {
-      row->mutable_feature_errors()->Add(errors.row(r).data(),
-                                         errors.row(r).data() + errors.cols());
+      row->mutable_feature_errors()->Add(scored.row(r).data(), scored.row(r).data() + features);
     }
   }
 }
@@ -312,11 +342,11 @@ absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::PrepareReco
 
 absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::PrepareScore(
     const v1::ModelSpec& spec, const v1::AnomalyScoreRequest& request) const {
-  absl::StatusOr<ScoreMetric> metric = MetricOf(request.options());
-  if (!metric.ok()) return metric.status();
   absl::StatusOr<Prepared> p = Resolve(options_, spec, request.rows());
   if (!p.ok()) return p.status();
-  p->op.kind = InferenceOp::Kind::kFeatureErrors;
+  absl::StatusOr<ScoreMetric> metric = MetricOf(request.options(), *p->model.model);
+  if (!metric.ok()) return metric.status();
+  p->op.kind = InferenceOp::Kind::kScore;
   p->op.metric = *metric;
   return p;
 }

@@ -152,12 +152,14 @@ class StrataClient:
         return _rows(self._call(self._inference.Reconstruct, request).reconstructions)
 
     def score(self, model, rows, version=None, label=None, feature_errors=False,
-              metric="MEAN_SQUARED"):
-        """The AnomalyScoreResponse: .threshold, and .scores[i].score / .is_anomaly /
-        .percentile / .feature_errors for row i."""
+              metric="METRIC_UNSPECIFIED"):
+        """The AnomalyScoreResponse: .metric, .threshold, and .scores[i].score /
+        .is_anomaly / .percentile / .feature_errors for row i. metric: COMBINED
+        (what METRIC_UNSPECIFIED means for current models), MEAN_SQUARED,
+        MEAN_ABSOLUTE or CODE_DISTANCE."""
         request = service_pb2.AnomalyScoreRequest(
             model=_spec(model, version, label), rows=_dense(rows),
-            options=service_pb2.ScoreOptions(metric=metric, feature_errors=feature_errors))
+            options=service_pb2.ScoreOptions(metric=metric.upper(), feature_errors=feature_errors))
         return self._call(self._inference.AnomalyScore, request)
 
     def stream_scores(self, model, batches, version=None, label=None, feature_errors=False):

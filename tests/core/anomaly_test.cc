@@ -1,5 +1,7 @@
 #include "core/anomaly.h"
 
+#include <cmath>
+
 #include "core/trainer.h"
 #include "gtest/gtest.h"
 #include "tests/testing/synthetic_data.h"
@@ -62,6 +64,79 @@ TEST(AnomalyTest, TrainedModelFlagsOutliersAboveItsThreshold) {
       (outlier_scores.array() > c.mean_absolute().threshold()).cast<double>().mean();
   EXPECT_GT(flagged, 0.9);
   EXPECT_GT(PercentileOfScore(c.mean_absolute(), outlier_scores.maxCoeff()), 99.0);
+}
+
+TEST(AnomalyTest, CodeDistanceIsMahalanobisPerCodeUnit) {
+  // Two independent units with standard deviations 1 and 10, and a constant
+  // third one.
+  Matrix codes = testing::GaussianMatrix(20000, 3, 5);
+  codes.col(1) *= 10;
+  codes.col(2).setConstant(4);
+  const v1::CodeGaussian g = FitCodeGaussian(codes);
+  ASSERT_EQ(g.mean_size(), 3);
+  ASSERT_EQ(g.precision_size(), 9);
+  EXPECT_NEAR(g.precision(0), 1.0, 0.03);
+  EXPECT_NEAR(g.precision(4), 0.01, 0.0003);
+  EXPECT_NEAR(g.precision(1), 0.0, 0.003);
+  // The fitted rows average trace(C^-1 C) / k: 1 per unit that varies, and
+  // nothing for the constant one.
+  EXPECT_NEAR(CodeDistances(g, codes).mean(), 2.0 / 3.0, 1e-3);
+  Matrix probe(3, 3);
+  probe << g.mean(0) + 2, g.mean(1), 4,  // 2 sd on the first unit
+      g.mean(0), g.mean(1) + 20, 4,      // 2 sd on the second
+      g.mean(0), g.mean(1), 4.5;         // off the constant unit: huge, finite
+  const Eigen::VectorXf d = CodeDistances(g, probe);
+  EXPECT_NEAR(d(0), 4.0 / 3.0, 0.05);
+  EXPECT_NEAR(d(1), 4.0 / 3.0, 0.05);
+  EXPECT_TRUE(std::isfinite(d(2)));
+  EXPECT_GT(d(2), 500);  // 0.25 / (1e-6 x 100) / 3
+}
+
+TEST(AnomalyTest, CombinedScoreCatchesRowsReconstructedWellButFarFromTheTrainingCodes) {
+  // Rows on a 2-D plane in 8-D, and a linear autoencoder with a 2-unit code:
+  // it reconstructs any row on the plane, however far out.
+  const Matrix z = testing::GaussianMatrix(3000, 2, 31);
+  const Matrix a = testing::GaussianMatrix(2, 8, 32);
+  const Matrix data = z * a + testing::GaussianMatrix(3000, 8, 33, 0.05);
+  Trainer::Options options;
+  options.input_dim = 8;
+  options.config.add_encoder_widths(2);
+  options.config.set_finetune_epochs(100);
+  auto model = (*Trainer::Create(options))->Train(data);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const v1::AnomalyCalibration& c = (*model)->info().calibration;
+  EXPECT_EQ((*model)->default_metric(), ScoreMetric::kCombined);
+
+  // Training rows: each metric flags about 1% (threshold percentile 99), and
+  // the combined score is its two terms.
+  Matrix code;
+  auto scored = (*model)->Score(data, ScoreMetric::kCombined, &code);
+  ASSERT_TRUE(scored.ok()) << scored.status();
+  ASSERT_EQ(scored->cols(), 9);
+  const Eigen::VectorXf combined = scored->col(8);
+  const Eigen::VectorXf mse = scored->leftCols(8).rowwise().mean();
+  const Eigen::VectorXf distance = CodeDistances(c.code(), code);
+  EXPECT_NEAR(distance.mean(), 1.0, 1e-3);
+  for (Eigen::Index r = 0; r < 3000; r += 97) {
+    EXPECT_NEAR(combined(r), distance(r) + mse(r) / c.mse_scale(), 1e-4 * combined(r));
+  }
+  EXPECT_NEAR((combined.array() > c.combined().threshold()).cast<double>().mean(), 0.01, 0.002);
+  EXPECT_NEAR((distance.array() > c.code_distance().threshold()).cast<double>().mean(), 0.01,
+              0.002);
+
+  // Rows 6 standard deviations out along the plane: reconstruction error
+  // barely notices them, the code distance and so the combined score do.
+  const Matrix far_z = testing::GaussianMatrix(200, 2, 34).rowwise().normalized() * 6.0f;
+  const Matrix far = far_z * a + testing::GaussianMatrix(200, 8, 35, 0.05);
+  auto far_mse = (*model)->Score(far, ScoreMetric::kMeanSquared);
+  auto far_combined = (*model)->Score(far, ScoreMetric::kCombined);
+  ASSERT_TRUE(far_mse.ok() && far_combined.ok());
+  const double mse_flagged =
+      (far_mse->col(8).array() > c.mean_squared().threshold()).cast<double>().mean();
+  const double combined_flagged =
+      (far_combined->col(8).array() > c.combined().threshold()).cast<double>().mean();
+  EXPECT_LT(mse_flagged, 0.1);  // 0.02 when written
+  EXPECT_GT(combined_flagged, 0.95);
 }
 
 }  // namespace

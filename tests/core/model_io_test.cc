@@ -135,6 +135,33 @@ TEST(ModelIoTest, InconsistentArtifactsAreRejected) {
   a = good;
   a.clear_decoder();
   EXPECT_FALSE(ModelFromArtifact(a).ok());
+  // The code Gaussian must fit the 3-unit code.
+  ASSERT_EQ(good.calibration().code().precision_size(), 9);
+  a = good;
+  a.mutable_calibration()->mutable_code()->mutable_precision()->RemoveLast();
+  EXPECT_THAT(ModelFromArtifact(a).status().message(), HasSubstr("3-unit code"));
+  a = good;
+  a.mutable_calibration()->mutable_code()->set_mean(0, std::nanf(""));
+  EXPECT_THAT(ModelFromArtifact(a).status().message(), HasSubstr("code Gaussian"));
+  a = good;
+  a.mutable_calibration()->set_mse_scale(0);
+  EXPECT_FALSE(ModelFromArtifact(a).ok());
+}
+
+TEST(ModelIoTest, ModelsFromBeforeCodeScoresLoadAndScoreByMse) {
+  v1::ModelArtifact old = ModelToArtifact(*TrainedModel(false));
+  v1::AnomalyCalibration* c = old.mutable_calibration();
+  c->clear_code();
+  c->clear_mse_scale();
+  c->clear_code_distance();
+  c->clear_combined();
+  auto model = ModelFromArtifact(old);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->default_metric(), ScoreMetric::kMeanSquared);
+  const Matrix x = testing::GaussianMatrix(5, 7, 8);
+  EXPECT_TRUE((*model)->Score(x, ScoreMetric::kMeanSquared).ok());
+  EXPECT_EQ((*model)->Score(x, ScoreMetric::kCombined).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(ModelIoTest, MissingFileIsNotFound) {

@@ -27,7 +27,7 @@ InferenceOp Encode(int layer) {
 
 InferenceOp Errors() {
   InferenceOp op;
-  op.kind = InferenceOp::Kind::kFeatureErrors;
+  op.kind = InferenceOp::Kind::kScore;
   return op;
 }
 
