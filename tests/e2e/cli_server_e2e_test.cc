@@ -77,8 +77,16 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
       "score --model thyroid --label stable --drop_columns label --stream < data/thyroid.csv");
   ASSERT_EQ(score.exit_code, 0) << score.output.substr(0, 500);
   EXPECT_TRUE(absl::StrContains(score.output, "score,is_anomaly,percentile\n")) << Head(score);
-  EXPECT_TRUE(absl::StrContains(score.output, "of 3772 rows above the mse threshold"))
+  EXPECT_TRUE(absl::StrContains(score.output, "of 3772 rows above the combined threshold"))
       << Head(score);
+  Result mse = Strata(
+      "score --model thyroid --label stable --drop_columns label --metric mse "
+      "< data/thyroid.csv");
+  EXPECT_TRUE(absl::StrContains(mse.output, "of 3772 rows above the mean_squared threshold"))
+      << Head(mse);
+  Result bad_metric = Strata("score --model thyroid --metric rmse < data/thyroid.csv");
+  EXPECT_EQ(bad_metric.exit_code, 2);
+  EXPECT_THAT(bad_metric.output, HasSubstr("--metric must be combined, mse, mae or code"));
 
   Result recon = Strata(
       "reconstruct --model thyroid --version 1 --drop_columns label "

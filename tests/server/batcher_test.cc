@@ -89,12 +89,12 @@ TEST(BatcherTest, RequestsShareCallsByVersionAndOpAndGetTheirOwnRows) {
   };
   EXPECT_TRUE(near(record.answers[0], *a->Encode(x.middleRows(0, 1), 2)));
   EXPECT_TRUE(near(record.answers[1],
-                   *a->FeatureErrors(x.middleRows(1, 2), ScoreMetric::kMeanSquared)));
+                   *a->Score(x.middleRows(1, 2), ScoreMetric::kMeanSquared)));
   EXPECT_TRUE(near(record.answers[2], *a->Encode(x.middleRows(3, 3), 2)));
   EXPECT_TRUE(near(record.answers[3], *b->Encode(x.middleRows(6, 1), 2)));
   EXPECT_TRUE(near(record.answers[4], *a->Encode(x.middleRows(7, 1), 1)));
   EXPECT_TRUE(near(record.answers[5],
-                   *a->FeatureErrors(x.middleRows(8, 2), ScoreMetric::kMeanSquared)));
+                   *a->Score(x.middleRows(8, 2), ScoreMetric::kMeanSquared)));
 }
 
 TEST(BatcherTest, AFullGroupRunsWithoutWaitingForItsDelay) {

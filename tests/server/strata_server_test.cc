@@ -87,7 +87,19 @@ TEST_P(InferenceTest, EncodeReconstructAndScoreMatchTheCore) {
   ASSERT_TRUE(recon.ok()) << recon.status();
   EXPECT_EQ(FromWire(recon->reconstructions()), *model->Reconstruct(x));
 
-  for (auto metric : {v1::ScoreOptions::METRIC_UNSPECIFIED, v1::ScoreOptions::MEAN_ABSOLUTE}) {
+  // Every metric; an unspecified one is the model's default, COMBINED.
+  ASSERT_EQ(model->default_metric(), ScoreMetric::kCombined);
+  const std::vector<std::pair<v1::ScoreOptions::Metric, ScoreMetric>> metrics = {
+      {v1::ScoreOptions::METRIC_UNSPECIFIED, ScoreMetric::kCombined},
+      {v1::ScoreOptions::MEAN_SQUARED, ScoreMetric::kMeanSquared},
+      {v1::ScoreOptions::MEAN_ABSOLUTE, ScoreMetric::kMeanAbsolute},
+      {v1::ScoreOptions::CODE_DISTANCE, ScoreMetric::kCodeDistance},
+      {v1::ScoreOptions::COMBINED, ScoreMetric::kCombined}};
+  const Matrix squared = *model->FeatureErrors(x, ScoreMetric::kMeanSquared);
+  const Matrix codes = *model->Encode(x, model->depth());
+  const v1::AnomalyCalibration& c = model->info().calibration;
+  for (const auto& [metric, core_metric] : metrics) {
+    SCOPED_TRACE(v1::ScoreOptions::Metric_Name(metric));
     v1::AnomalyScoreRequest score;
     *score.mutable_model() = Spec("m");
     *score.mutable_rows() = Dense(x);
@@ -95,20 +107,36 @@ TEST_P(InferenceTest, EncodeReconstructAndScoreMatchTheCore) {
     score.mutable_options()->set_feature_errors(true);
     auto scores = t.client->AnomalyScore(score);
     ASSERT_TRUE(scores.ok()) << scores.status();
-    const ScoreMetric core_metric = metric == v1::ScoreOptions::MEAN_ABSOLUTE
-                                        ? ScoreMetric::kMeanAbsolute
-                                        : ScoreMetric::kMeanSquared;
     const Matrix errors = *model->FeatureErrors(x, core_metric);
     const v1::ScoreDistribution& d = model->score_distribution(core_metric);
-    EXPECT_EQ(scores->metric(), metric == v1::ScoreOptions::MEAN_ABSOLUTE
-                                    ? v1::ScoreOptions::MEAN_ABSOLUTE
-                                    : v1::ScoreOptions::MEAN_SQUARED);
+    EXPECT_EQ(scores->metric(), metric == v1::ScoreOptions::METRIC_UNSPECIFIED
+                                    ? v1::ScoreOptions::COMBINED
+                                    : metric);
     EXPECT_EQ(scores->threshold(), d.threshold());
     EXPECT_GT(scores->threshold(), 0);
     ASSERT_EQ(scores->scores_size(), 9);
     for (int r = 0; r < 9; ++r) {
       const v1::RowScore& s = scores->scores(r);
-      EXPECT_FLOAT_EQ(s.score(), errors.row(r).mean());
+      const double mse = squared.row(r).mean();
+      // (z - mean)' precision (z - mean) / k, by hand.
+      const int k = static_cast<int>(codes.cols());
+      const RowVector centered =
+          codes.row(r) - Eigen::Map<const RowVector>(c.code().mean().data(), k);
+      const double distance =
+          (centered * Eigen::Map<const Matrix>(c.code().precision().data(), k, k) *
+           centered.transpose())(0) / k;
+      switch (core_metric) {
+        case ScoreMetric::kMeanSquared:
+        case ScoreMetric::kMeanAbsolute:
+          EXPECT_FLOAT_EQ(s.score(), errors.row(r).mean());
+          break;
+        case ScoreMetric::kCodeDistance:
+          EXPECT_NEAR(s.score(), distance, 1e-4 * distance);
+          break;
+        case ScoreMetric::kCombined:
+          EXPECT_NEAR(s.score(), distance + mse / c.mse_scale(), 1e-4 * s.score());
+          break;
+      }
       EXPECT_EQ(s.is_anomaly(), s.score() > d.threshold());
       EXPECT_FLOAT_EQ(s.percentile(), PercentileOfScore(d, s.score()));
       ASSERT_EQ(s.feature_errors_size(), 6);
@@ -139,7 +167,7 @@ TEST_P(InferenceTest, ScoreStreamAnswersInOrder) {
         const Matrix x =
             testing::GaussianMatrix(response.scores_size(), 6, 100 + response.scores_size() - 1);
         EXPECT_FLOAT_EQ(response.scores(0).score(),
-                        model->FeatureErrors(x, ScoreMetric::kMeanSquared)->row(0).mean());
+                        (*model->Score(x, ScoreMetric::kCombined))(0, 6));
       });
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(received, 20);
@@ -156,7 +184,7 @@ TEST_P(InferenceTest, ConcurrentSingleRowCallsGetTheirOwnAnswers) {
   constexpr int kThreads = 8, kCalls = 40;
   const Matrix x = testing::GaussianMatrix(kThreads * kCalls, 6, 77);
   const Matrix codes = *model->Encode(x, 2);
-  const Matrix errors = *model->FeatureErrors(x, ScoreMetric::kMeanSquared);
+  const Eigen::VectorXf scores = model->Score(x, ScoreMetric::kCombined)->col(6);
   std::atomic<int> failures{0}, wrong{0};
   std::vector<std::thread> threads;
   for (int th = 0; th < kThreads; ++th) {
@@ -181,8 +209,7 @@ TEST_P(InferenceTest, ConcurrentSingleRowCallsGetTheirOwnAnswers) {
           auto response = t.client->AnomalyScore(request);
           if (!response.ok()) {
             ++failures;
-          } else if (std::abs(response->scores(0).score() - errors.row(r).mean()) >
-                     1e-5f * errors.row(r).mean()) {
+          } else if (std::abs(response->scores(0).score() - scores(r)) > 1e-5f * scores(r)) {
             ++wrong;
           }
         }
@@ -234,6 +261,29 @@ TEST_P(InferenceTest, StreamReadsAheadAndKeepsOrder) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(received, 200);
   EXPECT_EQ(wrong, 0);
+}
+
+TEST(StrataServerTest, ModelsFromBeforeCodeScoresScoreByMse) {
+  TestServer t("server_old_model");
+  v1::ModelArtifact artifact = ModelToArtifact(*testing::SmallModel());
+  artifact.mutable_calibration()->clear_code();
+  artifact.mutable_calibration()->clear_code_distance();
+  artifact.mutable_calibration()->clear_combined();
+  t.Publish("old", **ModelFromArtifact(artifact));
+  v1::AnomalyScoreRequest request;
+  *request.mutable_model() = Spec("old");
+  *request.mutable_rows() = Dense(testing::GaussianMatrix(3, 6, 4));
+  auto scores = t.client->AnomalyScore(request);
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  EXPECT_EQ(scores->metric(), v1::ScoreOptions::MEAN_SQUARED);
+  request.mutable_options()->set_metric(v1::ScoreOptions::COMBINED);
+  const absl::Status refused = t.client->AnomalyScore(request).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.message(), HasSubstr("options.metric COMBINED: this model version was "
+                                           "trained before code-distance scores"));
+  request.mutable_options()->set_metric(static_cast<v1::ScoreOptions::Metric>(9));
+  EXPECT_EQ(t.client->AnomalyScore(request).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(StrataServerTest, TrainJobUploadedThenServedWithoutRestart) {
