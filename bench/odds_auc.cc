@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, data_dir, "../shared/data/odds", "directory of labelled C
 ABSL_FLAG(std::string, work, "/tmp", "scratch directory for the baselines' files");
 ABSL_FLAG(std::string, config, "", "TrainConfig JSON (default: strata's defaults)");
 ABSL_FLAG(uint64_t, seed, 42, "seed of the stratified split");
+ABSL_FLAG(std::string, metric, "",
+          "score metric (COMBINED, MEAN_SQUARED, MEAN_ABSOLUTE, CODE_DISTANCE); default: the "
+          "server's default");
 ABSL_FLAG(int, ensemble, 1,
           "models per set, trained with consecutive seeds, their scores averaged as ranks "
           "(an experiment: the server scores with one model)");
@@ -121,6 +124,13 @@ int Run() {
   options.target = absl::GetFlag(FLAGS_target);
   options.timeout = absl::Minutes(10);
   auto client = *StrataClient::Create(options);
+  v1::ScoreOptions::Metric metric = v1::ScoreOptions::METRIC_UNSPECIFIED;
+  if (!absl::GetFlag(FLAGS_metric).empty() &&
+      !v1::ScoreOptions::Metric_Parse(absl::AsciiStrToUpper(absl::GetFlag(FLAGS_metric)),
+                                      &metric)) {
+    std::cerr << "--metric " << absl::GetFlag(FLAGS_metric) << " is not a score metric\n";
+    return 2;
+  }
   v1::TrainConfig config;
   if (!absl::GetFlag(FLAGS_config).empty()) {
     absl::StatusOr<std::string> json = ReadFileToString(absl::GetFlag(FLAGS_config));
@@ -180,6 +190,7 @@ int Run() {
         return 1;
       }
       v1::AnomalyScoreRequest request;
+      request.mutable_options()->set_metric(metric);
       request.mutable_model()->set_name(spec.model_name());
       request.mutable_model()->set_version(job->version());
       v1::DenseMatrix* rows = request.mutable_rows();

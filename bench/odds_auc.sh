@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Anomaly-detection ROC-AUC on the labelled ODDS sets against PCA and
 # IsolationForest on the same stratified 70/30 split (see bench/odds_auc.cc).
-#   bash bench/odds_auc.sh [--data_dir DIR] [--config FILE.json]
+#   bash bench/odds_auc.sh [--data_dir DIR] [--config FILE.json] [--metric M] [--seed S]
 # DIR defaults to ../shared/data/odds. strata trains with its defaults unless
 # --config is given. Installs python3-sklearn for the IsolationForest
 # baseline. Bounded: killed after 30 minutes.
@@ -16,7 +16,11 @@ while [[ $# -gt 0 ]]; do
     --data_dir=*) data_dir=${1#*=}; shift ;;
     --config) extra+=("--config=$2"); shift 2 ;;
     --config=*) extra+=("$1"); shift ;;
-    *) echo "usage: bench/odds_auc.sh [--data_dir DIR] [--config FILE.json]" >&2; exit 2 ;;
+    --metric) extra+=("--metric=$2"); shift 2 ;;
+    --metric=*) extra+=("$1"); shift ;;
+    --seed) extra+=("--seed=$2"); shift 2 ;;
+    --seed=*) extra+=("$1"); shift ;;
+    *) echo "usage: bench/odds_auc.sh [--data_dir DIR] [--config FILE.json] [--metric M] [--seed S]" >&2; exit 2 ;;
   esac
 done
 bash deploy/install-deps.sh python3-sklearn

@@ -61,12 +61,12 @@ v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, con
   v1::AnomalyCalibration c;
   c.set_threshold_percentile(threshold_percentile);
   *c.mutable_code() = FitCodeGaussian(codes);
+  const Eigen::VectorXf distance = CodeDistances(c.code(), codes);
   std::vector<float> sorted = mse;
   std::sort(sorted.begin(), sorted.end());
   // A model that reconstructs its training rows exactly makes any error
   // stand out; the floor keeps the term finite.
   c.set_mse_scale(std::max(static_cast<float>(Percentile(sorted, 50)), 1e-12f));
-  const Eigen::VectorXf distance = CodeDistances(c.code(), codes);
   std::vector<float> combined(mse.size());
   for (size_t r = 0; r < mse.size(); ++r) {
     combined[r] = distance(static_cast<Eigen::Index>(r)) + mse[r] / c.mse_scale();
@@ -81,18 +81,68 @@ v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, con
 
 bool HasCodeScores(const v1::AnomalyCalibration& c) { return c.code().mean_size() > 0; }
 
-v1::CodeGaussian FitCodeGaussian(const Matrix& codes) {
-  const Eigen::MatrixXd z = codes.cast<double>();
-  const Eigen::RowVectorXd mean = z.colwise().mean();
-  const Eigen::MatrixXd centered = z.rowwise() - mean;
+namespace {
+
+// Mean and floored inverse covariance of the rows of z.
+void FitGaussian(const Eigen::MatrixXd& z, Eigen::RowVectorXd* mean, Eigen::MatrixXd* precision) {
+  *mean = z.colwise().mean();
+  const Eigen::MatrixXd centered = z.rowwise() - *mean;
   const Eigen::MatrixXd covariance =
       centered.transpose() * centered / static_cast<double>(std::max<Eigen::Index>(1, z.rows()));
   const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(covariance);
   const Eigen::VectorXd& values = eigen.eigenvalues();  // ascending
   const double floor = std::max(1e-6 * values(values.size() - 1), 1e-12);
   const Eigen::VectorXd inverse = values.cwiseMax(floor).cwiseInverse();
-  const Eigen::MatrixXd precision =
-      eigen.eigenvectors() * inverse.asDiagonal() * eigen.eigenvectors().transpose();
+  *precision = eigen.eigenvectors() * inverse.asDiagonal() * eigen.eigenvectors().transpose();
+}
+
+// Squared Mahalanobis distances of the rows of z.
+Eigen::VectorXd Distances(const Eigen::MatrixXd& z, const Eigen::RowVectorXd& mean,
+                          const Eigen::MatrixXd& precision) {
+  const Eigen::MatrixXd centered = z.rowwise() - mean;
+  return ((centered * precision).array() * centered.array()).rowwise().sum();
+}
+
+}  // namespace
+
+v1::CodeGaussian FitCodeGaussian(const Matrix& codes) {
+  const Eigen::MatrixXd z = codes.cast<double>();
+  Eigen::RowVectorXd mean;
+  Eigen::MatrixXd precision;
+  FitGaussian(z, &mean, &precision);
+  // The training rows hold anomalies too, which pull the mean and widen the
+  // covariance towards themselves. Refit on the 80% of rows nearest the
+  // last fit until that set settles (concentration steps, as in FastMCD;
+  // each one shrinks the covariance's determinant).
+  constexpr double kCore = 0.8;
+  constexpr int kMaxSteps = 10;
+  std::vector<Eigen::Index> core;
+  for (int step = 0; step < kMaxSteps; ++step) {
+    const Eigen::VectorXd d = Distances(z, mean, precision);
+    std::vector<double> sorted(d.data(), d.data() + d.size());
+    const size_t at = static_cast<size_t>(kCore * static_cast<double>(sorted.size() - 1));
+    std::nth_element(sorted.begin(), sorted.begin() + at, sorted.end());
+    std::vector<Eigen::Index> next;
+    for (Eigen::Index r = 0; r < z.rows(); ++r) {
+      if (d(r) <= sorted[at]) next.push_back(r);
+    }
+    if (next == core || next.size() <= static_cast<size_t>(z.cols()) ||
+        next.size() == static_cast<size_t>(z.rows())) {
+      break;
+    }
+    core = std::move(next);
+    Eigen::MatrixXd kept(static_cast<Eigen::Index>(core.size()), z.cols());
+    for (size_t i = 0; i < core.size(); ++i) kept.row(static_cast<Eigen::Index>(i)) = z.row(core[i]);
+    FitGaussian(kept, &mean, &precision);
+  }
+  // Scaled so that the median training row is at distance 1 per code unit
+  // (CodeDistances divides by k): the core's covariance is narrower than
+  // all rows' by a factor that depends on the data.
+  const Eigen::VectorXd d = Distances(z, mean, precision);
+  std::vector<double> sorted(d.data(), d.data() + d.size());
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double median = sorted[sorted.size() / 2] / static_cast<double>(z.cols());
+  if (median > 0) precision /= median;
   v1::CodeGaussian g;
   for (Eigen::Index i = 0; i < mean.size(); ++i) g.add_mean(static_cast<float>(mean(i)));
   for (Eigen::Index i = 0; i < precision.rows(); ++i) {

@@ -4,9 +4,11 @@
 // - mean squared / mean absolute: the mean over features of the row's
 //   squared (absolute) reconstruction error;
 // - code distance: the squared Mahalanobis distance of the row's code from a
-//   Gaussian fitted to the training rows' codes, divided by the code width
-//   (about 1 for a training row);
-// - combined: code distance + MSE / (median training MSE), the default. A
+//   Gaussian fitted to the training rows' codes (robustly: refitted on the
+//   80% nearest the first fit, so that anomalies in the training data do
+//   not widen it), scaled so that the median training row scores 1;
+// - combined: code distance + MSE / (median training MSE), the default, where
+//   both terms are 1 for the median training row. A
 //   row the model reconstructs badly is off the training data's manifold; a
 //   row it reconstructs well can still sit far from where the training rows
 //   lie on it. Each term alone misses one of the two.
@@ -62,9 +64,11 @@ Eigen::VectorXf RowScores(const v1::AnomalyCalibration& c, ScoreMetric metric,
 const v1::ScoreDistribution& ScoreDistributionOf(const v1::AnomalyCalibration& c,
                                                  ScoreMetric metric);
 
-// Mean and (inverse) covariance of codes, one row each. Directions with
-// (almost) no variance get the variance 1e-6 x the largest, so that the
-// precision stays finite. REQUIRES: at least one row.
+// Mean and (inverse) covariance of codes, one row each: fitted, then refitted
+// on the 80% of rows nearest that fit, and scaled so that the median row's
+// CodeDistance is 1. Directions with (almost) no variance get the variance
+// 1e-6 x the largest, so that the precision stays finite. REQUIRES: at least
+// one row.
 v1::CodeGaussian FitCodeGaussian(const Matrix& codes);
 
 // Per row: (z - mean)' precision (z - mean) / k. REQUIRES: codes.cols() == k.
