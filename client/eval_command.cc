@@ -9,6 +9,7 @@
 #include <numeric>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -105,8 +106,9 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
   v1::ModelSpec spec = target.Spec();
   // Scores (and, for a probe, codes) in batches, pinned to the first answer's
   // version so that a hot swap mid-way cannot mix two models.
-  std::vector<double> scores;
+  std::vector<double> scores, mse;
   std::vector<int> flagged;
+  std::string metric;
   Matrix codes;
   float threshold = 0;
   for (Eigen::Index start = 0; start < x.rows(); start += kBatchRows) {
@@ -114,13 +116,18 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
     v1::AnomalyScoreRequest request;
     *request.mutable_model() = spec;
     *request.mutable_rows() = RowsToWire(x, start, n);
+    // The model's default score, and the squared errors behind the MSE.
+    request.mutable_options()->set_feature_errors(true);
     absl::StatusOr<v1::AnomalyScoreResponse> response = (*client)->AnomalyScore(request);
     if (!response.ok()) return Fail(response.status());
     if (start == 0) spec.set_version(response->model().version());
     threshold = response->threshold();
+    metric = absl::AsciiStrToLower(v1::ScoreOptions::Metric_Name(response->metric()));
     for (const v1::RowScore& s : response->scores()) {
       scores.push_back(s.score());
       flagged.push_back(s.is_anomaly());
+      mse.push_back(std::accumulate(s.feature_errors().begin(), s.feature_errors().end(), 0.0) /
+                    s.feature_errors_size());
     }
     if (task == "classes") {
       v1::EncodeRequest encode;
@@ -134,16 +141,16 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
           Eigen::Map<const Matrix>(f.values().data(), f.rows(), f.cols());
     }
   }
-  std::vector<double> sorted = scores;
+  std::vector<double> sorted = mse;
   std::sort(sorted.begin(), sorted.end());
   const double mean = std::accumulate(sorted.begin(), sorted.end(), 0.0) / sorted.size();
   auto percentile = [&](double p) { return sorted[static_cast<size_t>(p * (sorted.size() - 1))]; };
   std::cout << absl::StrFormat(
       "%s version %d on %s: %d rows, %d features\n"
-      "reconstruction MSE per row: mean %.6g, p50 %.6g, p95 %.6g, max %.6g; %d above the "
-      "threshold %.6g\n",
+      "reconstruction MSE per row: mean %.6g, p50 %.6g, p95 %.6g, max %.6g\n"
+      "anomaly score %s: %d above the threshold %.6g\n",
       target.model, spec.version(), data, x.rows(), x.cols(), mean, percentile(0.5), percentile(0.95),
-      sorted.back(), std::count(flagged.begin(), flagged.end(), 1), threshold);
+      sorted.back(), metric, std::count(flagged.begin(), flagged.end(), 1), threshold);
 
   if (task == "anomaly") {
     const double auc = RocAuc(scores, y), ap = AveragePrecision(scores, y);
