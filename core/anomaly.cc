@@ -106,7 +106,12 @@ Eigen::VectorXd Distances(const Eigen::MatrixXd& z, const Eigen::RowVectorXd& me
 }  // namespace
 
 v1::CodeGaussian FitCodeGaussian(const Matrix& codes) {
-  const Eigen::MatrixXd z = codes.cast<double>();
+  // A Gaussian over k units needs far fewer rows than large training sets
+  // have: fit on every step-th row, which bounds the copies below.
+  constexpr Eigen::Index kMaxRows = 100000;
+  const Eigen::Index step = std::max<Eigen::Index>(1, (codes.rows() + kMaxRows - 1) / kMaxRows);
+  Eigen::MatrixXd z((codes.rows() + step - 1) / step, codes.cols());
+  for (Eigen::Index r = 0; r < z.rows(); ++r) z.row(r) = codes.row(r * step).cast<double>();
   Eigen::RowVectorXd mean;
   Eigen::MatrixXd precision;
   FitGaussian(z, &mean, &precision);

@@ -67,7 +67,8 @@ const v1::ScoreDistribution& ScoreDistributionOf(const v1::AnomalyCalibration& c
 // Mean and (inverse) covariance of codes, one row each: fitted, then refitted
 // on the 80% of rows nearest that fit, and scaled so that the median row's
 // CodeDistance is 1. Directions with (almost) no variance get the variance
-// 1e-6 x the largest, so that the precision stays finite. REQUIRES: at least
+// 1e-6 x the largest, so that the precision stays finite. Sets of more than
+// 100,000 rows are fitted on an evenly strided 100,000. REQUIRES: at least
 // one row.
 v1::CodeGaussian FitCodeGaussian(const Matrix& codes);
 

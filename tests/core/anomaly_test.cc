@@ -108,6 +108,19 @@ TEST(AnomalyTest, CodeGaussianIsNotPulledByAnomaliesInTheTrainingRows) {
   EXPECT_GT(d.head(1000).minCoeff(), 20 * d.tail(9000).maxCoeff() / 10);
 }
 
+TEST(AnomalyTest, LargeCodeSetsAreFittedOnAStridedSample) {
+  // 250,000 rows: fitted on every third one, and still a fit of all of them.
+  Matrix codes = testing::GaussianMatrix(250000, 2, 8);
+  codes.col(0).array() = codes.col(0).array() * 3 + 5;
+  const v1::CodeGaussian g = FitCodeGaussian(codes);
+  EXPECT_NEAR(g.mean(0), 5.0, 0.05);
+  EXPECT_NEAR(g.precision(3) / g.precision(0), 9.0, 0.3);
+  std::vector<float> d(250000);
+  Eigen::Map<Eigen::VectorXf>(d.data(), 250000) = CodeDistances(g, codes);
+  std::sort(d.begin(), d.end());
+  EXPECT_NEAR(Percentile(d, 50), 1.0, 0.02);
+}
+
 TEST(AnomalyTest, CombinedScoreCatchesRowsReconstructedWellButFarFromTheTrainingCodes) {
   // Rows on a 2-D plane in 8-D, and a linear autoencoder with a 2-unit code:
   // it reconstructs any row on the plane, however far out.
