@@ -144,12 +144,15 @@ v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scal
 }
 
 DriftMonitor::DriftMonitor(v1::DriftBaseline baseline, Scaler scaler,
-                           std::vector<std::string> feature_names, float mse_threshold,
-                           int64_t window_rows)
+                           std::vector<std::string> feature_names,
+                           const v1::AnomalyCalibration& calibration, int64_t window_rows)
     : baseline_(std::move(baseline)),
       scaler_(std::move(scaler)),
       names_(std::move(feature_names)),
-      mse_threshold_(mse_threshold),
+      mse_threshold_(calibration.mean_squared().threshold()),
+      code_(HasCodeScores(calibration) ? calibration.code() : v1::CodeGaussian()),
+      mse_scale_(calibration.mse_scale()),
+      combined_threshold_(calibration.combined().threshold()),
       half_rows_(std::max<int64_t>(1, window_rows / 2)) {
   for (const v1::FeatureBaseline& f : baseline_.features()) {
     bin_offset_.push_back(total_bins_);
@@ -181,6 +184,9 @@ void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, co
   const int features = baseline_.features_size();
   if (raw.cols() != features) return;
   const bool with_codes = codes != nullptr && codes->cols() == baseline_.code().mean_size();
+  // The combined score's code term, outside the lock.
+  const bool combined = with_codes && code_.mean_size() == codes->cols();
+  const Eigen::VectorXf distance = combined ? CodeDistances(code_, *codes) : Eigen::VectorXf();
   std::lock_guard<std::mutex> lock(mu_);
   for (Eigen::Index r = 0; r < raw.rows(); ++r) {
     if (current_.rows >= half_rows_) Rotate();
@@ -198,7 +204,8 @@ void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, co
       const int bin = ErrorBin(error_edges_, e);
       ++h.error_rows;
       h.error_sum += e;
-      h.anomalies += e > mse_threshold_;
+      h.anomalies += combined ? distance(r) + e / mse_scale_ > combined_threshold_
+                              : e > mse_threshold_;
       ++h.error_bins[bin];
       ++cumulative_error_bins_[bin];
       cumulative_error_sum_ += e;

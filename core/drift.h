@@ -47,9 +47,12 @@ v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scal
 // Thread-safe.
 class DriftMonitor {
  public:
+  // Rows count as anomalies by the model's default score (see anomaly.h):
+  // COMBINED against its threshold when the calibration has code scores
+  // and the row's code is observed, else MSE against the MSE threshold.
   // REQUIRES: baseline has one FeatureBaseline per scaler feature.
   DriftMonitor(v1::DriftBaseline baseline, Scaler scaler, std::vector<std::string> feature_names,
-               float mse_threshold, int64_t window_rows);
+               const v1::AnomalyCalibration& calibration, int64_t window_rows);
 
   // Records raw rows, with their per-row reconstruction MSE (scaled space)
   // and code-layer features when the caller computed them (else null).
@@ -88,6 +91,10 @@ class DriftMonitor {
   const Scaler scaler_;
   const std::vector<std::string> names_;
   const float mse_threshold_;
+  // For the combined score; code_.mean_size() == 0 without code scores.
+  const v1::CodeGaussian code_;
+  const float mse_scale_;
+  const float combined_threshold_;
   const int64_t half_rows_;
   std::vector<int> bin_offset_;  // start of each feature's bins in bin_counts
   int total_bins_ = 0;

@@ -211,7 +211,8 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                MetricType::Gauge);
     MetricFamily anomaly = Family("strata_anomaly_ratio",
                                   "Share of scored records over the drift window above the "
-                                  "threshold (source=window), and the share calibration expects "
+                                  "default score's threshold (source=window), and the share "
+                                  "calibration expects "
                                   "(source=expected).",
                                   MetricType::Gauge);
     MetricFamily code = Family("strata_code_drift",

@@ -130,7 +130,7 @@ void ModelRegistry::Refresh() {
         if (info.drift_baseline.features_size() == served.model->input_dim()) {
           served.drift = std::make_shared<DriftMonitor>(
               info.drift_baseline, served.model->scaler(), info.feature_names,
-              info.calibration.mean_squared().threshold(), options_.drift_window_rows);
+              info.calibration, options_.drift_window_rows);
         }
         loaded[v] = std::move(served);
         events.push_back({VersionEvent::Kind::kLoaded, name, v, absl::Now() - start, ""});

@@ -68,7 +68,7 @@ class DriftMonitorTest : public ::testing::Test {
   DriftMonitor Monitor(int64_t window) {
     return DriftMonitor(model_->info().drift_baseline, model_->scaler(),
                         model_->info().feature_names,
-                        model_->info().calibration.mean_squared().threshold(), window);
+                        model_->info().calibration, window);
   }
   static Matrix* data_;
   static Model* model_;
@@ -139,6 +139,27 @@ TEST_F(DriftMonitorTest, InDistributionStaysStableAndAShiftedFeatureLeads) {
   EXPECT_GT(drift.drift_score(), 0.25);
   EXPECT_GT(drift.error_mean(), calm.error_mean());
   EXPECT_EQ(drift.code_rows(), 0);
+}
+
+TEST_F(DriftMonitorTest, AnomalyRatioCountsWhatAnomalyScoreFlags) {
+  // Rows scored with their codes count by the default score, COMBINED, as
+  // AnomalyScore's is_anomaly does; without codes, by MSE.
+  Matrix rows = data_->topRows(2000);
+  rows.topRows(300).col(1).array() += 3 * model_->scaler().scale()(1);
+  const Matrix scored = *model_->Score(rows, ScoreMetric::kCombined);
+  const Eigen::VectorXf mse = scored.leftCols(6).rowwise().mean();
+  const Matrix codes = *model_->Encode(rows, 2);
+  const v1::AnomalyCalibration& c = model_->info().calibration;
+  const double by_combined =
+      (scored.col(6).array() > c.combined().threshold()).cast<double>().mean();
+  const double by_mse = (mse.array() > c.mean_squared().threshold()).cast<double>().mean();
+  ASSERT_NE(by_combined, by_mse);  // the two definitions differ on these rows
+  DriftMonitor with_codes = Monitor(10000);
+  with_codes.Observe(rows, &mse, &codes);
+  EXPECT_DOUBLE_EQ(with_codes.Figures().anomaly_ratio(), by_combined);
+  DriftMonitor without = Monitor(10000);
+  without.Observe(rows, &mse, nullptr);
+  EXPECT_DOUBLE_EQ(without.Figures().anomaly_ratio(), by_mse);
 }
 
 TEST_F(DriftMonitorTest, WindowKeepsBetweenHalfAndAllOfItsRows) {
