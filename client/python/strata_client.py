@@ -162,15 +162,17 @@ class StrataClient:
             options=service_pb2.ScoreOptions(metric=metric.upper(), feature_errors=feature_errors))
         return self._call(self._inference.AnomalyScore, request)
 
-    def stream_scores(self, model, batches, version=None, label=None, feature_errors=False):
+    def stream_scores(self, model, batches, version=None, label=None, feature_errors=False,
+                      metric="METRIC_UNSPECIFIED"):
         """Scores an iterable of row batches on one stream; yields one
-        AnomalyScoreResponse per batch, in order."""
+        AnomalyScoreResponse per batch, in order. metric as for score()."""
         def requests():
             first = True
             for batch in batches:
                 request = service_pb2.AnomalyScoreRequest(
                     rows=_dense(batch),
-                    options=service_pb2.ScoreOptions(feature_errors=feature_errors))
+                    options=service_pb2.ScoreOptions(metric=metric.upper(),
+                                                     feature_errors=feature_errors))
                 if first:
                     request.model.CopyFrom(_spec(model, version, label))
                     first = False

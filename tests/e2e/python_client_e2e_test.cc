@@ -73,7 +73,9 @@ TEST_F(PythonClientTest, ClientMatchesTheCliAndRaisesStrataErrors) {
       "             lambda: c.encode('m', rows, layer=9), lambda: c.score('m', [[1, 2]])):\n"
       "    try: call(); print('no error')\n"
       "    except StrataError as e: print(e)\n"
-      "print(sorted(c.models()['m']['versions']), c.model('m').architecture.encoder_widths)\n");
+      "print(sorted(c.models()['m']['versions']), c.model('m').architecture.encoder_widths)\n"
+      "print('metrics', c.score('m', rows).metric, c.score('m', rows, metric='mean_squared').metric,\n"
+      "      [r.metric for r in c.stream_scores('m', [rows], metric='code_distance')])\n");
   const ShellResult py = Python("-c \"$(cat <<'PYEOF'\n" + script + "PYEOF\n)\"");
   ASSERT_EQ(py.exit_code, 0) << py.output;
   // Codes: the CLI's lines (after its "code_0,..." header) equal Python's
@@ -89,6 +91,9 @@ TEST_F(PythonClientTest, ClientMatchesTheCliAndRaisesStrataErrors) {
   EXPECT_THAT(py.output, HasSubstr("INVALID_ARGUMENT"));
   EXPECT_THAT(py.output, Not(HasSubstr("no error")));
   EXPECT_THAT(py.output, HasSubstr("[1] [16, 8, 3]"));
+  // COMBINED (4) by default; MEAN_SQUARED (1) and CODE_DISTANCE (3) on request,
+  // lower case as the CLI takes them.
+  EXPECT_THAT(py.output, HasSubstr("metrics 4 1 [3]"));
 }
 
 }  // namespace
