@@ -46,7 +46,9 @@ void SplitProduct(const Lhs& lhs, const Rhs& rhs, Split split, MatrixT<T>* dst,
     }
     return;
   }
-  const Eigen::Index per = (extent / threads + kAlign - 1) / kAlign * kAlign;
+  // Blocks of ceil(extent / threads) rounded up to whole cache lines, so
+  // that `threads` blocks always cover the extent.
+  const Eigen::Index per = ((extent + threads - 1) / threads + kAlign - 1) / kAlign * kAlign;
 #pragma omp parallel num_threads(threads)
   {
     const Eigen::Index begin = std::min<Eigen::Index>(extent, omp_get_thread_num() * per);
