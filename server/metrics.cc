@@ -93,6 +93,11 @@ class ServerMetrics::Instruments {
                           .Help("Model versions that failed to load (corrupt, truncated, "
                                 "foreign), by model.")
                           .Register(r)),
+        labels_removed(prometheus::BuildCounter()
+                           .Name("strata_labels_removed_total")
+                           .Help("Labels removed because the version they pointed at was "
+                                 "deleted from the store, by model.")
+                           .Register(r)),
         batch_rows(prometheus::BuildHistogram()
                        .Name("strata_batch_rows")
                        .Help("Rows per model call of the dynamic batcher (_count: calls).")
@@ -152,6 +157,7 @@ class ServerMetrics::Instruments {
   prometheus::Family<prometheus::Gauge>& in_flight;
   prometheus::Family<prometheus::Histogram>& load_duration;
   prometheus::Family<prometheus::Counter>& load_failures;
+  prometheus::Family<prometheus::Counter>& labels_removed;
   prometheus::Family<prometheus::Histogram>& batch_rows;
   prometheus::Family<prometheus::Counter>& batch_requests;
   prometheus::Family<prometheus::Histogram>& job_duration;
@@ -361,6 +367,8 @@ void ServerMetrics::OnVersionEvent(const VersionEvent& event) {
         .Observe(absl::ToDoubleSeconds(event.load_time));
   } else if (event.kind == VersionEvent::Kind::kLoadFailed) {
     instruments_->load_failures.Add({{"model", event.name}}).Increment();
+  } else if (event.kind == VersionEvent::Kind::kLabelRemoved) {
+    instruments_->labels_removed.Add({{"model", event.name}}).Increment();
   } else if (event.kind == VersionEvent::Kind::kUnloaded) {
     // A server that retrains often would otherwise keep a request series
     // per version forever.

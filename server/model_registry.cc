@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -79,23 +80,52 @@ void ModelRegistry::Refresh() {
     return;  // keep serving what we have
   }
   std::set<std::string> listed(names->begin(), names->end());
-  // Models that vanished from the store keep their served versions (never
-  // unload the only servable version); list them too.
+  // Models that vanished from the store are listed too, so that their
+  // versions are unloaded with a log line.
   for (const auto& [name, entry] : *old) listed.insert(name);
 
   for (const std::string& name : listed) {
     const auto old_it = old->find(name);
     const Entry* old_entry = old_it == old->end() ? nullptr : &old_it->second;
+    absl::StatusOr<std::vector<int64_t>> on_disk = store.ListVersions(name);
+    if (!on_disk.ok()) {
+      // Not "no versions": a store that cannot be read keeps what it served.
+      Log(LogLevel::kError, "registry",
+          absl::StrCat("cannot list the versions of ", name, ": ", on_disk.status().message()));
+      if (old_entry != nullptr) (*next)[name] = *old_entry;
+      continue;
+    }
+    const std::set<int64_t> stored(on_disk->begin(), on_disk->end());
     Entry entry;
     absl::StatusOr<v1::ModelLabels> labels = store.ReadLabels(name);
     if (labels.ok()) {
+      // A label whose version is gone is removed, never left to point at
+      // whatever might later take its number.
+      bool changed = false;
+      for (auto it = labels->mutable_labels()->begin(); it != labels->mutable_labels()->end();) {
+        if (stored.count(it->second)) {
+          ++it;
+          continue;
+        }
+        events.push_back({VersionEvent::Kind::kLabelRemoved, name, it->second,
+                          absl::ZeroDuration(), "", it->first});
+        it = labels->mutable_labels()->erase(it);
+        changed = true;
+      }
+      if (changed) {
+        if (absl::Status s = store.WriteLabels(name, *labels); !s.ok()) {
+          Log(LogLevel::kError, "registry",
+              absl::StrCat("cannot remove the labels of deleted versions of ", name, ": ",
+                           s.message()));
+        }
+      }
       entry.labels.insert(labels->labels().begin(), labels->labels().end());
     } else if (old_entry != nullptr) {
-      entry.labels = old_entry->labels;
+      for (const auto& [label, v] : old_entry->labels) {
+        if (stored.count(v)) entry.labels[label] = v;
+      }
       Log(LogLevel::kWarning, "registry", std::string(labels.status().message()));
     }
-    absl::StatusOr<std::vector<int64_t>> on_disk = store.ListVersions(name);
-    if (!on_disk.ok()) on_disk = std::vector<int64_t>();
 
     // Versions not known to be broken (a changed file gets another chance).
     std::vector<int64_t> available;
@@ -137,6 +167,7 @@ void ModelRegistry::Refresh() {
       } else {
         FailedFile f;
         StatFile(path, &f.size, &f.mtime_ns);
+        f.error = std::string(model.status().message());
         failed_[{name, v}] = f;
         events.push_back({VersionEvent::Kind::kLoadFailed, name, v, absl::ZeroDuration(),
                           std::string(model.status().message())});
@@ -147,15 +178,16 @@ void ModelRegistry::Refresh() {
     if (old_entry != nullptr) {
       for (const auto& [v, m] : old_entry->versions) served_now.push_back(v);
     }
-    for (int64_t v : VersionsToServe(aspired, loaded_versions, served_now)) {
+    for (int64_t v : VersionsToServe(aspired, loaded_versions, served_now, *on_disk)) {
       entry.versions[v] = loaded[v];
     }
     for (int64_t v : served_now) {
       if (!entry.versions.count(v)) {
-        events.push_back({VersionEvent::Kind::kUnloaded, name, v, absl::ZeroDuration(), ""});
+        events.push_back({VersionEvent::Kind::kUnloaded, name, v, absl::ZeroDuration(),
+                          stored.count(v) ? "" : "deleted from the store"});
       }
     }
-    (*next)[name] = std::move(entry);
+    if (!entry.versions.empty() || !entry.labels.empty()) (*next)[name] = std::move(entry);
   }
   {
     MutexLock lock(&mu_);
@@ -173,7 +205,14 @@ void ModelRegistry::Refresh() {
                          absl::FormatDuration(e.load_time)));
         break;
       case VersionEvent::Kind::kUnloaded:
-        Log(LogLevel::kInfo, "registry", absl::StrCat("unloaded ", e.name, " version ", e.version));
+        Log(e.error.empty() ? LogLevel::kInfo : LogLevel::kWarning, "registry",
+            absl::StrCat("unloaded ", e.name, " version ", e.version,
+                         e.error.empty() ? "" : absl::StrCat(": ", e.error)));
+        break;
+      case VersionEvent::Kind::kLabelRemoved:
+        Log(LogLevel::kWarning, "registry",
+            absl::StrCat("removed label '", e.label, "' of ", e.name, ": its version ", e.version,
+                         " is gone from the store"));
         break;
       case VersionEvent::Kind::kLoadFailed:
         Log(LogLevel::kError, "registry",
@@ -222,35 +261,32 @@ absl::StatusOr<ServableModel> ModelRegistry::Get(const v1::ModelSpec& spec) cons
 
 absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::SetLabel(const std::string& name,
                                                                        const std::string& label,
-                                                                       int64_t version,
-                                                                       bool require_served) {
+                                                                       int64_t version) {
+  if (absl::Status s = ModelStore::ValidateModelName(name); !s.ok()) return s;
   if (absl::Status s = ModelStore::ValidateLabel(label); !s.ok()) return s;
   if (version < 0) return absl::InvalidArgumentError("version must be positive (or 0 to remove)");
+  std::optional<int64_t> previous;
   {
     MutexLock refresh_lock(&refresh_mu_);
-    const std::shared_ptr<const Snapshot> snap = snapshot();
-    const auto it = snap->find(name);
-    if (require_served) {
-      if (it == snap->end()) {
-        return absl::NotFoundError(absl::StrCat("model '", name, "' is not served"));
+    absl::StatusOr<v1::ModelLabels> labels = options_.store->ReadLabels(name);
+    if (!labels.ok()) return labels.status();
+    const auto current = labels->labels().find(label);
+    if (current != labels->labels().end()) previous = current->second;
+    if (version == 0) {
+      if (!previous.has_value()) {
+        return absl::NotFoundError(absl::StrCat("model '", name, "' has no label '", label, "'"));
       }
-      if (version > 0 && !it->second.versions.count(version)) {
-        return absl::NotFoundError(
-            absl::StrCat("model '", name, "' version ", version, " is not served"));
-      }
-    } else if (version > 0) {
+      labels->mutable_labels()->erase(label);
+    } else {
+      // Any version in the store, served now or not: a label pins its
+      // version, so the refresh below loads it (a rollback to an old one).
       absl::StatusOr<std::vector<int64_t>> on_disk = options_.store->ListVersions(name);
       if (!on_disk.ok()) return on_disk.status();
       if (std::find(on_disk->begin(), on_disk->end(), version) == on_disk->end()) {
-        return absl::NotFoundError(
-            absl::StrCat("model '", name, "' has no version ", version, " in the store"));
+        return absl::NotFoundError(absl::StrCat(
+            "model '", name, "' has no version ", version, " in the store",
+            on_disk->empty() ? "" : absl::StrCat(" (it has ", absl::StrJoin(*on_disk, ", "), ")")));
       }
-    }
-    absl::StatusOr<v1::ModelLabels> labels = options_.store->ReadLabels(name);
-    if (!labels.ok()) return labels.status();
-    if (version == 0) {
-      labels->mutable_labels()->erase(label);
-    } else {
       (*labels->mutable_labels())[label] = version;
     }
     if (absl::Status s = options_.store->WriteLabels(name, *labels); !s.ok()) return s;
@@ -258,6 +294,28 @@ absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::SetLabel(const std
   Refresh();
   const std::shared_ptr<const Snapshot> snap = snapshot();
   const auto it = snap->find(name);
+  if (version > 0 && (it == snap->end() || !it->second.versions.count(version))) {
+    // The version is in the store but does not load: put the label back
+    // rather than leave it pointing at nothing.
+    std::string why = "it failed to load";
+    {
+      MutexLock refresh_lock(&refresh_mu_);
+      const auto failed = failed_.find({name, version});
+      if (failed != failed_.end()) why = absl::StrCat("it failed to load: ", failed->second.error);
+      absl::StatusOr<v1::ModelLabels> labels = options_.store->ReadLabels(name);
+      if (labels.ok()) {
+        if (previous.has_value()) {
+          (*labels->mutable_labels())[label] = *previous;
+        } else {
+          labels->mutable_labels()->erase(label);
+        }
+        (void)options_.store->WriteLabels(name, *labels);
+      }
+    }
+    Refresh();
+    return absl::FailedPreconditionError(absl::StrCat("cannot point label '", label, "' of ", name,
+                                                      " at version ", version, ": ", why));
+  }
   if (it == snap->end()) return std::map<std::string, int64_t>();
   return it->second.labels;
 }

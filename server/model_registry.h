@@ -6,7 +6,9 @@
 // request takes a ServableModel (a shared_ptr to an immutable Model), so a
 // request in flight on an old version finishes on it; the old version is
 // freed when its last request drops the handle. A version that fails to load
-// is logged and skipped until its file changes.
+// is logged and skipped until its file changes. A version deleted from the
+// store is unloaded, and a label pointing at it removed, at the next refresh,
+// each with a log line and an event.
 //
 //   absl::StatusOr<ServableModel> m = registry->Get(spec);
 //   m.model->Encode(batch, layer);   // m.version says who answered
@@ -46,12 +48,14 @@ struct ServableModel {
 
 // What a refresh did to one version, for logs and metrics.
 struct VersionEvent {
-  enum class Kind { kLoaded, kUnloaded, kLoadFailed };
+  enum class Kind { kLoaded, kUnloaded, kLoadFailed, kLabelRemoved };
   Kind kind;
   std::string name;
   int64_t version;
   absl::Duration load_time;  // kLoaded only.
-  std::string error;         // kLoadFailed only.
+  // kLoadFailed: why; kUnloaded: why, when not by the policy.
+  std::string error;
+  std::string label;  // kLabelRemoved only.
 };
 
 class ModelRegistry {
@@ -81,13 +85,16 @@ class ModelRegistry {
   // Brings the served versions in step with the store now.
   void Refresh();
 
-  // Points `label` at a served `version` of `name` (0 removes it), persists
-  // it in the store, and returns the model's labels afterwards. With
-  // require_served false the version need only exist in the store (a label
-  // pins its version, so it gets served).
+  // Points `label` at `version` of `name` (0 removes the label), persists it
+  // in the store, loads the version if the policy did not serve it (labels
+  // pin their versions, so any version in the store can be labelled: a
+  // rollback), and returns the model's labels afterwards. NotFound for a
+  // version not in the store or a label to remove that does not exist;
+  // FailedPrecondition, with the label left as it was, for a version that
+  // does not load.
   absl::StatusOr<std::map<std::string, int64_t>> SetLabel(const std::string& name,
-                                                          const std::string& label, int64_t version,
-                                                          bool require_served = true);
+                                                          const std::string& label,
+                                                          int64_t version);
 
   struct ModelView {
     std::string name;
@@ -112,6 +119,7 @@ class ModelRegistry {
   struct FailedFile {
     int64_t size = -1;
     int64_t mtime_ns = -1;
+    std::string error;
   };
 
   explicit ModelRegistry(Options options) : options_(std::move(options)) {}

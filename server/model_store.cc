@@ -11,6 +11,7 @@
 #include <random>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/file_util.h"
@@ -115,19 +116,34 @@ absl::StatusOr<int64_t> ModelStore::Publish(absl::string_view name, const Model&
     return s;
   }
   SyncDirectory(tmp);
-  // Any numeric directory counts when choosing the number, complete or not.
+  MutexLock lock(&publish_mu_);
+  absl::StatusOr<int64_t> high = HighWaterMark(name);
+  if (!high.ok()) {
+    RemoveTree(tmp);
+    return high.status();
+  }
+  // Past every number ever assigned (the mark) and every numeric directory,
+  // complete or not, including ones dropped in by hand.
+  int64_t next = *high + 1;
   absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
-  int64_t next = 1;
   if (names.ok()) {
     for (const std::string& n : *names) {
       int64_t v;
       if (absl::SimpleAtoi(n, &v)) next = std::max(next, v + 1);
     }
   }
-  // A concurrent publish may take `next` first: then try the one after.
+  // Another process publishing into the same store may take `next` first:
+  // then try the one after.
   for (int attempt = 0; attempt < 100; ++attempt, ++next) {
     const std::string target = absl::StrCat(dir, "/", next);
     if (IsDir(target)) continue;
+    // The mark is raised before the version appears, so a crash between the
+    // two leaves a gap in the numbers, never a number that can come back.
+    if (absl::Status s = WriteFileAtomically(HighWaterMarkPath(name), absl::StrCat(next, "\n"));
+        !s.ok()) {
+      RemoveTree(tmp);
+      return s;
+    }
     if (rename(tmp.c_str(), target.c_str()) == 0) {
       SyncDirectory(dir);
       return next;
@@ -140,6 +156,27 @@ absl::StatusOr<int64_t> ModelStore::Publish(absl::string_view name, const Model&
   }
   RemoveTree(tmp);
   return absl::AbortedError(absl::StrCat("could not find a free version number for ", name));
+}
+
+std::string ModelStore::HighWaterMarkPath(absl::string_view name) const {
+  return absl::StrCat(ModelDir(name), "/", kHighWaterMarkFileName);
+}
+
+absl::StatusOr<int64_t> ModelStore::HighWaterMark(absl::string_view name) const {
+  const std::string path = HighWaterMarkPath(name);
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) {
+    if (absl::IsNotFound(text.status())) return 0;
+    return text.status();
+  }
+  int64_t v;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &v) || v < 0) {
+    // Guessing a lower mark could hand out a number that was used before.
+    return absl::DataLossError(absl::StrCat(
+        path, ": expected the highest version ever published, a non-negative integer, not '",
+        absl::CEscape(text->substr(0, 40)), "'; write the highest version this model ever had"));
+  }
+  return v;
 }
 
 absl::StatusOr<v1::ModelLabels> ModelStore::ReadLabels(absl::string_view name) const {

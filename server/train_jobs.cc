@@ -331,7 +331,7 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
   if (!version.ok()) return version.status();
   for (const std::string& label : spec.labels()) {
     absl::StatusOr<std::map<std::string, int64_t>> labels =
-        options_.registry->SetLabel(spec.model_name(), label, *version, /*require_served=*/false);
+        options_.registry->SetLabel(spec.model_name(), label, *version);
     if (!labels.ok()) {
       Log(LogLevel::kError, "jobs",
           absl::StrCat(job->record.id(), ": published version ", *version,

@@ -80,14 +80,18 @@ std::vector<int64_t> AspiredVersions(const VersionPolicy& policy,
 
 std::vector<int64_t> VersionsToServe(const std::vector<int64_t>& aspired,
                                      const std::vector<int64_t>& loaded,
-                                     const std::vector<int64_t>& served_now) {
+                                     const std::vector<int64_t>& served_now,
+                                     const std::vector<int64_t>& in_store) {
   const std::set<int64_t> have(loaded.begin(), loaded.end());
   std::vector<int64_t> out;
   for (int64_t v : aspired) {
     if (have.count(v)) out.push_back(v);
   }
   if (out.empty()) {
-    out = served_now;
+    const std::set<int64_t> stored(in_store.begin(), in_store.end());
+    for (int64_t v : served_now) {
+      if (stored.count(v)) out.push_back(v);
+    }
     std::sort(out.begin(), out.end());
   }
   return out;

@@ -4,7 +4,7 @@
 //   absl::StatusOr<VersionPolicy> p = VersionPolicy::Parse("latest:2");
 //   std::vector<int64_t> aspired = AspiredVersions(p, on_disk_and_loadable, labelled);
 //   ... load the aspired versions that are not loaded yet ...
-//   std::vector<int64_t> serve = VersionsToServe(aspired, loaded, served_now);
+//   std::vector<int64_t> serve = VersionsToServe(aspired, loaded, served_now, in_store);
 #ifndef STRATA_SERVER_VERSION_POLICY_H_
 #define STRATA_SERVER_VERSION_POLICY_H_
 
@@ -36,11 +36,14 @@ std::vector<int64_t> AspiredVersions(const VersionPolicy& policy,
                                      const std::vector<int64_t>& labelled);
 
 // After loading: the aspired versions that loaded. If none did, the versions
-// served now stay served, so a model never loses its only servable version
-// to a bad or deleted one.
+// served now that are still in the store (`in_store`) stay served, so a model
+// never loses its only servable version to a bad new one. A version deleted
+// from the store is never kept: serving a model nobody can inspect or roll
+// back to, with nothing said, is worse than answering NOT_FOUND.
 std::vector<int64_t> VersionsToServe(const std::vector<int64_t>& aspired,
                                      const std::vector<int64_t>& loaded,
-                                     const std::vector<int64_t>& served_now);
+                                     const std::vector<int64_t>& served_now,
+                                     const std::vector<int64_t>& in_store);
 
 }  // namespace strata
 

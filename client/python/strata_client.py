@@ -17,7 +17,9 @@ Failed calls raise StrataError with the gRPC status code and the server's
 message, which names the row, column or field at fault.
 """
 
+import itertools
 import json
+import numbers
 
 import grpc
 from google.protobuf import json_format
@@ -42,16 +44,98 @@ class StrataError(Exception):
 
 
 def _dense(rows):
-    """Rows (a sequence of equal-length sequences of numbers) as a DenseMatrix."""
-    matrix = service_pb2.DenseMatrix()
+    """Rows as a DenseMatrix, or a one-line ValueError, before any RPC, for
+    what the server would refuse or misread. Rows are 2-D: a sequence of
+    equal-length sequences of real numbers, or an array with .ndim, .shape and
+    .dtype (numpy's, say; numpy itself is not needed), with at least one row
+    and one column and no complex or object values."""
+    if hasattr(rows, "ndim") and hasattr(rows, "shape") and hasattr(rows, "dtype"):
+        if rows.ndim != 2:
+            raise ValueError("rows must be 2-D (rows x columns), not of shape %s"
+                             % (tuple(rows.shape),))
+        _check_not_empty(tuple(rows.shape))
+        _check_dtype(rows, "rows")
+        rows = rows.tolist() if hasattr(rows, "tolist") else rows
     rows = list(rows)
-    matrix.rows = len(rows)
-    matrix.cols = len(rows[0]) if rows else 0
+    _check_not_empty((len(rows),))
+    matrix = service_pb2.DenseMatrix(rows=len(rows))
     for i, row in enumerate(rows):
-        if len(row) != matrix.cols:
-            raise ValueError("row %d has %d values, row 0 has %d" % (i, len(row), matrix.cols))
-        matrix.values.extend(float(v) for v in row)
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
+            raise ValueError("rows must be 2-D (rows x columns): row %d is %.40r, not a "
+                             "sequence of numbers" % (i, row))
+        if i == 0:
+            matrix.cols = len(row)
+            _check_not_empty((len(rows), len(row)))
+        elif len(row) != matrix.cols:
+            raise ValueError("ragged rows: row %d has %d values, row 0 has %d"
+                             % (i, len(row), matrix.cols))
+        _check_dtype(row, "row %d" % i)
+        try:
+            matrix.values.extend(map(float, row))
+        except (TypeError, ValueError):
+            j, v = next((j, v) for j, v in enumerate(row) if not _is_real(v))
+            raise ValueError("row %d, column %d: %.40r is not a real number" % (i, j, v)) from None
     return matrix
+
+
+def _check_not_empty(shape):
+    for axis, what in enumerate(("rows", "columns")[:len(shape)]):
+        if shape[axis] == 0:
+            raise ValueError("nothing to send: 0 %s (shape %s)" % (what, shape))
+
+
+def _check_dtype(array, what):
+    """Refuses an array (numpy's or alike) whose dtype is not real numbers."""
+    kind = getattr(getattr(array, "dtype", None), "kind", "f")  # b, i, u, f: bool, ints, floats
+    if kind not in "biuf":
+        raise ValueError("%s: dtype %s; need real numbers (bool, int or float)"
+                         % (what, array.dtype))
+
+
+def _is_real(value):
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        return False
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+_LABEL_LIKE = {"label", "class", "target", "y", "anomaly", "is_anomaly", "outlier"}
+
+
+def _by_name(matrix, columns, drop_columns, features, model):
+    """The matrix with `columns` (its columns' names) put in the order of the
+    model's `features`, dropping `drop_columns`; a one-line ValueError that
+    lists both sets of names when they are not the same set. `model` names
+    the model version for the message."""
+    columns, drop_columns = list(columns), list(drop_columns)
+    if len(columns) != matrix.cols:
+        raise ValueError("%d column names %s for rows of %d columns"
+                         % (len(columns), columns, matrix.cols))
+    for name in drop_columns:
+        if name not in columns:
+            raise ValueError("cannot drop column %r: the columns are %s" % (name, columns))
+    kept = [name for name in columns if name not in drop_columns]
+    twice = sorted({name for name in kept if kept.count(name) > 1})
+    extra = [name for name in kept if name not in features]
+    missing = [name for name in features if name not in kept]
+    if twice or extra or missing:
+        problems = (["%s more than once" % twice] if twice else []) + \
+                   (["%s not among the model's" % extra] if extra else []) + \
+                   (["%s missing" % missing] if missing else [])
+        labels = [name for name in extra if name.strip().lower() in _LABEL_LIKE]
+        hint = "; leave a label out with drop_columns=%s" % labels if labels else ""
+        raise ValueError("columns do not match the features of %s: input %s, model %s: %s%s"
+                         % (model, kept, list(features), ", ".join(problems), hint))
+    order = [columns.index(name) for name in features]
+    values, c = matrix.values, matrix.cols
+    reordered = service_pb2.DenseMatrix(rows=matrix.rows, cols=len(order),
+                                        column_names=features)
+    reordered.values.extend(itertools.chain.from_iterable(
+        zip(*(values[k::c] for k in order))))
+    return reordered
 
 
 def _rows(matrix):

@@ -130,13 +130,76 @@ TEST(ModelRegistryTest, CorruptVersionIsSkippedAndTheOthersKeepServing) {
   EXPECT_EQ(f.registry->Get(Spec("m"))->version, 2);
 }
 
-TEST(ModelRegistryTest, DeletedOnlyVersionKeepsServing) {
+bool HasEvent(const std::vector<VersionEvent>& events, VersionEvent::Kind kind, int64_t version,
+              const std::string& label = "") {
+  for (const VersionEvent& e : events) {
+    if (e.kind == kind && e.version == version && e.label == label) return true;
+  }
+  return false;
+}
+
+TEST(ModelRegistryTest, DeletedVersionsAreUnloadedAndTheirLabelsRemoved) {
   Fixture f("registry_deleted");
   ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 2)).ok());
   f.registry->Refresh();
-  std::system(("rm -rf " + f.store->root() + "/m").c_str());
+  ASSERT_TRUE(f.registry->SetLabel("m", "prod", 2).ok());
+  ASSERT_TRUE(f.registry->SetLabel("m", "stable", 1).ok());
+  std::system(("rm -rf " + f.store->root() + "/m/2").c_str());
   f.registry->Refresh();
-  EXPECT_EQ(f.registry->Get(Spec("m"))->version, 1);
+  v1::ModelSpec prod = Spec("m");
+  prod.set_label("prod");
+  EXPECT_EQ(f.registry->Get(prod).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(HasEvent(f.events, VersionEvent::Kind::kLabelRemoved, 2, "prod"));
+  EXPECT_TRUE(HasEvent(f.events, VersionEvent::Kind::kUnloaded, 2));
+  EXPECT_FALSE(f.store->ReadLabels("m")->labels().count("prod"));
+  EXPECT_EQ(f.store->ReadLabels("m")->labels().at("stable"), 1);
+  // The next version takes a new number, and no label moves to it.
+  EXPECT_EQ(*f.store->Publish("m", *testing::SmallModel(6, 3)), 3);
+  f.registry->Refresh();
+  EXPECT_EQ(f.registry->Get(prod).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(f.registry->List()[0].versions, ElementsAre(1, 3));
+
+  // The only version of a model, deleted by hand: unloaded, not kept.
+  ASSERT_TRUE(f.store->Publish("solo", *testing::SmallModel(6, 1)).ok());
+  f.registry->Refresh();
+  ASSERT_TRUE(f.registry->Get(Spec("solo")).ok());
+  std::system(("rm -rf " + f.store->root() + "/solo").c_str());
+  f.registry->Refresh();
+  EXPECT_EQ(f.registry->Get(Spec("solo")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(f.registry->List().size(), 1u);
+  ASSERT_FALSE(f.events.empty());
+  EXPECT_EQ(f.events.back().kind, VersionEvent::Kind::kUnloaded);
+  EXPECT_EQ(f.events.back().name, "solo");
+  EXPECT_THAT(f.events.back().error, HasSubstr("deleted from the store"));
+}
+
+TEST(ModelRegistryTest, ALabelCanRollBackToAVersionThePolicyUnloaded) {
+  Fixture f("registry_rollback", "latest");
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 2)).ok());
+  f.registry->Refresh();
+  ASSERT_THAT(f.registry->List()[0].versions, ElementsAre(2));
+  auto labels = f.registry->SetLabel("m", "stable", 1);
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(labels->at("stable"), 1);
+  v1::ModelSpec stable = Spec("m");
+  stable.set_label("stable");
+  EXPECT_EQ(f.registry->Get(stable)->version, 1);
+  EXPECT_THAT(f.registry->List()[0].versions, ElementsAre(1, 2));
+  // A version that does not load: refused, and the label stays where it was.
+  const std::string dir = f.store->root() + "/m/3";
+  std::system(("mkdir -p " + dir).c_str());
+  std::ofstream(dir + "/" + kModelFileName) << "not a model";
+  const auto bad = f.registry->SetLabel("m", "stable", 3);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(bad.status().message(), HasSubstr("not a strata model file"));
+  EXPECT_EQ(f.registry->Get(stable)->version, 1);
+  EXPECT_EQ(f.store->ReadLabels("m")->labels().at("stable"), 1);
+  // Not in the store at all; removing a label that does not exist.
+  EXPECT_THAT(f.registry->SetLabel("m", "stable", 9).status().message(),
+              HasSubstr("has no version 9 in the store (it has 1, 2, 3)"));
+  EXPECT_EQ(f.registry->SetLabel("m", "nope", 0).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(ModelRegistryTest, PollingPicksUpNewVersions) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/file_util.h"
 #include "core/model_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -58,6 +59,38 @@ TEST(ModelStoreTest, IncompleteAndForeignEntriesAreNotVersions) {
   EXPECT_THAT(*(*store)->ListModels(), ElementsAre("m"));
   // The next publish skips past every numeric directory.
   EXPECT_EQ(*(*store)->Publish("m", *testing::SmallModel()), 8);
+}
+
+TEST(ModelStoreTest, VersionNumbersAreNeverReused) {
+  const std::string root = testing::ScratchDir("store_high_water");
+  {
+    auto store = *ModelStore::Create({root});
+    ASSERT_EQ(*store->Publish("m", *testing::SmallModel()), 1);
+    ASSERT_EQ(*store->Publish("m", *testing::SmallModel()), 2);
+    std::system(("rm -rf " + root + "/m/2").c_str());
+    // Version 2 is gone, but its number was given out once.
+    EXPECT_EQ(*store->Publish("m", *testing::SmallModel()), 3);
+    EXPECT_EQ(*store->HighWaterMark("m"), 3);
+    std::system(("rm -rf " + root + "/m/3").c_str());
+  }
+  // After a restart too.
+  auto store = *ModelStore::Create({root});
+  EXPECT_EQ(*store->Publish("m", *testing::SmallModel()), 4);
+  EXPECT_THAT(*store->ListVersions("m"), ElementsAre(1, 4));
+  EXPECT_EQ(*store->HighWaterMark("other"), 0);
+}
+
+TEST(ModelStoreTest, UnreadableHighWaterMarkRefusesToPublish) {
+  const std::string root = testing::ScratchDir("store_bad_mark");
+  auto store = *ModelStore::Create({root});
+  ASSERT_EQ(*store->Publish("m", *testing::SmallModel()), 1);
+  std::ofstream(root + "/m/" + kHighWaterMarkFileName) << "garbage";
+  const absl::StatusOr<int64_t> v = store->Publish("m", *testing::SmallModel());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(v.status().message(), HasSubstr(kHighWaterMarkFileName));
+  // Nothing half-published.
+  EXPECT_THAT(*store->ListVersions("m"), ElementsAre(1));
+  EXPECT_THAT(*ListDir(root + "/m"), ElementsAre("1", kHighWaterMarkFileName));
 }
 
 TEST(ModelStoreTest, LabelsRoundTrip) {

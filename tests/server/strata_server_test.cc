@@ -588,7 +588,7 @@ TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
 
   expect(t.client->GetTrainJob("missing").status(), absl::StatusCode::kNotFound, "no train job");
   expect(t.client->SetLabel("m", "stable", 4).status(), absl::StatusCode::kNotFound,
-         "version 4 is not served");
+         "no version 4 in the store");
   expect(t.client->SetLabel("m", "a/b", 1).status(), absl::StatusCode::kInvalidArgument, "label");
   v1::SubmitTrainJobRequest submit;
   submit.mutable_spec()->set_model_name("../up");

@@ -38,15 +38,21 @@ TEST(VersionPolicyTest, AspiredVersions) {
 
 TEST(VersionPolicyTest, NeverUnloadsTheOnlyServableVersion) {
   // The new version loaded: serve it; the old one goes.
-  EXPECT_THAT(VersionsToServe({2}, {1, 2}, {1}), ElementsAre(2));
+  EXPECT_THAT(VersionsToServe({2}, {1, 2}, {1}, {1, 2}), ElementsAre(2));
   // The new version failed to load: keep serving the old one.
-  EXPECT_THAT(VersionsToServe({2}, {1}, {1}), ElementsAre(1));
-  // Every version vanished from disk: keep what is served.
-  EXPECT_THAT(VersionsToServe({}, {1}, {1}), ElementsAre(1));
+  EXPECT_THAT(VersionsToServe({2}, {1}, {1}, {1, 2}), ElementsAre(1));
   // Nothing served and nothing loadable.
-  EXPECT_THAT(VersionsToServe({3}, {}, {}), IsEmpty());
+  EXPECT_THAT(VersionsToServe({3}, {}, {}, {3}), IsEmpty());
   // Some aspired versions loaded: serve those only.
-  EXPECT_THAT(VersionsToServe({2, 3}, {1, 3}, {1}), ElementsAre(3));
+  EXPECT_THAT(VersionsToServe({2, 3}, {1, 3}, {1}, {1, 2, 3}), ElementsAre(3));
+}
+
+TEST(VersionPolicyTest, VersionsDeletedFromTheStoreAreNeverKept) {
+  // Every version vanished from disk: nothing is kept from memory.
+  EXPECT_THAT(VersionsToServe({}, {1}, {1}, {}), IsEmpty());
+  // The new version failed to load and the old one was deleted by hand:
+  // only what is still in the store stays.
+  EXPECT_THAT(VersionsToServe({3}, {1, 2}, {1, 2}, {2, 3}), ElementsAre(2));
 }
 
 }  // namespace
