@@ -7,6 +7,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/column_names.h"
 
 namespace strata::cli {
 
@@ -69,13 +71,53 @@ v1::ModelSpec ModelFlags::Spec() const {
   return spec;
 }
 
-v1::DenseMatrix RowsToWire(const Matrix& values, Eigen::Index start, Eigen::Index n) {
+v1::DenseMatrix RowsToWire(const Matrix& values, Eigen::Index start, Eigen::Index n,
+                           const std::vector<std::string>& column_names) {
   v1::DenseMatrix m;
   m.set_rows(static_cast<int32_t>(n));
   m.set_cols(static_cast<int32_t>(values.cols()));
   const float* begin = values.data() + start * values.cols();
   m.mutable_values()->Add(begin, begin + n * values.cols());
+  m.mutable_column_names()->Add(column_names.begin(), column_names.end());
   return m;
+}
+
+absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::ModelSpec& spec,
+                                             CsvTable table) {
+  absl::StatusOr<v1::GetModelResponse> model = client.GetModel(spec);
+  if (!model.ok()) return model.status();
+  ModelInput input;
+  input.spec.set_name(model->model().name());
+  input.spec.set_version(model->model().version());
+  input.feature_names.assign(model->feature_names().begin(), model->feature_names().end());
+  const std::string which =
+      absl::StrCat("model ", model->model().name(), " version ", model->model().version());
+  if (table.has_header) {
+    absl::StatusOr<std::vector<int>> order =
+        MapColumnsByName(table.column_names, input.feature_names);
+    if (!order.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(which, ": ", order.status().message()));
+    }
+    input.values = SelectColumns(table.values, *order);
+    input.column_names = input.feature_names;
+  } else {
+    if (table.values.cols() != static_cast<Eigen::Index>(input.feature_names.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the input has ", table.values.cols(), " columns and no header; ", which, " has ",
+          input.feature_names.size(), " features (", absl::StrJoin(input.feature_names, ", "),
+          "). Give the input a header line to match columns by name, or leave columns out with "
+          "--drop_columns f<i> (counting from f0)"));
+    }
+    input.values = std::move(table.values);
+  }
+  return input;
+}
+
+absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row) {
+  if (sent == answered) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("the server answered ", answered, " rows for the ",
+                                          sent, " rows from row ", first_row,
+                                          "; no output can be trusted"));
 }
 
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {

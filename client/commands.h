@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "client/cli_flags.h"
 #include "client/strata_client.h"
+#include "core/csv_reader.h"
 #include "core/matrix.h"
 
 namespace strata::cli {
@@ -65,8 +66,35 @@ struct ModelFlags {
   v1::ModelSpec Spec() const;
 };
 
-// Rows [start, start + n) of `values` as a wire matrix.
-v1::DenseMatrix RowsToWire(const Matrix& values, Eigen::Index start, Eigen::Index n);
+// Rows [start, start + n) of `values` as a wire matrix, with `column_names`
+// (empty: none sent, columns go by position).
+v1::DenseMatrix RowsToWire(const Matrix& values, Eigen::Index start, Eigen::Index n,
+                           const std::vector<std::string>& column_names = {});
+
+// CSV rows made ready for one served model version.
+struct ModelInput {
+  // The version GetModel resolved `spec` to, so that every batch of a
+  // command is answered by the same version.
+  v1::ModelSpec spec;
+  // The model's feature names, in its order.
+  std::vector<std::string> feature_names;
+  // The rows, their columns in the model's order.
+  Matrix values;
+  // Sent with each batch for the server to check: the model's names when
+  // the input named its columns, else empty (headerless input goes by
+  // position).
+  std::vector<std::string> column_names;
+};
+// Asks the server for the model `spec` selects and maps `table`'s columns
+// to its features: by name when the CSV had a header (a column the model
+// lacks, or a feature missing, is InvalidArgument listing both sets of
+// names), else by position (the count must match).
+absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::ModelSpec& spec,
+                                             CsvTable table);
+
+// InvalidArgument unless a response answered exactly the `sent` rows: the
+// output must never lose or gain a row.
+absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row);
 
 // A client for the server that --server names.
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global);

@@ -26,10 +26,13 @@ constexpr Eigen::Index kBatchRows = 4096;
 
 int Fail(const absl::Status& status) { return cli::Fail("eval", status); }
 
-// The features (every column but `label_column`) and the labels of a CSV.
+// The features (every column but `label_column`, named by the header) and
+// the labels of a CSV.
 absl::Status ReadLabelled(const std::string& path, const std::string& label_column,
-                          Matrix* features, std::vector<int>* labels) {
-  absl::StatusOr<CsvTable> table = ReadCsvFile(path, {});
+                          CsvTable* features, std::vector<int>* labels) {
+  CsvOptions csv;
+  csv.header = CsvOptions::Header::kPresent;
+  absl::StatusOr<CsvTable> table = ReadCsvFile(path, csv);
   if (!table.ok()) return table.status();
   const auto at = std::find(table->column_names.begin(), table->column_names.end(), label_column);
   if (at == table->column_names.end()) {
@@ -39,16 +42,19 @@ absl::Status ReadLabelled(const std::string& path, const std::string& label_colu
   }
   const Eigen::Index label = at - table->column_names.begin();
   const Eigen::Index cols = table->values.cols();
-  *features = Matrix(table->values.rows(), cols - 1);
-  features->leftCols(label) = table->values.leftCols(label);
-  features->rightCols(cols - 1 - label) = table->values.rightCols(cols - 1 - label);
+  features->has_header = true;
+  features->column_names = table->column_names;
+  features->column_names.erase(features->column_names.begin() + label);
+  features->values = Matrix(table->values.rows(), cols - 1);
+  features->values.leftCols(label) = table->values.leftCols(label);
+  features->values.rightCols(cols - 1 - label) = table->values.rightCols(cols - 1 - label);
   labels->resize(static_cast<size_t>(table->values.rows()));
   for (Eigen::Index r = 0; r < table->values.rows(); ++r) {
     const float v = table->values(r, label);
     if (v != std::floor(v) || v < 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: line %d, column %s: the label %g is not a class number (0, 1, 2, ...)", path,
-          r + 2, label_column, v));
+          "%s: data row %d, column %s: the label %g is not a class number (0, 1, 2, ...)", path,
+          r + 1, label_column, v));
     }
     (*labels)[r] = static_cast<int>(v);
   }
@@ -86,9 +92,9 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
     std::cerr << "strata eval: --task is auto, anomaly or classes; --folds at least 2\n";
     return kExitUsage;
   }
-  Matrix x;
+  CsvTable table;
   std::vector<int> y;
-  if (absl::Status s = ReadLabelled(data, label_column, &x, &y); !s.ok()) return Fail(s);
+  if (absl::Status s = ReadLabelled(data, label_column, &table, &y); !s.ok()) return Fail(s);
   const std::set<int> classes(y.begin(), y.end());
   const bool binary = *classes.rbegin() <= 1;
   if (task == "auto") task = binary ? "anomaly" : "classes";
@@ -103,9 +109,13 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
 
   auto client = Connect(global);
   if (!client.ok()) return Fail(client.status());
-  v1::ModelSpec spec = target.Spec();
-  // Scores (and, for a probe, codes) in batches, pinned to the first answer's
-  // version so that a hot swap mid-way cannot mix two models.
+  // Columns matched to the model's by name; scores (and, for a probe, codes)
+  // in batches, pinned to one version so that a hot swap mid-way cannot mix
+  // two models.
+  absl::StatusOr<ModelInput> input = MatchModelColumns(**client, target.Spec(), std::move(table));
+  if (!input.ok()) return Fail(input.status());
+  const Matrix& x = input->values;
+  const v1::ModelSpec& spec = input->spec;
   std::vector<double> scores, mse;
   std::vector<int> flagged;
   std::string metric;
@@ -115,12 +125,14 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
     const Eigen::Index n = std::min(kBatchRows, x.rows() - start);
     v1::AnomalyScoreRequest request;
     *request.mutable_model() = spec;
-    *request.mutable_rows() = RowsToWire(x, start, n);
+    *request.mutable_rows() = RowsToWire(x, start, n, input->column_names);
     // The model's default score, and the squared errors behind the MSE.
     request.mutable_options()->set_feature_errors(true);
     absl::StatusOr<v1::AnomalyScoreResponse> response = (*client)->AnomalyScore(request);
     if (!response.ok()) return Fail(response.status());
-    if (start == 0) spec.set_version(response->model().version());
+    if (absl::Status s = CheckRowsAnswered(n, response->scores_size(), start); !s.ok()) {
+      return Fail(s);
+    }
     threshold = response->threshold();
     metric = absl::AsciiStrToLower(v1::ScoreOptions::Metric_Name(response->metric()));
     for (const v1::RowScore& s : response->scores()) {
@@ -132,7 +144,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
     if (task == "classes") {
       v1::EncodeRequest encode;
       *encode.mutable_model() = spec;
-      *encode.mutable_rows() = RowsToWire(x, start, n);
+      *encode.mutable_rows() = RowsToWire(x, start, n, input->column_names);
       absl::StatusOr<v1::EncodeResponse> features = (*client)->Encode(encode);
       if (!features.ok()) return Fail(features.status());
       const v1::DenseMatrix& f = features->features();

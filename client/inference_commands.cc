@@ -2,6 +2,7 @@
 // by a server.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -23,19 +24,23 @@ namespace {
 
 // Flags every inference command shares.
 struct InferenceFlags : ModelFlags {
-  std::string drop_columns;
+  std::string drop_columns, header = "auto";
   int batch_rows = 1024;
 
   void Add(FlagSet* flags) {
     ModelFlags::Add(flags);
     flags->AddString("drop_columns", &drop_columns, "A,B",
                      "input columns to leave out, e.g. a label");
+    flags->AddString("header", &header, "auto|yes|no",
+                     "whether the first line names the columns (auto: it does when none of its "
+                     "cells is a number); named columns are matched to the model's features by "
+                     "name, others by position");
     flags->AddInt("batch_rows", &batch_rows, "rows per request");
   }
   absl::Status Check() const {
     if (absl::Status s = ModelFlags::Check(); !s.ok()) return s;
     if (batch_rows < 1) return absl::InvalidArgumentError("--batch_rows must be positive");
-    return absl::OkStatus();
+    return ParseCsvHeaderMode(header).status();
   }
 };
 
@@ -56,12 +61,49 @@ absl::StatusOr<CsvTable> ReadStdin(const InferenceFlags& flags) {
   }
   std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   CsvOptions csv;
+  csv.header = *ParseCsvHeaderMode(flags.header);
   if (!flags.drop_columns.empty()) csv.drop_columns = absl::StrSplit(flags.drop_columns, ',');
   absl::StatusOr<CsvTable> table = ParseCsv(text, csv);
   if (!table.ok()) {
     return absl::Status(table.status().code(), absl::StrCat("stdin: ", table.status().message()));
   }
   return table;
+}
+
+// The CSV rows on stdin, a client, and the rows matched to the model's
+// columns (one GetModel call pins the version every batch goes to).
+struct Session {
+  std::unique_ptr<StrataClient> client;
+  ModelInput input;
+
+  // Rows [start, start + batch_rows) of the input, for a request.
+  Eigen::Index BatchRows(Eigen::Index start, int batch_rows) const {
+    return std::min<Eigen::Index>(batch_rows, input.values.rows() - start);
+  }
+  v1::DenseMatrix Batch(Eigen::Index start, int batch_rows) const {
+    return RowsToWire(input.values, start, BatchRows(start, batch_rows), input.column_names);
+  }
+};
+
+absl::StatusOr<Session> Open(const GlobalFlags& global, const InferenceFlags& flags) {
+  absl::StatusOr<CsvTable> table = ReadStdin(flags);
+  if (!table.ok()) return table.status();
+  absl::StatusOr<std::unique_ptr<StrataClient>> client = Connect(global);
+  if (!client.ok()) return client.status();
+  absl::StatusOr<ModelInput> input = MatchModelColumns(**client, flags.Spec(), *std::move(table));
+  if (!input.ok()) return input.status();
+  return Session{*std::move(client), *std::move(input)};
+}
+
+// A failed call on rows [start, start + n) of the input: InvalidArgument
+// (a fault in the rows) says where in the input they are, as a failed
+// stream does (its messages name their rows in the stream).
+absl::Status AtInputRows(const absl::Status& status, Eigen::Index start, Eigen::Index n) {
+  if (!absl::IsInvalidArgument(status)) return status;
+  return absl::InvalidArgumentError(absl::StrCat("request holding rows ", start, " to ",
+                                                 start + n - 1,
+                                                 " of the input, counting from 0: ",
+                                                 status.message()));
 }
 
 void PrintRows(const v1::DenseMatrix& m, std::string* out) {
@@ -86,19 +128,22 @@ int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args) {
   common.Add(&flags);
   flags.AddInt("layer", &layer, "encoder layer 1 (h1) ... depth; 0 = the code layer");
   if (int code = ParseFlags(flags, common, args, "encode"); code >= 0) return code;
-  absl::StatusOr<CsvTable> table = ReadStdin(common);
-  if (!table.ok()) return Fail("encode", table.status());
-  auto client = Connect(global);
-  if (!client.ok()) return Fail("encode", client.status());
+  absl::StatusOr<Session> session = Open(global, common);
+  if (!session.ok()) return Fail("encode", session.status());
   std::string out;
-  for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
+  for (Eigen::Index start = 0; start < session->input.values.rows(); start += common.batch_rows) {
     v1::EncodeRequest request;
-    *request.mutable_model() = common.Spec();
-    *request.mutable_rows() = RowsToWire(
-        table->values, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    *request.mutable_model() = session->input.spec;
+    *request.mutable_rows() = session->Batch(start, common.batch_rows);
     request.set_layer(layer);
-    absl::StatusOr<v1::EncodeResponse> response = (*client)->Encode(request);
-    if (!response.ok()) return Fail("encode", response.status());
+    absl::StatusOr<v1::EncodeResponse> response = session->client->Encode(request);
+    if (!response.ok()) {
+      return Fail("encode", AtInputRows(response.status(), start, request.rows().rows()));
+    }
+    if (absl::Status s = CheckRowsAnswered(request.rows().rows(), response->features().rows(), start);
+        !s.ok()) {
+      return Fail("encode", s);
+    }
     if (start == 0) {
       std::vector<std::string> names;
       for (int c = 0; c < response->features().cols(); ++c) {
@@ -123,18 +168,24 @@ int RunReconstruct(const GlobalFlags& global, const std::vector<std::string>& ar
                 "stdout.");
   common.Add(&flags);
   if (int code = ParseFlags(flags, common, args, "reconstruct"); code >= 0) return code;
-  absl::StatusOr<CsvTable> table = ReadStdin(common);
-  if (!table.ok()) return Fail("reconstruct", table.status());
-  auto client = Connect(global);
-  if (!client.ok()) return Fail("reconstruct", client.status());
-  std::string out = absl::StrCat(absl::StrJoin(table->column_names, ","), "\n");
-  for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
+  absl::StatusOr<Session> session = Open(global, common);
+  if (!session.ok()) return Fail("reconstruct", session.status());
+  // The model's columns, in its order (the input's, when it named them, map
+  // onto these).
+  std::string out = absl::StrCat(absl::StrJoin(session->input.feature_names, ","), "\n");
+  for (Eigen::Index start = 0; start < session->input.values.rows(); start += common.batch_rows) {
     v1::ReconstructRequest request;
-    *request.mutable_model() = common.Spec();
-    *request.mutable_rows() = RowsToWire(
-        table->values, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
-    absl::StatusOr<v1::ReconstructResponse> response = (*client)->Reconstruct(request);
-    if (!response.ok()) return Fail("reconstruct", response.status());
+    *request.mutable_model() = session->input.spec;
+    *request.mutable_rows() = session->Batch(start, common.batch_rows);
+    absl::StatusOr<v1::ReconstructResponse> response = session->client->Reconstruct(request);
+    if (!response.ok()) {
+      return Fail("reconstruct", AtInputRows(response.status(), start, request.rows().rows()));
+    }
+    if (absl::Status s =
+            CheckRowsAnswered(request.rows().rows(), response->reconstructions().rows(), start);
+        !s.ok()) {
+      return Fail("reconstruct", s);
+    }
     if (start == 0) {
       std::cerr << absl::StrFormat("%s version %d\n", response->model().name(),
                                    response->model().version());
@@ -173,19 +224,24 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
               << "\"\n";
     return kExitUsage;
   }
-  absl::StatusOr<CsvTable> table = ReadStdin(common);
-  if (!table.ok()) return Fail("score", table.status());
-  auto client = Connect(global);
-  if (!client.ok()) return Fail("score", client.status());
+  absl::StatusOr<Session> session = Open(global, common);
+  if (!session.ok()) return Fail("score", session.status());
+  const Matrix& values = session->input.values;
 
   std::vector<std::string> header = {"score", "is_anomaly", "percentile"};
   if (feature_errors) {
-    for (const std::string& name : table->column_names) header.push_back("error_" + name);
+    for (const std::string& name : session->input.feature_names) header.push_back("error_" + name);
   }
   Write(absl::StrCat(absl::StrJoin(header, ","), "\n"));
   int64_t rows = 0, anomalies = 0;
   v1::AnomalyScoreResponse first;
-  auto print = [&](const v1::AnomalyScoreResponse& response) {
+  // Prints one answer, for the batch that starts at input row `rows`.
+  auto print = [&](const v1::AnomalyScoreResponse& response) -> absl::Status {
+    if (absl::Status s = CheckRowsAnswered(session->BatchRows(rows, common.batch_rows),
+                                           response.scores_size(), rows);
+        !s.ok()) {
+      return s;
+    }
     if (rows == 0) first = response;
     std::string out;
     for (const v1::RowScore& s : response.scores()) {
@@ -197,33 +253,47 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
     }
     rows += response.scores_size();
     Write(out);
+    return absl::OkStatus();
   };
   auto make_request = [&](Eigen::Index start, v1::AnomalyScoreRequest* request) {
-    *request->mutable_model() = common.Spec();
-    *request->mutable_rows() = RowsToWire(
-        table->values, start, std::min<Eigen::Index>(common.batch_rows, table->values.rows() - start));
+    *request->mutable_model() = session->input.spec;
+    *request->mutable_rows() = session->Batch(start, common.batch_rows);
     request->mutable_options()->set_metric(wire_metric->second);
     request->mutable_options()->set_feature_errors(feature_errors);
   };
   if (stream) {
+    // Requests are made on the client's writer thread, answers printed on
+    // this one; `failed` is all they share.
     Eigen::Index start = 0;
-    const absl::Status s = (*client)->StreamAnomalyScore(
+    std::atomic<bool> failed{false};
+    absl::Status printed;
+    const absl::Status s = session->client->StreamAnomalyScore(
         [&](v1::AnomalyScoreRequest* request) {
-          if (start >= table->values.rows()) return false;
+          if (start >= values.rows() || failed.load()) return false;
           make_request(start, request);
           start += common.batch_rows;
           return true;
         },
-        print);
+        [&](const v1::AnomalyScoreResponse& response) {
+          if (!printed.ok()) return;
+          printed = print(response);
+          if (!printed.ok()) failed.store(true);
+        });
+    if (!printed.ok()) return Fail("score", printed);
     if (!s.ok()) return Fail("score", s);
   } else {
-    for (Eigen::Index start = 0; start < table->values.rows(); start += common.batch_rows) {
+    for (Eigen::Index start = 0; start < values.rows(); start += common.batch_rows) {
       v1::AnomalyScoreRequest request;
       make_request(start, &request);
-      absl::StatusOr<v1::AnomalyScoreResponse> response = (*client)->AnomalyScore(request);
-      if (!response.ok()) return Fail("score", response.status());
-      print(*response);
+      absl::StatusOr<v1::AnomalyScoreResponse> response = session->client->AnomalyScore(request);
+      if (!response.ok()) {
+        return Fail("score", AtInputRows(response.status(), start, request.rows().rows()));
+      }
+      if (absl::Status s = print(*response); !s.ok()) return Fail("score", s);
     }
+  }
+  if (rows != values.rows()) {
+    return Fail("score", CheckRowsAnswered(values.rows(), rows, 0));
   }
   std::cerr << absl::StrFormat("%s version %d: %d of %d rows above the %s threshold %.6g\n",
                                first.model().name(), first.model().version(), anomalies, rows,

@@ -141,14 +141,12 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
     return kExitUsage;
   }
   CsvOptions csv;
-  if (header == "yes") {
-    csv.header = CsvOptions::Header::kPresent;
-  } else if (header == "no") {
-    csv.header = CsvOptions::Header::kAbsent;
-  } else if (header != "auto") {
-    std::cerr << "strata train: --header must be auto, yes or no\n";
+  absl::StatusOr<CsvOptions::Header> header_mode = ParseCsvHeaderMode(header);
+  if (!header_mode.ok()) {
+    std::cerr << "strata train: " << header_mode.status().message() << "\n";
     return kExitUsage;
   }
+  csv.header = *header_mode;
   if (!drop_columns.empty()) csv.drop_columns = absl::StrSplit(drop_columns, ',');
 
   v1::TrainConfig config;

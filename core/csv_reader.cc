@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/file_util.h"
 
 namespace strata {
@@ -32,7 +33,18 @@ std::string ColumnLabel(int col, const std::vector<std::string>& names) {
 
 }  // namespace
 
+absl::StatusOr<CsvOptions::Header> ParseCsvHeaderMode(absl::string_view mode) {
+  if (mode == "auto") return CsvOptions::Header::kDetect;
+  if (mode == "yes") return CsvOptions::Header::kPresent;
+  if (mode == "no") return CsvOptions::Header::kAbsent;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--header must be auto, yes or no, not '", mode, "'"));
+}
+
 absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& options) {
+  // A byte-order mark (as spreadsheet programs write) is not part of the
+  // first cell: left in, it made the first row a "header" and lost it.
+  absl::ConsumePrefix(&text, "\xEF\xBB\xBF");
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
   // Pair each non-blank line with its 1-based line number.
   std::vector<std::pair<int, absl::string_view>> rows;
@@ -47,7 +59,21 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
   std::vector<absl::string_view> first = absl::StrSplit(rows[0].second, options.delimiter);
   bool has_header = options.header == CsvOptions::Header::kPresent;
   if (options.header == CsvOptions::Header::kDetect) {
-    for (absl::string_view cell : first) has_header |= !IsNumber(cell);
+    // A header names every column; a data row has numbers. A first line with
+    // both is neither, and guessing either way loses a row or mislabels the
+    // columns: refuse and name the cells.
+    int text_cell = -1, number_cell = -1;
+    for (int c = 0; c < static_cast<int>(first.size()); ++c) {
+      (IsNumber(first[c]) ? number_cell : text_cell) = c;
+    }
+    has_header = number_cell < 0;
+    if (text_cell >= 0 && number_cell >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "line ", rows[0].first, ", column ", text_cell + 1, ": '", Unquote(first[text_cell]),
+          "' is not a number, but column ", number_cell + 1, " ('", Unquote(first[number_cell]),
+          "') is: the first line is neither a header (names only) nor a row of numbers. Fix the "
+          "cell, or say whether the first line is a header (--header yes|no)"));
+    }
   }
   const int cols = static_cast<int>(first.size());
   std::vector<std::string> names;
@@ -67,6 +93,7 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
     }
   }
   CsvTable table;
+  table.has_header = has_header;
   std::vector<int> kept;
   for (int c = 0; c < cols; ++c) {
     if (keep[c]) kept.push_back(c), table.column_names.push_back(names[c]);

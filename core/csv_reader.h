@@ -5,8 +5,11 @@
 //   absl::StatusOr<CsvTable> table = ReadCsvFile("data/thyroid.csv", options);
 //   // table.values: rows x features; table.column_names: "f0", "f1", ...
 //
-// A header row is detected (the first line with a cell that is not a number)
-// or can be forced. Errors name the 1-based line and column: non-numeric
+// A header row is detected or can be forced. Detected, the first line is a
+// header when none of its cells is a number and data when all are; a first
+// line with both is an error naming the cells (a typo in a headerless file's
+// first row must not turn that row into a header). A UTF-8 byte-order mark
+// is skipped. Every data line becomes one row, or the parse fails. Errors name the 1-based line and column: non-numeric
 // cells, empty cells, NaN or Inf, ragged rows, unknown columns to drop.
 #ifndef STRATA_CORE_CSV_READER_H_
 #define STRATA_CORE_CSV_READER_H_
@@ -32,10 +35,15 @@ struct CsvOptions {
 };
 
 struct CsvTable {
+  // Whether the first line was a header (else the names are made up).
+  bool has_header = false;
   // Names of the kept columns: from the header, or f<i> by position.
   std::vector<std::string> column_names;
   Matrix values;  // rows x kept columns
 };
+
+// "auto", "yes" or "no", as the CLI's --header flag takes it.
+absl::StatusOr<CsvOptions::Header> ParseCsvHeaderMode(absl::string_view mode);
 
 absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& options);
 // As ParseCsv, with errors prefixed by the path.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/anomaly.h"
+#include "core/column_names.h"
 #include "server/dense_matrix.h"
 #include "server/grpc_status.h"
 
@@ -27,6 +28,19 @@ absl::StatusOr<InferenceServiceImpl::Prepared> Resolve(const InferenceServiceImp
   if (!rows.ok()) return rows.status();
   // Checked here, before rows of several requests share one model call.
   if (absl::Status s = CheckColumns(*rows, m->model->input_dim()); !s.ok()) return s;
+  if (dense.column_names_size() > 0) {
+    if (dense.column_names_size() != dense.cols()) {
+      return absl::InvalidArgumentError(absl::StrCat("rows.column_names: ",
+                                                     dense.column_names_size(), " names for ",
+                                                     dense.cols(), " columns"));
+    }
+    const std::vector<std::string> names(dense.column_names().begin(),
+                                         dense.column_names().end());
+    if (absl::Status s = CheckColumnNames(names, m->model->info().feature_names); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("rows.column_names: model ", m->name,
+                                                     " version ", m->version, ": ", s.message()));
+    }
+  }
   InferenceServiceImpl::Prepared p;
   p.model = *std::move(m);
   p.rows = *std::move(rows);
@@ -139,10 +153,12 @@ class ScoreStreamReactor final
     const int64_t index = next_index_++;
     if (index == 0 || !request_.model().name().empty()) spec_ = request_.model();
     const int64_t rows = request_.rows().rows();
+    const int64_t first_row = rows_read_;
+    rows_read_ += std::max<int64_t>(rows, 0);
     auto call = std::make_shared<RpcCall>(service_->options().metrics, "StreamAnomalyScore");
     absl::StatusOr<InferenceServiceImpl::Prepared> p = service_->PrepareScore(spec_, request_);
     if (!p.ok()) {
-      Fail(index, call.get(), p.status(), rows);
+      Fail(index, first_row, call.get(), p.status(), rows);
       return;
     }
     {
@@ -154,10 +170,10 @@ class ScoreStreamReactor final
     const ServableModel model = p->model;
     const InferenceOp op = p->op;
     const v1::ScoreOptions options = request_.options();
-    service_->Compute(*std::move(p), [this, index, call, model, op, options,
+    service_->Compute(*std::move(p), [this, index, first_row, call, model, op, options,
                                       rows](absl::StatusOr<Matrix> errors) {
       if (!errors.ok()) {
-        Fail(index, call.get(), errors.status(), rows, /*computed=*/true);
+        Fail(index, first_row, call.get(), errors.status(), rows, /*computed=*/true);
         return;
       }
       v1::AnomalyScoreResponse response;
@@ -219,12 +235,19 @@ class ScoreStreamReactor final
     std::optional<grpc::Status> finish;
   };
 
-  // Ends the stream with `status` for message `index` (after the answers
-  // before it have gone out).
-  void Fail(int64_t index, RpcCall* call, const absl::Status& status, int64_t rows,
-            bool computed = false) {
+  // Ends the stream with `status` for message `index`, whose rows start at
+  // row `first_row` of the stream (after the answers before it have gone
+  // out). The message names both, so a client that streams its input in
+  // order learns where in its input the fault lies.
+  void Fail(int64_t index, int64_t first_row, RpcCall* call, const absl::Status& status,
+            int64_t rows, bool computed = false) {
     const grpc::Status s = call->Finish(
-        absl::Status(status.code(), absl::StrCat("stream message ", index, ": ", status.message())),
+        absl::Status(status.code(),
+                     absl::StrCat("stream message ", index, " (",
+                                  rows > 0 ? absl::StrCat("rows ", first_row, " to ",
+                                                          first_row + rows - 1)
+                                           : absl::StrCat("from row ", first_row),
+                                  " of the stream, counting from 0): ", status.message())),
         {}, rows);
     Actions a;
     bool destroy;
@@ -289,6 +312,7 @@ class ScoreStreamReactor final
   v1::AnomalyScoreRequest request_;
   v1::ModelSpec spec_;
   int64_t next_index_ = 0;
+  int64_t rows_read_ = 0;  // rows in the messages read so far
 
   Mutex mu_;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;

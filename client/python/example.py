@@ -67,8 +67,9 @@ def main():
             print("encoded %d rows: code width %d, h1 width %d; first code %s" % (
                 len(codes), len(codes[0]), len(h1[0]), ["%.3f" % v for v in codes[0]]))
 
+            # Columns by name: the CSV's order need not be the model's.
             batches = [rows[i:i + 256] for i in range(0, len(rows), 256)]
-            scores = [s for response in client.stream_scores(args.model, batches)
+            scores = [s for response in client.stream_scores(args.model, batches, columns=names)
                       for s in response.scores]
             threshold = client.score(args.model, rows[:1]).threshold
             flagged = [i for i, s in enumerate(scores) if s.is_anomaly]

@@ -7,14 +7,19 @@ build generates from proto/ with protoc and grpc_python_plugin into
     PYTHONPATH=build/python /usr/bin/python3
     >>> from strata_client import StrataClient
     >>> client = StrataClient("127.0.0.1:50051")
-    >>> job = client.train("thyroid", rows, feature_names=names, wait=True)
-    >>> codes = client.encode("thyroid", rows)            # list of lists
-    >>> scores = client.score("thyroid", rows)            # list of RowScore
+    >>> job = client.train("thyroid", rows, feature_names=names)  # a TrainJob
+    >>> codes = client.encode("thyroid", rows)            # a list of lists
+    >>> response = client.score("thyroid", rows, metric="mse")
+    >>> response.threshold, response.scores[0].is_anomaly
     >>> for response in client.stream_scores("thyroid", batches): ...
+    >>> client.score("thyroid", rows, columns=header, drop_columns=["label"])
 
-Rows are sequences of sequences of numbers (one inner sequence per record).
-Failed calls raise StrataError with the gRPC status code and the server's
-message, which names the row, column or field at fault.
+Rows are sequences of sequences of real numbers (one inner sequence per
+record) or 2-D arrays (numpy's, or anything with .ndim, .shape, .dtype).
+Columns are taken by position, or by name when `columns` names them.
+Rows that cannot be right raise ValueError before any RPC. Failed calls
+raise StrataError with the gRPC status code and the server's message, which
+names the row, column or field at fault.
 """
 
 import itertools
@@ -105,11 +110,11 @@ def _is_real(value):
 _LABEL_LIKE = {"label", "class", "target", "y", "anomaly", "is_anomaly", "outlier"}
 
 
-def _by_name(matrix, columns, drop_columns, features, model):
-    """The matrix with `columns` (its columns' names) put in the order of the
-    model's `features`, dropping `drop_columns`; a one-line ValueError that
-    lists both sets of names when they are not the same set. `model` names
-    the model version for the message."""
+def _by_name(matrix, columns, drop_columns, features, spec):
+    """The matrix with `columns` (its columns' names) put in the order of
+    `features` (the feature names of the version `spec` pins), without
+    `drop_columns`, and the names set; a one-line ValueError that lists both
+    sets of names when they are not the same."""
     columns, drop_columns = list(columns), list(drop_columns)
     if len(columns) != matrix.cols:
         raise ValueError("%d column names %s for rows of %d columns"
@@ -123,12 +128,13 @@ def _by_name(matrix, columns, drop_columns, features, model):
     missing = [name for name in features if name not in kept]
     if twice or extra or missing:
         problems = (["%s more than once" % twice] if twice else []) + \
-                   (["%s not among the model's" % extra] if extra else []) + \
-                   (["%s missing" % missing] if missing else [])
-        labels = [name for name in extra if name.strip().lower() in _LABEL_LIKE]
+                   (["%s not in the model" % extra] if extra else []) + \
+                   (["%s missing from the input" % missing] if missing else [])
+        labels = [name for name in extra if name.strip("\ufeff \t").lower() in _LABEL_LIKE]
         hint = "; leave a label out with drop_columns=%s" % labels if labels else ""
-        raise ValueError("columns do not match the features of %s: input %s, model %s: %s%s"
-                         % (model, kept, list(features), ", ".join(problems), hint))
+        raise ValueError("columns do not match the features of %s version %d: input %s, "
+                         "model %s: %s%s" % (spec.name, spec.version, kept, features,
+                                             ", ".join(problems), hint))
     order = [columns.index(name) for name in features]
     values, c = matrix.values, matrix.cols
     reordered = service_pb2.DenseMatrix(rows=matrix.rows, cols=len(order),
@@ -153,6 +159,22 @@ def _spec(model, version=None, label=None):
     if label is not None:
         spec.label = label
     return spec
+
+
+# The CLI's --metric names; the proto's names are accepted as well.
+_METRICS = {"combined": "COMBINED", "mse": "MEAN_SQUARED", "mae": "MEAN_ABSOLUTE",
+            "code": "CODE_DISTANCE"}
+
+
+def _options(metric, feature_errors):
+    """ScoreOptions for a metric name (see StrataClient.score) or None."""
+    names = service_pb2.ScoreOptions.Metric.keys()
+    name = "METRIC_UNSPECIFIED" if metric is None else str(metric)
+    name = _METRICS.get(name.lower(), name.upper())
+    if name not in names:
+        raise ValueError("metric %r: use %s, or the proto's %s (any case)"
+                         % (metric, ", ".join(_METRICS), ", ".join(names)))
+    return service_pb2.ScoreOptions(metric=name, feature_errors=feature_errors)
 
 
 def _config(config):
@@ -222,66 +244,126 @@ class StrataClient:
             raise StrataError(e.code(), e.details()) from None
 
     # ------------------------------------------------------------ inference
+    #
+    # Rows are matched to the model's features by position, unless `columns`
+    # names the rows' columns (a CSV header, say): then GetModel fetches the
+    # feature names of the version `model`/`version`/`label` picks, the call
+    # goes to that version, the columns are put in its order by name (leaving
+    # out `drop_columns`) and the names travel with the rows for the server to
+    # check. Bad rows and names that do not match raise ValueError before any
+    # inference RPC.
 
-    def encode(self, model, rows, layer=0, version=None, label=None):
-        """Features of encoder layer `layer` (1 = h1 ... depth; 0 = the code)."""
-        request = service_pb2.EncodeRequest(model=_spec(model, version, label), rows=_dense(rows),
-                                            layer=layer)
+    def encode(self, model, rows, layer=0, version=None, label=None, columns=None,
+               drop_columns=()):
+        """The rows' features at encoder layer `layer` (1 = h1 ... depth; 0 =
+        the code), as a list with one list of floats per row."""
+        spec, matrix = self._inputs(_spec(model, version, label), rows, columns, drop_columns)
+        request = service_pb2.EncodeRequest(model=spec, rows=matrix, layer=layer)
         return _rows(self._call(self._inference.Encode, request).features)
 
-    def reconstruct(self, model, rows, version=None, label=None):
-        """Reconstructions in the rows' original units."""
-        request = service_pb2.ReconstructRequest(model=_spec(model, version, label),
-                                                 rows=_dense(rows))
+    def reconstruct(self, model, rows, version=None, label=None, columns=None, drop_columns=()):
+        """The rows' reconstructions in their original units, as a list with one
+        list of floats per row, in the model's feature order."""
+        spec, matrix = self._inputs(_spec(model, version, label), rows, columns, drop_columns)
+        request = service_pb2.ReconstructRequest(model=spec, rows=matrix)
         return _rows(self._call(self._inference.Reconstruct, request).reconstructions)
 
-    def score(self, model, rows, version=None, label=None, feature_errors=False,
-              metric="METRIC_UNSPECIFIED"):
-        """The AnomalyScoreResponse: .metric, .threshold, and .scores[i].score /
-        .is_anomaly / .percentile / .feature_errors for row i. metric: COMBINED
-        (what METRIC_UNSPECIFIED means for current models), MEAN_SQUARED,
-        MEAN_ABSOLUTE or CODE_DISTANCE."""
-        request = service_pb2.AnomalyScoreRequest(
-            model=_spec(model, version, label), rows=_dense(rows),
-            options=service_pb2.ScoreOptions(metric=metric.upper(), feature_errors=feature_errors))
+    def score(self, model, rows, version=None, label=None, feature_errors=False, metric=None,
+              columns=None, drop_columns=()):
+        """The AnomalyScoreResponse: .model (the version that answered),
+        .metric, .threshold, and .scores[i].score / .is_anomaly / .percentile /
+        .feature_errors (in the model's feature order) for row i.
+
+        metric: as the CLI's --metric, combined, mse, mae or code, or the
+        proto's name (COMBINED, MEAN_SQUARED, MEAN_ABSOLUTE, CODE_DISTANCE), in
+        any case; None (or METRIC_UNSPECIFIED) for the model's default,
+        COMBINED for current models."""
+        spec, matrix = self._inputs(_spec(model, version, label), rows, columns, drop_columns)
+        request = service_pb2.AnomalyScoreRequest(model=spec, rows=matrix,
+                                                  options=_options(metric, feature_errors))
         return self._call(self._inference.AnomalyScore, request)
 
     def stream_scores(self, model, batches, version=None, label=None, feature_errors=False,
-                      metric="METRIC_UNSPECIFIED"):
-        """Scores an iterable of row batches on one stream; yields one
-        AnomalyScoreResponse per batch, in order. metric as for score()."""
+                      metric=None, columns=None, drop_columns=()):
+        """Scores an iterable of row batches on one stream: a generator of one
+        AnomalyScoreResponse per batch, in order (see score()). A batch that
+        fails the checks ends the stream: the responses for the batches before
+        it come first, then its ValueError (or whatever exception `batches`
+        raised). A failure at the server, which can only concern an earlier
+        batch, raises StrataError with the server's code and message."""
+        spec, features = self._features(_spec(model, version, label), columns, drop_columns)
+        options = _options(metric, feature_errors)
+        failed = []  # the exception that ended the requests, raised here instead of grpc's
+
         def requests():
-            first = True
-            for batch in batches:
-                request = service_pb2.AnomalyScoreRequest(
-                    rows=_dense(batch),
-                    options=service_pb2.ScoreOptions(metric=metric.upper(),
-                                                     feature_errors=feature_errors))
-                if first:
-                    request.model.CopyFrom(_spec(model, version, label))
-                    first = False
-                yield request
+            try:
+                for i, batch in enumerate(batches):
+                    try:
+                        matrix = _dense(batch)
+                        if features is not None:
+                            matrix = _by_name(matrix, columns, drop_columns, features, spec)
+                    except ValueError as e:
+                        raise ValueError("batch %d: %s" % (i, e)) from None
+                    yield service_pb2.AnomalyScoreRequest(model=spec if i == 0 else None,
+                                                          rows=matrix, options=options)
+            except Exception as e:  # grpc would only say "Exception iterating requests!"
+                failed.append(e)
+
+        # A failed batch ends the requests as if they were all sent, so an
+        # RpcError is the server's, about an earlier batch: it comes first.
         try:
             for response in self._inference.StreamAnomalyScore(requests(),
                                                                metadata=self._metadata):
                 yield response
         except grpc.RpcError as e:
             raise StrataError(e.code(), e.details()) from None
+        if failed:
+            raise failed[0]
+
+    def _features(self, spec, columns, drop_columns):
+        """(spec, the model's feature names) for rows with named `columns`:
+        the spec pinned to the version GetModel answered. (spec, None) without
+        `columns`."""
+        if columns is None:
+            if list(drop_columns):
+                raise ValueError("drop_columns=%s needs columns= (the rows' column names)"
+                                 % list(drop_columns))
+            return spec, None
+        answer = self._call(self._models.GetModel, service_pb2.GetModelRequest(model=spec))
+        pinned = service_pb2.ModelSpec(name=answer.model.name, version=answer.model.version)
+        return pinned, list(answer.feature_names)
+
+    def _inputs(self, spec, rows, columns, drop_columns):
+        """(spec, DenseMatrix) for a unary call: the rows checked before any RPC,
+        then, with `columns`, matched by name to the features of the version
+        the spec is pinned to."""
+        matrix = _dense(rows)
+        spec, features = self._features(spec, columns, drop_columns)
+        if features is not None:
+            matrix = _by_name(matrix, columns, drop_columns, features, spec)
+        return spec, matrix
 
     # ------------------------------------------------------------- training
 
     def train(self, model, rows, feature_names=(), config=None, labels=(), wait=True,
               on_progress=None):
-        """Uploads `rows` and trains the next version of `model` on the server.
+        """Uploads `rows` and trains the next version of `model` on the server;
+        returns the TrainJob.
 
-        config: a dict in TrainConfig's JSON form (see data/configs/*.json), a
-        JSON string, a TrainConfig, or None for the defaults. With `wait`,
-        follows the job (calling on_progress(job) on each update) and returns
-        it ended; raises StrataError if it did not succeed.
+        feature_names: one name per column (default f0, f1, ...). config: a
+        dict in TrainConfig's JSON form (see data/configs/*.json), a JSON
+        string, a TrainConfig, or None for the defaults. With `wait`, follows
+        the job (calling on_progress(job) on each update) and returns it
+        SUCCEEDED, its .version the one published, or raises StrataError;
+        without, returns it as queued.
         """
-        spec = service_pb2.TrainJobSpec(model_name=model, config=_config(config),
-                                        labels=list(labels), feature_names=list(feature_names))
         matrix = _dense(rows)
+        feature_names = list(feature_names)
+        if feature_names and len(feature_names) != matrix.cols:
+            raise ValueError("%d feature_names for rows of %d columns: %s"
+                             % (len(feature_names), matrix.cols, feature_names))
+        spec = service_pb2.TrainJobSpec(model_name=model, config=_config(config),
+                                        labels=list(labels), feature_names=feature_names)
         chunk_rows = max(1, _CHUNK_VALUES // max(1, matrix.cols))
 
         def parts():
@@ -298,7 +380,8 @@ class StrataClient:
 
     def submit_csv(self, model, csv_path, drop_columns=(), config=None, labels=(), wait=True,
                    on_progress=None):
-        """Trains on a CSV under the server's --data_root (no upload)."""
+        """Trains on a CSV under the server's --data_root (no upload), leaving
+        out `drop_columns`; returns the TrainJob as train() does."""
         spec = service_pb2.TrainJobSpec(model_name=model, config=_config(config),
                                         labels=list(labels), drop_columns=list(drop_columns))
         job = self._call(self._training.SubmitTrainJob,
@@ -306,7 +389,8 @@ class StrataClient:
         return self.wait(job.id, on_progress) if wait else job
 
     def wait(self, job_id, on_progress=None):
-        """Follows a job to its end; returns it if SUCCEEDED, else raises."""
+        """Follows a job to its end: returns the TrainJob if it SUCCEEDED, else
+        raises StrataError (ABORTED with the job's state and error)."""
         job = None
         try:
             for job in self._training.WatchTrainJob(service_pb2.GetTrainJobRequest(id=job_id),
@@ -322,42 +406,50 @@ class StrataClient:
         return job
 
     def job(self, job_id):
+        """The TrainJob now."""
         return self._call(self._training.GetTrainJob, service_pb2.GetTrainJobRequest(id=job_id))
 
     def cancel(self, job_id):
+        """Asks the job to stop; returns the TrainJob as the server answered."""
         return self._call(self._training.CancelTrainJob,
                           service_pb2.CancelTrainJobRequest(id=job_id))
 
     def jobs(self, model=""):
+        """A list of TrainJob, newest first; only `model`'s when given."""
         return list(self._call(self._training.ListTrainJobs,
                                service_pb2.ListTrainJobsRequest(model_name=model)).jobs)
 
     # --------------------------------------------------------------- models
 
     def models(self):
-        """{name: {"versions": [...], "labels": {label: version}}}."""
+        """A dict {name: {"versions": [...], "labels": {label: version}}}."""
         response = self._call(self._models.ListModels, service_pb2.ListModelsRequest())
         return {m.name: {"versions": list(m.versions), "labels": dict(m.labels)}
                 for m in response.models}
 
     def model(self, model, version=None, label=None):
-        """GetModelResponse: architecture, scaler, features, calibration, history."""
+        """The GetModelResponse: .model (the version that answered),
+        .architecture, .scaler, .feature_names, .calibration, .config,
+        .history, .summary, .labels, .drift_baseline."""
         return self._call(self._models.GetModel,
                           service_pb2.GetModelRequest(model=_spec(model, version, label)))
 
     def set_label(self, model, label, version):
-        """Points `label` at `version` (0 removes it); returns the model's labels."""
+        """Points `label` at `version` (0 removes it); returns the model's
+        labels afterwards as a dict {label: version}."""
         request = service_pb2.SetLabelRequest(model_name=model, label=label, version=version)
         return dict(self._call(self._models.SetLabel, request).labels)
 
     def drift(self, model, version=None, label=None):
-        """DriftFigures over the version's window: .features (most drifted
-        first, each with .psi, .mean_shift), .drift_score, .anomaly_ratio."""
+        """The DriftFigures over the version's window: .window_rows, .features
+        (most drifted first, each with .name, .psi, .mean_shift,
+        .out_of_range_ratio), .drift_score, .anomaly_ratio and more."""
         request = service_pb2.DriftReportRequest(model=_spec(model, version, label))
         return self._call(self._models.DriftReport, request).figures
 
     def wait_until_ready(self, timeout=10.0):
-        """Blocks until the channel connects; raises StrataError after `timeout` s."""
+        """Blocks until the channel connects and returns this StrataClient; raises
+        StrataError (UNAVAILABLE) after `timeout` s."""
         try:
             grpc.channel_ready_future(self._channel).result(timeout=timeout)
         except grpc.FutureTimeoutError:

@@ -45,6 +45,37 @@ TEST(CsvReaderTest, QuotedHeaderAndForcedHeaderModes) {
   EXPECT_THAT(numeric_header->column_names, ElementsAre("10", "20"));
 }
 
+TEST(CsvReaderTest, ByteOrderMarkIsNotPartOfTheFirstCell) {
+  // Headerless: 4 rows in, 4 rows out (the BOM once turned row 1 into a header).
+  auto rows = ParseCsv("\xEF\xBB\xBF" "1,2\n3,4\n5,6\n7,8\n", {});
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_FALSE(rows->has_header);
+  EXPECT_EQ(rows->values.rows(), 4);
+  EXPECT_EQ(rows->values(0, 0), 1.0f);
+  // With a header, the first name is clean and can be dropped by name.
+  CsvOptions options;
+  options.drop_columns = {"label"};
+  auto named = ParseCsv("\xEF\xBB\xBF" "label,x\n0,2\n", options);
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_TRUE(named->has_header);
+  EXPECT_THAT(named->column_names, ElementsAre("x"));
+}
+
+TEST(CsvReaderTest, FirstLineMixingNamesAndNumbersIsAnError) {
+  // A typo in a headerless file's first row is not a header.
+  auto t = ParseCsv("x0.0011,0.5,0.25\n1,2,3\n", {});
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(t.status().message(), HasSubstr("line 1, column 1: 'x0.0011' is not a number"));
+  EXPECT_THAT(t.status().message(), HasSubstr("--header"));
+  // Forced, either way, it parses as told.
+  CsvOptions present;
+  present.header = CsvOptions::Header::kPresent;
+  EXPECT_EQ(ParseCsv("x0.0011,0.5,0.25\n1,2,3\n", present)->values.rows(), 1);
+  EXPECT_EQ(*ParseCsvHeaderMode("no"), CsvOptions::Header::kAbsent);
+  EXPECT_FALSE(ParseCsvHeaderMode("maybe").ok());
+}
+
 TEST(CsvReaderTest, NonNumericCellNamesLineAndColumn) {
   auto t = ParseCsv("a,b\n1,2\n3,oops\n", {});
   ASSERT_FALSE(t.ok());

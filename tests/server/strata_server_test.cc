@@ -584,7 +584,7 @@ TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
         return true;
       },
       [](const v1::AnomalyScoreResponse&) {});
-  expect(stream, absl::StatusCode::kInvalidArgument, "stream message 1: rows: row 1, column 2");
+  expect(stream, absl::StatusCode::kInvalidArgument, "stream message 1 (rows 3 to 5 of the stream, counting from 0): rows: row 1, column 2");
 
   expect(t.client->GetTrainJob("missing").status(), absl::StatusCode::kNotFound, "no train job");
   expect(t.client->SetLabel("m", "stable", 4).status(), absl::StatusCode::kNotFound,

@@ -1,0 +1,43 @@
+// Matching a batch's named columns to a model's features, by name.
+//
+// Records read from a CSV carry a header; a model knows the names of the
+// features it was trained on. Matching by position alone silently scores
+// the wrong features when a file's columns come in another order, so
+// clients that have names map them, and the server checks them.
+//
+//   absl::StatusOr<std::vector<int>> order = MapColumnsByName(header, model_names);
+//   // model feature f is input column (*order)[f]
+//   absl::Status s = CheckColumnNames(request_names, model_names);  // same, same order
+#ifndef STRATA_CORE_COLUMN_NAMES_H_
+#define STRATA_CORE_COLUMN_NAMES_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/matrix.h"
+
+namespace strata {
+
+// For each of `model_names`, the index of the column of `input_names` that
+// holds it. InvalidArgument, listing both sets of names, when a name is
+// missing, left over or repeated; a left-over column that looks like a label
+// ("label", "class", "target", ...) gets a hint to drop it.
+absl::StatusOr<std::vector<int>> MapColumnsByName(const std::vector<std::string>& input_names,
+                                                  const std::vector<std::string>& model_names);
+
+// OK when `names` are `model_names` in the same order; otherwise
+// InvalidArgument naming the difference and listing both.
+absl::Status CheckColumnNames(const std::vector<std::string>& names,
+                              const std::vector<std::string>& model_names);
+
+// The columns of `values` in `order` (as MapColumnsByName returns).
+Matrix SelectColumns(const Matrix& values, const std::vector<int>& order);
+
+// Whether a column name usually holds labels rather than features.
+bool LooksLikeLabelColumn(const std::string& name);
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_COLUMN_NAMES_H_
