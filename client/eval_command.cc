@@ -53,8 +53,8 @@ absl::Status ReadLabelled(const std::string& path, const std::string& label_colu
     const float v = table->values(r, label);
     if (v != std::floor(v) || v < 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: data row %d, column %s: the label %g is not a class number (0, 1, 2, ...)", path,
-          r + 1, label_column, v));
+          "%s: line %d, column %s: the label %g is not a class number (0, 1, 2, ...)", path,
+          r + 2, label_column, v));
     }
     (*labels)[r] = static_cast<int>(v);
   }

@@ -3,7 +3,8 @@
 # (prometheus and curl: the real Prometheus server and promtool for the metric
 # tests; openssl: throwaway TLS certificates in tests; zlib1g-dev: the
 # benchmarks read the gzipped MNIST files; python3-grpcio: the Python client
-# and its e2e test; python3-yaml: the deploy manifest test reads YAML;
+# and its e2e test; python3-numpy: that test passes numpy arrays (the client
+# itself does not need numpy); python3-yaml: the deploy manifest test reads YAML;
 # chromium: the report test renders HTML headless).
 #   bash deploy/install-deps.sh [EXTRA_PACKAGE ...]
 # Idempotent: prints nothing and touches nothing when all packages are present.
@@ -18,7 +19,7 @@ PACKAGES=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl openssl
-  python3-grpcio python3-yaml chromium
+  python3-grpcio python3-numpy python3-yaml chromium
 )
 # Extra packages a caller needs (deploy/fuzz.sh: clang and its runtimes).
 PACKAGES+=("$@")

@@ -38,7 +38,8 @@ _CHUNK_VALUES = 1 << 18
 
 
 class StrataError(Exception):
-    """A failed call: `code` is the grpc.StatusCode, str() the server's message."""
+    """A failed call: `code` is the grpc.StatusCode, args[0] the server's
+    message, and str() "CODE: message"."""
 
     def __init__(self, code, message):
         super().__init__(message)
@@ -98,6 +99,7 @@ def _check_dtype(array, what):
 
 
 def _is_real(value):
+    """Whether float() takes the value, and it is not complex."""
     if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
         return False
     try:
@@ -115,7 +117,8 @@ def _by_name(matrix, columns, drop_columns, features, spec):
     `features` (the feature names of the version `spec` pins), without
     `drop_columns`, and the names set; a one-line ValueError that lists both
     sets of names when they are not the same."""
-    columns, drop_columns = list(columns), list(drop_columns)
+    columns = list(columns)
+    drop_columns = [drop_columns] if isinstance(drop_columns, str) else list(drop_columns)
     if len(columns) != matrix.cols:
         raise ValueError("%d column names %s for rows of %d columns"
                          % (len(columns), columns, matrix.cols))
@@ -228,6 +231,7 @@ class StrataClient:
         self._models = service_pb2_grpc.ModelServiceStub(self._channel)
 
     def close(self):
+        """Closes the channel; returns None."""
         self._channel.close()
 
     def __enter__(self):
@@ -278,9 +282,9 @@ class StrataClient:
         proto's name (COMBINED, MEAN_SQUARED, MEAN_ABSOLUTE, CODE_DISTANCE), in
         any case; None (or METRIC_UNSPECIFIED) for the model's default,
         COMBINED for current models."""
+        options = _options(metric, feature_errors)
         spec, matrix = self._inputs(_spec(model, version, label), rows, columns, drop_columns)
-        request = service_pb2.AnomalyScoreRequest(model=spec, rows=matrix,
-                                                  options=_options(metric, feature_errors))
+        request = service_pb2.AnomalyScoreRequest(model=spec, rows=matrix, options=options)
         return self._call(self._inference.AnomalyScore, request)
 
     def stream_scores(self, model, batches, version=None, label=None, feature_errors=False,
@@ -291,8 +295,8 @@ class StrataClient:
         it come first, then its ValueError (or whatever exception `batches`
         raised). A failure at the server, which can only concern an earlier
         batch, raises StrataError with the server's code and message."""
-        spec, features = self._features(_spec(model, version, label), columns, drop_columns)
         options = _options(metric, feature_errors)
+        spec, features = self._features(_spec(model, version, label), columns, drop_columns)
         failed = []  # the exception that ended the requests, raised here instead of grpc's
 
         def requests():
@@ -325,9 +329,9 @@ class StrataClient:
         the spec pinned to the version GetModel answered. (spec, None) without
         `columns`."""
         if columns is None:
-            if list(drop_columns):
-                raise ValueError("drop_columns=%s needs columns= (the rows' column names)"
-                                 % list(drop_columns))
+            if drop_columns:
+                raise ValueError("drop_columns=%r needs columns= (the rows' column names)"
+                                 % (drop_columns,))
             return spec, None
         answer = self._call(self._models.GetModel, service_pb2.GetModelRequest(model=spec))
         pinned = service_pb2.ModelSpec(name=answer.model.name, version=answer.model.version)

@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/server_process.h"
@@ -105,9 +106,11 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
   Result missing = Strata("encode --model nope --drop_columns label < data/thyroid.csv");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.output, HasSubstr("strata encode: model 'nope' is not served"));
+  // One column too many: named, and the label-like one gets a hint.
   Result columns = Strata("encode --model thyroid < data/thyroid.csv");
   EXPECT_EQ(columns.exit_code, 1);
-  EXPECT_THAT(columns.output, HasSubstr("expected 6 columns"));
+  EXPECT_THAT(columns.output, HasSubstr("not features of the model: label (leave a label column "
+                                        "out with --drop_columns label)"));
   Result bad_job = Strata(
       "train --model thyroid --data data/thyroid.csv --wait --quiet "
       "--config /dev/null");
@@ -209,6 +212,108 @@ TEST(CliServerAuthTest, TokenFileUnlocksWritesOverTls) {
   Result accepted = server.Strata(absl::StrCat(tls, "--token_file=", dir, "/token ", train));
   EXPECT_EQ(accepted.exit_code, 0) << accepted.output;
   EXPECT_THAT(accepted.output, HasSubstr("job"));
+}
+
+// Issue 14, item 1: a version number deleted by hand is never handed out
+// again, and a label on it is removed, never moved to a new model.
+TEST_F(CliServerTest, VersionNumbersAreNeverReusedAndLabelsNeverMove) {
+  const std::string train =
+      "train --model m --data data/thyroid.csv --drop_columns label "
+      "--config data/configs/thyroid.json --wait --quiet";
+  ASSERT_EQ(Strata(train).exit_code, 0);
+  Result second = Strata(train + " --labels prod");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_THAT(second.output, HasSubstr("published m version 2"));
+  std::system(("rm -rf " + dir_ + "/models/m/2").c_str());
+  // One poll (100 ms in tests) later, version 2 and its label are gone.
+  Result models;
+  for (int i = 0; i < 100; ++i) {
+    models = Strata("models --output csv");
+    if (!absl::StrContains(models.output, "prod")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(models.output, Not(HasSubstr("prod"))) << models.output;
+  EXPECT_THAT(testing::ReadAll(dir_ + "/server.log"),
+              HasSubstr("removed label 'prod' of m: its version 2 is gone from the store"));
+  Result third = Strata(train);
+  ASSERT_EQ(third.exit_code, 0) << third.output;
+  EXPECT_THAT(third.output, HasSubstr("published m version 3"));
+  Result prod = Strata("encode --model m --label prod --drop_columns label < data/thyroid.csv");
+  EXPECT_EQ(prod.exit_code, 1);
+  EXPECT_THAT(prod.output, HasSubstr("no label 'prod'"));
+}
+
+// Issue 14, item 2: a header's columns are matched to the model's features
+// by name, whatever their order; headerless input goes by position.
+TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
+  ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "
+                   "--config data/configs/thyroid.json --wait --quiet")
+                .exit_code,
+            0);
+  const std::string straight = dir_ + "/straight.csv", reversed = dir_ + "/reversed.csv";
+  std::system(absl::StrCat("head -400 data/thyroid.csv | cut -d, -f1-6 > ", straight).c_str());
+  std::system(absl::StrCat("head -400 data/thyroid.csv | awk -F, -v OFS=, "
+                           "'{print $6,$5,$4,$3,$2,$1}' > ", reversed).c_str());
+  Result a = Strata("score --model m --feature_errors < " + straight);
+  Result b = Strata("score --model m --feature_errors < " + reversed);
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  // The same scores and per-feature errors, in the model's column order.
+  EXPECT_TRUE(a.output == b.output) << Head(a) << "\n---\n" << Head(b);
+  EXPECT_THAT(a.output, HasSubstr("error_f0,error_f1"));
+  EXPECT_THAT(a.output, HasSubstr("4 of 399 rows above"));
+  Result r = Strata("reconstruct --model m < " + reversed);
+  ASSERT_EQ(r.exit_code, 0) << Head(r);
+  EXPECT_THAT(r.output, HasSubstr("\nf0,f1,f2,f3,f4,f5\n"));
+  // A column the model lacks, or one missing: both sets of names listed.
+  Result missing = Strata("score --model m --drop_columns f3 < " + straight);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("missing from the input: f3"));
+  EXPECT_THAT(missing.output, HasSubstr("the model's features: f0, f1, f2, f3, f4, f5"));
+  // Headerless: by position, and the count must match.
+  std::system(absl::StrCat("sed -n 2,6p data/thyroid.csv > ", dir_, "/seven.csv").c_str());
+  Result seven = Strata("score --model m < " + dir_ + "/seven.csv");
+  EXPECT_EQ(seven.exit_code, 1);
+  EXPECT_THAT(seven.output, HasSubstr("the input has 7 columns and no header"));
+  std::system(absl::StrCat("tail -n +2 ", straight, " > ", dir_, "/noheader.csv").c_str());
+  Result positional = Strata("score --model m < " + dir_ + "/noheader.csv");
+  Result named = Strata("score --model m < " + straight);
+  ASSERT_EQ(positional.exit_code, 0) << Head(positional);
+  EXPECT_TRUE(positional.output == named.output) << Head(positional) << "\n---\n" << Head(named);
+}
+
+// Issue 14, item 3: header detection never eats a data row.
+TEST_F(CliServerTest, HeaderDetectionNeverDropsARow) {
+  ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "
+                   "--config data/configs/thyroid.json --wait --quiet")
+                .exit_code,
+            0);
+  // A headerless file with a UTF-8 byte-order mark: 4 rows in, 4 out.
+  const std::string bom = dir_ + "/bom.csv";
+  std::system(absl::StrCat("printf '\\357\\273\\277' > ", bom,
+                           " && sed -n 2,5p data/thyroid.csv | cut -d, -f1-6 >> ", bom)
+                  .c_str());
+  Result scored = Strata("score --model m < " + bom);
+  ASSERT_EQ(scored.exit_code, 0) << scored.output;
+  EXPECT_THAT(scored.output, HasSubstr("of 4 rows above"));
+  EXPECT_EQ(std::count(scored.output.begin(), scored.output.end(), '\n'), 1 + 4 + 1)
+      << scored.output;
+  // The mark does not stick to the first header name either.
+  const std::string named = dir_ + "/bom_named.csv";
+  std::system(absl::StrCat("printf '\\357\\273\\277' > ", named,
+                           " && awk -F, -v OFS=, 'NR<=5 {print $7,$1,$2,$3,$4,$5,$6}' "
+                           "data/thyroid.csv >> ", named)
+                  .c_str());
+  Result dropped = Strata("score --model m --drop_columns label < " + named);
+  ASSERT_EQ(dropped.exit_code, 0) << dropped.output;
+  EXPECT_THAT(dropped.output, HasSubstr("of 4 rows above"));
+  // A typo in a headerless file's first row is an error naming the cell.
+  const std::string typo = dir_ + "/typo.csv";
+  std::system(absl::StrCat("sed -n 2,5p data/thyroid.csv | cut -d, -f1-6 | "
+                           "sed '1s/^[^,]*,/x0.0011,/' > ", typo).c_str());
+  Result bad = Strata("score --model m < " + typo);
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("line 1, column 1: 'x0.0011' is not a number"));
 }
 
 TEST_F(CliServerTest, HealthExitsZeroWhileServingAndOneWhenNot) {
