@@ -9,6 +9,7 @@
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/strata_client.h"
+#include "core/drift.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace strata::cli {
@@ -168,8 +169,9 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
   int top = 0;
   FlagSet flags("drift",
                 "How the records a model version saw recently move away from its training data:\n"
-                "per feature PSI, mean shift (training std units) and out-of-range share, most\n"
-                "drifted first; then reconstruction error, anomaly ratio and code drift.");
+                "per feature PSI, mean shift (training std units), out-of-range share and drift\n"
+                "(max of PSI and the out-of-range share's PSI), most drifted first; then\n"
+                "reconstruction error, anomaly ratio and code drift.");
   target.Add(&flags);
   flags.AddInt("top", &top, "show only the N most drifted features (0 = all)");
   flags.AddString("output", &output, "table|csv|json", "output format");
@@ -184,21 +186,29 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
   if (!client.ok()) return Fail("drift", client.status());
   absl::StatusOr<v1::DriftReportResponse> report = (*client)->DriftReport(target.Spec());
   if (!report.ok()) return Fail("drift", report.status());
+  v1::DriftFigures& f = *report->mutable_figures();
+  if (f.window_rows() == 0) {
+    // A drift score of 0 here would read as "stable"; it means nothing yet.
+    std::cerr << absl::StrFormat(
+        "%s version %d: no records have been seen since it was loaded: no drift to report\n",
+        report->model().name(), report->model().version());
+  }
+  // --top applies to every format.
+  if (top > 0 && f.features_size() > top) {
+    f.mutable_features()->DeleteSubrange(top, f.features_size() - top);
+  }
   if (output == "json") {
     std::cout << Json(*report) << "\n";
     return kExitOk;
   }
-  const v1::DriftFigures& f = report->figures();
+  if (f.window_rows() == 0) return kExitOk;
   std::vector<std::vector<std::string>> rows = {
-      {"FEATURE", "PSI", "MEAN_SHIFT", "OUT_OF_RANGE", "STATUS"}};
-  for (int i = 0; i < f.features_size() && (top <= 0 || i < top); ++i) {
-    const v1::FeatureDrift& d = f.features(i);
+      {"FEATURE", "PSI", "MEAN_SHIFT", "OUT_OF_RANGE", "DRIFT", "STATUS"}};
+  for (const v1::FeatureDrift& d : f.features()) {
     rows.push_back({d.name(), absl::StrFormat("%.4f", d.psi()),
                     absl::StrFormat("%+.3f", d.mean_shift()),
                     absl::StrFormat("%.4f", d.out_of_range_ratio()),
-                    d.psi() > 0.25  ? "DRIFTED"
-                    : d.psi() > 0.1 ? "moderate"
-                                    : "stable"});
+                    absl::StrFormat("%.4f", d.drift()), DriftLevel(d.drift())});
   }
   if (output == "table") {
     std::cout << absl::StrFormat("%s version %d: %d records in the window, drift score %.4f\n\n",

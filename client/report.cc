@@ -11,6 +11,8 @@
 #include "absl/time/time.h"
 #include "client/cli_flags.h"
 #include "client/training_report.h"
+#include "core/anomaly.h"
+#include "core/drift.h"
 #include "core/file_util.h"
 #include "core/pca.h"
 
@@ -30,6 +32,20 @@ std::string Escape(const std::string& s) {
 }
 
 std::string Num(double v) { return absl::StrFormat("%.4g", v); }
+
+// A metric as the report names it.
+std::string MetricTitle(ScoreMetric metric) {
+  switch (metric) {
+    case ScoreMetric::kCombined:
+      return "combined: code distance + MSE / median training MSE";
+    case ScoreMetric::kCodeDistance:
+      return "code distance";
+    case ScoreMetric::kMeanAbsolute:
+      return "mae: mean absolute reconstruction error";
+    default:
+      return "mse: mean squared reconstruction error";
+  }
+}
 
 // One SVG chart: a plot area with linear or log axes, and marks in data
 // coordinates.
@@ -82,12 +98,18 @@ class Chart {
                           "<polyline points='%s' fill='none' stroke='%s' stroke-width='2.5'%s/>\n",
                           d, color, dashed ? " stroke-dasharray='6 4'" : "");
   }
+  // A vertical line at data x, its label to the right of it, or to the left
+  // where the label would run past the plot's right edge.
   void VLine(double x, const char* color, const std::string& label) {
+    // 12 px sans-serif: about 7 px a character.
+    const bool fits_right = X(x) + 4 + 7.0 * static_cast<double>(label.size()) <= width_ - kRight;
     absl::StrAppendFormat(&body_,
                           "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='%s' "
-                          "stroke-width='3'/><text x='%.1f' y='%d' fill='%s'>%s</text>\n",
-                          X(x), kTop, X(x), height_ - kBottom, color, X(x) + 4, kTop + 14, color,
-                          Escape(label));
+                          "stroke-width='3'/><text x='%.1f' y='%d' fill='%s' "
+                          "text-anchor='%s'>%s</text>\n",
+                          X(x), kTop, X(x), height_ - kBottom, color,
+                          fits_right ? X(x) + 4 : X(x) - 4, kTop + 14, color,
+                          fits_right ? "start" : "end", Escape(label));
   }
   void Rect(double x0, double x1, double y0, double y1, const char* color,
             const std::string& tooltip) {
@@ -102,11 +124,12 @@ class Chart {
     absl::StrAppendFormat(&body_, "<circle cx='%.1f' cy='%.1f' r='3.5' fill='%s'/>\n", X(x), Y(y),
                           color);
   }
-  // Text at data x, pixel y (or data y when data_y).
+  // Text at data x moved by dx pixels, pixel y (or data y when data_y).
+  // SVG collapses leading and trailing spaces, so gaps are dx, not spaces.
   void Text(double x, double y, const std::string& text, const char* anchor = "start",
-            bool data_y = false, const char* color = "#333") {
+            bool data_y = false, const char* color = "#333", double dx = 0) {
     absl::StrAppendFormat(&body_, "<text x='%.1f' y='%.1f' text-anchor='%s' fill='%s'>%s</text>\n",
-                          X(x), data_y ? Y(y) : y, anchor, color, Escape(text));
+                          X(x) + dx, data_y ? Y(y) : y, anchor, color, Escape(text));
   }
   void Legend(const std::vector<std::pair<std::string, const char*>>& entries) {
     double x = width_ - kRight - 8;
@@ -231,17 +254,21 @@ std::string LossChart(const v1::GetModelResponse& m) {
   return chart.Svg();
 }
 
-// The training rows' reconstruction MSE, from the calibration's quantiles
-// (0.1-percentile steps), as a histogram on a log axis, with the threshold.
-std::string ErrorChart(const v1::GetModelResponse& m) {
-  const v1::ScoreDistribution& d = m.calibration().mean_squared();
+// The training rows' scores under the model's default score (`metric`),
+// from the calibration's quantiles (0.1-percentile steps), as a histogram on
+// a log axis, with that score's threshold.
+std::string ScoreChart(const v1::GetModelResponse& m, ScoreMetric metric) {
+  const v1::ScoreDistribution& d = ScoreDistributionOf(m.calibration(), metric);
   std::vector<double> q;
   for (float v : d.quantiles()) {
     if (v > 0 && std::isfinite(v)) q.push_back(v);
   }
-  if (q.size() < 2) return "<p>No error distribution recorded.</p>";
-  Chart chart("error-chart", "Reconstruction error (MSE) of the training rows", 900, 300);
-  const double lo = std::log10(q.front()), hi = std::log10(std::max(q.back(), static_cast<double>(d.threshold())));
+  if (q.size() < 2) return "<p>No score distribution recorded.</p>";
+  Chart chart("error-chart",
+              absl::StrFormat("Anomaly score (%s) of the training rows", MetricTitle(metric)), 900,
+              300);
+  const double lo = std::log10(q.front()),
+               hi = std::log10(std::max(q.back(), static_cast<double>(d.threshold())));
   constexpr int kBins = 40;
   const double width = (hi - lo) / kBins > 0 ? (hi - lo) / kBins : 1.0;
   std::vector<double> share(kBins, 0.0);
@@ -253,50 +280,52 @@ std::string ErrorChart(const v1::GetModelResponse& m) {
   }
   chart.SetX(std::pow(10, lo), std::pow(10, lo + kBins * width), /*log=*/true);
   chart.SetY(0, *std::max_element(share.begin(), share.end()) * 1.15);
-  chart.Axes("per-row MSE (scaled units, log scale)", "% of training rows");
+  chart.Axes(absl::StrFormat("%s score per row (log scale)", MetricName(metric)),
+             "% of training rows");
   for (int b = 0; b < kBins; ++b) {
     if (share[b] <= 0) continue;
     const double x0 = std::pow(10, lo + b * width), x1 = std::pow(10, lo + (b + 1) * width);
     chart.Rect(x0, x1, 0, share[b], kBar,
                absl::StrFormat("%s - %s: %.1f%%", Num(x0), Num(x1), share[b]));
   }
-  chart.VLine(d.threshold(),
-              kRed,
-              absl::StrFormat("threshold %s (p%s)", Num(d.threshold()),
+  chart.VLine(d.threshold(), kRed,
+              absl::StrFormat("%s threshold %s (p%s)", MetricName(metric), Num(d.threshold()),
                               Num(m.calibration().threshold_percentile())));
   return chart.Svg();
 }
 
-// PSI per feature over the live window, most drifted first (at most 25).
+// Drift per feature over the live window, most drifted first (at most 25).
 std::string DriftChart(const v1::DriftReportResponse& report) {
   const v1::DriftFigures& f = report.figures();
+  if (f.window_rows() == 0) {
+    return "<p>No records have been seen since this version was loaded: no drift to show "
+           "yet.</p>";
+  }
   const int n = std::min(f.features_size(), 25);
   if (n == 0) return "<p>No features.</p>";
   Chart chart("drift-chart",
-              absl::StrFormat("Live drift per feature: PSI over the last %d records",
-                              f.window_rows()),
+              absl::StrFormat("Live drift per feature over the last %d records", f.window_rows()),
               900, 80 + 22 * n, /*left=*/150);
-  double max_psi = 0.3;
-  for (int i = 0; i < n; ++i) max_psi = std::max(max_psi, f.features(i).psi() * 1.1);
-  chart.SetX(0, max_psi);
+  double max_drift = 0.3;
+  for (int i = 0; i < n; ++i) max_drift = std::max(max_drift, f.features(i).drift() * 1.1);
+  chart.SetX(0, max_drift);
   chart.SetY(0, n);
-  chart.Axes("population stability index (< 0.1 stable, > 0.25 drifted)", "", /*y_ticks=*/false);
+  chart.Axes("max(PSI, out-of-range PSI) (< 0.1 stable, > 0.25 drifted)", "", /*y_ticks=*/false);
   for (int i = 0; i < n; ++i) {
     const v1::FeatureDrift& d = f.features(i);
-    const char* color = d.psi() > 0.25 ? kRed : d.psi() > 0.1 ? kOrange : kGreen;
+    const char* color = d.drift() > kDriftedPsi ? kRed : d.drift() > 0.1 ? kOrange : kGreen;
     const double row = n - i - 0.5;  // the most drifted at the top
-    const double end = std::max(d.psi(), max_psi / 300);
+    const double end = std::max(d.drift(), max_drift / 300);
     chart.Rect(0, end, row - 0.35, row + 0.35, color,
-               absl::StrFormat("%s: PSI %.4f, mean shift %+.3f std", d.name(), d.psi(),
+               absl::StrFormat("%s: PSI %.4f, out of range %.4f (PSI %.4f), mean shift %+.3f std",
+                               d.name(), d.psi(), d.out_of_range_ratio(), d.out_of_range_psi(),
                                d.mean_shift()));
-    chart.Text(0, chart.Y(row) + 4, absl::StrCat(d.name(), " "), "end");
-    chart.Text(end, chart.Y(row) + 4, absl::StrFormat("  %.3f", d.psi()));
+    chart.Text(0, chart.Y(row) + 4, d.name(), "end", false, "#333", /*dx=*/-6);
+    chart.Text(end, chart.Y(row) + 4, absl::StrFormat("%.3f", d.drift()), "start", false, "#333",
+               /*dx=*/6);
   }
   chart.VLine(0.1, kOrange, "");
-  chart.VLine(0.25, kRed, "");
-  if (f.window_rows() == 0) {
-    chart.Text(max_psi / 2, Chart::kTop + 40, "no live records yet: every PSI is 0", "middle");
-  }
+  chart.VLine(kDriftedPsi, kRed, "");
   return chart.Svg();
 }
 
@@ -332,17 +361,26 @@ std::string CodeChart(const v1::GetModelResponse& m) {
   }
   chart.Axes(absl::StrFormat("PC1 (%.0f%% of code variance)", share(0)),
              k == 2 ? absl::StrFormat("PC2 (%.0f%%)", share(1)) : "(one code unit)");
-  const float threshold = m.calibration().mean_squared().threshold();
+  // Above the threshold of the model's default score, as AnomalyScore says.
+  const ScoreMetric metric = DefaultMetric(m.calibration());
+  const float threshold = ScoreDistributionOf(m.calibration(), metric).threshold();
+  Eigen::VectorXf scores =
+      Eigen::Map<const Eigen::VectorXf>(c.sample_errors().data(), c.sample_errors_size());
+  if (metric == ScoreMetric::kCombined && m.calibration().code().mean_size() == cols) {
+    scores = CombinedScores(m.calibration(), scores, codes);
+  }
   int anomalies = 0;
   for (int pass = 0; pass < 2; ++pass) {  // anomalies drawn last, on top
     for (int r = 0; r < rows; ++r) {
-      const bool anomaly = c.sample_errors(r) > threshold;
+      const bool anomaly = scores(r) > threshold;
       if (anomaly != (pass == 1)) continue;
       anomalies += anomaly;
       chart.Dot(xy(r, 0), k == 2 ? xy(r, 1) : 0.0, anomaly ? kRed : kBlue);
     }
   }
-  chart.Legend({{"normal", kBlue}, {absl::StrFormat("above threshold (%d)", anomalies), kRed}});
+  chart.Legend({{"normal", kBlue},
+                {absl::StrFormat("above the %s threshold (%d)", MetricName(metric), anomalies),
+                 kRed}});
   return chart.Svg();
 }
 
@@ -357,6 +395,7 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
       absl::StrCat("strata report: ", m.model().name(), " version ", m.model().version());
   const v1::TrainingSummary& s = m.summary();
   const v1::DriftFigures& f = drift.figures();
+  const ScoreMetric metric = DefaultMetric(m.calibration());
   std::string labels = absl::StrJoin(m.labels(), ", ");
   std::string html = absl::StrCat(
       "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>", Escape(title),
@@ -381,20 +420,26 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
                        s.has_final_validation_loss()
                            ? absl::StrCat(", validation ", Num(s.final_validation_loss()))
                            : "")),
-      Row("anomaly threshold",
-          absl::StrFormat("MSE %s (training p%s)", Num(m.calibration().mean_squared().threshold()),
+      Row("anomaly score",
+          absl::StrFormat("%s (the default score), threshold %s (training p%s)",
+                          MetricTitle(metric),
+                          Num(ScoreDistributionOf(m.calibration(), metric).threshold()),
                           Num(m.calibration().threshold_percentile()))),
       Row("live window",
-          absl::StrFormat("%d records, drift score %.4f, anomaly ratio %.4f (expected %.4f)",
-                          f.window_rows(), f.drift_score(), f.anomaly_ratio(),
-                          f.expected_anomaly_ratio())),
+          f.window_rows() == 0
+              ? std::string("no records seen since this version was loaded")
+              : absl::StrFormat("%d records, drift score %.4f, anomaly ratio %.4f by the %s "
+                                "score (expected %.4f)",
+                                f.window_rows(), f.drift_score(), f.anomaly_ratio(),
+                                MetricName(metric), f.expected_anomaly_ratio())),
       "</table>\n");
   absl::StrAppend(&html, "<section><h2>Training</h2>", LossChart(m),
                   "<p class='note'>Pretraining losses are each layer's own reconstruction of its "
                   "input; fine-tuning is the whole network's, in scaled units.</p></section>\n");
-  absl::StrAppend(&html, "<section><h2>Reconstruction error</h2>", ErrorChart(m),
-                  "<p class='note'>Rows scoring above the red line are reported as "
-                  "anomalies.</p></section>\n");
+  absl::StrAppend(&html, "<section><h2>Anomaly score</h2>", ScoreChart(m, metric),
+                  "<p class='note'>Rows scoring above the red line are reported as anomalies "
+                  "(AnomalyScore's default score, as <code>strata score</code> and "
+                  "<code>strata eval</code> use it).</p></section>\n");
   absl::StrAppend(&html, "<section><h2>Drift</h2>", DriftChart(drift), "</section>\n");
   absl::StrAppend(&html, "<section><h2>Code space</h2>", CodeChart(m), "</section>\n");
   absl::StrAppend(&html, "</body></html>\n");

@@ -177,9 +177,32 @@ Eigen::VectorXf RowScores(const v1::AnomalyCalibration& c, ScoreMetric metric,
     case ScoreMetric::kCodeDistance:
       return CodeDistances(c.code(), code);
     case ScoreMetric::kCombined:
-      return CodeDistances(c.code(), code) + errors.rowwise().mean() / c.mse_scale();
+      return CombinedScores(c, errors.rowwise().mean(), code);
   }
   return errors.rowwise().mean();
+}
+
+ScoreMetric DefaultMetric(const v1::AnomalyCalibration& c) {
+  return HasCodeScores(c) ? ScoreMetric::kCombined : ScoreMetric::kMeanSquared;
+}
+
+const char* MetricName(ScoreMetric metric) {
+  switch (metric) {
+    case ScoreMetric::kMeanSquared:
+      return "mse";
+    case ScoreMetric::kMeanAbsolute:
+      return "mae";
+    case ScoreMetric::kCodeDistance:
+      return "code";
+    case ScoreMetric::kCombined:
+      return "combined";
+  }
+  return "mse";
+}
+
+Eigen::VectorXf CombinedScores(const v1::AnomalyCalibration& c, const Eigen::VectorXf& row_mse,
+                               const Matrix& codes) {
+  return CodeDistances(c.code(), codes) + row_mse / c.mse_scale();
 }
 
 const v1::ScoreDistribution& ScoreDistributionOf(const v1::AnomalyCalibration& c,

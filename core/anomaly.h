@@ -46,6 +46,18 @@ inline bool UsesCode(ScoreMetric metric) {
 // code scores existed do not).
 bool HasCodeScores(const v1::AnomalyCalibration& c);
 
+// The score a model answers with when none is asked for: kCombined when the
+// calibration has code scores, else kMeanSquared.
+ScoreMetric DefaultMetric(const v1::AnomalyCalibration& c);
+
+// The CLI's name of a metric: "mse", "mae", "code" or "combined".
+const char* MetricName(ScoreMetric metric);
+
+// The combined score from each row's reconstruction MSE (scaled space) and
+// its code. REQUIRES: HasCodeScores(c); row_mse.size() == codes.rows().
+Eigen::VectorXf CombinedScores(const v1::AnomalyCalibration& c, const Eigen::VectorXf& row_mse,
+                               const Matrix& codes);
+
 // Per row and feature: the reconstruction error of raw rows in scaled space,
 // absolute for kMeanAbsolute and squared otherwise; the code layer's
 // features too when `code` is not null. REQUIRES: raw.cols() ==

@@ -67,10 +67,20 @@ double PopulationStabilityIndex(const std::vector<double>& expected,
   return psi;
 }
 
+double OutOfRangePsi(double live_share, int64_t training_rows) {
+  const double expected = training_rows > 0 ? 2.0 / (static_cast<double>(training_rows) + 1) : 0;
+  return PopulationStabilityIndex({expected, 1 - expected}, {live_share, 1 - live_share});
+}
+
+const char* DriftLevel(double psi_scale) {
+  return psi_scale > kDriftedPsi ? "DRIFTED" : psi_scale > 0.1 ? "moderate" : "stable";
+}
+
 v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scaler& scaler,
                                        const Matrix& raw, int bins,
                                        const v1::AnomalyCalibration& calibration) {
   v1::DriftBaseline b;
+  b.set_training_rows(raw.rows());
   const Matrix scaled = scaler.Transform(raw);
   const double n = static_cast<double>(scaled.rows());
   std::vector<float> column(static_cast<size_t>(scaled.rows()));
@@ -255,12 +265,14 @@ v1::DriftFigures DriftMonitor::Figures() const {
       d.set_psi(PopulationStabilityIndex({f.proportions().begin(), f.proportions().end()}, live));
       d.set_mean_shift((w.sums[c] / n - f.mean()) / std::max(f.std(), kStdFloor));
       d.set_out_of_range_ratio(w.out_of_range[c] / n);
-      score = std::max(score, d.psi());
+      d.set_out_of_range_psi(OutOfRangePsi(d.out_of_range_ratio(), baseline_.training_rows()));
+      d.set_drift(std::max(d.psi(), d.out_of_range_psi()));
+      score = std::max(score, d.drift());
       drifts.push_back(std::move(d));
     }
     std::stable_sort(
         drifts.begin(), drifts.end(),
-        [](const v1::FeatureDrift& a, const v1::FeatureDrift& b) { return a.psi() > b.psi(); });
+        [](const v1::FeatureDrift& a, const v1::FeatureDrift& b) { return a.drift() > b.drift(); });
     for (v1::FeatureDrift& d : drifts) *out.add_features() = std::move(d);
   }
   if (w.error_rows > 0) {

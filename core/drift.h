@@ -39,6 +39,19 @@ int BinIndex(const float* edges, int num_edges, float x);
 double PopulationStabilityIndex(const std::vector<double>& expected,
                                 const std::vector<double>& actual);
 
+// PSI of a live out-of-range share against the share a training set of
+// `training_rows` rows predicts for new draws of its own distribution,
+// 2 / (rows + 1) (floored as PopulationStabilityIndex floors; 0 rows, a
+// baseline from before the count was kept, gets the floor). About 0.25 at a
+// 5% share for a training set of a few thousand rows, more lenient for
+// small ones, whose range is narrower.
+double OutOfRangePsi(double live_share, int64_t training_rows);
+
+// The usual reading of a PSI-scale drift: "stable" (< 0.1), "moderate"
+// (0.1 to 0.25) or "DRIFTED" (> 0.25).
+const char* DriftLevel(double psi_scale);
+inline constexpr double kDriftedPsi = 0.25;
+
 // The baseline of a trained network over its (raw) training rows.
 v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scaler& scaler,
                                        const Matrix& raw, int bins,

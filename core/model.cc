@@ -62,7 +62,7 @@ absl::StatusOr<Matrix> Model::Score(const Matrix& raw, ScoreMetric metric, Matri
 }
 
 ScoreMetric Model::default_metric() const {
-  return HasCodeScores(info_.calibration) ? ScoreMetric::kCombined : ScoreMetric::kMeanSquared;
+  return DefaultMetric(info_.calibration);
 }
 
 const v1::ScoreDistribution& Model::score_distribution(ScoreMetric metric) const {

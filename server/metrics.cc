@@ -200,6 +200,11 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                               "Population stability index of a feature over the drift window "
                               "against its training bins (the most drifted features).",
                               MetricType::Gauge);
+    MetricFamily feature_drift =
+        Family("strata_feature_drift",
+               "A feature's drift on PSI's scale: max(PSI, out-of-range PSI), so a feature that "
+               "leaves its training range counts even where its bins cannot show it.",
+               MetricType::Gauge);
     MetricFamily shift =
         Family("strata_feature_mean_shift",
                "(window mean - training mean) / training std of a feature.", MetricType::Gauge);
@@ -226,7 +231,9 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                                "(stat=mean|max over units).",
                                MetricType::Gauge);
     MetricFamily score =
-        Family("strata_drift_score", "max(feature PSIs, reconstruction-error PSI) over the window.",
+        Family("strata_drift_score",
+               "max(feature drifts, reconstruction-error PSI) over the window (0 while the "
+               "window is empty; see strata_drift_window_records).",
                MetricType::Gauge);
     MetricFamily window = Family("strata_drift_window_records", "Records the drift figures cover.",
                                  MetricType::Gauge);
@@ -243,6 +250,7 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
       for (int i = 0; i < f.features_size() && i < max_features_; ++i) {
         const v1::FeatureDrift& d = f.features(i);
         AddGauge(&psi, with({{"feature", d.name()}}), d.psi());
+        AddGauge(&feature_drift, with({{"feature", d.name()}}), d.drift());
         AddGauge(&shift, with({{"feature", d.name()}}), d.mean_shift());
         AddGauge(&oor, with({{"feature", d.name()}}), d.out_of_range_ratio());
       }
@@ -276,7 +284,7 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
       AddGauge(&score, mv, f.drift_score());
       AddGauge(&window, mv, static_cast<double>(f.window_rows()));
     }
-    for (MetricFamily* f : {&loaded, &labels, &psi, &shift, &oor, &error_hist, &error_window,
+    for (MetricFamily* f : {&loaded, &labels, &psi, &feature_drift, &shift, &oor, &error_hist, &error_window,
                             &anomaly, &code, &score, &window}) {
       out->push_back(std::move(*f));
     }

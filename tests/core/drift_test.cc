@@ -183,6 +183,47 @@ TEST_F(DriftMonitorTest, WindowKeepsBetweenHalfAndAllOfItsRows) {
   EXPECT_NEAR(hist.sum, 0.8, 1e-4);
 }
 
+TEST(DriftMathTest, OutOfRangePsiFollowsTheTrainingSetSize) {
+  // Training predicts 2 / (n + 1) of new values outside its range.
+  EXPECT_LT(OutOfRangePsi(2.0 / 4001, 4000), 1e-9);
+  EXPECT_LT(OutOfRangePsi(0.01, 4000), 0.1);
+  EXPECT_GT(OutOfRangePsi(0.06, 4000), kDriftedPsi);
+  // A small training set's range is narrower: the same share is less news.
+  EXPECT_LT(OutOfRangePsi(0.05, 100), OutOfRangePsi(0.05, 4000));
+  EXPECT_GT(OutOfRangePsi(1.0, 100), kDriftedPsi);
+  EXPECT_STREQ(DriftLevel(0.05), "stable");
+  EXPECT_STREQ(DriftLevel(0.2), "moderate");
+  EXPECT_STREQ(DriftLevel(0.3), "DRIFTED");
+}
+
+TEST_F(DriftMonitorTest, AConstantTrainingColumnThatMovesIsDrifted) {
+  // Feature a as if it had been constant in training: one bin, min = max.
+  v1::DriftBaseline baseline = model_->info().drift_baseline;
+  EXPECT_EQ(baseline.training_rows(), 4000);
+  v1::FeatureBaseline* a = baseline.mutable_features(0);
+  a->clear_bin_edges();
+  a->clear_proportions();
+  a->add_proportions(1.0);
+  a->set_min(0);
+  a->set_max(0);
+  a->set_std(0);
+  DriftMonitor monitor(baseline, model_->scaler(), model_->info().feature_names,
+                       model_->info().calibration, 10000);
+  Matrix rows = data_->topRows(1000);
+  rows.col(0).setConstant(model_->scaler().offset()(0) + 50 * model_->scaler().scale()(0));
+  monitor.Observe(rows, nullptr, nullptr);
+  const v1::DriftFigures f = monitor.Figures();
+  ASSERT_GT(f.features_size(), 0);
+  const v1::FeatureDrift& d = f.features(0);  // the most drifted first
+  EXPECT_EQ(d.name(), "a");
+  EXPECT_EQ(d.psi(), 0);  // one bin: PSI cannot see it
+  EXPECT_EQ(d.out_of_range_ratio(), 1.0);
+  EXPECT_GT(d.out_of_range_psi(), kDriftedPsi);
+  EXPECT_EQ(d.drift(), d.out_of_range_psi());
+  EXPECT_STREQ(DriftLevel(d.drift()), "DRIFTED");
+  EXPECT_GT(f.drift_score(), kDriftedPsi);
+}
+
 TEST_F(DriftMonitorTest, EmptyWindowReportsZeros) {
   const v1::DriftFigures f = Monitor(100).Figures();
   EXPECT_EQ(f.window_rows(), 0);

@@ -1,9 +1,11 @@
 // strata report against the real server, rendered the way a person sees it:
 // headless Chromium takes a screenshot and the test looks for each chart's
 // colours in its pixels.
+#include <regex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/png.h"
@@ -32,6 +34,17 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
       "train --model thyroid --data data/thyroid.csv --drop_columns label "
       "--config data/configs/thyroid.json --labels stable --wait --quiet");
   ASSERT_EQ(train.exit_code, 0) << train.output;
+  // Nothing scored yet: the report says so rather than showing a score of 0.
+  const std::string empty_path = dir + "/empty.html";
+  ASSERT_EQ(server.Strata("report --model thyroid --out " + empty_path).exit_code, 0);
+  const std::string empty = testing::ReadAll(empty_path);
+  EXPECT_THAT(empty, HasSubstr("no records seen since this version was loaded"));
+  EXPECT_THAT(empty, HasSubstr("No records have been seen"));
+  EXPECT_THAT(empty, Not(HasSubstr("drift score")));
+  const ShellResult no_drift = server.Strata("drift --model thyroid");
+  EXPECT_EQ(no_drift.exit_code, 0) << no_drift.output;
+  EXPECT_THAT(no_drift.output, HasSubstr("no records have been seen"));
+  EXPECT_THAT(no_drift.output, Not(HasSubstr("drift score")));
   // Live records with feature f3 raised: the drift chart should lead with it.
   const ShellResult score = testing::Shell(absl::StrCat(
       "awk -F, 'NR > 1 { print $1\",\"$2\",\"$3\",\"$4 + 0.3\",\"$5\",\"$6 }' data/thyroid.csv | ",
@@ -55,7 +68,32 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_EQ(CountOf(html, "<circle"), 472);
   EXPECT_THAT(html, HasSubstr("<title>f3: PSI"));
   EXPECT_LT(html.find("<title>f3: PSI"), html.find("<title>f0: PSI")) << "f3 drifted most";
-  EXPECT_THAT(html, HasSubstr("threshold 0.01"));
+  // One score throughout, the one `score` uses, named; its threshold in the
+  // header, on the chart and in `score`'s summary alike.
+  const size_t at = score.output.find("above the combined threshold ");
+  ASSERT_NE(at, std::string::npos) << score.output.substr(score.output.size() - 300);
+  const double threshold = std::stod(score.output.substr(at + 29));
+  const std::string shown = absl::StrFormat("%.4g", threshold);
+  EXPECT_THAT(html, HasSubstr(absl::StrCat("(the default score), threshold ", shown)));
+  EXPECT_THAT(html, HasSubstr(absl::StrCat("combined threshold ", shown)));
+  EXPECT_THAT(html, HasSubstr("above the combined threshold ("));
+  EXPECT_THAT(html, Not(HasSubstr("MSE 0.0")));
+  // The threshold's label stays inside the chart (900 px wide, 24 px margin).
+  std::smatch label;
+  ASSERT_TRUE(std::regex_search(html, label,
+                                std::regex("<text x='([0-9.]+)' y='48' fill='#d62728' "
+                                           "text-anchor='(start|end)'>(combined threshold[^<]*)<")));
+  if (label[2] == "start") {
+    EXPECT_LE(std::stod(label[1]) + 7.0 * label[3].length(), 876) << label[0];
+  }
+  // Each feature's name ends left of the axis and its value starts right of
+  // its bar: never "f40.000".
+  std::smatch pair;
+  ASSERT_TRUE(std::regex_search(
+      html, pair,
+      std::regex("<text x='([0-9.]+)' y='[0-9.]+' text-anchor='end' fill='#333'>f[0-9]</text>\n"
+                 "<text x='([0-9.]+)' y='[0-9.]+' text-anchor='start' fill='#333'>[0-9.]+</text>")));
+  EXPECT_GE(std::stod(pair[2]) - std::stod(pair[1]), 10) << pair[0];
 
   // The screenshot.
   const std::string png = dir + "/report.png";
