@@ -51,6 +51,15 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
       STRATA_CLI_PATH, " --server=127.0.0.1:", server.port(), " score --model thyroid --stream"));
   ASSERT_EQ(score.exit_code, 0) << score.output.substr(0, 500);
 
+  // --top applies to every output format.
+  const ShellResult json = server.Strata("drift --model thyroid --top 2 --output json");
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  EXPECT_EQ(CountOf(json.output, "\"out_of_range_psi\""), 2) << json.output;
+  const ShellResult csv = server.Strata("drift --model thyroid --top 2 --output csv");
+  ASSERT_EQ(csv.exit_code, 0) << csv.output;
+  EXPECT_EQ(CountOf(csv.output, "\n"), 3) << csv.output;
+  EXPECT_THAT(csv.output, HasSubstr("FEATURE,PSI,MEAN_SHIFT,OUT_OF_RANGE,DRIFT,STATUS\nf3,"));
+
   const std::string html_path = dir + "/report.html";
   const ShellResult report = server.Strata("report --label stable --model thyroid --out " + html_path);
   ASSERT_EQ(report.exit_code, 0) << report.output;
