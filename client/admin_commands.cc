@@ -1,6 +1,7 @@
 // strata models | jobs | label: looking after the models and jobs of a server.
 #include <iostream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -10,7 +11,6 @@
 #include "client/commands.h"
 #include "client/strata_client.h"
 #include "core/drift.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace strata::cli {
 namespace {
@@ -18,15 +18,6 @@ namespace {
 absl::Status CheckOutput(const std::string& output) {
   if (output == "table" || output == "csv" || output == "json") return absl::OkStatus();
   return absl::InvalidArgumentError("--output must be table, csv or json");
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
-  return out;
 }
 
 // Prints rows as an aligned table or as CSV.
@@ -55,6 +46,11 @@ std::string Labels(const google::protobuf::Map<std::string, int64_t>& labels) {
   for (const auto& [label, version] : labels) parts.push_back(absl::StrCat(label, "=", version));
   std::sort(parts.begin(), parts.end());
   return absl::StrJoin(parts, " ");
+}
+
+bool IsEnded(v1::TrainJob::State state) {
+  return state == v1::TrainJob::SUCCEEDED || state == v1::TrainJob::FAILED ||
+         state == v1::TrainJob::CANCELLED;
 }
 
 std::string Time(int64_t unix_micros) {
@@ -107,9 +103,27 @@ int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args) {
   auto client = Connect(global);
   if (!client.ok()) return Fail("jobs", client.status());
   v1::ListTrainJobsResponse jobs;
-  if (!cancel.empty() || !id.empty()) {
-    absl::StatusOr<v1::TrainJob> job =
-        cancel.empty() ? (*client)->GetTrainJob(id) : (*client)->CancelTrainJob(cancel);
+  if (!cancel.empty()) {
+    // The server answers a cancel of an ended job with the job (cancelling
+    // is idempotent), but the user asked to stop a job that had stopped:
+    // exit 1 (failed, one line on stderr), as kill(1) does for a process
+    // that has exited, so that no script reads it as "cancelled" (and not 2:
+    // the command line was fine). The state is read first because a queued
+    // job's cancel ends it at once, CANCELLED like one cancelled before.
+    absl::StatusOr<v1::TrainJob> job = (*client)->GetTrainJob(cancel);
+    const bool had_ended = job.ok() && IsEnded(job->state());
+    if (job.ok() && !had_ended) job = (*client)->CancelTrainJob(cancel);
+    if (!job.ok()) return Fail("jobs", job.status());
+    // SUCCEEDED or FAILED after the cancel: it ended on its own meanwhile.
+    if (had_ended || job->state() == v1::TrainJob::SUCCEEDED ||
+        job->state() == v1::TrainJob::FAILED) {
+      return Fail("jobs", absl::FailedPreconditionError(absl::StrCat(
+                              cancel, " had already ended (",
+                              v1::TrainJob::State_Name(job->state()), "): nothing to cancel")));
+    }
+    *jobs.add_jobs() = *std::move(job);
+  } else if (!id.empty()) {
+    absl::StatusOr<v1::TrainJob> job = (*client)->GetTrainJob(id);
     if (!job.ok()) return Fail("jobs", job.status());
     *jobs.add_jobs() = *std::move(job);
   } else {
@@ -264,8 +278,13 @@ int RunHealth(const GlobalFlags& global, const std::vector<std::string>& args) {
   const std::string what = service.empty() ? global.server : service + " at " + global.server;
   if (!status.ok()) {
     if (quiet) return kExitFailure;
-    return Fail("health", absl::Status(status.status().code(),
-                                       absl::StrCat(what, ": ", status.status().message())));
+    // Name the server, unless the message does ("no strata-server answers
+    // at HOST:PORT").
+    const absl::string_view message = status.status().message();
+    return Fail("health", absl::StrContains(message, global.server)
+                              ? status.status()
+                              : absl::Status(status.status().code(),
+                                             absl::StrCat(what, ": ", message)));
   }
   if (!quiet) std::cout << what << ": " << HealthCheckResponse::ServingStatus_Name(*status) << "\n";
   return *status == HealthCheckResponse::SERVING ? kExitOk : kExitFailure;

@@ -19,6 +19,11 @@
 
 namespace strata::cli {
 
+// The flags that come before the subcommand, in GlobalFlags' order (see
+// ParseGlobalFlags in commands.h). A FlagSet given one of them says so.
+inline constexpr const char* kGlobalFlagNames[] = {"server", "token_file", "tls_ca", "tls_cert",
+                                                   "tls_key"};
+
 class FlagSet {
  public:
   FlagSet(std::string command, std::string description)
@@ -30,13 +35,16 @@ class FlagSet {
   void AddBool(const std::string& name, bool* target, const std::string& help);
 
   // Parses `args` (the words after the subcommand). InvalidArgument names the
-  // flag at fault; missing required flags are errors unless --help is given.
+  // flag at fault (a global flag: that it goes before the subcommand);
+  // missing required flags are errors unless --help is given.
   absl::Status Parse(const std::vector<std::string>& args);
   bool help_requested() const { return help_requested_; }
   // Parse() for a subcommand's main: prints the usage after --help, or
   // "strata COMMAND: error" after a bad flag. Returns -1 to go on, else the
   // exit code to end with (0 after help, 2 after an error).
   int ParseOrExit(const std::vector<std::string>& args);
+  // The command's description and its flags in two aligned columns, the
+  // descriptions wrapped to 80 characters.
   std::string Usage() const;
 
  private:

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/column_names.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace strata::cli {
 
@@ -18,12 +19,11 @@ int Fail(const std::string& command, const absl::Status& status) {
 }
 
 int ParseGlobalFlags(int argc, char** argv, GlobalFlags* global) {
-  const std::vector<std::pair<std::string, std::string*>> flags = {
-      {"server", &global->server},
-      {"token_file", &global->token_file},
-      {"tls_ca", &global->tls_ca},
-      {"tls_cert", &global->tls_cert},
-      {"tls_key", &global->tls_key}};
+  std::string* const values[] = {&global->server, &global->token_file, &global->tls_ca,
+                                 &global->tls_cert, &global->tls_key};
+  static_assert(std::size(values) == std::size(kGlobalFlagNames));
+  std::vector<std::pair<std::string, std::string*>> flags;
+  for (size_t f = 0; f < std::size(values); ++f) flags.push_back({kGlobalFlagNames[f], values[f]});
   int i = 1;
   while (i < argc && absl::StartsWith(argv[i], "--")) {
     const std::string arg = argv[i];
@@ -120,6 +120,17 @@ absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row
                                           "; no output can be trusted"));
 }
 
+std::string Json(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  // A field left out reads as "unknown"; 0 and false are answers too.
+  options.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {
   StrataClient::Options options;
   options.target = global.server;
@@ -135,6 +146,8 @@ absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global)
   options.tls_ca_file = global.tls_ca;
   options.tls_cert_file = global.tls_cert;
   options.tls_key_file = global.tls_key;
+  // Every subcommand that calls a server connects here.
+  options.unreachable_hint = "start one, or set --server / $STRATA_SERVER";
   return StrataClient::Create(options);
 }
 

@@ -14,6 +14,7 @@
 #include "client/strata_client.h"
 #include "core/csv_reader.h"
 #include "core/matrix.h"
+#include "google/protobuf/message.h"
 
 namespace strata::cli {
 
@@ -95,6 +96,10 @@ absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::Mod
 // InvalidArgument unless a response answered exactly the `sent` rows: the
 // output must never lose or gain a row.
 absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row);
+
+// `message` as indented JSON with the proto's field names, zero, empty and
+// false fields included: how every subcommand prints JSON.
+std::string Json(const google::protobuf::Message& message);
 
 // A client for the server that --server names.
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global);

@@ -206,8 +206,8 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
                 "CSV on stdout,\nand a summary on stderr.");
   common.Add(&flags);
   flags.AddString("metric", &metric, "combined|mse|mae|code",
-                  "score: code distance + MSE (the default; mse for models trained before it),\n"
-                  "mean squared or mean absolute error, or the code's distance from the\n"
+                  "score: code distance + MSE (the default; mse for models trained before it), "
+                  "mean squared or mean absolute error, or the code's distance from the "
                   "training codes");
   flags.AddBool("feature_errors", &feature_errors, "also print each feature's error");
   flags.AddBool("stream", &stream, "send the batches down one StreamAnomalyScore stream");

@@ -8,21 +8,11 @@
 #include <iterator>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace strata {
 namespace {
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
-
-template <typename Response>
-absl::StatusOr<Response> Done(const grpc::Status& s, Response response) {
-  if (!s.ok()) return FromGrpc(s);
-  return response;
-}
 
 // The whole of a (PEM) file; the client library does not link core/.
 absl::StatusOr<std::string> ReadPem(const std::string& path) {
@@ -56,6 +46,28 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
 }
 
 }  // namespace
+
+absl::Status StrataClient::FromGrpc(const grpc::Status& s) const {
+  if (s.ok()) return absl::OkStatus();
+  // gRPC words a refused connection as "connections to all backends
+  // failing; last error: ... Connection refused" (the OS's text, also
+  // under other load-balancing policies): the fault is that no server
+  // listens, which a user fixes by starting one or by naming the right
+  // one. Other failures to connect (TLS handshakes, DNS) keep gRPC's words.
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      absl::StrContains(s.error_message(), "Connection refused")) {
+    return absl::UnavailableError(
+        absl::StrCat("no strata-server answers at ", options_.target,
+                     options_.unreachable_hint.empty() ? "" : "; ", options_.unreachable_hint));
+  }
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+template <typename Response>
+absl::StatusOr<Response> StrataClient::Done(const grpc::Status& s, Response response) const {
+  if (!s.ok()) return FromGrpc(s);
+  return response;
+}
 
 absl::StatusOr<std::unique_ptr<StrataClient>> StrataClient::Create(Options options) {
   if (options.target.empty()) return absl::InvalidArgumentError("the server address is empty");

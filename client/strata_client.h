@@ -7,7 +7,9 @@
 //   ... fill request.mutable_rows() ...
 //   absl::StatusOr<v1::EncodeResponse> codes = client->Encode(request);
 //
-// Failed calls come back as absl::Status with the server's code and message.
+// Failed calls come back as absl::Status with the server's code and message;
+// a call that finds nothing listening at the target is UNAVAILABLE "no
+// strata-server answers at <target>".
 // Thread-safe.
 #ifndef STRATA_CLIENT_STRATA_CLIENT_H_
 #define STRATA_CLIENT_STRATA_CLIENT_H_
@@ -43,6 +45,9 @@ class StrataClient {
     // Mutual TLS: the client's PEM certificate chain and key.
     std::string tls_cert_file;
     std::string tls_key_file;
+    // Follows "no strata-server answers at <target>" when a call finds
+    // nothing listening there, e.g. how to name another server. Default none.
+    std::string unreachable_hint;
   };
   static absl::StatusOr<std::unique_ptr<StrataClient>> Create(Options options);
 
@@ -84,6 +89,11 @@ class StrataClient {
   explicit StrataClient(Options options, std::shared_ptr<grpc::Channel> channel);
   // Adds the token, and the deadline of unary calls when `deadline`.
   void Prepare(grpc::ClientContext* context, bool deadline = true) const;
+  // The one grpc::Status to absl::Status conversion: the same code and
+  // message, except for a refused connection, which names the target.
+  absl::Status FromGrpc(const grpc::Status& s) const;
+  template <typename Response>
+  absl::StatusOr<Response> Done(const grpc::Status& s, Response response) const;
 
   const Options options_;
   const std::shared_ptr<grpc::Channel> channel_;

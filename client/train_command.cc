@@ -92,6 +92,7 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
           "%s SUCCEEDED after %d epochs (%.2fs): published %s version %d\n", done->id(),
           done->progress().epochs_done(), done->progress().elapsed_seconds(), done->model_name(),
           done->version());
+      for (const std::string& w : done->warnings()) std::cerr << "warning: " << w << "\n";
       return kExitOk;
     case v1::TrainJob::CANCELLED:
       std::cerr << "strata train: " << done->id() << " was cancelled\n";
@@ -224,6 +225,7 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   }
   std::cout << "\n" << FormatReconstructionError(**model, table->values);
   std::cout << "model written to " << path << "\n";
+  for (const std::string& w : summary.warnings()) std::cerr << "warning: " << w << "\n";
   return kExitOk;
 }
 

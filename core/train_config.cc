@@ -1,8 +1,11 @@
 #include "core/train_config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "core/json_parse_error.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace strata {
@@ -60,8 +63,20 @@ absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json) {
   const auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &config, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid training config JSON: ", status.message().as_string()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid training config JSON: ", DescribeJsonParseError(json, status.message().as_string())));
+  }
+  // A field given as [] reads as left out, which would quietly pick its
+  // default: refuse it, as an explicit 0 is refused.
+  google::protobuf::Struct fields;
+  if (google::protobuf::util::JsonStringToMessage(
+          google::protobuf::StringPiece(json.data(), json.size()), &fields)
+          .ok()) {
+    for (const auto& [name, value] : fields.fields()) {
+      if (value.has_list_value() && value.list_value().values_size() == 0) {
+        return Invalid(name, "is an empty list; leave the field out for its default");
+      }
+    }
   }
   return config;
 }
@@ -180,8 +195,10 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
 
   // Optimisation.
   if (absl::Status s = ResolveOptimizer(c.mutable_optimizer()); !s.ok()) return s;
-  if (c.batch_size() == 0) c.set_batch_size(64);
-  if (c.batch_size() < 1) return Invalid("batch_size", "must be positive");
+  if (!c.has_batch_size()) c.set_batch_size(64);
+  if (c.batch_size() < 1) {
+    return Invalid("batch_size", absl::StrCat("must be at least 1, got ", c.batch_size()));
+  }
   if (c.pretrain_epochs() < 0 || c.pretrain_epochs() > kMaxEpochs) {
     return Invalid("pretrain_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
   }
@@ -221,14 +238,32 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     return Invalid("anomaly.threshold_percentile", "must be in (0, 100]");
   }
 
-  if (c.drift_bins() == 0) c.set_drift_bins(10);
-  if (c.drift_bins() < 2 || c.drift_bins() > 50) return Invalid("drift_bins", "must be in [2, 50]");
+  if (!c.has_drift_bins()) c.set_drift_bins(10);
+  if (c.drift_bins() < 2 || c.drift_bins() > 50) {
+    return Invalid("drift_bins", absl::StrCat("must be in [2, 50], got ", c.drift_bins()));
+  }
 
   if (!c.has_seed()) c.set_seed(1);
   if (c.threads() < 0 || c.threads() > kMaxThreads) {
     return Invalid("threads", absl::StrCat("must be in [0, ", kMaxThreads, "]"));
   }
   return c;
+}
+
+int64_t MinTrainingRows(const v1::TrainConfig& resolved) {
+  const int64_t code_width =
+      resolved.encoder_widths_size() > 0 ? resolved.encoder_widths(resolved.encoder_widths_size() - 1)
+                                         : 1;
+  return std::max<int64_t>(50, 2 * code_width);
+}
+
+absl::Status CheckTrainingRows(const v1::TrainConfig& resolved, int64_t rows) {
+  const int64_t min_rows = MinTrainingRows(resolved);
+  if (rows >= min_rows) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the training data has ", rows, " rows; at least ", min_rows,
+      " (max(50, 2 x code width)) are needed to calibrate an anomaly threshold and the code's "
+      "distribution"));
 }
 
 v1::Architecture ArchitectureFromConfig(const v1::TrainConfig& resolved, int input_dim) {

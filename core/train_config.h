@@ -34,6 +34,18 @@ std::string TrainConfigToJson(const v1::TrainConfig& config);
 // features, or InvalidArgument naming the first bad field.
 absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config, int input_dim);
 
+// The fewest rows a model can be trained and calibrated on:
+// max(50, 2 x code width). Fewer cannot place a threshold (one row gave a
+// threshold of 0 and every other row a score of 1e12) or fit the code's
+// Gaussian (its covariance needs more rows than code units).
+// REQUIRES: `resolved` came from ResolveTrainConfig.
+int64_t MinTrainingRows(const v1::TrainConfig& resolved);
+// InvalidArgument stating the minimum when `rows` are fewer.
+absl::Status CheckTrainingRows(const v1::TrainConfig& resolved, int64_t rows);
+// Training rows above the threshold below which its calibration is weak:
+// fewer than this many training rows score above the threshold percentile.
+inline constexpr double kMinRowsAboveThreshold = 10;
+
 // The network shape of a resolved config.
 v1::Architecture ArchitectureFromConfig(const v1::TrainConfig& resolved, int input_dim);
 

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "core/anomaly.h"
 #include "core/backprop.h"
@@ -260,6 +261,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   if (absl::Status s = CheckBatch(data, options_.input_dim); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("training data: ", s.message()));
   }
+  if (absl::Status s = CheckTrainingRows(config_, data.rows()); !s.ok()) return s;
   // OpenMP's thread count is per calling thread, and Eigen reads it when no
   // global count is set: concurrent jobs each get their own, with no shared
   // state to race on (Eigen::setNbThreads is process-wide).
@@ -356,6 +358,15 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
       CalibrateAnomalyScores(*net, *scaler, data, config_.anomaly().threshold_percentile());
   info.drift_baseline =
       ComputeDriftBaseline(*net, *scaler, data, config_.drift_bins(), info.calibration);
+  const double percentile = config_.anomaly().threshold_percentile();
+  const double above = static_cast<double>(data.rows()) * (100 - percentile) / 100;
+  if (percentile < 100 && above < kMinRowsAboveThreshold) {
+    summary.add_warnings(absl::StrFormat(
+        "weak calibration: the p%g threshold rests on %.1f of the %d training rows above it "
+        "(fewer than %g); train on more rows, or lower anomaly.threshold_percentile, for a "
+        "firmer one",
+        percentile, above, data.rows(), kMinRowsAboveThreshold));
+  }
   summary.set_seconds(SecondsSince(start));
   info.created_unix_micros = absl::ToUnixMicros(absl::Now());
   info.strata_version = STRATA_VERSION;

@@ -79,7 +79,8 @@ class ModelRegistry {
   ~ModelRegistry();
 
   // The version `spec` selects: by number, by label, or the latest served.
-  // NotFound names what is missing.
+  // InvalidArgument for a name or label the store refuses; NotFound names
+  // what is missing.
   absl::StatusOr<ServableModel> Get(const v1::ModelSpec& spec) const;
 
   // Brings the served versions in step with the store now.

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "core/csv_reader.h"
 #include "core/file_util.h"
+#include "core/train_config.h"
 #include "core/trainer.h"
 #include "server/log.h"
 
@@ -105,6 +106,13 @@ absl::Status TrainJobManager::CheckTrains() const {
       "this replica does not train (--max_concurrent_jobs=0): send TrainJobs to the trainer");
 }
 
+absl::Status TrainJobManager::CheckTrainValues(int64_t values, int64_t limit) {
+  if (values <= limit) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat("the training data holds ", values,
+                                                   " values; this server takes at most ", limit,
+                                                   " (--max_train_values)"));
+}
+
 absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobData data) {
   if (absl::Status s = CheckTrains(); !s.ok()) return s;
   if (absl::Status s = ModelStore::ValidateModelName(spec.model_name()); !s.ok()) {
@@ -117,6 +125,19 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   }
   if (data.csv_path.empty() && data.rows.size() == 0) {
     return absl::InvalidArgumentError("the job has no training data");
+  }
+  // The config now, so that a bad one creates no job. A CSV's width is known
+  // only once it is read: its fields are checked here as for one column
+  // (no check that depends on the width refuses a narrower input), and in
+  // full when the job reads it.
+  const bool inline_rows = data.csv_path.empty();
+  absl::StatusOr<v1::TrainConfig> resolved =
+      ResolveTrainConfig(spec.config(), inline_rows ? static_cast<int>(data.rows.cols()) : 1);
+  if (!resolved.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.config: ", resolved.status().message()));
+  }
+  if (inline_rows) {
+    if (absl::Status s = CheckTrainingRows(*resolved, data.rows.rows()); !s.ok()) return s;
   }
   if (!data.csv_path.empty()) {
     absl::StatusOr<std::string> resolved = ResolveDataPath(options_.data_root, data.csv_path);
@@ -291,6 +312,11 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
     csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
     absl::StatusOr<CsvTable> table = ReadCsvFile(job->data.csv_path, csv);
     if (!table.ok()) return table.status();
+    if (absl::Status s =
+            CheckTrainValues(table->values.size(), options_.max_train_values);
+        !s.ok()) {
+      return s;
+    }
     rows = std::move(table->values);
     if (names.empty()) names = std::move(table->column_names);
     MutexLock lock(&mu_);
@@ -329,6 +355,10 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
   if (job->cancel) return absl::CancelledError("cancelled before publishing");
   absl::StatusOr<int64_t> version = options_.store->Publish(spec.model_name(), **model);
   if (!version.ok()) return version.status();
+  {
+    MutexLock lock(&mu_);
+    *job->record.mutable_warnings() = (*model)->info().summary.warnings();
+  }
   for (const std::string& label : spec.labels()) {
     absl::StatusOr<std::map<std::string, int64_t>> labels =
         options_.registry->SetLabel(spec.model_name(), label, *version);

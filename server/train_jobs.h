@@ -49,6 +49,10 @@ class TrainJobManager {
     // Directory that server-side CSV paths are confined to. Default empty:
     // CSV paths are refused.
     std::string data_root;
+    // Largest training set, in floats (rows x columns), for CSV data too
+    // (inline and uploaded rows are refused before they become a job).
+    // Default 2^28.
+    int64_t max_train_values = int64_t{1} << 28;
     // Finished jobs remembered for Get and List. Default 256.
     int max_finished_jobs = 256;
     // Directory of job records (one <id>.pb per job, written on every state
@@ -71,12 +75,16 @@ class TrainJobManager {
   // Cancels queued and running jobs and waits for the workers.
   ~TrainJobManager();
 
-  // Queues a job. InvalidArgument for a bad name, label or missing data,
-  // PermissionDenied for a CSV path outside data_root, FailedPrecondition
-  // when this replica does not train.
+  // Queues a job. InvalidArgument for a bad name, label, config (each field
+  // checked now; those that depend on a CSV's columns when it is read) or
+  // missing data, or for rows too few to calibrate on; PermissionDenied for
+  // a CSV path outside data_root; FailedPrecondition when this replica does
+  // not train. A refused job is not created.
   absl::StatusOr<v1::TrainJob> Submit(v1::TrainJobSpec spec, JobData data);
   // OK if this replica trains, else the FailedPrecondition Submit returns.
   absl::Status CheckTrains() const;
+  // ResourceExhausted, naming the flag, when `values` exceed `limit`.
+  static absl::Status CheckTrainValues(int64_t values, int64_t limit);
   absl::StatusOr<v1::TrainJob> Get(const std::string& id) const;
   absl::StatusOr<v1::TrainJob> Cancel(const std::string& id);
   // Newest first; all models when model_name is empty.

@@ -12,12 +12,6 @@
 namespace strata {
 namespace {
 
-absl::Status TooLarge(int64_t values, int64_t limit) {
-  return absl::ResourceExhaustedError(absl::StrCat("the training data holds ", values,
-                                                   " values; this server takes at most ", limit,
-                                                   " (--max_train_values)"));
-}
-
 // Collects the spec, then chunks of rows, then submits the job.
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobRequest> {
  public:
@@ -73,7 +67,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
                                                      cols_));
     }
     const int64_t total = static_cast<int64_t>(values_.size()) + chunk.values_size();
-    if (total > max_values_) return TooLarge(total, max_values_);
+    if (total > max_values_) return TrainJobManager::CheckTrainValues(total, max_values_);
     // Validates shape and values; errors name the message and its row.
     absl::StatusOr<Matrix> rows =
         FromDenseMatrix(chunk, absl::StrCat("upload message ", messages_), max_values_);
@@ -195,7 +189,7 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
   if (request->has_rows()) {
     const int64_t values = int64_t{request->rows().rows()} * request->rows().cols();
     if (values > options_.max_train_values) {
-      return call.FinishUnary(context, TooLarge(values, options_.max_train_values));
+      return call.FinishUnary(context, TrainJobManager::CheckTrainValues(values, options_.max_train_values));
     }
     absl::StatusOr<Matrix> rows = FromDenseMatrix(request->rows(), "rows", values);
     if (!rows.ok()) return call.FinishUnary(context, rows.status());

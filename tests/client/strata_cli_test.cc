@@ -2,9 +2,13 @@
 // output and the files it leaves.
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/model_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -118,6 +122,137 @@ TEST(StrataCliTest, InspectRejectsForeignFiles) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("not a strata model file"));
   EXPECT_THAT(r.output, Not(HasSubstr("Aborted")));
+}
+
+
+// Every subcommand, with the flags it needs to get as far as calling a server.
+const char* const kServerSubcommands[] = {
+    "models",
+    "jobs",
+    "jobs --id job-1",
+    "jobs --cancel job-1",
+    "label --model m --label l --version 1",
+    "drift --model m",
+    "report --model m --out /dev/null",
+    "eval --model m --data data/thyroid.csv --label_column label",
+    "health --timeout 2",
+    "encode --model m < data/thyroid.csv",
+    "reconstruct --model m < data/thyroid.csv",
+    "score --model m < data/thyroid.csv",
+    "score --model m --stream < data/thyroid.csv",
+    "train --model m --data data/thyroid.csv --drop_columns label",
+    "train --model m --server_csv thyroid.csv",
+};
+
+// Issue 14: the first thing a new user meets without a server.
+TEST(StrataCliTest, RefusedConnectionSaysNoServerAnswers) {
+  // Nothing listens on port 1 (privileged, unassigned).
+  for (const char* sub : kServerSubcommands) {
+    const Result r = RunStrata(std::string("--server=127.0.0.1:1 ") + sub);
+    const std::string name = std::string(sub).substr(0, std::string(sub).find(' '));
+    EXPECT_EQ(r.exit_code, 1) << sub;
+    EXPECT_EQ(r.output, "strata " + name +
+                            ": no strata-server answers at 127.0.0.1:1; start one, or set "
+                            "--server / $STRATA_SERVER\n")
+        << sub;
+  }
+  const Result env = testing::Shell(std::string("STRATA_SERVER=127.0.0.1:1 ") + STRATA_CLI_PATH +
+                                    " models");
+  EXPECT_THAT(env.output, HasSubstr("no strata-server answers at 127.0.0.1:1;"));
+}
+
+TEST(StrataCliTest, GlobalFlagAfterTheSubcommandSaysWhereItGoes) {
+  for (const char* sub : {"train", "encode", "reconstruct", "score", "models", "jobs", "label",
+                          "drift", "report", "eval", "health", "inspect"}) {
+    for (const char* flag : {"server", "token_file", "tls_ca", "tls_cert", "tls_key"}) {
+      for (const std::string& form : {std::string(" x"), std::string("=x")}) {
+        const Result r = RunStrata(absl::StrCat(sub, " --", flag, form));
+        EXPECT_EQ(r.exit_code, 2) << sub << " --" << flag;
+        EXPECT_EQ(r.output, absl::StrCat("strata ", sub, ": --", flag,
+                                         " is a global flag: give it before the subcommand, "
+                                         "as in 'strata --",
+                                         flag, "=... ", sub, " ...'\n"))
+            << sub << " --" << flag;
+      }
+    }
+  }
+}
+
+TEST(StrataCliTest, ConfigJsonErrorsAreOneLineWithLineAndColumn) {
+  auto train = [](const std::string& name, const std::string& json) {
+    return RunStrata("train --local --data data/thyroid.csv --drop_columns label --config " +
+                     WriteFile(name, json) + " --out " + TempDir(name));
+  };
+  // A syntax error: a missing comma at the end of line 3.
+  const Result syntax =
+      train("cli_syntax.json", "{\n  \"seed\": 3,\n  \"dropout\": 0.1\n  \"finetune_epochs\": 5\n}\n");
+  EXPECT_EQ(syntax.exit_code, 1);
+  EXPECT_EQ(std::count(syntax.output.begin(), syntax.output.end(), '\n'), 1) << syntax.output;
+  EXPECT_THAT(syntax.output, HasSubstr("cli_syntax.json: invalid training config JSON: line 4, "
+                                       "column 3: expected , or } after key:value pair"));
+  // An unknown field and a bad value: where the field is.
+  const Result unknown = train("cli_unknown.json", "{\n  \"seed\": 3,\n    \"epochs\": 5\n}\n");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.output, HasSubstr("line 3, column 5: epochs: cannot find field"));
+  const Result value = train("cli_value.json",
+                             "{\"seed\": 3,\n \"optimizer\": {\"kind\": \"adam\", \"beta1\": \"x\"}}");
+  EXPECT_EQ(value.exit_code, 1);
+  EXPECT_EQ(std::count(value.output.begin(), value.output.end(), '\n'), 1) << value.output;
+  EXPECT_THAT(value.output, HasSubstr("line 2, column 32: optimizer.beta1: invalid value \"x\""));
+  // The end of the text.
+  const Result cut = train("cli_cut.json", "{\n  \"seed\": 3,\n  \"dropout\": ");
+  EXPECT_EQ(std::count(cut.output.begin(), cut.output.end(), '\n'), 1) << cut.output;
+  EXPECT_THAT(cut.output, HasSubstr("line 3, column 14: "));
+}
+
+TEST(StrataCliTest, EveryHelpAlignsItsColumnsAndIndentsWrappedLines) {
+  for (const char* sub : {"train", "inspect", "encode", "reconstruct", "score", "models", "jobs",
+                          "label", "drift", "report", "eval", "health"}) {
+    const Result r = RunStrata(std::string(sub) + " --help");
+    ASSERT_EQ(r.exit_code, 0) << sub;
+    const size_t flags_at = r.output.find("\nflags:\n");
+    ASSERT_NE(flags_at, std::string::npos) << sub;
+    // Each flag line: "  --name VALUE", spaces, its description at a column
+    // shared by every flag of the command; wrapped lines start at it too.
+    size_t column = 0;
+    int flag_lines = 0, wrapped_lines = 0;
+    for (absl::string_view line :
+         absl::StrSplit(r.output.substr(flags_at + 8), '\n', absl::SkipEmpty())) {
+      EXPECT_LE(line.size(), 80u) << sub << ": " << line;
+      size_t at;
+      if (absl::StartsWith(line, "  --")) {
+        ++flag_lines;
+        at = line.find("  ", 2);
+        if (at == absl::string_view::npos) continue;  // a long name: the text goes below
+        at = line.find_first_not_of(' ', at);
+      } else {
+        ++wrapped_lines;
+        at = line.find_first_not_of(' ');
+      }
+      if (column == 0) column = at;
+      EXPECT_EQ(at, column) << sub << ": " << line;
+    }
+    EXPECT_GE(flag_lines, 2) << sub;
+    // score's --header has the longest description: it wraps.
+    if (std::string(sub) == "score") {
+      EXPECT_GT(wrapped_lines, 0);
+    }
+  }
+}
+
+TEST(StrataCliTest, InspectConfigJsonKeepsZeroValuedFields) {
+  const std::string out = TempDir("zeros");
+  const std::string config =
+      WriteFile("cli_zeros.json", R"({"encoder_widths": [3], "finetune_epochs": 1})");
+  ASSERT_EQ(RunStrata("train --local --quiet --data data/thyroid.csv --drop_columns label "
+                      "--config " + config + " --out " + out)
+                .exit_code,
+            0);
+  const Result r = RunStrata("inspect --config --model " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\"dropout\": 0,"));
+  EXPECT_THAT(r.output, HasSubstr("\"pretrain_epochs\": 0,"));
+  EXPECT_THAT(r.output, HasSubstr("\"tied_weights\": false,"));
 }
 
 }  // namespace

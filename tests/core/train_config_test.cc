@@ -71,6 +71,32 @@ TEST(TrainConfigTest, ExplicitZerosAreKept) {
   EXPECT_EQ(c->early_stopping().patience(), 0);
 }
 
+TEST(TrainConfigTest, OutOfRangeValuesAreRefusedNotTurnedIntoDefaults) {
+  // Left out: the documented defaults.
+  auto defaults = ResolveTrainConfig(*ParseTrainConfigJson("{}"), 8);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->batch_size(), 64);
+  EXPECT_EQ(defaults->drift_bins(), 10);
+  EXPECT_EQ(defaults->encoder_widths_size(), 2);
+  // Given as 0 (or []): an error naming the field, as learning_rate: 0 is.
+  for (const auto& [json, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"batch_size": 0})", "batch_size: must be at least 1, got 0"},
+           {R"({"drift_bins": 0})", "drift_bins: must be in [2, 50], got 0"},
+           {R"({"optimizer": {"learning_rate": 0}})", "optimizer.learning_rate"}}) {
+    auto parsed = ParseTrainConfigJson(json);
+    ASSERT_TRUE(parsed.ok()) << json;
+    const absl::Status s = ResolveTrainConfig(*parsed, 8).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << json;
+    EXPECT_THAT(s.message(), HasSubstr(field)) << json;
+  }
+  const auto empty = ParseTrainConfigJson(R"({"encoder_widths": []})");
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(empty.status().message(), HasSubstr("encoder_widths: is an empty list"));
+  EXPECT_EQ(MinTrainingRows(*defaults), 50);
+  EXPECT_TRUE(CheckTrainingRows(*defaults, 50).ok());
+  EXPECT_FALSE(CheckTrainingRows(*defaults, 49).ok());
+}
+
 TEST(TrainConfigTest, BceDefaultsToSigmoidAndMinMax) {
   v1::TrainConfig in;
   in.set_loss(v1::BCE);

@@ -328,12 +328,29 @@ TEST(TrainerTest, BadDataIsRejectedWithRowAndColumn) {
               HasSubstr("expected 4 columns"));
   options.feature_names = {"a"};
   EXPECT_FALSE(Trainer::Create(options).ok());
-  // A single row is enough to train on (and leaves no validation rows).
-  config.set_validation_fraction(0.5f);
+}
+
+TEST(TrainerTest, SetsTooSmallToCalibrateAreRefusedAndWeakOnesSaySo) {
+  v1::TrainConfig config;
   config.set_finetune_epochs(1);
-  auto one_row = Train(config, testing::GaussianMatrix(1, 3, 1));
-  ASSERT_TRUE(one_row.ok()) << one_row.status();
-  EXPECT_EQ((*one_row)->info().summary.validation_rows(), 0);
+  // One row once trained a model with threshold 0 that scored every other
+  // row 8e12.
+  const auto one_row = Train(config, testing::GaussianMatrix(1, 3, 1));
+  EXPECT_EQ(one_row.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(one_row.status().message(), HasSubstr("has 1 rows; at least 50"));
+  // A wide code needs more: 2 x 40 code units.
+  config.add_encoder_widths(40);
+  EXPECT_THAT(Train(config, testing::GaussianMatrix(60, 3, 1)).status().message(),
+              HasSubstr("at least 80"));
+  config.clear_encoder_widths();
+  // At the margin: trains, and says the p99 threshold rests on 0.6 rows.
+  const auto weak = Train(config, testing::GaussianMatrix(60, 3, 1));
+  ASSERT_TRUE(weak.ok()) << weak.status();
+  ASSERT_EQ((*weak)->info().summary.warnings_size(), 1);
+  EXPECT_THAT((*weak)->info().summary.warnings(0), HasSubstr("weak calibration"));
+  const auto firm = Train(config, testing::GaussianMatrix(2000, 3, 1));
+  ASSERT_TRUE(firm.ok()) << firm.status();
+  EXPECT_EQ((*firm)->info().summary.warnings_size(), 0);
 }
 
 TEST(TrainerTest, DivergenceIsReportedNotReturnedAsAModel) {

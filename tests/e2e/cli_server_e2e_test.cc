@@ -345,5 +345,86 @@ TEST_F(CliServerTest, UnreachableServerIsOneLineError) {
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 }
 
+
+// The id in "submitted job-N (model M)", or empty.
+std::string SubmittedJobId(const Result& r) {
+  const size_t at = r.output.find("submitted ");
+  if (at == std::string::npos) return "";
+  return r.output.substr(at + 10, r.output.find(' ', at + 10) - at - 10);
+}
+
+// Issue 14: cancelling a job that has already ended says so and fails;
+// cancelling a running one works as before.
+TEST_F(CliServerTest, CancelOfAnEndedJobSaysSoAndFails) {
+  std::ofstream(dir_ + "/quick.json") << R"({"finetune_epochs": 2})";
+  const Result train = Strata(
+      "train --model m --data data/thyroid.csv --drop_columns label --wait --quiet --config " +
+      dir_ + "/quick.json");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const std::string done = SubmittedJobId(train);
+  const Result cancel_done = Strata("jobs --cancel " + done);
+  EXPECT_EQ(cancel_done.exit_code, 1) << cancel_done.output;
+  EXPECT_EQ(cancel_done.output,
+            "strata jobs: " + done + " had already ended (SUCCEEDED): nothing to cancel\n");
+
+  const std::string running = StartLongJob(*server_, dir_);
+  ASSERT_FALSE(running.empty());
+  const Result cancel = Strata("jobs --cancel " + running);
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
+  EXPECT_THAT(cancel.output, HasSubstr(running));
+  Result job;
+  for (int i = 0; i < 200; ++i) {
+    job = Strata("jobs --id " + running);
+    if (absl::StrContains(job.output, "CANCELLED")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_THAT(job.output, HasSubstr("CANCELLED"));
+  const Result again = Strata("jobs --cancel " + running);
+  EXPECT_EQ(again.exit_code, 1) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("had already ended (CANCELLED)"));
+}
+
+// Issue 14: JSON output keeps fields whose value is zero, empty or false.
+TEST_F(CliServerTest, JsonOutputKeepsZeroValuedFields) {
+  const Result empty = Strata("models --output json");
+  ASSERT_EQ(empty.exit_code, 0) << empty.output;
+  EXPECT_THAT(empty.output, HasSubstr("\"models\": []"));
+  std::ofstream(dir_ + "/quick.json") << R"({"finetune_epochs": 2})";
+  const Result train = Strata(
+      "train --model m --data data/thyroid.csv --drop_columns label --wait --quiet --config " +
+      dir_ + "/quick.json");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const Result models = Strata("models --output json");
+  EXPECT_THAT(models.output, HasSubstr("\"labels\": {}"));
+  const Result jobs = Strata("jobs --output json");
+  EXPECT_THAT(jobs.output, HasSubstr("\"error\": \"\""));
+  EXPECT_THAT(jobs.output, HasSubstr("\"epoch\": "));
+}
+
+// Issue 14: a model name over the limit is refused as a bad argument by
+// the server, for every command that names a model; no answer outgrows
+// gRPC's 8 KiB metadata limit.
+TEST_F(CliServerTest, OverlongNamesAreBadArgumentsNotMetadataOverflows) {
+  const std::string name(10000, 'a');
+  for (const std::string& sub :
+       {"encode --model " + name, "reconstruct --model " + name, "score --model " + name,
+        "score --stream --model " + name, "drift --model " + name,
+        "report --out /dev/null --model " + name,
+        "eval --data data/thyroid.csv --label_column label --model " + name,
+        "label --label l --version 1 --model " + name, "train --data data/thyroid.csv --model " + name}) {
+    const Result r = Strata(sub + " < data/thyroid.csv");
+    EXPECT_EQ(r.exit_code, 1) << sub.substr(0, 20) << ": " << Head(r);
+    EXPECT_THAT(r.output, HasSubstr("model name must have 1 to 128 characters"))
+        << sub.substr(0, 20) << ": " << Head(r);
+  }
+  const Result label = Strata("score --model m --label " + name + " < data/thyroid.csv");
+  EXPECT_THAT(label.output, HasSubstr("label must have 1 to 128 characters")) << Head(label);
+  // A long job id is not found, and says so in a clipped message.
+  const Result job = Strata("jobs --id " + name);
+  EXPECT_EQ(job.exit_code, 1) << Head(job);
+  EXPECT_THAT(job.output, HasSubstr("no train job 'aaaa")) << Head(job);
+  EXPECT_LT(job.output.size(), 2000u) << Head(job);
+}
+
 }  // namespace
 }  // namespace strata

@@ -386,27 +386,33 @@ TEST(StrataServerTest, TrainJobFromCsvConfinedToDataRoot) {
   EXPECT_THAT(bad.error(), HasSubstr("line 3, column 2 (b)"));
 }
 
-TEST(StrataServerTest, BadConfigFailsTheJobAndPublishesNothing) {
+TEST(StrataServerTest, BadConfigIsRefusedAtSubmitAndCreatesNoJob) {
   TestServer t("server_bad_config");
   v1::SubmitTrainJobRequest request;
   request.mutable_spec()->set_model_name("m");
   request.mutable_spec()->mutable_config()->set_dropout(1.5f);
-  *request.mutable_rows() = Dense(testing::GaussianMatrix(50, 4, 1));
-  auto job = t.client->SubmitTrainJob(request);
-  ASSERT_TRUE(job.ok()) << job.status();
-  const v1::TrainJob done = WaitForJob(t, job->id());
-  EXPECT_EQ(done.state(), v1::TrainJob::FAILED);
-  EXPECT_THAT(done.error(), HasSubstr("dropout"));
-  EXPECT_EQ(done.version(), 0);
-  // A config asking for more memory than any server has fails cleanly too.
+  const Matrix rows = testing::GaussianMatrix(50, 4, 1);
+  *request.mutable_rows() = Dense(rows);
+  const absl::Status submitted = t.client->SubmitTrainJob(request).status();
+  EXPECT_EQ(CodeOf(submitted), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(submitted.message(), HasSubstr("spec.config: config field dropout"));
+  // The same through an upload.
+  const absl::Status uploaded =
+      t.client->UploadTrainJob(request.spec(), rows.data(), rows.rows(), rows.cols()).status();
+  EXPECT_EQ(CodeOf(uploaded), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(uploaded.message(), HasSubstr("dropout"));
+  // A config asking for more memory than any server has is refused too.
   request.mutable_spec()->mutable_config()->set_dropout(0);
   request.mutable_spec()->mutable_config()->add_encoder_widths(100000000);
-  const v1::TrainJob huge = WaitForJob(t, t.client->SubmitTrainJob(request)->id());
-  EXPECT_EQ(huge.state(), v1::TrainJob::FAILED);
-  EXPECT_THAT(huge.error(), HasSubstr("encoder_widths[0]"));
+  EXPECT_THAT(t.client->SubmitTrainJob(request).status().message(),
+              HasSubstr("encoder_widths[0]"));
+  // Too few rows to calibrate on.
+  request.mutable_spec()->mutable_config()->clear_encoder_widths();
+  *request.mutable_rows() = Dense(testing::GaussianMatrix(1, 4, 1));
+  EXPECT_THAT(t.client->SubmitTrainJob(request).status().message(),
+              HasSubstr("has 1 rows; at least 50"));
+  EXPECT_TRUE(t.client->ListTrainJobs("")->jobs().empty());
   EXPECT_TRUE((*ModelStore::Create({t.models()}))->ListVersions("m")->empty());
-  EXPECT_EQ(CodeOf(t.client->Encode(v1::EncodeRequest()).status()),
-            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(StrataServerTest, CancelStopsRunningAndQueuedJobs) {
@@ -620,6 +626,58 @@ TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
   EXPECT_THAT(upload.error_message(), HasSubstr("first message must carry the spec"));
   // The server is still fine.
   EXPECT_TRUE(encode(Spec("m"), good).ok());
+}
+
+// Issue 14: a model name or label over the limit is INVALID_ARGUMENT from
+// the server, not RESOURCE_EXHAUSTED from the client's 8 KiB limit on the
+// response metadata that carries an error message echoing the name.
+TEST(StrataServerTest, OverlongNamesAreInvalidAndNoErrorOutgrowsTheMetadataLimit) {
+  TestServer t("server_long_names");
+  t.Publish("m", *testing::SmallModel());
+  const std::string name(10000, 'a');
+  const v1::DenseMatrix good = Dense(testing::GaussianMatrix(3, 6, 1));
+  auto expect = [](const absl::Status& s, absl::StatusCode code, const std::string& text) {
+    EXPECT_EQ(s.code(), code) << s.message().substr(0, 200);
+    EXPECT_THAT(std::string(s.message()), HasSubstr(text));
+  };
+  v1::EncodeRequest encode;
+  *encode.mutable_model() = Spec(name);
+  *encode.mutable_rows() = good;
+  expect(t.client->Encode(encode).status(), absl::StatusCode::kInvalidArgument,
+         "model name must have 1 to 128 characters");
+  v1::ReconstructRequest reconstruct;
+  *reconstruct.mutable_model() = Spec(name);
+  *reconstruct.mutable_rows() = good;
+  expect(t.client->Reconstruct(reconstruct).status(), absl::StatusCode::kInvalidArgument,
+         "model name");
+  v1::AnomalyScoreRequest score;
+  *score.mutable_model() = Spec(name);
+  *score.mutable_rows() = good;
+  expect(t.client->AnomalyScore(score).status(), absl::StatusCode::kInvalidArgument, "model name");
+  bool sent = false;
+  expect(t.client->StreamAnomalyScore(
+             [&](v1::AnomalyScoreRequest* r) {
+               if (sent) return false;
+               *r = score;
+               return sent = true;
+             },
+             [](const v1::AnomalyScoreResponse&) {}),
+         absl::StatusCode::kInvalidArgument, "model name");
+  expect(t.client->GetModel(Spec(name)).status(), absl::StatusCode::kInvalidArgument, "model name");
+  expect(t.client->DriftReport(Spec(name)).status(), absl::StatusCode::kInvalidArgument,
+         "model name");
+  expect(t.client->SetLabel(name, "stable", 1).status(), absl::StatusCode::kInvalidArgument,
+         "model name");
+  v1::ModelSpec labelled = Spec("m");
+  labelled.set_label(name);
+  expect(t.client->GetModel(labelled).status(), absl::StatusCode::kInvalidArgument,
+         "label must have 1 to 128 characters");
+  // Messages that echo a long id are clipped to fit.
+  for (const absl::Status& s :
+       {t.client->GetTrainJob(name).status(), t.client->CancelTrainJob(name).status()}) {
+    expect(s, absl::StatusCode::kNotFound, "no train job 'aaaa");
+    EXPECT_LT(s.message().size(), 2000u);
+  }
 }
 
 TEST(StrataServerTest, ShutdownLetsCallsInFlightFinishAndRefusesNewOnes) {

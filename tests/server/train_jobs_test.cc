@@ -222,10 +222,23 @@ TEST(TrainJobsTest, AWriteErrorWhilePublishingFailsTheJobAndPublishesNothing) {
 
 TEST(TrainJobsTest, SubmitValidatesWhatItCan) {
   Fixture f("jobs_validate");
-  EXPECT_THAT(f.jobs->Submit(Spec("", 1), Rows(10)).status().message(), HasSubstr("model_name"));
+  EXPECT_THAT(f.jobs->Submit(Spec("", 1), Rows(60)).status().message(), HasSubstr("model_name"));
   v1::TrainJobSpec bad_label = Spec("m", 1);
   bad_label.add_labels("no spaces");
-  EXPECT_THAT(f.jobs->Submit(bad_label, Rows(10)).status().message(), HasSubstr("spec.labels"));
+  EXPECT_THAT(f.jobs->Submit(bad_label, Rows(60)).status().message(), HasSubstr("spec.labels"));
+  // A bad config, or too few rows, is refused at once and creates no job.
+  v1::TrainJobSpec bad_config = Spec("m", 1);
+  bad_config.mutable_config()->set_batch_size(0);
+  const absl::Status refused = f.jobs->Submit(bad_config, Rows(60)).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), HasSubstr("spec.config: config field batch_size"));
+  TrainJobManager::JobData bad_csv;
+  bad_csv.csv_path = "any.csv";
+  std::ofstream(f.root + "/data/any.csv") << "a\n1\n";
+  EXPECT_THAT(f.jobs->Submit(bad_config, bad_csv).status().message(), HasSubstr("batch_size"));
+  EXPECT_THAT(f.jobs->Submit(Spec("m", 1), Rows(1)).status().message(),
+              HasSubstr("has 1 rows; at least 50"));
+  EXPECT_TRUE(f.jobs->List("").empty());
   EXPECT_THAT(f.jobs->Submit(Spec("m", 1), {}).status().message(), HasSubstr("no training data"));
   TrainJobManager::JobData csv;
   csv.csv_path = "../../etc/passwd";
@@ -236,6 +249,38 @@ TEST(TrainJobsTest, SubmitValidatesWhatItCan) {
   const v1::TrainJob j = f.WaitFor(f.jobs->Submit(names, Rows(50))->id());
   EXPECT_EQ(j.state(), v1::TrainJob::FAILED);
   EXPECT_THAT(j.error(), HasSubstr("feature_names"));
+}
+
+TEST(TrainJobsTest, MaxTrainValuesAppliesToCsvData) {
+  const std::string root = testing::ScratchDir("jobs_csv_limit");
+  auto store = *ModelStore::Create({root + "/models"});
+  ModelRegistry::Options ro;
+  ro.store = store.get();
+  ro.poll_interval = absl::ZeroDuration();
+  auto registry = *ModelRegistry::Create(std::move(ro));
+  TrainJobManager::Options jo;
+  jo.store = store.get();
+  jo.registry = registry.get();
+  jo.data_root = root + "/data";
+  jo.max_train_values = 1000;
+  std::system(("mkdir -p " + jo.data_root).c_str());
+  auto jobs = *TrainJobManager::Create(jo);
+  {
+    std::ofstream csv(jo.data_root + "/big.csv");
+    csv << "a,b,c,d\n";
+    for (int r = 0; r < 400; ++r) csv << r << "," << r % 7 << "," << r % 3 << "," << r % 11 << "\n";
+  }
+  TrainJobManager::JobData data;
+  data.csv_path = "big.csv";
+  const std::string id = jobs->Submit(Spec("m", 1), data)->id();
+  v1::TrainJob j;
+  for (int i = 0; i < 2000 && !IsTerminalState(j.state()); ++i) {
+    j = *jobs->Get(id);
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(j.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(j.error(), HasSubstr("1600 values; this server takes at most 1000 (--max_train_values)"));
+  EXPECT_TRUE(store->ListVersions("m")->empty());
 }
 
 }  // namespace
