@@ -281,10 +281,10 @@ int RunHealth(const GlobalFlags& global, const std::vector<std::string>& args) {
     // Name the server, unless the message does ("no strata-server answers
     // at HOST:PORT").
     const absl::string_view message = status.status().message();
-    return Fail("health", absl::StrContains(message, global.server)
-                              ? status.status()
-                              : absl::Status(status.status().code(),
-                                             absl::StrCat(what, ": ", message)));
+    return Fail("health",
+                absl::StrContains(message, global.server)
+                    ? status.status()
+                    : absl::Status(status.status().code(), absl::StrCat(what, ": ", message)));
   }
   if (!quiet) std::cout << what << ": " << HealthCheckResponse::ServingStatus_Name(*status) << "\n";
   return *status == HealthCheckResponse::SERVING ? kExitOk : kExitFailure;

@@ -97,9 +97,9 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
     if (flag == nullptr) {
       for (const char* global : kGlobalFlagNames) {
         if (name != global) continue;
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", name, " is a global flag: give it before the subcommand, as in "
-                         "'strata --", name, "=... ", command_, " ...'"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--", name, " is a global flag: give it before the subcommand, as in 'strata --", name,
+            "=... ", command_, " ...'"));
       }
       return absl::InvalidArgumentError(
           absl::StrCat("unknown flag --", name, " for 'strata ", command_, "' (see --help)"));
@@ -136,27 +136,30 @@ int FlagSet::ParseOrExit(const std::vector<std::string>& args) {
 }
 
 std::string FlagSet::Usage() const {
-  constexpr size_t kWidth = 80;        // of a line
+  constexpr size_t kWidth = 80;         // of a line
   constexpr size_t kMaxNameWidth = 32;  // a longer "--name VALUE" puts its text below
-  std::vector<std::pair<std::string, std::string>> rows;
+  // "--name VALUE" and the words of its description; "(required)" and
+  // "[default X]" are one word each, never split over two lines.
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows;
   for (const Flag& f : flags_) {
-    rows.push_back({absl::StrCat("--", f.name, f.is_bool ? "" : absl::StrCat(" ", f.value_name)),
-                    absl::StrCat(f.help, f.required ? " (required)" : "",
-                                 f.default_text.empty()
-                                     ? ""
-                                     : absl::StrCat(" [default ", f.default_text, "]"))});
+    std::vector<std::string> words =
+        absl::StrSplit(f.help, absl::ByAnyChar(" \n"), absl::SkipEmpty());
+    if (f.required) words.push_back("(required)");
+    if (!f.default_text.empty()) words.push_back(absl::StrCat("[default ", f.default_text, "]"));
+    rows.push_back(
+        {absl::StrCat("--", f.name, f.is_bool ? "" : absl::StrCat(" ", f.value_name)), words});
   }
-  rows.push_back({"--help", "show this help"});
+  rows.push_back({"--help", {"show", "this", "help"}});
   size_t name_width = 0;
-  for (const auto& [name, help] : rows) {
-    if (name.size() <= kMaxNameWidth) name_width = std::max(name_width, name.size());
+  for (const auto& row : rows) {
+    if (row.first.size() <= kMaxNameWidth) name_width = std::max(name_width, row.first.size());
   }
   // Descriptions start in one column, wrapped at spaces to the width (a line
   // break written into one counts as a space), every line indented to it.
   const std::string indent(2 + name_width + 2, ' ');
   std::string out =
       absl::StrCat("usage: strata ", command_, " [flags]\n\n", description_, "\n\nflags:\n");
-  for (const auto& [name, help] : rows) {
+  for (const auto& [name, words] : rows) {
     std::string line = absl::StrCat("  ", name);
     if (name.size() > name_width) {
       absl::StrAppend(&out, line, "\n");
@@ -164,15 +167,12 @@ std::string FlagSet::Usage() const {
     } else {
       line.resize(indent.size(), ' ');
     }
-    bool first_word = true;
-    for (absl::string_view word : absl::StrSplit(help, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
-      if (!first_word && line.size() + 1 + word.size() > kWidth) {
+    for (const std::string& word : words) {
+      if (line.size() > indent.size() && line.size() + 1 + word.size() > kWidth) {
         absl::StrAppend(&out, line, "\n");
         line = indent;
-        first_word = true;
       }
-      absl::StrAppend(&line, first_word ? "" : " ", word);
-      first_word = false;
+      absl::StrAppend(&line, line.size() > indent.size() ? " " : "", word);
     }
     absl::StrAppend(&out, line, "\n");
   }

@@ -51,7 +51,7 @@ int ParseGlobalFlags(int argc, char** argv, GlobalFlags* global) {
 
 void ModelFlags::Add(FlagSet* flags) {
   flags->AddString("model", &model, "NAME", "the model", true);
-  flags->AddInt("version", &version, "the version (default: the latest served)");
+  flags->AddInt("version", &version, "the version, 0 for the latest served");
   flags->AddString("label", &label, "LABEL", "the version this label points at");
 }
 

@@ -148,6 +148,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
       absl::StatusOr<v1::EncodeResponse> features = (*client)->Encode(encode);
       if (!features.ok()) return Fail(features.status());
       const v1::DenseMatrix& f = features->features();
+      if (absl::Status s = CheckRowsAnswered(n, f.rows(), start); !s.ok()) return Fail(s);
       if (start == 0) codes.resize(x.rows(), f.cols());
       codes.middleRows(start, n) =
           Eigen::Map<const Matrix>(f.values().data(), f.rows(), f.cols());

@@ -56,9 +56,9 @@ absl::Status StrataClient::FromGrpc(const grpc::Status& s) const {
   // one. Other failures to connect (TLS handshakes, DNS) keep gRPC's words.
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
       absl::StrContains(s.error_message(), "Connection refused")) {
-    return absl::UnavailableError(
-        absl::StrCat("no strata-server answers at ", options_.target,
-                     options_.unreachable_hint.empty() ? "" : "; ", options_.unreachable_hint));
+    return absl::UnavailableError(absl::StrCat("no strata-server answers at ", options_.target,
+                                               options_.unreachable_hint.empty() ? "" : "; ",
+                                               options_.unreachable_hint));
   }
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }

@@ -63,8 +63,9 @@ absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json) {
   const auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), &config, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid training config JSON: ", DescribeJsonParseError(json, status.message().as_string())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid training config JSON: ",
+                     DescribeJsonParseError(json, status.message().as_string())));
   }
   // A field given as [] reads as left out, which would quietly pick its
   // default: refuse it, as an explicit 0 is refused.
@@ -85,6 +86,7 @@ std::string TrainConfigToJson(const v1::TrainConfig& config) {
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(config, &out, options);
   return out;

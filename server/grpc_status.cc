@@ -13,8 +13,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     size_t keep = kMaxStatusMessageBytes;
     // Never cut a UTF-8 sequence: back up over its continuation bytes.
     while (keep > 0 && (static_cast<unsigned char>(message[keep]) & 0xC0) == 0x80) --keep;
-    message = absl::StrCat(message.substr(0, keep), "... (", message.size() - keep,
-                           " more bytes)");
+    message = absl::StrCat(message.substr(0, keep), "... (", message.size() - keep, " more bytes)");
   }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message);
 }

@@ -225,8 +225,8 @@ void ModelRegistry::Refresh() {
 
 absl::StatusOr<ServableModel> ModelRegistry::Get(const v1::ModelSpec& spec) const {
   if (spec.name().empty()) return absl::InvalidArgumentError("model.name is required");
-  // No model is stored under a name the store refuses; saying why beats
-  // NOT_FOUND, and the message does not echo a name of any length.
+  // No model is stored under a name the store refuses: saying why beats
+  // NOT_FOUND, whose message would echo a name of any length.
   if (absl::Status s = ModelStore::ValidateModelName(spec.name()); !s.ok()) return s;
   if (spec.selector_case() == v1::ModelSpec::kLabel) {
     if (absl::Status s = ModelStore::ValidateLabel(spec.label()); !s.ok()) return s;

@@ -124,7 +124,6 @@ TEST(StrataCliTest, InspectRejectsForeignFiles) {
   EXPECT_THAT(r.output, Not(HasSubstr("Aborted")));
 }
 
-
 // Every subcommand, with the flags it needs to get as far as calling a server.
 const char* const kServerSubcommands[] = {
     "models",
@@ -156,8 +155,8 @@ TEST(StrataCliTest, RefusedConnectionSaysNoServerAnswers) {
                             "--server / $STRATA_SERVER\n")
         << sub;
   }
-  const Result env = testing::Shell(std::string("STRATA_SERVER=127.0.0.1:1 ") + STRATA_CLI_PATH +
-                                    " models");
+  const Result env =
+      testing::Shell(std::string("STRATA_SERVER=127.0.0.1:1 ") + STRATA_CLI_PATH + " models");
   EXPECT_THAT(env.output, HasSubstr("no strata-server answers at 127.0.0.1:1;"));
 }
 
@@ -184,8 +183,8 @@ TEST(StrataCliTest, ConfigJsonErrorsAreOneLineWithLineAndColumn) {
                      WriteFile(name, json) + " --out " + TempDir(name));
   };
   // A syntax error: a missing comma at the end of line 3.
-  const Result syntax =
-      train("cli_syntax.json", "{\n  \"seed\": 3,\n  \"dropout\": 0.1\n  \"finetune_epochs\": 5\n}\n");
+  const Result syntax = train(
+      "cli_syntax.json", "{\n  \"seed\": 3,\n  \"dropout\": 0.1\n  \"finetune_epochs\": 5\n}\n");
   EXPECT_EQ(syntax.exit_code, 1);
   EXPECT_EQ(std::count(syntax.output.begin(), syntax.output.end(), '\n'), 1) << syntax.output;
   EXPECT_THAT(syntax.output, HasSubstr("cli_syntax.json: invalid training config JSON: line 4, "
@@ -194,8 +193,8 @@ TEST(StrataCliTest, ConfigJsonErrorsAreOneLineWithLineAndColumn) {
   const Result unknown = train("cli_unknown.json", "{\n  \"seed\": 3,\n    \"epochs\": 5\n}\n");
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_THAT(unknown.output, HasSubstr("line 3, column 5: epochs: cannot find field"));
-  const Result value = train("cli_value.json",
-                             "{\"seed\": 3,\n \"optimizer\": {\"kind\": \"adam\", \"beta1\": \"x\"}}");
+  const Result value = train(
+      "cli_value.json", "{\"seed\": 3,\n \"optimizer\": {\"kind\": \"adam\", \"beta1\": \"x\"}}");
   EXPECT_EQ(value.exit_code, 1);
   EXPECT_EQ(std::count(value.output.begin(), value.output.end(), '\n'), 1) << value.output;
   EXPECT_THAT(value.output, HasSubstr("line 2, column 32: optimizer.beta1: invalid value \"x\""));
@@ -244,10 +243,10 @@ TEST(StrataCliTest, InspectConfigJsonKeepsZeroValuedFields) {
   const std::string out = TempDir("zeros");
   const std::string config =
       WriteFile("cli_zeros.json", R"({"encoder_widths": [3], "finetune_epochs": 1})");
-  ASSERT_EQ(RunStrata("train --local --quiet --data data/thyroid.csv --drop_columns label "
-                      "--config " + config + " --out " + out)
-                .exit_code,
-            0);
+  const Result train = RunStrata(
+      absl::StrCat("train --local --quiet --data data/thyroid.csv --drop_columns label --config ",
+                   config, " --out ", out));
+  ASSERT_EQ(train.exit_code, 0) << train.output;
   const Result r = RunStrata("inspect --config --model " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("\"dropout\": 0,"));

@@ -26,15 +26,17 @@ TEST(JsonParseErrorTest, SyntaxErrorsSayTheirLineAndColumn) {
   // Near the start: the context begins with the text.
   EXPECT_EQ(Describe("{\"seed\" 1}"), "line 1, column 9: expected : between key:value pair");
   // Near the end: the context ends with the text.
-  EXPECT_EQ(Describe("{\"seed\": 1} x"), "line 1, column 13: parsing terminated before end of input");
+  EXPECT_EQ(Describe("{\"seed\": 1} x"),
+            "line 1, column 13: parsing terminated before end of input");
   EXPECT_EQ(Describe("{\n  \"seed\": 3,\n  \"dropout\": "),
             "line 3, column 14: unexpected end of string. Expected a value");
   EXPECT_EQ(Describe(""), "line 1, column 1: unexpected end of string. Expected a value");
   // Far from both ends, after a line of non-ASCII text (columns count
   // characters).
-  EXPECT_EQ(Describe("{\"hidden_activations\": [\"relu\"],\n \"x\": \"ééééééééééééé\", \"seed\": 3 4, "
-                     "\"dropout\": 0.1, \"batch_size\": 32}"),
-            "line 2, column 34: expected , or } after key:value pair");
+  EXPECT_EQ(
+      Describe("{\"hidden_activations\": [\"relu\"],\n \"x\": \"ééééééééééééé\", \"seed\": 3 4, "
+               "\"dropout\": 0.1, \"batch_size\": 32}"),
+      "line 2, column 34: expected , or } after key:value pair");
 }
 
 TEST(JsonParseErrorTest, FieldErrorsSayWhereTheFieldIs) {
@@ -45,9 +47,10 @@ TEST(JsonParseErrorTest, FieldErrorsSayWhereTheFieldIs) {
   EXPECT_EQ(Describe("{\"encoder_widths\": [8, \"x\"]}"),
             "line 1, column 2: encoder_widths[1]: invalid value \"x\" for type TYPE_INT32");
   // The key after its parent's, not an earlier one of the same name.
-  EXPECT_EQ(Describe("{\"noise\": {\"kind\": \"gaussian\"},\n \"optimizer\": {\"kind\": \"adamw\"}}"),
-            "line 2, column 16: optimizer.kind: invalid value \"adamw\" for type "
-            "type.googleapis.com/strata.v1.OptimizerConfig.Kind");
+  EXPECT_EQ(
+      Describe("{\"noise\": {\"kind\": \"gaussian\"},\n \"optimizer\": {\"kind\": \"adamw\"}}"),
+      "line 2, column 16: optimizer.kind: invalid value \"adamw\" for type "
+      "type.googleapis.com/strata.v1.OptimizerConfig.Kind");
 }
 
 TEST(JsonParseErrorTest, OtherMessagesComeBackOnOneLine) {

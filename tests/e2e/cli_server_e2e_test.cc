@@ -333,7 +333,8 @@ TEST_F(CliServerTest, HealthExitsZeroWhileServingAndOneWhenNot) {
   Result down = testing::Shell(
       absl::StrCat(STRATA_CLI_PATH, " --server=127.0.0.1:", port, " health --timeout 1"));
   EXPECT_EQ(down.exit_code, 1) << down.output;
-  EXPECT_THAT(down.output, HasSubstr("strata health: 127.0.0.1:" + port));
+  EXPECT_THAT(down.output,
+              HasSubstr("strata health: no strata-server answers at 127.0.0.1:" + port));
   Result usage = testing::Shell(absl::StrCat(STRATA_CLI_PATH, " health --timeout 0"));
   EXPECT_EQ(usage.exit_code, 2) << usage.output;
 }
@@ -344,7 +345,6 @@ TEST_F(CliServerTest, UnreachableServerIsOneLineError) {
   EXPECT_THAT(r.output, HasSubstr("strata models:"));
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 }
-
 
 // The id in "submitted job-N (model M)", or empty.
 std::string SubmittedJobId(const Result& r) {
@@ -411,7 +411,8 @@ TEST_F(CliServerTest, OverlongNamesAreBadArgumentsNotMetadataOverflows) {
         "score --stream --model " + name, "drift --model " + name,
         "report --out /dev/null --model " + name,
         "eval --data data/thyroid.csv --label_column label --model " + name,
-        "label --label l --version 1 --model " + name, "train --data data/thyroid.csv --model " + name}) {
+        "label --label l --version 1 --model " + name,
+        "train --data data/thyroid.csv --model " + name}) {
     const Result r = Strata(sub + " < data/thyroid.csv");
     EXPECT_EQ(r.exit_code, 1) << sub.substr(0, 20) << ": " << Head(r);
     EXPECT_THAT(r.output, HasSubstr("model name must have 1 to 128 characters"))
