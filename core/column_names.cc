@@ -17,17 +17,17 @@ std::string Listed(const std::vector<std::string>& names) {
 
 absl::Status Mismatch(const std::string& what, const std::vector<std::string>& input_names,
                       const std::vector<std::string>& model_names) {
-  return absl::InvalidArgumentError(absl::StrCat("columns do not match the model's features: ",
-                                                 what, ". The input's columns: ",
-                                                 Listed(input_names), "; the model's features: ",
-                                                 Listed(model_names)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("columns do not match the model's features: ", what, ". The input's columns: ",
+                   Listed(input_names), "; the model's features: ", Listed(model_names)));
 }
 
 }  // namespace
 
 bool LooksLikeLabelColumn(const std::string& name) {
-  static const auto* const kLabelNames = new absl::flat_hash_set<std::string>(
-      {"label", "labels", "class", "target", "y", "anomaly", "is_anomaly", "outlier", "is_outlier"});
+  static const auto* const kLabelNames =
+      new absl::flat_hash_set<std::string>({"label", "labels", "class", "target", "y", "anomaly",
+                                            "is_anomaly", "outlier", "is_outlier"});
   return kLabelNames->contains(absl::AsciiStrToLower(name));
 }
 
@@ -79,11 +79,11 @@ absl::Status CheckColumnNames(const std::vector<std::string>& names,
   // The same names in another order.
   for (size_t f = 0; f < model_names.size(); ++f) {
     if (names[f] != model_names[f]) {
-      return Mismatch(absl::StrCat("column ", f, " is '", names[f], "' where the model has '",
-                                   model_names[f],
-                                   "'; send the columns in the model's order (the strata CLI and "
-                                   "Python client order them by name)"),
-                      names, model_names);
+      return Mismatch(
+          absl::StrCat("column ", f, " is '", names[f], "' where the model has '", model_names[f],
+                       "'; send the columns in the model's order (the strata CLI and "
+                       "Python client order them by name)"),
+          names, model_names);
     }
   }
   return absl::OkStatus();
@@ -91,7 +91,8 @@ absl::Status CheckColumnNames(const std::vector<std::string>& names,
 
 Matrix SelectColumns(const Matrix& values, const std::vector<int>& order) {
   Matrix out(values.rows(), static_cast<Eigen::Index>(order.size()));
-  for (size_t f = 0; f < order.size(); ++f) out.col(static_cast<Eigen::Index>(f)) = values.col(order[f]);
+  for (size_t f = 0; f < order.size(); ++f)
+    out.col(static_cast<Eigen::Index>(f)) = values.col(order[f]);
   return out;
 }
 

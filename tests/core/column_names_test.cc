@@ -44,7 +44,8 @@ TEST(ColumnNamesTest, CheckWantsTheSameNamesInTheSameOrder) {
   const absl::Status reordered = CheckColumnNames({"b", "a"}, {"a", "b"});
   EXPECT_EQ(reordered.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(reordered.message(), HasSubstr("column 0 is 'b' where the model has 'a'"));
-  EXPECT_THAT(CheckColumnNames({"a"}, {"a", "b"}).message(), HasSubstr("missing from the input: b"));
+  EXPECT_THAT(CheckColumnNames({"a"}, {"a", "b"}).message(),
+              HasSubstr("missing from the input: b"));
 }
 
 TEST(ColumnNamesTest, LabelLikeNames) {

@@ -282,6 +282,27 @@ TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
   EXPECT_TRUE(positional.output == named.output) << Head(positional) << "\n---\n" << Head(named);
 }
 
+// A row the model cannot score is named by its place in the input, whether
+// the batches go as unary calls or down one stream.
+TEST_F(CliServerTest, AFailedRowIsNamedByItsPlaceInTheInput) {
+  ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "
+                   "--config data/configs/thyroid.json --wait --quiet")
+                .exit_code,
+            0);
+  // Row 5 (from 0) overflows the model: a finite value far outside training.
+  const std::string rows = dir_ + "/overflow.csv";
+  std::system(absl::StrCat("sed -n 2,9p data/thyroid.csv | cut -d, -f1-6 | "
+                           "sed '6s/^[^,]*,/3e38,/' > ", rows).c_str());
+  Result unary = Strata("score --model m --batch_rows 4 < " + rows);
+  EXPECT_EQ(unary.exit_code, 1);
+  EXPECT_THAT(unary.output, HasSubstr("rows 4 to 7 of the input, counting from 0"));
+  EXPECT_THAT(unary.output, HasSubstr("row 1"));
+  Result stream = Strata("score --model m --batch_rows 4 --stream < " + rows);
+  EXPECT_EQ(stream.exit_code, 1);
+  EXPECT_THAT(stream.output, HasSubstr("rows 4 to 7 of the stream, counting from 0"));
+  EXPECT_THAT(stream.output, HasSubstr("row 1"));
+}
+
 // Issue 14, item 3: header detection never eats a data row.
 TEST_F(CliServerTest, HeaderDetectionNeverDropsARow) {
   ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "

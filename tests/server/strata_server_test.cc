@@ -561,6 +561,15 @@ TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
   expect(encode(Spec("m"), short_values), absl::StatusCode::kInvalidArgument,
          "need 18 values, got 17");
   expect(encode(Spec("m"), good, 3), absl::StatusCode::kInvalidArgument, "layer 3 does not exist");
+  // Column names, when sent, must be the model's, in its order.
+  v1::DenseMatrix named = good;
+  for (const char* n : {"f0", "f1", "f2", "f3", "f4", "f5"}) named.add_column_names(n);
+  EXPECT_TRUE(encode(Spec("m"), named).ok());
+  named.mutable_column_names()->SwapElements(0, 1);
+  expect(encode(Spec("m"), named), absl::StatusCode::kInvalidArgument,
+         "column 0 is 'f1' where the model has 'f0'");
+  named.mutable_column_names()->RemoveLast();
+  expect(encode(Spec("m"), named), absl::StatusCode::kInvalidArgument, "5 names for 6 columns");
   expect(encode(Spec(""), good), absl::StatusCode::kInvalidArgument, "model.name is required");
 
   v1::AnomalyScoreRequest score;
