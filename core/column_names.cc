@@ -91,8 +91,9 @@ absl::Status CheckColumnNames(const std::vector<std::string>& names,
 
 Matrix SelectColumns(const Matrix& values, const std::vector<int>& order) {
   Matrix out(values.rows(), static_cast<Eigen::Index>(order.size()));
-  for (size_t f = 0; f < order.size(); ++f)
+  for (size_t f = 0; f < order.size(); ++f) {
     out.col(static_cast<Eigen::Index>(f)) = values.col(order[f]);
+  }
   return out;
 }
 

@@ -9,8 +9,9 @@
 // header when none of its cells is a number and data when all are; a first
 // line with both is an error naming the cells (a typo in a headerless file's
 // first row must not turn that row into a header). A UTF-8 byte-order mark
-// is skipped. Every data line becomes one row, or the parse fails. Errors name the 1-based line and column: non-numeric
-// cells, empty cells, NaN or Inf, ragged rows, unknown columns to drop.
+// is skipped. Every data line becomes one row, or the parse fails. Errors
+// name the 1-based line and column: non-numeric cells, empty cells, NaN or
+// Inf, ragged rows, unknown columns to drop.
 #ifndef STRATA_CORE_CSV_READER_H_
 #define STRATA_CORE_CSV_READER_H_
 

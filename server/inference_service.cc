@@ -1,5 +1,6 @@
 #include "server/inference_service.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
@@ -34,9 +35,13 @@ absl::StatusOr<InferenceServiceImpl::Prepared> Resolve(const InferenceServiceImp
                                                      dense.column_names_size(), " names for ",
                                                      dense.cols(), " columns"));
     }
-    const std::vector<std::string> names(dense.column_names().begin(),
-                                         dense.column_names().end());
-    if (absl::Status s = CheckColumnNames(names, m->model->info().feature_names); !s.ok()) {
+    // Compared in place: every request from a client that reads names
+    // carries them, and only a mismatch needs the copies the message takes.
+    const std::vector<std::string>& features = m->model->info().feature_names;
+    if (!std::equal(dense.column_names().begin(), dense.column_names().end(), features.begin(),
+                    features.end())) {
+      const absl::Status s = CheckColumnNames(
+          {dense.column_names().begin(), dense.column_names().end()}, features);
       return absl::InvalidArgumentError(absl::StrCat("rows.column_names: model ", m->name,
                                                      " version ", m->version, ": ", s.message()));
     }

@@ -225,15 +225,16 @@ void ModelRegistry::Refresh() {
 
 absl::StatusOr<ServableModel> ModelRegistry::Get(const v1::ModelSpec& spec) const {
   if (spec.name().empty()) return absl::InvalidArgumentError("model.name is required");
-  // No model is stored under a name the store refuses: saying why beats
-  // NOT_FOUND, whose message would echo a name of any length.
-  if (absl::Status s = ModelStore::ValidateModelName(spec.name()); !s.ok()) return s;
-  if (spec.selector_case() == v1::ModelSpec::kLabel) {
-    if (absl::Status s = ModelStore::ValidateLabel(spec.label()); !s.ok()) return s;
-  }
   const std::shared_ptr<const Snapshot> snap = snapshot();
   const auto it = snap->find(spec.name());
   if (it == snap->end() || it->second.versions.empty()) {
+    // No model is stored under a name the store refuses: saying why beats
+    // NOT_FOUND, whose message would echo a name of any length. Checked
+    // only here, off the path of every served request.
+    if (absl::Status s = ModelStore::ValidateModelName(spec.name()); !s.ok()) return s;
+    if (spec.selector_case() == v1::ModelSpec::kLabel) {
+      if (absl::Status s = ModelStore::ValidateLabel(spec.label()); !s.ok()) return s;
+    }
     return absl::NotFoundError(absl::StrCat("model '", spec.name(), "' is not served"));
   }
   const Entry& entry = it->second;
@@ -245,6 +246,7 @@ absl::StatusOr<ServableModel> ModelRegistry::Get(const v1::ModelSpec& spec) cons
     case v1::ModelSpec::kLabel: {
       const auto label = entry.labels.find(spec.label());
       if (label == entry.labels.end()) {
+        if (absl::Status s = ModelStore::ValidateLabel(spec.label()); !s.ok()) return s;
         return absl::NotFoundError(
             absl::StrCat("model '", spec.name(), "' has no label '", spec.label(), "'"));
       }
@@ -309,13 +311,23 @@ absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::SetLabel(const std
       const auto failed = failed_.find({name, version});
       if (failed != failed_.end()) why = absl::StrCat("it failed to load: ", failed->second.error);
       absl::StatusOr<v1::ModelLabels> labels = options_.store->ReadLabels(name);
+      absl::Status restored = labels.status();
       if (labels.ok()) {
         if (previous.has_value()) {
           (*labels->mutable_labels())[label] = *previous;
         } else {
           labels->mutable_labels()->erase(label);
         }
-        (void)options_.store->WriteLabels(name, *labels);
+        restored = options_.store->WriteLabels(name, *labels);
+      }
+      if (!restored.ok()) {
+        // The label is left on a version that does not load: requests for
+        // it get NOT_FOUND, never another version; say so loudly.
+        Log(LogLevel::kError, "registry",
+            absl::StrCat("cannot put label '", label, "' of ", name, " back: ",
+                         restored.message()));
+        why = absl::StrCat(why, "; and the label could not be put back (", restored.message(),
+                           "), so it points at that version");
       }
     }
     Refresh();

@@ -109,7 +109,9 @@ def _is_real(value):
         return False
 
 
-_LABEL_LIKE = {"label", "class", "target", "y", "anomaly", "is_anomaly", "outlier"}
+# As core/column_names.cc's LooksLikeLabelColumn.
+_LABEL_LIKE = {"label", "labels", "class", "target", "y", "anomaly", "is_anomaly", "outlier",
+               "is_outlier"}
 
 
 def _by_name(matrix, columns, drop_columns, features, spec):
