@@ -1,10 +1,9 @@
-// Model calls for serving, and the dynamic batcher that coalesces them.
+// Batcher: the dynamic batcher that coalesces small serving requests.
 //
-// RunInference is the one place a serving path calls a model: it computes an
-// InferenceOp for a batch of validated raw rows and feeds the version's drift
-// monitor. The Batcher queues small requests on the same model version and
-// op, and runs them as one call once `max_rows` rows are waiting or the
-// oldest has waited `max_delay`; it splits the result back per request.
+// The Batcher queues small requests on the same model version and op, and
+// runs them as one model call (RunInference, server/inference.h) once
+// `max_rows` rows are waiting or the oldest has waited `max_delay`; it
+// splits the result back per request.
 //
 //   Batcher batcher({.max_rows = 256, .max_delay = absl::Microseconds(200)});
 //   batcher.Submit(model, op, std::move(rows),
@@ -25,30 +24,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/anomaly.h"
 #include "core/matrix.h"
+#include "server/inference.h"
 #include "server/model_registry.h"
 #include "server/mutex.h"
 
 namespace strata {
-
-// What one model call computes for each row.
-struct InferenceOp {
-  enum class Kind { kEncode, kReconstruct, kScore };
-  Kind kind = Kind::kEncode;
-  int layer = 0;                                  // kEncode: 1 ... depth
-  ScoreMetric metric = ScoreMetric::kMeanSquared;  // kScore: resolved, never unspecified
-
-  bool operator==(const InferenceOp& o) const {
-    return kind == o.kind && layer == o.layer && metric == o.metric;
-  }
-};
-
-// Features, reconstructions (original units) or, for kScore, per-feature
-// errors then each row's score as a last column (Model::Score) of `rows`
-// (validated: finite, the model's width), after observing them for drift.
-absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
-                                    const Matrix& rows);
 
 class Batcher {
  public:

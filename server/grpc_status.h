@@ -1,5 +1,5 @@
 // absl::Status to grpc::Status (the codes share their numbering), as TF
-// Serving's ToGRPCStatus. Handlers finish through RpcCall (metrics.h), which
+// Serving's ToGRPCStatus. Handlers finish through RpcCall (rpc_call.h), which
 // calls this and records the request metrics.
 //
 // The message travels in the response's HTTP/2 headers, which gRPC clients

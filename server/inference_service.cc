@@ -9,7 +9,8 @@
 #include "core/anomaly.h"
 #include "core/column_names.h"
 #include "server/dense_matrix.h"
-#include "server/grpc_status.h"
+#include "server/inference.h"
+#include "server/rpc_call.h"
 
 namespace strata {
 namespace {

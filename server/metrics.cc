@@ -1,6 +1,5 @@
 #include "server/metrics.h"
 
-#include <grpcpp/server_context.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
@@ -15,7 +14,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/grpc_status.h"
 
 namespace strata {
 namespace {
@@ -421,28 +419,6 @@ std::string ServerMetrics::Scrape() const {
   std::vector<MetricFamily> families = registry_->Collect();
   for (MetricFamily& f : collector_->Collect()) families.push_back(std::move(f));
   return prometheus::TextSerializer().Serialize(families);
-}
-
-RpcCall::RpcCall(ServerMetrics* metrics, std::string method)
-    : metrics_(metrics), method_(std::move(method)), start_(absl::Now()) {
-  if (metrics_ != nullptr) metrics_->RpcStarted(method_);
-}
-
-grpc::Status RpcCall::Finish(const absl::Status& status, const v1::ModelVersion& model,
-                             int64_t rows) {
-  grpc::Status out = ToGrpcStatus(status);
-  if (metrics_ != nullptr) {
-    metrics_->RpcFinished(method_, model, out.error_code(), absl::Now() - start_, rows);
-  }
-  return out;
-}
-
-grpc::ServerUnaryReactor* RpcCall::FinishUnary(grpc::CallbackServerContext* context,
-                                               const absl::Status& status,
-                                               const v1::ModelVersion& model, int64_t rows) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(Finish(status, model, rows));
-  return reactor;
 }
 
 }  // namespace strata

@@ -6,16 +6,14 @@
 // scrapes, so the request path only feeds the drift windows.
 //
 //   auto metrics = ServerMetrics::Create({"127.0.0.1:9464"});
-//   metrics->Attach(registry, jobs);        // read at scrape time
-//   RpcCall call(metrics.get(), "Encode");  // in a handler
-//   ...
-//   return call.FinishUnary(context, status, response->model(), rows);
+//   metrics->Attach(registry, jobs);  // read at scrape time
+//
+// Handlers record their requests through RpcCall (server/rpc_call.h).
 //
 // Thread-safe.
 #ifndef STRATA_SERVER_METRICS_H_
 #define STRATA_SERVER_METRICS_H_
 
-#include <grpcpp/support/server_callback.h>
 #include <grpcpp/support/status.h>
 
 #include <cstdint>
@@ -77,24 +75,6 @@ class ServerMetrics {
   std::shared_ptr<StateCollector> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
-};
-
-// One RPC, or one message of a stream, being answered: in flight from
-// construction until Finish, which records its outcome and is the one place
-// an absl::Status becomes the call's grpc::Status. `metrics` may be null.
-class RpcCall {
- public:
-  RpcCall(ServerMetrics* metrics, std::string method);
-  grpc::Status Finish(const absl::Status& status, const v1::ModelVersion& model = {},
-                      int64_t rows = 0);
-  grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
-                                        const absl::Status& status,
-                                        const v1::ModelVersion& model = {}, int64_t rows = 0);
-
- private:
-  ServerMetrics* const metrics_;
-  const std::string method_;
-  const absl::Time start_;
 };
 
 }  // namespace strata

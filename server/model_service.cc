@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/model_io.h"
-#include "server/grpc_status.h"
+#include "server/rpc_call.h"
 
 namespace strata {
 grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerContext* context,

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/dense_matrix.h"
+#include "server/rpc_call.h"
 
 namespace strata {
 namespace {

@@ -1,0 +1,45 @@
+// RunInference: the one place a serving path calls a model.
+//
+// It computes an InferenceOp (encode, reconstruct or score) for a batch of
+// validated raw rows, refuses rows whose answer is not finite, and feeds the
+// version's drift monitor. Unary calls, the score stream and the Batcher
+// (server/batcher.h) all answer through it.
+//
+//   InferenceOp op;
+//   op.kind = InferenceOp::Kind::kScore;
+//   op.metric = ScoreMetric::kMeanSquared;
+//   absl::StatusOr<Matrix> out = RunInference(servable, op, rows);
+//
+// Thread-safe: the model version is immutable and the drift monitor is
+// thread-safe.
+#ifndef STRATA_SERVER_INFERENCE_H_
+#define STRATA_SERVER_INFERENCE_H_
+
+#include "absl/status/statusor.h"
+#include "core/anomaly.h"
+#include "core/matrix.h"
+#include "server/model_registry.h"
+
+namespace strata {
+
+// What one model call computes for each row.
+struct InferenceOp {
+  enum class Kind { kEncode, kReconstruct, kScore };
+  Kind kind = Kind::kEncode;
+  int layer = 0;                                  // kEncode: 1 ... depth
+  ScoreMetric metric = ScoreMetric::kMeanSquared;  // kScore: resolved, never unspecified
+
+  bool operator==(const InferenceOp& o) const {
+    return kind == o.kind && layer == o.layer && metric == o.metric;
+  }
+};
+
+// Features, reconstructions (original units) or, for kScore, per-feature
+// errors then each row's score as a last column (Model::Score) of `rows`
+// (validated: finite, the model's width), after observing them for drift.
+absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
+                                    const Matrix& rows);
+
+}  // namespace strata
+
+#endif  // STRATA_SERVER_INFERENCE_H_
