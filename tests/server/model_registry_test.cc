@@ -232,33 +232,54 @@ TEST(ModelRegistryTest, ConcurrentReadersDuringSwapsAlwaysSeeWholeVersions) {
   ASSERT_TRUE(f.store->Publish("m", *models[0]).ok());
   f.registry->Refresh();
 
+  // Each reader keeps the versions it was served, in the order it first saw
+  // them, and publishes the latest one so the swaps below wait for it.
+  constexpr int kReaders = 3;
   std::atomic<bool> stop{false};
-  std::atomic<int> failures{0}, mismatches{0}, calls{0};
+  std::atomic<int> failures{0}, mismatches{0};
+  std::atomic<int64_t> last_seen[kReaders] = {};
+  std::vector<int64_t> seen[kReaders];  // read only after the readers joined
   std::vector<std::thread> readers;
-  for (int t = 0; t < 3; ++t) {
-    readers.emplace_back([&] {
-      const absl::Time deadline = absl::Now() + absl::Seconds(20);
-      while (!stop && calls < 100000 && absl::Now() < deadline) {
+  for (int t = 0; t < kReaders; ++t) {
+    readers.emplace_back([&, t] {
+      const absl::Time deadline = absl::Now() + absl::Seconds(60);
+      while (!stop && absl::Now() < deadline) {
         auto m = f.registry->Get(Spec("m"));
-        ++calls;
         if (!m.ok()) {
           ++failures;
           continue;
         }
         if (*m->model->Encode(x, 2) != expected[m->version - 1]) ++mismatches;
+        if (seen[t].empty() || seen[t].back() != m->version) seen[t].push_back(m->version);
+        last_seen[t] = m->version;
       }
     });
   }
-  for (int v = 2; v <= 4; ++v) {
-    ASSERT_TRUE(f.store->Publish("m", *models[v - 1]).ok());
+  // Swap to version v only once every reader has been served v - 1, so each
+  // reader is reading across every swap (bounded wait).
+  const auto all_readers_saw = [&](int64_t v) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    for (;;) {
+      bool all = true;
+      for (const auto& s : last_seen) all = all && s == v;
+      if (all) return true;
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  };
+  bool swapped = all_readers_saw(1);
+  for (int v = 2; v <= 4 && swapped; ++v) {
+    swapped = f.store->Publish("m", *models[v - 1]).ok();
     f.registry->Refresh();
-    absl::SleepFor(absl::Milliseconds(20));
+    swapped = swapped && all_readers_saw(v);
   }
   stop = true;
   for (auto& t : readers) t.join();
+  EXPECT_TRUE(swapped) << "a reader was never served a new version";
   EXPECT_EQ(failures, 0);
   EXPECT_EQ(mismatches, 0);
-  EXPECT_GT(calls, 0);
+  // Every reader went through all four versions, never back to an older one.
+  for (const auto& s : seen) EXPECT_THAT(s, ElementsAre(1, 2, 3, 4));
   EXPECT_EQ(f.registry->Get(Spec("m"))->version, 4);
 }
 
