@@ -170,7 +170,7 @@ DriftMonitor::DriftMonitor(v1::DriftBaseline baseline, Scaler scaler,
   }
   error_edges_.assign(baseline_.reconstruction_error().histogram_edges().begin(),
                       baseline_.reconstruction_error().histogram_edges().end());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Reset(&current_);
   Reset(&previous_);
   cumulative_error_bins_.assign(error_edges_.size() + 1, 0);
@@ -197,7 +197,7 @@ void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, co
   // The combined score's code term, outside the lock.
   const bool combined = with_codes && code_.mean_size() == codes->cols();
   const Eigen::VectorXf distance = combined ? CodeDistances(code_, *codes) : Eigen::VectorXf();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (Eigen::Index r = 0; r < raw.rows(); ++r) {
     if (current_.rows >= half_rows_) Rotate();
     Half& h = current_;
@@ -231,7 +231,7 @@ v1::DriftFigures DriftMonitor::Figures() const {
   Half w;
   {
     // Copy the window under the lock; the math runs outside it.
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     w = current_;
     const Half& p = previous_;
     w.rows += p.rows;
@@ -318,7 +318,7 @@ v1::DriftFigures DriftMonitor::Figures() const {
 }
 
 DriftMonitor::ErrorHistogram DriftMonitor::CumulativeErrors() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return {cumulative_error_bins_, cumulative_error_sum_};
 }
 

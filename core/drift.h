@@ -17,12 +17,12 @@
 #define STRATA_CORE_DRIFT_H_
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "core/matrix.h"
+#include "core/mutex.h"
 #include "core/scaler.h"
 #include "core/stacked_autoencoder.h"
 #include "strata/v1/model.pb.h"
@@ -113,7 +113,7 @@ class DriftMonitor {
   int total_bins_ = 0;
   std::vector<double> error_edges_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   Half current_ ABSL_GUARDED_BY(mu_);
   Half previous_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> cumulative_error_bins_ ABSL_GUARDED_BY(mu_);
