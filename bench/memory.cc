@@ -18,7 +18,7 @@
 #include "core/model.h"
 #include "core/scaler.h"
 #include "client/strata_client.h"
-#include "server/dense_matrix.h"
+#include "proto/dense_matrix.h"
 #include "server/model_store.h"
 
 ABSL_FLAG(std::string, make_models, "", "model store to write");

@@ -25,6 +25,7 @@
 #include "core/file_util.h"
 #include "core/pca.h"
 #include "core/train_config.h"
+#include "proto/dense_matrix.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");
 ABSL_FLAG(std::string, config, "data/configs/mnist_hinton.json", "TrainConfig JSON (the preset)");
@@ -98,25 +99,30 @@ int Run() {
   for (Eigen::Index at = 0; at < test->rows(); at += 1000) {
     const Eigen::Index n = std::min<Eigen::Index>(1000, test->rows() - at);
     v1::DenseMatrix rows;
-    rows.set_rows(static_cast<int32_t>(n));
-    rows.set_cols(static_cast<int32_t>(test->cols()));
-    rows.mutable_values()->Add(test->data() + at * test->cols(),
-                               test->data() + (at + n) * test->cols());
+    ToDenseMatrix(test->middleRows(at, n), &rows);
     v1::ReconstructRequest request;
     *request.mutable_model() = model;
     *request.mutable_rows() = rows;
     absl::StatusOr<v1::ReconstructResponse> r = client->Reconstruct(request);
     if (!r.ok()) return Fail(r.status());
-    reconstruction.middleRows(at, n) =
-        Eigen::Map<const Matrix>(r->reconstructions().values().data(), n, test->cols());
+    absl::StatusOr<Matrix> answer = FromDenseMatrix(r->reconstructions(), "reconstructions");
+    if (!answer.ok()) return Fail(answer.status());
+    if (answer->rows() != n || answer->cols() != test->cols()) {
+      return Fail(absl::InternalError("reconstructions: not the shape of the rows sent"));
+    }
+    reconstruction.middleRows(at, n) = *answer;
     v1::EncodeRequest encode;
     *encode.mutable_model() = model;
     *encode.mutable_rows() = std::move(rows);
     absl::StatusOr<v1::EncodeResponse> e = client->Encode(encode);
     if (!e.ok()) return Fail(e.status());
-    if (at == 0) codes.resize(test->rows(), e->features().cols());
-    codes.middleRows(at, n) =
-        Eigen::Map<const Matrix>(e->features().values().data(), n, e->features().cols());
+    absl::StatusOr<Matrix> features = FromDenseMatrix(e->features(), "features");
+    if (!features.ok()) return Fail(features.status());
+    if (at == 0) codes.resize(test->rows(), features->cols());
+    if (features->rows() != n || features->cols() != codes.cols()) {
+      return Fail(absl::InternalError("features: not one row of codes per row sent"));
+    }
+    codes.middleRows(at, n) = *features;
   }
   const double err = ErrorPerImage(reconstruction, *test);
 

@@ -31,6 +31,7 @@
 #include "core/pca.h"
 #include "core/scaler.h"
 #include "core/train_config.h"
+#include "proto/dense_matrix.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");
 ABSL_FLAG(std::string, data_dir, "../shared/data/odds", "directory of labelled CSV files");
@@ -193,10 +194,7 @@ int Run() {
       request.mutable_options()->set_metric(metric);
       request.mutable_model()->set_name(spec.model_name());
       request.mutable_model()->set_version(job->version());
-      v1::DenseMatrix* rows = request.mutable_rows();
-      rows->set_rows(static_cast<int32_t>(s.test.rows()));
-      rows->set_cols(static_cast<int32_t>(d));
-      rows->mutable_values()->Add(s.test.data(), s.test.data() + s.test.size());
+      ToDenseMatrix(s.test, request.mutable_rows());
       absl::StatusOr<v1::AnomalyScoreResponse> scored = client->AnomalyScore(request);
       absl::StatusOr<v1::GetModelResponse> info = client->GetModel(request.model());
       if (!scored.ok() || !info.ok()) {

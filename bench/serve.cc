@@ -13,7 +13,9 @@
 #include "absl/flags/parse.h"
 #include "bench/load_gen.h"
 #include "bench/serving_model.h"
+#include "core/matrix.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "proto/dense_matrix.h"
 #include "strata/v1/service.grpc.pb.h"
 
 ABSL_FLAG(std::string, make_model, "", "write the benchmark model into this model root and exit");
@@ -53,9 +55,9 @@ int main(int argc, char** argv) {
 
   strata::v1::EncodeRequest encode_request;
   encode_request.mutable_model()->set_name(strata::bench::kServingModelName);
-  encode_request.mutable_rows()->set_rows(1);
-  encode_request.mutable_rows()->set_cols(strata::bench::kServingInputs);
-  for (int i = 0; i < strata::bench::kServingInputs; ++i) encode_request.mutable_rows()->add_values(0.01f * i);
+  strata::Matrix row(1, strata::bench::kServingInputs);
+  for (int i = 0; i < strata::bench::kServingInputs; ++i) row(0, i) = 0.01f * i;
+  strata::ToDenseMatrix(row, encode_request.mutable_rows());
 
   using EncodeCall = Call<strata::v1::EncodeRequest, strata::v1::EncodeResponse>;
   using CheckCall = Call<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>;

@@ -22,7 +22,7 @@
 #include "bench/load_gen.h"
 #include "bench/serving_model.h"
 #include "client/strata_client.h"
-#include "server/dense_matrix.h"
+#include "proto/dense_matrix.h"
 
 ABSL_FLAG(std::string, target, "", "server address");
 ABSL_FLAG(int, server_pid, 0, "the server's pid, to sample its RSS and fds");

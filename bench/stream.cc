@@ -23,6 +23,8 @@
 #include "bench/load_gen.h"
 #include "bench/serving_model.h"
 #include "client/strata_client.h"
+#include "core/matrix.h"
+#include "proto/dense_matrix.h"
 #include "strata/v1/service.grpc.pb.h"
 
 ABSL_FLAG(std::string, make_model, "", "write the benchmark model into this model root and exit");
@@ -42,11 +44,11 @@ using Clock = std::chrono::steady_clock;
 strata::v1::AnomalyScoreRequest ScoreRequest(int rows) {
   strata::v1::AnomalyScoreRequest r;
   r.mutable_model()->set_name(strata::bench::kServingModelName);
-  r.mutable_rows()->set_rows(rows);
-  r.mutable_rows()->set_cols(strata::bench::kServingInputs);
+  strata::Matrix values(rows, strata::bench::kServingInputs);
   for (int i = 0; i < rows * strata::bench::kServingInputs; ++i) {
-    r.mutable_rows()->add_values(0.01f * static_cast<float>(i % 97));
+    values.data()[i] = 0.01f * static_cast<float>(i % 97);
   }
+  strata::ToDenseMatrix(values, r.mutable_rows());
   return r;
 }
 

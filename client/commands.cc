@@ -71,17 +71,6 @@ v1::ModelSpec ModelFlags::Spec() const {
   return spec;
 }
 
-v1::DenseMatrix RowsToWire(const Matrix& values, Eigen::Index start, Eigen::Index n,
-                           const std::vector<std::string>& column_names) {
-  v1::DenseMatrix m;
-  m.set_rows(static_cast<int32_t>(n));
-  m.set_cols(static_cast<int32_t>(values.cols()));
-  const float* begin = values.data() + start * values.cols();
-  m.mutable_values()->Add(begin, begin + n * values.cols());
-  m.mutable_column_names()->Add(column_names.begin(), column_names.end());
-  return m;
-}
-
 absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::ModelSpec& spec,
                                              CsvTable table) {
   absl::StatusOr<v1::GetModelResponse> model = client.GetModel(spec);

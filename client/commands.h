@@ -67,11 +67,6 @@ struct ModelFlags {
   v1::ModelSpec Spec() const;
 };
 
-// Rows [start, start + n) of `values` as a wire matrix, with `column_names`
-// (empty: none sent, columns go by position).
-v1::DenseMatrix RowsToWire(const Matrix& values, Eigen::Index start, Eigen::Index n,
-                           const std::vector<std::string>& column_names = {});
-
 // CSV rows made ready for one served model version.
 struct ModelInput {
   // The version GetModel resolved `spec` to, so that every batch of a

@@ -18,6 +18,7 @@
 #include "core/csv_reader.h"
 #include "core/evaluation.h"
 #include "core/pca.h"
+#include "proto/dense_matrix.h"
 
 namespace strata::cli {
 namespace {
@@ -125,7 +126,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
     const Eigen::Index n = std::min(kBatchRows, x.rows() - start);
     v1::AnomalyScoreRequest request;
     *request.mutable_model() = spec;
-    *request.mutable_rows() = RowsToWire(x, start, n, input->column_names);
+    ToDenseMatrix(x.middleRows(start, n), request.mutable_rows(), input->column_names);
     // The model's default score, and the squared errors behind the MSE.
     request.mutable_options()->set_feature_errors(true);
     absl::StatusOr<v1::AnomalyScoreResponse> response = (*client)->AnomalyScore(request);
@@ -144,14 +145,16 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
     if (task == "classes") {
       v1::EncodeRequest encode;
       *encode.mutable_model() = spec;
-      *encode.mutable_rows() = RowsToWire(x, start, n, input->column_names);
+      ToDenseMatrix(x.middleRows(start, n), encode.mutable_rows(), input->column_names);
       absl::StatusOr<v1::EncodeResponse> features = (*client)->Encode(encode);
       if (!features.ok()) return Fail(features.status());
-      const v1::DenseMatrix& f = features->features();
-      if (absl::Status s = CheckRowsAnswered(n, f.rows(), start); !s.ok()) return Fail(s);
-      if (start == 0) codes.resize(x.rows(), f.cols());
-      codes.middleRows(start, n) =
-          Eigen::Map<const Matrix>(f.values().data(), f.rows(), f.cols());
+      if (absl::Status s = CheckRowsAnswered(n, features->features().rows(), start); !s.ok()) {
+        return Fail(s);
+      }
+      absl::StatusOr<Matrix> f = FromDenseMatrix(features->features(), "features");
+      if (!f.ok()) return Fail(f.status());
+      if (start == 0) codes.resize(x.rows(), f->cols());
+      codes.middleRows(start, n) = *f;
     }
   }
   std::vector<double> sorted = mse;

@@ -18,6 +18,7 @@
 #include "client/commands.h"
 #include "client/strata_client.h"
 #include "core/csv_reader.h"
+#include "proto/dense_matrix.h"
 
 namespace strata::cli {
 namespace {
@@ -81,7 +82,10 @@ struct Session {
     return std::min<Eigen::Index>(batch_rows, input.values.rows() - start);
   }
   v1::DenseMatrix Batch(Eigen::Index start, int batch_rows) const {
-    return RowsToWire(input.values, start, BatchRows(start, batch_rows), input.column_names);
+    v1::DenseMatrix batch;
+    ToDenseMatrix(input.values.middleRows(start, BatchRows(start, batch_rows)), &batch,
+                  input.column_names);
+    return batch;
   }
 };
 

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/anomaly.h"
 #include "core/column_names.h"
-#include "server/dense_matrix.h"
+#include "proto/dense_matrix.h"
 #include "server/inference.h"
 #include "server/rpc_call.h"
 

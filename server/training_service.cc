@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/dense_matrix.h"
+#include "proto/dense_matrix.h"
 #include "server/rpc_call.h"
 
 namespace strata {

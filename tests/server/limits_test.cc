@@ -4,7 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/dense_matrix.h"
+#include "proto/dense_matrix.h"
 #include "tests/testing/shell.h"
 #include "tests/testing/test_server.h"
 

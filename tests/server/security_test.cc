@@ -5,8 +5,8 @@
 
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "proto/dense_matrix.h"
 #include "server/auth.h"
-#include "server/dense_matrix.h"
 #include "tests/testing/shell.h"
 #include "tests/testing/test_server.h"
 

@@ -14,7 +14,7 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "server/dense_matrix.h"
+#include "proto/dense_matrix.h"
 #include "tests/testing/test_server.h"
 
 namespace strata {

@@ -1,4 +1,4 @@
-#include "server/dense_matrix.h"
+#include "proto/dense_matrix.h"
 
 #include <cstring>
 
@@ -31,11 +31,24 @@ absl::StatusOr<Matrix> FromDenseMatrix(const v1::DenseMatrix& dense, absl::strin
   return m;
 }
 
-void ToDenseMatrix(const Matrix& m, v1::DenseMatrix* dense) {
-  dense->set_rows(static_cast<int32_t>(m.rows()));
-  dense->set_cols(static_cast<int32_t>(m.cols()));
-  dense->mutable_values()->Resize(static_cast<int>(m.size()), 0.0f);
-  std::memcpy(dense->mutable_values()->mutable_data(), m.data(), sizeof(float) * m.size());
+void ToDenseMatrix(Eigen::Ref<const Matrix> rows, v1::DenseMatrix* dense,
+                   absl::Span<const std::string> column_names) {
+  dense->set_rows(static_cast<int32_t>(rows.rows()));
+  dense->set_cols(static_cast<int32_t>(rows.cols()));
+  dense->mutable_values()->Resize(static_cast<int>(rows.size()), 0.0f);
+  if (rows.size() > 0) {
+    float* out = dense->mutable_values()->mutable_data();
+    const size_t row_bytes = sizeof(float) * static_cast<size_t>(rows.cols());
+    if (rows.outerStride() == rows.cols()) {  // contiguous: one copy
+      std::memcpy(out, rows.data(), row_bytes * static_cast<size_t>(rows.rows()));
+    } else {
+      for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+        std::memcpy(out + r * rows.cols(), rows.row(r).data(), row_bytes);
+      }
+    }
+  }
+  dense->clear_column_names();
+  dense->mutable_column_names()->Add(column_names.begin(), column_names.end());
 }
 
 }  // namespace strata
