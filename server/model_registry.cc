@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
 #include <set>
 
@@ -21,6 +22,30 @@ bool StatFile(const std::string& path, int64_t* size, int64_t* mtime_ns) {
   *size = st.st_size;
   *mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
   return true;
+}
+
+void LogEvent(const VersionEvent& e) {
+  switch (e.kind) {
+    case VersionEvent::Kind::kLoaded:
+      Log(LogLevel::kInfo, "registry",
+          absl::StrCat("loaded ", e.name, " version ", e.version, " in ",
+                       absl::FormatDuration(e.load_time)));
+      break;
+    case VersionEvent::Kind::kUnloaded:
+      Log(e.error.empty() ? LogLevel::kInfo : LogLevel::kWarning, "registry",
+          absl::StrCat("unloaded ", e.name, " version ", e.version,
+                       e.error.empty() ? "" : absl::StrCat(": ", e.error)));
+      break;
+    case VersionEvent::Kind::kLabelRemoved:
+      Log(LogLevel::kWarning, "registry",
+          absl::StrCat("removed label '", e.label, "' of ", e.name, ": its version ", e.version,
+                       " is gone from the store"));
+      break;
+    case VersionEvent::Kind::kLoadFailed:
+      Log(LogLevel::kError, "registry",
+          absl::StrCat("skipping ", e.name, " version ", e.version, ": ", e.error));
+      break;
+  }
 }
 
 }  // namespace
@@ -52,9 +77,9 @@ void ModelRegistry::PollLoop() {
   while (true) {
     {
       MutexLock lock(&mu_);
-      const bool stop =
-          stop_cv_.WaitWithTimeout(&mu_, options_.poll_interval,
-                                   [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping_; });
+      const bool stop = stop_cv_.WaitWithTimeout(
+          &mu_, options_.poll_interval,
+          [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; });
       if (stop) return;
     }
     Refresh();
@@ -67,7 +92,19 @@ std::shared_ptr<const ModelRegistry::Snapshot> ModelRegistry::snapshot() const {
 }
 
 void ModelRegistry::Refresh() {
-  MutexLock refresh_lock(&refresh_mu_);
+  bool changed;
+  {
+    MutexLock refresh_lock(&refresh_mu_);
+    changed = RefreshLocked();
+  }
+  // The old snapshot (and any unloaded model no request holds) is freed by
+  // now. Loading leaves the file and message buffers freed between live
+  // models; hand those pages back to the kernel.
+  if (changed) ReleaseFreeMemory();
+  DeliverEvents();
+}
+
+bool ModelRegistry::RefreshLocked() {
   const std::shared_ptr<const Snapshot> old = snapshot();
   auto next = std::make_shared<Snapshot>();
   std::vector<VersionEvent> events;
@@ -77,7 +114,7 @@ void ModelRegistry::Refresh() {
   if (!names.ok()) {
     Log(LogLevel::kError, "registry",
         absl::StrCat("cannot list the store: ", names.status().message()));
-    return;  // keep serving what we have
+    return false;  // keep serving what we have
   }
   std::set<std::string> listed(names->begin(), names->end());
   // Models that vanished from the store are listed too, so that their
@@ -193,33 +230,35 @@ void ModelRegistry::Refresh() {
     MutexLock lock(&mu_);
     snapshot_ = std::move(next);
   }
-  // The old snapshot (and any unloaded model no request holds) is freed here.
-  // Loading leaves the file and message buffers freed between live models;
-  // hand those pages back to the kernel.
-  if (!events.empty()) ReleaseFreeMemory();
-  for (const VersionEvent& e : events) {
-    switch (e.kind) {
-      case VersionEvent::Kind::kLoaded:
-        Log(LogLevel::kInfo, "registry",
-            absl::StrCat("loaded ", e.name, " version ", e.version, " in ",
-                         absl::FormatDuration(e.load_time)));
-        break;
-      case VersionEvent::Kind::kUnloaded:
-        Log(e.error.empty() ? LogLevel::kInfo : LogLevel::kWarning, "registry",
-            absl::StrCat("unloaded ", e.name, " version ", e.version,
-                         e.error.empty() ? "" : absl::StrCat(": ", e.error)));
-        break;
-      case VersionEvent::Kind::kLabelRemoved:
-        Log(LogLevel::kWarning, "registry",
-            absl::StrCat("removed label '", e.label, "' of ", e.name, ": its version ", e.version,
-                         " is gone from the store"));
-        break;
-      case VersionEvent::Kind::kLoadFailed:
-        Log(LogLevel::kError, "registry",
-            absl::StrCat("skipping ", e.name, " version ", e.version, ": ", e.error));
-        break;
+  if (events.empty()) return false;
+  MutexLock lock(&events_mu_);
+  pending_events_.insert(pending_events_.end(), std::make_move_iterator(events.begin()),
+                         std::make_move_iterator(events.end()));
+  return true;
+}
+
+void ModelRegistry::DeliverEvents() {
+  {
+    MutexLock lock(&events_mu_);
+    // The thread delivering now takes ours too, after the ones before them.
+    if (delivering_) return;
+    delivering_ = true;
+  }
+  std::deque<VersionEvent> batch;
+  while (true) {
+    {
+      MutexLock lock(&events_mu_);
+      if (pending_events_.empty()) {
+        delivering_ = false;
+        return;
+      }
+      batch.swap(pending_events_);
     }
-    if (options_.on_event) options_.on_event(e);
+    for (const VersionEvent& e : batch) {
+      LogEvent(e);
+      if (options_.on_event) options_.on_event(e);
+    }
+    batch.clear();
   }
 }
 

@@ -18,6 +18,7 @@
 #define STRATA_SERVER_MODEL_REGISTRY_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,8 +31,8 @@
 #include "absl/time/time.h"
 #include "core/drift.h"
 #include "core/model.h"
+#include "core/mutex.h"
 #include "server/model_store.h"
-#include "server/mutex.h"
 #include "server/version_policy.h"
 #include "strata/v1/service.pb.h"
 
@@ -68,7 +69,11 @@ class ModelRegistry {
     // How often to look for new, changed or removed versions. Default 2 s;
     // zero or negative: only on Refresh().
     absl::Duration poll_interval = absl::Seconds(2);
-    // Called (without locks held) for every version event. Default: none.
+    // Called for every version event, after it was logged: without locks
+    // held (it may call back into the registry), one at a time, in the
+    // order the refreshes made them. A refresh that finds another thread
+    // delivering leaves its events to that thread, so they can arrive after
+    // Refresh() returns. Default: none.
     std::function<void(const VersionEvent&)> on_event;
     // Records in each version's drift window. Default 10,000.
     int64_t drift_window_rows = 10000;
@@ -84,7 +89,7 @@ class ModelRegistry {
   absl::StatusOr<ServableModel> Get(const v1::ModelSpec& spec) const;
 
   // Brings the served versions in step with the store now.
-  void Refresh();
+  void Refresh() ABSL_LOCKS_EXCLUDED(refresh_mu_);
 
   // Points `label` at `version` of `name` (0 removes the label), persists it
   // in the store, loads the version if the policy did not serve it (labels
@@ -94,8 +99,8 @@ class ModelRegistry {
   // FailedPrecondition, with the label left as it was, for a version that
   // does not load.
   absl::StatusOr<std::map<std::string, int64_t>> SetLabel(const std::string& name,
-                                                          const std::string& label,
-                                                          int64_t version);
+                                                          const std::string& label, int64_t version)
+      ABSL_LOCKS_EXCLUDED(refresh_mu_);
 
   struct ModelView {
     std::string name;
@@ -124,8 +129,14 @@ class ModelRegistry {
   };
 
   explicit ModelRegistry(Options options) : options_(std::move(options)) {}
-  std::shared_ptr<const Snapshot> snapshot() const;
-  void PollLoop();
+  std::shared_ptr<const Snapshot> snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+  void PollLoop() ABSL_LOCKS_EXCLUDED(mu_, refresh_mu_);
+  // Refresh's work: swaps in the new snapshot and queues its events.
+  // Returns whether there were any.
+  bool RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_) ABSL_LOCKS_EXCLUDED(events_mu_);
+  // Logs the queued events and calls on_event with each, without a lock
+  // held, unless another thread is doing so (it then takes these too).
+  void DeliverEvents() ABSL_LOCKS_EXCLUDED(refresh_mu_, events_mu_);
 
   // Constant after construction.
   const Options options_;
@@ -134,7 +145,13 @@ class ModelRegistry {
   Mutex refresh_mu_;
   std::map<std::pair<std::string, int64_t>, FailedFile> failed_ ABSL_GUARDED_BY(refresh_mu_);
 
-  mutable Mutex mu_;
+  // Events waiting for on_event, oldest first (queued under refresh_mu_, so
+  // in the order the refreshes ran), and whether a thread is delivering.
+  Mutex events_mu_ ABSL_ACQUIRED_AFTER(refresh_mu_);
+  std::deque<VersionEvent> pending_events_ ABSL_GUARDED_BY(events_mu_);
+  bool delivering_ ABSL_GUARDED_BY(events_mu_) = false;
+
+  mutable Mutex mu_ ABSL_ACQUIRED_AFTER(refresh_mu_);
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   CondVar stop_cv_;

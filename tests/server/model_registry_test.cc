@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "core/model_io.h"
@@ -214,6 +215,60 @@ TEST(ModelRegistryTest, PollingPicksUpNewVersions) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE(registry->Get(Spec("m")).ok());
+}
+
+// on_event runs without the registry's locks: a refresh on another thread
+// goes through while the callback is still running. (It used to be called
+// under refresh_mu_, where that refresh waited for the callback to return.)
+TEST(ModelRegistryTest, EventCallbackRunsWithoutLocksHeld) {
+  auto store = *ModelStore::Create({testing::ScratchDir("registry_event_unlocked")});
+  ModelRegistry* registry = nullptr;
+  std::vector<std::future<void>> other_refreshes;  // joined outside the callback
+  std::vector<bool> went_through;
+  ModelRegistry::Options options;
+  options.store = store.get();
+  options.poll_interval = absl::ZeroDuration();
+  options.on_event = [&](const VersionEvent& e) {
+    other_refreshes.push_back(std::async(std::launch::async, [&] { registry->Refresh(); }));
+    went_through.push_back(other_refreshes.back().wait_for(std::chrono::seconds(5)) ==
+                           std::future_status::ready);
+  };
+  auto owned = *ModelRegistry::Create(std::move(options));
+  registry = owned.get();
+  ASSERT_TRUE(store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  registry->Refresh();
+  for (auto& f : other_refreshes) f.wait();
+  EXPECT_THAT(went_through, ElementsAre(true));
+}
+
+// The callback may call back into the registry; the events of a refresh it
+// starts arrive after the one being delivered, in order.
+TEST(ModelRegistryTest, EventCallbackCanRefreshAndEventsKeepTheirOrder) {
+  auto store = *ModelStore::Create({testing::ScratchDir("registry_event_reentrant")});
+  ModelRegistry* registry = nullptr;
+  std::vector<std::pair<VersionEvent::Kind, int64_t>> events;
+  size_t delivered_during_nested_refresh = 0;
+  ModelRegistry::Options options;
+  options.store = store.get();
+  options.poll_interval = absl::ZeroDuration();
+  options.on_event = [&](const VersionEvent& e) {
+    events.push_back({e.kind, e.version});
+    if (e.kind == VersionEvent::Kind::kLoaded && e.version == 1) {
+      ASSERT_TRUE(store->Publish("m", *testing::SmallModel(6, 2)).ok());
+      registry->Refresh();  // queues "loaded 2, unloaded 1" behind this event
+      delivered_during_nested_refresh = events.size() - 1;
+    }
+  };
+  auto owned = *ModelRegistry::Create(std::move(options));
+  registry = owned.get();
+  ASSERT_TRUE(store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  registry->Refresh();
+  EXPECT_EQ(delivered_during_nested_refresh, 0u);
+  using K = VersionEvent::Kind;
+  EXPECT_THAT(events,
+              ElementsAre(std::pair(K::kLoaded, int64_t{1}), std::pair(K::kLoaded, int64_t{2}),
+                          std::pair(K::kUnloaded, int64_t{1})));
+  EXPECT_EQ(registry->Get(Spec("m"))->version, 2);
 }
 
 }  // namespace
