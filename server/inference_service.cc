@@ -10,7 +10,9 @@
 #include "core/column_names.h"
 #include "proto/dense_matrix.h"
 #include "server/inference.h"
+#include "server/grpc_status.h"
 #include "server/rpc_call.h"
+#include "server/score_stream.h"
 
 namespace strata {
 namespace {
@@ -114,14 +116,14 @@ void FillScores(const ServableModel& m, const InferenceOp& op, const v1::ScoreOp
   }
 }
 
-// The bidirectional score stream. Reads run ahead of the answers (up to
-// kMaxInFlight messages), so that a client streaming records keeps the
-// model busy and, with a batcher, messages of many streams share calls;
-// answers go out in the order of the requests. The first failing message
-// ends the stream with its status, naming the message.
+// The bidirectional score stream: a gRPC reactor forwarding its events to a
+// ScoreStream (server/score_stream.h), which holds the ordering and failure
+// rules, and starting what it answers.
 //
-// Reactions run on gRPC's and the batcher's threads; state is under mu_, and
-// StartRead/StartWrite/Finish are called after mu_ is released. Deletes
+// Events arrive on gRPC's and the batcher's threads; the ScoreStream is
+// under mu_, and StartRead/StartWrite/Finish are called after mu_ is
+// released. request_ belongs to the read path: OnReadDone takes the message
+// out of it before the event that may start the next read into it. Deletes
 // itself once gRPC is done with it and no model call refers to it.
 class ScoreStreamReactor final
     : public grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse> {
@@ -130,18 +132,18 @@ class ScoreStreamReactor final
 
   // `admitted` is the authorization of the call: an error ends it at once.
   ScoreStreamReactor(const InferenceServiceImpl* service, const absl::Status& admitted)
-      : service_(service) {
-    {
-      MutexLock lock(&mu_);
-      finished_ = !admitted.ok();
-      reading_ = admitted.ok();
-    }
+      : service_(service), stream_(kMaxInFlight) {
     if (!admitted.ok()) {
       RpcCall call(service_->options().metrics, "StreamAnomalyScore");
       Finish(call.Finish(admitted));
       return;
     }
-    StartRead(&request_);
+    Actions a;
+    {
+      MutexLock lock(&mu_);
+      a = stream_.Start();
+    }
+    Run(a);
   }
 
   void OnReadDone(bool ok) override {
@@ -149,76 +151,73 @@ class ScoreStreamReactor final
       Actions a;
       {
         MutexLock lock(&mu_);
-        reading_ = false;
-        client_done_ = true;
-        a = NextLocked();
+        a = stream_.OnClientDone();
       }
       Run(a);
       return;
     }
+    // No other read can start until the event below: the read path's state
+    // is used only before it.
+    v1::AnomalyScoreRequest request;
+    request.Swap(&request_);
     const int64_t index = next_index_++;
-    if (index == 0 || !request_.model().name().empty()) spec_ = request_.model();
-    const int64_t rows = request_.rows().rows();
+    if (index == 0 || !request.model().name().empty()) spec_ = request.model();
+    const int64_t rows = request.rows().rows();
     const int64_t first_row = rows_read_;
     rows_read_ += std::max<int64_t>(rows, 0);
     auto call = std::make_shared<RpcCall>(service_->options().metrics, "StreamAnomalyScore");
-    absl::StatusOr<InferenceServiceImpl::Prepared> p = service_->PrepareScore(spec_, request_);
+    absl::StatusOr<InferenceServiceImpl::Prepared> p = service_->PrepareScore(spec_, request);
     if (!p.ok()) {
-      Fail(index, first_row, call.get(), p.status(), rows);
+      const absl::Status s = Located(index, first_row, rows, p.status());
+      call->Finish(s, {}, rows);
+      Actions a;
+      {
+        MutexLock lock(&mu_);
+        a = stream_.OnRefused(index, s);
+      }
+      Run(a);
       return;
-    }
-    {
-      MutexLock lock(&mu_);
-      reading_ = false;
-      ++in_flight_;
-      ++computing_;
     }
     const ServableModel model = p->model;
     const InferenceOp op = p->op;
-    const v1::ScoreOptions options = request_.options();
+    const v1::ScoreOptions options = request.options();
+    Actions a;
+    {
+      MutexLock lock(&mu_);
+      a = stream_.OnRead(index);
+    }
+    Run(a);  // may start the next read; the reactor lives while computing
+    if (service_->options().on_stream_message_for_test) {
+      service_->options().on_stream_message_for_test();
+    }
     service_->Compute(*std::move(p), [this, index, first_row, call, model, op, options,
                                       rows](absl::StatusOr<Matrix> errors) {
-      if (!errors.ok()) {
-        Fail(index, first_row, call.get(), errors.status(), rows, /*computed=*/true);
-        return;
-      }
-      v1::AnomalyScoreResponse response;
-      FillScores(model, op, options, *errors, &response);
-      call->Finish(absl::OkStatus(), response.model(), rows);
       Actions a;
       bool destroy;
-      {
+      if (!errors.ok()) {
+        const absl::Status s = Located(index, first_row, rows, errors.status());
+        call->Finish(s, {}, rows);
         MutexLock lock(&mu_);
-        --computing_;
-        ready_.emplace(index, std::move(response));
-        a = NextLocked();
-        destroy = DestroyLocked();
+        a = stream_.OnFailure(index, s);
+        destroy = stream_.CanDelete();
+      } else {
+        v1::AnomalyScoreResponse response;
+        FillScores(model, op, options, *errors, &response);
+        call->Finish(absl::OkStatus(), response.model(), rows);
+        MutexLock lock(&mu_);
+        a = stream_.OnAnswer(index, std::move(response));
+        destroy = stream_.CanDelete();
       }
       Run(a);
       if (destroy) delete this;
     });
-    Actions a;
-    {
-      MutexLock lock(&mu_);
-      a = NextLocked();
-    }
-    Run(a);
   }
 
   void OnWriteDone(bool ok) override {
     Actions a;
     {
       MutexLock lock(&mu_);
-      writing_ = false;
-      if (!ok) {
-        if (!finish_.has_value()) {
-          finish_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-        }
-      } else {
-        ++next_write_;
-        --in_flight_;
-      }
-      a = NextLocked();
+      a = stream_.OnWriteDone(ok);
     }
     Run(a);
   }
@@ -227,111 +226,45 @@ class ScoreStreamReactor final
     bool destroy;
     {
       MutexLock lock(&mu_);
-      done_ = true;
-      destroy = DestroyLocked();
+      stream_.OnDone();
+      destroy = stream_.CanDelete();
     }
     if (destroy) delete this;
   }
 
  private:
-  // What to start once mu_ is released.
-  struct Actions {
-    bool read = false;
-    v1::AnomalyScoreResponse* write = nullptr;
-    std::optional<grpc::Status> finish;
-  };
+  using Actions = ScoreStream::Actions;
 
-  // Ends the stream with `status` for message `index`, whose rows start at
-  // row `first_row` of the stream (after the answers before it have gone
-  // out). The message names both, so a client that streams its input in
-  // order learns where in its input the fault lies.
-  void Fail(int64_t index, int64_t first_row, RpcCall* call, const absl::Status& status,
-            int64_t rows, bool computed = false) {
-    const grpc::Status s = call->Finish(
-        absl::Status(status.code(),
-                     absl::StrCat("stream message ", index, " (",
-                                  rows > 0 ? absl::StrCat("rows ", first_row, " to ",
-                                                          first_row + rows - 1)
-                                           : absl::StrCat("from row ", first_row),
-                                  " of the stream, counting from 0): ", status.message())),
-        {}, rows);
-    Actions a;
-    bool destroy;
-    {
-      MutexLock lock(&mu_);
-      if (computed) {
-        --computing_;
-      } else {
-        reading_ = false;
-      }
-      if (!finish_.has_value()) finish_ = s;
-      a = NextLocked();
-      destroy = DestroyLocked();
-    }
-    Run(a);
-    if (destroy) delete this;
+  // `status` of message `index`, whose rows start at row `first_row` of the
+  // stream, naming both, so a client that streams its input in order learns
+  // where in its input the fault lies.
+  static absl::Status Located(int64_t index, int64_t first_row, int64_t rows,
+                              const absl::Status& status) {
+    return absl::Status(
+        status.code(),
+        absl::StrCat("stream message ", index, " (",
+                     rows > 0 ? absl::StrCat("rows ", first_row, " to ", first_row + rows - 1)
+                              : absl::StrCat("from row ", first_row),
+                     " of the stream, counting from 0): ", status.message()));
   }
 
-  // The next steps the state allows: write the next answer in order, read
-  // ahead while under the limit, finish when everything is answered (or
-  // after the write in flight, on failure).
-  Actions NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    Actions a;
-    if (finished_) return a;
-    if (finish_.has_value()) {
-      if (!writing_) {
-        finished_ = true;
-        a.finish = finish_;
-      }
-      return a;
-    }
-    if (!writing_) {
-      auto it = ready_.find(next_write_);
-      if (it != ready_.end()) {
-        writing_response_ = std::move(it->second);
-        ready_.erase(it);
-        writing_ = true;
-        a.write = &writing_response_;
-      }
-    }
-    if (!reading_ && !client_done_ && in_flight_ < kMaxInFlight) {
-      reading_ = true;
-      a.read = true;
-    }
-    if (client_done_ && in_flight_ == 0 && !writing_) {
-      finished_ = true;
-      a.finish = grpc::Status::OK;
-    }
-    return a;
-  }
-
+  // REQUIRES: mu_ not held. The write's response lives in stream_ until
+  // OnWriteDone, and stream_ lives until OnDone.
   void Run(const Actions& a) {
     if (a.write != nullptr) StartWrite(a.write);
     if (a.read) StartRead(&request_);
-    if (a.finish.has_value()) Finish(*a.finish);
+    if (a.finish.has_value()) Finish(ToGrpcStatus(*a.finish));
   }
 
-  bool DestroyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ && computing_ == 0; }
-
   const InferenceServiceImpl* const service_;
-  // Touched by the read path only (one read at a time).
+  // The read path's (one read at a time; see OnReadDone).
   v1::AnomalyScoreRequest request_;
   v1::ModelSpec spec_;
   int64_t next_index_ = 0;
   int64_t rows_read_ = 0;  // rows in the messages read so far
 
   Mutex mu_;
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;
-  bool client_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // read, not yet written
-  int computing_ ABSL_GUARDED_BY(mu_) = 0;  // handed to a model call
-  int64_t next_write_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<int64_t, v1::AnomalyScoreResponse> ready_ ABSL_GUARDED_BY(mu_);
-  v1::AnomalyScoreResponse writing_response_ ABSL_GUARDED_BY(mu_);
-  std::optional<grpc::Status> finish_ ABSL_GUARDED_BY(mu_);
+  ScoreStream stream_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

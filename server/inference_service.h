@@ -7,6 +7,7 @@
 #define STRATA_SERVER_INFERENCE_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -36,6 +37,10 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
     absl::Duration batch_max_delay = absl::Microseconds(200);
     // Who may call (every method here is a read). Default: everyone.
     Authorizer auth;
+    // Called on a score stream's read path once a message is handed to its
+    // model call, where the next read may already have started: tests widen
+    // that window with it to expose races. Default none.
+    std::function<void()> on_stream_message_for_test;
   };
   explicit InferenceServiceImpl(Options options);
   ~InferenceServiceImpl() override;

@@ -104,6 +104,7 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   inference_options.batch_max_rows = options.batch_max_rows;
   inference_options.batch_max_delay = options.batch_max_delay;
   inference_options.auth = options.auth;
+  inference_options.on_stream_message_for_test = options.on_stream_message_for_test;
   s->inference_ = std::make_unique<InferenceServiceImpl>(inference_options);
   TrainingServiceImpl::Options training_options;
   training_options.jobs = s->jobs_.get();

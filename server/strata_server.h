@@ -77,6 +77,8 @@ class StrataServer {
     int64_t drift_window_rows = 10000;
     // Features per version exported with drift series. Default 20.
     int drift_max_features = 20;
+    // See InferenceServiceImpl::Options. Default none.
+    std::function<void()> on_stream_message_for_test;
   };
 
   static absl::StatusOr<std::unique_ptr<StrataServer>> Create(Options options);
