@@ -2,8 +2,11 @@
 # The whole test suite, as CI runs it (.ci/run):
 #   1. Release build: every test (unit, integration, e2e) with ctest.
 #   2. ASan + UBSan build (build-asan): unit and integration tests.
-#   3. TSan build (build-tsan): the concurrency tests (hot swap, streams,
-#      batching, jobs, registry, drift windows).
+#   3. TSan build (build-tsan, TSAN_BUILD_DIR), compiled with clang: the
+#      concurrency tests (hot swap, streams, batching, jobs, registry, drift
+#      windows). clang also checks the locking annotations of core/ and
+#      server/ (-Werror=thread-safety, see CMakeLists.txt), so a lock the code
+#      forgets fails this build; one build pays for both.
 #   4. libFuzzer targets, FUZZ_SECONDS (60) each from their seed corpora.
 # Sanitizer builds use -O1 -g1 (quicker to compile, line numbers kept).
 # Each stage ends with ctest's (or the fuzzer's) summary; the first failing
@@ -39,12 +42,18 @@ quiet_build build-asan
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
   -L "unit|integration"
 
-stage "3/4 TSan: concurrency tests"
+stage "3/4 TSan (clang, thread-safety analysis): concurrency tests"
+bash deploy/install-deps.sh clang libclang-rt-14-dev libomp-14-dev
+tsan_dir=${TSAN_BUILD_DIR:-build-tsan}
 tsan_targets=(strata_server_test model_registry_test train_jobs_test batcher_test drift_test)
-cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DSTRATA_SANITIZER=thread \
-  -DSTRATA_BUILD_BENCH=OFF -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
-quiet_build build-tsan --target "${tsan_targets[@]}"
-ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
+# A tree configured with another compiler (GCC, before) starts afresh.
+if [[ -f $tsan_dir/CMakeCache.txt ]] && ! grep -q "^CMAKE_CXX_COMPILER:FILEPATH=.*clang++" "$tsan_dir/CMakeCache.txt"; then
+  rm -rf "$tsan_dir"
+fi
+CXX=clang++ cmake -S . -B "$tsan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+  -DSTRATA_SANITIZER=thread -DSTRATA_BUILD_BENCH=OFF -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
+quiet_build "$tsan_dir" --target "${tsan_targets[@]}"
+ctest --test-dir "$tsan_dir" --output-on-failure -j"$jobs" \
   -R "HotSwap|InferenceTest|BatcherTest|ModelRegistryTest|TrainJobsTest|Drift|Concurrent|Cancel"
 
 stage "4/4 fuzzers, ${FUZZ_SECONDS:-60} s each"
