@@ -69,13 +69,30 @@ FlagSet::Flag* FlagSet::Find(const std::string& name) {
 }
 
 absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
+  if (absl::StatusOr<size_t> s = ParseWords(args, /*leading=*/false); !s.ok()) return s.status();
+  if (help_requested_) return absl::OkStatus();
+  for (const Flag& f : flags_) {
+    if (f.required && !f.seen) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", f.name, " is required for 'strata ", command_, "' (see --help)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> FlagSet::ParseLeading(const std::vector<std::string>& args) {
+  return ParseWords(args, /*leading=*/true);
+}
+
+absl::StatusOr<size_t> FlagSet::ParseWords(const std::vector<std::string>& args, bool leading) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (arg == "--help" || arg == "-h" || arg == "help") {
+    if (!leading && (arg == "--help" || arg == "-h" || arg == "help")) {
       help_requested_ = true;
       continue;
     }
     if (!absl::StartsWith(arg, "--")) {
+      if (leading) return i;
       return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
     }
     std::string name = arg.substr(2), value;
@@ -94,6 +111,7 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
         continue;
       }
     }
+    if (flag == nullptr && leading) return i;
     if (flag == nullptr) {
       for (const char* global : kGlobalFlagNames) {
         if (name != global) continue;
@@ -113,14 +131,7 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
     flag->seen = true;
     if (absl::Status s = flag->set(value); !s.ok()) return s;
   }
-  if (help_requested_) return absl::OkStatus();
-  for (const Flag& f : flags_) {
-    if (f.required && !f.seen) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", f.name, " is required for 'strata ", command_, "' (see --help)"));
-    }
-  }
-  return absl::OkStatus();
+  return args.size();
 }
 
 int FlagSet::ParseOrExit(const std::vector<std::string>& args) {

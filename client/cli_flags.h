@@ -1,4 +1,6 @@
-// FlagSet: the flags of one `strata` subcommand, with its own --help.
+// FlagSet: the `strata` CLI's one flag parser. It parses the global flags
+// before the subcommand (ParseLeading) and each subcommand's flags, with its
+// own --help (Parse).
 //
 //   std::string data;
 //   FlagSet flags("train", "Trains a model on a CSV file.");
@@ -16,11 +18,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace strata::cli {
 
 // The flags that come before the subcommand, in GlobalFlags' order (see
-// ParseGlobalFlags in commands.h). A FlagSet given one of them says so.
+// GlobalFlags::Add in commands.h). A subcommand given one of them says so.
 inline constexpr const char* kGlobalFlagNames[] = {"server", "token_file", "tls_ca", "tls_cert",
                                                    "tls_key"};
 
@@ -38,6 +41,12 @@ class FlagSet {
   // flag at fault (a global flag: that it goes before the subcommand);
   // missing required flags are errors unless --help is given.
   absl::Status Parse(const std::vector<std::string>& args);
+  // Parses the flags at the front of `args` (the words after `strata`) and
+  // stops at the first word that is not one of them: the subcommand, or a
+  // --help, --version or unknown --flag for the caller to take as one.
+  // Returns that word's index, args.size() if none; InvalidArgument for a
+  // flag without its value. Required flags and --help are not looked at.
+  absl::StatusOr<size_t> ParseLeading(const std::vector<std::string>& args);
   bool help_requested() const { return help_requested_; }
   // Parse() for a subcommand's main: prints the usage after --help, or
   // "strata COMMAND: error" after a bad flag. Returns -1 to go on, else the
@@ -55,6 +64,9 @@ class FlagSet {
     std::string default_text;
   };
   Flag* Find(const std::string& name);
+  // The loop of Parse and ParseLeading; with `leading`, stops at the first
+  // word that is not a known flag and returns its index.
+  absl::StatusOr<size_t> ParseWords(const std::vector<std::string>& args, bool leading);
 
   const std::string command_;
   const std::string description_;

@@ -5,7 +5,6 @@
 #include <iterator>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/column_names.h"
@@ -18,35 +17,23 @@ int Fail(const std::string& command, const absl::Status& status) {
   return absl::IsCancelled(status) ? kExitInterrupted : kExitFailure;
 }
 
-int ParseGlobalFlags(int argc, char** argv, GlobalFlags* global) {
-  std::string* const values[] = {&global->server, &global->token_file, &global->tls_ca,
-                                 &global->tls_cert, &global->tls_key};
-  static_assert(std::size(values) == std::size(kGlobalFlagNames));
-  std::vector<std::pair<std::string, std::string*>> flags;
-  for (size_t f = 0; f < std::size(values); ++f) flags.push_back({kGlobalFlagNames[f], values[f]});
-  int i = 1;
-  while (i < argc && absl::StartsWith(argv[i], "--")) {
-    const std::string arg = argv[i];
-    bool matched = false;
-    for (const auto& [name, value] : flags) {
-      const std::string flag = "--" + name;
-      if (absl::StartsWith(arg, flag + "=")) {
-        *value = arg.substr(flag.size() + 1);
-      } else if (arg == flag && i + 1 < argc) {
-        *value = argv[++i];
-      } else if (arg == flag) {
-        std::cerr << "strata: " << flag << " needs a value\n";
-        return -1;
-      } else {
-        continue;
-      }
-      matched = true;
-      break;
-    }
-    if (!matched) return i;  // --help, --version: handled as subcommands
-    ++i;
+void GlobalFlags::Add(FlagSet* flags) {
+  struct Entry {
+    std::string* value;
+    const char* value_name;
+    const char* help;
+  };
+  const Entry entries[] = {
+      {&server, "HOST:PORT", "the server"},
+      {&token_file, "FILE", "file holding the bearer token"},
+      {&tls_ca, "FILE", "CA bundle that signed the server's certificate"},
+      {&tls_cert, "FILE", "client certificate for mutual TLS"},
+      {&tls_key, "FILE", "client key for mutual TLS"},
+  };
+  static_assert(std::size(entries) == std::size(kGlobalFlagNames));
+  for (size_t f = 0; f < std::size(entries); ++f) {
+    flags->AddString(kGlobalFlagNames[f], entries[f].value, entries[f].value_name, entries[f].help);
   }
-  return i;
 }
 
 void ModelFlags::Add(FlagSet* flags) {

@@ -34,11 +34,10 @@ struct GlobalFlags {
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
-};
 
-// Parses the global flags at the start of argv (from argv[1]) into `global`;
-// returns the index of the subcommand, or -1 after printing a usage error.
-int ParseGlobalFlags(int argc, char** argv, GlobalFlags* global);
+  // Adds these flags (kGlobalFlagNames) to `flags`, for FlagSet::ParseLeading.
+  void Add(FlagSet* flags);
+};
 
 int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);

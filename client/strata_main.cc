@@ -48,14 +48,21 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("STRATA_TOKEN_FILE"); env != nullptr && *env) {
     global.token_file = env;
   }
-  const int i = ParseGlobalFlags(argc, argv, &global);
-  if (i < 0) return kExitUsage;
-  if (i >= argc) {
+  // The global flags, up to the subcommand; kUsage describes them.
+  FlagSet global_flags("", "");
+  global.Add(&global_flags);
+  const std::vector<std::string> words(argv + 1, argv + argc);
+  const absl::StatusOr<size_t> i = global_flags.ParseLeading(words);
+  if (!i.ok()) {
+    std::cerr << "strata: " << i.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (*i >= words.size()) {
     std::cerr << kUsage;
     return kExitUsage;
   }
-  const std::string command = argv[i];
-  const std::vector<std::string> args(argv + i + 1, argv + argc);
+  const std::string command = words[*i];
+  const std::vector<std::string> args(words.begin() + *i + 1, words.end());
   if (command == "train") return RunTrain(global, args);
   if (command == "encode") return RunEncode(global, args);
   if (command == "reconstruct") return RunReconstruct(global, args);
