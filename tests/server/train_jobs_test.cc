@@ -13,6 +13,7 @@
 
 #include "gmock/gmock.h"
 #include "core/file_util.h"
+#include "core/train_config.h"
 #include "gtest/gtest.h"
 #include "tests/testing/shell.h"
 #include "tests/testing/test_models.h"
@@ -145,15 +146,55 @@ TEST(TrainJobsTest, ConcurrentSubmitCancelAndListStayConsistent) {
   for (const char* m : {"m0", "m1", "m2"}) EXPECT_EQ(f.store->ListVersions(m)->size(), 2u) << m;
 }
 
-TEST(TrainJobsTest, ShutdownCancelsRunningJobsCleanly) {
-  auto f = std::make_unique<Fixture>("jobs_shutdown");
-  const std::string id = f->jobs->Submit(Spec("m", 100000), Rows(500))->id();
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (f->jobs->Get(id)->progress().epochs_done() < 1 && absl::Now() < deadline) {
+// Waits (bounded) until job `id` is seen RUNNING with at least one epoch
+// done, so that a cancel reaches the trainer's loop, not the queue. (The jobs
+// cancelled below plan kMaxEpochs: 100,000 epochs of 500 rows take only 4 s.)
+::testing::AssertionResult SeenTraining(TrainJobManager& jobs, const std::string& id) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  v1::TrainJob j;
+  do {
+    j = *jobs.Get(id);
+    if (j.state() == v1::TrainJob::RUNNING && j.progress().epochs_done() >= 1) {
+      return ::testing::AssertionSuccess();
+    }
+    if (IsTerminalState(j.state())) break;
     absl::SleepFor(absl::Milliseconds(5));
+  } while (absl::Now() < deadline);
+  return ::testing::AssertionFailure()
+         << "job " << id << " was never seen training: " << v1::TrainJob::State_Name(j.state())
+         << ", " << j.progress().epochs_done() << " epochs done";
+}
+
+TEST(TrainJobsTest, CancelStopsARunningJobAndPublishesNothing) {
+  Fixture f("jobs_cancel_running");
+  const std::string id = f.jobs->Submit(Spec("m", kMaxEpochs), Rows(500))->id();
+  ASSERT_TRUE(SeenTraining(*f.jobs, id));
+  // A running job is only flagged here; the trainer ends it within a batch.
+  ASSERT_TRUE(f.jobs->Cancel(id).ok());
+  const v1::TrainJob j = f.WaitFor(id);
+  EXPECT_EQ(j.state(), v1::TrainJob::CANCELLED) << j.error();
+  EXPECT_GT(j.started_unix_micros(), 0);
+  EXPECT_GE(j.progress().epochs_done(), 1);
+  EXPECT_LT(j.progress().epochs_done(), kMaxEpochs);
+  EXPECT_EQ(j.version(), 0);
+  EXPECT_TRUE(f.store->ListVersions("m")->empty());
+}
+
+TEST(TrainJobsTest, ShutdownCancelsRunningJobsCleanly) {
+  std::string id;
+  {
+    Fixture f("jobs_shutdown");
+    id = f.jobs->Submit(Spec("m", kMaxEpochs), Rows(500))->id();
+    ASSERT_TRUE(SeenTraining(*f.jobs, id));
+    f.jobs.reset();  // joins the worker after cancelling
+    EXPECT_TRUE(f.store->ListVersions("m")->empty());
   }
-  f->jobs.reset();  // joins the worker after cancelling
-  EXPECT_TRUE(f->store->ListVersions("m")->empty());
+  // The job ended as CANCELLED and said so in its record; a job killed
+  // mid-run would read as FAILED (interrupted) here.
+  Fixture again("jobs_shutdown", 1, /*fresh=*/false);
+  const v1::TrainJob j = *again.jobs->Get(id);
+  EXPECT_EQ(j.state(), v1::TrainJob::CANCELLED) << j.error();
+  EXPECT_TRUE(again.store->ListVersions("m")->empty());
 }
 
 TEST(TrainJobsTest, RecordsOutliveTheProcessAndInterruptedJobsReadAsFailed) {
