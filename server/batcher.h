@@ -25,9 +25,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/matrix.h"
+#include "core/mutex.h"
 #include "server/inference.h"
 #include "server/model_registry.h"
-#include "server/mutex.h"
 
 namespace strata {
 

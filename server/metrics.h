@@ -23,8 +23,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/mutex.h"
 #include "server/model_registry.h"
-#include "server/mutex.h"
 #include "server/train_jobs.h"
 
 namespace prometheus {

@@ -29,7 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/model.h"
-#include "server/mutex.h"
+#include "core/mutex.h"
 #include "strata/v1/model.pb.h"
 
 namespace strata {

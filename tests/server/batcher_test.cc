@@ -3,8 +3,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/mutex.h"
 #include "gtest/gtest.h"
-#include "server/mutex.h"
 #include "tests/testing/test_models.h"
 
 namespace strata {
