@@ -277,8 +277,9 @@ void TrainJobManager::WorkerLoop() {
     std::shared_ptr<Job> job;
     {
       MutexLock lock(&mu_);
-      work_cv_.Wait(
-          &mu_, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping_ || !queue_.empty(); });
+      work_cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      });
       if (stopping_) return;
       job = queue_.front();
       queue_.pop_front();

@@ -25,9 +25,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "core/matrix.h"
+#include "core/mutex.h"
 #include "server/model_registry.h"
 #include "server/model_store.h"
-#include "server/mutex.h"
 #include "strata/v1/service.pb.h"
 
 namespace strata {
@@ -97,7 +97,9 @@ class TrainJobManager {
 
  private:
   struct Job {
-    v1::TrainJob record;  // guarded by the manager's mu_
+    // Guarded by the manager's mu_, unchecked: ABSL_GUARDED_BY cannot name
+    // a member of the enclosing class from here.
+    v1::TrainJob record;
     v1::TrainJobSpec spec;
     JobData data;
     std::atomic<bool> cancel{false};
