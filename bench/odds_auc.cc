@@ -108,11 +108,9 @@ double IsolationForestAuc(const std::string& train, const std::string& test) {
 // The test rows' PCA reconstruction error (standardised with the training
 // part's statistics, k components fitted on it).
 std::vector<double> PcaScores(const Split& s, int k) {
-  const RowVector mean = s.train.colwise().mean();
-  RowVector std = ((s.train.rowwise() - mean).array().square().colwise().mean()).sqrt();
-  for (Eigen::Index c = 0; c < std.cols(); ++c) std(c) = std(c) > 1e-12f ? std(c) : 1.0f;
-  const Matrix train = (s.train.rowwise() - mean).array().rowwise() / std.array();
-  const Matrix test = (s.test.rowwise() - mean).array().rowwise() / std.array();
+  const Scaler scaler = *Scaler::Fit(v1::STANDARD, s.train);
+  const Matrix train = scaler.Transform(s.train);
+  const Matrix test = scaler.Transform(s.test);
   const Pca pca = *FitPca(train, k);
   const Matrix diff = pca.Reconstruct(test) - test;
   std::vector<double> scores(static_cast<size_t>(test.rows()));

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "core/scaler.h"
 
 namespace strata {
 namespace {
@@ -99,16 +100,20 @@ absl::StatusOr<ProbeResult> LinearProbe(const Matrix& features, const std::vecto
     std::vector<Eigen::Index> train, test;
     for (Eigen::Index r = 0; r < n; ++r) (fold[r] == f ? test : train).push_back(r);
     if (test.empty() || train.empty()) continue;
+    Matrix train_features(static_cast<Eigen::Index>(train.size()), d);
+    for (size_t i = 0; i < train.size(); ++i) train_features.row(i) = features.row(train[i]);
+    // Standardised with the training fold's statistics, as a model's scaler.
+    absl::StatusOr<Scaler> scaler = Scaler::Fit(v1::STANDARD, train_features);
+    if (!scaler.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("linear probe: ", scaler.status().message()));
+    }
+    const Eigen::MatrixXd z = scaler->Transform(features).cast<double>();
     Eigen::MatrixXd x(train.size(), d), y = Eigen::MatrixXd::Zero(train.size(), classes);
     for (size_t i = 0; i < train.size(); ++i) {
-      x.row(i) = features.row(train[i]).cast<double>();
+      x.row(i) = z.row(train[i]);
       y(i, labels[train[i]]) = 1;
     }
-    const Eigen::RowVectorXd mean = x.colwise().mean();
-    Eigen::RowVectorXd std =
-        ((x.rowwise() - mean).array().square().colwise().mean()).sqrt().matrix();
-    for (Eigen::Index c = 0; c < d; ++c) std(c) = std(c) > 1e-12 ? std(c) : 1.0;
-    x = ((x.rowwise() - mean).array().rowwise() / std.array()).matrix();
 
     // Softmax regression by full-batch Adam.
     Eigen::MatrixXd w = Eigen::MatrixXd::Zero(d, classes), m_w = w, v_w = w;
@@ -135,10 +140,8 @@ absl::StatusOr<ProbeResult> LinearProbe(const Matrix& features, const std::vecto
     }
     int correct = 0;
     for (Eigen::Index r : test) {
-      const Eigen::RowVectorXd z =
-          ((features.row(r).cast<double>() - mean).array() / std.array()).matrix();
       Eigen::Index predicted = 0;
-      ((z * w) + b).maxCoeff(&predicted);
+      ((z.row(r) * w) + b).maxCoeff(&predicted);
       correct += predicted == labels[r];
     }
     accuracies.push_back(static_cast<double>(correct) / static_cast<double>(test.size()));

@@ -41,9 +41,10 @@ struct ProbeResult {
 };
 
 // Cross-validated accuracy of multinomial logistic regression on `features`
-// (standardised with each training fold's mean and std) predicting `labels`
-// (0 .. classes-1). InvalidArgument for mismatched sizes, negative labels,
-// fewer than 2 classes or fewer rows than folds.
+// (standardised by a STANDARD Scaler fitted on each training fold) predicting
+// `labels` (0 .. classes-1). InvalidArgument for mismatched sizes, negative
+// labels, fewer than 2 classes, fewer rows than folds, or features the
+// Scaler refuses (not finite).
 absl::StatusOr<ProbeResult> LinearProbe(const Matrix& features, const std::vector<int>& labels,
                                         const ProbeOptions& options);
 

@@ -7,7 +7,11 @@
 //   Matrix back = s.InverseTransform(scaled);  // x, up to rounding
 //
 // A constant column (or one whose spread is lost in float rounding) gets
-// scale 1, so it maps to 0 and back without NaN. Immutable; thread-safe.
+// scale 1, so it maps to 0 and back without NaN.
+//
+// The one column standardiser: the linear probe (evaluation.h) and the
+// benchmarks' baselines fit a STANDARD Scaler rather than their own mean and
+// std. Immutable; thread-safe.
 #ifndef STRATA_CORE_SCALER_H_
 #define STRATA_CORE_SCALER_H_
 

@@ -1,6 +1,7 @@
 #include "core/evaluation.h"
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "gtest/gtest.h"
@@ -73,6 +74,24 @@ TEST(LinearProbeTest, BadInputIsInvalidArgument) {
   const absl::Status s = LinearProbe(x, negative, {}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("row 4"), std::string::npos) << s;
+}
+
+// The probe sees each training fold through a STANDARD Scaler: features in
+// other units (a column in thousands, offset far from zero) probe the same,
+// and non-finite features are refused, not learnt as NaN weights.
+TEST(LinearProbeTest, StandardisesEachFoldLikeAModelsScaler) {
+  Matrix x;
+  std::vector<int> y;
+  Blobs(600, 1.0, &x, &y);
+  Matrix units = x;
+  units.col(0) = (x.col(0).array() * 1000.0f + 50000.0f).matrix();
+  units.col(2) = (x.col(2).array() * 0.001f - 3.0f).matrix();
+  const ProbeResult plain = *LinearProbe(x, y, {});
+  const ProbeResult scaled = *LinearProbe(units, y, {});
+  EXPECT_NEAR(scaled.mean_accuracy, plain.mean_accuracy, 0.01);
+
+  units(7, 3) = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(LinearProbe(units, y, {}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
