@@ -102,8 +102,12 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
 };
 
 // Writes the job whenever it changed, polling with an alarm, until it ends.
-// Exactly one of {an alarm, a write} is pending at a time, and Finish runs
-// once, from whichever callback sees the end.
+// Exactly one of {an alarm, a write} is pending at a time, so the callback
+// running (or the constructor) has the members to itself, and Finish runs
+// once, from whichever callback sees the end. OnCancel, which gRPC may
+// run on another thread at any time, touches nothing: grpc::Alarm is not
+// thread-safe (its Cancel would race the Set of a callback re-arming it), and
+// the next alarm, within one poll interval, sees the call cancelled.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
  public:
   // `admitted` is the authorization of the call: an error ends it at once.
@@ -130,8 +134,6 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::TrainJob> {
       Arm();
     }
   }
-
-  void OnCancel() override { alarm_.Cancel(); }
 
   void OnDone() override { delete this; }
 
