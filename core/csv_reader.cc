@@ -103,6 +103,13 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
   const size_t start = has_header ? 1 : 0;
   if (rows.size() <= start)
     return absl::InvalidArgumentError("the CSV data has a header but no rows");
+  const int64_t values = static_cast<int64_t>(rows.size() - start) * static_cast<int64_t>(kept.size());
+  if (options.max_values > 0 && values > options.max_values) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the CSV data holds ", rows.size() - start, " rows x ", kept.size(),
+                     " columns = ", values, " values; at most ", options.max_values,
+                     " are taken"));
+  }
   table.values.resize(static_cast<Eigen::Index>(rows.size() - start),
                       static_cast<Eigen::Index>(kept.size()));
   std::vector<absl::string_view> cells;

@@ -15,6 +15,7 @@
 #ifndef STRATA_CORE_CSV_READER_H_
 #define STRATA_CORE_CSV_READER_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct CsvOptions {
   // Columns left out of `values`, by name (header names, or f0, f1, ...
   // without a header). Their cells need not be numeric. Default: none.
   std::vector<std::string> drop_columns;
+  // Largest table, in values (rows x kept columns), checked before the
+  // values are allocated: ResourceExhausted beyond it. Default 0: no limit.
+  int64_t max_values = 0;
 };
 
 struct CsvTable {

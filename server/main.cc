@@ -1,7 +1,10 @@
 // strata-server: serves versioned stacked autoencoders over gRPC.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -14,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/allocator.h"
+#include "core/train_memory.h"
 #include "server/log.h"
 #include "server/strata_server.h"
 
@@ -46,6 +50,13 @@ ABSL_FLAG(int, max_concurrent_jobs, 1,
           "refuses TrainJobs (FAILED_PRECONDITION), for serving replicas beside one trainer.");
 ABSL_FLAG(int64_t, max_train_values, int64_t{1} << 28,
           "Largest training set accepted, in float values (rows x columns).");
+ABSL_FLAG(std::string, max_job_memory, "auto",
+          "Largest estimated peak memory of one training job (e.g. 8GiB); larger jobs are "
+          "refused with RESOURCE_EXHAUSTED and the estimate. auto: half the memory this process "
+          "may use (its cgroup's limit, else the machine's), shared by --max_concurrent_jobs.");
+ABSL_FLAG(int64_t, max_queued_train_values, int64_t{1} << 29,
+          "Training values (rows x columns) that queued jobs may hold together; beyond it a "
+          "TrainJob is refused with RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_message_bytes, 64 << 20, "Largest gRPC message received or sent.");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve over TLS (with --tls_key).");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
@@ -59,6 +70,23 @@ ABSL_FLAG(bool, auth_read, false,
           "never do).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long calls in flight may take to finish.");
+
+namespace {
+
+// The memory this process may use: its cgroup's limit (v2, else v1) when it
+// has one, else the machine's.
+int64_t MemoryLimitBytes() {
+  int64_t limit = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  for (const char* path :
+       {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream in(path);
+    int64_t cgroup = 0;
+    if (in >> cgroup && cgroup > 0) limit = std::min(limit, cgroup);  // "max" reads as no number
+  }
+  return limit;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   strata::KeepBatchBuffersInHeap();
@@ -125,6 +153,18 @@ int main(int argc, char** argv) {
   options.batch_max_delay = absl::Microseconds(absl::GetFlag(FLAGS_batch_max_delay_us));
   options.max_concurrent_jobs = absl::GetFlag(FLAGS_max_concurrent_jobs);
   options.max_train_values = absl::GetFlag(FLAGS_max_train_values);
+  options.max_queued_train_values = absl::GetFlag(FLAGS_max_queued_train_values);
+  if (const std::string memory = absl::GetFlag(FLAGS_max_job_memory); memory == "auto") {
+    options.max_job_memory_bytes =
+        MemoryLimitBytes() / 2 / std::max(1, options.max_concurrent_jobs);
+  } else {
+    absl::StatusOr<int64_t> bytes = strata::ParseBytes(memory);
+    if (!bytes.ok()) {
+      std::cerr << "strata-server: --max_job_memory: " << bytes.status().message() << "\n";
+      return 2;
+    }
+    options.max_job_memory_bytes = *bytes;
+  }
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
     options.metrics_address =
@@ -142,6 +182,12 @@ int main(int argc, char** argv) {
   std::cout << "strata-server listening on port " << (*server)->port();
   if ((*server)->metrics_port()) std::cout << ", metrics on port " << (*server)->metrics_port();
   std::cout << std::endl;
+  if (options.max_concurrent_jobs > 0 && options.max_job_memory_bytes > 0) {
+    strata::Log(strata::LogLevel::kInfo, "jobs",
+                absl::StrCat("training jobs may use up to ",
+                             strata::FormatBytes(options.max_job_memory_bytes),
+                             " each (--max_job_memory)"));
+  }
 
   std::thread watcher([&] {
     int signal = 0;

@@ -81,6 +81,8 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   job_options.max_concurrent_jobs = options.max_concurrent_jobs;
   job_options.data_root = options.data_root;
   job_options.max_train_values = options.max_train_values;
+  job_options.max_job_memory_bytes = options.max_job_memory_bytes;
+  job_options.max_queued_values = options.max_queued_train_values;
   // Not a model: names starting with '.' are never models. A replica that
   // does not train leaves the records to the one that does (it would
   // otherwise mark that replica's running jobs as interrupted).

@@ -57,6 +57,11 @@ class StrataServer {
     int max_concurrent_jobs = 1;
     // Largest training set, in float values. Default 2^28.
     int64_t max_train_values = int64_t{1} << 28;
+    // Largest estimated peak memory of one training job, in bytes (see
+    // TrainJobManager::Options). Default 0: no limit.
+    int64_t max_job_memory_bytes = 0;
+    // Training values held by queued jobs together. Default 2^29.
+    int64_t max_queued_train_values = int64_t{1} << 29;
     // Largest message received or sent, in bytes. Default 64 MiB.
     int max_message_bytes = 64 << 20;
     // Serve grpc.reflection.v1alpha. Default true.

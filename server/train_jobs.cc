@@ -1,5 +1,6 @@
 #include "server/train_jobs.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "core/csv_reader.h"
 #include "core/file_util.h"
 #include "core/train_config.h"
+#include "core/train_memory.h"
 #include "core/trainer.h"
 #include "server/log.h"
 
@@ -138,34 +140,72 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   }
   if (inline_rows) {
     if (absl::Status s = CheckTrainingRows(*resolved, data.rows.rows()); !s.ok()) return s;
+    if (absl::Status s = CheckTrainingMemory(
+            EstimateTrainingMemory(*resolved, static_cast<int>(data.rows.cols()), data.rows.rows()),
+            options_.max_job_memory_bytes);
+        !s.ok()) {
+      return s;
+    }
   }
   if (!data.csv_path.empty()) {
-    absl::StatusOr<std::string> resolved = ResolveDataPath(options_.data_root, data.csv_path);
-    if (!resolved.ok()) return resolved.status();
-    data.csv_path = *resolved;
+    absl::StatusOr<std::string> path = ResolveDataPath(options_.data_root, data.csv_path);
+    if (!path.ok()) return path.status();
+    data.csv_path = *path;
+    // Its width and rows are known once read: until then, the config's
+    // share as for one column, and the file's text, which is read whole.
+    if (absl::Status s = CheckCsvMemory(*resolved, data.csv_path); !s.ok()) return s;
   }
+  const int64_t values = data.rows.size();
   auto job = std::make_shared<Job>();
   job->spec = std::move(spec);
   job->data = std::move(data);
-  MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("the server is shutting down");
-  std::random_device rd;
-  v1::TrainJob& r = job->record;
-  r.set_id(absl::StrFormat("job-%d-%04x", next_id_++, rd() & 0xffff));
-  r.set_model_name(job->spec.model_name());
-  r.set_state(v1::TrainJob::QUEUED);
-  r.set_rows(job->data.rows.rows());
-  r.set_cols(static_cast<int32_t>(job->data.rows.cols()));
-  r.set_created_unix_micros(NowMicros());
-  *r.mutable_labels() = job->spec.labels();
-  SaveRecord(r);
-  jobs_[r.id()] = job;
-  order_.push_back(r.id());
-  queue_.push_back(job);
-  work_cv_.Signal();
-  ForgetOldJobs();
-  Log(LogLevel::kInfo, "jobs", absl::StrCat("queued ", r.id(), " for model ", r.model_name()));
-  return r;
+  std::vector<std::shared_ptr<Job>> forgotten;
+  v1::TrainJob queued;
+  {
+    MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("the server is shutting down");
+    if (values > 0 && queued_values_ + values > options_.max_queued_values) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the queued jobs already hold ", queued_values_, " training values; this job's ", values,
+          " would exceed ", options_.max_queued_values,
+          " (--max_queued_train_values): submit it again once queued jobs have started"));
+    }
+    std::random_device rd;
+    v1::TrainJob& r = job->record;
+    r.set_id(absl::StrFormat("job-%d-%04x", next_id_++, rd() & 0xffff));
+    r.set_model_name(job->spec.model_name());
+    r.set_state(v1::TrainJob::QUEUED);
+    r.set_rows(job->data.rows.rows());
+    r.set_cols(static_cast<int32_t>(job->data.rows.cols()));
+    r.set_created_unix_micros(NowMicros());
+    *r.mutable_labels() = job->spec.labels();
+    RecordChanged(job.get());
+    jobs_[r.id()] = job;
+    order_.push_back(r.id());
+    queue_.push_back(job);
+    queued_values_ += values;
+    work_cv_.Signal();
+    forgotten = ForgetOldJobs();
+    queued = r;
+  }
+  RemoveRecords(forgotten);
+  // On disk before the client hears of it: a job acknowledged survives a
+  // restart (as FAILED, interrupted, if it had not ended).
+  SaveRecord(job.get());
+  Log(LogLevel::kInfo, "jobs",
+      absl::StrCat("queued ", queued.id(), " for model ", queued.model_name()));
+  return queued;
+}
+
+absl::Status TrainJobManager::CheckCsvMemory(const v1::TrainConfig& resolved,
+                                             const std::string& path) const {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot read the size of ", path));
+  }
+  TrainingMemory memory = EstimateTrainingMemory(resolved, 1, 0);
+  memory.data_bytes += st.st_size;
+  return CheckTrainingMemory(memory, options_.max_job_memory_bytes);
 }
 
 absl::StatusOr<v1::TrainJob> TrainJobManager::Get(const std::string& id) const {
@@ -176,19 +216,28 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Get(const std::string& id) const {
 }
 
 absl::StatusOr<v1::TrainJob> TrainJobManager::Cancel(const std::string& id) {
-  MutexLock lock(&mu_);
-  const auto it = jobs_.find(id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no train job '", id, "'"));
-  Job& job = *it->second;
-  job.cancel = true;
-  if (job.record.state() == v1::TrainJob::QUEUED) {
-    // Not started: it ends now; the worker that dequeues it skips it.
-    job.record.set_state(v1::TrainJob::CANCELLED);
-    job.record.set_finished_unix_micros(NowMicros());
-    job.data = {};
-    SaveRecord(job.record);
+  std::shared_ptr<Job> job;
+  v1::TrainJob record;
+  bool changed = false;
+  {
+    MutexLock lock(&mu_);
+    const auto it = jobs_.find(id);
+    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no train job '", id, "'"));
+    job = it->second;
+    job->cancel = true;
+    if (job->record.state() == v1::TrainJob::QUEUED) {
+      // Not started: it ends now; the worker that dequeues it skips it.
+      job->record.set_state(v1::TrainJob::CANCELLED);
+      job->record.set_finished_unix_micros(NowMicros());
+      queued_values_ -= job->data.rows.size();
+      job->data = {};
+      RecordChanged(job.get());
+      changed = true;
+    }
+    record = job->record;
   }
-  return job.record;
+  if (changed) SaveRecord(job.get());
+  return record;
 }
 
 std::vector<v1::TrainJob> TrainJobManager::List(const std::string& model_name) const {
@@ -201,12 +250,13 @@ std::vector<v1::TrainJob> TrainJobManager::List(const std::string& model_name) c
   return out;
 }
 
-void TrainJobManager::ForgetOldJobs() {
+std::vector<std::shared_ptr<TrainJobManager::Job>> TrainJobManager::ForgetOldJobs() {
+  std::vector<std::shared_ptr<Job>> forgotten;
   int finished = 0;
   for (const std::string& id : order_) finished += IsTerminalState(jobs_.at(id)->record.state());
   for (auto it = order_.begin(); it != order_.end() && finished > options_.max_finished_jobs;) {
     if (IsTerminalState(jobs_.at(*it)->record.state())) {
-      if (!options_.records_dir.empty()) unlink(RecordPath(*it).c_str());
+      forgotten.push_back(jobs_.at(*it));
       jobs_.erase(*it);
       it = order_.erase(it);
       --finished;
@@ -214,14 +264,38 @@ void TrainJobManager::ForgetOldJobs() {
       ++it;
     }
   }
+  return forgotten;
+}
+
+void TrainJobManager::RemoveRecords(const std::vector<std::shared_ptr<Job>>& forgotten) {
+  if (options_.records_dir.empty() || forgotten.empty()) return;
+  MutexLock lock(&save_mu_);
+  for (const std::shared_ptr<Job>& job : forgotten) {
+    job->forgotten = true;  // a save still on its way finds it gone
+    unlink(RecordPath(job->record.id()).c_str());
+  }
 }
 
 std::string TrainJobManager::RecordPath(const std::string& id) const {
   return absl::StrCat(options_.records_dir, "/", id, ".pb");
 }
 
-void TrainJobManager::SaveRecord(const v1::TrainJob& record) const {
+void TrainJobManager::SaveRecord(Job* job) const {
   if (options_.records_dir.empty()) return;
+  v1::TrainJob record;
+  int64_t seq;
+  {
+    MutexLock lock(&mu_);
+    record = job->record;
+    seq = job->record_seq;
+  }
+  MutexLock lock(&save_mu_);
+  if (job->forgotten || seq <= job->saved_seq) return;  // a newer one is on disk
+  job->saved_seq = seq;
+  WriteRecord(record);
+}
+
+void TrainJobManager::WriteRecord(const v1::TrainJob& record) const {
   if (absl::Status s = WriteFileAtomically(RecordPath(record.id()), record.SerializeAsString());
       !s.ok()) {
     Log(LogLevel::kWarning, "jobs",
@@ -250,7 +324,7 @@ absl::Status TrainJobManager::LoadRecords() {
                                     "; nothing was published (submit it again)"));
       record.set_state(v1::TrainJob::FAILED);
       record.set_finished_unix_micros(NowMicros());
-      SaveRecord(record);
+      WriteRecord(record);
       Log(LogLevel::kWarning, "jobs", absl::StrCat(record.id(), " FAILED: ", record.error()));
     }
     records.push_back(std::move(record));
@@ -268,7 +342,10 @@ absl::Status TrainJobManager::LoadRecords() {
     order_.push_back(job->record.id());
     jobs_[job->record.id()] = std::move(job);
   }
-  ForgetOldJobs();
+  // Before any worker starts: nothing else writes records yet.
+  for (const std::shared_ptr<Job>& job : ForgetOldJobs()) {
+    unlink(RecordPath(job->record.id()).c_str());
+  }
   return absl::OkStatus();
 }
 
@@ -284,10 +361,12 @@ void TrainJobManager::WorkerLoop() {
       job = queue_.front();
       queue_.pop_front();
       if (job->record.state() != v1::TrainJob::QUEUED) continue;  // cancelled while queued
+      queued_values_ -= job->data.rows.size();
       job->record.set_state(v1::TrainJob::RUNNING);
       job->record.set_started_unix_micros(NowMicros());
-      SaveRecord(job->record);
+      RecordChanged(job.get());
     }
+    SaveRecord(job.get());
     RunJob(job.get());
   }
 }
@@ -311,10 +390,25 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
   if (!job->data.csv_path.empty()) {
     CsvOptions csv;
     csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
+    // Refused before the values are allocated.
+    csv.max_values = options_.max_train_values;
     absl::StatusOr<CsvTable> table = ReadCsvFile(job->data.csv_path, csv);
-    if (!table.ok()) return table.status();
-    if (absl::Status s =
-            CheckTrainValues(table->values.size(), options_.max_train_values);
+    if (!table.ok()) {
+      if (absl::IsResourceExhausted(table.status())) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat(table.status().message(), " (--max_train_values)"));
+      }
+      return table.status();
+    }
+    absl::StatusOr<v1::TrainConfig> resolved =
+        ResolveTrainConfig(spec.config(), static_cast<int>(table->values.cols()));
+    if (!resolved.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("spec.config: ", resolved.status().message()));
+    }
+    if (absl::Status s = CheckTrainingMemory(
+            EstimateTrainingMemory(*resolved, static_cast<int>(table->values.cols()),
+                                   table->values.rows()),
+            options_.max_job_memory_bytes);
         !s.ok()) {
       return s;
     }
@@ -376,10 +470,14 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
 void TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::string& error,
                              int64_t version) {
   v1::TrainJob record;
+  std::vector<std::shared_ptr<Job>> forgotten;
   {
     MutexLock lock(&mu_);
     record = FinishLocked(job, state, error, version);
+    forgotten = ForgetOldJobs();
   }
+  SaveRecord(job);
+  RemoveRecords(forgotten);
   if (options_.on_finish) options_.on_finish(record);
 }
 
@@ -396,10 +494,8 @@ v1::TrainJob TrainJobManager::FinishLocked(Job* job, v1::TrainJob::State state,
           version ? absl::StrCat(": published ", job->record.model_name(), " version ", version)
                   : "",
           error.empty() ? "" : absl::StrCat(": ", error)));
-  v1::TrainJob record = job->record;
-  SaveRecord(record);
-  ForgetOldJobs();
-  return record;
+  RecordChanged(job);
+  return job->record;
 }
 
 }  // namespace strata

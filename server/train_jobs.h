@@ -53,6 +53,15 @@ class TrainJobManager {
     // (inline and uploaded rows are refused before they become a job).
     // Default 2^28.
     int64_t max_train_values = int64_t{1} << 28;
+    // A job's estimated peak memory (core/train_memory.h) above this many
+    // bytes is refused with ResourceExhausted: at Submit for rows in memory
+    // (and for a CSV's config and file size), when it is read for the rest.
+    // Default 0: no limit (strata-server sets one from the memory it has).
+    int64_t max_job_memory_bytes = 0;
+    // Training values (rows x columns) held by queued jobs, all together;
+    // a job that would go beyond is refused with ResourceExhausted. Default
+    // 2^29 (two jobs of the default --max_train_values).
+    int64_t max_queued_values = int64_t{1} << 29;
     // Finished jobs remembered for Get and List. Default 256.
     int max_finished_jobs = 256;
     // Directory of job records (one <id>.pb per job, written on every state
@@ -103,6 +112,12 @@ class TrainJobManager {
     v1::TrainJobSpec spec;
     JobData data;
     std::atomic<bool> cancel{false};
+    // Each change of `record` worth keeping bumps record_seq (under mu_);
+    // SaveRecord writes the newest and skips older snapshots (under
+    // save_mu_), so the disk is written outside mu_ and ends at the newest.
+    int64_t record_seq = 0;     // guarded by the manager's mu_
+    int64_t saved_seq = 0;      // guarded by the manager's save_mu_
+    bool forgotten = false;     // guarded by save_mu_: record file removed
   };
 
   explicit TrainJobManager(Options options) : options_(std::move(options)) {}
@@ -113,23 +128,39 @@ class TrainJobManager {
   void Finish(Job* job, v1::TrainJob::State state, const std::string& error, int64_t version);
   v1::TrainJob FinishLocked(Job* job, v1::TrainJob::State state, const std::string& error,
                             int64_t version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ForgetOldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // ResourceExhausted when a job on the CSV file at `path` cannot fit in
+  // max_job_memory_bytes whatever its width: its text (read whole) and the
+  // config's share as for one column.
+  absl::Status CheckCsvMemory(const v1::TrainConfig& resolved, const std::string& path) const;
+  // Drops the oldest finished jobs beyond max_finished_jobs from memory and
+  // returns them, for RemoveRecords once mu_ is released.
+  std::vector<std::shared_ptr<Job>> ForgetOldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveRecords(const std::vector<std::shared_ptr<Job>>& forgotten)
+      ABSL_LOCKS_EXCLUDED(mu_, save_mu_);
   // Loads the records of earlier processes (Create).
   absl::Status LoadRecords() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes `record` to records_dir (a failure is logged: the job goes on).
-  void SaveRecord(const v1::TrainJob& record) const;
+  // Marks the job's record changed; SaveRecord then writes it.
+  static void RecordChanged(Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { ++job->record_seq; }
+  // Writes the job's newest record to records_dir, outside mu_ so that Get,
+  // List and Watch never wait on the disk (a failure is logged: the job goes
+  // on).
+  void SaveRecord(Job* job) const ABSL_LOCKS_EXCLUDED(mu_, save_mu_);
+  void WriteRecord(const v1::TrainJob& record) const;
   std::string RecordPath(const std::string& id) const;
 
   // Constant after construction.
   const Options options_;
 
   mutable Mutex mu_;
+  // Serialises record writes; taken after mu_ is released, never with it.
+  mutable Mutex save_mu_ ABSL_ACQUIRED_AFTER(mu_);
   CondVar work_cv_;  // signalled when queue_ grows or stopping_ is set
   std::map<std::string, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);  // oldest first
   std::deque<std::shared_ptr<Job>> queue_ ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t queued_values_ ABSL_GUARDED_BY(mu_) = 0;  // in the rows of queue_'s jobs
 
   std::vector<std::thread> workers_;
 };

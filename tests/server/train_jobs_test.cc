@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -24,7 +25,8 @@ namespace {
 using ::testing::HasSubstr;
 
 struct Fixture {
-  explicit Fixture(const std::string& name, int workers = 1, bool fresh = true) {
+  explicit Fixture(const std::string& name, int workers = 1, bool fresh = true,
+                   const std::function<void(TrainJobManager::Options*)>& configure = nullptr) {
     root = fresh ? testing::ScratchDir(name) : ::testing::TempDir() + "/strata_" + name;
     store = *ModelStore::Create({root + "/models"});
     ModelRegistry::Options ro;
@@ -38,6 +40,7 @@ struct Fixture {
     jo.data_root = root + "/data";
     jo.records_dir = root + "/models/.jobs";
     std::system(("mkdir -p " + jo.data_root).c_str());
+    if (configure) configure(&jo);
     jobs = *TrainJobManager::Create(jo);
   }
   v1::TrainJob WaitFor(const std::string& id) {
@@ -261,6 +264,36 @@ TEST(TrainJobsTest, AWriteErrorWhilePublishingFailsTheJobAndPublishesNothing) {
   EXPECT_EQ(f.registry->Get(spec)->version, 1);
 }
 
+// Training that diverges on its last step (patience 0: nothing to restore)
+// used to read SUCCEEDED, with NaN weights published and labels moved to a
+// version the loader rejects. It fails, publishes nothing, moves no label.
+TEST(TrainJobsTest, AJobThatDivergesOnItsLastStepFailsAndPublishesNothing) {
+  Fixture f("jobs_diverged");
+  v1::TrainJobSpec good = Spec("m", 1);
+  good.add_labels("prod");
+  ASSERT_EQ(f.WaitFor(f.jobs->Submit(good, Rows(100))->id()).version(), 1);
+  v1::TrainJobSpec spec = Spec("m", 1);  // patience 0
+  spec.add_labels("prod");
+  spec.add_labels("canary");
+  v1::TrainConfig* c = spec.mutable_config();
+  c->set_scaler(v1::IDENTITY);
+  c->set_validation_fraction(0);
+  c->set_batch_size(1000);  // one step, checked by nothing after it
+  c->mutable_optimizer()->set_kind(v1::OptimizerConfig::SGD);
+  c->mutable_optimizer()->set_learning_rate(3e38f);
+  TrainJobManager::JobData data;
+  data.rows = testing::GaussianMatrix(200, 5, 1, 100.0);
+  const v1::TrainJob j = f.WaitFor(f.jobs->Submit(spec, data)->id());
+  EXPECT_EQ(j.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(j.error(), HasSubstr("diverged"));
+  EXPECT_EQ(j.version(), 0);
+  EXPECT_EQ(*f.store->ListVersions("m"), std::vector<int64_t>{1});
+  const auto labels = f.store->ReadLabels("m");
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(labels->labels().size(), 1u);
+  EXPECT_EQ(labels->labels().at("prod"), 1);
+}
+
 TEST(TrainJobsTest, SubmitValidatesWhatItCan) {
   Fixture f("jobs_validate");
   EXPECT_THAT(f.jobs->Submit(Spec("", 1), Rows(60)).status().message(), HasSubstr("model_name"));
@@ -320,8 +353,90 @@ TEST(TrainJobsTest, MaxTrainValuesAppliesToCsvData) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   EXPECT_EQ(j.state(), v1::TrainJob::FAILED);
-  EXPECT_THAT(j.error(), HasSubstr("1600 values; this server takes at most 1000 (--max_train_values)"));
+  EXPECT_THAT(j.error(), HasSubstr("400 rows x 4 columns = 1600 values; at most 1000"));
+  EXPECT_THAT(j.error(), HasSubstr("(--max_train_values)"));
   EXPECT_TRUE(store->ListVersions("m")->empty());
+}
+
+TEST(TrainJobsTest, AJobBeyondMaxJobMemoryIsRefusedWithItsEstimate) {
+  Fixture f("jobs_memory", 1, true, [](TrainJobManager::Options* o) {
+    o->max_job_memory_bytes = int64_t{1} << 30;
+  });
+  // A code of 16384 units: the calibration alone needs five 16384 x 16384
+  // double matrices (10 GiB). Refused at Submit, before a job exists.
+  v1::TrainJobSpec wide = Spec("wide", 1);
+  wide.mutable_config()->add_encoder_widths(16384);
+  TrainJobManager::JobData data;
+  data.rows = testing::ManifoldData(2 * 16384, 5, 2, 1);
+  absl::StatusOr<v1::TrainJob> job = f.jobs->Submit(wide, std::move(data));
+  ASSERT_EQ(job.status().code(), absl::StatusCode::kResourceExhausted) << job.status();
+  EXPECT_THAT(job.status().message(), HasSubstr("the job would need about"));
+  EXPECT_THAT(std::string(job.status().message()), ::testing::ContainsRegex("calibration [0-9.]+ GiB\\)"));
+  EXPECT_THAT(job.status().message(), HasSubstr("this server allows 1.0 GiB per job (--max_job_memory)"));
+  // A CSV job: the config alone already exceeds the limit whatever the
+  // file's width, so it is refused at Submit too.
+  {
+    std::ofstream csv(f.root + "/data/small.csv");
+    csv << "a,b\n";
+    for (int r = 0; r < 60; ++r) csv << r << "," << r % 7 << "\n";
+  }
+  TrainJobManager::JobData csv;
+  csv.csv_path = "small.csv";
+  EXPECT_EQ(f.jobs->Submit(wide, csv).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(f.jobs->List("").empty()) << "a refused job was created";
+  // The same data with a small code fits.
+  const v1::TrainJob ok = f.WaitFor(f.jobs->Submit(Spec("narrow", 1), Rows(200))->id());
+  EXPECT_EQ(ok.state(), v1::TrainJob::SUCCEEDED) << ok.error();
+}
+
+TEST(TrainJobsTest, CsvJobsAreCheckedAgainstMaxJobMemoryOnceTheirShapeIsKnown) {
+  int64_t limit = 0;
+  Fixture f("jobs_memory_csv", 1, true, [&limit](TrainJobManager::Options* o) {
+    // Room for the config as for one column and the file, not for the
+    // rows the file turns out to hold.
+    o->max_job_memory_bytes = 2 << 20;
+    limit = o->max_job_memory_bytes;
+  });
+  {
+    std::ofstream csv(f.root + "/data/wide.csv");
+    for (int c = 0; c < 200; ++c) csv << (c ? "," : "") << "f" << c;
+    csv << "\n";
+    for (int r = 0; r < 400; ++r) {
+      for (int c = 0; c < 200; ++c) csv << (c ? "," : "") << (r * c) % 13;
+      csv << "\n";
+    }
+  }
+  TrainJobManager::JobData data;
+  data.csv_path = "wide.csv";
+  absl::StatusOr<v1::TrainJob> job = f.jobs->Submit(Spec("m", 1), data);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::TrainJob j = f.WaitFor(job->id());
+  EXPECT_EQ(j.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(j.error(), HasSubstr("(--max_job_memory)"));
+  EXPECT_TRUE(f.store->ListVersions("m")->empty());
+}
+
+TEST(TrainJobsTest, QueuedTrainingValuesAreBounded) {
+  // One worker, busy with a long job; queued jobs may hold 2 x 250 x 5 values.
+  Fixture f("jobs_queue_bound", 1, true, [](TrainJobManager::Options* o) {
+    o->max_queued_values = 2 * 250 * 5;
+  });
+  const std::string running = f.jobs->Submit(Spec("busy", 100000), Rows(250))->id();
+  for (int i = 0; i < 2000 && f.jobs->Get(running)->state() != v1::TrainJob::RUNNING; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(f.jobs->Get(running)->state(), v1::TrainJob::RUNNING);
+  const std::string first = f.jobs->Submit(Spec("q1", 1), Rows(250))->id();
+  const std::string second = f.jobs->Submit(Spec("q2", 1), Rows(250))->id();
+  absl::StatusOr<v1::TrainJob> third = f.jobs->Submit(Spec("q3", 1), Rows(250));
+  ASSERT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted) << third.status();
+  EXPECT_THAT(third.status().message(), HasSubstr("already hold 2500 training values"));
+  EXPECT_THAT(third.status().message(), HasSubstr("--max_queued_train_values"));
+  // Cancelling a queued job gives its share back.
+  ASSERT_TRUE(f.jobs->Cancel(second).ok());
+  EXPECT_TRUE(f.jobs->Submit(Spec("q3", 1), Rows(250)).ok());
+  ASSERT_TRUE(f.jobs->Cancel(running).ok());
+  EXPECT_EQ(f.WaitFor(first).state(), v1::TrainJob::SUCCEEDED);
 }
 
 }  // namespace
