@@ -75,8 +75,12 @@ int main(int argc, char** argv) {
     auto scaler = strata::Scaler::Fit(strata::v1::MINMAX, sample);
     if (!net.ok() || !scaler.ok()) return 1;
     strata::ModelInfo info;
-    info.calibration = strata::CalibrateAnomalyScores(*net, *scaler, sample, 99);
-    info.drift_baseline = strata::ComputeDriftBaseline(*net, *scaler, sample, 10, info.calibration);
+    auto calibration = strata::CalibrateAnomalyScores(*net, *scaler, sample, 99);
+    if (!calibration.ok()) return 1;
+    info.calibration = *std::move(calibration);
+    auto baseline = strata::ComputeDriftBaseline(*net, *scaler, sample, 10, info.calibration);
+    if (!baseline.ok()) return 1;
+    info.drift_baseline = *std::move(baseline);
     for (const auto& w : net->parameters().weights) bytes += w.size() * 4;
     for (const auto& b : net->parameters().biases) bytes += b.size() * 4;
     strata::Model model(*std::move(net), *std::move(scaler), std::move(info));

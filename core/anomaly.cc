@@ -4,8 +4,19 @@
 #include <cmath>
 
 #include "Eigen/Eigenvalues"
+#include "absl/strings/str_cat.h"
 
 namespace strata {
+namespace {
+
+absl::Status NonFiniteRow(Eigen::Index row, absl::string_view what) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("training diverged: row ", row, " of the training data has a non-finite ", what,
+                   " (the network's outputs overflow); lower optimizer.learning_rate or set "
+                   "grad_clip_norm"));
+}
+
+}  // namespace
 
 Matrix FeatureErrors(const StackedAutoencoder& net, const Scaler& scaler, const Matrix& raw,
                      ScoreMetric metric, Matrix* code) {
@@ -40,8 +51,10 @@ v1::ScoreDistribution DescribeScores(std::vector<float> scores, double threshold
   return d;
 }
 
-v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, const Scaler& scaler,
-                                              const Matrix& raw, double threshold_percentile) {
+absl::StatusOr<v1::AnomalyCalibration> CalibrateAnomalyScores(const StackedAutoencoder& net,
+                                                              const Scaler& scaler,
+                                                              const Matrix& raw,
+                                                              double threshold_percentile) {
   constexpr Eigen::Index kChunk = 4096;
   std::vector<float> mse, mae;
   mse.reserve(static_cast<size_t>(raw.rows()));
@@ -56,12 +69,19 @@ v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, con
     for (Eigen::Index r = 0; r < n; ++r) {
       mse.push_back(diff.row(r).squaredNorm() / static_cast<float>(diff.cols()));
       mae.push_back(diff.row(r).cwiseAbs().mean());
+      // NaN must not reach the sorts below, nor the Gaussian's fit.
+      if (!std::isfinite(mse.back()) || !std::isfinite(mae.back()) || !code.row(r).allFinite()) {
+        return NonFiniteRow(start + r, "reconstruction error or code");
+      }
     }
   }
   v1::AnomalyCalibration c;
   c.set_threshold_percentile(threshold_percentile);
   *c.mutable_code() = FitCodeGaussian(codes);
   const Eigen::VectorXf distance = CodeDistances(c.code(), codes);
+  for (Eigen::Index r = 0; r < distance.size(); ++r) {
+    if (!std::isfinite(distance(r))) return NonFiniteRow(r, "code distance");
+  }
   std::vector<float> sorted = mse;
   std::sort(sorted.begin(), sorted.end());
   // A model that reconstructs its training rows exactly makes any error
@@ -76,7 +96,48 @@ v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, con
   *c.mutable_combined() = DescribeScores(std::move(combined), threshold_percentile);
   *c.mutable_mean_squared() = DescribeScores(std::move(mse), threshold_percentile);
   *c.mutable_mean_absolute() = DescribeScores(std::move(mae), threshold_percentile);
+  // Finite scores can still overflow a table (a combined score of
+  // MSE / mse_scale) or the code Gaussian's precision.
+  if (absl::Status s = ValidateCalibration(c, net.code_dim()); !s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the trained network cannot be calibrated: ", s.message()));
+  }
   return c;
+}
+
+absl::Status ValidateCalibration(const v1::AnomalyCalibration& c, int code_dim) {
+  const auto finite = [](const auto& values) {
+    return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
+  };
+  if (!(c.threshold_percentile() > 0 && c.threshold_percentile() <= 100)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the anomaly calibration's threshold percentile is ", c.threshold_percentile(),
+        ", not in (0, 100]"));
+  }
+  for (ScoreMetric metric : {ScoreMetric::kMeanSquared, ScoreMetric::kMeanAbsolute,
+                             ScoreMetric::kCodeDistance, ScoreMetric::kCombined}) {
+    const v1::ScoreDistribution& d = ScoreDistributionOf(c, metric);
+    // is_sorted alone passes NaN, and PercentileOfScore then reads past the
+    // end of the table.
+    if (!std::isfinite(d.threshold()) || !finite(d.quantiles()) ||
+        !std::is_sorted(d.quantiles().begin(), d.quantiles().end())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the anomaly calibration's ", MetricName(metric),
+                       " threshold and quantiles are not finite and ascending"));
+    }
+  }
+  if (!HasCodeScores(c)) return absl::OkStatus();  // models from before the code scores
+  const int64_t k = code_dim;
+  if (c.code().mean_size() != k || c.code().precision_size() != k * k ||
+      !finite(c.code().mean()) || !finite(c.code().precision()) ||
+      !(c.mse_scale() > 0 && std::isfinite(c.mse_scale())) ||
+      c.code_distance().quantiles().empty() || c.combined().quantiles().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the anomaly calibration's code Gaussian does not match the ", k, "-unit code (",
+        c.code().mean_size(), " means, ", c.code().precision_size(),
+        " precisions), or is not finite, or lacks its score tables"));
+  }
+  return absl::OkStatus();
 }
 
 bool HasCodeScores(const v1::AnomalyCalibration& c) { return c.code().mean_size() > 0; }
@@ -228,7 +289,9 @@ double PercentileOfScore(const v1::ScoreDistribution& distribution, float score)
   if (q.size() == 1 || score >= q[q.size() - 1]) return 100;
   // Last grid point at or below the score, then interpolate to the next.
   const auto it = std::upper_bound(q.begin(), q.end(), score);
-  const int i = static_cast<int>(it - q.begin()) - 1;
+  // Within [0, size - 2] for any table (ValidateCalibration keeps NaN out,
+  // which would otherwise send the search to the end).
+  const int i = std::clamp(static_cast<int>(it - q.begin()) - 1, 0, q.size() - 2);
   const double span = static_cast<double>(q[i + 1]) - q[i];
   const double frac = span > 0 ? (score - q[i]) / span : 0.0;
   return 100.0 * (i + frac) / (q.size() - 1);

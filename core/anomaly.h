@@ -28,6 +28,8 @@
 
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/matrix.h"
 #include "core/scaler.h"
 #include "core/stacked_autoencoder.h"
@@ -91,14 +93,28 @@ Eigen::VectorXf CodeDistances(const v1::CodeGaussian& g, const Matrix& codes);
 // REQUIRES: sorted ascending and non-empty.
 double Percentile(const std::vector<float>& sorted, double p);
 
-// Threshold and quantile table of `scores`.
+// Threshold and quantile table of `scores`. REQUIRES: no NaN (std::sort
+// needs an order).
 v1::ScoreDistribution DescribeScores(std::vector<float> scores, double threshold_percentile);
 
 // Scores every row of `raw` (in chunks, to bound memory) with every metric,
 // fitting the code's Gaussian on the way, and describes the scores.
+// FailedPrecondition naming the row when the network gives a row a
+// non-finite code or score (weights that overflow), and when the
+// calibration does not pass ValidateCalibration.
 // REQUIRES: raw has at least one row.
-v1::AnomalyCalibration CalibrateAnomalyScores(const StackedAutoencoder& net, const Scaler& scaler,
-                                              const Matrix& raw, double threshold_percentile);
+absl::StatusOr<v1::AnomalyCalibration> CalibrateAnomalyScores(const StackedAutoencoder& net,
+                                                              const Scaler& scaler,
+                                                              const Matrix& raw,
+                                                              double threshold_percentile);
+
+// The invariants scoring relies on, for a calibration from a model file or
+// from training: threshold_percentile in (0, 100]; every threshold and
+// quantile finite, quantiles ascending (PercentileOfScore searches them);
+// with code scores, a finite code Gaussian of `code_dim` means and
+// code_dim x code_dim precisions, a finite positive mse_scale, and
+// code-distance and combined quantiles. InvalidArgument naming the table.
+absl::Status ValidateCalibration(const v1::AnomalyCalibration& c, int code_dim);
 
 // Share (0-100) of the training rows whose score is at most `score`,
 // interpolated in the quantile table. 0 for an empty table.

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
 #include "core/anomaly.h"
 
 namespace strata {
@@ -26,6 +28,11 @@ std::vector<double> ErrorEdges(const std::vector<float>& sorted) {
     if (unique.empty() || e > unique.back()) unique.push_back(e);
   }
   return unique;
+}
+
+absl::Status NonFiniteRow(Eigen::Index row, absl::string_view what) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("row ", row, " of the training data has a non-finite ", what));
 }
 
 int ErrorBin(const std::vector<double>& edges, double e) {
@@ -76,12 +83,17 @@ const char* DriftLevel(double psi_scale) {
   return psi_scale > kDriftedPsi ? "DRIFTED" : psi_scale > 0.1 ? "moderate" : "stable";
 }
 
-v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scaler& scaler,
-                                       const Matrix& raw, int bins,
-                                       const v1::AnomalyCalibration& calibration) {
+absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder& net,
+                                                       const Scaler& scaler, const Matrix& raw,
+                                                       int bins,
+                                                       const v1::AnomalyCalibration& calibration) {
   v1::DriftBaseline b;
   b.set_training_rows(raw.rows());
   const Matrix scaled = scaler.Transform(raw);
+  // NaN must not reach the sorts below.
+  for (Eigen::Index r = 0; r < scaled.rows(); ++r) {
+    if (!scaled.row(r).allFinite()) return NonFiniteRow(r, "scaled value");
+  }
   const double n = static_cast<double>(scaled.rows());
   std::vector<float> column(static_cast<size_t>(scaled.rows()));
   for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
@@ -120,6 +132,9 @@ v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scal
     const Matrix diff = net.Reconstruct(chunk) - chunk;
     for (Eigen::Index r = 0; r < rows; ++r) {
       errors.push_back(diff.row(r).squaredNorm() / static_cast<float>(diff.cols()));
+      if (!std::isfinite(errors.back()) || !code.row(r).allFinite()) {
+        return NonFiniteRow(start + r, "reconstruction error or code");
+      }
       if ((start + r) % sample_stride == 0) {
         code_baseline->set_sample_rows(code_baseline->sample_rows() + 1);
         for (int u = 0; u < code_dim; ++u) code_baseline->add_sample(code(r, u));
@@ -150,7 +165,58 @@ v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scal
   for (float err : errors) shares[ErrorBin(edges, err)] += 1.0 / n;
   e->mutable_histogram_proportions()->Add(shares.begin(), shares.end());
   b.set_expected_anomaly_ratio(1.0 - calibration.threshold_percentile() / 100.0);
+  // Finite rows can still overflow a sum (the code's moments).
+  if (absl::Status s = ValidateDriftBaseline(b, net.input_dim(), net.code_dim()); !s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the trained network's drift baseline is unusable: ", s.message()));
+  }
   return b;
+}
+
+absl::Status ValidateDriftBaseline(const v1::DriftBaseline& b, int input_dim, int code_dim) {
+  if (b.features_size() == 0) return absl::OkStatus();  // from before drift monitoring
+  const auto finite = [](const auto& values) {
+    return std::all_of(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
+  };
+  const auto ascending = [&](const auto& values) {
+    return finite(values) && std::is_sorted(values.begin(), values.end());
+  };
+  const v1::CodeBaseline& code = b.code();
+  const v1::ErrorBaseline& e = b.reconstruction_error();
+  if (b.features_size() != input_dim || code.mean_size() != code_dim ||
+      code.std_size() != code_dim || code.sample_rows() < 0 ||
+      code.sample_size() != int64_t{code.sample_rows()} * code_dim ||
+      code.sample_errors_size() != code.sample_rows() ||
+      e.histogram_proportions_size() != int64_t{e.histogram_edges_size()} + 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the drift baseline does not match the architecture (", b.features_size(),
+        " features for ", input_dim, ", ", code.mean_size(), " code units for ", code_dim, ")"));
+  }
+  for (int c = 0; c < b.features_size(); ++c) {
+    const v1::FeatureBaseline& f = b.features(c);
+    if (f.proportions_size() != int64_t{f.bin_edges_size()} + 1 || !ascending(f.bin_edges()) ||
+        !finite(f.proportions()) ||
+        !finite(std::initializer_list<double>{f.mean(), f.std(), f.min(), f.max()})) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the drift baseline of feature ", c, " has malformed bins or non-finite moments"));
+    }
+  }
+  if (!finite(code.mean()) || !finite(code.std()) || !finite(code.sample()) ||
+      !finite(code.sample_errors())) {
+    return absl::InvalidArgumentError("the drift baseline's code moments are not finite");
+  }
+  if (!ascending(e.histogram_edges()) || !finite(e.histogram_proportions()) ||
+      !finite(std::initializer_list<double>{e.mean(), e.p50(), e.p90(), e.p95(), e.p99(),
+                                            e.max()})) {
+    return absl::InvalidArgumentError(
+        "the drift baseline's reconstruction errors have malformed buckets or non-finite "
+        "figures");
+  }
+  if (!std::isfinite(b.expected_anomaly_ratio()) || b.training_rows() < 0) {
+    return absl::InvalidArgumentError(
+        "the drift baseline's expected anomaly ratio or training row count is malformed");
+  }
+  return absl::OkStatus();
 }
 
 DriftMonitor::DriftMonitor(v1::DriftBaseline baseline, Scaler scaler,

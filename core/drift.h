@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/matrix.h"
 #include "core/mutex.h"
 #include "core/scaler.h"
@@ -53,9 +55,22 @@ const char* DriftLevel(double psi_scale);
 inline constexpr double kDriftedPsi = 0.25;
 
 // The baseline of a trained network over its (raw) training rows.
-v1::DriftBaseline ComputeDriftBaseline(const StackedAutoencoder& net, const Scaler& scaler,
-                                       const Matrix& raw, int bins,
-                                       const v1::AnomalyCalibration& calibration);
+// FailedPrecondition naming the row when a row scales, encodes or
+// reconstructs to a non-finite value, and when the baseline does not pass
+// ValidateDriftBaseline.
+absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder& net,
+                                                       const Scaler& scaler, const Matrix& raw,
+                                                       int bins,
+                                                       const v1::AnomalyCalibration& calibration);
+
+// The invariants a DriftMonitor relies on, for a baseline from a model file
+// or from training: one feature per input and one code unit per code unit
+// of the network, bins one more than their edges, edges ascending, sizes
+// consistent (in 64 bits), and every number finite. An empty baseline (no
+// features: a model from before drift monitoring) passes. InvalidArgument
+// naming what is wrong.
+absl::Status ValidateDriftBaseline(const v1::DriftBaseline& baseline, int input_dim,
+                                   int code_dim);
 
 // Thread-safe.
 class DriftMonitor {

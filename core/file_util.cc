@@ -70,13 +70,22 @@ void SyncDirectory(const std::string& path) {
   }
 }
 
-absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
+absl::StatusOr<std::string> ReadFileToString(const std::string& path, int64_t max_bytes) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus("cannot open", path, errno);
-  struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+  const auto too_large = [&](int64_t bytes) {
     close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, " is a directory, not a file"));
+    return absl::InvalidArgumentError(absl::StrCat(path, " has ", bytes,
+                                                   " bytes or more, larger than the ", max_bytes,
+                                                   " it may have"));
+  };
+  struct stat st;
+  if (fstat(fd, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      close(fd);
+      return absl::InvalidArgumentError(absl::StrCat(path, " is a directory, not a file"));
+    }
+    if (st.st_size > max_bytes) return too_large(st.st_size);
   }
   std::string out;
   char buf[1 << 16];
@@ -89,6 +98,9 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
       return ErrnoToStatus("cannot read", path, err);
     }
     if (n == 0) break;
+    if (static_cast<int64_t>(out.size()) + n > max_bytes) {
+      return too_large(static_cast<int64_t>(out.size()) + n);
+    }
     out.append(buf, static_cast<size_t>(n));
   }
   close(fd);

@@ -6,6 +6,7 @@
 #ifndef STRATA_CORE_FILE_UTIL_H_
 #define STRATA_CORE_FILE_UTIL_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,10 @@
 
 namespace strata {
 
-absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+// InvalidArgument, before reading, for a file of more than `max_bytes`
+// (and if one grows past it while being read).
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             int64_t max_bytes = INT64_MAX);
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents);
 
 // The names in directory `path` that do not start with '.', sorted; empty

@@ -1,6 +1,7 @@
 #include "core/model.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/drift.h"
 
 namespace strata {
 namespace {
@@ -13,6 +14,28 @@ ModelInfo WithFeatureNames(ModelInfo info, int dim) {
 }
 
 }  // namespace
+
+absl::Status ValidateModel(const Model& model) {
+  const StackedAutoencoder& net = model.autoencoder();
+  for (int l = 0; l < net.num_layers(); ++l) {
+    if (!net.parameters().weights[l].allFinite() || !net.parameters().biases[l].allFinite()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(l < net.depth() ? "encoder" : "decoder", " layer ",
+                       l < net.depth() ? l + 1 : l - net.depth() + 1,
+                       " has non-finite parameters"));
+    }
+  }
+  const Scaler& scaler = model.scaler();
+  if (scaler.dim() != net.input_dim() || !scaler.offset().allFinite() ||
+      !scaler.scale().allFinite() || !(scaler.scale().array() > 0).all()) {
+    return absl::InvalidArgumentError(
+        "the scaler needs a finite offset and a finite positive scale per feature");
+  }
+  if (absl::Status s = ValidateCalibration(model.info().calibration, net.code_dim()); !s.ok()) {
+    return s;
+  }
+  return ValidateDriftBaseline(model.info().drift_baseline, net.input_dim(), net.code_dim());
+}
 
 Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info)
     : autoencoder_(std::move(autoencoder)),

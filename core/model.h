@@ -37,6 +37,17 @@ struct ModelInfo {
   v1::DriftBaseline drift_baseline;
 };
 
+class Model;
+
+// What serving relies on, for a model from a file or fresh from training:
+// finite weights and biases, a scaler of input_dim finite entries with
+// positive scales, a calibration that passes ValidateCalibration and a
+// drift baseline that passes ValidateDriftBaseline for the network's
+// widths. InvalidArgument naming what is wrong. Shapes of the network
+// itself are the constructor's REQUIRES (StackedAutoencoder::FromParameters
+// checks them).
+absl::Status ValidateModel(const Model& model);
+
 class Model {
  public:
   // REQUIRES: scaler.dim() == autoencoder.input_dim() and

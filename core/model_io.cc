@@ -1,7 +1,6 @@
 #include "core/model_io.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
@@ -75,9 +74,6 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
     std::copy(layer.weights().begin(), layer.weights().end(), w.data());
     RowVector b(layer.biases_size());
     std::copy(layer.biases().begin(), layer.biases().end(), b.data());
-    if (!w.allFinite() || !b.allFinite()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, " has non-finite parameters"));
-    }
     params.weights.push_back(std::move(w));
     params.biases.push_back(std::move(b));
   }
@@ -99,64 +95,49 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
   info.strata_version = a.strata_version();
   info.calibration = a.calibration();
   info.drift_baseline = a.drift_baseline();
-  if (info.drift_baseline.features_size() != 0) {
-    const v1::DriftBaseline& b = info.drift_baseline;
-    if (b.features_size() != arch.input_dim() ||
-        b.code().mean_size() != arch.encoder_widths(depth - 1) ||
-        b.code().std_size() != b.code().mean_size() ||
-        b.reconstruction_error().histogram_proportions_size() !=
-            b.reconstruction_error().histogram_edges_size() + 1 ||
-        b.code().sample_rows() < 0 ||
-        b.code().sample_size() !=
-            static_cast<int64_t>(b.code().sample_rows()) * b.code().mean_size() ||
-        b.code().sample_errors_size() != b.code().sample_rows()) {
-      return absl::InvalidArgumentError("the drift baseline does not match the architecture");
-    }
-    for (const v1::FeatureBaseline& f : b.features()) {
-      if (f.proportions_size() != f.bin_edges_size() + 1 ||
-          !std::is_sorted(f.bin_edges().begin(), f.bin_edges().end())) {
-        return absl::InvalidArgumentError("the drift baseline has malformed feature bins");
-      }
-    }
-  }
-  const v1::AnomalyCalibration& c = info.calibration;
-  for (const v1::ScoreDistribution* d :
-       {&c.mean_squared(), &c.mean_absolute(), &c.code_distance(), &c.combined()}) {
-    if (!std::is_sorted(d->quantiles().begin(), d->quantiles().end()) ||
-        !std::isfinite(d->threshold())) {
-      return absl::InvalidArgumentError("the anomaly calibration is malformed");
-    }
-  }
-  if (HasCodeScores(c)) {  // absent in models from before the code scores
-    const int k = arch.encoder_widths(depth - 1);
-    const auto finite = [](const auto& values) {
-      return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
-    };
-    if (c.code().mean_size() != k || c.code().precision_size() != k * k ||
-        !finite(c.code().mean()) || !finite(c.code().precision()) ||
-        !(c.mse_scale() > 0 && std::isfinite(c.mse_scale())) ||
-        c.code_distance().quantiles().empty() || c.combined().quantiles().empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the anomaly calibration's code Gaussian does not match the ", k,
-                       "-unit code"));
-    }
-  }
-  return std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info));
+  auto model = std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info));
+  // Values, tables and the calibration's and baseline's shapes: the checks a
+  // freshly trained model passes too.
+  if (absl::Status s = ValidateModel(*model); !s.ok()) return s;
+  return model;
 }
 
-std::string SerializeModel(const Model& model) {
+absl::StatusOr<std::string> SerializeModel(const Model& model, int64_t max_bytes) {
+  const v1::ModelArtifact artifact = ModelToArtifact(model);
+  // Protobuf serialises and parses messages up to 2 GiB only; past that a
+  // file would be written that no loader could read. Sized before any
+  // bytes are produced. kEnvelopeBytes covers the magic and the ModelFile's
+  // own fields and tags.
+  constexpr int64_t kEnvelopeBytes = 64;
+  const int64_t payload_bytes = static_cast<int64_t>(artifact.ByteSizeLong());
+  if (payload_bytes + kEnvelopeBytes > max_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the model would take ", payload_bytes, " bytes; a model file holds at most ", max_bytes,
+        " (2 GiB, protobuf's limit): train a smaller network"));
+  }
   v1::ModelFile file;
   file.set_format_version(kModelFormatVersion);
-  ModelToArtifact(model).SerializeToString(file.mutable_payload());
+  if (!artifact.SerializeToString(file.mutable_payload())) {
+    return absl::InternalError(
+        absl::StrCat("the model (", payload_bytes, " bytes) could not be serialised"));
+  }
   file.set_payload_crc32c(Crc32c(file.payload()));
   std::string out(kMagic);
-  file.AppendToString(&out);
+  if (!file.AppendToString(&out)) {
+    return absl::InternalError("the model file could not be serialised");
+  }
   return out;
 }
 
 absl::StatusOr<std::unique_ptr<Model>> ParseModel(absl::string_view bytes) {
   if (bytes.size() < kMagic.size() || bytes.substr(0, kMagic.size()) != kMagic) {
     return absl::InvalidArgumentError("not a strata model file (the magic bytes do not match)");
+  }
+  // Checked before the int cast below, which would wrap.
+  if (bytes.size() > static_cast<uint64_t>(kMaxModelFileBytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the model file has ", bytes.size(), " bytes, larger than any model file (",
+                     kMaxModelFileBytes, ")"));
   }
   bytes.remove_prefix(kMagic.size());
   v1::ModelFile file;
@@ -183,11 +164,13 @@ absl::StatusOr<std::unique_ptr<Model>> ParseModel(absl::string_view bytes) {
 }
 
 absl::Status WriteModelFile(const Model& model, const std::string& path) {
-  return WriteFileAtomically(path, SerializeModel(model));
+  absl::StatusOr<std::string> bytes = SerializeModel(model);
+  if (!bytes.ok()) return PrefixError(bytes.status(), path);
+  return WriteFileAtomically(path, *bytes);
 }
 
 absl::StatusOr<std::unique_ptr<Model>> ReadModelFile(const std::string& path) {
-  absl::StatusOr<std::string> bytes = ReadFileToString(path);
+  absl::StatusOr<std::string> bytes = ReadFileToString(path, kMaxModelFileBytes);
   if (!bytes.ok()) return bytes.status();
   absl::StatusOr<std::unique_ptr<Model>> model = ParseModel(*bytes);
   if (!model.ok()) return PrefixError(model.status(), path);

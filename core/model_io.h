@@ -11,6 +11,7 @@
 #ifndef STRATA_CORE_MODEL_IO_H_
 #define STRATA_CORE_MODEL_IO_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -29,13 +30,22 @@ v1::ModelArtifact ModelToArtifact(const Model& model);
 // Checks every shape and value the model depends on.
 absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact& artifact);
 
-// The bytes of a model file, and back.
-std::string SerializeModel(const Model& model);
+// The largest model file: the magic, then a message protobuf parses only up
+// to 2 GiB - 1.
+inline constexpr int64_t kMaxModelFileBytes = 8 + int64_t{INT32_MAX};
+
+// The bytes of a model file, and back. ResourceExhausted when the file
+// would exceed `max_bytes` (lowered only by tests), Internal when protobuf
+// fails to serialise.
+absl::StatusOr<std::string> SerializeModel(const Model& model,
+                                           int64_t max_bytes = kMaxModelFileBytes);
 absl::StatusOr<std::unique_ptr<Model>> ParseModel(absl::string_view bytes);
 
+// Fails, writing nothing, when the model cannot be serialised.
 absl::Status WriteModelFile(const Model& model, const std::string& path);
 // Errors are prefixed with the path. DataLoss for truncated or corrupt files,
-// InvalidArgument for foreign ones, NotFound when missing.
+// InvalidArgument for foreign ones and ones larger than kMaxModelFileBytes
+// (refused before reading), NotFound when missing.
 absl::StatusOr<std::unique_ptr<Model>> ReadModelFile(const std::string& path);
 
 }  // namespace strata

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/activation.h"
 #include "core/gemm.h"
+#include "core/train_config.h"
 
 namespace strata {
 namespace {
@@ -58,11 +59,21 @@ absl::Status ValidateArchitecture(const v1::Architecture& arch) {
   if (arch.encoder_widths_size() < 1) {
     return absl::InvalidArgumentError("architecture.encoder_widths needs at least one layer");
   }
+  // The limits a training config is held to (train_config.h), so that a
+  // model file cannot ask for a network that no config could.
+  int64_t weights = 0;
   for (int i = 0; i < arch.encoder_widths_size(); ++i) {
-    if (arch.encoder_widths(i) < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "architecture.encoder_widths[", i, "] must be at least 1, got ", arch.encoder_widths(i)));
+    if (arch.encoder_widths(i) < 1 || arch.encoder_widths(i) > kMaxLayerWidth) {
+      return absl::InvalidArgumentError(absl::StrCat("architecture.encoder_widths[", i,
+                                                     "] must be in [1, ", kMaxLayerWidth,
+                                                     "], got ", arch.encoder_widths(i)));
     }
+    const int64_t in = i == 0 ? arch.input_dim() : arch.encoder_widths(i - 1);
+    weights += in * arch.encoder_widths(i) * (arch.tied_weights() ? 1 : 2);
+  }
+  if (weights > kMaxParameters) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the architecture has ", weights, " weights; the limit is ", kMaxParameters));
   }
   if (arch.encoder_activations_size() != arch.encoder_widths_size()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -78,8 +89,8 @@ absl::Status ValidateArchitecture(const v1::Architecture& arch) {
   if (!IsKnownActivation(arch.output_activation())) {
     return absl::InvalidArgumentError("architecture.output_activation is not set or unknown");
   }
-  if (!std::isfinite(arch.leaky_relu_slope()) || arch.leaky_relu_slope() < 0) {
-    return absl::InvalidArgumentError("architecture.leaky_relu_slope must be finite and >= 0");
+  if (!(arch.leaky_relu_slope() >= 0 && arch.leaky_relu_slope() < 1)) {
+    return absl::InvalidArgumentError("architecture.leaky_relu_slope must be in [0, 1)");
   }
   return absl::OkStatus();
 }

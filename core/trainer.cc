@@ -53,6 +53,13 @@ double EvaluateLoss(const StackedAutoencoder& net, const Matrix& x, v1::Loss los
   return sum / static_cast<double>(x.rows());
 }
 
+absl::Status Diverged(absl::string_view what, v1::EpochRecord::Phase phase, int layer) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "training diverged (", what,
+      phase == v1::EpochRecord::PRETRAIN ? absl::StrCat(" of pretraining layer ", layer) : "",
+      "); lower optimizer.learning_rate or set grad_clip_norm"));
+}
+
 // BCE targets must lie in [0, 1]; names the first raw value that does not.
 absl::Status CheckUnitRange(const Matrix& scaled, const Matrix& raw) {
   if (scaled.minCoeff() >= 0.0f && scaled.maxCoeff() <= 1.0f) return absl::OkStatus();
@@ -158,11 +165,7 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       AddNoise(&input);
       const LossBreakdown loss = backprop.Compute(*net, input, clean, objective, rng_, &grads);
       if (!std::isfinite(loss.objective())) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "training diverged (loss is not finite) in epoch ", epoch,
-            (phase == v1::EpochRecord::PRETRAIN ? absl::StrCat(" of pretraining layer ", layer)
-                                                : ""),
-            "; lower optimizer.learning_rate or set grad_clip_norm"));
+        return Diverged(absl::StrCat("loss is not finite in epoch ", epoch), phase, layer);
       }
       loss_sum += loss.data_loss * static_cast<double>(n);
       std::vector<ParameterBlock<float>> grad_blocks = grads.Blocks();
@@ -213,6 +216,13 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     }
   }
   if (best_params.has_value()) *net->mutable_parameters() = *std::move(best_params);
+  // The loss is checked before each step, not after the last one; and with
+  // patience 0 (or no epoch better than the first) nothing was restored.
+  for (const ParameterBlock<float>& block : net->mutable_parameters()->Blocks()) {
+    if (!Eigen::Map<const Eigen::ArrayXf>(block.data, block.size).allFinite()) {
+      return Diverged("the weights are not finite after the last step", phase, layer);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -266,6 +276,13 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   // global count is set: concurrent jobs each get their own, with no shared
   // state to race on (Eigen::setNbThreads is process-wide).
   omp_set_num_threads(config_.threads() > 0 ? config_.threads() : omp_get_num_procs());
+  // Rows are indexed with int below (and fit: --max_train_values bounds
+  // what a server takes); refuse more rather than wrap.
+  if (data.rows() > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat("the training data has ", data.rows(),
+                                                   " rows; at most ",
+                                                   std::numeric_limits<int>::max(), " are taken"));
+  }
   const int rows = static_cast<int>(data.rows());
   // validation_fraction <= 0.9 always leaves at least one training row.
   const int val_rows = static_cast<int>(std::floor(config_.validation_fraction() * rows));
@@ -304,7 +321,11 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   objective.dropout = config_.dropout();
 
   const int depth = net->depth();
-  const int planned = config_.pretrain_epochs() * depth + config_.finetune_epochs();
+  // In 64 bits: a million pretraining epochs for each of thousands of
+  // (narrow) layers passes the config's limits and overflowed int.
+  const int planned = static_cast<int>(std::min<int64_t>(
+      int64_t{config_.pretrain_epochs()} * depth + config_.finetune_epochs(),
+      std::numeric_limits<int>::max()));
   int epochs_done = 0;
   std::vector<v1::EpochRecord> history;
   PhaseRunner runner(config_, options_, &rng, start, &epochs_done, planned, &history);
@@ -354,10 +375,20 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   if (val.rows() > 0) summary.set_final_validation_loss(EvaluateLoss(*net, val, config_.loss()));
   summary.set_mean_reconstruction_mse(
       config_.loss() == v1::MSE ? summary.final_train_loss() : EvaluateLoss(*net, train, v1::MSE));
-  info.calibration =
+  if (!std::isfinite(summary.final_train_loss()) ||
+      !std::isfinite(summary.mean_reconstruction_mse()) ||
+      (val.rows() > 0 && !std::isfinite(summary.final_validation_loss()))) {
+    // Finite weights whose outputs overflow.
+    return Diverged("the final loss is not finite", v1::EpochRecord::FINETUNE, 0);
+  }
+  absl::StatusOr<v1::AnomalyCalibration> calibration =
       CalibrateAnomalyScores(*net, *scaler, data, config_.anomaly().threshold_percentile());
-  info.drift_baseline =
+  if (!calibration.ok()) return calibration.status();
+  info.calibration = *std::move(calibration);
+  absl::StatusOr<v1::DriftBaseline> baseline =
       ComputeDriftBaseline(*net, *scaler, data, config_.drift_bins(), info.calibration);
+  if (!baseline.ok()) return baseline.status();
+  info.drift_baseline = *std::move(baseline);
   const double percentile = config_.anomaly().threshold_percentile();
   const double above = static_cast<double>(data.rows()) * (100 - percentile) / 100;
   if (percentile < 100 && above < kMinRowsAboveThreshold) {
@@ -370,7 +401,14 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   summary.set_seconds(SecondsSince(start));
   info.created_unix_micros = absl::ToUnixMicros(absl::Now());
   info.strata_version = STRATA_VERSION;
-  return std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info));
+  auto model = std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info));
+  // What the loader checks, checked before anything is published: a model
+  // that fails here would be stored and never load.
+  if (absl::Status s = ValidateModel(*model); !s.ok()) {
+    return absl::InternalError(
+        absl::StrCat("training produced a model that would not load: ", s.message()));
+  }
+  return model;
 }
 
 }  // namespace strata

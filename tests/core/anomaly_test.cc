@@ -37,6 +37,27 @@ TEST(AnomalyTest, DescribeScoresAndPercentileOfScoreAgree) {
   EXPECT_EQ(DescribeScores({3, 1, 2}, 50).quantiles_size(), 3);
 }
 
+// A table ending in NaN sent the search to its end and the interpolation
+// one past it (ASan reports the read: four entries fill the table's first
+// allocation exactly); any table now stays inside it, and
+// ValidateCalibration keeps such tables out of models.
+TEST(AnomalyTest, PercentileOfScoreStaysInsideAnyTable) {
+  v1::ScoreDistribution d;
+  for (float q : {0.0f, 1.0f, std::nanf(""), std::nanf("")}) d.add_quantiles(q);
+  for (float score : {-1.0f, 0.5f, 5.0f, 1e30f}) {
+    const double p = PercentileOfScore(d, score);
+    EXPECT_TRUE(p >= 0 && p <= 100) << score << " -> " << p;
+  }
+  EXPECT_FALSE(ValidateCalibration([&] {
+                 v1::AnomalyCalibration c;
+                 c.set_threshold_percentile(99);
+                 *c.mutable_mean_squared() = d;
+                 return c;
+               }(),
+                                   2)
+                   .ok());
+}
+
 TEST(AnomalyTest, TrainedModelFlagsOutliersAboveItsThreshold) {
   const Matrix data = testing::ManifoldData(2000, 8, 2, 17);
   Trainer::Options options;

@@ -1,10 +1,17 @@
 #include "core/model_io.h"
 
 #include <dirent.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <fstream>
+#include <functional>
+#include <limits>
 
+#include "absl/strings/str_cat.h"
 #include "core/file_util.h"
+#include "core/train_config.h"
 #include "core/trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,6 +38,43 @@ std::unique_ptr<Model> TrainedModel(bool tied) {
   return *std::move(model);
 }
 
+// A one-feature model whose code is `code_width` units wide, built by hand
+// (no training could afford the widest), with a calibration whose code
+// Gaussian has `precision_values` entries.
+v1::ModelArtifact HandMadeArtifact(int code_width, int64_t precision_values) {
+  v1::ModelArtifact a;
+  v1::Architecture* arch = a.mutable_architecture();
+  arch->set_input_dim(1);
+  arch->add_encoder_widths(code_width);
+  arch->add_encoder_activations(v1::LINEAR);
+  arch->set_output_activation(v1::LINEAR);
+  v1::DenseLayer* enc = a.add_encoder();
+  enc->set_rows(1);
+  enc->set_cols(code_width);
+  enc->mutable_weights()->Resize(code_width, 0.5f);
+  enc->mutable_biases()->Resize(code_width, 0.0f);
+  v1::DenseLayer* dec = a.add_decoder();
+  dec->set_rows(code_width);
+  dec->set_cols(1);
+  dec->mutable_weights()->Resize(code_width, 0.5f);
+  dec->mutable_biases()->Resize(1, 0.0f);
+  a.mutable_scaler()->set_kind(v1::IDENTITY);
+  a.mutable_scaler()->add_offset(0);
+  a.mutable_scaler()->add_scale(1);
+  v1::AnomalyCalibration* c = a.mutable_calibration();
+  c->set_threshold_percentile(99);
+  for (v1::ScoreDistribution* d : {c->mutable_mean_squared(), c->mutable_mean_absolute(),
+                                   c->mutable_code_distance(), c->mutable_combined()}) {
+    d->set_threshold(1);
+    d->add_quantiles(0);
+    d->add_quantiles(2);
+  }
+  c->mutable_code()->mutable_mean()->Resize(code_width, 0.0f);
+  c->mutable_code()->mutable_precision()->Resize(static_cast<int>(precision_values), 1.0f);
+  c->set_mse_scale(1);
+  return a;
+}
+
 std::string TempPath(const std::string& name) { return ::testing::TempDir() + "/" + name; }
 
 TEST(ModelIoTest, RoundTripIsBitIdentical) {
@@ -48,7 +92,7 @@ TEST(ModelIoTest, RoundTripIsBitIdentical) {
     // Everything else survives too, and a second write gives the same bytes.
     EXPECT_EQ(ModelToArtifact(**loaded).SerializeAsString(),
               ModelToArtifact(*model).SerializeAsString());
-    EXPECT_EQ(SerializeModel(**loaded), SerializeModel(*model));
+    EXPECT_EQ(*SerializeModel(**loaded), *SerializeModel(*model));
     EXPECT_EQ((*loaded)->info().feature_names, model->info().feature_names);
     // One pretraining epoch for each of 2 layers, then 3 fine-tuning epochs.
     EXPECT_EQ((*loaded)->info().history.size(), 5u);
@@ -69,7 +113,7 @@ TEST(ModelIoTest, WriteLeavesNoTemporaryFiles) {
 }
 
 TEST(ModelIoTest, TruncatedFilesAreRejected) {
-  const std::string bytes = SerializeModel(*TrainedModel(false));
+  const std::string bytes = *SerializeModel(*TrainedModel(false));
   for (size_t keep : {size_t{0}, size_t{5}, size_t{8}, size_t{9}, size_t{20}, bytes.size() / 2,
                       bytes.size() - 1}) {
     auto m = ParseModel(bytes.substr(0, keep));
@@ -84,7 +128,7 @@ TEST(ModelIoTest, TruncatedFilesAreRejected) {
 }
 
 TEST(ModelIoTest, CorruptPayloadFailsTheChecksum) {
-  std::string bytes = SerializeModel(*TrainedModel(false));
+  std::string bytes = *SerializeModel(*TrainedModel(false));
   bytes[bytes.size() - 100] ^= 0x10;  // a weight bit deep in the payload
   auto m = ParseModel(bytes);
   ASSERT_FALSE(m.ok());
@@ -104,7 +148,7 @@ TEST(ModelIoTest, ForeignFilesAreRejected) {
 }
 
 TEST(ModelIoTest, UnsupportedFormatVersionIsNamed) {
-  const std::string bytes = SerializeModel(*TrainedModel(false));
+  const std::string bytes = *SerializeModel(*TrainedModel(false));
   v1::ModelFile file;
   ASSERT_TRUE(file.ParseFromString(bytes.substr(8)));
   file.set_format_version(99);
@@ -146,6 +190,138 @@ TEST(ModelIoTest, InconsistentArtifactsAreRejected) {
   a = good;
   a.mutable_calibration()->set_mse_scale(0);
   EXPECT_FALSE(ModelFromArtifact(a).ok());
+}
+
+// k * k for the code Gaussian's k x k precision overflowed int: a 65536-unit
+// code (as wide as training allows) with no precision at all passed as
+// 65536 x 65536, and scoring read 16 GiB past the end.
+TEST(ModelIoTest, CodeGaussianSizeIsCheckedIn64Bits) {
+  ASSERT_TRUE(ModelFromArtifact(HandMadeArtifact(3, 9)).ok());
+  auto m = ModelFromArtifact(HandMadeArtifact(kMaxLayerWidth, 0));
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("65536-unit code"));
+  // 65537 x 65537 wraps to 131073 in int; a code that wide is refused
+  // anyway, by the width limit training applies.
+  m = ModelFromArtifact(HandMadeArtifact(kMaxLayerWidth + 1, 131073));
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("encoder_widths[0]"));
+}
+
+// Every float table a model is served with must be finite: NaN passes
+// is_sorted and comparisons, and then reads past the end of a table.
+TEST(ModelIoTest, NonFiniteTablesAreRejected) {
+  const v1::ModelArtifact good = ModelToArtifact(*TrainedModel(false));
+  ASSERT_TRUE(ModelFromArtifact(good).ok());
+  const float nan = std::nanf("");
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::pair<std::string, std::function<void(v1::ModelArtifact*)>>> breaks = {
+      {"all-NaN quantiles",
+       [&](v1::ModelArtifact* a) {
+         auto* q = a->mutable_calibration()->mutable_mean_squared()->mutable_quantiles();
+         for (int i = 0; i < q->size(); ++i) q->Set(i, nan);
+       }},
+      {"one NaN quantile",
+       [&](v1::ModelArtifact* a) {
+         a->mutable_calibration()->mutable_combined()->set_quantiles(3, nan);
+       }},
+      {"infinite quantile",
+       [&](v1::ModelArtifact* a) {
+         a->mutable_calibration()->mutable_code_distance()->set_quantiles(0, -inf);
+       }},
+      {"descending quantiles",
+       [&](v1::ModelArtifact* a) {
+         a->mutable_calibration()->mutable_mean_absolute()->set_quantiles(0, 1e30f);
+       }},
+      {"NaN threshold percentile",
+       [&](v1::ModelArtifact* a) { a->mutable_calibration()->set_threshold_percentile(nan); }},
+      {"infinite code precision",
+       [&](v1::ModelArtifact* a) {
+         a->mutable_calibration()->mutable_code()->set_precision(4, inf);
+       }},
+      {"NaN feature bin edge",
+       [&](v1::ModelArtifact* a) {
+         a->mutable_drift_baseline()->mutable_features(2)->set_bin_edges(0, nan);
+       }},
+      {"NaN feature proportion",
+       [&](v1::ModelArtifact* a) {
+         a->mutable_drift_baseline()->mutable_features(0)->set_proportions(1, nan);
+       }},
+      {"infinite feature std",
+       [&](v1::ModelArtifact* a) { a->mutable_drift_baseline()->mutable_features(1)->set_std(inf); }},
+      {"NaN feature min",
+       [&](v1::ModelArtifact* a) { a->mutable_drift_baseline()->mutable_features(1)->set_min(nan); }},
+      {"NaN error histogram edge",
+       [&](v1::ModelArtifact* a) {
+         a->mutable_drift_baseline()->mutable_reconstruction_error()->set_histogram_edges(0, nan);
+       }},
+      {"NaN error proportion",
+       [&](v1::ModelArtifact* a) {
+         a->mutable_drift_baseline()->mutable_reconstruction_error()->set_histogram_proportions(0,
+                                                                                               nan);
+       }},
+      {"NaN code baseline std",
+       [&](v1::ModelArtifact* a) { a->mutable_drift_baseline()->mutable_code()->set_std(0, nan); }},
+      {"NaN code sample",
+       [&](v1::ModelArtifact* a) {
+         a->mutable_drift_baseline()->mutable_code()->set_sample(0, nan);
+       }},
+      {"negative training rows",
+       [&](v1::ModelArtifact* a) { a->mutable_drift_baseline()->set_training_rows(-1); }},
+      {"NaN expected anomaly ratio",
+       [&](v1::ModelArtifact* a) { a->mutable_drift_baseline()->set_expected_anomaly_ratio(nan); }},
+  };
+  for (const auto& [what, apply] : breaks) {
+    v1::ModelArtifact a = good;
+    apply(&a);
+    EXPECT_FALSE(ModelFromArtifact(a).ok()) << what;
+  }
+}
+
+// The int cast of a file's size saw only the model in a file with 4 GiB of
+// trailing bytes, and loaded it.
+TEST(ModelIoTest, FilesOverTwoGiBAreRefusedBeforeParsing) {
+  const std::string bytes = *SerializeModel(*TrainedModel(false));
+  const size_t size = bytes.size() + (size_t{1} << 32);
+  // Untouched pages of an anonymous mapping cost no memory.
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  std::memcpy(p, bytes.data(), bytes.size());
+  auto m = ParseModel(absl::string_view(static_cast<const char*>(p), size));
+  munmap(p, size);
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("larger than"));
+}
+
+// A model file can be at most 2 GiB: a larger one is refused before it is
+// read into memory.
+TEST(ModelIoTest, ReadingAFileOverTheLimitFailsBeforeReadingIt) {
+  const std::string path = TempPath("huge.strata");
+  const std::string bytes = *SerializeModel(*TrainedModel(false));
+  {
+    std::ofstream(path, std::ios::binary) << bytes;
+  }
+  // Sparse: 3 GiB that take no disk.
+  ASSERT_EQ(truncate(path.c_str(), off_t{3} << 30), 0);
+  auto m = ReadModelFile(path);
+  unlink(path.c_str());
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("larger than"));
+}
+
+// Protobuf cannot serialise or parse past 2 GiB: a larger model is an error
+// before any byte is written, not a file no loader reads. The limit is
+// lowered here to test the check without 2 GiB of weights.
+TEST(ModelIoTest, AModelOverTheFileLimitIsAnErrorNotAFile) {
+  EXPECT_EQ(kMaxModelFileBytes, int64_t{8} + 2147483647);
+  const std::unique_ptr<Model> model = TrainedModel(false);
+  const absl::StatusOr<std::string> bytes = SerializeModel(*model);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  const int64_t size = static_cast<int64_t>(bytes->size());
+  EXPECT_EQ(*SerializeModel(*model, size + 64), *bytes);
+  const absl::StatusOr<std::string> over = SerializeModel(*model, size / 2);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(over.status().message(), HasSubstr(absl::StrCat("at most ", size / 2)));
 }
 
 TEST(ModelIoTest, ModelsFromBeforeCodeScoresLoadAndScoreByMse) {

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include "core/activation.h"
+#include "core/train_config.h"
 #include "gtest/gtest.h"
 #include "tests/testing/synthetic_data.h"
 
@@ -120,6 +121,31 @@ TEST(StackedAutoencoderTest, RejectsBadArchitectures) {
   arch = Arch({8, 3}, false);
   arch.set_output_activation(v1::ACTIVATION_UNSPECIFIED);
   EXPECT_FALSE(StackedAutoencoder::Create(arch, 1).ok());
+}
+
+// A model file's architecture meets the limits a training config does, so a
+// file cannot ask for a network no config could.
+TEST(StackedAutoencoderTest, ArchitecturesAreHeldToTheTrainingLimits) {
+  v1::Architecture arch = Arch({kMaxLayerWidth, 3}, false);
+  EXPECT_TRUE(ValidateArchitecture(arch).ok()) << ValidateArchitecture(arch);
+  arch.set_encoder_widths(0, kMaxLayerWidth + 1);
+  absl::Status s = ValidateArchitecture(arch);
+  EXPECT_NE(s.message().find("encoder_widths[0]"), std::string::npos) << s;
+  // Each width allowed, the weights too many: 2 x 65536 x 65536 x 2.
+  arch = Arch({kMaxLayerWidth, kMaxLayerWidth}, false);
+  arch.set_input_dim(kMaxLayerWidth);
+  s = ValidateArchitecture(arch);
+  EXPECT_NE(s.message().find("weights"), std::string::npos) << s;
+  // And the input alone: kMaxParameters / 2 + 1 features into one unit.
+  arch = Arch({1}, false);
+  arch.set_input_dim(static_cast<int>(kMaxParameters / 2 + 1));
+  EXPECT_FALSE(ValidateArchitecture(arch).ok());
+  arch.set_tied_weights(true);
+  EXPECT_TRUE(ValidateArchitecture(arch).ok());
+  // Training takes leaky_relu_slope in [0, 1).
+  arch = Arch({8, 3}, false);
+  arch.set_leaky_relu_slope(1.5f);
+  EXPECT_FALSE(ValidateArchitecture(arch).ok());
 }
 
 TEST(StackedAutoencoderTest, FromParametersChecksShapes) {

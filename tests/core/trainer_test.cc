@@ -3,6 +3,7 @@
 #include <Eigen/SVD>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "core/backprop.h"
@@ -370,6 +371,47 @@ TEST(TrainerTest, DivergenceIsReportedNotReturnedAsAModel) {
 
 namespace strata {
 namespace {
+
+// The loss is checked before each step: the last step can still leave
+// non-finite weights (huge learning rate) or finite weights whose outputs
+// overflow (large one), with nothing to restore at patience 0. Neither may
+// come back as a model.
+TEST(TrainerTest, DivergenceOnTheLastStepIsReportedNotReturnedAsAModel) {
+  for (float learning_rate : {3e38f, 1e25f}) {
+    v1::TrainConfig config;
+    config.add_encoder_widths(4);
+    config.set_scaler(v1::IDENTITY);
+    config.set_validation_fraction(0);
+    config.set_batch_size(1000);  // one step in all
+    config.set_finetune_epochs(1);
+    config.mutable_early_stopping()->set_patience(0);
+    config.mutable_optimizer()->set_kind(v1::OptimizerConfig::SGD);
+    config.mutable_optimizer()->set_learning_rate(learning_rate);
+    auto model = Train(config, testing::GaussianMatrix(200, 6, 1, 100.0));
+    EXPECT_EQ(model.status().code(), absl::StatusCode::kFailedPrecondition) << learning_rate;
+    EXPECT_THAT(model.status().message(), HasSubstr("diverged")) << learning_rate;
+  }
+}
+
+// pretrain_epochs x depth + finetune_epochs overflowed int (both within the
+// config's limits), and progress reported a negative plan.
+TEST(TrainerTest, ThePlannedEpochCountDoesNotOverflow) {
+  v1::TrainConfig config;
+  for (int i = 0; i < 2200; ++i) config.add_encoder_widths(1);
+  config.set_pretrain_epochs(kMaxEpochs);
+  std::atomic<bool> cancel{false};
+  int planned = 0;
+  Trainer::Options options;
+  options.cancel = &cancel;
+  options.on_epoch = [&](const TrainProgress& p) {
+    planned = p.epochs_planned;
+    EXPECT_GE(p.eta_seconds, 0);
+    cancel = true;
+  };
+  auto model = Train(config, testing::GaussianMatrix(60, 2, 1), options);
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kCancelled) << model.status();
+  EXPECT_EQ(planned, std::numeric_limits<int>::max());
+}
 
 TEST(TrainerTest, MatrixProductsUseEveryCoreUnlessConfigured) {
 #ifdef EIGEN_DONT_PARALLELIZE
