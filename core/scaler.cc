@@ -43,6 +43,15 @@ absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Matrix& data) {
       offset(c) = static_cast<float>(lo);
       scale(c) = static_cast<float>(UsableScale(hi - lo, magnitude));
     }
+    // Transform computes x - offset in float: a column spanning more than a
+    // float holds would scale to infinity (and MINMAX's scale be infinite),
+    // and training diverge for no reason the user could see.
+    constexpr double kFloatMax = std::numeric_limits<float>::max();
+    if (std::max(hi - offset(c), offset(c) - lo) > kFloatMax || !std::isfinite(scale(c))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "column ", c, " spans ", lo, " to ", hi,
+          ", too wide to scale in float; rescale it (divide by a power of ten)"));
+    }
   }
   return Scaler(kind, std::move(offset), std::move(scale));
 }

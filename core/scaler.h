@@ -24,6 +24,8 @@ namespace strata {
 class Scaler {
  public:
   // Fits STANDARD, MINMAX or IDENTITY on `data` (rows x features; finite).
+  // InvalidArgument for a column spanning more than a float can hold, which
+  // would scale to infinity.
   static absl::StatusOr<Scaler> Fit(v1::ScalerKind kind, const Matrix& data);
   // An identity scaler for `dim` features.
   static Scaler Identity(int dim);

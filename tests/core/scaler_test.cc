@@ -94,5 +94,27 @@ TEST(ScalerTest, RejectsBadInput) {
   EXPECT_NE(s.message().find("feature 1"), std::string::npos) << s;
 }
 
+// A column spanning more than a float holds scaled to infinity: a scale of
+// inf (MINMAX), which no model file may hold, or x - mean overflowing
+// (STANDARD), which makes training diverge for no reason the user can see.
+TEST(ScalerTest, ColumnsWiderThanFloatRangeAreRefused) {
+  Matrix wide(10, 2);
+  wide.col(0).setConstant(1.0f);
+  wide.col(1).setConstant(3e38f);
+  wide(9, 1) = -3e38f;
+  for (v1::ScalerKind kind : {v1::MINMAX, v1::STANDARD}) {
+    const auto s = Scaler::Fit(kind, wide);
+    ASSERT_FALSE(s.ok()) << kind << ": scale " << s->scale();
+    EXPECT_NE(s.status().message().find("column 1"), std::string::npos) << s.status();
+  }
+  // Large but within range: fits, and the training rows scale finitely.
+  wide(9, 1) = 1e38f;
+  for (v1::ScalerKind kind : {v1::MINMAX, v1::STANDARD}) {
+    const auto s = Scaler::Fit(kind, wide);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_TRUE(s->Transform(wide).allFinite()) << kind;
+  }
+}
+
 }  // namespace
 }  // namespace strata
