@@ -11,12 +11,19 @@
 namespace strata {
 namespace {
 
+// Scores in a total order: NaN (an output that overflowed) above every
+// other score, as PercentileOfScore reads it, and tied with itself. Plain <
+// and == on NaN break std::sort's ordering and the grouping of ties (NaN !=
+// NaN left the loops below at the same index forever).
+bool ScoreLess(double a, double b) { return std::isnan(a) ? false : std::isnan(b) || a < b; }
+bool ScoreTied(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+
 // Row indices sorted by score, highest first (stable: ties keep row order).
 std::vector<size_t> ByScoreDescending(const std::vector<double>& scores) {
   std::vector<size_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+                   [&](size_t a, size_t b) { return ScoreLess(scores[b], scores[a]); });
   return order;
 }
 
@@ -26,11 +33,12 @@ double RocAuc(const std::vector<double>& scores, const std::vector<int>& labels)
   // Mann-Whitney U with average ranks for ties.
   std::vector<size_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] < scores[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return ScoreLess(scores[a], scores[b]); });
   double positive_rank_sum = 0, positives = 0;
   for (size_t i = 0; i < order.size();) {
     size_t j = i;
-    while (j < order.size() && scores[order[j]] == scores[order[i]]) ++j;
+    while (j < order.size() && ScoreTied(scores[order[j]], scores[order[i]])) ++j;
     const double rank = (static_cast<double>(i) + static_cast<double>(j - 1)) / 2 + 1;
     for (size_t k = i; k < j; ++k) {
       if (labels[order[k]] == 1) positive_rank_sum += rank, positives += 1;
@@ -50,7 +58,7 @@ double AveragePrecision(const std::vector<double>& scores, const std::vector<int
   for (size_t i = 0; i < order.size();) {
     size_t j = i;
     // All rows tied at this threshold come in together.
-    while (j < order.size() && scores[order[j]] == scores[order[i]]) {
+    while (j < order.size() && ScoreTied(scores[order[j]], scores[order[i]])) {
       true_positives += labels[order[j]] == 1;
       seen += 1;
       ++j;

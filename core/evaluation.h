@@ -18,7 +18,9 @@ namespace strata {
 
 // Area under the ROC curve: the probability that a random positive scores
 // above a random negative, ties counting one half. NaN unless both classes
-// occur. REQUIRES: scores.size() == labels.size(); labels are 0 or 1.
+// occur. A NaN score ranks above every other score (and ties with NaN), here
+// and in AveragePrecision. REQUIRES: scores.size() == labels.size(); labels
+// are 0 or 1.
 double RocAuc(const std::vector<double>& scores, const std::vector<int>& labels);
 
 // Average precision: sum over distinct score thresholds (highest first) of

@@ -30,6 +30,19 @@ TEST(AveragePrecisionTest, ByHand) {
   EXPECT_TRUE(std::isnan(AveragePrecision({0.1, 0.2}, {0, 0})));
 }
 
+// A NaN score (a model whose output overflowed) ranks above every other, as
+// PercentileOfScore reads it; it used to break std::sort's ordering and
+// never leave the loop that groups tied scores (NaN != NaN).
+TEST(RocAucTest, NaNScoresRankHighestAndAreTiedWithEachOther) {
+  const double nan = std::nan("");
+  EXPECT_DOUBLE_EQ(RocAuc({nan, 0.1, 0.2, nan}, {1, 0, 0, 1}), 1.0);
+  EXPECT_DOUBLE_EQ(RocAuc({nan, 0.1, 0.2, nan}, {0, 1, 1, 0}), 0.0);
+  // Tied NaNs: one positive and one negative among them count one half.
+  EXPECT_DOUBLE_EQ(RocAuc({nan, 0.1, nan}, {1, 0, 0}), 0.75);
+  EXPECT_DOUBLE_EQ(AveragePrecision({0.9, nan, 0.1}, {0, 1, 0}), 1.0);
+  EXPECT_DOUBLE_EQ(AveragePrecision({nan, nan, 0.1, 0.2}, {1, 0, 0, 0}), 0.5);
+}
+
 // Three Gaussian blobs in 4-D, `separation` apart.
 void Blobs(int n, double separation, Matrix* x, std::vector<int>* y) {
   std::mt19937 rng(3);
