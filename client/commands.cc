@@ -1,5 +1,6 @@
 #include "client/commands.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -105,6 +106,31 @@ std::string Json(const google::protobuf::Message& message) {
   std::string out;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);
   return out;
+}
+
+absl::Status CheckOutput(const std::string& output) {
+  if (output == "table" || output == "csv" || output == "json") return absl::OkStatus();
+  return absl::InvalidArgumentError("--output must be table, csv or json");
+}
+
+void PrintTable(const std::vector<std::vector<std::string>>& rows, bool csv) {
+  if (csv) {
+    for (const auto& row : rows) std::cout << absl::StrJoin(row, ",") << "\n";
+    return;
+  }
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
 }
 
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {

@@ -95,6 +95,12 @@ absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row
 // false fields included: how every subcommand prints JSON.
 std::string Json(const google::protobuf::Message& message);
 
+// The --output formats of the listing commands (models, jobs, drift):
+// InvalidArgument unless `output` is table, csv or json.
+absl::Status CheckOutput(const std::string& output);
+// Prints `rows` (the first is the header) as aligned columns, or as CSV.
+void PrintTable(const std::vector<std::vector<std::string>>& rows, bool csv);
+
 // A client for the server that --server names.
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global);
 

@@ -1,0 +1,90 @@
+// strata jobs: lists a server's training jobs, shows one, or cancels one.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "client/cli_flags.h"
+#include "client/commands.h"
+#include "client/strata_client.h"
+
+namespace strata::cli {
+namespace {
+
+bool IsEnded(v1::TrainJob::State state) {
+  return state == v1::TrainJob::SUCCEEDED || state == v1::TrainJob::FAILED ||
+         state == v1::TrainJob::CANCELLED;
+}
+
+std::string Time(int64_t unix_micros) {
+  if (unix_micros == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(unix_micros),
+                          absl::LocalTimeZone());
+}
+
+}  // namespace
+
+int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args) {
+  std::string output = "table", model, id, cancel;
+  FlagSet flags("jobs", "Lists training jobs, shows one (--id) or cancels one (--cancel).");
+  flags.AddString("model", &model, "NAME", "only this model's jobs");
+  flags.AddString("id", &id, "ID", "show this job");
+  flags.AddString("cancel", &cancel, "ID", "cancel this job");
+  flags.AddString("output", &output, "table|csv|json", "output format");
+  if (int code = flags.ParseOrExit(args); code >= 0) return code;
+  if (absl::Status s = CheckOutput(output); !s.ok()) {
+    Fail("jobs", s);
+    return kExitUsage;
+  }
+  auto client = Connect(global);
+  if (!client.ok()) return Fail("jobs", client.status());
+  v1::ListTrainJobsResponse jobs;
+  if (!cancel.empty()) {
+    // The server answers a cancel of an ended job with the job (cancelling
+    // is idempotent), but the user asked to stop a job that had stopped:
+    // exit 1 (failed, one line on stderr), as kill(1) does for a process
+    // that has exited, so that no script reads it as "cancelled" (and not 2:
+    // the command line was fine). The state is read first because a queued
+    // job's cancel ends it at once, CANCELLED like one cancelled before.
+    absl::StatusOr<v1::TrainJob> job = (*client)->GetTrainJob(cancel);
+    const bool had_ended = job.ok() && IsEnded(job->state());
+    if (job.ok() && !had_ended) job = (*client)->CancelTrainJob(cancel);
+    if (!job.ok()) return Fail("jobs", job.status());
+    // SUCCEEDED or FAILED after the cancel: it ended on its own meanwhile.
+    if (had_ended || job->state() == v1::TrainJob::SUCCEEDED ||
+        job->state() == v1::TrainJob::FAILED) {
+      return Fail("jobs", absl::FailedPreconditionError(absl::StrCat(
+                              cancel, " had already ended (",
+                              v1::TrainJob::State_Name(job->state()), "): nothing to cancel")));
+    }
+    *jobs.add_jobs() = *std::move(job);
+  } else if (!id.empty()) {
+    absl::StatusOr<v1::TrainJob> job = (*client)->GetTrainJob(id);
+    if (!job.ok()) return Fail("jobs", job.status());
+    *jobs.add_jobs() = *std::move(job);
+  } else {
+    absl::StatusOr<v1::ListTrainJobsResponse> list = (*client)->ListTrainJobs(model);
+    if (!list.ok()) return Fail("jobs", list.status());
+    jobs = *std::move(list);
+  }
+  if (output == "json") {
+    std::cout << Json(jobs) << "\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"JOB", "MODEL", "STATE", "VERSION", "EPOCHS", "LOSS", "CREATED", "ERROR"}};
+  for (const v1::TrainJob& j : jobs.jobs()) {
+    const v1::TrainJobProgress& p = j.progress();
+    rows.push_back({j.id(), j.model_name(), v1::TrainJob::State_Name(j.state()),
+                    j.version() ? absl::StrCat(j.version()) : "-",
+                    absl::StrCat(p.epochs_done(), "/", p.epochs_planned()),
+                    p.epochs_done() ? absl::StrFormat("%.6g", p.train_loss()) : "-",
+                    Time(j.created_unix_micros()), j.error()});
+  }
+  PrintTable(rows, output == "csv");
+  return kExitOk;
+}
+
+}  // namespace strata::cli
