@@ -67,23 +67,32 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
                                                      chunk.cols(), " columns, earlier chunks had ",
                                                      cols_));
     }
-    const int64_t total = static_cast<int64_t>(values_.size()) + chunk.values_size();
+    const int64_t total = int64_t{used_rows_} * cols_ + chunk.values_size();
     if (total > max_values_) return TrainJobManager::CheckTrainValues(total, max_values_);
     // Validates shape and values; errors name the message and its row.
     absl::StatusOr<Matrix> rows =
         FromDenseMatrix(chunk, absl::StrCat("upload message ", messages_), max_values_);
     if (!rows.ok()) return rows.status();
-    values_.insert(values_.end(), rows->data(), rows->data() + rows->size());
+    // The rows grow in place: a row-major matrix keeping its width grows by
+    // realloc, which moves large blocks by remapping their pages (mremap)
+    // rather than copying, so the upload peaks at its size plus one chunk,
+    // not twice its size. Capacity doubles, as a vector's would, so that
+    // many small chunks do not realloc each time.
+    const Eigen::Index used = used_rows_, add = rows->rows();
+    if (used + add > rows_.rows()) {
+      rows_.conservativeResize(std::max<Eigen::Index>(used + add, 2 * rows_.rows()), cols_);
+    }
+    rows_.middleRows(used, add) = *rows;
+    used_rows_ += add;
     return absl::OkStatus();
   }
 
   absl::Status Submit() {
     if (messages_ == 0) return absl::InvalidArgumentError("the upload carried no spec");
-    if (values_.empty()) return absl::InvalidArgumentError("the upload carried no rows");
+    if (used_rows_ == 0) return absl::InvalidArgumentError("the upload carried no rows");
     TrainJobManager::JobData data;
-    data.rows.resize(static_cast<Eigen::Index>(values_.size()) / cols_, cols_);
-    std::memcpy(data.rows.data(), values_.data(), values_.size() * sizeof(float));
-    std::vector<float>().swap(values_);
+    rows_.conservativeResize(used_rows_, cols_);  // gives back the spare capacity, in place
+    data.rows = std::move(rows_);
     absl::StatusOr<v1::TrainJob> job = jobs_->Submit(std::move(spec_), std::move(data));
     if (!job.ok()) return job.status();
     *response_ = std::move(*job);
@@ -96,7 +105,8 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
   v1::TrainJob* const response_;
   v1::UploadTrainJobRequest request_;
   v1::TrainJobSpec spec_;
-  std::vector<float> values_;
+  Matrix rows_;  // rows_.rows() is the capacity; the first used_rows_ hold data
+  Eigen::Index used_rows_ = 0;
   int32_t cols_ = 0;
   int64_t messages_ = 0;
 };
