@@ -248,9 +248,10 @@ class ScoreStreamReactor final
                      " of the stream, counting from 0): ", status.message()));
   }
 
-  // REQUIRES: mu_ not held. The write's response lives in stream_ until
-  // OnWriteDone, and stream_ lives until OnDone.
-  void Run(const Actions& a) {
+  // Starts what `a` says, without mu_: no lock is held across a reactor
+  // call. The write's response lives in stream_ until OnWriteDone, and
+  // stream_ lives until OnDone.
+  void Run(const Actions& a) ABSL_LOCKS_EXCLUDED(mu_) {
     if (a.write != nullptr) StartWrite(a.write);
     if (a.read) StartRead(&request_);
     if (a.finish.has_value()) Finish(ToGrpcStatus(*a.finish));
