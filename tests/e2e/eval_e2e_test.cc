@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "core/csv_reader.h"
 #include "core/evaluation.h"
+#include "core/model_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/server_process.h"
@@ -58,7 +59,8 @@ TEST_F(EvalTest, AnomalyMetricsMatchTheScoresOfEachRow) {
       server_->Strata("eval --model thyroid --data data/thyroid.csv --label_column label");
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_THAT(eval.output, HasSubstr("anomalies (label = 1): 93 of 3772 rows"));
-  // The same scores, row by row, from `strata score`; the AUC computed here.
+  // The figures are of the scores `strata score` prints for the same rows
+  // (that the figures themselves are right is checked by hand below).
   const ShellResult score = server_->Strata(
       "score --model thyroid --drop_columns label < data/thyroid.csv 2>/dev/null");
   ASSERT_EQ(score.exit_code, 0);
@@ -77,6 +79,93 @@ TEST_F(EvalTest, AnomalyMetricsMatchTheScoresOfEachRow) {
   EXPECT_NEAR(ResultValue(eval.output, "auc"), RocAuc(scores, y), 1e-4);
   EXPECT_NEAR(ResultValue(eval.output, "average_precision"), AveragePrecision(scores, y), 1e-4);
   EXPECT_GT(ResultValue(eval.output, "auc"), 0.7);  // far from chance on thyroid
+}
+
+// Writes `artifact` as version 1 of `name` into the server's store (renamed
+// in whole, as an operator would) and waits (bounded) until it is served.
+void ServeByHand(const testing::ServerProcess& server, const std::string& dir,
+                 const std::string& name, const v1::ModelArtifact& artifact) {
+  absl::StatusOr<std::unique_ptr<Model>> model = ModelFromArtifact(artifact);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::string incoming = dir + "/models/.incoming";
+  std::system(("mkdir -p " + incoming + " " + dir + "/models/" + name).c_str());
+  ASSERT_TRUE(WriteModelFile(**model, incoming + "/" + kModelFileName).ok());
+  ASSERT_EQ(rename(incoming.c_str(), (dir + "/models/" + name + "/1").c_str()), 0);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (server.Strata("models").output.find(name) == std::string::npos &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_NE(server.Strata("models").output.find(name), std::string::npos) << "never served";
+}
+
+TEST_F(EvalTest, AucAndAveragePrecisionAreTheValuesWorkedOutByHand) {
+  // A model whose score is known in closed form: every weight and bias 0 and
+  // a linear output reconstruct every row as 0; an identity scaler; no code
+  // calibration, so the default score is the MSE. Row (a, b) scores
+  // (a^2 + b^2) / 2.
+  v1::ModelArtifact artifact = ModelToArtifact(*testing::SmallModel(2, 1));
+  for (auto* layers : {artifact.mutable_encoder(), artifact.mutable_decoder()}) {
+    for (v1::DenseLayer& layer : *layers) {
+      for (float& w : *layer.mutable_weights()) w = 0;
+      for (float& b : *layer.mutable_biases()) b = 0;
+    }
+  }
+  artifact.mutable_architecture()->set_output_activation(v1::LINEAR);
+  artifact.mutable_scaler()->set_kind(v1::IDENTITY);
+  for (float& o : *artifact.mutable_scaler()->mutable_offset()) o = 0;
+  for (float& s : *artifact.mutable_scaler()->mutable_scale()) s = 1;
+  artifact.mutable_calibration()->clear_code();
+  artifact.mutable_calibration()->clear_code_distance();
+  artifact.mutable_calibration()->clear_combined();
+  artifact.clear_feature_names();
+  artifact.add_feature_names("a");
+  artifact.add_feature_names("b");
+  ServeByHand(*server_, dir_, "hand", artifact);
+
+  // score  label          (rows in file order; the tie at 2 lists its
+  //   1      0             positive first, so that taking tied rows one at
+  //   2      1  \ tie      a time in file order would change both figures)
+  //   2      0  /
+  //   4      0
+  //   5      1  \ tie
+  //   5      1  /
+  //   9      0
+  //   8      1
+  std::ofstream(dir_ + "/data/hand.csv") << "a,b,label\n"
+                                            "1,1,0\n"
+                                            "0,2,1\n"
+                                            "2,0,0\n"
+                                            "2,2,0\n"
+                                            "3,1,1\n"
+                                            "1,3,1\n"
+                                            "3,3,0\n"
+                                            "4,0,1\n";
+  const ShellResult eval = server_->Strata("eval --model hand --data " + dir_ +
+                                           "/data/hand.csv --label_column label");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_THAT(eval.output, HasSubstr("anomaly score mean_squared"));
+  EXPECT_THAT(eval.output, HasSubstr("anomalies (label = 1): 4 of 8 rows"));
+  // ROC-AUC over the 4 x 4 (positive, negative) pairs, a tie counting 1/2:
+  //   positive 2 beats negative 1, ties 2, loses to 4 and 9:  1 + 1/2
+  //   positive 5 beats 1, 2 and 4, loses to 9:                3
+  //   positive 5 likewise:                                    3
+  //   positive 8 beats 1, 2 and 4, loses to 9:                3
+  //   (1.5 + 3 + 3 + 3) / 16 = 10.5 / 16 = 0.65625
+  // (ties as 0: 0.625; as 1: 0.6875.)
+  EXPECT_NEAR(ResultValue(eval.output, "auc"), 0.65625, 1e-4);
+  // Average precision over distinct thresholds, highest first, tied rows
+  // entering together; precision x the recall gained:
+  //   >= 9: 1 row,  0 positives, recall 0:    0
+  //   >= 8: 2 rows, 1 positive,  recall 1/4:  1/4 x 1/2 = 0.125
+  //   >= 5: 4 rows, 3 positives, recall 3/4:  2/4 x 3/4 = 0.375
+  //   >= 4: 5 rows, 3 positives: no gain
+  //   >= 2: 7 rows, 4 positives, recall 1:    1/4 x 4/7 = 1/7
+  //   AP = 0.125 + 0.375 + 1/7 = 9/14 = 0.642857...
+  // (Rows taken one at a time in file order instead: 0.6458.)
+  EXPECT_NEAR(ResultValue(eval.output, "average_precision"), 9.0 / 14.0, 1e-4);
+  // Mean reconstruction MSE: (1 + 2 + 2 + 4 + 5 + 5 + 9 + 8) / 8 = 4.5.
+  EXPECT_NEAR(ResultValue(eval.output, "mse_mean"), 4.5, 1e-6);
 }
 
 TEST_F(EvalTest, LinearProbeOnCodesOfClassesLivingInTheCode) {
