@@ -152,13 +152,17 @@ StrataServer::~StrataServer() { Shutdown(absl::Now() + absl::Seconds(5)); }
 
 void StrataServer::Shutdown(absl::Time deadline) {
   std::call_once(shutdown_once_, [&] {
-    if (server_ == nullptr) return;
-    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-    health->SetServingStatus("", false);
-    for (const char* service : kServices) health->SetServingStatus(service, false);
-    server_->Shutdown(absl::ToChronoTime(deadline));
-    metrics_->Attach(nullptr, nullptr);  // scrapes stop reading what goes next
-    jobs_.reset();                       // cancels and joins the training workers
+    if (server_ != nullptr) {
+      grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+      health->SetServingStatus("", false);
+      for (const char* service : kServices) health->SetServingStatus(service, false);
+      server_->Shutdown(absl::ToChronoTime(deadline));
+    }
+    // Also when Create failed after Attach (the port taken, say): the
+    // /metrics thread must stop reading the registry and jobs before the
+    // members below metrics_ are destroyed.
+    if (metrics_ != nullptr) metrics_->Attach(nullptr, nullptr);
+    jobs_.reset();  // cancels and joins the training workers
   });
 }
 
