@@ -71,10 +71,26 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   // Self-contained: nothing is fetched.
   EXPECT_THAT(html, Not(HasSubstr("src=")));
   EXPECT_THAT(html, Not(HasSubstr("href=")));
-  // Three pretraining segments and fine-tuning; 3,772 rows sampled every 8th.
+  // Three pretraining segments and fine-tuning.
   EXPECT_THAT(html, HasSubstr("pretrain h3"));
   EXPECT_THAT(html, HasSubstr("fine-tune"));
-  EXPECT_EQ(CountOf(html, "<circle"), 472);
+  // One point per code in the model's sample: its training and validation
+  // rows (as `strata inspect` reads them from the model file) are the CSV's
+  // rows, sampled evenly at every ceil(rows / 512)-th row.
+  const int csv_rows = CountOf(testing::ReadAll("data/thyroid.csv"), "\n") - 1;
+  const ShellResult inspect = testing::Shell(
+      absl::StrCat(STRATA_CLI_PATH, " inspect --model ", dir, "/models/thyroid/1"));
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  std::smatch rows;
+  ASSERT_TRUE(std::regex_search(
+      inspect.output, rows, std::regex("training: +([0-9]+) rows \\(\\+([0-9]+) validation\\)")))
+      << inspect.output;
+  const int model_rows = std::stoi(rows[1]) + std::stoi(rows[2]);
+  EXPECT_EQ(model_rows, csv_rows);
+  const int stride = (model_rows + 511) / 512;
+  EXPECT_EQ(CountOf(html, "<circle"), (model_rows + stride - 1) / stride);
+  EXPECT_THAT(html, HasSubstr(absl::StrFormat("Codes of %d training rows",
+                                              (model_rows + stride - 1) / stride)));
   EXPECT_THAT(html, HasSubstr("<title>f3: PSI"));
   EXPECT_LT(html.find("<title>f3: PSI"), html.find("<title>f0: PSI")) << "f3 drifted most";
   // One score throughout, the one `score` uses, named; its threshold in the
