@@ -23,20 +23,35 @@ namespace strata {
 
 enum class Split { kRows, kCols };
 
+// Threads for a product of (rows x inner) by (inner x cols), split along
+// `extent` (its rows or cols): at most one per 48-wide block of the extent
+// and one per 2^20 multiply-adds (tens of microseconds on one core, a few
+// times what waking an OpenMP team costs), within omp_get_max_threads(). Without the work bound
+// a one-row Encode of a 1000-wide layer forked 20 threads, on every gRPC
+// thread serving such calls at once.
+inline int SplitThreads(Eigen::Index rows, Eigen::Index inner, Eigen::Index cols,
+                        Eigen::Index extent) {
+  constexpr Eigen::Index kMinBlock = 48;
+  constexpr double kMinMultiplyAddsPerThread = 1 << 20;
+  const double work = static_cast<double>(rows) * static_cast<double>(inner) * static_cast<double>(cols);
+  const Eigen::Index by_work = static_cast<Eigen::Index>(work / kMinMultiplyAddsPerThread);
+  return static_cast<int>(std::max<Eigen::Index>(
+      1, std::min({static_cast<Eigen::Index>(omp_get_max_threads()), extent / kMinBlock, by_work})));
+}
+
 // dst = lhs * rhs (dst resized), or dst += lhs * rhs when `accumulate`.
 template <typename Lhs, typename Rhs, typename T>
 void SplitProduct(const Lhs& lhs, const Rhs& rhs, Split split, MatrixT<T>* dst,
                   bool accumulate = false) {
   if (!accumulate) dst->resize(lhs.rows(), rhs.cols());
   // Blocks are whole cache lines of floats and at least this wide.
-  constexpr Eigen::Index kAlign = 16, kMinBlock = 48;
+  constexpr Eigen::Index kAlign = 16;
   const Eigen::Index extent = split == Split::kRows ? dst->rows() : dst->cols();
 #ifdef EIGEN_DONT_PARALLELIZE
   const int threads = 1;
 #else
   const int threads =
-      omp_in_parallel() ? 1 : static_cast<int>(std::min<Eigen::Index>(omp_get_max_threads(),
-                                                                      extent / kMinBlock));
+      omp_in_parallel() ? 1 : SplitThreads(lhs.rows(), lhs.cols(), rhs.cols(), extent);
 #endif
   if (threads <= 1) {
     if (accumulate) {

@@ -89,4 +89,14 @@ absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& o
   return std::move(c->out);
 }
 
+int64_t MultiplyAddsPerRow(const Model& model) {
+  const v1::Architecture& arch = model.autoencoder().architecture();
+  int64_t macs = 0, in = arch.input_dim();
+  for (int out : arch.encoder_widths()) {
+    macs += 2 * in * out;  // the layer and its decoder mirror
+    in = out;
+  }
+  return macs;
+}
+
 }  // namespace strata

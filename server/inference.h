@@ -15,6 +15,8 @@
 #ifndef STRATA_SERVER_INFERENCE_H_
 #define STRATA_SERVER_INFERENCE_H_
 
+#include <cstdint>
+
 #include "absl/status/statusor.h"
 #include "core/anomaly.h"
 #include "core/matrix.h"
@@ -39,6 +41,10 @@ struct InferenceOp {
 // (validated: finite, the model's width), after observing them for drift.
 absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
                                     const Matrix& rows);
+
+// Multiply-adds of a full pass (encoder and decoder) for one row: what a
+// model call costs per row, to decide where it runs.
+int64_t MultiplyAddsPerRow(const Model& model);
 
 }  // namespace strata
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -282,6 +283,12 @@ InferenceServiceImpl::InferenceServiceImpl(Options options) : options_(options) 
     }
     batcher_ = std::make_unique<Batcher>(batcher_options);
   }
+  WorkQueue::Options calls;
+  calls.threads = options_.model_call_threads > 0
+                      ? options_.model_call_threads
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  calls.max_queued = 4096;
+  model_calls_ = std::make_unique<WorkQueue>(calls);
 }
 
 InferenceServiceImpl::~InferenceServiceImpl() = default;
@@ -320,7 +327,18 @@ void InferenceServiceImpl::Compute(Prepared p, Batcher::Done done) const {
     batcher_->Submit(std::move(p.model), p.op, std::move(p.rows), std::move(done));
     return;
   }
-  done(RunInference(p.model, p.op, p.rows));
+  if (p.rows.rows() * MultiplyAddsPerRow(*p.model.model) < kInlineMultiplyAdds) {
+    done(RunInference(p.model, p.op, p.rows));
+    return;
+  }
+  auto call = std::make_shared<Prepared>(std::move(p));
+  auto shared_done = std::make_shared<Batcher::Done>(std::move(done));
+  if (!model_calls_->Submit([call, shared_done] {
+        (*shared_done)(RunInference(call->model, call->op, call->rows));
+      })) {
+    (*shared_done)(absl::ResourceExhaustedError(
+        "the server has too many model calls waiting; retry with backoff"));
+  }
 }
 
 template <typename Request, typename Response, typename PrepareFn, typename Respond>

@@ -16,6 +16,7 @@
 #include "server/batcher.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
+#include "server/work_queue.h"
 #include "strata/v1/service.grpc.pb.h"
 
 namespace strata {
@@ -37,6 +38,9 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
     absl::Duration batch_max_delay = absl::Microseconds(200);
     // Who may call (every method here is a read). Default: everyone.
     Authorizer auth;
+    // Threads for model calls too large to run on gRPC's callback thread
+    // (see Compute). Default 0: one per core.
+    int model_call_threads = 0;
     // Called on a score stream's read path once a message is handed to its
     // model call, where the next read may already have started: tests widen
     // that window with it to expose races. Default none.
@@ -69,9 +73,18 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
   // `spec` overrides request.model (a stream keeps its first spec).
   absl::StatusOr<Prepared> PrepareScore(const v1::ModelSpec& spec,
                                         const v1::AnomalyScoreRequest& request) const;
-  // Runs the model call now, or hands it to the batcher; `done` gets the
-  // result on whichever thread ran it.
+  // Runs the model call: small requests are batched (with a batcher) and
+  // the rest, unless they are so small that a thread hop costs more than
+  // the call, run on the model-call threads, so that gRPC's callback
+  // threads never hold a large call. `done` gets the result on whichever
+  // thread ran it (ResourceExhausted when too many calls are waiting).
   void Compute(Prepared p, Batcher::Done done) const;
+
+  // Multiply-adds below which a call runs inline on the calling thread:
+  // 2^20, tens of microseconds on one core, about what handing it to
+  // another thread and back costs (a one-row Encode of the serving
+  // benchmark's model is ~10^4).
+  static constexpr int64_t kInlineMultiplyAdds = int64_t{1} << 20;
 
  private:
   // Authorizes, prepares (`prepare()` -> StatusOr<Prepared>), computes and
@@ -83,6 +96,7 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
 
   const Options options_;
   std::unique_ptr<Batcher> batcher_;
+  std::unique_ptr<WorkQueue> model_calls_;
 };
 
 }  // namespace strata

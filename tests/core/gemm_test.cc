@@ -48,5 +48,20 @@ TEST_P(SplitProductTest, EveryRowAndColumnOfTheResultIsComputed) {
 
 INSTANTIATE_TEST_SUITE_P(Threads, SplitProductTest, ::testing::Values(1, 2, 3, 4));
 
+TEST(SplitThreadsTest, SmallProductsStayOnOneThreadLargeOnesSpread) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(20);
+  // A one-row Encode of a 1000-wide layer: 10^6 multiply-adds, one thread.
+  EXPECT_EQ(SplitThreads(1, 1000, 1000, 1000), 1);
+  // A training batch of 128 rows through 784 -> 512: 5 x 10^7, as many
+  // threads as 48-wide blocks of the 512 outputs (10).
+  EXPECT_EQ(SplitThreads(128, 784, 512, 512), 10);
+  // Narrow outputs: one thread per 48 columns at most.
+  EXPECT_EQ(SplitThreads(4096, 512, 96, 96), 2);
+  omp_set_num_threads(1);
+  EXPECT_EQ(SplitThreads(128, 784, 512, 512), 1);
+  omp_set_num_threads(saved);
+}
+
 }  // namespace
 }  // namespace strata

@@ -3,12 +3,15 @@
 // messages before it, in order; and many streams at once, batched with a
 // tiny delay, stay correct (run under TSan in CI).
 #include <atomic>
+#include <future>
 #include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/dense_matrix.h"
+#include "server/inference.h"
+#include "server/inference_service.h"
 #include "tests/testing/test_server.h"
 
 namespace strata {
@@ -134,6 +137,38 @@ TEST(ConcurrentScoreStreamTest, ManyBatchedStreamsAnswerEveryMessageInOrder) {
   EXPECT_EQ(failed_streams.load(), 0);
   EXPECT_EQ(wrong_answers.load(), 0);
   EXPECT_EQ(answers.load(), kRounds * kStreams * kMessages);
+}
+
+// Model calls: a tiny one runs on the calling thread (a hop would cost
+// more), a large one on the model-call threads, never on the gRPC callback
+// thread that asked for it.
+TEST(InferenceServiceTest, LargeModelCallsLeaveTheCallingThread) {
+  TestServer t("inference_threads");
+  const std::unique_ptr<Model> model = testing::SmallModel();  // 6 inputs
+  t.Publish("m", *model);
+  InferenceServiceImpl::Options options;
+  options.registry = t.server->registry();
+  const InferenceServiceImpl service(options);
+  auto run = [&](int rows) {
+    v1::EncodeRequest request;
+    request.mutable_model()->set_name("m");
+    ToDenseMatrix(testing::GaussianMatrix(rows, 6, 3), request.mutable_rows());
+    absl::StatusOr<InferenceServiceImpl::Prepared> p = service.PrepareEncode(request);
+    EXPECT_TRUE(p.ok()) << p.status();
+    const int64_t macs = rows * MultiplyAddsPerRow(*p->model.model);
+    std::promise<std::thread::id> ran_on;
+    service.Compute(*std::move(p), [&ran_on](absl::StatusOr<Matrix> out) {
+      EXPECT_TRUE(out.ok()) << out.status();
+      ran_on.set_value(std::this_thread::get_id());
+    });
+    return std::make_pair(macs, ran_on.get_future().get());
+  };
+  const auto [small_macs, small_thread] = run(1);
+  EXPECT_LT(small_macs, InferenceServiceImpl::kInlineMultiplyAdds);
+  EXPECT_EQ(small_thread, std::this_thread::get_id());
+  const auto [large_macs, large_thread] = run(60000);
+  EXPECT_GE(large_macs, InferenceServiceImpl::kInlineMultiplyAdds);
+  EXPECT_NE(large_thread, std::this_thread::get_id());
 }
 
 }  // namespace
