@@ -140,7 +140,8 @@ class TrainJobManager {
   // Loads the records of earlier processes (Create).
   absl::Status LoadRecords() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the job's record changed; SaveRecord then writes it.
-  static void RecordChanged(Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { ++job->record_seq; }
+  // Not static: the analysis needs `this` to know whose mu_ it names.
+  void RecordChanged(Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { ++job->record_seq; }
   // Writes the job's newest record to records_dir, outside mu_ so that Get,
   // List and Watch never wait on the disk (a failure is logged: the job goes
   // on).
