@@ -129,6 +129,9 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   builder.RegisterService(s->inference_.get());
   builder.RegisterService(s->training_.get());
   builder.RegisterService(s->models_.get());
+  if (options.interceptors_for_test) {
+    builder.experimental().SetInterceptorCreators(options.interceptors_for_test());
+  }
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(

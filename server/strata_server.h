@@ -13,10 +13,13 @@
 #define STRATA_SERVER_STRATA_SERVER_H_
 
 #include <grpcpp/server.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -34,6 +37,9 @@ namespace strata {
 
 class StrataServer {
  public:
+  using InterceptorFactories =
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>;
+
   struct Options {
     // host:port to listen on; port 0 picks a free one. Default all
     // interfaces, port 50051.
@@ -84,6 +90,10 @@ class StrataServer {
     int drift_max_features = 20;
     // See InferenceServiceImpl::Options. Default none.
     std::function<void()> on_stream_message_for_test;
+    // Tests only: makes gRPC server interceptors, called once as the server
+    // is built (tests/testing/call_gate.h holds a call at a known point with
+    // one). Default none.
+    std::function<InterceptorFactories()> interceptors_for_test;
   };
 
   static absl::StatusOr<std::unique_ptr<StrataServer>> Create(Options options);

@@ -10,11 +10,13 @@
 #include <set>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "core/model_io.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/dense_matrix.h"
+#include "tests/testing/call_gate.h"
 #include "tests/testing/test_server.h"
 
 namespace strata {
@@ -430,6 +432,10 @@ TEST(StrataServerTest, CancelStopsRunningAndQueuedJobs) {
          absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(10));
   }
+  // Seen training, so the cancel below stops a running job, not a queued one.
+  const v1::TrainJob seen = *t.client->GetTrainJob(running->id());
+  ASSERT_EQ(seen.state(), v1::TrainJob::RUNNING);
+  ASSERT_GE(seen.progress().epochs_done(), 1);
   EXPECT_EQ(t.client->GetTrainJob(queued->id())->state(), v1::TrainJob::QUEUED);
   EXPECT_EQ(t.client->CancelTrainJob(queued->id())->state(), v1::TrainJob::CANCELLED);
   ASSERT_TRUE(t.client->CancelTrainJob(running->id()).ok());
@@ -690,26 +696,51 @@ TEST(StrataServerTest, OverlongNamesAreInvalidAndNoErrorOutgrowsTheMetadataLimit
 }
 
 TEST(StrataServerTest, ShutdownLetsCallsInFlightFinishAndRefusesNewOnes) {
-  // A batcher that holds a lone request for 1 s keeps the call in flight
-  // while the server shuts down with a 5 s grace.
-  TestServer t("server_grace", [](StrataServer::Options* o) {
-    o->batch_max_rows = 64;
-    o->batch_max_delay = absl::Seconds(1);
-  });
+  // The first Encode is held once the server has read it: in flight for as
+  // long as the test needs, whatever the machine's speed.
+  testing::CallGate gate("/strata.v1.InferenceService/Encode",
+                         testing::CallGate::Point::POST_RECV_MESSAGE);
+  TestServer t("server_grace",
+               [&](StrataServer::Options* o) { o->interceptors_for_test = gate.Interceptors(); });
+  absl::Cleanup open_gate = [&] { gate.Open(); };
   t.Publish("m", *testing::SmallModel());
   v1::EncodeRequest encode;
   *encode.mutable_model() = Spec("m");
   *encode.mutable_rows() = Dense(testing::GaussianMatrix(1, 6, 1));
-  absl::Status in_flight = absl::UnknownError("not run");
-  std::thread caller([&] { in_flight = t.client->Encode(encode).status(); });
-  absl::SleepFor(absl::Milliseconds(200));
-  std::thread stopper([&] { t.server->Shutdown(absl::Now() + absl::Seconds(5)); });
-  absl::SleepFor(absl::Milliseconds(200));
-  const absl::Status late = t.client->Encode(encode).status();
+  absl::StatusOr<v1::EncodeResponse> in_flight = absl::UnknownError("not run");
+  std::thread caller([&] { in_flight = t.client->Encode(encode); });
+  const bool held = gate.WaitUntilHeld();
+  std::atomic<bool> shutdown_returned{false};
+  std::thread stopper([&] {
+    t.server->Shutdown(absl::Now() + absl::Seconds(60));
+    shutdown_returned = true;
+  });
+  // Calls made before the shutdown takes hold are answered; once it has,
+  // they are refused. Call until one is (bounded). A call that races the
+  // shutdown (the server has it, the client has not yet heard that the
+  // server is going away) is cancelled by gRPC instead.
+  absl::Status late;
+  std::vector<absl::StatusCode> codes;
+  for (int i = 0; i < 2000 && late.code() != absl::StatusCode::kUnavailable; ++i) {
+    late = t.client->Encode(encode).status();
+    if (codes.empty() || codes.back() != late.code()) codes.push_back(late.code());
+  }
+  const bool returned_early = shutdown_returned;
+  gate.Open();
   caller.join();
   stopper.join();
-  EXPECT_TRUE(in_flight.ok()) << in_flight;
+  EXPECT_TRUE(held) << "the first call never reached the server";
   EXPECT_EQ(late.code(), absl::StatusCode::kUnavailable) << late;
+  for (absl::StatusCode code : codes) {
+    EXPECT_TRUE(code == absl::StatusCode::kOk || code == absl::StatusCode::kCancelled ||
+                code == absl::StatusCode::kUnavailable)
+        << absl::StatusCodeToString(code);
+  }
+  EXPECT_FALSE(returned_early) << "Shutdown returned with a call in flight";
+  // The held call went on after the shutdown began, and was answered.
+  ASSERT_TRUE(in_flight.ok()) << in_flight.status();
+  EXPECT_EQ(in_flight->model().version(), 1);
+  EXPECT_EQ(in_flight->features().rows(), 1);
 }
 
 TEST(StrataServerTest, HealthIsServedOverallAndPerService) {
