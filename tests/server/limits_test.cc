@@ -1,10 +1,17 @@
 // The server's limits, each refused with its status and a reason, over gRPC.
 #include <fstream>
 #include <string>
+#include <thread>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/dense_matrix.h"
+#include "tests/testing/call_gate.h"
 #include "tests/testing/shell.h"
 #include "tests/testing/test_server.h"
 
@@ -98,17 +105,60 @@ TEST(LimitsTest, ServingOnlyReplicaRefusesTrainJobsAndStillServes) {
   EXPECT_EQ(testing::ReadAll(records_dir + "/job-1-abcd.pb"), running.SerializeAsString());
 }
 
-TEST(LimitsTest, ExpiredDeadlinesEndCallsWithDeadlineExceeded) {
-  TestServer t("limits_deadline");
+// The sum of a counter's series whose labels include `labels`, in a scrape.
+double SumOf(const std::string& scraped, const std::string& name, const std::string& labels) {
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(scraped, '\n')) {
+    if (!absl::StartsWith(line, name + "{") || !absl::StrContains(line, labels)) continue;
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) sum += v;
+  }
+  return sum;
+}
+
+TEST(LimitsTest, ADeadlineThatPassesWhileTheServerHasTheCallEndsIt) {
+  // The server reads the call, then holds it until the client has given up:
+  // the deadline passes while the call is in the server's hands.
+  testing::CallGate gate("/strata.v1.InferenceService/Encode",
+                         testing::CallGate::Point::POST_RECV_MESSAGE);
+  TestServer t("limits_deadline",
+               [&](StrataServer::Options* o) { o->interceptors_for_test = gate.Interceptors(); });
+  absl::Cleanup open_gate = [&] { gate.Open(); };
   t.Publish("m", *testing::SmallModel());
   StrataClient::Options options;
   options.target = absl::StrCat("127.0.0.1:", t.server->port());
-  options.timeout = absl::Microseconds(1);
+  options.timeout = absl::Seconds(3);
   auto hurried = *StrataClient::Create(options);
-  const absl::Status s = hurried->Encode(EncodeRows(20000)).status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
-  // The server is unharmed and answers the next call.
+  // Connected first, so the deadline is spent at the server, not connecting.
+  ASSERT_TRUE(hurried->ListModels().ok());
+  absl::Status expired = absl::UnknownError("not run");
+  absl::Notification returned;
+  std::thread caller([&] {
+    expired = hurried->Encode(EncodeRows(20000)).status();
+    returned.Notify();
+  });
+  const bool held = gate.WaitUntilHeld();
+  // The client gives up while the server still holds the call.
+  const bool gave_up = returned.WaitForNotificationWithTimeout(absl::Seconds(60));
+  gate.Open();  // the server goes on with a call whose deadline has passed
+  caller.join();
+  ASSERT_TRUE(held) << "the call never reached the server: " << expired;
+  ASSERT_TRUE(gave_up);
+  EXPECT_EQ(expired.code(), absl::StatusCode::kDeadlineExceeded) << expired;
+  // The server is unharmed: it answers the next call, ends the expired one
+  // (bounded wait) and has no Encode left in flight.
   EXPECT_TRUE(t.client->Encode(EncodeRows(3)).ok());
+  const std::string encode = "method=\"Encode\"";
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (SumOf(t.server->metrics()->Scrape(), "strata_rpc_requests_total", encode) < 2 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const std::string scraped = t.server->metrics()->Scrape();
+  EXPECT_EQ(SumOf(scraped, "strata_rpc_requests_total", encode), 2) << scraped;
+  EXPECT_EQ(SumOf(scraped, "strata_rpc_in_flight", encode), 0) << scraped;
+  EXPECT_EQ(t.client->Health("", absl::Seconds(10)).value(),
+            grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 }  // namespace
