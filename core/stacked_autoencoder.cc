@@ -61,17 +61,16 @@ absl::Status ValidateArchitecture(const v1::Architecture& arch) {
   }
   // The limits a training config is held to (train_config.h), so that a
   // model file cannot ask for a network that no config could.
-  int64_t weights = 0;
   for (int i = 0; i < arch.encoder_widths_size(); ++i) {
     if (arch.encoder_widths(i) < 1 || arch.encoder_widths(i) > kMaxLayerWidth) {
       return absl::InvalidArgumentError(absl::StrCat("architecture.encoder_widths[", i,
                                                      "] must be in [1, ", kMaxLayerWidth,
                                                      "], got ", arch.encoder_widths(i)));
     }
-    const int64_t in = i == 0 ? arch.input_dim() : arch.encoder_widths(i - 1);
-    weights += in * arch.encoder_widths(i) * (arch.tied_weights() ? 1 : 2);
   }
-  if (weights > kMaxParameters) {
+  if (const int64_t weights =
+          WeightCount(arch.input_dim(), arch.encoder_widths(), arch.tied_weights());
+      weights > kMaxParameters) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the architecture has ", weights, " weights; the limit is ", kMaxParameters));
   }

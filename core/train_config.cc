@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "core/json_parse_error.h"
@@ -103,17 +104,15 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     c.add_encoder_widths(std::max(1, (input_dim + 1) / 2));
     c.add_encoder_widths(std::max(1, (input_dim + 3) / 4));
   }
-  int64_t parameters = 0;
   for (int i = 0; i < c.encoder_widths_size(); ++i) {
     if (c.encoder_widths(i) < 1 || c.encoder_widths(i) > kMaxLayerWidth) {
       return Invalid(
           absl::StrCat("encoder_widths[", i, "]"),
           absl::StrCat("must be in [1, ", kMaxLayerWidth, "], got ", c.encoder_widths(i)));
     }
-    const int64_t in = i == 0 ? input_dim : c.encoder_widths(i - 1);
-    parameters += in * c.encoder_widths(i) * (c.tied_weights() ? 1 : 2);
   }
-  if (parameters > kMaxParameters) {
+  if (const int64_t parameters = WeightCount(input_dim, c.encoder_widths(), c.tied_weights());
+      parameters > kMaxParameters) {
     return Invalid("encoder_widths", absl::StrCat("the network would have ", parameters,
                                                   " weights; the limit is ", kMaxParameters));
   }
@@ -266,6 +265,20 @@ absl::Status CheckTrainingRows(const v1::TrainConfig& resolved, int64_t rows) {
       "the training data has ", rows, " rows; at least ", min_rows,
       " (max(50, 2 x code width)) are needed to calibrate an anomaly threshold and the code's "
       "distribution"));
+}
+
+int64_t WeightCount(int64_t input_dim, const google::protobuf::RepeatedField<int32_t>& widths,
+                    bool tied) {
+  // Each term is below 2^50 (widths and input_dim are at most 2^31): the
+  // sum saturates long before int64 would overflow, however many layers.
+  constexpr int64_t kSaturated = std::numeric_limits<int64_t>::max() / 2;
+  int64_t weights = 0, in = input_dim;
+  for (const int32_t out : widths) {
+    if (weights > kSaturated) return kSaturated;
+    weights += in * out * (tied ? 1 : 2);
+    in = out;
+  }
+  return weights;
 }
 
 v1::Architecture ArchitectureFromConfig(const v1::TrainConfig& resolved, int input_dim) {

@@ -46,6 +46,13 @@ absl::Status CheckTrainingRows(const v1::TrainConfig& resolved, int64_t rows);
 // fewer than this many training rows score above the threshold percentile.
 inline constexpr double kMinRowsAboveThreshold = 10;
 
+// Weights of a network with `input_dim` inputs and encoder `widths` (the
+// decoder mirrors them; a tied decoder shares the encoder's). With `tied`
+// false it is also the multiply-adds of one row's pass, tied or not.
+// Counted in 64 bits: the widths may come from any client or model file.
+int64_t WeightCount(int64_t input_dim, const google::protobuf::RepeatedField<int32_t>& widths,
+                    bool tied);
+
 // The network shape of a resolved config.
 v1::Architecture ArchitectureFromConfig(const v1::TrainConfig& resolved, int input_dim);
 

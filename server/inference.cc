@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/train_config.h"
 
 namespace strata {
 namespace {
@@ -91,12 +92,7 @@ absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& o
 
 int64_t MultiplyAddsPerRow(const Model& model) {
   const v1::Architecture& arch = model.autoencoder().architecture();
-  int64_t macs = 0, in = arch.input_dim();
-  for (int out : arch.encoder_widths()) {
-    macs += 2 * in * out;  // the layer and its decoder mirror
-    in = out;
-  }
-  return macs;
+  return WeightCount(arch.input_dim(), arch.encoder_widths(), /*tied=*/false);
 }
 
 }  // namespace strata

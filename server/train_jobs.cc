@@ -400,18 +400,6 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
       }
       return table.status();
     }
-    absl::StatusOr<v1::TrainConfig> resolved =
-        ResolveTrainConfig(spec.config(), static_cast<int>(table->values.cols()));
-    if (!resolved.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("spec.config: ", resolved.status().message()));
-    }
-    if (absl::Status s = CheckTrainingMemory(
-            EstimateTrainingMemory(*resolved, static_cast<int>(table->values.cols()),
-                                   table->values.rows()),
-            options_.max_job_memory_bytes);
-        !s.ok()) {
-      return s;
-    }
     rows = std::move(table->values);
     if (names.empty()) names = std::move(table->column_names);
     MutexLock lock(&mu_);
@@ -444,6 +432,13 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
   };
   absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(std::move(options));
   if (!trainer.ok()) return trainer.status();
+  // Known in full only now for CSV data (inline rows were checked at Submit).
+  if (absl::Status s = CheckTrainingMemory(
+          EstimateTrainingMemory((*trainer)->config(), static_cast<int>(rows.cols()), rows.rows()),
+          options_.max_job_memory_bytes);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(rows);
   rows = Matrix();  // the data is no longer needed
   if (!model.ok()) return model.status();
