@@ -5,6 +5,7 @@
 
 #include "Eigen/Eigenvalues"
 #include "absl/strings/str_cat.h"
+#include "core/cancellation.h"
 
 namespace strata {
 namespace {
@@ -51,16 +52,16 @@ v1::ScoreDistribution DescribeScores(std::vector<float> scores, double threshold
   return d;
 }
 
-absl::StatusOr<v1::AnomalyCalibration> CalibrateAnomalyScores(const StackedAutoencoder& net,
-                                                              const Scaler& scaler,
-                                                              const Matrix& raw,
-                                                              double threshold_percentile) {
+absl::StatusOr<v1::AnomalyCalibration> CalibrateAnomalyScores(
+    const StackedAutoencoder& net, const Scaler& scaler, const Matrix& raw,
+    double threshold_percentile, const std::atomic<bool>* cancel) {
   constexpr Eigen::Index kChunk = 4096;
   std::vector<float> mse, mae;
   mse.reserve(static_cast<size_t>(raw.rows()));
   mae.reserve(static_cast<size_t>(raw.rows()));
   Matrix codes(raw.rows(), net.code_dim());
   for (Eigen::Index start = 0; start < raw.rows(); start += kChunk) {
+    if (absl::Status s = CheckCancel(cancel, "calibration"); !s.ok()) return s;
     const Eigen::Index n = std::min(kChunk, raw.rows() - start);
     const Matrix scaled = scaler.Transform(raw.middleRows(start, n));
     Matrix code;
@@ -77,7 +78,9 @@ absl::StatusOr<v1::AnomalyCalibration> CalibrateAnomalyScores(const StackedAutoe
   }
   v1::AnomalyCalibration c;
   c.set_threshold_percentile(threshold_percentile);
-  *c.mutable_code() = FitCodeGaussian(codes);
+  absl::StatusOr<v1::CodeGaussian> gaussian = FitCodeGaussian(codes, cancel);
+  if (!gaussian.ok()) return gaussian.status();
+  *c.mutable_code() = *std::move(gaussian);
   const Eigen::VectorXf distance = CodeDistances(c.code(), codes);
   for (Eigen::Index r = 0; r < distance.size(); ++r) {
     if (!std::isfinite(distance(r))) return NonFiniteRow(r, "code distance");
@@ -166,7 +169,8 @@ Eigen::VectorXd Distances(const Eigen::MatrixXd& z, const Eigen::RowVectorXd& me
 
 }  // namespace
 
-v1::CodeGaussian FitCodeGaussian(const Matrix& codes) {
+absl::StatusOr<v1::CodeGaussian> FitCodeGaussian(const Matrix& codes,
+                                                 const std::atomic<bool>* cancel) {
   // A Gaussian over k units needs far fewer rows than large training sets
   // have: fit on every step-th row, which bounds the copies below.
   constexpr Eigen::Index kMaxRows = 100000;
@@ -184,6 +188,8 @@ v1::CodeGaussian FitCodeGaussian(const Matrix& codes) {
   constexpr int kMaxSteps = 10;
   std::vector<Eigen::Index> core;
   for (int step = 0; step < kMaxSteps; ++step) {
+    // Each step is an eigensolve of the k x k covariance: O(k^3).
+    if (absl::Status s = CheckCancel(cancel, "calibration"); !s.ok()) return s;
     const Eigen::VectorXd d = Distances(z, mean, precision);
     std::vector<double> sorted(d.data(), d.data() + d.size());
     const size_t at = static_cast<size_t>(kCore * static_cast<double>(sorted.size() - 1));

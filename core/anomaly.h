@@ -26,6 +26,7 @@
 #ifndef STRATA_CORE_ANOMALY_H_
 #define STRATA_CORE_ANOMALY_H_
 
+#include <atomic>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -82,9 +83,11 @@ const v1::ScoreDistribution& ScoreDistributionOf(const v1::AnomalyCalibration& c
 // on the 80% of rows nearest that fit, and scaled so that the median row's
 // CodeDistance is 1. Directions with (almost) no variance get the variance
 // 1e-6 x the largest, so that the precision stays finite. Sets of more than
-// 100,000 rows are fitted on an evenly strided 100,000. REQUIRES: at least
-// one row.
-v1::CodeGaussian FitCodeGaussian(const Matrix& codes);
+// 100,000 rows are fitted on an evenly strided 100,000. Cancelled once
+// *cancel (may be null) is true, polled between fitting steps. REQUIRES: at
+// least one row.
+absl::StatusOr<v1::CodeGaussian> FitCodeGaussian(const Matrix& codes,
+                                                 const std::atomic<bool>* cancel = nullptr);
 
 // Per row: (z - mean)' precision (z - mean) / k. REQUIRES: codes.cols() == k.
 Eigen::VectorXf CodeDistances(const v1::CodeGaussian& g, const Matrix& codes);
@@ -101,12 +104,12 @@ v1::ScoreDistribution DescribeScores(std::vector<float> scores, double threshold
 // fitting the code's Gaussian on the way, and describes the scores.
 // FailedPrecondition naming the row when the network gives a row a
 // non-finite code or score (weights that overflow), and when the
-// calibration does not pass ValidateCalibration.
+// calibration does not pass ValidateCalibration. Cancelled once *cancel
+// (may be null) is true, polled between chunks and fitting steps.
 // REQUIRES: raw has at least one row.
-absl::StatusOr<v1::AnomalyCalibration> CalibrateAnomalyScores(const StackedAutoencoder& net,
-                                                              const Scaler& scaler,
-                                                              const Matrix& raw,
-                                                              double threshold_percentile);
+absl::StatusOr<v1::AnomalyCalibration> CalibrateAnomalyScores(
+    const StackedAutoencoder& net, const Scaler& scaler, const Matrix& raw,
+    double threshold_percentile, const std::atomic<bool>* cancel = nullptr);
 
 // The invariants scoring relies on, for a calibration from a model file or
 // from training: threshold_percentile in (0, 100]; every threshold and

@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "core/anomaly.h"
 #include "core/backprop.h"
+#include "core/cancellation.h"
 #include "core/drift.h"
 #include "core/optimizer.h"
 #include "core/scaler.h"
@@ -155,8 +156,9 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     std::shuffle(order.begin(), order.end(), *rng_);
     double loss_sum = 0;
     for (Eigen::Index start = 0; start < rows; start += batch_size) {
-      if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) {
-        return absl::CancelledError(absl::StrCat("training cancelled in epoch ", epoch));
+      if (absl::Status s = CheckCancel(options_.cancel, absl::StrCat("training in epoch ", epoch));
+          !s.ok()) {
+        return s;
       }
       const Eigen::Index n = std::min(batch_size, rows - start);
       clean.resize(n, train.cols());
@@ -382,12 +384,14 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
     return Diverged("the final loss is not finite", v1::EpochRecord::FINETUNE, 0);
   }
   absl::StatusOr<v1::AnomalyCalibration> calibration =
-      CalibrateAnomalyScores(*net, *scaler, data, config_.anomaly().threshold_percentile());
+      CalibrateAnomalyScores(*net, *scaler, data, config_.anomaly().threshold_percentile(),
+                             options_.cancel);
   if (!calibration.ok()) return calibration.status();
   info.calibration = *std::move(calibration);
   absl::StatusOr<v1::DriftBaseline> baseline =
       ComputeDriftBaseline(*net, *scaler, data, config_.drift_bins(), info.calibration);
   if (!baseline.ok()) return baseline.status();
+  if (absl::Status s = CheckCancel(options_.cancel, "the drift baseline"); !s.ok()) return s;
   info.drift_baseline = *std::move(baseline);
   const double percentile = config_.anomaly().threshold_percentile();
   const double above = static_cast<double>(data.rows()) * (100 - percentile) / 100;

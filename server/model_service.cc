@@ -60,10 +60,12 @@ grpc::ServerUnaryReactor* ModelServiceImpl::SetLabel(grpc::CallbackServerContext
   if (absl::Status s = options_.auth.Check(*context, Access::kWrite); !s.ok()) {
     return call.FinishUnary(context, s);
   }
-  absl::StatusOr<std::map<std::string, int64_t>> labels =
-      options_.registry->SetLabel(request->model_name(), request->label(), request->version());
-  if (labels.ok()) response->mutable_labels()->insert(labels->begin(), labels->end());
-  return call.FinishUnary(context, labels.status());
+  return call.FinishUnaryOn(options_.store_work, context, [this, request, response] {
+    absl::StatusOr<std::map<std::string, int64_t>> labels =
+        options_.registry->SetLabel(request->model_name(), request->label(), request->version());
+    if (labels.ok()) response->mutable_labels()->insert(labels->begin(), labels->end());
+    return labels.status();
+  });
 }
 
 grpc::ServerUnaryReactor* ModelServiceImpl::DriftReport(grpc::CallbackServerContext* context,

@@ -7,6 +7,7 @@
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
+#include "server/work_queue.h"
 #include "strata/v1/service.grpc.pb.h"
 
 namespace strata {
@@ -20,6 +21,9 @@ class ModelServiceImpl final : public v1::ModelService::CallbackService {
     ServerMetrics* metrics = nullptr;
     // Who may call: SetLabel writes, the rest read. Default: everyone.
     Authorizer auth;
+    // Runs SetLabel, which writes the store and reloads it, off gRPC's
+    // callback threads. Must outlive the service. Default none: inline.
+    WorkQueue* store_work = nullptr;
   };
   explicit ModelServiceImpl(Options options) : options_(options) {}
 

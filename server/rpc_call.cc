@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 
 namespace strata {
@@ -28,6 +29,29 @@ grpc::ServerUnaryReactor* RpcCall::FinishUnary(grpc::CallbackServerContext* cont
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(Finish(status, model, rows));
   return reactor;
+}
+
+grpc::ServerUnaryReactor* RpcCall::FinishUnaryOn(WorkQueue* queue,
+                                                 grpc::CallbackServerContext* context,
+                                                 std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  FinishOn(queue, std::move(work), [reactor](const grpc::Status& s) { reactor->Finish(s); });
+  return reactor;
+}
+
+void RpcCall::FinishOn(WorkQueue* queue, std::function<absl::Status()> work,
+                       std::function<void(const grpc::Status&)> finish) {
+  if (queue == nullptr) {
+    finish(Finish(work()));
+    return;
+  }
+  // A copy of this call, run by the queue, finishes it; this one is left
+  // unfinished (only the one Finish records the call).
+  auto run = [call = *this, work, finish]() mutable { finish(call.Finish(work())); };
+  if (!queue->Submit(std::move(run))) {
+    finish(Finish(absl::ResourceExhaustedError(absl::StrCat(
+        "the server has too many ", method_, " calls waiting for the disk; retry with backoff"))));
+  }
 }
 
 }  // namespace strata

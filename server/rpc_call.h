@@ -16,11 +16,13 @@
 #include <grpcpp/support/status.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/metrics.h"
+#include "server/work_queue.h"
 #include "strata/v1/service.pb.h"
 
 namespace strata {
@@ -34,6 +36,16 @@ class RpcCall {
   grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
                                         const absl::Status& status,
                                         const v1::ModelVersion& model = {}, int64_t rows = 0);
+  // Runs `work` on `queue` and finishes the call with its status there, so
+  // that work which waits on the disk or on a lock leaves gRPC's callback
+  // thread at once. ResourceExhausted when the queue is full; inline when
+  // `queue` is null. Consumes the call: Finish is called by whoever runs it.
+  grpc::ServerUnaryReactor* FinishUnaryOn(WorkQueue* queue, grpc::CallbackServerContext* context,
+                                          std::function<absl::Status()> work);
+  // The same for any reactor: `finish` gets the call's status (Finish's)
+  // on the thread that ran `work`.
+  void FinishOn(WorkQueue* queue, std::function<absl::Status()> work,
+                std::function<void(const grpc::Status&)> finish);
 
  private:
   ServerMetrics* const metrics_;

@@ -108,14 +108,17 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   inference_options.auth = options.auth;
   inference_options.on_stream_message_for_test = options.on_stream_message_for_test;
   s->inference_ = std::make_unique<InferenceServiceImpl>(inference_options);
+  // One thread: these calls wait on the disk, in the order they came.
+  s->store_work_ = std::make_unique<WorkQueue>(WorkQueue::Options{1, 256});
   TrainingServiceImpl::Options training_options;
   training_options.jobs = s->jobs_.get();
+  training_options.store_work = s->store_work_.get();
   training_options.max_train_values = options.max_train_values;
   training_options.metrics = m;
   training_options.auth = options.auth;
   s->training_ = std::make_unique<TrainingServiceImpl>(training_options);
   s->models_ = std::make_unique<ModelServiceImpl>(
-      ModelServiceImpl::Options{s->registry_.get(), m, options.auth});
+      ModelServiceImpl::Options{s->registry_.get(), m, options.auth, s->store_work_.get()});
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       ServerCredentials(options);
   if (!credentials.ok()) return credentials.status();
@@ -165,6 +168,9 @@ void StrataServer::Shutdown(absl::Time deadline) {
     // /metrics thread must stop reading the registry and jobs before the
     // members below metrics_ are destroyed.
     if (metrics_ != nullptr) metrics_->Attach(nullptr, nullptr);
+    // Every call has finished by now (gRPC's Shutdown waits for them), so
+    // nothing is queued: this joins the thread before jobs_ goes.
+    store_work_.reset();
     jobs_.reset();  // cancels and joins the training workers
   });
 }

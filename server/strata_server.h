@@ -31,6 +31,7 @@
 #include "server/model_store.h"
 #include "server/train_jobs.h"
 #include "server/training_service.h"
+#include "server/work_queue.h"
 #include "server/version_policy.h"
 
 namespace strata {
@@ -106,6 +107,9 @@ class StrataServer {
   ServerMetrics* metrics() { return metrics_.get(); }
   ModelRegistry* registry() { return registry_.get(); }
   TrainJobManager* jobs() { return jobs_.get(); }
+  // Runs the calls that write the store or job records (SetLabel, Submit,
+  // Upload's end, Cancel) off gRPC's callback threads; null after Shutdown.
+  WorkQueue* store_work() { return store_work_.get(); }
 
   // Health flips to NOT_SERVING, new calls are refused, calls in flight get
   // until `deadline`, then running jobs are cancelled.
@@ -120,6 +124,7 @@ class StrataServer {
   std::unique_ptr<ModelStore> store_;
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<TrainJobManager> jobs_;
+  std::unique_ptr<WorkQueue> store_work_;
   std::unique_ptr<InferenceServiceImpl> inference_;
   std::unique_ptr<TrainingServiceImpl> training_;
   std::unique_ptr<ModelServiceImpl> models_;

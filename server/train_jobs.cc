@@ -156,6 +156,8 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
     if (absl::Status s = CheckCsvMemory(*resolved, data.csv_path); !s.ok()) return s;
   }
   const int64_t values = data.rows.size();
+  const int64_t reserved = data.reserved_values;
+  data.reserved_values = 0;
   auto job = std::make_shared<Job>();
   job->spec = std::move(spec);
   job->data = std::move(data);
@@ -164,12 +166,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   {
     MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("the server is shutting down");
-    if (values > 0 && queued_values_ + values > options_.max_queued_values) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the queued jobs already hold ", queued_values_, " training values; this job's ", values,
-          " would exceed ", options_.max_queued_values,
-          " (--max_queued_train_values): submit it again once queued jobs have started"));
-    }
+    if (absl::Status s = CheckQueuedValues(values, reserved, "this job's"); !s.ok()) return s;
     std::random_device rd;
     v1::TrainJob& r = job->record;
     r.set_id(absl::StrFormat("job-%d-%04x", next_id_++, rd() & 0xffff));
@@ -184,6 +181,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
     order_.push_back(r.id());
     queue_.push_back(job);
     queued_values_ += values;
+    uploading_values_ -= reserved;
     work_cv_.Signal();
     forgotten = ForgetOldJobs();
     queued = r;
@@ -195,6 +193,28 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   Log(LogLevel::kInfo, "jobs",
       absl::StrCat("queued ", queued.id(), " for model ", queued.model_name()));
   return queued;
+}
+
+absl::Status TrainJobManager::CheckQueuedValues(int64_t values, int64_t reserved,
+                                                absl::string_view what) const {
+  const int64_t held = queued_values_ + uploading_values_ - reserved;
+  if (values <= 0 || held + values <= options_.max_queued_values) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "queued jobs and uploads in progress already hold ", held,
+      " training values; ", what, " ", values, " would exceed ", options_.max_queued_values,
+      " (--max_queued_train_values): submit it again once queued jobs have started"));
+}
+
+absl::Status TrainJobManager::ReserveUpload(int64_t values) {
+  MutexLock lock(&mu_);
+  if (absl::Status s = CheckQueuedValues(values, 0, "this upload's next"); !s.ok()) return s;
+  uploading_values_ += values;
+  return absl::OkStatus();
+}
+
+void TrainJobManager::ReleaseUpload(int64_t values) {
+  MutexLock lock(&mu_);
+  uploading_values_ -= values;
 }
 
 absl::Status TrainJobManager::CheckCsvMemory(const v1::TrainConfig& resolved,

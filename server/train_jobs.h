@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
 #include "core/matrix.h"
 #include "core/mutex.h"
@@ -78,6 +79,9 @@ class TrainJobManager {
   struct JobData {
     Matrix rows;
     std::string csv_path;
+    // Values of an upload's reservation (ReserveUpload) that the job takes
+    // over when Submit queues it; the uploader keeps them otherwise.
+    int64_t reserved_values = 0;
   };
 
   static absl::StatusOr<std::unique_ptr<TrainJobManager>> Create(Options options);
@@ -90,6 +94,12 @@ class TrainJobManager {
   // a CSV path outside data_root; FailedPrecondition when this replica does
   // not train. A refused job is not created.
   absl::StatusOr<v1::TrainJob> Submit(v1::TrainJobSpec spec, JobData data);
+  // Rows being uploaded are held before they become a job, and count
+  // against max_queued_values as queued jobs' rows do. ReserveUpload takes
+  // `values` more (ResourceExhausted beyond the bound, naming the flag);
+  // ReleaseUpload gives them back; Submit takes over JobData's.
+  absl::Status ReserveUpload(int64_t values);
+  void ReleaseUpload(int64_t values);
   // OK if this replica trains, else the FailedPrecondition Submit returns.
   absl::Status CheckTrains() const;
   // ResourceExhausted, naming the flag, when `values` exceed `limit`.
@@ -161,7 +171,12 @@ class TrainJobManager {
   std::deque<std::shared_ptr<Job>> queue_ ABSL_GUARDED_BY(mu_);
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t queued_values_ ABSL_GUARDED_BY(mu_) = 0;  // in the rows of queue_'s jobs
+  int64_t queued_values_ ABSL_GUARDED_BY(mu_) = 0;     // in the rows of queue_'s jobs
+  int64_t uploading_values_ ABSL_GUARDED_BY(mu_) = 0;  // reserved by uploads in progress
+  // ResourceExhausted when `values` more would exceed max_queued_values;
+  // `reserved` of the values held now are the caller's own (an upload's).
+  absl::Status CheckQueuedValues(int64_t values, int64_t reserved, absl::string_view what) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::vector<std::thread> workers_;
 };

@@ -17,10 +17,11 @@ namespace {
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobRequest> {
  public:
   // `admitted` is the authorization of the call: an error ends it at once.
-  UploadReactor(ServerMetrics* metrics, TrainJobManager* jobs, int64_t max_values,
-                v1::TrainJob* response, const absl::Status& admitted)
+  UploadReactor(ServerMetrics* metrics, TrainJobManager* jobs, WorkQueue* store_work,
+                int64_t max_values, v1::TrainJob* response, const absl::Status& admitted)
       : call_(metrics, "UploadTrainJob"),
         jobs_(jobs),
+        store_work_(store_work),
         max_values_(max_values),
         response_(response) {
     if (!admitted.ok()) {
@@ -32,7 +33,10 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Finish(call_.Finish(Submit()));
+      // Submitting writes the job's record (fsync): off this thread.
+      call_.FinishOn(
+          store_work_, [this] { return Submit(); },
+          [this](const grpc::Status& s) { Finish(s); });
       return;
     }
     if (absl::Status s = Take(); !s.ok()) {
@@ -43,7 +47,11 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     StartRead(&request_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    // Rows not handed to a job (the upload failed or was refused).
+    if (reserved_ > 0) jobs_->ReleaseUpload(reserved_);
+    delete this;
+  }
 
  private:
   absl::Status Take() {
@@ -80,7 +88,13 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     // many small chunks do not realloc each time.
     const Eigen::Index used = used_rows_, add = rows->rows();
     if (used + add > rows_.rows()) {
-      rows_.conservativeResize(std::max<Eigen::Index>(used + add, 2 * rows_.rows()), cols_);
+      const Eigen::Index capacity = std::max<Eigen::Index>(used + add, 2 * rows_.rows());
+      // The rows held while uploading count against the queue's bound, as
+      // a queued job's do: many uploads at once cannot exhaust memory.
+      const int64_t more = int64_t{capacity - rows_.rows()} * cols_;
+      if (absl::Status s = jobs_->ReserveUpload(more); !s.ok()) return s;
+      reserved_ += more;
+      rows_.conservativeResize(capacity, cols_);
     }
     rows_.middleRows(used, add) = *rows;
     used_rows_ += add;
@@ -93,20 +107,24 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     TrainJobManager::JobData data;
     rows_.conservativeResize(used_rows_, cols_);  // gives back the spare capacity, in place
     data.rows = std::move(rows_);
+    data.reserved_values = reserved_;
     absl::StatusOr<v1::TrainJob> job = jobs_->Submit(std::move(spec_), std::move(data));
     if (!job.ok()) return job.status();
+    reserved_ = 0;  // the job holds them now
     *response_ = std::move(*job);
     return absl::OkStatus();
   }
 
   RpcCall call_;
   TrainJobManager* const jobs_;
+  WorkQueue* const store_work_;
   const int64_t max_values_;
   v1::TrainJob* const response_;
   v1::UploadTrainJobRequest request_;
   v1::TrainJobSpec spec_;
   Matrix rows_;  // rows_.rows() is the capacity; the first used_rows_ hold data
   Eigen::Index used_rows_ = 0;
+  int64_t reserved_ = 0;  // values taken by ReserveUpload, for rows_'s capacity
   int32_t cols_ = 0;
   int64_t messages_ = 0;
 };
@@ -213,14 +231,19 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
     return call.FinishUnary(
         context, absl::InvalidArgumentError("the request has neither rows nor csv_path"));
   }
-  absl::StatusOr<v1::TrainJob> job = options_.jobs->Submit(request->spec(), std::move(data));
-  if (job.ok()) *response = *std::move(job);
-  return call.FinishUnary(context, job.status());
+  // Queuing writes the job's record (fsync): off this thread.
+  auto shared = std::make_shared<TrainJobManager::JobData>(std::move(data));
+  return call.FinishUnaryOn(options_.store_work, context, [this, request, response, shared] {
+    absl::StatusOr<v1::TrainJob> job = options_.jobs->Submit(request->spec(), std::move(*shared));
+    if (job.ok()) *response = *std::move(job);
+    return job.status();
+  });
 }
 
 grpc::ServerReadReactor<v1::UploadTrainJobRequest>* TrainingServiceImpl::UploadTrainJob(
     grpc::CallbackServerContext* context, v1::TrainJob* response) {
-  return new UploadReactor(options_.metrics, options_.jobs, options_.max_train_values, response,
+  return new UploadReactor(options_.metrics, options_.jobs, options_.store_work,
+                           options_.max_train_values, response,
                            options_.auth.Check(*context, Access::kWrite));
 }
 
@@ -250,9 +273,12 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::CancelTrainJob(
   if (absl::Status s = options_.auth.Check(*context, Access::kWrite); !s.ok()) {
     return call.FinishUnary(context, s);
   }
-  absl::StatusOr<v1::TrainJob> job = options_.jobs->Cancel(request->id());
-  if (job.ok()) *response = *std::move(job);
-  return call.FinishUnary(context, job.status());
+  // Cancelling a queued job writes its record (fsync): off this thread.
+  return call.FinishUnaryOn(options_.store_work, context, [this, request, response] {
+    absl::StatusOr<v1::TrainJob> job = options_.jobs->Cancel(request->id());
+    if (job.ok()) *response = *std::move(job);
+    return job.status();
+  });
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::ListTrainJobs(

@@ -12,6 +12,7 @@
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/train_jobs.h"
+#include "server/work_queue.h"
 #include "strata/v1/service.grpc.pb.h"
 
 namespace strata {
@@ -30,6 +31,10 @@ class TrainingServiceImpl final : public v1::TrainingService::CallbackService {
     ServerMetrics* metrics = nullptr;
     // Who may call: Submit, Upload and Cancel write, the rest read. Default: everyone.
     Authorizer auth;
+    // Runs Submit, the end of Upload and Cancel, which write the job's
+    // record to disk (fsync), off gRPC's callback threads. Must outlive the
+    // service. Default none: inline.
+    WorkQueue* store_work = nullptr;
   };
   explicit TrainingServiceImpl(Options options) : options_(options) {}
 

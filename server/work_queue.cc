@@ -28,6 +28,11 @@ bool WorkQueue::Submit(std::function<void()> work) {
   return true;
 }
 
+int64_t WorkQueue::queued() const {
+  MutexLock lock(&mu_);
+  return static_cast<int64_t>(queue_.size());
+}
+
 void WorkQueue::Loop() {
   while (true) {
     std::function<void()> work;

@@ -39,12 +39,14 @@ class WorkQueue {
   // Queues `work`; false (and `work` dropped unrun) when max_queued
   // closures are waiting or the queue is being destroyed.
   bool Submit(std::function<void()> work);
+  // Closures waiting (not yet started).
+  int64_t queued() const;
 
  private:
   void Loop();
 
   const Options options_;
-  Mutex mu_;
+  mutable Mutex mu_;
   CondVar cv_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

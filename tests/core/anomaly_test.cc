@@ -88,13 +88,32 @@ TEST(AnomalyTest, TrainedModelFlagsOutliersAboveItsThreshold) {
   EXPECT_GT(PercentileOfScore(c.mean_absolute(), outlier_scores.maxCoeff()), 99.0);
 }
 
+TEST(AnomalyTest, CalibrationStopsWhenCancelled) {
+  const Matrix data = testing::ManifoldData(500, 6, 2, 18);
+  Trainer::Options options;
+  options.input_dim = 6;
+  options.config.set_finetune_epochs(1);
+  auto model = (*Trainer::Create(options))->Train(data);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const StackedAutoencoder& net = (*model)->autoencoder();
+  const Scaler& scaler = (*model)->scaler();
+  std::atomic<bool> cancel{false};
+  EXPECT_TRUE(CalibrateAnomalyScores(net, scaler, data, 99, &cancel).ok());
+  cancel = true;
+  const auto cancelled = CalibrateAnomalyScores(net, scaler, data, 99, &cancel);
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  Matrix codes;
+  net.Reconstruct(scaler.Transform(data), &codes);
+  EXPECT_EQ(FitCodeGaussian(codes, &cancel).status().code(), absl::StatusCode::kCancelled);
+}
+
 TEST(AnomalyTest, CodeDistanceIsMahalanobisPerCodeUnit) {
   // Two independent units with standard deviations 1 and 10, and a constant
   // third one.
   Matrix codes = testing::GaussianMatrix(20000, 3, 5);
   codes.col(1) *= 10;
   codes.col(2).setConstant(4);
-  const v1::CodeGaussian g = FitCodeGaussian(codes);
+  const v1::CodeGaussian g = FitCodeGaussian(codes).value();
   ASSERT_EQ(g.mean_size(), 3);
   ASSERT_EQ(g.precision_size(), 9);
   EXPECT_NEAR(g.precision(0) / g.precision(4), 100.0, 3.0);  // variance ratio
@@ -122,7 +141,7 @@ TEST(AnomalyTest, CodeGaussianIsNotPulledByAnomaliesInTheTrainingRows) {
   // plain fit would put the mean at 2 and the first unit's variance near 37.
   Matrix codes = testing::GaussianMatrix(10000, 2, 6);
   codes.topRows(1000).col(0).array() += 20;
-  const v1::CodeGaussian g = FitCodeGaussian(codes);
+  const v1::CodeGaussian g = FitCodeGaussian(codes).value();
   EXPECT_NEAR(g.mean(0), 0.0, 0.1);
   EXPECT_NEAR(g.precision(0) / g.precision(3), 1.0, 0.2);  // both units alike
   const Eigen::VectorXf d = CodeDistances(g, codes);
@@ -133,7 +152,7 @@ TEST(AnomalyTest, LargeCodeSetsAreFittedOnAStridedSample) {
   // 250,000 rows: fitted on every third one, and still a fit of all of them.
   Matrix codes = testing::GaussianMatrix(250000, 2, 8);
   codes.col(0).array() = codes.col(0).array() * 3 + 5;
-  const v1::CodeGaussian g = FitCodeGaussian(codes);
+  const v1::CodeGaussian g = FitCodeGaussian(codes).value();
   EXPECT_NEAR(g.mean(0), 5.0, 0.05);
   EXPECT_NEAR(g.precision(3) / g.precision(0), 9.0, 0.3);
   std::vector<float> d(250000);

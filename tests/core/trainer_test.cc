@@ -220,6 +220,25 @@ TEST(TrainerTest, ProgressIsReportedEveryEpochAndCancellationStops) {
   EXPECT_EQ(epochs, 3);
 }
 
+// Calibration and the drift baseline run after the last mini-batch; a
+// cancel that arrives then still stops the job (no model returned).
+TEST(TrainerTest, CancellingAfterTheLastEpochStopsCalibration) {
+  const Matrix data = testing::ManifoldData(300, 6, 2, 62);
+  v1::TrainConfig config;
+  config.set_pretrain_epochs(0);
+  config.set_finetune_epochs(2);
+  std::atomic<bool> cancel{false};
+  Trainer::Options options;
+  options.cancel = &cancel;
+  options.on_epoch = [&](const TrainProgress& p) {
+    if (p.epochs_done == p.epochs_planned) cancel = true;
+  };
+  auto cancelled = Train(config, data, options);
+  ASSERT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  EXPECT_NE(cancelled.status().message().find("calibration"), std::string::npos)
+      << cancelled.status();
+}
+
 TEST(TrainerTest, EarlyStoppingRestoresTheBestWeights) {
   // Few rows and a large net overfit quickly: validation loss turns up.
   const Matrix data = testing::ManifoldData(60, 10, 2, 71, 0.3);

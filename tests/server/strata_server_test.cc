@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -442,6 +443,64 @@ TEST(StrataServerTest, CancelStopsRunningAndQueuedJobs) {
   EXPECT_EQ(WaitForJob(t, running->id()).state(), v1::TrainJob::CANCELLED);
   EXPECT_TRUE((*ModelStore::Create({t.models()}))->ListVersions("slow")->empty());
   EXPECT_EQ(CodeOf(t.client->CancelTrainJob("job-404").status()), absl::StatusCode::kNotFound);
+}
+
+// SetLabel, SubmitTrainJob and CancelTrainJob write the store or a job
+// record (fsync) and wait on the registry's locks: they run on the server's
+// store queue, not on gRPC's callback threads. With the queue's one thread
+// held, each of them waits there (queued, nothing written yet) while reads
+// answer; once released, they all complete, in order.
+TEST(StrataServerTest, StoreWritesWaitOnTheStoreQueueNotOnCallbackThreads) {
+  TestServer t("server_store_queue");
+  const std::unique_ptr<Model> model = testing::SmallModel();
+  t.Publish("m", *model);
+  t.Publish("m", *model);
+  WorkQueue* queue = t.server->store_work();
+  ASSERT_NE(queue, nullptr);
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  ASSERT_TRUE(queue->Submit([open] { open.wait(); }));
+  absl::Cleanup release = [&gate] { gate.set_value(); };
+  const auto wait_for_queued = [queue](int64_t n) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (queue->queued() != n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    return queue->queued();
+  };
+  ASSERT_EQ(wait_for_queued(0), 0);  // the gate closure is running
+
+  auto label = std::async(std::launch::async,
+                          [&] { return t.client->SetLabel("m", "prod", 1); });
+  ASSERT_EQ(wait_for_queued(1), 1);
+  v1::SubmitTrainJobRequest request;
+  request.mutable_spec()->set_model_name("n");
+  request.mutable_spec()->mutable_config()->set_finetune_epochs(1);
+  *request.mutable_rows() = Dense(testing::GaussianMatrix(200, 6, 1));
+  auto submitted =
+      std::async(std::launch::async, [&] { return t.client->SubmitTrainJob(request); });
+  ASSERT_EQ(wait_for_queued(2), 2);
+  auto cancelled =
+      std::async(std::launch::async, [&] { return t.client->CancelTrainJob("job-404"); });
+  ASSERT_EQ(wait_for_queued(3), 3);
+
+  // Nothing written yet, and reads do not wait behind the queue.
+  EXPECT_TRUE((*ModelStore::Create({t.models()}))->ReadLabels("m")->labels().empty());
+  EXPECT_TRUE(t.client->ListTrainJobs("")->jobs().empty());
+  auto served = t.client->GetModel(Spec("m"));
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->model().version(), 2);
+
+  std::move(release).Invoke();
+  const auto labels = label.get();
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(labels->labels().at("prod"), 1);
+  const auto job = submitted.get();
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(CodeOf(cancelled.get().status()), absl::StatusCode::kNotFound);
+  EXPECT_EQ(WaitForJob(t, job->id()).state(), v1::TrainJob::SUCCEEDED);
+  EXPECT_EQ(t.client->GetModel(Spec("m", 0))->model().version(), 2);
+  v1::ModelSpec prod = Spec("m");
+  prod.set_label("prod");
+  EXPECT_EQ(t.client->GetModel(prod)->model().version(), 1);
 }
 
 TEST(StrataServerTest, HotSwapDropsNoCall) {

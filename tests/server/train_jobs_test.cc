@@ -439,5 +439,35 @@ TEST(TrainJobsTest, QueuedTrainingValuesAreBounded) {
   EXPECT_EQ(f.WaitFor(first).state(), v1::TrainJob::SUCCEEDED);
 }
 
+// Rows being uploaded count against the same bound: an upload reserves
+// them as they arrive, and the job it becomes takes the reservation over.
+TEST(TrainJobsTest, UploadsInProgressCountAgainstTheQueueBound) {
+  Fixture f("jobs_upload_bound", 1, true, [](TrainJobManager::Options* o) {
+    o->max_queued_values = 1000;
+  });
+  const std::string running = f.jobs->Submit(Spec("busy", 100000), Rows(100))->id();
+  for (int i = 0; i < 2000 && f.jobs->Get(running)->state() != v1::TrainJob::RUNNING; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(f.jobs->Get(running)->state(), v1::TrainJob::RUNNING);
+  ASSERT_TRUE(f.jobs->ReserveUpload(600).ok());
+  absl::StatusOr<v1::TrainJob> refused = f.jobs->Submit(Spec("q1", 1), Rows(100));  // 500 values
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("queued jobs and uploads in progress already hold 600"));
+  const absl::Status also = f.jobs->ReserveUpload(401);
+  EXPECT_EQ(also.code(), absl::StatusCode::kResourceExhausted) << also;
+  f.jobs->ReleaseUpload(600);
+  ASSERT_TRUE(f.jobs->Submit(Spec("q1", 1), Rows(100)).ok());  // 500 queued
+  ASSERT_TRUE(f.jobs->ReserveUpload(500).ok());                  // 1000 held
+  EXPECT_EQ(f.jobs->ReserveUpload(1).code(), absl::StatusCode::kResourceExhausted);
+  // The upload's own 500 become the job's: still 1000 held, not 1500.
+  TrainJobManager::JobData uploaded = Rows(100);
+  uploaded.reserved_values = 500;
+  ASSERT_TRUE(f.jobs->Submit(Spec("q2", 1), std::move(uploaded)).ok());
+  EXPECT_EQ(f.jobs->ReserveUpload(1).code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(f.jobs->Cancel(running).ok());
+}
+
 }  // namespace
 }  // namespace strata

@@ -2,6 +2,7 @@
 // chunks of any size arrive whole and in order.
 #include <grpcpp/create_channel.h>
 
+#include "absl/time/clock.h"
 #include "core/trainer.h"
 #include "gtest/gtest.h"
 #include "proto/dense_matrix.h"
@@ -56,6 +57,75 @@ TEST(TrainingServiceTest, UploadedChunksOfAnySizeTrainAsTheWholeSet) {
   absl::StatusOr<ServableModel> m = t.server->registry()->Get(served);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(*m->model->Encode(data, 2), *local->Encode(data, 2));
+}
+
+// An upload's rows count against --max_queued_train_values while they
+// arrive: a second upload that would pass the bound is refused, and a failed
+// upload gives its share back.
+TEST(TrainingServiceTest, UploadsInProgressAreBoundedWithQueuedJobs) {
+  TestServer t("upload_bound", [](StrataServer::Options* o) { o->max_queued_train_values = 600; });
+  auto stub = v1::TrainingService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", t.server->port()), grpc::InsecureChannelCredentials()));
+  v1::UploadTrainJobRequest spec;
+  spec.mutable_spec()->set_model_name("up");
+  spec.mutable_spec()->mutable_config()->set_finetune_epochs(1);
+  const auto chunk = [](int rows, int cols, uint64_t seed) {
+    v1::UploadTrainJobRequest m;
+    ToDenseMatrix(testing::ManifoldData(rows, cols, 2, seed), m.mutable_chunk());
+    return m;
+  };
+  // Sends `messages`, then ends the upload; its status and job.
+  const auto upload = [&](const std::vector<v1::UploadTrainJobRequest>& messages) {
+    grpc::ClientContext context;
+    v1::TrainJob job;
+    auto writer = stub->UploadTrainJob(&context, &job);
+    for (const auto& m : messages) {
+      if (!writer->Write(m)) break;
+    }
+    writer->WritesDone();
+    return std::make_pair(writer->Finish(), job);
+  };
+
+  // A: 100 rows x 5 held open (500 values).
+  grpc::ClientContext a_context;
+  v1::TrainJob a_job;
+  auto a = stub->UploadTrainJob(&a_context, &a_job);
+  ASSERT_TRUE(a->Write(spec));
+  ASSERT_TRUE(a->Write(chunk(100, 5, 1)));
+  // B needs 250 more: refused, naming the flag. The server has read A's
+  // chunk once B's refusal counts it; until then B may still fit, so wait
+  // (bounded) for the refusal.
+  std::pair<grpc::Status, v1::TrainJob> b;
+  for (int i = 0; i < 200; ++i) {
+    b = upload({spec, chunk(50, 5, 2)});
+    if (!b.first.ok()) break;
+    // B fitted before A's chunk was read: its job holds 250 until it runs.
+    ASSERT_EQ(t.client->WatchTrainJob(b.second.id(), [](const v1::TrainJob&) {})->state(),
+              v1::TrainJob::SUCCEEDED);
+  }
+  ASSERT_EQ(b.first.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << b.first.error_message();
+  EXPECT_NE(b.first.error_message().find("uploads in progress"), std::string::npos)
+      << b.first.error_message();
+  EXPECT_NE(b.first.error_message().find("--max_queued_train_values"), std::string::npos);
+  // A completes and trains.
+  a->WritesDone();
+  const grpc::Status a_status = a->Finish();
+  ASSERT_TRUE(a_status.ok()) << a_status.error_message();
+  EXPECT_EQ(t.client->WatchTrainJob(a_job.id(), [](const v1::TrainJob&) {})->state(),
+            v1::TrainJob::SUCCEEDED);
+
+  // C reserves 60 x 5 = 300, then fails on a chunk of another width.
+  const auto c = upload({spec, chunk(60, 5, 3), chunk(10, 4, 4)});
+  ASSERT_EQ(c.first.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.first.error_message();
+  // D needs 500: it fits once C's 300 are given back (C's end reaches the
+  // server just after its client sees the status: retry, bounded).
+  std::pair<grpc::Status, v1::TrainJob> d;
+  for (int i = 0; i < 200; ++i) {
+    d = upload({spec, chunk(100, 5, 5)});
+    if (d.first.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(d.first.ok()) << d.first.error_message();
 }
 
 }  // namespace
