@@ -1,35 +1,46 @@
 // Anomaly detection on labelled ODDS sets, the ADBench way: for every CSV in
-// --data_dir (last column `label`, 1 = anomaly), a stratified 70/30 split
-// from a fixed seed; strata trains a model on the training part through a
-// TrainJob (labels dropped, anomalies left in), scores the test part through
-// AnomalyScore, and its ROC-AUC is set against, on the same split, PCA
-// reconstruction error (Eigen, the code's width) and IsolationForest
-// (scikit-learn, when /usr/bin/python3 has it).
+// --data_dir (last column `label`, 1 = anomaly) and every split seed, a
+// stratified 70/30 split; strata trains a model on the training part through
+// a TrainJob (labels dropped, anomalies left in) and scores the test part
+// through AnomalyScore. On the same split, bench/odds_baselines.py fits the
+// classical detectors (IsolationForest, PCA, kNN, LOF, MCD, one-class SVM,
+// ECOD) on the standard-scaled training part. Each set's figure is the mean
+// over the seeds; ROC-AUC and average precision are printed per set and
+// method.
 //
-//   odds_auc_bench --target=127.0.0.1:PORT --data_dir=DIR --work=DIR [--config=FILE.json]
+//   odds_auc_bench --target=127.0.0.1:PORT --data_dir=DIR --work=DIR [--seeds=0,1,2]
+//                  [--config=FILE.json] [--metric=M] [--dump_dir=DIR]
 //
-// Ends with: RESULT mean_auc=... baseline_auc=... pca_auc=... iforest_auc=... sets=N
+// Ends with: RESULT mean_auc=... mean_ap=... best_baseline=<name> best_baseline_auc=...
+//   best_baseline_ap=... iforest_auc=... oracle_auc=<mean over sets of the best baseline
+//   on that set> sets=... seeds=...
+// The best baseline is the detector with the highest mean AUC among those that ran on
+// every set (the one-class SVM skips sets over 20,000 rows).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <random>
+#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "bench/machine.h"
 #include "client/strata_client.h"
 #include "core/csv_reader.h"
 #include "core/evaluation.h"
 #include "core/file_util.h"
-#include "core/pca.h"
-#include "core/scaler.h"
 #include "core/train_config.h"
 #include "proto/dense_matrix.h"
 
@@ -37,13 +48,16 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");
 ABSL_FLAG(std::string, data_dir, "../shared/data/odds", "directory of labelled CSV files");
 ABSL_FLAG(std::string, work, "/tmp", "scratch directory for the baselines' files");
 ABSL_FLAG(std::string, config, "", "TrainConfig JSON (default: strata's defaults)");
-ABSL_FLAG(uint64_t, seed, 42, "seed of the stratified split");
+ABSL_FLAG(std::string, seeds, "0,1,2", "split seeds, comma-separated");
 ABSL_FLAG(std::string, metric, "",
           "score metric (COMBINED, MEAN_SQUARED, MEAN_ABSOLUTE, CODE_DISTANCE); default: the "
           "server's default");
 ABSL_FLAG(int, ensemble, 1,
-          "models per set, trained with consecutive seeds, their scores averaged as ranks "
+          "models per split, trained with consecutive seeds, their scores averaged as ranks "
           "(an experiment: the server scores with one model)");
+ABSL_FLAG(std::string, dump_dir, "",
+          "also write each split's rows and strata's scores of every metric, for train and "
+          "test rows, into this directory (for experiments)");
 
 namespace strata {
 namespace {
@@ -92,30 +106,77 @@ void WriteCsv(const std::string& path, const Matrix& x, const std::vector<int>* 
   }
 }
 
-// IsolationForest's AUC from bench/odds_iforest.py, NaN when unavailable.
-double IsolationForestAuc(const std::string& train, const std::string& test) {
-  FILE* p = popen(absl::StrCat("/usr/bin/python3 bench/odds_iforest.py ", train, " ", test,
-                               " 2>/dev/null").c_str(), "r");
-  if (p == nullptr) return std::nan("");
-  char buf[64] = {0};
-  const bool read = fgets(buf, sizeof(buf), p) != nullptr;
-  const int status = pclose(p);
+struct Figures {
   double auc = std::nan("");
-  if (read && status == 0) (void)absl::SimpleAtod(absl::StripAsciiWhitespace(buf), &auc);
-  return auc;
+  double ap = std::nan("");
+};
+
+// The classical detectors' figures on one split (bench/odds_baselines.py),
+// in its order; empty when the helper does not run.
+std::vector<std::pair<std::string, Figures>> Baselines(const std::string& train,
+                                                       const std::string& test) {
+  std::vector<std::pair<std::string, Figures>> out;
+  FILE* p = popen(absl::StrCat("/usr/bin/python3 bench/odds_baselines.py ", train, " ", test,
+                               " 2>/dev/null").c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[256];
+  while (fgets(buf, sizeof(buf), p) != nullptr) {
+    std::vector<std::string> f = absl::StrSplit(absl::StripAsciiWhitespace(buf), ' ');
+    if (f.size() != 3) continue;
+    Figures fig;
+    if (!absl::SimpleAtod(f[1], &fig.auc) || !absl::SimpleAtod(f[2], &fig.ap)) continue;
+    out.emplace_back(f[0], fig);
+  }
+  if (pclose(p) != 0) out.clear();
+  return out;
 }
 
-// The test rows' PCA reconstruction error (standardised with the training
-// part's statistics, k components fitted on it).
-std::vector<double> PcaScores(const Split& s, int k) {
-  const Scaler scaler = *Scaler::Fit(v1::STANDARD, s.train);
-  const Matrix train = scaler.Transform(s.train);
-  const Matrix test = scaler.Transform(s.test);
-  const Pca pca = *FitPca(train, k);
-  const Matrix diff = pca.Reconstruct(test) - test;
-  std::vector<double> scores(static_cast<size_t>(test.rows()));
-  for (Eigen::Index r = 0; r < test.rows(); ++r) scores[r] = diff.row(r).squaredNorm();
-  return scores;
+// strata's scores of `rows` from the model version trained in `job`.
+absl::StatusOr<std::vector<double>> Scores(StrataClient& client, const v1::ModelSpec& model,
+                                           v1::ScoreOptions::Metric metric, const Matrix& rows) {
+  v1::AnomalyScoreRequest request;
+  request.mutable_options()->set_metric(metric);
+  *request.mutable_model() = model;
+  ToDenseMatrix(rows, request.mutable_rows());
+  absl::StatusOr<v1::AnomalyScoreResponse> scored = client.AnomalyScore(request);
+  if (!scored.ok()) return scored.status();
+  std::vector<double> out;
+  for (const auto& s : scored->scores()) out.push_back(s.score());
+  return out;
+}
+
+// Writes, per row of train then test: split (0 train, 1 test), label (-1 for
+// training rows), then the score of each metric.
+absl::Status Dump(StrataClient& client, const v1::ModelSpec& model, const Split& s,
+                  const std::string& path) {
+  const std::vector<v1::ScoreOptions::Metric> metrics = {
+      v1::ScoreOptions::MEAN_SQUARED, v1::ScoreOptions::CODE_DISTANCE, v1::ScoreOptions::COMBINED};
+  std::vector<std::vector<double>> train, test;
+  for (auto m : metrics) {
+    absl::StatusOr<std::vector<double>> a = Scores(client, model, m, s.train);
+    absl::StatusOr<std::vector<double>> b = Scores(client, model, m, s.test);
+    if (!a.ok()) return a.status();
+    if (!b.ok()) return b.status();
+    train.push_back(*a);
+    test.push_back(*b);
+  }
+  std::ofstream out(path);
+  out << "split,label,mse,code_distance,combined\n";
+  for (size_t r = 0; r < train[0].size(); ++r) {
+    out << "0,-1";
+    for (const auto& m : train) out << "," << m[r];
+    out << "\n";
+  }
+  for (size_t r = 0; r < test[0].size(); ++r) {
+    out << "1," << s.test_labels[r];
+    for (const auto& m : test) out << "," << m[r];
+    out << "\n";
+  }
+  return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
+}
+
+double Mean(const std::vector<double>& v) {
+  return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
 }
 
 int Run() {
@@ -128,6 +189,19 @@ int Run() {
       !v1::ScoreOptions::Metric_Parse(absl::AsciiStrToUpper(absl::GetFlag(FLAGS_metric)),
                                       &metric)) {
     std::cerr << "--metric " << absl::GetFlag(FLAGS_metric) << " is not a score metric\n";
+    return 2;
+  }
+  std::vector<uint64_t> seeds;
+  for (absl::string_view f : absl::StrSplit(absl::GetFlag(FLAGS_seeds), ',', absl::SkipEmpty())) {
+    uint64_t seed;
+    if (!absl::SimpleAtoi(f, &seed)) {
+      std::cerr << "--seeds: '" << f << "' is not a seed\n";
+      return 2;
+    }
+    seeds.push_back(seed);
+  }
+  if (seeds.empty()) {
+    std::cerr << "--seeds: no seed\n";
     return 2;
   }
   v1::TrainConfig config;
@@ -148,10 +222,19 @@ int Run() {
     return 1;
   }
   std::sort(names->begin(), names->end());
-  std::printf("%-12s %7s %5s %6s | %8s %8s %9s | %s\n", "set", "rows", "cols", "anom%",
-              "strata", "PCA", "IForest", "train s");
-  double sum = 0, sum_baseline = 0, sum_pca = 0, sum_forest = 0;
-  int sets = 0, forest_sets = 0;
+  // Training seconds below are this machine's.
+  std::printf("%s\n", strata::bench::MeasureMachine().Describe().c_str());
+
+  // Per set: strata's and each detector's figures, each the mean over seeds.
+  struct SetResult {
+    std::string name;
+    int rows = 0, cols = 0;
+    double anomaly_pct = 0, seconds = 0;
+    Figures strata;
+    std::map<std::string, Figures> baselines;
+  };
+  std::vector<SetResult> results;
+  std::vector<std::string> methods;  // the helper's order
   for (const std::string& name : *names) {
     if (!absl::EndsWith(name, ".csv")) continue;
     const std::string path = absl::StrCat(dir, "/", name);
@@ -166,74 +249,150 @@ int Run() {
     const Matrix x = table->values.leftCols(d);
     std::vector<int> y(static_cast<size_t>(x.rows()));
     for (Eigen::Index r = 0; r < x.rows(); ++r) y[r] = table->values(r, d) == 1.0f;
-    const Split s = StratifiedSplit(x, y, absl::GetFlag(FLAGS_seed));
-    const std::string set = name.substr(0, name.size() - 4);
-
-    // Each member of the ensemble (one model by default) trains with its own
-    // seed; their scores are averaged as ranks.
-    const absl::Time start = absl::Now();
-    const int members = std::max(1, absl::GetFlag(FLAGS_ensemble));
-    std::vector<double> scores(static_cast<size_t>(s.test.rows()), 0.0);
-    int code_width = 0;
-    for (int m = 0; m < members; ++m) {
-      v1::TrainJobSpec spec;
-      spec.set_model_name(absl::StrCat("odds_", set, "_", m));
-      *spec.mutable_config() = config;
-      spec.mutable_config()->set_seed((config.has_seed() ? config.seed() : 1) + m);
-      absl::StatusOr<v1::TrainJob> job =
-          client->UploadTrainJob(spec, s.train.data(), s.train.rows(), static_cast<int32_t>(d));
-      if (job.ok()) job = client->WatchTrainJob(job->id(), [](const v1::TrainJob&) {});
-      if (!job.ok() || job->state() != v1::TrainJob::SUCCEEDED) {
-        std::cerr << set << ": training failed: "
-                  << (job.ok() ? job->error() : job.status().ToString()) << "\n";
-        return 1;
+    SetResult result;
+    result.name = name.substr(0, name.size() - 4);
+    result.rows = static_cast<int>(x.rows());
+    result.cols = static_cast<int>(d);
+    result.anomaly_pct = 100.0 * std::count(y.begin(), y.end(), 1) / y.size();
+    std::vector<double> aucs, aps;
+    std::map<std::string, std::vector<double>> base_aucs, base_aps;
+    for (uint64_t seed : seeds) {
+      const Split s = StratifiedSplit(x, y, seed);
+      const std::string tag = absl::StrCat(result.name, ".s", seed);
+      // Each member of the ensemble (one model by default) trains with its
+      // own seed; their scores are averaged as ranks.
+      const absl::Time start = absl::Now();
+      const int members = std::max(1, absl::GetFlag(FLAGS_ensemble));
+      std::vector<double> scores(static_cast<size_t>(s.test.rows()), 0.0);
+      for (int m = 0; m < members; ++m) {
+        v1::TrainJobSpec spec;
+        spec.set_model_name(absl::StrCat("odds_", result.name, "_", seed, "_", m));
+        *spec.mutable_config() = config;
+        spec.mutable_config()->set_seed((config.has_seed() ? config.seed() : 1) + m);
+        absl::StatusOr<v1::TrainJob> job = client->UploadTrainJob(
+            spec, s.train.data(), s.train.rows(), static_cast<int32_t>(d));
+        if (job.ok()) job = client->WatchTrainJob(job->id(), [](const v1::TrainJob&) {});
+        if (!job.ok() || job->state() != v1::TrainJob::SUCCEEDED) {
+          std::cerr << tag << ": training failed: "
+                    << (job.ok() ? job->error() : job.status().ToString()) << "\n";
+          return 1;
+        }
+        v1::ModelSpec model;
+        model.set_name(spec.model_name());
+        model.set_version(job->version());
+        absl::StatusOr<std::vector<double>> scored = Scores(*client, model, metric, s.test);
+        if (!scored.ok()) {
+          std::cerr << tag << ": " << scored.status() << "\n";
+          return 1;
+        }
+        if (!absl::GetFlag(FLAGS_dump_dir).empty() && m == 0) {
+          const std::string base = absl::StrCat(absl::GetFlag(FLAGS_dump_dir), "/", tag);
+          WriteCsv(base + ".train.csv", s.train, nullptr);
+          WriteCsv(base + ".test.csv", s.test, &s.test_labels);
+          if (absl::Status st = Dump(*client, model, s, base + ".scores.csv"); !st.ok()) {
+            std::cerr << tag << ": " << st << "\n";
+            return 1;
+          }
+        }
+        std::vector<size_t> order(scores.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(),
+                  [&](size_t a, size_t b) { return (*scored)[a] < (*scored)[b]; });
+        for (size_t rank = 0; rank < order.size(); ++rank) scores[order[rank]] += rank;
       }
-      v1::AnomalyScoreRequest request;
-      request.mutable_options()->set_metric(metric);
-      request.mutable_model()->set_name(spec.model_name());
-      request.mutable_model()->set_version(job->version());
-      ToDenseMatrix(s.test, request.mutable_rows());
-      absl::StatusOr<v1::AnomalyScoreResponse> scored = client->AnomalyScore(request);
-      absl::StatusOr<v1::GetModelResponse> info = client->GetModel(request.model());
-      if (!scored.ok() || !info.ok()) {
-        std::cerr << set << ": " << (scored.ok() ? info.status() : scored.status()) << "\n";
-        return 1;
+      result.seconds += absl::ToDoubleSeconds(absl::Now() - start) / seeds.size();
+      aucs.push_back(RocAuc(scores, s.test_labels));
+      aps.push_back(AveragePrecision(scores, s.test_labels));
+      const std::string base = absl::StrCat(absl::GetFlag(FLAGS_work), "/", tag);
+      WriteCsv(base + ".train.csv", s.train, nullptr);
+      WriteCsv(base + ".test.csv", s.test, &s.test_labels);
+      for (const auto& [method, fig] : Baselines(base + ".train.csv", base + ".test.csv")) {
+        if (std::find(methods.begin(), methods.end(), method) == methods.end()) {
+          methods.push_back(method);
+        }
+        base_aucs[method].push_back(fig.auc);
+        base_aps[method].push_back(fig.ap);
       }
-      code_width = *info->architecture().encoder_widths().rbegin();
-      std::vector<size_t> order(scores.size());
-      std::iota(order.begin(), order.end(), 0);
-      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        return scored->scores(a).score() < scored->scores(b).score();
-      });
-      for (size_t rank = 0; rank < order.size(); ++rank) scores[order[rank]] += rank;
     }
-    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    const double auc = RocAuc(scores, s.test_labels);
-    const double pca = RocAuc(PcaScores(s, code_width), s.test_labels);
-    const std::string base = absl::StrCat(absl::GetFlag(FLAGS_work), "/", set);
-    WriteCsv(base + ".train.csv", s.train, nullptr);
-    WriteCsv(base + ".test.csv", s.test, &s.test_labels);
-    const double forest = IsolationForestAuc(base + ".train.csv", base + ".test.csv");
-    const double baseline = std::isnan(forest) ? pca : std::max(pca, forest);
-    std::printf("%-12s %7d %5d %6.2f | %8.4f %8.4f %9s | %.1f\n", set.c_str(),
-                static_cast<int>(x.rows()), static_cast<int>(d),
-                100.0 * std::count(y.begin(), y.end(), 1) / y.size(), auc, pca,
-                std::isnan(forest) ? "n/a" : absl::StrFormat("%.4f", forest).c_str(), seconds);
+    result.strata = {Mean(aucs), Mean(aps)};
+    for (const auto& [method, v] : base_aucs) {
+      result.baselines[method] = {Mean(v), Mean(base_aps[method])};
+    }
+    std::printf("%-18s %6d rows %3d cols %5.1f%% anomalies: strata AUC %.4f AP %.4f (%.1f s)\n",
+                result.name.c_str(), result.rows, result.cols, result.anomaly_pct,
+                result.strata.auc, result.strata.ap, result.seconds);
     std::fflush(stdout);
-    sum += auc;
-    sum_pca += pca;
-    sum_baseline += baseline;
-    if (!std::isnan(forest)) sum_forest += forest, ++forest_sets;
-    ++sets;
+    results.push_back(std::move(result));
   }
-  if (sets == 0) {
+  if (results.empty()) {
     std::cerr << "no labelled CSV files in " << dir << "\n";
     return 1;
   }
-  std::printf("RESULT mean_auc=%.4f baseline_auc=%.4f pca_auc=%.4f iforest_auc=%s sets=%d\n",
-              sum / sets, sum_baseline / sets, sum_pca / sets,
-              forest_sets ? absl::StrFormat("%.4f", sum_forest / forest_sets).c_str() : "n/a",
-              sets);
+  if (methods.empty()) {
+    std::cerr << "warning: bench/odds_baselines.py did not run (python3-sklearn missing?)\n";
+  }
+
+  // Tables: one row per set, one column per method; then the means.
+  std::map<std::string, Figures> mean_of;  // per method, over the sets it ran on
+  std::map<std::string, int> sets_of;
+  const auto table = [&](const char* title, double Figures::*field) {
+    std::printf("\n%s\n%-18s %8s", title, "set", "strata");
+    for (const auto& m : methods) std::printf(" %8s", m.c_str());
+    std::printf("\n");
+    std::vector<double> strata_col;
+    std::map<std::string, std::vector<double>> cols;
+    for (const SetResult& r : results) {
+      std::printf("%-18s %8.4f", r.name.c_str(), r.strata.*field);
+      strata_col.push_back(r.strata.*field);
+      for (const auto& m : methods) {
+        const auto it = r.baselines.find(m);
+        const double v = it == r.baselines.end() ? std::nan("") : it->second.*field;
+        if (std::isnan(v)) {
+          std::printf(" %8s", "n/a");
+        } else {
+          std::printf(" %8.4f", v);
+          cols[m].push_back(v);
+        }
+      }
+      std::printf("\n");
+    }
+    std::printf("%-18s %8.4f", "mean", Mean(strata_col));
+    for (const auto& m : methods) {
+      const double v = Mean(cols[m]);
+      (mean_of[m].*field) = v;
+      sets_of[m] = static_cast<int>(cols[m].size());
+      std::printf(" %7.4f%s", v, sets_of[m] == static_cast<int>(results.size()) ? " " : "*");
+    }
+    std::printf("\n");
+    return Mean(strata_col);
+  };
+  const double mean_auc = table("ROC-AUC (mean over seeds)", &Figures::auc);
+  const double mean_ap = table("Average precision (mean over seeds)", &Figures::ap);
+  std::printf("* ran on fewer sets; not a candidate for the best baseline\n");
+
+  std::string best = "none";
+  Figures best_fig;
+  for (const auto& m : methods) {
+    if (sets_of[m] != static_cast<int>(results.size())) continue;
+    if (best == "none" || mean_of[m].auc > best_fig.auc) best = m, best_fig = mean_of[m];
+  }
+  std::vector<double> oracle;
+  for (const SetResult& r : results) {
+    double top = std::nan("");
+    for (const auto& [m, fig] : r.baselines) {
+      if (!std::isnan(fig.auc) && (std::isnan(top) || fig.auc > top)) top = fig.auc;
+    }
+    if (!std::isnan(top)) oracle.push_back(top);
+  }
+  const auto fmt = [](double v) { return std::isnan(v) ? std::string("n/a") : absl::StrFormat("%.4f", v); };
+  const auto iforest = mean_of.find("IForest");
+  std::printf(
+      "RESULT mean_auc=%.4f mean_ap=%.4f best_baseline=%s best_baseline_auc=%s "
+      "best_baseline_ap=%s iforest_auc=%s oracle_auc=%s sets=%d seeds=%s\n",
+      mean_auc, mean_ap, best.c_str(), fmt(best_fig.auc).c_str(), fmt(best_fig.ap).c_str(),
+      fmt(iforest == mean_of.end() ? std::nan("") : iforest->second.auc).c_str(),
+      fmt(oracle.size() == results.size() ? Mean(oracle) : std::nan("")).c_str(),
+      static_cast<int>(results.size()), absl::StrJoin(seeds, ",").c_str());
   return 0;
 }
 

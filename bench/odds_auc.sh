@@ -1,26 +1,31 @@
 #!/usr/bin/env bash
-# Anomaly-detection ROC-AUC on the labelled ODDS sets against PCA and
-# IsolationForest on the same stratified 70/30 split (see bench/odds_auc.cc).
-#   bash bench/odds_auc.sh [--data_dir DIR] [--config FILE.json] [--metric M] [--seed S]
-# DIR defaults to ../shared/data/odds. strata trains with its defaults unless
-# --config is given. Installs python3-sklearn for the IsolationForest
-# baseline. Bounded: killed after 30 minutes.
-# Ends with: RESULT mean_auc=... baseline_auc=<mean of the better baseline per set> ...
+# Anomaly detection on the labelled ODDS sets: strata's default score against
+# the classical detectors (IsolationForest, PCA, kNN, LOF, MCD, one-class SVM,
+# ECOD; bench/odds_baselines.py), on the same stratified 70/30 splits, one per
+# seed (see bench/odds_auc.cc). Prints ROC-AUC and average precision per set
+# and method, each the mean over the seeds.
+#   bash bench/odds_auc.sh [--data_dir DIR] [--seeds 0,1,2] [--config FILE.json]
+#                          [--metric M] [--dump_dir DIR]
+# DIR defaults to ../shared/data/odds; any directory of CSVs whose last column
+# is `label` (1 = anomaly) works. strata trains with its defaults unless
+# --config is given. Installs python3-sklearn for the baselines. Bounded:
+# killed after 60 minutes.
+# Ends with: RESULT mean_auc=... mean_ap=... best_baseline=... best_baseline_auc=...
+#   best_baseline_ap=... iforest_auc=... oracle_auc=... sets=... seeds=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data_dir=../shared/data/odds
 extra=()
+usage="usage: bench/odds_auc.sh [--data_dir DIR] [--seeds S,S,..] [--config FILE.json] [--metric M] [--dump_dir DIR]"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --data_dir) data_dir=$2; shift 2 ;;
     --data_dir=*) data_dir=${1#*=}; shift ;;
-    --config) extra+=("--config=$2"); shift 2 ;;
-    --config=*) extra+=("$1"); shift ;;
-    --metric) extra+=("--metric=$2"); shift 2 ;;
-    --metric=*) extra+=("$1"); shift ;;
-    --seed) extra+=("--seed=$2"); shift 2 ;;
-    --seed=*) extra+=("$1"); shift ;;
-    *) echo "usage: bench/odds_auc.sh [--data_dir DIR] [--config FILE.json] [--metric M] [--seed S]" >&2; exit 2 ;;
+    --config|--metric|--seeds|--dump_dir|--ensemble)
+      [[ $# -ge 2 ]] || { echo "$usage" >&2; exit 2; }
+      extra+=("$1=$2"); shift 2 ;;
+    --config=*|--metric=*|--seeds=*|--dump_dir=*|--ensemble=*) extra+=("$1"); shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 bash deploy/install-deps.sh python3-sklearn
@@ -29,5 +34,5 @@ source bench/server_lib.sh
 work=$(mktemp -d)
 trap 'stop_server; rm -rf "$work"' EXIT
 start_server "$work" --model_root="$work/models"
-timeout 1800 build/bin/odds_auc_bench --target="127.0.0.1:$SERVER_PORT" --data_dir="$data_dir" \
+timeout 3600 build/bin/odds_auc_bench --target="127.0.0.1:$SERVER_PORT" --data_dir="$data_dir" \
   --work="$work" "${extra[@]}"

@@ -1,17 +1,25 @@
-// Serving overhead: single-record Encode on a 64-input model against an empty
-// RPC (grpc.health.v1 Health/Check, answered by the same server from a map),
-// same server, same client, alternating rounds.
+// Serving overhead: single-record Encode and AnomalyScore on a 64-input model
+// against an empty RPC (grpc.health.v1 Health/Check, answered by the same
+// server from a map), and AnomalyScore throughput at batch 256; same server,
+// same client, rounds in rotating order.
 //
 //   serve_bench --make_model=DIR        trains the 64-input model, publishes it as "bench"
 //   serve_bench --target=127.0.0.1:PORT [--seconds=3 --rounds=7 --concurrency=32 --channels=4]
 //
-// Ends with: RESULT ratio=<encode QPS / empty QPS> encode_qps=... empty_qps=... p50_us=... p99_us=...
-// (medians over rounds; latencies are Encode's at that concurrency).
+// Ends with:
+//   RESULT ratio=<Encode QPS / empty QPS> score_ratio=<AnomalyScore QPS / empty QPS>
+//          encode_qps=... score_qps=... empty_qps=... score_b256_rows_per_s=...
+//          p50_us=... p99_us=... gemm_gflops=... errors=...
+// (medians over rounds; latencies are Encode's at that concurrency), after a
+// line naming the CPU and its measured GEMM ceiling.
 #include <cstdio>
+#include <functional>
+#include <map>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "bench/load_gen.h"
+#include "bench/machine.h"
 #include "bench/serving_model.h"
 #include "core/matrix.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -21,7 +29,7 @@
 ABSL_FLAG(std::string, make_model, "", "write the benchmark model into this model root and exit");
 ABSL_FLAG(std::string, target, "", "server address");
 ABSL_FLAG(double, seconds, 3, "seconds per round and kind of call");
-ABSL_FLAG(int, rounds, 7, "rounds of (Encode, empty)");
+ABSL_FLAG(int, rounds, 7, "rounds of (Encode, AnomalyScore, empty, AnomalyScore x 256)");
 ABSL_FLAG(int, concurrency, 32, "calls in flight");
 ABSL_FLAG(int, channels, 4, "client channels (TCP connections)");
 
@@ -37,84 +45,124 @@ struct Call {
   Response response;
 };
 
+// One kind of call: its slots, and how to start one on a slot. `method`
+// starts the call on a stub: (stub, context, request, response, done).
+template <typename Request, typename Response, typename Stub, typename Method>
+strata::bench::StartCall Starter(std::vector<Call<Request, Response>>* calls,
+                                 const std::vector<std::unique_ptr<Stub>>* stubs, Method method,
+                                 const Request& request) {
+  for (auto& call : *calls) call.request = request;
+  return [calls, stubs, method](strata::bench::CallSlot* slot) {
+    auto& call = (*calls)[static_cast<size_t>(slot->index())];
+    call.context = std::make_unique<grpc::ClientContext>();
+    method((*stubs)[static_cast<size_t>(slot->index()) % stubs->size()].get(), call.context.get(),
+           &call.request, &call.response, [slot](grpc::Status s) { slot->Done(s); });
+  };
+}
+
+strata::Matrix Rows(int n) {
+  strata::Matrix rows(n, strata::bench::kServingInputs);
+  for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+    for (Eigen::Index c = 0; c < rows.cols(); ++c) rows(r, c) = 0.01f * static_cast<float>(c + r % 7);
+  }
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  if (!absl::GetFlag(FLAGS_make_model).empty()) return strata::bench::PublishServingModel(absl::GetFlag(FLAGS_make_model));
+  if (!absl::GetFlag(FLAGS_make_model).empty()) {
+    return strata::bench::PublishServingModel(absl::GetFlag(FLAGS_make_model));
+  }
+  const strata::bench::Machine machine = strata::bench::MeasureMachine();
   const auto channels =
       strata::bench::MakeChannels(absl::GetFlag(FLAGS_target), absl::GetFlag(FLAGS_channels));
-  std::vector<std::unique_ptr<strata::v1::InferenceService::Stub>> inference;
-  std::vector<std::unique_ptr<grpc::health::v1::Health::Stub>> health;
+  using InferenceStub = strata::v1::InferenceService::Stub;
+  using HealthStub = grpc::health::v1::Health::Stub;
+  std::vector<std::unique_ptr<InferenceStub>> inference;
+  std::vector<std::unique_ptr<HealthStub>> health;
   for (const auto& c : channels) {
     inference.push_back(strata::v1::InferenceService::NewStub(c));
     health.push_back(grpc::health::v1::Health::NewStub(c));
   }
   const int concurrency = absl::GetFlag(FLAGS_concurrency);
-  const size_t n_channels = channels.size();
+  const auto slots = static_cast<size_t>(concurrency);
 
   strata::v1::EncodeRequest encode_request;
   encode_request.mutable_model()->set_name(strata::bench::kServingModelName);
-  strata::Matrix row(1, strata::bench::kServingInputs);
-  for (int i = 0; i < strata::bench::kServingInputs; ++i) row(0, i) = 0.01f * i;
-  strata::ToDenseMatrix(row, encode_request.mutable_rows());
+  strata::ToDenseMatrix(Rows(1), encode_request.mutable_rows());
+  strata::v1::AnomalyScoreRequest score_request;
+  score_request.mutable_model()->set_name(strata::bench::kServingModelName);
+  strata::ToDenseMatrix(Rows(1), score_request.mutable_rows());
+  constexpr int kBatch = 256;
+  strata::v1::AnomalyScoreRequest batch_request = score_request;
+  strata::ToDenseMatrix(Rows(kBatch), batch_request.mutable_rows());
 
   using EncodeCall = Call<strata::v1::EncodeRequest, strata::v1::EncodeResponse>;
-  using CheckCall = Call<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>;
-  std::vector<EncodeCall> encode_calls(static_cast<size_t>(concurrency));
-  std::vector<CheckCall> check_calls(static_cast<size_t>(concurrency));
-  for (EncodeCall& call : encode_calls) call.request = encode_request;
-  const strata::bench::StartCall start_encode = [&](strata::bench::CallSlot* slot) {
-    EncodeCall& call = encode_calls[static_cast<size_t>(slot->index())];
-    call.context = std::make_unique<grpc::ClientContext>();
-    inference[static_cast<size_t>(slot->index()) % n_channels]->async()->Encode(
-        call.context.get(), &call.request, &call.response,
-        [slot](grpc::Status s) { slot->Done(s); });
+  using ScoreCall = Call<strata::v1::AnomalyScoreRequest, strata::v1::AnomalyScoreResponse>;
+  using CheckCall =
+      Call<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>;
+  std::vector<EncodeCall> encode_calls(slots);
+  std::vector<ScoreCall> score_calls(slots), batch_calls(slots);
+  std::vector<CheckCall> check_calls(slots);
+  const auto encode = [](InferenceStub* stub, auto... args) { stub->async()->Encode(args...); };
+  const auto score = [](InferenceStub* stub, auto... args) {
+    stub->async()->AnomalyScore(args...);
   };
-  const strata::bench::StartCall start_check = [&](strata::bench::CallSlot* slot) {
-    CheckCall& call = check_calls[static_cast<size_t>(slot->index())];
-    call.context = std::make_unique<grpc::ClientContext>();
-    health[static_cast<size_t>(slot->index()) % n_channels]->async()->Check(
-        call.context.get(), &call.request, &call.response,
-        [slot](grpc::Status s) { slot->Done(s); });
+  const auto check = [](HealthStub* stub, auto... args) { stub->async()->Check(args...); };
+  struct Kind {
+    const char* name;
+    strata::bench::StartCall start;
+    std::vector<strata::bench::LoadResult> results;
+  };
+  std::vector<Kind> kinds = {
+      {"Encode", Starter(&encode_calls, &inference, encode, encode_request), {}},
+      {"AnomalyScore", Starter(&score_calls, &inference, score, score_request), {}},
+      {"empty", Starter(&check_calls, &health, check,
+                                 grpc::health::v1::HealthCheckRequest()), {}},
+      {"AnomalyScore x256",
+       Starter(&batch_calls, &inference, score, batch_request), {}},
   };
 
+  std::printf("%s\n", machine.Describe().c_str());
   strata::bench::LoadOptions options;
   options.concurrency = concurrency;
   options.seconds = 1;  // warm-up
-  strata::bench::RunLoad(options, channels, start_encode);
-  strata::bench::RunLoad(options, channels, start_check);
+  for (Kind& k : kinds) strata::bench::RunLoad(options, channels, k.start);
   options.seconds = absl::GetFlag(FLAGS_seconds);
-  std::vector<double> encode_qps, empty_qps, p50, p99;
   int64_t errors = 0;
   for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
-    // Alternate which kind goes first, so that a slow spell of this shared
+    // Rotate which kind goes first, so that a slow spell of this shared
     // machine does not always land on the same one.
-    strata::bench::LoadResult e, h;
-    if (round % 2 == 1) {
-      e = strata::bench::RunLoad(options, channels, start_encode);
-      h = strata::bench::RunLoad(options, channels, start_check);
-    } else {
-      h = strata::bench::RunLoad(options, channels, start_check);
-      e = strata::bench::RunLoad(options, channels, start_encode);
-    }
-    std::printf("round %d: Encode %.0f QPS (p50 %.0f us, p99 %.0f us), empty %.0f QPS (p50 %.0f us)\n",
-                round, e.qps, e.p50_us, e.p99_us, h.qps, h.p50_us);
-    for (const auto* r : {&e, &h}) {
-      if (r->errors > 0) {
-        std::printf("  %lld failed calls, first: %s\n", static_cast<long long>(r->errors),
-                    r->first_error.c_str());
+    std::printf("round %d:", round);
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      Kind& k = kinds[(i + static_cast<size_t>(round)) % kinds.size()];
+      const strata::bench::LoadResult r = strata::bench::RunLoad(options, channels, k.start);
+      std::printf(" %s %.0f QPS (p50 %.0f us);", k.name, r.qps, r.p50_us);
+      if (r.errors > 0) {
+        std::printf(" %lld failed, first: %s;", static_cast<long long>(r.errors),
+                    r.first_error.c_str());
       }
-      errors += r->errors;
+      errors += r.errors;
+      k.results.push_back(r);
     }
-    encode_qps.push_back(e.qps);
-    empty_qps.push_back(h.qps);
-    p50.push_back(e.p50_us);
-    p99.push_back(e.p99_us);
+    std::printf("\n");
   }
-  const double encode = strata::bench::Median(encode_qps), empty = strata::bench::Median(empty_qps);
-  std::printf("RESULT ratio=%.3f encode_qps=%.0f empty_qps=%.0f p50_us=%.0f p99_us=%.0f errors=%lld\n",
-              encode / empty, encode, empty, strata::bench::Median(p50),
-              strata::bench::Median(p99), static_cast<long long>(errors));
+  const auto median = [&kinds](size_t kind, const std::function<double(const strata::bench::LoadResult&)>& of) {
+    std::vector<double> v;
+    for (const auto& r : kinds[kind].results) v.push_back(of(r));
+    return strata::bench::Median(v);
+  };
+  const auto qps = [](const strata::bench::LoadResult& r) { return r.qps; };
+  const double encode_qps = median(0, qps), score_qps = median(1, qps), empty = median(2, qps);
+  const double batch_rows = median(3, qps) * kBatch;
+  std::printf(
+      "RESULT ratio=%.3f score_ratio=%.3f encode_qps=%.0f score_qps=%.0f empty_qps=%.0f "
+      "score_b256_rows_per_s=%.0f p50_us=%.0f p99_us=%.0f gemm_gflops=%.1f errors=%lld\n",
+      encode_qps / empty, score_qps / empty, encode_qps, score_qps, empty, batch_rows,
+      median(0, [](const auto& r) { return r.p50_us; }),
+      median(0, [](const auto& r) { return r.p99_us; }), machine.gemm_gflops,
+      static_cast<long long>(errors));
   return errors == 0 ? 0 : 1;
 }

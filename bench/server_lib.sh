@@ -1,10 +1,11 @@
 # Shell helpers for benchmarks that run strata-server (sourced, not run).
 #   start_server WORKDIR [server flags...]  sets SERVER_PORT and SERVER_PID
+#                                           (runs $STRATA_SERVER_BIN, default build/bin/strata-server)
 #   stop_server                             SIGTERM, then wait
 start_server() {
   local work=$1
   shift
-  build/bin/strata-server --host=127.0.0.1 --port=0 --metrics_port=-1 "$@" \
+  "${STRATA_SERVER_BIN:-build/bin/strata-server}" --host=127.0.0.1 --port=0 --metrics_port=-1 "$@" \
     >"$work/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
