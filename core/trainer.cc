@@ -156,9 +156,8 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     std::shuffle(order.begin(), order.end(), *rng_);
     double loss_sum = 0;
     for (Eigen::Index start = 0; start < rows; start += batch_size) {
-      if (absl::Status s = CheckCancel(options_.cancel, absl::StrCat("training in epoch ", epoch));
-          !s.ok()) {
-        return s;
+      if (!CheckCancel(options_.cancel, "training").ok()) {
+        return absl::CancelledError(absl::StrCat("training cancelled in epoch ", epoch));
       }
       const Eigen::Index n = std::min(batch_size, rows - start);
       clean.resize(n, train.cols());

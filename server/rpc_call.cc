@@ -35,11 +35,13 @@ grpc::ServerUnaryReactor* RpcCall::FinishUnaryOn(WorkQueue* queue,
                                                  grpc::CallbackServerContext* context,
                                                  std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  FinishOn(queue, std::move(work), [reactor](const grpc::Status& s) { reactor->Finish(s); });
+  FinishOn(queue, context, std::move(work),
+           [reactor](const grpc::Status& s) { reactor->Finish(s); });
   return reactor;
 }
 
-void RpcCall::FinishOn(WorkQueue* queue, std::function<absl::Status()> work,
+void RpcCall::FinishOn(WorkQueue* queue, grpc::CallbackServerContext* context,
+                       std::function<absl::Status()> work,
                        std::function<void(const grpc::Status&)> finish) {
   if (queue == nullptr) {
     finish(Finish(work()));
@@ -47,10 +49,17 @@ void RpcCall::FinishOn(WorkQueue* queue, std::function<absl::Status()> work,
   }
   // A copy of this call, run by the queue, finishes it; this one is left
   // unfinished (only the one Finish records the call).
-  auto run = [call = *this, work, finish]() mutable { finish(call.Finish(work())); };
+  auto run = [call = *this, context, work, finish]() mutable {
+    // A caller that is gone has its answer (CANCELLED or DEADLINE_EXCEEDED):
+    // a write it can no longer hear of must not happen behind its back.
+    finish(call.Finish(context->IsCancelled()
+                           ? absl::CancelledError("the call was cancelled while it waited")
+                           : work()));
+  };
   if (!queue->Submit(std::move(run))) {
-    finish(Finish(absl::ResourceExhaustedError(absl::StrCat(
-        "the server has too many ", method_, " calls waiting for the disk; retry with backoff"))));
+    finish(Finish(absl::ResourceExhaustedError(
+        "the server has too many calls waiting to write the model store or job records; "
+        "retry with backoff")));
   }
 }
 

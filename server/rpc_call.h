@@ -38,13 +38,16 @@ class RpcCall {
                                         const v1::ModelVersion& model = {}, int64_t rows = 0);
   // Runs `work` on `queue` and finishes the call with its status there, so
   // that work which waits on the disk or on a lock leaves gRPC's callback
-  // thread at once. ResourceExhausted when the queue is full; inline when
-  // `queue` is null. Consumes the call: Finish is called by whoever runs it.
+  // thread at once. ResourceExhausted when the queue is full; Cancelled,
+  // without running `work`, when the call was cancelled (the client gave up
+  // or its deadline passed) while it waited; inline when `queue` is null.
+  // Consumes the call: Finish is called by whoever runs it.
   grpc::ServerUnaryReactor* FinishUnaryOn(WorkQueue* queue, grpc::CallbackServerContext* context,
                                           std::function<absl::Status()> work);
   // The same for any reactor: `finish` gets the call's status (Finish's)
   // on the thread that ran `work`.
-  void FinishOn(WorkQueue* queue, std::function<absl::Status()> work,
+  void FinishOn(WorkQueue* queue, grpc::CallbackServerContext* context,
+                std::function<absl::Status()> work,
                 std::function<void(const grpc::Status&)> finish);
 
  private:

@@ -207,7 +207,7 @@ absl::Status TrainJobManager::CheckQueuedValues(int64_t values, int64_t reserved
 
 absl::Status TrainJobManager::ReserveUpload(int64_t values) {
   MutexLock lock(&mu_);
-  if (absl::Status s = CheckQueuedValues(values, 0, "this upload's next"); !s.ok()) return s;
+  if (absl::Status s = CheckQueuedValues(values, 0, "these rows'"); !s.ok()) return s;
   uploading_values_ += values;
   return absl::OkStatus();
 }

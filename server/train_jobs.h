@@ -94,8 +94,9 @@ class TrainJobManager {
   // a CSV path outside data_root; FailedPrecondition when this replica does
   // not train. A refused job is not created.
   absl::StatusOr<v1::TrainJob> Submit(v1::TrainJobSpec spec, JobData data);
-  // Rows being uploaded are held before they become a job, and count
-  // against max_queued_values as queued jobs' rows do. ReserveUpload takes
+  // Rows received but not yet queued (an upload in progress, a Submit
+  // waiting for the store queue) count against max_queued_values as queued
+  // jobs' rows do. ReserveUpload takes
   // `values` more (ResourceExhausted beyond the bound, naming the flag);
   // ReleaseUpload gives them back; Submit takes over JobData's.
   absl::Status ReserveUpload(int64_t values);

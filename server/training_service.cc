@@ -13,17 +13,44 @@
 namespace strata {
 namespace {
 
+// Values reserved against the queue's bound (TrainJobManager::ReserveUpload)
+// until a job takes them over (HandedOver) or this is destroyed.
+class Reservation {
+ public:
+  explicit Reservation(TrainJobManager* jobs) : jobs_(jobs) {}
+  ~Reservation() {
+    if (values_ > 0) jobs_->ReleaseUpload(values_);
+  }
+  Reservation(const Reservation&) = delete;
+  Reservation& operator=(const Reservation&) = delete;
+
+  absl::Status Reserve(int64_t more) {
+    if (absl::Status s = jobs_->ReserveUpload(more); !s.ok()) return s;
+    values_ += more;
+    return absl::OkStatus();
+  }
+  int64_t values() const { return values_; }
+  void HandedOver() { values_ = 0; }
+
+ private:
+  TrainJobManager* const jobs_;
+  int64_t values_ = 0;
+};
+
 // Collects the spec, then chunks of rows, then submits the job.
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobRequest> {
  public:
   // `admitted` is the authorization of the call: an error ends it at once.
-  UploadReactor(ServerMetrics* metrics, TrainJobManager* jobs, WorkQueue* store_work,
-                int64_t max_values, v1::TrainJob* response, const absl::Status& admitted)
+  UploadReactor(grpc::CallbackServerContext* context, ServerMetrics* metrics,
+                TrainJobManager* jobs, WorkQueue* store_work, int64_t max_values,
+                v1::TrainJob* response, const absl::Status& admitted)
       : call_(metrics, "UploadTrainJob"),
+        context_(context),
         jobs_(jobs),
         store_work_(store_work),
         max_values_(max_values),
-        response_(response) {
+        response_(response),
+        reserved_(jobs) {
     if (!admitted.ok()) {
       Finish(call_.Finish(admitted));
       return;
@@ -33,9 +60,10 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
 
   void OnReadDone(bool ok) override {
     if (!ok) {
+      // The client half-closed, or cancelled (then no job: FinishOn checks).
       // Submitting writes the job's record (fsync): off this thread.
       call_.FinishOn(
-          store_work_, [this] { return Submit(); },
+          store_work_, context_, [this] { return Submit(); },
           [this](const grpc::Status& s) { Finish(s); });
       return;
     }
@@ -47,11 +75,9 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     StartRead(&request_);
   }
 
-  void OnDone() override {
-    // Rows not handed to a job (the upload failed or was refused).
-    if (reserved_ > 0) jobs_->ReleaseUpload(reserved_);
-    delete this;
-  }
+  // Rows not handed to a job (the upload failed or was refused) are
+  // released with reserved_.
+  void OnDone() override { delete this; }
 
  private:
   absl::Status Take() {
@@ -88,12 +114,20 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     // many small chunks do not realloc each time.
     const Eigen::Index used = used_rows_, add = rows->rows();
     if (used + add > rows_.rows()) {
-      const Eigen::Index capacity = std::max<Eigen::Index>(used + add, 2 * rows_.rows());
       // The rows held while uploading count against the queue's bound, as
-      // a queued job's do: many uploads at once cannot exhaust memory.
-      const int64_t more = int64_t{capacity - rows_.rows()} * cols_;
-      if (absl::Status s = jobs_->ReserveUpload(more); !s.ok()) return s;
-      reserved_ += more;
+      // a queued job's do: many uploads at once cannot exhaust memory. The
+      // spare capacity counts too; when the bound leaves no room for it,
+      // the matrix grows by exactly what arrived instead.
+      const Eigen::Index needed = used + add;
+      const Eigen::Index doubled = std::min<Eigen::Index>(
+          std::max<Eigen::Index>(needed, 2 * rows_.rows()), max_values_ / cols_);
+      Eigen::Index capacity = doubled;
+      absl::Status reserved = reserved_.Reserve(int64_t{capacity - rows_.rows()} * cols_);
+      if (!reserved.ok() && doubled > needed) {
+        capacity = needed;
+        reserved = reserved_.Reserve(int64_t{capacity - rows_.rows()} * cols_);
+      }
+      if (!reserved.ok()) return reserved;
       rows_.conservativeResize(capacity, cols_);
     }
     rows_.middleRows(used, add) = *rows;
@@ -107,15 +141,16 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     TrainJobManager::JobData data;
     rows_.conservativeResize(used_rows_, cols_);  // gives back the spare capacity, in place
     data.rows = std::move(rows_);
-    data.reserved_values = reserved_;
+    data.reserved_values = reserved_.values();
     absl::StatusOr<v1::TrainJob> job = jobs_->Submit(std::move(spec_), std::move(data));
     if (!job.ok()) return job.status();
-    reserved_ = 0;  // the job holds them now
+    reserved_.HandedOver();
     *response_ = std::move(*job);
     return absl::OkStatus();
   }
 
   RpcCall call_;
+  grpc::CallbackServerContext* const context_;
   TrainJobManager* const jobs_;
   WorkQueue* const store_work_;
   const int64_t max_values_;
@@ -124,7 +159,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
   v1::TrainJobSpec spec_;
   Matrix rows_;  // rows_.rows() is the capacity; the first used_rows_ hold data
   Eigen::Index used_rows_ = 0;
-  int64_t reserved_ = 0;  // values taken by ReserveUpload, for rows_'s capacity
+  Reservation reserved_;  // for rows_'s capacity
   int32_t cols_ = 0;
   int64_t messages_ = 0;
 };
@@ -216,33 +251,40 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
   if (absl::Status s = options_.auth.Check(*context, Access::kWrite); !s.ok()) {
     return call.FinishUnary(context, s);
   }
-  TrainJobManager::JobData data;
+  // The rows count against the queue's bound from the moment they are
+  // parsed: calls waiting for the store queue hold them too.
+  auto reservation = std::make_shared<Reservation>(options_.jobs);
+  auto data = std::make_shared<TrainJobManager::JobData>();
   if (request->has_rows()) {
     const int64_t values = int64_t{request->rows().rows()} * request->rows().cols();
     if (values > options_.max_train_values) {
       return call.FinishUnary(context, TrainJobManager::CheckTrainValues(values, options_.max_train_values));
     }
+    if (absl::Status s = reservation->Reserve(values); !s.ok()) return call.FinishUnary(context, s);
     absl::StatusOr<Matrix> rows = FromDenseMatrix(request->rows(), "rows", values);
     if (!rows.ok()) return call.FinishUnary(context, rows.status());
-    data.rows = *std::move(rows);
+    data->rows = *std::move(rows);
   } else if (request->has_csv_path()) {
-    data.csv_path = request->csv_path();
+    data->csv_path = request->csv_path();
   } else {
     return call.FinishUnary(
         context, absl::InvalidArgumentError("the request has neither rows nor csv_path"));
   }
   // Queuing writes the job's record (fsync): off this thread.
-  auto shared = std::make_shared<TrainJobManager::JobData>(std::move(data));
-  return call.FinishUnaryOn(options_.store_work, context, [this, request, response, shared] {
-    absl::StatusOr<v1::TrainJob> job = options_.jobs->Submit(request->spec(), std::move(*shared));
-    if (job.ok()) *response = *std::move(job);
-    return job.status();
-  });
+  return call.FinishUnaryOn(
+      options_.store_work, context, [this, request, response, data, reservation] {
+        data->reserved_values = reservation->values();
+        absl::StatusOr<v1::TrainJob> job = options_.jobs->Submit(request->spec(), std::move(*data));
+        if (!job.ok()) return job.status();
+        reservation->HandedOver();
+        *response = *std::move(job);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerReadReactor<v1::UploadTrainJobRequest>* TrainingServiceImpl::UploadTrainJob(
     grpc::CallbackServerContext* context, v1::TrainJob* response) {
-  return new UploadReactor(options_.metrics, options_.jobs, options_.store_work,
+  return new UploadReactor(context, options_.metrics, options_.jobs, options_.store_work,
                            options_.max_train_values, response,
                            options_.auth.Check(*context, Access::kWrite));
 }

@@ -460,6 +460,10 @@ TEST(StrataServerTest, StoreWritesWaitOnTheStoreQueueNotOnCallbackThreads) {
   std::promise<void> gate;
   std::shared_future<void> open = gate.get_future().share();
   ASSERT_TRUE(queue->Submit([open] { open.wait(); }));
+  // Declared before the gate's release, so destroyed after it: a failed
+  // assertion opens the gate first, and the calls then end at once.
+  std::future<absl::StatusOr<v1::SetLabelResponse>> label;
+  std::future<absl::StatusOr<v1::TrainJob>> submitted, cancelled;
   absl::Cleanup release = [&gate] { gate.set_value(); };
   const auto wait_for_queued = [queue](int64_t n) {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -468,18 +472,15 @@ TEST(StrataServerTest, StoreWritesWaitOnTheStoreQueueNotOnCallbackThreads) {
   };
   ASSERT_EQ(wait_for_queued(0), 0);  // the gate closure is running
 
-  auto label = std::async(std::launch::async,
-                          [&] { return t.client->SetLabel("m", "prod", 1); });
+  label = std::async(std::launch::async, [&] { return t.client->SetLabel("m", "prod", 1); });
   ASSERT_EQ(wait_for_queued(1), 1);
   v1::SubmitTrainJobRequest request;
   request.mutable_spec()->set_model_name("n");
   request.mutable_spec()->mutable_config()->set_finetune_epochs(1);
   *request.mutable_rows() = Dense(testing::GaussianMatrix(200, 6, 1));
-  auto submitted =
-      std::async(std::launch::async, [&] { return t.client->SubmitTrainJob(request); });
+  submitted = std::async(std::launch::async, [&] { return t.client->SubmitTrainJob(request); });
   ASSERT_EQ(wait_for_queued(2), 2);
-  auto cancelled =
-      std::async(std::launch::async, [&] { return t.client->CancelTrainJob("job-404"); });
+  cancelled = std::async(std::launch::async, [&] { return t.client->CancelTrainJob("job-404"); });
   ASSERT_EQ(wait_for_queued(3), 3);
 
   // Nothing written yet, and reads do not wait behind the queue.

@@ -458,14 +458,19 @@ TEST(TrainJobsTest, UploadsInProgressCountAgainstTheQueueBound) {
   const absl::Status also = f.jobs->ReserveUpload(401);
   EXPECT_EQ(also.code(), absl::StatusCode::kResourceExhausted) << also;
   f.jobs->ReleaseUpload(600);
-  ASSERT_TRUE(f.jobs->Submit(Spec("q1", 1), Rows(100)).ok());  // 500 queued
+  const std::string q1 = f.jobs->Submit(Spec("q1", 1), Rows(100))->id();  // 500 queued
   ASSERT_TRUE(f.jobs->ReserveUpload(500).ok());                  // 1000 held
   EXPECT_EQ(f.jobs->ReserveUpload(1).code(), absl::StatusCode::kResourceExhausted);
   // The upload's own 500 become the job's: still 1000 held, not 1500.
   TrainJobManager::JobData uploaded = Rows(100);
   uploaded.reserved_values = 500;
-  ASSERT_TRUE(f.jobs->Submit(Spec("q2", 1), std::move(uploaded)).ok());
+  const std::string q2 = f.jobs->Submit(Spec("q2", 1), std::move(uploaded))->id();
   EXPECT_EQ(f.jobs->ReserveUpload(1).code(), absl::StatusCode::kResourceExhausted);
+  // With q1 cancelled, q2's 500 are all that is held: had Submit kept the
+  // upload's reservation as well, 1000 would still be.
+  ASSERT_TRUE(f.jobs->Cancel(q1).ok());
+  EXPECT_TRUE(f.jobs->ReserveUpload(500).ok());
+  f.jobs->ReleaseUpload(500);
   ASSERT_TRUE(f.jobs->Cancel(running).ok());
 }
 

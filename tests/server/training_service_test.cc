@@ -1,5 +1,6 @@
-// UploadTrainJob over gRPC (server/training_service.cc): rows sent in
-// chunks of any size arrive whole and in order.
+// TrainingService over gRPC (server/training_service.cc): uploaded rows
+// arrive whole and in order, and count against the queue's bound while they
+// arrive.
 #include <grpcpp/create_channel.h>
 
 #include "absl/time/clock.h"
