@@ -14,7 +14,6 @@
 // line naming the CPU and its measured GEMM ceiling.
 #include <cstdio>
 #include <functional>
-#include <map>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"

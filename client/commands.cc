@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/column_names.h"
-#include "google/protobuf/util/json_util.h"
+#include "core/proto_json.h"
 
 namespace strata::cli {
 
@@ -97,16 +97,6 @@ absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row
                                           "; no output can be trusted"));
 }
 
-std::string Json(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  // A field left out reads as "unknown"; 0 and false are answers too.
-  options.always_print_primitive_fields = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
-}
 
 absl::Status CheckOutput(const std::string& output) {
   if (output == "table" || output == "csv" || output == "json") return absl::OkStatus();

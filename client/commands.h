@@ -91,9 +91,6 @@ absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::Mod
 // output must never lose or gain a row.
 absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row);
 
-// `message` as indented JSON with the proto's field names, zero, empty and
-// false fields included: how every subcommand prints JSON.
-std::string Json(const google::protobuf::Message& message);
 
 // The --output formats of the listing commands (models, jobs, drift):
 // InvalidArgument unless `output` is table, csv or json.

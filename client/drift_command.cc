@@ -9,6 +9,7 @@
 #include "client/commands.h"
 #include "client/strata_client.h"
 #include "core/drift.h"
+#include "core/proto_json.h"
 
 namespace strata::cli {
 
@@ -47,7 +48,7 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
     f.mutable_features()->DeleteSubrange(top, f.features_size() - top);
   }
   if (output == "json") {
-    std::cout << Json(*report) << "\n";
+    std::cout << ProtoToJson(*report) << "\n";
     return kExitOk;
   }
   if (f.window_rows() == 0) return kExitOk;

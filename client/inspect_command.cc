@@ -11,6 +11,7 @@
 #include "client/commands.h"
 #include "client/training_report.h"
 #include "core/model_io.h"
+#include "core/proto_json.h"
 
 namespace strata::cli {
 
@@ -49,7 +50,7 @@ int RunInspect(const std::vector<std::string>& args) {
     std::cout << absl::StrFormat(", validation %.6g", info.summary.final_validation_loss());
   }
   std::cout << "\n\n" << FormatCurve(info.history);
-  if (show_config) std::cout << "\nconfig:\n" << Json(info.config) << "\n";
+  if (show_config) std::cout << "\nconfig:\n" << ProtoToJson(info.config) << "\n";
   return kExitOk;
 }
 

@@ -9,6 +9,7 @@
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/strata_client.h"
+#include "core/proto_json.h"
 
 namespace strata::cli {
 namespace {
@@ -70,7 +71,7 @@ int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args) {
     jobs = *std::move(list);
   }
   if (output == "json") {
-    std::cout << Json(jobs) << "\n";
+    std::cout << ProtoToJson(jobs) << "\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows = {

@@ -10,6 +10,7 @@
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/strata_client.h"
+#include "core/proto_json.h"
 
 namespace strata::cli {
 namespace {
@@ -37,7 +38,7 @@ int RunModels(const GlobalFlags& global, const std::vector<std::string>& args) {
   absl::StatusOr<v1::ListModelsResponse> models = (*client)->ListModels();
   if (!models.ok()) return Fail("models", models.status());
   if (output == "json") {
-    std::cout << Json(*models) << "\n";
+    std::cout << ProtoToJson(*models) << "\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows = {{"MODEL", "VERSIONS", "LATEST", "LABELS"}};

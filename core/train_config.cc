@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/json_parse_error.h"
+#include "core/proto_json.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -83,15 +84,7 @@ absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json) {
   return config;
 }
 
-std::string TrainConfigToJson(const v1::TrainConfig& config) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(config, &out, options);
-  return out;
-}
+std::string TrainConfigToJson(const v1::TrainConfig& config) { return ProtoToJson(config); }
 
 absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config, int input_dim) {
   if (input_dim < 1) {
