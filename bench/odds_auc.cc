@@ -58,6 +58,10 @@ ABSL_FLAG(std::string, dump_dir, "",
           "also write each split's rows and strata's scores of every metric, for train and "
           "test rows, into this directory (for experiments)");
 
+ABSL_FLAG(bool, baselines, true,
+          "also run the classical detectors (bench/odds_baselines.py); false for quick "
+          "experiments on strata alone");
+
 namespace strata {
 namespace {
 
@@ -174,6 +178,27 @@ absl::Status Dump(StrataClient& client, const v1::ModelSpec& model, const Split&
   return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
 }
 
+// Writes the code of every training row, then of every test row.
+absl::Status DumpCodes(StrataClient& client, const v1::ModelSpec& model, const Split& s,
+                       const std::string& path) {
+  std::ofstream out(path);
+  out.precision(7);
+  for (const Matrix* rows : {&s.train, &s.test}) {
+    v1::EncodeRequest request;
+    *request.mutable_model() = model;
+    ToDenseMatrix(*rows, request.mutable_rows());
+    absl::StatusOr<v1::EncodeResponse> encoded = client.Encode(request);
+    if (!encoded.ok()) return encoded.status();
+    absl::StatusOr<Matrix> codes = FromDenseMatrix(encoded->features(), "features", 1 << 20);
+    if (!codes.ok()) return codes.status();
+    for (Eigen::Index r = 0; r < codes->rows(); ++r) {
+      for (Eigen::Index c = 0; c < codes->cols(); ++c) out << (c ? "," : "") << (*codes)(r, c);
+      out << "\n";
+    }
+  }
+  return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
+}
+
 double Mean(const std::vector<double>& v) {
   return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
 }
@@ -284,11 +309,16 @@ int Run() {
           std::cerr << tag << ": " << scored.status() << "\n";
           return 1;
         }
-        if (!absl::GetFlag(FLAGS_dump_dir).empty() && m == 0) {
+        if (!absl::GetFlag(FLAGS_dump_dir).empty()) {
           const std::string base = absl::StrCat(absl::GetFlag(FLAGS_dump_dir), "/", tag);
-          WriteCsv(base + ".train.csv", s.train, nullptr);
-          WriteCsv(base + ".test.csv", s.test, &s.test_labels);
-          if (absl::Status st = Dump(*client, model, s, base + ".scores.csv"); !st.ok()) {
+          const std::string member = m == 0 ? "" : absl::StrCat(".m", m);
+          if (m == 0) {
+            WriteCsv(base + ".train.csv", s.train, nullptr);
+            WriteCsv(base + ".test.csv", s.test, &s.test_labels);
+          }
+          absl::Status st = Dump(*client, model, s, base + member + ".scores.csv");
+          if (st.ok()) st = DumpCodes(*client, model, s, base + member + ".codes.csv");
+          if (!st.ok()) {
             std::cerr << tag << ": " << st << "\n";
             return 1;
           }
@@ -305,8 +335,10 @@ int Run() {
       const std::string base = absl::StrCat(absl::GetFlag(FLAGS_work), "/", tag);
       WriteCsv(base + ".train.csv", s.train, nullptr);
       WriteCsv(base + ".test.csv", s.test, &s.test_labels);
-      const auto baselines = Baselines(base + ".train.csv", base + ".test.csv");
-      if (baselines.empty()) {
+      const auto baselines = absl::GetFlag(FLAGS_baselines)
+                                 ? Baselines(base + ".train.csv", base + ".test.csv")
+                                 : decltype(Baselines("", "")){};
+      if (baselines.empty() && absl::GetFlag(FLAGS_baselines)) {
         // Said, not skipped quietly: the set's baseline figures then rest
         // on fewer seeds than strata's.
         std::cerr << tag << ": bench/odds_baselines.py gave no figures for this split\n";

@@ -16,15 +16,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data_dir=../shared/data/odds
 extra=()
-usage="usage: bench/odds_auc.sh [--data_dir DIR] [--seeds S,S,..] [--config FILE.json] [--metric M] [--dump_dir DIR]"
+usage="usage: bench/odds_auc.sh [--data_dir DIR] [--seeds S,S,..] [--config FILE.json] [--metric M] [--dump_dir DIR] [--ensemble K] [--baselines=false]"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --data_dir) data_dir=$2; shift 2 ;;
     --data_dir=*) data_dir=${1#*=}; shift ;;
-    --config|--metric|--seeds|--dump_dir|--ensemble)
+    --config|--metric|--seeds|--dump_dir|--ensemble|--baselines)
       [[ $# -ge 2 ]] || { echo "$usage" >&2; exit 2; }
       extra+=("$1=$2"); shift 2 ;;
-    --config=*|--metric=*|--seeds=*|--dump_dir=*|--ensemble=*) extra+=("$1"); shift ;;
+    --config=*|--metric=*|--seeds=*|--dump_dir=*|--ensemble=*|--baselines=*) extra+=("$1"); shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
