@@ -209,22 +209,24 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
                 "Anomaly scores of CSV rows on stdin: score,is_anomaly,percentile[,error_*] as "
                 "CSV on stdout,\nand a summary on stderr.");
   common.Add(&flags);
-  flags.AddString("metric", &metric, "combined|mse|mae|code",
-                  "score: code distance + MSE (the default; mse for models trained before it), "
-                  "mean squared or mean absolute error, or the code's distance from the "
+  flags.AddString("metric", &metric, "ensemble|combined|mse|mae|code",
+                  "score: the ensemble's code distances and spreads + feature tails (the "
+                  "default; combined, then mse, for models trained before it), code distance + "
+                  "MSE, mean squared or mean absolute error, or the code's distance from the "
                   "training codes");
   flags.AddBool("feature_errors", &feature_errors, "also print each feature's error");
   flags.AddBool("stream", &stream, "send the batches down one StreamAnomalyScore stream");
   if (int code = ParseFlags(flags, common, args, "score"); code >= 0) return code;
   const std::map<std::string, v1::ScoreOptions::Metric> metrics = {
       {"", v1::ScoreOptions::METRIC_UNSPECIFIED},
+      {"ensemble", v1::ScoreOptions::ENSEMBLE},
       {"combined", v1::ScoreOptions::COMBINED},
       {"mse", v1::ScoreOptions::MEAN_SQUARED},
       {"mae", v1::ScoreOptions::MEAN_ABSOLUTE},
       {"code", v1::ScoreOptions::CODE_DISTANCE}};
   const auto wire_metric = metrics.find(metric);
   if (wire_metric == metrics.end()) {
-    std::cerr << "strata score: --metric must be combined, mse, mae or code, not \"" << metric
+    std::cerr << "strata score: --metric must be ensemble, combined, mse, mae or code, not \"" << metric
               << "\"\n";
     return kExitUsage;
   }

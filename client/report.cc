@@ -36,6 +36,8 @@ std::string Num(double v) { return absl::StrFormat("%.4g", v); }
 // A metric as the report names it.
 std::string MetricTitle(ScoreMetric metric) {
   switch (metric) {
+    case ScoreMetric::kEnsemble:
+      return "ensemble: code distances and spreads of the ensemble's networks + feature tails";
     case ScoreMetric::kCombined:
       return "combined: code distance + MSE / median training MSE";
     case ScoreMetric::kCodeDistance:
@@ -45,6 +47,14 @@ std::string MetricTitle(ScoreMetric metric) {
     default:
       return "mse: mean squared reconstruction error";
   }
+}
+
+// The score the drift monitor counts anomalies by, and the code chart
+// colours by: the default, except that for the ensemble score (which needs
+// every network) both use COMBINED.
+ScoreMetric CodeSampleMetric(const v1::AnomalyCalibration& c) {
+  const ScoreMetric metric = DefaultMetric(c);
+  return metric == ScoreMetric::kEnsemble ? ScoreMetric::kCombined : metric;
 }
 
 // One SVG chart: a plot area with linear or log axes, and marks in data
@@ -361,8 +371,9 @@ std::string CodeChart(const v1::GetModelResponse& m) {
   }
   chart.Axes(absl::StrFormat("PC1 (%.0f%% of code variance)", share(0)),
              k == 2 ? absl::StrFormat("PC2 (%.0f%%)", share(1)) : "(one code unit)");
-  // Above the threshold of the model's default score, as AnomalyScore says.
-  const ScoreMetric metric = DefaultMetric(m.calibration());
+  // Above the threshold of the score the training sample has (the model's
+  // default, except for the ensemble score, which needs every network).
+  const ScoreMetric metric = CodeSampleMetric(m.calibration());
   const float threshold = ScoreDistributionOf(m.calibration(), metric).threshold();
   Eigen::VectorXf scores =
       Eigen::Map<const Eigen::VectorXf>(c.sample_errors().data(), c.sample_errors_size());
@@ -431,7 +442,8 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
               : absl::StrFormat("%d records, drift score %.4f, anomaly ratio %.4f by the %s "
                                 "score (expected %.4f)",
                                 f.window_rows(), f.drift_score(), f.anomaly_ratio(),
-                                MetricName(metric), f.expected_anomaly_ratio())),
+                                MetricName(CodeSampleMetric(m.calibration())),
+                                f.expected_anomaly_ratio())),
       "</table>\n");
   absl::StrAppend(&html, "<section><h2>Training</h2>", LossChart(m),
                   "<p class='note'>Pretraining losses are each layer's own reconstruction of its "

@@ -21,7 +21,11 @@ absl::Status NonFiniteRow(Eigen::Index row, absl::string_view what) {
 
 Matrix FeatureErrors(const StackedAutoencoder& net, const Scaler& scaler, const Matrix& raw,
                      ScoreMetric metric, Matrix* code) {
-  const Matrix scaled = scaler.Transform(raw);
+  return ScaledFeatureErrors(net, scaler.Transform(raw), metric, code);
+}
+
+Matrix ScaledFeatureErrors(const StackedAutoencoder& net, const Matrix& scaled, ScoreMetric metric,
+                           Matrix* code) {
   Matrix diff = net.Reconstruct(scaled, code) - scaled;
   if (metric == ScoreMetric::kMeanAbsolute) {
     diff = diff.cwiseAbs();
@@ -145,6 +149,8 @@ absl::Status ValidateCalibration(const v1::AnomalyCalibration& c, int code_dim) 
 
 bool HasCodeScores(const v1::AnomalyCalibration& c) { return c.code().mean_size() > 0; }
 
+bool HasEnsembleScore(const v1::AnomalyCalibration& c) { return c.ensemble().codes_size() > 0; }
+
 namespace {
 
 // Mean and floored inverse covariance of the rows of z.
@@ -245,11 +251,14 @@ Eigen::VectorXf RowScores(const v1::AnomalyCalibration& c, ScoreMetric metric,
       return CodeDistances(c.code(), code);
     case ScoreMetric::kCombined:
       return CombinedScores(c, errors.rowwise().mean(), code);
+    case ScoreMetric::kEnsemble:
+      break;  // Model::Score's
   }
   return errors.rowwise().mean();
 }
 
 ScoreMetric DefaultMetric(const v1::AnomalyCalibration& c) {
+  if (HasEnsembleScore(c)) return ScoreMetric::kEnsemble;
   return HasCodeScores(c) ? ScoreMetric::kCombined : ScoreMetric::kMeanSquared;
 }
 
@@ -263,6 +272,8 @@ const char* MetricName(ScoreMetric metric) {
       return "code";
     case ScoreMetric::kCombined:
       return "combined";
+    case ScoreMetric::kEnsemble:
+      return "ensemble";
   }
   return "mse";
 }
@@ -283,6 +294,8 @@ const v1::ScoreDistribution& ScoreDistributionOf(const v1::AnomalyCalibration& c
       return c.code_distance();
     case ScoreMetric::kCombined:
       return c.combined();
+    case ScoreMetric::kEnsemble:
+      return c.ensemble().scores();
   }
   return c.mean_squared();
 }

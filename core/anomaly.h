@@ -38,7 +38,9 @@
 
 namespace strata {
 
-enum class ScoreMetric { kMeanSquared, kMeanAbsolute, kCodeDistance, kCombined };
+// kEnsemble is core/ensemble_score.h's score, which Model::Score computes
+// (it needs every network of the ensemble).
+enum class ScoreMetric { kMeanSquared, kMeanAbsolute, kCodeDistance, kCombined, kEnsemble };
 
 // Whether `metric` scores from the code (and needs HasCodeScores).
 inline bool UsesCode(ScoreMetric metric) {
@@ -49,11 +51,16 @@ inline bool UsesCode(ScoreMetric metric) {
 // code scores existed do not).
 bool HasCodeScores(const v1::AnomalyCalibration& c);
 
-// The score a model answers with when none is asked for: kCombined when the
-// calibration has code scores, else kMeanSquared.
+// Whether the calibration has the ensemble score (models trained before it
+// do not).
+bool HasEnsembleScore(const v1::AnomalyCalibration& c);
+
+// The score a model answers with when none is asked for: kEnsemble when the
+// calibration has it, else kCombined when it has code scores, else
+// kMeanSquared.
 ScoreMetric DefaultMetric(const v1::AnomalyCalibration& c);
 
-// The CLI's name of a metric: "mse", "mae", "code" or "combined".
+// The CLI's name of a metric: "mse", "mae", "code", "combined" or "ensemble".
 const char* MetricName(ScoreMetric metric);
 
 // The combined score from each row's reconstruction MSE (scaled space) and
@@ -68,14 +75,19 @@ Eigen::VectorXf CombinedScores(const v1::AnomalyCalibration& c, const Eigen::Vec
 Matrix FeatureErrors(const StackedAutoencoder& net, const Scaler& scaler, const Matrix& raw,
                      ScoreMetric metric, Matrix* code = nullptr);
 
+// FeatureErrors of rows already scaled.
+Matrix ScaledFeatureErrors(const StackedAutoencoder& net, const Matrix& scaled, ScoreMetric metric,
+                           Matrix* code = nullptr);
+
 // Each row's score under `metric` from its FeatureErrors (same metric) and,
 // for the code metrics, its code. REQUIRES: errors.rows() == code.rows() and
 // code.cols() == c.code().mean_size() for the code metrics, which need
-// HasCodeScores(c).
+// HasCodeScores(c); metric != kEnsemble.
 Eigen::VectorXf RowScores(const v1::AnomalyCalibration& c, ScoreMetric metric,
                           const Matrix& errors, const Matrix& code);
 
-// The calibrated distribution of a metric's training scores.
+// The calibrated distribution of a metric's training scores (empty for a
+// metric the calibration lacks).
 const v1::ScoreDistribution& ScoreDistributionOf(const v1::AnomalyCalibration& c,
                                                  ScoreMetric metric);
 

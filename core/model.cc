@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/drift.h"
+#include "core/ensemble_score.h"
 
 namespace strata {
 namespace {
@@ -34,13 +35,36 @@ absl::Status ValidateModel(const Model& model) {
   if (absl::Status s = ValidateCalibration(model.info().calibration, net.code_dim()); !s.ok()) {
     return s;
   }
+  for (size_t m = 0; m < model.ensemble().size(); ++m) {
+    const Parameters& p = model.ensemble()[m].parameters();
+    for (size_t l = 0; l < p.weights.size(); ++l) {
+      if (!p.weights[l].allFinite() || !p.biases[l].allFinite()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("ensemble network ", m + 2, " has non-finite parameters"));
+      }
+    }
+  }
+  const v1::AnomalyCalibration& c = model.info().calibration;
+  if (HasEnsembleScore(c) || !model.ensemble().empty()) {
+    if (absl::Status s = ValidateEnsembleCalibration(
+            c.ensemble(), 1 + static_cast<int>(model.ensemble().size()), net.input_dim(),
+            net.code_dim());
+        !s.ok()) {
+      return s;
+    }
+  }
   return ValidateDriftBaseline(model.info().drift_baseline, net.input_dim(), net.code_dim());
 }
 
 Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info)
+    : Model(std::move(autoencoder), std::move(scaler), std::move(info), {}) {}
+
+Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info,
+             std::vector<StackedAutoencoder> ensemble)
     : autoencoder_(std::move(autoencoder)),
       scaler_(std::move(scaler)),
-      info_(WithFeatureNames(std::move(info), autoencoder_.input_dim())) {}
+      info_(WithFeatureNames(std::move(info), autoencoder_.input_dim())),
+      ensemble_(std::move(ensemble)) {}
 
 absl::Status Model::CheckLayer(int layer) const {
   if (layer < 1 || layer > depth()) {
@@ -73,14 +97,27 @@ absl::StatusOr<Matrix> Model::Score(const Matrix& raw, ScoreMetric metric, Matri
         "this model version was trained before code-distance scores existed: score it with "
         "MEAN_SQUARED or MEAN_ABSOLUTE, or train a new version");
   }
+  const bool ensemble = metric == ScoreMetric::kEnsemble;
+  if (ensemble && !HasEnsembleScore(info_.calibration)) {
+    return absl::FailedPreconditionError(
+        "this model version was trained before the ensemble score existed: score it with "
+        "COMBINED (its default) or another metric, or train a new version");
+  }
+  if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
   Matrix own_code;
-  if (code == nullptr && UsesCode(metric)) code = &own_code;
-  absl::StatusOr<Matrix> errors = FeatureErrors(raw, metric, code);
-  if (!errors.ok()) return errors.status();
-  Matrix out(errors->rows(), errors->cols() + 1);
-  out.leftCols(errors->cols()) = *errors;
-  out.col(errors->cols()) =
-      RowScores(info_.calibration, metric, *errors, code != nullptr ? *code : Matrix());
+  if (code == nullptr && (UsesCode(metric) || ensemble)) code = &own_code;
+  const Matrix scaled = scaler_.Transform(raw);
+  const Matrix errors = ScaledFeatureErrors(autoencoder_, scaled, metric, code);
+  Matrix out(errors.rows(), errors.cols() + 1);
+  out.leftCols(errors.cols()) = errors;
+  if (ensemble) {
+    std::vector<Matrix> codes = {*code};
+    for (const StackedAutoencoder& net : ensemble_) codes.push_back(net.Encode(scaled, depth()));
+    out.col(errors.cols()) = EnsembleScores(info_.calibration.ensemble(), codes, scaled);
+  } else {
+    out.col(errors.cols()) =
+        RowScores(info_.calibration, metric, errors, code != nullptr ? *code : Matrix());
+  }
   return out;
 }
 

@@ -53,9 +53,16 @@ class Model {
   // REQUIRES: scaler.dim() == autoencoder.input_dim() and
   // info.feature_names empty or of that size (empty gets f0, f1, ...).
   Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info);
+  // With the ensemble's other networks (core/ensemble_score.h), each of
+  // autoencoder's architecture.
+  Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info,
+        std::vector<StackedAutoencoder> ensemble);
 
   const StackedAutoencoder& autoencoder() const { return autoencoder_; }
   const Scaler& scaler() const { return scaler_; }
+  // The ensemble score's networks besides autoencoder() (empty for models
+  // trained before it, or with anomaly.ensemble_size 1).
+  const std::vector<StackedAutoencoder>& ensemble() const { return ensemble_; }
   const ModelInfo& info() const { return info_; }
   int input_dim() const { return autoencoder_.input_dim(); }
   int depth() const { return autoencoder_.depth(); }
@@ -73,11 +80,13 @@ class Model {
                                        Matrix* code = nullptr) const;
   // Per-feature errors as FeatureErrors gives them, then one more column:
   // each row's score under `metric`. FailedPrecondition for a code metric on
-  // a model trained before the code scores.
+  // a model trained before the code scores, and for kEnsemble on one trained
+  // before the ensemble score.
   absl::StatusOr<Matrix> Score(const Matrix& raw, ScoreMetric metric,
                                Matrix* code = nullptr) const;
-  // What an unspecified metric means for this model: kCombined, or
-  // kMeanSquared for models without code scores.
+  // What an unspecified metric means for this model: kEnsemble; kCombined
+  // for models trained before it; kMeanSquared for models without code
+  // scores.
   ScoreMetric default_metric() const;
   // The calibrated score distribution of a metric.
   const v1::ScoreDistribution& score_distribution(ScoreMetric metric) const;
@@ -86,6 +95,7 @@ class Model {
   const StackedAutoencoder autoencoder_;
   const Scaler scaler_;
   const ModelInfo info_;
+  const std::vector<StackedAutoencoder> ensemble_;
 };
 
 }  // namespace strata

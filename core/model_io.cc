@@ -24,17 +24,64 @@ absl::Status PrefixError(const absl::Status& s, absl::string_view prefix) {
   return absl::Status(s.code(), absl::StrCat(prefix, ": ", s.message()));
 }
 
+// Appends net's layers to `encoder` and `decoder`.
+void NetworkToProto(const StackedAutoencoder& net,
+                    google::protobuf::RepeatedPtrField<v1::DenseLayer>* encoder,
+                    google::protobuf::RepeatedPtrField<v1::DenseLayer>* decoder) {
+  const Parameters& p = net.parameters();
+  for (int l = 0; l < net.num_layers(); ++l) {
+    *(l < net.depth() ? encoder->Add() : decoder->Add()) =
+        LayerToProto(p.weights[l], p.biases[l], net.layer_in(l), net.layer_out(l));
+  }
+}
+
+// The network of `arch` from its layers. `member` names an ensemble network
+// in errors; empty for the model's own.
+absl::StatusOr<StackedAutoencoder> NetworkFromProto(
+    const v1::Architecture& arch, const google::protobuf::RepeatedPtrField<v1::DenseLayer>& encoder,
+    const google::protobuf::RepeatedPtrField<v1::DenseLayer>& decoder, absl::string_view member) {
+  const std::string prefix = member.empty() ? "" : absl::StrCat(member, ": ");
+  const int depth = arch.encoder_widths_size();
+  if (encoder.size() != depth || decoder.size() != depth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(member.empty() ? "the model" : member, " has ", encoder.size(), " encoder and ", decoder.size(),
+                     " decoder layers; its architecture needs ", depth, " of each"));
+  }
+  Parameters params;
+  for (int l = 0; l < 2 * depth; ++l) {
+    const v1::DenseLayer& layer = l < depth ? encoder[l] : decoder[l - depth];
+    const std::string where = l < depth ? absl::StrCat("encoder layer ", l + 1)
+                                        : absl::StrCat("decoder layer ", l - depth + 1);
+    const bool tied = arch.tied_weights() && l >= depth;
+    const int64_t expected = tied ? 0 : int64_t{layer.rows()} * layer.cols();
+    if (layer.rows() < 0 || layer.cols() < 0 || layer.weights_size() != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(prefix, where, ": ", layer.weights_size(),
+                                                     " weights for a ", layer.rows(), "x",
+                                                     layer.cols(), " layer"));
+    }
+    Matrix w = tied ? Matrix() : Matrix(layer.rows(), layer.cols());
+    std::copy(layer.weights().begin(), layer.weights().end(), w.data());
+    RowVector b(layer.biases_size());
+    std::copy(layer.biases().begin(), layer.biases().end(), b.data());
+    params.weights.push_back(std::move(w));
+    params.biases.push_back(std::move(b));
+  }
+  absl::StatusOr<StackedAutoencoder> net =
+      StackedAutoencoder::FromParameters(arch, std::move(params));
+  if (!net.ok() && !member.empty()) return PrefixError(net.status(), member);
+  return net;
+}
+
 }  // namespace
 
 v1::ModelArtifact ModelToArtifact(const Model& model) {
   const StackedAutoencoder& net = model.autoencoder();
-  const Parameters& p = net.parameters();
   v1::ModelArtifact a;
   *a.mutable_architecture() = net.architecture();
-  for (int l = 0; l < net.num_layers(); ++l) {
-    v1::DenseLayer layer =
-        LayerToProto(p.weights[l], p.biases[l], net.layer_in(l), net.layer_out(l));
-    *(l < net.depth() ? a.add_encoder() : a.add_decoder()) = std::move(layer);
+  NetworkToProto(net, a.mutable_encoder(), a.mutable_decoder());
+  for (const StackedAutoencoder& other : model.ensemble()) {
+    v1::EnsembleNetwork* e = a.add_ensemble();
+    NetworkToProto(other, e->mutable_encoder(), e->mutable_decoder());
   }
   *a.mutable_scaler() = model.scaler().ToProto();
   const ModelInfo& info = model.info();
@@ -52,34 +99,17 @@ v1::ModelArtifact ModelToArtifact(const Model& model) {
 absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact& a) {
   const v1::Architecture& arch = a.architecture();
   if (absl::Status s = ValidateArchitecture(arch); !s.ok()) return s;
-  const int depth = arch.encoder_widths_size();
-  if (a.encoder_size() != depth || a.decoder_size() != depth) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the model has ", a.encoder_size(), " encoder and ", a.decoder_size(),
-                     " decoder layers; its architecture needs ", depth, " of each"));
-  }
-  Parameters params;
-  for (int l = 0; l < 2 * depth; ++l) {
-    const v1::DenseLayer& layer = l < depth ? a.encoder(l) : a.decoder(l - depth);
-    const std::string where = l < depth ? absl::StrCat("encoder layer ", l + 1)
-                                        : absl::StrCat("decoder layer ", l - depth + 1);
-    const bool tied = arch.tied_weights() && l >= depth;
-    const int64_t expected = tied ? 0 : int64_t{layer.rows()} * layer.cols();
-    if (layer.rows() < 0 || layer.cols() < 0 || layer.weights_size() != expected) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": ", layer.weights_size(),
-                                                     " weights for a ", layer.rows(), "x",
-                                                     layer.cols(), " layer"));
-    }
-    Matrix w = tied ? Matrix() : Matrix(layer.rows(), layer.cols());
-    std::copy(layer.weights().begin(), layer.weights().end(), w.data());
-    RowVector b(layer.biases_size());
-    std::copy(layer.biases().begin(), layer.biases().end(), b.data());
-    params.weights.push_back(std::move(w));
-    params.biases.push_back(std::move(b));
-  }
   absl::StatusOr<StackedAutoencoder> net =
-      StackedAutoencoder::FromParameters(arch, std::move(params));
+      NetworkFromProto(arch, a.encoder(), a.decoder(), "");
   if (!net.ok()) return net.status();
+  std::vector<StackedAutoencoder> ensemble;
+  for (int m = 0; m < a.ensemble_size(); ++m) {
+    absl::StatusOr<StackedAutoencoder> other =
+        NetworkFromProto(arch, a.ensemble(m).encoder(), a.ensemble(m).decoder(),
+                         absl::StrCat("ensemble network ", m + 2));
+    if (!other.ok()) return other.status();
+    ensemble.push_back(*std::move(other));
+  }
   absl::StatusOr<Scaler> scaler = Scaler::FromProto(a.scaler(), arch.input_dim());
   if (!scaler.ok()) return scaler.status();
   ModelInfo info;
@@ -95,7 +125,8 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
   info.strata_version = a.strata_version();
   info.calibration = a.calibration();
   info.drift_baseline = a.drift_baseline();
-  auto model = std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info));
+  auto model = std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info),
+                                       std::move(ensemble));
   // Values, tables and the calibration's and baseline's shapes: the checks a
   // freshly trained model passes too.
   if (absl::Status s = ValidateModel(*model); !s.ok()) return s;

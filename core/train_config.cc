@@ -227,6 +227,10 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     }
     anomaly->set_threshold_percentile(100.0 * (1.0 - anomaly->contamination()));
   }
+  if (anomaly->has_ensemble_size() &&
+      !(anomaly->ensemble_size() >= 1 && anomaly->ensemble_size() <= kMaxEnsembleSize)) {
+    return Invalid("anomaly.ensemble_size", absl::StrCat("must be in [1, ", kMaxEnsembleSize, "]"));
+  }
   if (!anomaly->has_threshold_percentile()) anomaly->set_threshold_percentile(99.0);
   if (!(anomaly->threshold_percentile() > 0 && anomaly->threshold_percentile() <= 100)) {
     return Invalid("anomaly.threshold_percentile", "must be in (0, 100]");
@@ -242,6 +246,10 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     return Invalid("threads", absl::StrCat("must be in [0, ", kMaxThreads, "]"));
   }
   return c;
+}
+
+int DefaultEnsembleSize(int64_t rows, int input_dim) {
+  return rows * input_dim <= 10'000'000 ? 5 : 1;
 }
 
 int64_t MinTrainingRows(const v1::TrainConfig& resolved) {

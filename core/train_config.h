@@ -24,6 +24,12 @@ inline constexpr int kMaxLayerWidth = 1 << 16;
 inline constexpr int64_t kMaxParameters = int64_t{1} << 28;  // 1 GiB of float weights
 inline constexpr int kMaxEpochs = 1000000;
 inline constexpr int kMaxThreads = 1024;
+inline constexpr int kMaxEnsembleSize = 16;
+
+// anomaly.ensemble_size when the config leaves it out: 5 networks when the
+// training data has at most 10 million values (rows x features), where
+// they cost seconds, else 1. REQUIRES: rows, input_dim >= 0.
+int DefaultEnsembleSize(int64_t rows, int input_dim);
 
 // Parses a TrainConfig from JSON. Unknown fields are errors; enum values are
 // case-insensitive ("relu" or "RELU").

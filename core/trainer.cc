@@ -18,6 +18,7 @@
 #include "core/backprop.h"
 #include "core/cancellation.h"
 #include "core/drift.h"
+#include "core/ensemble_score.h"
 #include "core/optimizer.h"
 #include "core/scaler.h"
 #include "core/stacked_autoencoder.h"
@@ -331,42 +332,71 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   std::vector<v1::EpochRecord> history;
   PhaseRunner runner(config_, options_, &rng, start, &epochs_done, planned, &history);
 
-  if (config_.pretrain_epochs() > 0) {
-    Matrix layer_train = train, layer_val = val;
-    for (int m = 0; m < depth; ++m) {
-      absl::StatusOr<StackedAutoencoder> shallow = ShallowFor(*net, m);
-      if (!shallow.ok()) return shallow.status();
-      ObjectiveOptions layer_objective = objective;
-      // Inner layers reconstruct hidden features, which BCE does not fit.
-      if (m > 0) layer_objective.loss = v1::MSE;
-      if (absl::Status s = runner.Run(&*shallow, layer_train, layer_val, layer_objective,
-                                      config_.pretrain_epochs(), v1::EpochRecord::PRETRAIN, m + 1);
-          !s.ok()) {
-        return s;
-      }
-      const int mirror = net->num_layers() - 1 - m;
-      Parameters* deep = net->mutable_parameters();
-      deep->weights[m] = shallow->parameters().weights[0];
-      deep->weights[mirror] = shallow->parameters().weights[1];
-      deep->biases[m] = shallow->parameters().biases[0];
-      deep->biases[mirror] = shallow->parameters().biases[1];
-      if (m + 1 < depth) {
-        layer_train = shallow->Encode(layer_train, 1);
-        if (layer_val.rows() > 0) layer_val = shallow->Encode(layer_val, 1);
+  // Layer-wise pretraining, then fine-tuning, of one network; each network
+  // of the ensemble goes through the same.
+  const auto fit = [&](StackedAutoencoder* net, PhaseRunner& runner) -> absl::Status {
+    if (config_.pretrain_epochs() > 0) {
+      Matrix layer_train = train, layer_val = val;
+      for (int m = 0; m < depth; ++m) {
+        absl::StatusOr<StackedAutoencoder> shallow = ShallowFor(*net, m);
+        if (!shallow.ok()) return shallow.status();
+        ObjectiveOptions layer_objective = objective;
+        // Inner layers reconstruct hidden features, which BCE does not fit.
+        if (m > 0) layer_objective.loss = v1::MSE;
+        if (absl::Status s =
+                runner.Run(&*shallow, layer_train, layer_val, layer_objective,
+                           config_.pretrain_epochs(), v1::EpochRecord::PRETRAIN, m + 1);
+            !s.ok()) {
+          return s;
+        }
+        const int mirror = net->num_layers() - 1 - m;
+        Parameters* deep = net->mutable_parameters();
+        deep->weights[m] = shallow->parameters().weights[0];
+        deep->weights[mirror] = shallow->parameters().weights[1];
+        deep->biases[m] = shallow->parameters().biases[0];
+        deep->biases[mirror] = shallow->parameters().biases[1];
+        if (m + 1 < depth) {
+          layer_train = shallow->Encode(layer_train, 1);
+          if (layer_val.rows() > 0) layer_val = shallow->Encode(layer_val, 1);
+        }
       }
     }
-  }
-  if (config_.finetune_epochs() > 0) {
-    if (absl::Status s = runner.Run(&*net, train, val, objective, config_.finetune_epochs(),
-                                    v1::EpochRecord::FINETUNE, 0);
-        !s.ok()) {
-      return s;
+    if (config_.finetune_epochs() > 0) {
+      return runner.Run(net, train, val, objective, config_.finetune_epochs(),
+                        v1::EpochRecord::FINETUNE, 0);
     }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = fit(&*net, runner); !s.ok()) return s;
+
+  // The ensemble's other networks: the same rows and split, seeds seed + 1,
+  // ... Their epochs are not in the history or the progress reports, which
+  // describe the served network.
+  const int ensemble_size = config_.anomaly().has_ensemble_size()
+                                ? config_.anomaly().ensemble_size()
+                                : DefaultEnsembleSize(data.rows(), options_.input_dim);
+  std::vector<StackedAutoencoder> others;
+  Trainer::Options quiet = options_;
+  quiet.on_epoch = nullptr;
+  for (int m = 1; m < ensemble_size; ++m) {
+    const uint64_t seed = config_.seed() + static_cast<uint64_t>(m);
+    absl::StatusOr<StackedAutoencoder> other = StackedAutoencoder::Create(arch, seed);
+    if (!other.ok()) return other.status();
+    std::mt19937_64 other_rng(seed);
+    int other_epochs = 0;
+    std::vector<v1::EpochRecord> other_history;
+    PhaseRunner other_runner(config_, quiet, &other_rng, start, &other_epochs, planned,
+                             &other_history);
+    if (absl::Status s = fit(&*other, other_runner); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("ensemble network ", m + 1, ": ", s.message()));
+    }
+    others.push_back(*std::move(other));
   }
 
   ModelInfo info;
   info.feature_names = options_.feature_names;
   info.config = config_;
+  info.config.mutable_anomaly()->set_ensemble_size(ensemble_size);
   info.history = std::move(history);
   v1::TrainingSummary& summary = info.summary;
   summary.set_train_rows(train.rows());
@@ -387,6 +417,15 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
                              options_.cancel);
   if (!calibration.ok()) return calibration.status();
   info.calibration = *std::move(calibration);
+  {
+    std::vector<const StackedAutoencoder*> nets = {&*net};
+    for (const StackedAutoencoder& other : others) nets.push_back(&other);
+    absl::StatusOr<v1::EnsembleCalibration> ensemble =
+        CalibrateEnsemble(nets, *scaler, data, info.calibration.code(),
+                          config_.anomaly().threshold_percentile(), options_.cancel);
+    if (!ensemble.ok()) return ensemble.status();
+    *info.calibration.mutable_ensemble() = *std::move(ensemble);
+  }
   absl::StatusOr<v1::DriftBaseline> baseline =
       ComputeDriftBaseline(*net, *scaler, data, config_.drift_bins(), info.calibration);
   if (!baseline.ok()) return baseline.status();
@@ -404,7 +443,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   summary.set_seconds(SecondsSince(start));
   info.created_unix_micros = absl::ToUnixMicros(absl::Now());
   info.strata_version = STRATA_VERSION;
-  auto model = std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info));
+  auto model = std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info),
+                                       std::move(others));
   // What the loader checks, checked before anything is published: a model
   // that fails here would be stored and never load.
   if (absl::Status s = ValidateModel(*model); !s.ok()) {

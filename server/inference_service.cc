@@ -75,6 +75,13 @@ absl::StatusOr<ScoreMetric> MetricOf(const v1::ScoreOptions& options, const Mode
       }
       return options.metric() == v1::ScoreOptions::COMBINED ? ScoreMetric::kCombined
                                                             : ScoreMetric::kCodeDistance;
+    case v1::ScoreOptions::ENSEMBLE:
+      if (!HasEnsembleScore(model.info().calibration)) {
+        return absl::FailedPreconditionError(
+            "options.metric ENSEMBLE: this model version was trained before the ensemble score "
+            "existed; use COMBINED (its default), or train a new version");
+      }
+      return ScoreMetric::kEnsemble;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("options.metric ", options.metric(), " is unknown"));
@@ -91,6 +98,8 @@ v1::ScoreOptions::Metric WireMetric(ScoreMetric metric) {
       return v1::ScoreOptions::CODE_DISTANCE;
     case ScoreMetric::kCombined:
       return v1::ScoreOptions::COMBINED;
+    case ScoreMetric::kEnsemble:
+      return v1::ScoreOptions::ENSEMBLE;
   }
   return v1::ScoreOptions::METRIC_UNSPECIFIED;
 }

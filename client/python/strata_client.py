@@ -167,8 +167,8 @@ def _spec(model, version=None, label=None):
 
 
 # The CLI's --metric names; the proto's names are accepted as well.
-_METRICS = {"combined": "COMBINED", "mse": "MEAN_SQUARED", "mae": "MEAN_ABSOLUTE",
-            "code": "CODE_DISTANCE"}
+_METRICS = {"ensemble": "ENSEMBLE", "combined": "COMBINED", "mse": "MEAN_SQUARED",
+            "mae": "MEAN_ABSOLUTE", "code": "CODE_DISTANCE"}
 
 
 def _options(metric, feature_errors):
@@ -280,10 +280,10 @@ class StrataClient:
         .metric, .threshold, and .scores[i].score / .is_anomaly / .percentile /
         .feature_errors (in the model's feature order) for row i.
 
-        metric: as the CLI's --metric, combined, mse, mae or code, or the
-        proto's name (COMBINED, MEAN_SQUARED, MEAN_ABSOLUTE, CODE_DISTANCE), in
-        any case; None (or METRIC_UNSPECIFIED) for the model's default,
-        COMBINED for current models."""
+        metric: as the CLI's --metric, ensemble, combined, mse, mae or code,
+        or the proto's name (ENSEMBLE, COMBINED, MEAN_SQUARED, MEAN_ABSOLUTE,
+        CODE_DISTANCE), in any case; None (or METRIC_UNSPECIFIED) for the
+        model's default, ENSEMBLE for current models."""
         options = _options(metric, feature_errors)
         spec, matrix = self._inputs(_spec(model, version, label), rows, columns, drop_columns)
         request = service_pb2.AnomalyScoreRequest(model=spec, rows=matrix, options=options)

@@ -1,0 +1,209 @@
+#include "core/ensemble_score.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "core/anomaly.h"
+#include "core/cancellation.h"
+
+namespace strata {
+namespace {
+
+bool AllFinite(const google::protobuf::RepeatedField<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
+// Median of `v`, floored so that dividing by it stays finite (a network that
+// maps every training row to one code has spreads of 0).
+float MedianScale(std::vector<float> v) {
+  std::sort(v.begin(), v.end());
+  return std::max(static_cast<float>(Percentile(v, 50)), 1e-12f);
+}
+
+// log1p(x / scale), the common footing of every term.
+Eigen::ArrayXf Normalized(const Eigen::VectorXf& x, float scale) {
+  return (x.array() / scale).log1p();
+}
+
+}  // namespace
+
+v1::FeatureTails FitFeatureTails(const Matrix& scaled) {
+  const Eigen::Index n = scaled.rows();
+  const int knots = static_cast<int>(std::min<Eigen::Index>(n, kMaxTailKnots));
+  v1::FeatureTails t;
+  t.set_knots_per_feature(knots);
+  std::vector<float> column(static_cast<size_t>(n));
+  for (Eigen::Index j = 0; j < scaled.cols(); ++j) {
+    double mean = 0;
+    for (Eigen::Index r = 0; r < n; ++r) {
+      column[r] = scaled(r, j);
+      mean += scaled(r, j);
+    }
+    mean /= static_cast<double>(n);
+    double m2 = 0, m3 = 0;
+    for (float v : column) {
+      const double d = v - mean;
+      m2 += d * d;
+      m3 += d * d * d;
+    }
+    std::sort(column.begin(), column.end());
+    for (int i = 0; i < knots; ++i) {
+      const size_t at = knots == 1 ? 0
+                                   : static_cast<size_t>(std::llround(
+                                         static_cast<double>(i) * (n - 1) / (knots - 1)));
+      t.add_knots(column[at]);
+    }
+    // The sign of the third central moment is the skewness's.
+    t.add_left_skewed(m2 > 0 && m3 < 0);
+  }
+  return t;
+}
+
+Eigen::VectorXf FeatureTailScores(const v1::FeatureTails& t, const Matrix& scaled) {
+  const int k = t.knots_per_feature();
+  const double log_total = std::log(k + 1.0);
+  Eigen::VectorXf out(scaled.rows());
+  for (Eigen::Index r = 0; r < scaled.rows(); ++r) {
+    double left = 0, right = 0, chosen = 0;
+    for (Eigen::Index j = 0; j < scaled.cols(); ++j) {
+      const float* knots = t.knots().data() + j * k;
+      const float x = scaled(r, j);
+      const double at_most = std::upper_bound(knots, knots + k, x) - knots;
+      const double at_least = knots + k - std::lower_bound(knots, knots + k, x);
+      const double l = log_total - std::log(at_most + 1);
+      const double rt = log_total - std::log(at_least + 1);
+      left += l;
+      right += rt;
+      chosen += t.left_skewed(static_cast<int>(j)) ? l : rt;
+    }
+    out(r) = static_cast<float>(std::max({left, right, chosen}));
+  }
+  return out;
+}
+
+Eigen::VectorXf CodeSpreads(const v1::CodeGaussian& g, const Matrix& codes) {
+  const Eigen::Index k = g.mean_size();
+  const Eigen::Map<const Eigen::RowVectorXf> mean(g.mean().data(), k);
+  return (codes.rowwise() - mean).rowwise().squaredNorm() / static_cast<float>(k);
+}
+
+Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, absl::Span<const Matrix> codes,
+                               const Matrix& scaled) {
+  Eigen::ArrayXf networks = Eigen::ArrayXf::Zero(scaled.rows());
+  for (size_t m = 0; m < codes.size(); ++m) {
+    const int i = static_cast<int>(m);
+    networks += Normalized(CodeDistances(e.codes(i), codes[m]), 1.0f) +
+                Normalized(CodeSpreads(e.codes(i), codes[m]), e.spread_scales(i));
+  }
+  networks /= static_cast<float>(codes.size());
+  return (networks + Normalized(FeatureTailScores(e.tails(), scaled), e.tail_scale())).matrix();
+}
+
+absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
+    absl::Span<const StackedAutoencoder* const> nets, const Scaler& scaler, const Matrix& raw,
+    const v1::CodeGaussian& first_code, double threshold_percentile,
+    const std::atomic<bool>* cancel) {
+  constexpr Eigen::Index kChunk = 4096;
+  const Matrix scaled = scaler.Transform(raw);
+  std::vector<Matrix> codes;
+  codes.reserve(nets.size());
+  for (size_t m = 0; m < nets.size(); ++m) {
+    Matrix z(raw.rows(), nets[m]->code_dim());
+    for (Eigen::Index start = 0; start < raw.rows(); start += kChunk) {
+      if (absl::Status s = CheckCancel(cancel, "calibration"); !s.ok()) return s;
+      const Eigen::Index n = std::min(kChunk, raw.rows() - start);
+      z.middleRows(start, n) = nets[m]->Encode(scaled.middleRows(start, n), nets[m]->depth());
+    }
+    for (Eigen::Index r = 0; r < z.rows(); ++r) {
+      if (!z.row(r).allFinite()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "training diverged: row ", r, " of the training data has a non-finite code under "
+            "ensemble network ", m + 1, " (its outputs overflow); lower "
+            "optimizer.learning_rate or set grad_clip_norm"));
+      }
+    }
+    codes.push_back(std::move(z));
+  }
+  v1::EnsembleCalibration e;
+  for (size_t m = 0; m < nets.size(); ++m) {
+    if (m == 0) {
+      *e.add_codes() = first_code;
+    } else {
+      absl::StatusOr<v1::CodeGaussian> g = FitCodeGaussian(codes[m], cancel);
+      if (!g.ok()) return g.status();
+      *e.add_codes() = *std::move(g);
+    }
+    const Eigen::VectorXf spread = CodeSpreads(e.codes(static_cast<int>(m)), codes[m]);
+    e.add_spread_scales(MedianScale(std::vector<float>(spread.data(), spread.data() + spread.size())));
+  }
+  if (absl::Status s = CheckCancel(cancel, "calibration"); !s.ok()) return s;
+  *e.mutable_tails() = FitFeatureTails(scaled);
+  const Eigen::VectorXf tails = FeatureTailScores(e.tails(), scaled);
+  e.set_tail_scale(MedianScale(std::vector<float>(tails.data(), tails.data() + tails.size())));
+  const Eigen::VectorXf scores = EnsembleScores(e, codes, scaled);
+  for (Eigen::Index r = 0; r < scores.size(); ++r) {
+    if (!std::isfinite(scores(r))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the trained networks cannot be calibrated: row ", r,
+          " of the training data has a non-finite ensemble score"));
+    }
+  }
+  *e.mutable_scores() = DescribeScores(std::vector<float>(scores.data(), scores.data() + scores.size()),
+                                       threshold_percentile);
+  return e;
+}
+
+absl::Status ValidateFeatureTails(const v1::FeatureTails& t, int input_dim) {
+  const int k = t.knots_per_feature();
+  if (k < 1 || k > kMaxTailKnots || t.knots_size() != int64_t{k} * input_dim ||
+      t.left_skewed_size() != input_dim || !AllFinite(t.knots())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ensemble calibration's feature tails have ", t.knots_size(), " knots (",
+        k, " per feature) and ", t.left_skewed_size(), " skew flags for ", input_dim,
+        " features, or non-finite knots; they need 1 to ", kMaxTailKnots,
+        " finite knots per feature and one flag per feature"));
+  }
+  for (int j = 0; j < input_dim; ++j) {
+    const float* knots = t.knots().data() + int64_t{j} * k;
+    if (!std::is_sorted(knots, knots + k)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the ensemble calibration's knots of feature ", j, " are not ascending"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEnsembleCalibration(const v1::EnsembleCalibration& e, int networks,
+                                         int input_dim, int code_dim) {
+  if (e.codes_size() != networks || e.spread_scales_size() != networks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ensemble calibration has ", e.codes_size(), " code Gaussians and ",
+        e.spread_scales_size(), " spread scales for ", networks, " networks"));
+  }
+  const int64_t k = code_dim;
+  for (int m = 0; m < networks; ++m) {
+    const v1::CodeGaussian& g = e.codes(m);
+    if (g.mean_size() != k || g.precision_size() != k * k || !AllFinite(g.mean()) ||
+        !AllFinite(g.precision()) ||
+        !(e.spread_scales(m) > 0 && std::isfinite(e.spread_scales(m)))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the ensemble calibration's network ", m + 1, " has ", g.mean_size(), " means and ",
+          g.precision_size(), " precisions for a ", k,
+          "-unit code, or a non-finite value, or a spread scale that is not positive"));
+    }
+  }
+  if (absl::Status s = ValidateFeatureTails(e.tails(), input_dim); !s.ok()) return s;
+  if (!(e.tail_scale() > 0 && std::isfinite(e.tail_scale()))) {
+    return absl::InvalidArgumentError("the ensemble calibration's tail scale is not positive");
+  }
+  const v1::ScoreDistribution& d = e.scores();
+  if (!std::isfinite(d.threshold()) || d.quantiles().empty() || !AllFinite(d.quantiles()) ||
+      !std::is_sorted(d.quantiles().begin(), d.quantiles().end())) {
+    return absl::InvalidArgumentError(
+        "the ensemble calibration's threshold and quantiles are not finite and ascending");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace strata

@@ -1,0 +1,84 @@
+// The ensemble score: the default anomaly score of models trained with it.
+//
+// A row's score adds up terms that fail on different data, each put on the
+// same footing as log1p(term / its training median):
+// - for each of k networks trained on the same rows with different seeds
+//   (the model's own and the ensemble's others), the code distance (robust
+//   Mahalanobis, anomaly.h) and the code spread (squared Euclidean distance
+//   from the codes' centre, which does not whiten away the directions the
+//   training codes barely use), averaged over the networks;
+// - the feature-tail term (ECOD, Li et al. 2022): per feature, the share of
+//   training values at least as extreme, summed as -log over features,
+//   taking the larger of the left-tail, right-tail and skew-chosen sums.
+// Averaging networks removes most of what one seed's code geometry gets
+// wrong; the tail term catches a value beyond what any feature took in
+// training, which a network may reconstruct well and place near the
+// others. bench/README.md ("Issue 16") has the measurements behind it.
+//
+//   v1::EnsembleCalibration e = *CalibrateEnsemble(nets, scaler, train_raw, code, 99.0);
+//   Eigen::VectorXf scores = EnsembleScores(e, member_codes, scaler.Transform(batch));
+#ifndef STRATA_CORE_ENSEMBLE_SCORE_H_
+#define STRATA_CORE_ENSEMBLE_SCORE_H_
+
+#include <atomic>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/matrix.h"
+#include "core/scaler.h"
+#include "core/stacked_autoencoder.h"
+#include "strata/v1/model.pb.h"
+
+namespace strata {
+
+// Most knots kept per feature.
+inline constexpr int kMaxTailKnots = 1024;
+
+// Per column of `scaled`: min(rows, kMaxTailKnots) evenly spaced order
+// statistics and whether its skewness is negative. REQUIRES: at least one
+// row, finite values.
+v1::FeatureTails FitFeatureTails(const Matrix& scaled);
+
+// Per row of scaled values: max(sum_j -log L_j, sum_j -log R_j,
+// sum_j -log A_j), where with K knots, L_j = (knots <= x_j, + 1) / (K + 1),
+// R_j = (knots >= x_j, + 1) / (K + 1), and A_j is L_j for a left-skewed
+// feature, else R_j. REQUIRES: ValidateFeatureTails(t, scaled.cols()).
+Eigen::VectorXf FeatureTailScores(const v1::FeatureTails& t, const Matrix& scaled);
+
+// Per row: |z - g.mean|^2 / k for a k-unit code z. REQUIRES: codes.cols() == k.
+Eigen::VectorXf CodeSpreads(const v1::CodeGaussian& g, const Matrix& codes);
+
+// Per row: the ensemble score (model.proto's EnsembleCalibration), from
+// each network's codes of the rows and the rows' scaled values.
+// REQUIRES: codes.size() == e.codes_size(), every matrix of the same rows,
+// and e passing ValidateEnsembleCalibration.
+Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, absl::Span<const Matrix> codes,
+                               const Matrix& scaled);
+
+// Fits every network's code Gaussian (net 0 keeps `first_code`, the
+// calibration's own), the spreads' and tails' medians and the score table
+// on the training rows `raw`, in chunks. FailedPrecondition naming the row
+// for a non-finite code; Cancelled once *cancel (may be null) is true.
+// REQUIRES: nets non-empty, all of the scaler's width; raw non-empty.
+absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
+    absl::Span<const StackedAutoencoder* const> nets, const Scaler& scaler, const Matrix& raw,
+    const v1::CodeGaussian& first_code, double threshold_percentile,
+    const std::atomic<bool>* cancel = nullptr);
+
+// What scoring relies on: knots_per_feature in [1, kMaxTailKnots],
+// input_dim ascending finite knot rows and input_dim skew flags.
+// InvalidArgument naming what is wrong.
+absl::Status ValidateFeatureTails(const v1::FeatureTails& t, int input_dim);
+
+// The ensemble calibration of a model with `networks` networks: one finite
+// code Gaussian of code_dim means and code_dim^2 precisions and one finite
+// positive spread scale per network, valid tails, a finite positive tail
+// scale, a finite ascending score table. InvalidArgument naming what is
+// wrong.
+absl::Status ValidateEnsembleCalibration(const v1::EnsembleCalibration& e, int networks,
+                                         int input_dim, int code_dim);
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_ENSEMBLE_SCORE_H_
