@@ -9,6 +9,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/ensemble_score.h"
+#include "core/train_config.h"
 
 namespace strata {
 namespace {
@@ -71,7 +73,12 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
     data += r * pair;
   }
   m.data_bytes = Saturate(4 * data);
-  m.parameter_bytes = Saturate(4 * params * parameter_copies);
+  // The ensemble's other networks (core/ensemble_score.h), trained one at a
+  // time: each kept, then held twice more in the artifact and its bytes.
+  const double networks = resolved.anomaly().has_ensemble_size()
+                              ? resolved.anomaly().ensemble_size()
+                              : DefaultEnsembleSize(rows, input_dim);
+  m.parameter_bytes = Saturate(4 * params * (parameter_copies + 3 * (networks - 1)));
   // A mini-batch keeps each layer's pre-activation, activation and delta,
   // plus the noisy or dropped-out input; an evaluation chunk runs forward.
   const double batch = std::min<double>(resolved.batch_size(), std::max(r, 1.0));
@@ -81,9 +88,14 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
   // 100,000 of them with its centered, kept and distance copies (double),
   // and the covariance, eigenvectors, precision and two products (k x k
   // double); the per-row scores; the precision in the artifact, twice.
+  // The ensemble score adds every network's codes, a scaled copy of the
+  // rows, one sorted column and the knots, and each network's precision,
+  // twice.
   const double sample = std::min(r, kMaxGaussianRows);
   m.calibration_bytes =
-      Saturate(4 * r * k + 8 * 4 * sample * k + 8 * 5 * k * k + 4 * 6 * r + 4 * 2 * k * k);
+      Saturate(4 * r * k + 8 * 4 * sample * k + 8 * 5 * k * k + 4 * 6 * r + 4 * 2 * k * k +
+               4 * (networks * r * k + r * d + r + d * kMaxTailKnots) +
+               4 * 2 * networks * k * k);
   return m;
 }
 

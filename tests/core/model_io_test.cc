@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/synthetic_data.h"
+#include "tests/testing/test_models.h"
 
 namespace strata {
 namespace {
@@ -326,6 +327,7 @@ TEST(ModelIoTest, AModelOverTheFileLimitIsAnErrorNotAFile) {
 
 TEST(ModelIoTest, ModelsFromBeforeCodeScoresLoadAndScoreByMse) {
   v1::ModelArtifact old = ModelToArtifact(*TrainedModel(false));
+  testing::DropEnsemble(&old);
   v1::AnomalyCalibration* c = old.mutable_calibration();
   c->clear_code();
   c->clear_mse_scale();

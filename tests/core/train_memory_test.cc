@@ -36,14 +36,18 @@ TEST(TrainMemoryTest, SmallConfigByHand) {
   // Data: raw, scaled, train + validation = 3 x 100 x 4 floats.
   EXPECT_EQ(m.data_bytes, 3 * 100 * 4 * 4);
   // Parameters: 4x2+2, 2x1+1 (encoder), 1x2+2, 2x4+4 (decoder) = 29;
-  // weights, gradients and the artifact twice = 4 copies.
-  EXPECT_EQ(m.parameter_bytes, 29 * 4 * 4);
+  // weights, gradients and the artifact twice = 4 copies; 400 values take
+  // the default 5 networks, the other 4 kept and in the artifact twice.
+  EXPECT_EQ(m.parameter_bytes, 29 * 4 * (4 + 3 * 4));
   // Layer outputs and input: 4 + (2+4) + (1+2) = 13 widths; the evaluation
   // chunk (100 rows, twice) is larger than 4 x the batch of 10.
   EXPECT_EQ(m.activation_bytes, 2 * 100 * 13 * 4);
   // Codes 100 x 1 (float), a sample of 100 x 1 four times (double), five
-  // 1 x 1 matrices (double), six score vectors, the precision twice.
-  EXPECT_EQ(m.calibration_bytes, 100 * 4 + 4 * 100 * 8 + 5 * 8 + 6 * 100 * 4 + 2 * 4);
+  // 1 x 1 matrices (double), six score vectors, the precision twice; the
+  // ensemble score's 5 networks' codes, the scaled rows, a sorted column,
+  // 4 x 1024 knots, and 5 precisions twice.
+  EXPECT_EQ(m.calibration_bytes, 100 * 4 + 4 * 100 * 8 + 5 * 8 + 6 * 100 * 4 + 2 * 4 +
+                                     4 * (5 * 100 + 100 * 4 + 100 + 4 * 1024) + 2 * 5 * 4);
   EXPECT_EQ(m.total_bytes(),
             m.data_bytes + m.parameter_bytes + m.activation_bytes + m.calibration_bytes);
 }

@@ -233,7 +233,16 @@ TEST(TrainerTest, CancellingAfterTheLastEpochStopsCalibration) {
   options.on_epoch = [&](const TrainProgress& p) {
     if (p.epochs_done == p.epochs_planned) cancel = true;
   };
+  // By default the ensemble's other networks train next, and stop.
   auto cancelled = Train(config, data, options);
+  ASSERT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  EXPECT_NE(cancelled.status().message().find("ensemble network 2: training cancelled"),
+            std::string::npos)
+      << cancelled.status();
+  // With one network, calibration is next, and stops.
+  cancel = false;
+  config.mutable_anomaly()->set_ensemble_size(1);
+  cancelled = Train(config, data, options);
   ASSERT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
   EXPECT_NE(cancelled.status().message().find("calibration"), std::string::npos)
       << cancelled.status();

@@ -78,7 +78,7 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
       "score --model thyroid --label stable --drop_columns label --stream < data/thyroid.csv");
   ASSERT_EQ(score.exit_code, 0) << score.output.substr(0, 500);
   EXPECT_TRUE(absl::StrContains(score.output, "score,is_anomaly,percentile\n")) << Head(score);
-  EXPECT_TRUE(absl::StrContains(score.output, "of 3772 rows above the combined threshold"))
+  EXPECT_TRUE(absl::StrContains(score.output, "of 3772 rows above the ensemble threshold"))
       << Head(score);
   Result mse = Strata(
       "score --model thyroid --label stable --drop_columns label --metric mse "
@@ -87,7 +87,7 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
       << Head(mse);
   Result bad_metric = Strata("score --model thyroid --metric rmse < data/thyroid.csv");
   EXPECT_EQ(bad_metric.exit_code, 2);
-  EXPECT_THAT(bad_metric.output, HasSubstr("--metric must be combined, mse, mae or code"));
+  EXPECT_THAT(bad_metric.output, HasSubstr("--metric must be ensemble, combined, mse, mae or code"));
 
   Result recon = Strata(
       "reconstruct --model thyroid --version 1 --drop_columns label "
@@ -261,7 +261,7 @@ TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
   // The same scores and per-feature errors, in the model's column order.
   EXPECT_TRUE(a.output == b.output) << Head(a) << "\n---\n" << Head(b);
   EXPECT_THAT(a.output, HasSubstr("error_f0,error_f1"));
-  EXPECT_THAT(a.output, HasSubstr("4 of 399 rows above"));
+  EXPECT_THAT(a.output, HasSubstr("3 of 399 rows above"));
   Result r = Strata("reconstruct --model m < " + reversed);
   ASSERT_EQ(r.exit_code, 0) << Head(r);
   EXPECT_THAT(r.output, HasSubstr("\nf0,f1,f2,f3,f4,f5\n"));

@@ -115,6 +115,7 @@ TEST_F(EvalTest, AucAndAveragePrecisionAreTheValuesWorkedOutByHand) {
   artifact.mutable_scaler()->set_kind(v1::IDENTITY);
   for (float& o : *artifact.mutable_scaler()->mutable_offset()) o = 0;
   for (float& s : *artifact.mutable_scaler()->mutable_scale()) s = 1;
+  testing::DropEnsemble(&artifact);
   artifact.mutable_calibration()->clear_code();
   artifact.mutable_calibration()->clear_code_distance();
   artifact.mutable_calibration()->clear_combined();

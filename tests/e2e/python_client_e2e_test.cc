@@ -108,9 +108,9 @@ TEST_F(PythonClientTest, ClientMatchesTheCliAndRaisesStrataErrors) {
   EXPECT_THAT(py.output, HasSubstr("INVALID_ARGUMENT"));
   EXPECT_THAT(py.output, Not(HasSubstr("no error")));
   EXPECT_THAT(py.output, HasSubstr("[1] [16, 8, 3]"));
-  // COMBINED (4) by default; MEAN_SQUARED (1) and CODE_DISTANCE (3) on request,
+  // ENSEMBLE (5) by default; MEAN_SQUARED (1) and CODE_DISTANCE (3) on request,
   // lower case as the CLI takes them.
-  EXPECT_THAT(py.output, HasSubstr("metrics 4 1 [3]"));
+  EXPECT_THAT(py.output, HasSubstr("metrics 5 1 [3]"));
 }
 
 TEST_F(PythonClientTest, ColumnsAreMatchedByNameOnTheVersionGetModelAnswered) {
@@ -280,19 +280,20 @@ TEST_F(PythonClientTest, MetricNamesAreTheCliNamesOrTheProtoNames) {
   ASSERT_NO_FATAL_FAILURE(TrainThyroid());
   const ShellResult py = Script(R"py(
 rows = [[float(v) for v in r[:6]] for r in list(csv.reader(open('data/thyroid.csv')))[1:3]]
-names = ['mse', 'MAE', 'code', 'Combined', 'MEAN_SQUARED', 'mean_absolute', 'CODE_DISTANCE',
-         'COMBINED', 'METRIC_UNSPECIFIED', None]
+names = ['mse', 'MAE', 'code', 'Combined', 'ensemble', 'MEAN_SQUARED', 'mean_absolute',
+         'CODE_DISTANCE', 'COMBINED', 'ENSEMBLE', 'METRIC_UNSPECIFIED', None]
 print('metrics', [c.score('m', rows, metric=m).metric for m in names],
       [r.metric for r in c.stream_scores('m', [rows], metric='mae')])
 try: c.score('m', rows, metric='psi')
 except ValueError as e: print('ValueError:', e)
 )py");
   ASSERT_EQ(py.exit_code, 0) << py.output;
-  // MEAN_SQUARED 1, MEAN_ABSOLUTE 2, CODE_DISTANCE 3, COMBINED 4 (the default).
-  EXPECT_THAT(py.output, HasSubstr("metrics [1, 2, 3, 4, 1, 2, 3, 4, 4, 4] [2]\n"));
-  EXPECT_THAT(py.output, HasSubstr("ValueError: metric 'psi': use combined, mse, mae, code, or "
-                                   "the proto's METRIC_UNSPECIFIED, MEAN_SQUARED, MEAN_ABSOLUTE, "
-                                   "CODE_DISTANCE, COMBINED (any case)\n"));
+  // MEAN_SQUARED 1, MEAN_ABSOLUTE 2, CODE_DISTANCE 3, COMBINED 4, ENSEMBLE 5
+  // (the default).
+  EXPECT_THAT(py.output, HasSubstr("metrics [1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 5, 5] [2]\n"));
+  EXPECT_THAT(py.output, HasSubstr("ValueError: metric 'psi': use ensemble, combined, mse, mae, "
+                                   "code, or the proto's METRIC_UNSPECIFIED, MEAN_SQUARED, "
+                                   "MEAN_ABSOLUTE, CODE_DISTANCE, COMBINED, ENSEMBLE (any case)\n"));
 }
 
 TEST_F(PythonClientTest, EveryDocstringNamesWhatItsMethodReturns) {

@@ -95,19 +95,21 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_LT(html.find("<title>f3: PSI"), html.find("<title>f0: PSI")) << "f3 drifted most";
   // One score throughout, the one `score` uses, named; its threshold in the
   // header, on the chart and in `score`'s summary alike.
-  const size_t at = score.output.find("above the combined threshold ");
+  const size_t at = score.output.find("above the ensemble threshold ");
   ASSERT_NE(at, std::string::npos) << score.output.substr(score.output.size() - 300);
   const double threshold = std::stod(score.output.substr(at + 29));
   const std::string shown = absl::StrFormat("%.4g", threshold);
   EXPECT_THAT(html, HasSubstr(absl::StrCat("(the default score), threshold ", shown)));
-  EXPECT_THAT(html, HasSubstr(absl::StrCat("combined threshold ", shown)));
+  EXPECT_THAT(html, HasSubstr(absl::StrCat("ensemble threshold ", shown)));
+  // Except the code chart, which colours the training sample by COMBINED
+  // (the ensemble score needs every network) and says so.
   EXPECT_THAT(html, HasSubstr("above the combined threshold ("));
   EXPECT_THAT(html, Not(HasSubstr("MSE 0.0")));
   // The threshold's label stays inside the chart (900 px wide, 24 px margin).
   std::smatch label;
   ASSERT_TRUE(std::regex_search(html, label,
                                 std::regex("<text x='([0-9.]+)' y='48' fill='#d62728' "
-                                           "text-anchor='(start|end)'>(combined threshold[^<]*)<")));
+                                           "text-anchor='(start|end)'>(ensemble threshold[^<]*)<")));
   if (label[2] == "start") {
     EXPECT_LE(std::stod(label[1]) + 7.0 * label[3].length(), 876) << label[0];
   }

@@ -90,10 +90,11 @@ TEST_P(InferenceTest, EncodeReconstructAndScoreMatchTheCore) {
   ASSERT_TRUE(recon.ok()) << recon.status();
   EXPECT_EQ(FromWire(recon->reconstructions()), *model->Reconstruct(x));
 
-  // Every metric; an unspecified one is the model's default, COMBINED.
-  ASSERT_EQ(model->default_metric(), ScoreMetric::kCombined);
+  // Every metric; an unspecified one is the model's default, ENSEMBLE.
+  ASSERT_EQ(model->default_metric(), ScoreMetric::kEnsemble);
   const std::vector<std::pair<v1::ScoreOptions::Metric, ScoreMetric>> metrics = {
-      {v1::ScoreOptions::METRIC_UNSPECIFIED, ScoreMetric::kCombined},
+      {v1::ScoreOptions::METRIC_UNSPECIFIED, ScoreMetric::kEnsemble},
+      {v1::ScoreOptions::ENSEMBLE, ScoreMetric::kEnsemble},
       {v1::ScoreOptions::MEAN_SQUARED, ScoreMetric::kMeanSquared},
       {v1::ScoreOptions::MEAN_ABSOLUTE, ScoreMetric::kMeanAbsolute},
       {v1::ScoreOptions::CODE_DISTANCE, ScoreMetric::kCodeDistance},
@@ -113,7 +114,7 @@ TEST_P(InferenceTest, EncodeReconstructAndScoreMatchTheCore) {
     const Matrix errors = *model->FeatureErrors(x, core_metric);
     const v1::ScoreDistribution& d = model->score_distribution(core_metric);
     EXPECT_EQ(scores->metric(), metric == v1::ScoreOptions::METRIC_UNSPECIFIED
-                                    ? v1::ScoreOptions::COMBINED
+                                    ? v1::ScoreOptions::ENSEMBLE
                                     : metric);
     EXPECT_EQ(scores->threshold(), d.threshold());
     EXPECT_GT(scores->threshold(), 0);
@@ -138,6 +139,9 @@ TEST_P(InferenceTest, EncodeReconstructAndScoreMatchTheCore) {
           break;
         case ScoreMetric::kCombined:
           EXPECT_NEAR(s.score(), distance + mse / c.mse_scale(), 1e-4 * s.score());
+          break;
+        case ScoreMetric::kEnsemble:  // its terms are checked by hand in core's tests
+          EXPECT_FLOAT_EQ(s.score(), (*model->Score(x, ScoreMetric::kEnsemble))(r, 6));
           break;
       }
       EXPECT_EQ(s.is_anomaly(), s.score() > d.threshold());
@@ -170,7 +174,7 @@ TEST_P(InferenceTest, ScoreStreamAnswersInOrder) {
         const Matrix x =
             testing::GaussianMatrix(response.scores_size(), 6, 100 + response.scores_size() - 1);
         EXPECT_FLOAT_EQ(response.scores(0).score(),
-                        (*model->Score(x, ScoreMetric::kCombined))(0, 6));
+                        (*model->Score(x, model->default_metric()))(0, 6));
       });
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(received, 20);
@@ -187,7 +191,7 @@ TEST_P(InferenceTest, ConcurrentSingleRowCallsGetTheirOwnAnswers) {
   constexpr int kThreads = 8, kCalls = 40;
   const Matrix x = testing::GaussianMatrix(kThreads * kCalls, 6, 77);
   const Matrix codes = *model->Encode(x, 2);
-  const Eigen::VectorXf scores = model->Score(x, ScoreMetric::kCombined)->col(6);
+  const Eigen::VectorXf scores = model->Score(x, model->default_metric())->col(6);
   std::atomic<int> failures{0}, wrong{0};
   std::vector<std::thread> threads;
   for (int th = 0; th < kThreads; ++th) {
@@ -269,6 +273,7 @@ TEST_P(InferenceTest, StreamReadsAheadAndKeepsOrder) {
 TEST(StrataServerTest, ModelsFromBeforeCodeScoresScoreByMse) {
   TestServer t("server_old_model");
   v1::ModelArtifact artifact = ModelToArtifact(*testing::SmallModel());
+  testing::DropEnsemble(&artifact);
   artifact.mutable_calibration()->clear_code();
   artifact.mutable_calibration()->clear_code_distance();
   artifact.mutable_calibration()->clear_combined();

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "core/model_io.h"
 #include "core/trainer.h"
 #include "gtest/gtest.h"
 #include "tests/testing/synthetic_data.h"
@@ -33,6 +34,14 @@ inline std::unique_ptr<Model> SmallModel(int cols = 6, uint64_t seed = 1, int ep
   auto model = (*trainer)->Train(ManifoldData(300, cols, 2, seed));
   EXPECT_TRUE(model.ok()) << model.status();
   return *std::move(model);
+}
+
+// `a` as strata wrote it before the ensemble score: no ensemble networks,
+// calibration or size.
+inline void DropEnsemble(v1::ModelArtifact* a) {
+  a->clear_ensemble();
+  a->mutable_calibration()->clear_ensemble();
+  a->mutable_config()->mutable_anomaly()->clear_ensemble_size();
 }
 
 }  // namespace strata::testing

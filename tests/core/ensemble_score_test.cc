@@ -1,0 +1,218 @@
+#include "core/ensemble_score.h"
+
+#include <cmath>
+
+#include "core/anomaly.h"
+#include "core/model_io.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/synthetic_data.h"
+#include "tests/testing/test_models.h"
+
+namespace strata {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::FeatureTails Tails(int knots, std::vector<float> values, std::vector<bool> left) {
+  v1::FeatureTails t;
+  t.set_knots_per_feature(knots);
+  for (float v : values) t.add_knots(v);
+  for (bool l : left) t.add_left_skewed(l);
+  return t;
+}
+
+TEST(EnsembleScoreTest, FeatureTailScoresAreTheTailSharesWorkedOutByHand) {
+  // Feature 0: knots 0 1 2 3, right-skewed; feature 1: 0 0 0 10, left.
+  const v1::FeatureTails t = Tails(4, {0, 1, 2, 3, 0, 0, 0, 10}, {false, true});
+  Matrix x(2, 2);
+  x << 2.5f, -1.0f,  //
+      1.0f, 0.0f;
+  const Eigen::VectorXf s = FeatureTailScores(t, x);
+  // Row 0: L = (3+1)/5, 1/5; R = (1+1)/5, 5/5. Left sum log(5/4)+log 5,
+  // right log(5/2), chosen (R, L) log(5/2)+log 5: the largest.
+  EXPECT_NEAR(s(0), std::log(2.5) + std::log(5.0), 1e-5);
+  // Row 1: L = 3/5, 4/5; R = 4/5, 5/5. Left log(5/3)+log(5/4) is largest.
+  EXPECT_NEAR(s(1), std::log(5.0 / 3) + std::log(5.0 / 4), 1e-5);
+}
+
+TEST(EnsembleScoreTest, FitFeatureTailsKeepsEvenlySpacedOrderStatisticsAndTheSkew) {
+  Matrix x(7, 2);
+  x.col(0) << 6, 5, 4, 3, 2, 1, 0;
+  x.col(1) << -10, 0, 0, 0, 1, 1, 1;  // a long left tail
+  const v1::FeatureTails t = FitFeatureTails(x);
+  ASSERT_EQ(t.knots_per_feature(), 7);
+  EXPECT_THAT(t.knots(), ::testing::ElementsAre(0, 1, 2, 3, 4, 5, 6, -10, 0, 0, 0, 1, 1, 1));
+  EXPECT_THAT(t.left_skewed(), ::testing::ElementsAre(false, true));
+  EXPECT_TRUE(ValidateFeatureTails(t, 2).ok());
+
+  Matrix many(3000, 1);
+  for (int r = 0; r < 3000; ++r) many(r, 0) = static_cast<float>(2999 - r);
+  const v1::FeatureTails big = FitFeatureTails(many);
+  ASSERT_EQ(big.knots_per_feature(), kMaxTailKnots);
+  EXPECT_EQ(big.knots(0), 0);
+  EXPECT_EQ(big.knots(kMaxTailKnots - 1), 2999);
+  EXPECT_EQ(big.knots(1), std::round(2999.0 / (kMaxTailKnots - 1)));
+}
+
+TEST(EnsembleScoreTest, CodeSpreadIsTheSquaredDistanceFromTheMeanPerUnit) {
+  v1::CodeGaussian g;
+  g.add_mean(1);
+  g.add_mean(2);
+  Matrix z(1, 2);
+  z << 4, 6;
+  EXPECT_FLOAT_EQ(CodeSpreads(g, z)(0), (9 + 16) / 2.0f);
+}
+
+// Two networks with 1-unit codes, one feature: every term by hand.
+v1::EnsembleCalibration HandCalibration() {
+  v1::EnsembleCalibration e;
+  v1::CodeGaussian* g0 = e.add_codes();
+  g0->add_mean(0);
+  g0->add_precision(4);
+  v1::CodeGaussian* g1 = e.add_codes();
+  g1->add_mean(1);
+  g1->add_precision(1);
+  e.add_spread_scales(1);
+  e.add_spread_scales(2);
+  *e.mutable_tails() = Tails(2, {0, 1}, {false});
+  e.set_tail_scale(2);
+  e.mutable_scores()->set_threshold(3);
+  e.mutable_scores()->add_quantiles(0);
+  e.mutable_scores()->add_quantiles(3);
+  return e;
+}
+
+TEST(EnsembleScoreTest, ScoreIsTheMeanOverNetworksPlusTheTailTermByHand) {
+  const v1::EnsembleCalibration e = HandCalibration();
+  ASSERT_TRUE(ValidateEnsembleCalibration(e, 2, 1, 1).ok());
+  const Matrix z0 = Matrix::Constant(1, 1, 1), z1 = Matrix::Constant(1, 1, 3);
+  const Matrix x = Matrix::Constant(1, 1, 5);
+  // Network 0: D = 4 * 1^2 = 4, S = 1 (scale 1). Network 1: D = (3-1)^2 = 4,
+  // S = 4 (scale 2). Tail: 5 is above both knots, R = 1/3, T = log 3.
+  const double networks = (std::log1p(4.0) + std::log1p(1.0) + std::log1p(4.0) + std::log1p(2.0)) / 2;
+  const double expected = networks + std::log1p(std::log(3.0) / 2);
+  EXPECT_NEAR(EnsembleScores(e, {z0, z1}, x)(0), expected, 1e-5);
+}
+
+TEST(EnsembleScoreTest, ValidationNamesWhatIsWrong) {
+  const v1::EnsembleCalibration good = HandCalibration();
+  const auto message = [](const v1::EnsembleCalibration& e, int networks) {
+    const absl::Status s = ValidateEnsembleCalibration(e, networks, 1, 1);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    return std::string(s.message());
+  };
+  EXPECT_THAT(message(good, 3), HasSubstr("2 code Gaussians and 2 spread scales for 3 networks"));
+  v1::EnsembleCalibration e = good;
+  e.mutable_codes(1)->add_mean(0);
+  EXPECT_THAT(message(e, 2), HasSubstr("network 2 has 2 means"));
+  e = good;
+  e.set_spread_scales(0, 0);
+  EXPECT_THAT(message(e, 2), HasSubstr("spread scale that is not positive"));
+  e = good;
+  e.mutable_tails()->set_knots(0, 2);
+  EXPECT_THAT(message(e, 2), HasSubstr("knots of feature 0 are not ascending"));
+  e = good;
+  e.mutable_tails()->set_knots(1, std::nanf(""));
+  EXPECT_THAT(message(e, 2), HasSubstr("non-finite knots"));
+  e = good;
+  e.mutable_tails()->clear_left_skewed();
+  EXPECT_THAT(message(e, 2), HasSubstr("0 skew flags for 1 features"));
+  e = good;
+  e.set_tail_scale(std::nanf(""));
+  EXPECT_THAT(message(e, 2), HasSubstr("tail scale"));
+  e = good;
+  e.mutable_scores()->set_quantiles(0, 5);
+  EXPECT_THAT(message(e, 2), HasSubstr("not finite and ascending"));
+}
+
+TEST(EnsembleScoreTest, TrainingCalibratesEveryNetworkAndTheThreshold) {
+  const std::unique_ptr<Model> model = testing::SmallModel(6, 3, 5);
+  // 300 rows x 6 features: the default 5 networks.
+  ASSERT_EQ(model->ensemble().size(), 4u);
+  EXPECT_EQ(model->info().config.anomaly().ensemble_size(), 5);
+  EXPECT_EQ(model->default_metric(), ScoreMetric::kEnsemble);
+  const v1::AnomalyCalibration& c = model->info().calibration;
+  ASSERT_EQ(c.ensemble().codes_size(), 5);
+  // Network 0's Gaussian is the code distance's own.
+  EXPECT_EQ(c.ensemble().codes(0).SerializeAsString(), c.code().SerializeAsString());
+  // The networks differ (seeds seed + m), so their codes do.
+  EXPECT_FALSE(model->ensemble()[0].parameters().weights[0].isApprox(
+      model->autoencoder().parameters().weights[0]));
+  // The threshold is the 99th percentile of the training rows' scores.
+  const Matrix train = testing::ManifoldData(300, 6, 2, 3);
+  const Matrix scored = *model->Score(train, ScoreMetric::kEnsemble);
+  const int above = static_cast<int>((scored.col(6).array() > c.ensemble().scores().threshold()).count());
+  EXPECT_GE(above, 1);
+  EXPECT_LE(above, 3);
+  // A row far outside the training data scores above it.
+  Matrix far = train.topRows(1);
+  far(0, 2) += 100;
+  EXPECT_GT((*model->Score(far, ScoreMetric::kEnsemble))(0, 6), c.ensemble().scores().threshold());
+}
+
+TEST(EnsembleScoreTest, OneNetworkStillHasTheScore) {
+  Trainer::Options options;
+  options.input_dim = 6;
+  options.config.add_encoder_widths(2);
+  options.config.set_finetune_epochs(2);
+  options.config.mutable_anomaly()->set_ensemble_size(1);
+  auto model = (*Trainer::Create(options))->Train(testing::ManifoldData(200, 6, 2, 1));
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_TRUE((*model)->ensemble().empty());
+  EXPECT_EQ((*model)->default_metric(), ScoreMetric::kEnsemble);
+  EXPECT_EQ((*model)->info().calibration.ensemble().codes_size(), 1);
+}
+
+TEST(EnsembleScoreTest, EnsembleSizeOutOfRangeIsRefused) {
+  Trainer::Options options;
+  options.input_dim = 6;
+  options.config.mutable_anomaly()->set_ensemble_size(17);
+  auto trainer = Trainer::Create(options);
+  ASSERT_FALSE(trainer.ok());
+  EXPECT_THAT(trainer.status().message(), HasSubstr("anomaly.ensemble_size"));
+}
+
+TEST(EnsembleScoreTest, TheLoaderChecksTheEnsembleNetworksAgainstTheCalibration) {
+  const v1::ModelArtifact good = ModelToArtifact(*testing::SmallModel(6, 1, 2));
+  ASSERT_EQ(good.ensemble_size(), 4);
+  const auto refused = [](const v1::ModelArtifact& a) {
+    auto model = ModelFromArtifact(a);
+    EXPECT_FALSE(model.ok());
+    return model.ok() ? std::string() : std::string(model.status().message());
+  };
+  v1::ModelArtifact a = good;
+  a.mutable_ensemble()->RemoveLast();
+  EXPECT_THAT(refused(a), HasSubstr("5 code Gaussians and 5 spread scales for 4 networks"));
+  a = good;
+  a.mutable_ensemble(0)->mutable_encoder(0)->mutable_weights()->RemoveLast();
+  EXPECT_THAT(refused(a), HasSubstr("ensemble network 2: encoder layer 1: 23 weights"));
+  a = good;
+  a.mutable_ensemble(1)->mutable_decoder()->RemoveLast();
+  EXPECT_THAT(refused(a), HasSubstr("ensemble network 3 has 2 encoder and 1 decoder layers"));
+  a = good;
+  a.mutable_ensemble(2)->mutable_encoder(1)->set_weights(0, std::nanf(""));
+  EXPECT_THAT(refused(a), HasSubstr("ensemble network 4 has non-finite parameters"));
+  a = good;
+  a.mutable_calibration()->mutable_ensemble()->mutable_tails()->set_knots(0, 1e9f);
+  EXPECT_THAT(refused(a), HasSubstr("knots of feature 0 are not ascending"));
+}
+
+TEST(EnsembleScoreTest, ArtifactsFromBeforeTheEnsembleLoadAndScoreAsBefore) {
+  const std::unique_ptr<Model> model = testing::SmallModel(6, 2, 3);
+  v1::ModelArtifact old = ModelToArtifact(*model);
+  testing::DropEnsemble(&old);
+  auto loaded = ModelFromArtifact(old);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->default_metric(), ScoreMetric::kCombined);
+  const Matrix x = testing::ManifoldData(20, 6, 2, 9);
+  for (ScoreMetric m : {ScoreMetric::kCombined, ScoreMetric::kMeanSquared,
+                        ScoreMetric::kCodeDistance, ScoreMetric::kMeanAbsolute}) {
+    EXPECT_EQ(*(*loaded)->Score(x, m), *model->Score(x, m)) << MetricName(m);
+  }
+  EXPECT_EQ((*loaded)->Score(x, ScoreMetric::kEnsemble).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace strata
