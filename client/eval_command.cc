@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "core/anomaly.h"
 #include "core/csv_reader.h"
 #include "core/evaluation.h"
 #include "core/pca.h"
@@ -22,6 +23,22 @@
 
 namespace strata::cli {
 namespace {
+
+// The core's metric of an answer's metric.
+ScoreMetric CoreMetric(v1::ScoreOptions::Metric metric) {
+  switch (metric) {
+    case v1::ScoreOptions::ENSEMBLE:
+      return ScoreMetric::kEnsemble;
+    case v1::ScoreOptions::COMBINED:
+      return ScoreMetric::kCombined;
+    case v1::ScoreOptions::CODE_DISTANCE:
+      return ScoreMetric::kCodeDistance;
+    case v1::ScoreOptions::MEAN_ABSOLUTE:
+      return ScoreMetric::kMeanAbsolute;
+    default:
+      return ScoreMetric::kMeanSquared;
+  }
+}
 
 constexpr Eigen::Index kBatchRows = 4096;
 
@@ -119,7 +136,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
   const v1::ModelSpec& spec = input->spec;
   std::vector<double> scores, mse;
   std::vector<int> flagged;
-  std::string metric;
+  std::string metric, description;
   Matrix codes;
   float threshold = 0;
   for (Eigen::Index start = 0; start < x.rows(); start += kBatchRows) {
@@ -136,6 +153,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
     }
     threshold = response->threshold();
     metric = absl::AsciiStrToLower(v1::ScoreOptions::Metric_Name(response->metric()));
+    description = MetricDescription(CoreMetric(response->metric()));
     for (const v1::RowScore& s : response->scores()) {
       scores.push_back(s.score());
       flagged.push_back(s.is_anomaly());
@@ -164,9 +182,9 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
   std::cout << absl::StrFormat(
       "%s version %d on %s: %d rows, %d features\n"
       "reconstruction MSE per row: mean %.6g, p50 %.6g, p95 %.6g, max %.6g\n"
-      "anomaly score %s: %d above the threshold %.6g\n",
+      "anomaly score %s: %d above the threshold %.6g\n  (%s)\n",
       target.model, spec.version(), data, x.rows(), x.cols(), mean, percentile(0.5), percentile(0.95),
-      sorted.back(), metric, std::count(flagged.begin(), flagged.end(), 1), threshold);
+      sorted.back(), metric, std::count(flagged.begin(), flagged.end(), 1), threshold, description);
 
   if (task == "anomaly") {
     const double auc = RocAuc(scores, y), ap = AveragePrecision(scores, y);

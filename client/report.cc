@@ -33,21 +33,6 @@ std::string Escape(const std::string& s) {
 
 std::string Num(double v) { return absl::StrFormat("%.4g", v); }
 
-// A metric as the report names it.
-std::string MetricTitle(ScoreMetric metric) {
-  switch (metric) {
-    case ScoreMetric::kEnsemble:
-      return "ensemble: code distances and spreads of the ensemble's networks + feature tails";
-    case ScoreMetric::kCombined:
-      return "combined: code distance + MSE / median training MSE";
-    case ScoreMetric::kCodeDistance:
-      return "code distance";
-    case ScoreMetric::kMeanAbsolute:
-      return "mae: mean absolute reconstruction error";
-    default:
-      return "mse: mean squared reconstruction error";
-  }
-}
 
 // The score the drift monitor counts anomalies by, and the code chart
 // colours by: the default, except that for the ensemble score (which needs
@@ -275,7 +260,7 @@ std::string ScoreChart(const v1::GetModelResponse& m, ScoreMetric metric) {
   }
   if (q.size() < 2) return "<p>No score distribution recorded.</p>";
   Chart chart("error-chart",
-              absl::StrFormat("Anomaly score (%s) of the training rows", MetricTitle(metric)), 900,
+              absl::StrFormat("Anomaly score (%s) of the training rows", MetricDescription(metric)), 900,
               300);
   const double lo = std::log10(q.front()),
                hi = std::log10(std::max(q.back(), static_cast<double>(d.threshold())));
@@ -433,7 +418,7 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
                            : "")),
       Row("anomaly score",
           absl::StrFormat("%s (the default score), threshold %s (training p%s)",
-                          MetricTitle(metric),
+                          MetricDescription(metric),
                           Num(ScoreDistributionOf(m.calibration(), metric).threshold()),
                           Num(m.calibration().threshold_percentile()))),
       Row("live window",

@@ -262,6 +262,25 @@ ScoreMetric DefaultMetric(const v1::AnomalyCalibration& c) {
   return HasCodeScores(c) ? ScoreMetric::kCombined : ScoreMetric::kMeanSquared;
 }
 
+const char* MetricDescription(ScoreMetric metric) {
+  switch (metric) {
+    case ScoreMetric::kEnsemble:
+      return "ensemble: the mean over the ensemble's networks of how far the row's code is from "
+             "the training codes (whitened, and not), plus how far into the training data's "
+             "tails its values lie, feature by feature; each term log(1 + term / its training "
+             "median)";
+    case ScoreMetric::kCombined:
+      return "combined: code distance + MSE / median training MSE";
+    case ScoreMetric::kCodeDistance:
+      return "code distance";
+    case ScoreMetric::kMeanAbsolute:
+      return "mae: mean absolute reconstruction error";
+    case ScoreMetric::kMeanSquared:
+      break;
+  }
+  return "mse: mean squared reconstruction error";
+}
+
 const char* MetricName(ScoreMetric metric) {
   switch (metric) {
     case ScoreMetric::kMeanSquared:

@@ -60,6 +60,10 @@ bool HasEnsembleScore(const v1::AnomalyCalibration& c);
 // kMeanSquared.
 ScoreMetric DefaultMetric(const v1::AnomalyCalibration& c);
 
+// What a metric computes, in one line a user can follow (the report's and
+// `strata eval`'s description of the score).
+const char* MetricDescription(ScoreMetric metric);
+
 // The CLI's name of a metric: "mse", "mae", "code", "combined" or "ensemble".
 const char* MetricName(ScoreMetric metric);
 
