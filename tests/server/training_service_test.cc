@@ -70,6 +70,9 @@ TEST(TrainingServiceTest, UploadsInProgressAreBoundedWithQueuedJobs) {
   v1::UploadTrainJobRequest spec;
   spec.mutable_spec()->set_model_name("up");
   spec.mutable_spec()->mutable_config()->set_finetune_epochs(1);
+  // One network: B's jobs below train while A's chunk is on its way, and
+  // the bound, not the ensemble, is under test.
+  spec.mutable_spec()->mutable_config()->mutable_anomaly()->set_ensemble_size(1);
   const auto chunk = [](int rows, int cols, uint64_t seed) {
     v1::UploadTrainJobRequest m;
     ToDenseMatrix(testing::ManifoldData(rows, cols, 2, seed), m.mutable_chunk());
