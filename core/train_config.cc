@@ -249,7 +249,9 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
 }
 
 int DefaultEnsembleSize(int64_t rows, int input_dim) {
-  return rows * input_dim <= 10'000'000 ? 5 : 1;
+  // rows x input_dim <= 10M, without the product (hostile sizes overflow it).
+  constexpr int64_t kMaxValues = 10'000'000;
+  return input_dim <= 0 || rows <= kMaxValues / input_dim ? 5 : 1;
 }
 
 int64_t MinTrainingRows(const v1::TrainConfig& resolved) {

@@ -1,9 +1,11 @@
 #include "core/ensemble_score.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/anomaly.h"
 #include "core/model_io.h"
+#include "core/train_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/synthetic_data.h"
@@ -162,6 +164,12 @@ TEST(EnsembleScoreTest, OneNetworkStillHasTheScore) {
   EXPECT_TRUE((*model)->ensemble().empty());
   EXPECT_EQ((*model)->default_metric(), ScoreMetric::kEnsemble);
   EXPECT_EQ((*model)->info().calibration.ensemble().codes_size(), 1);
+}
+
+TEST(EnsembleScoreTest, DefaultSizeFollowsTheTrainingValues) {
+  EXPECT_EQ(DefaultEnsembleSize(1'000'000, 10), 5);  // exactly 10M values
+  EXPECT_EQ(DefaultEnsembleSize(1'000'001, 10), 1);
+  EXPECT_EQ(DefaultEnsembleSize(std::numeric_limits<int64_t>::max(), 65536), 1);
 }
 
 TEST(EnsembleScoreTest, EnsembleSizeOutOfRangeIsRefused) {
