@@ -34,7 +34,8 @@ void Exercise(const strata::Model& model) {
   for (int layer = 1; layer <= model.depth(); ++layer) (void)model.Encode(rows, layer);
   (void)model.Reconstruct(rows);
   for (ScoreMetric metric : {ScoreMetric::kMeanSquared, ScoreMetric::kMeanAbsolute,
-                             ScoreMetric::kCodeDistance, ScoreMetric::kCombined}) {
+                             ScoreMetric::kCodeDistance, ScoreMetric::kCombined,
+                             ScoreMetric::kEnsemble}) {
     strata::Matrix code;
     absl::StatusOr<strata::Matrix> scored = model.Score(rows, metric, &code);
     if (!scored.ok()) continue;
