@@ -1,5 +1,6 @@
 #include "core/ensemble_score.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -55,6 +56,36 @@ TEST(EnsembleScoreTest, FitFeatureTailsKeepsEvenlySpacedOrderStatisticsAndTheSke
   EXPECT_EQ(big.knots(0), 0);
   EXPECT_EQ(big.knots(kMaxTailKnots - 1), 2999);
   EXPECT_EQ(big.knots(1), std::round(2999.0 / (kMaxTailKnots - 1)));
+}
+
+TEST(EnsembleScoreTest, FeatureTailScoresMatchPlainCountsOnManyKnotsAndTies) {
+  // 1,000 knots (not a multiple of the 32-knot blocks), one feature with
+  // many ties; values inside, on and beyond the knots.
+  Matrix train(1000, 2);
+  for (int r = 0; r < 1000; ++r) {
+    train(r, 0) = static_cast<float>(r) * 0.5f;
+    train(r, 1) = static_cast<float>(r % 7);
+  }
+  const v1::FeatureTails t = FitFeatureTails(train);
+  ASSERT_EQ(t.knots_per_feature(), 1000);
+  Matrix x(6, 2);
+  x << -1, -1, 0, 0, 15.5f, 3, 250.25f, 3.5f, 499.5f, 6, 900, 9;
+  const Eigen::VectorXf s = FeatureTailScores(t, x);
+  for (int r = 0; r < 6; ++r) {
+    double left = 0, right = 0, chosen = 0;
+    for (int j = 0; j < 2; ++j) {
+      int le = 0, ge = 0;
+      for (int i = 0; i < 1000; ++i) {
+        le += t.knots(j * 1000 + i) <= x(r, j);
+        ge += t.knots(j * 1000 + i) >= x(r, j);
+      }
+      const double l = -std::log((le + 1) / 1001.0), rt = -std::log((ge + 1) / 1001.0);
+      left += l;
+      right += rt;
+      chosen += t.left_skewed(j) ? l : rt;
+    }
+    EXPECT_NEAR(s(r), std::max({left, right, chosen}), 1e-4) << "row " << r;
+  }
 }
 
 TEST(EnsembleScoreTest, CodeSpreadIsTheSquaredDistanceFromTheMeanPerUnit) {
