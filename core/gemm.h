@@ -54,11 +54,22 @@ void SplitProduct(const Lhs& lhs, const Rhs& rhs, Split split, MatrixT<T>* dst,
       omp_in_parallel() ? 1 : SplitThreads(lhs.rows(), lhs.cols(), rhs.cols(), extent);
 #endif
   if (threads <= 1) {
+#ifndef EIGEN_DONT_PARALLELIZE
+    // Eigen's own GEMM would fork an OpenMP team of omp_get_max_threads()
+    // for any product past its small threshold (a 256 x 64 by 64 x 32 layer
+    // did, on every call); the bound above is the one that holds. The
+    // count is the calling thread's own setting, restored after.
+    const int max_threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+#endif
     if (accumulate) {
       dst->noalias() += lhs * rhs;
     } else {
       dst->noalias() = lhs * rhs;
     }
+#ifndef EIGEN_DONT_PARALLELIZE
+    omp_set_num_threads(max_threads);
+#endif
     return;
   }
   // Blocks of ceil(extent / threads) rounded up to whole cache lines, so
