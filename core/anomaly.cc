@@ -262,40 +262,37 @@ ScoreMetric DefaultMetric(const v1::AnomalyCalibration& c) {
   return HasCodeScores(c) ? ScoreMetric::kCombined : ScoreMetric::kMeanSquared;
 }
 
-const char* MetricDescription(ScoreMetric metric) {
-  switch (metric) {
-    case ScoreMetric::kEnsemble:
-      return "ensemble: the mean over the ensemble's networks of how far the row's code is from "
-             "the training codes (whitened, and not), plus how far into the training data's "
-             "tails its values lie, feature by feature; each term log(1 + term / its training "
-             "median)";
-    case ScoreMetric::kCombined:
-      return "combined: code distance + MSE / median training MSE";
-    case ScoreMetric::kCodeDistance:
-      return "code distance";
-    case ScoreMetric::kMeanAbsolute:
-      return "mae: mean absolute reconstruction error";
-    case ScoreMetric::kMeanSquared:
-      break;
+namespace {
+
+// Each metric's CLI name and one-line description.
+struct MetricText {
+  ScoreMetric metric;
+  const char* name;
+  const char* description;
+};
+constexpr MetricText kMetricTexts[] = {
+    {ScoreMetric::kMeanSquared, "mse", "mse: mean squared reconstruction error"},
+    {ScoreMetric::kMeanAbsolute, "mae", "mae: mean absolute reconstruction error"},
+    {ScoreMetric::kCodeDistance, "code", "code distance"},
+    {ScoreMetric::kCombined, "combined", "combined: code distance + MSE / median training MSE"},
+    {ScoreMetric::kEnsemble, "ensemble",
+     "ensemble: the mean over the ensemble's networks of how far the row's code is from the "
+     "training codes (whitened, and not), plus how far into the training data's tails its "
+     "values lie, feature by feature; each term log(1 + term / its training median)"},
+};
+
+const MetricText& TextOf(ScoreMetric metric) {
+  for (const MetricText& t : kMetricTexts) {
+    if (t.metric == metric) return t;
   }
-  return "mse: mean squared reconstruction error";
+  return kMetricTexts[0];
 }
 
-const char* MetricName(ScoreMetric metric) {
-  switch (metric) {
-    case ScoreMetric::kMeanSquared:
-      return "mse";
-    case ScoreMetric::kMeanAbsolute:
-      return "mae";
-    case ScoreMetric::kCodeDistance:
-      return "code";
-    case ScoreMetric::kCombined:
-      return "combined";
-    case ScoreMetric::kEnsemble:
-      return "ensemble";
-  }
-  return "mse";
-}
+}  // namespace
+
+const char* MetricDescription(ScoreMetric metric) { return TextOf(metric).description; }
+
+const char* MetricName(ScoreMetric metric) { return TextOf(metric).name; }
 
 Eigen::VectorXf CombinedScores(const v1::AnomalyCalibration& c, const Eigen::VectorXf& row_mse,
                                const Matrix& codes) {

@@ -1,5 +1,7 @@
 #include "core/model.h"
 
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "core/drift.h"
 #include "core/ensemble_score.h"
@@ -14,17 +16,24 @@ ModelInfo WithFeatureNames(ModelInfo info, int dim) {
   return info;
 }
 
+// The first layer of `net` with a non-finite weight or bias ("encoder layer
+// 2"), or empty.
+std::string NonFiniteLayer(const StackedAutoencoder& net) {
+  for (int l = 0; l < net.num_layers(); ++l) {
+    if (!net.parameters().weights[l].allFinite() || !net.parameters().biases[l].allFinite()) {
+      return absl::StrCat(l < net.depth() ? "encoder" : "decoder", " layer ",
+                          l < net.depth() ? l + 1 : l - net.depth() + 1);
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 absl::Status ValidateModel(const Model& model) {
   const StackedAutoencoder& net = model.autoencoder();
-  for (int l = 0; l < net.num_layers(); ++l) {
-    if (!net.parameters().weights[l].allFinite() || !net.parameters().biases[l].allFinite()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(l < net.depth() ? "encoder" : "decoder", " layer ",
-                       l < net.depth() ? l + 1 : l - net.depth() + 1,
-                       " has non-finite parameters"));
-    }
+  if (const std::string layer = NonFiniteLayer(net); !layer.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(layer, " has non-finite parameters"));
   }
   const Scaler& scaler = model.scaler();
   if (scaler.dim() != net.input_dim() || !scaler.offset().allFinite() ||
@@ -36,12 +45,9 @@ absl::Status ValidateModel(const Model& model) {
     return s;
   }
   for (size_t m = 0; m < model.ensemble().size(); ++m) {
-    const Parameters& p = model.ensemble()[m].parameters();
-    for (size_t l = 0; l < p.weights.size(); ++l) {
-      if (!p.weights[l].allFinite() || !p.biases[l].allFinite()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("ensemble network ", m + 2, " has non-finite parameters"));
-      }
+    if (const std::string layer = NonFiniteLayer(model.ensemble()[m]); !layer.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ensemble network ", m + 2, " has non-finite parameters in ", layer));
     }
   }
   const v1::AnomalyCalibration& c = model.info().calibration;

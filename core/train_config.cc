@@ -254,6 +254,11 @@ int DefaultEnsembleSize(int64_t rows, int input_dim) {
   return input_dim <= 0 || rows <= kMaxValues / input_dim ? 5 : 1;
 }
 
+int EnsembleSize(const v1::TrainConfig& resolved, int64_t rows, int input_dim) {
+  return resolved.anomaly().has_ensemble_size() ? resolved.anomaly().ensemble_size()
+                                                : DefaultEnsembleSize(rows, input_dim);
+}
+
 int64_t MinTrainingRows(const v1::TrainConfig& resolved) {
   const int64_t code_width =
       resolved.encoder_widths_size() > 0 ? resolved.encoder_widths(resolved.encoder_widths_size() - 1)

@@ -30,6 +30,9 @@ inline constexpr int kMaxEnsembleSize = 16;
 // training data has at most 10 million values (rows x features), where
 // they cost seconds, else 1. REQUIRES: rows, input_dim >= 0.
 int DefaultEnsembleSize(int64_t rows, int input_dim);
+// The networks a job trains: anomaly.ensemble_size, or the default for its
+// data. REQUIRES: `resolved` came from ResolveTrainConfig.
+int EnsembleSize(const v1::TrainConfig& resolved, int64_t rows, int input_dim);
 
 // Parses a TrainConfig from JSON. Unknown fields are errors; enum values are
 // case-insensitive ("relu" or "RELU").

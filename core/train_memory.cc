@@ -75,9 +75,7 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
   m.data_bytes = Saturate(4 * data);
   // The ensemble's other networks (core/ensemble_score.h), trained one at a
   // time: each kept, then held twice more in the artifact and its bytes.
-  const double networks = resolved.anomaly().has_ensemble_size()
-                              ? resolved.anomaly().ensemble_size()
-                              : DefaultEnsembleSize(rows, input_dim);
+  const double networks = EnsembleSize(resolved, rows, input_dim);
   m.parameter_bytes = Saturate(4 * params * (parameter_copies + 3 * (networks - 1)));
   // A mini-batch keeps each layer's pre-activation, activation and delta,
   // plus the noisy or dropped-out input; an evaluation chunk runs forward.

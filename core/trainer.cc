@@ -372,9 +372,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   // The ensemble's other networks: the same rows and split, seeds seed + 1,
   // ... Their epochs are not in the history or the progress reports, which
   // describe the served network.
-  const int ensemble_size = config_.anomaly().has_ensemble_size()
-                                ? config_.anomaly().ensemble_size()
-                                : DefaultEnsembleSize(data.rows(), options_.input_dim);
+  const int ensemble_size = EnsembleSize(config_, data.rows(), options_.input_dim);
   std::vector<StackedAutoencoder> others;
   Trainer::Options quiet = options_;
   quiet.on_epoch = nullptr;

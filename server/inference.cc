@@ -90,9 +90,17 @@ absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& o
   return std::move(c->out);
 }
 
-int64_t MultiplyAddsPerRow(const Model& model) {
+int64_t MultiplyAddsPerRow(const Model& model, const InferenceOp& op) {
   const v1::Architecture& arch = model.autoencoder().architecture();
-  return WeightCount(arch.input_dim(), arch.encoder_widths(), /*tied=*/false);
+  int64_t macs = WeightCount(arch.input_dim(), arch.encoder_widths(), /*tied=*/false);
+  if (op.kind == InferenceOp::Kind::kScore && op.metric == ScoreMetric::kEnsemble) {
+    // Each other network's encoder (a tied count is the encoder's), and the
+    // feature-tail term's two 32-knot block counts per feature.
+    macs += static_cast<int64_t>(model.ensemble().size()) *
+                WeightCount(arch.input_dim(), arch.encoder_widths(), /*tied=*/true) +
+            int64_t{4} * 32 * arch.input_dim();
+  }
+  return macs;
 }
 
 }  // namespace strata

@@ -42,9 +42,10 @@ struct InferenceOp {
 absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
                                     const Matrix& rows);
 
-// Multiply-adds of a full pass (encoder and decoder) for one row: what a
-// model call costs per row, to decide where it runs.
-int64_t MultiplyAddsPerRow(const Model& model);
+// Multiply-adds of `op` for one row: a full pass (encoder and decoder), plus
+// the ensemble's other encoders and the feature tails for the ensemble
+// score. What a model call costs per row, to decide where it runs.
+int64_t MultiplyAddsPerRow(const Model& model, const InferenceOp& op);
 
 }  // namespace strata
 

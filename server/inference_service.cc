@@ -336,7 +336,7 @@ void InferenceServiceImpl::Compute(Prepared p, Batcher::Done done) const {
     batcher_->Submit(std::move(p.model), p.op, std::move(p.rows), std::move(done));
     return;
   }
-  if (p.rows.rows() * MultiplyAddsPerRow(*p.model.model) < kInlineMultiplyAdds) {
+  if (p.rows.rows() * MultiplyAddsPerRow(*p.model.model, p.op) < kInlineMultiplyAdds) {
     done(RunInference(p.model, p.op, p.rows));
     return;
   }

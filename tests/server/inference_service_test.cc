@@ -156,7 +156,7 @@ TEST(InferenceServiceTest, LargeModelCallsLeaveTheCallingThread) {
     ToDenseMatrix(testing::GaussianMatrix(rows, 6, 3), request.mutable_rows());
     absl::StatusOr<InferenceServiceImpl::Prepared> p = service.PrepareEncode(request);
     EXPECT_TRUE(p.ok()) << p.status();
-    const int64_t macs = rows * MultiplyAddsPerRow(*p->model.model);
+    const int64_t macs = rows * MultiplyAddsPerRow(*p->model.model, p->op);
     std::promise<std::thread::id> ran_on;
     service.Compute(*std::move(p), [&ran_on](absl::StatusOr<Matrix> out) {
       EXPECT_TRUE(out.ok()) << out.status();
@@ -170,6 +170,20 @@ TEST(InferenceServiceTest, LargeModelCallsLeaveTheCallingThread) {
   const auto [large_macs, large_thread] = run(60000);
   EXPECT_GE(large_macs, InferenceServiceImpl::kInlineMultiplyAdds);
   EXPECT_NE(large_thread, std::this_thread::get_id());
+}
+
+// The ensemble score costs the served network's full pass, every other
+// network's encoder and the feature tails: 6-4-2 by hand.
+TEST(InferenceServiceTest, EnsembleScoresCountEveryNetworkTowardsWhereTheyRun) {
+  const std::unique_ptr<Model> model = testing::SmallModel();  // 6-4-2, 5 networks
+  ASSERT_EQ(model->ensemble().size(), 4u);
+  const int64_t full = 2 * (6 * 4 + 4 * 2), encoder = 6 * 4 + 4 * 2;
+  InferenceOp op;
+  op.kind = InferenceOp::Kind::kScore;
+  op.metric = ScoreMetric::kCombined;
+  EXPECT_EQ(MultiplyAddsPerRow(*model, op), full);
+  op.metric = ScoreMetric::kEnsemble;
+  EXPECT_EQ(MultiplyAddsPerRow(*model, op), full + 4 * encoder + 4 * 32 * 6);
 }
 
 }  // namespace

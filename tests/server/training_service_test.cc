@@ -70,9 +70,6 @@ TEST(TrainingServiceTest, UploadsInProgressAreBoundedWithQueuedJobs) {
   v1::UploadTrainJobRequest spec;
   spec.mutable_spec()->set_model_name("up");
   spec.mutable_spec()->mutable_config()->set_finetune_epochs(1);
-  // One network: B's jobs below train while A's chunk is on its way, and
-  // the bound, not the ensemble, is under test.
-  spec.mutable_spec()->mutable_config()->mutable_anomaly()->set_ensemble_size(1);
   const auto chunk = [](int rows, int cols, uint64_t seed) {
     v1::UploadTrainJobRequest m;
     ToDenseMatrix(testing::ManifoldData(rows, cols, 2, seed), m.mutable_chunk());
@@ -96,17 +93,22 @@ TEST(TrainingServiceTest, UploadsInProgressAreBoundedWithQueuedJobs) {
   auto a = stub->UploadTrainJob(&a_context, &a_job);
   ASSERT_TRUE(a->Write(spec));
   ASSERT_TRUE(a->Write(chunk(100, 5, 1)));
-  // B needs 250 more: refused, naming the flag. The server has read A's
-  // chunk once B's refusal counts it; until then B may still fit, so wait
-  // (bounded) for the refusal.
-  std::pair<grpc::Status, v1::TrainJob> b;
-  for (int i = 0; i < 200; ++i) {
-    b = upload({spec, chunk(50, 5, 2)});
-    if (!b.first.ok()) break;
-    // B fitted before A's chunk was read: its job holds 250 until it runs.
-    ASSERT_EQ(t.client->WatchTrainJob(b.second.id(), [](const v1::TrainJob&) {})->state(),
-              v1::TrainJob::SUCCEEDED);
+  // Wait (bounded) until the server has read A's chunk: a reservation of
+  // 250 more is then refused. Probing the manager, not uploading jobs that
+  // queue and hold values of their own: a queued probe job could take the
+  // room A's chunk needs, and A itself would be refused.
+  bool a_counted = false;
+  for (int i = 0; i < 1000 && !a_counted; ++i) {
+    if (t.server->jobs()->ReserveUpload(250).ok()) {
+      t.server->jobs()->ReleaseUpload(250);
+      absl::SleepFor(absl::Milliseconds(5));
+    } else {
+      a_counted = true;
+    }
   }
+  ASSERT_TRUE(a_counted) << "A's chunk was not counted within 5 s";
+  // B needs 250 more: refused, naming the flag.
+  const std::pair<grpc::Status, v1::TrainJob> b = upload({spec, chunk(50, 5, 2)});
   ASSERT_EQ(b.first.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << b.first.error_message();
   EXPECT_NE(b.first.error_message().find("uploads in progress"), std::string::npos)
       << b.first.error_message();
