@@ -120,10 +120,17 @@ Eigen::VectorXf FeatureTailScores(const v1::FeatureTails& t, const Matrix& scale
   return left.max(right).max(chosen).cast<float>().matrix();
 }
 
-Eigen::VectorXf CodeSpreads(const v1::CodeGaussian& g, const Matrix& codes) {
-  const Eigen::Index k = g.mean_size();
-  const Eigen::Map<const Eigen::RowVectorXf> mean(g.mean().data(), k);
-  return (codes.rowwise() - mean).rowwise().squaredNorm() / static_cast<float>(k);
+Eigen::VectorXf CodeSpreads(absl::Span<const float> centre, const Matrix& codes) {
+  const Eigen::Index k = static_cast<Eigen::Index>(centre.size());
+  const Eigen::Map<const Eigen::RowVectorXf> c(centre.data(), k);
+  return (codes.rowwise() - c).rowwise().squaredNorm() / static_cast<float>(k);
+}
+
+absl::Span<const float> SpreadCentre(const v1::EnsembleCalibration& e, int m) {
+  const v1::CodeGaussian& g = e.codes(m);
+  if (e.spread_centres().empty()) return absl::MakeConstSpan(g.mean().data(), g.mean_size());
+  const size_t k = static_cast<size_t>(g.mean_size());
+  return absl::MakeConstSpan(e.spread_centres().data() + m * k, k);
 }
 
 Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, absl::Span<const Matrix> codes,
@@ -132,7 +139,7 @@ Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, absl::Span<cons
   for (size_t m = 0; m < codes.size(); ++m) {
     const int i = static_cast<int>(m);
     networks += Normalized(CodeDistances(e.codes(i), codes[m]), 1.0f) +
-                Normalized(CodeSpreads(e.codes(i), codes[m]), e.spread_scales(i));
+                Normalized(CodeSpreads(SpreadCentre(e, i), codes[m]), e.spread_scales(i));
   }
   networks /= static_cast<float>(codes.size());
   return (networks + Normalized(FeatureTailScores(e.tails(), scaled), e.tail_scale())).matrix();
@@ -172,7 +179,12 @@ absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
       if (!g.ok()) return g.status();
       *e.add_codes() = *std::move(g);
     }
-    const Eigen::VectorXf spread = CodeSpreads(e.codes(static_cast<int>(m)), codes[m]);
+    // Summed in double: a float sum over a million rows drifts.
+    Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(codes[m].cols());
+    for (Eigen::Index r = 0; r < codes[m].rows(); ++r) sum += codes[m].row(r).cast<double>();
+    const Eigen::RowVectorXf centre = (sum / static_cast<double>(codes[m].rows())).cast<float>();
+    e.mutable_spread_centres()->Add(centre.data(), centre.data() + centre.size());
+    const Eigen::VectorXf spread = CodeSpreads(SpreadCentre(e, static_cast<int>(m)), codes[m]);
     e.add_spread_scales(MedianScale(std::vector<float>(spread.data(), spread.data() + spread.size())));
   }
   if (absl::Status s = CheckCancel(cancel, "calibration"); !s.ok()) return s;
@@ -220,6 +232,13 @@ absl::Status ValidateEnsembleCalibration(const v1::EnsembleCalibration& e, int n
         e.spread_scales_size(), " spread scales for ", networks, " networks"));
   }
   const int64_t k = code_dim;
+  if (!e.spread_centres().empty() &&
+      (e.spread_centres_size() != networks * k || !AllFinite(e.spread_centres()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ensemble calibration has ", e.spread_centres_size(), " spread centre values for ",
+        networks, " networks of ", k, "-unit codes, or a non-finite one; it needs ",
+        networks * k, " finite values, or none"));
+  }
   for (int m = 0; m < networks; ++m) {
     const v1::CodeGaussian& g = e.codes(m);
     if (g.mean_size() != k || g.precision_size() != k * k || !AllFinite(g.mean()) ||

@@ -6,7 +6,10 @@
 //   (the model's own and the ensemble's others), the code distance (robust
 //   Mahalanobis, anomaly.h) and the code spread (squared Euclidean distance
 //   from the codes' centre, which does not whiten away the directions the
-//   training codes barely use), averaged over the networks;
+//   training codes barely use; measured from the plain mean of the
+//   training codes, not the robust centre of the code distance, which sits
+//   inside the densest mode and makes a large minority look far),
+//   averaged over the networks;
 // - the feature-tail term (ECOD, Li et al. 2022): per feature, the share of
 //   training values at least as extreme, summed as -log over features,
 //   taking the larger of the left-tail, right-tail and skew-chosen sums.
@@ -46,8 +49,14 @@ v1::FeatureTails FitFeatureTails(const Matrix& scaled);
 // feature, else R_j. REQUIRES: ValidateFeatureTails(t, scaled.cols()).
 Eigen::VectorXf FeatureTailScores(const v1::FeatureTails& t, const Matrix& scaled);
 
-// Per row: |z - g.mean|^2 / k for a k-unit code z. REQUIRES: codes.cols() == k.
-Eigen::VectorXf CodeSpreads(const v1::CodeGaussian& g, const Matrix& codes);
+// Per row: |z - centre|^2 / k for a k-unit code z. REQUIRES: codes.cols() ==
+// centre.size().
+Eigen::VectorXf CodeSpreads(absl::Span<const float> centre, const Matrix& codes);
+
+// Network m's spread centre in `e`: spread_centres' m-th k values, or for a
+// calibration from before them, codes[m].mean. REQUIRES: e passing
+// ValidateEnsembleCalibration.
+absl::Span<const float> SpreadCentre(const v1::EnsembleCalibration& e, int m);
 
 // Per row: the ensemble score (model.proto's EnsembleCalibration), from
 // each network's codes of the rows and the rows' scaled values.
@@ -72,8 +81,9 @@ absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
 absl::Status ValidateFeatureTails(const v1::FeatureTails& t, int input_dim);
 
 // The ensemble calibration of a model with `networks` networks: one finite
-// code Gaussian of code_dim means and code_dim^2 precisions and one finite
-// positive spread scale per network, valid tails, a finite positive tail
+// code Gaussian of code_dim means and code_dim^2 precisions, one finite
+// positive spread scale per network, networks x code_dim finite spread
+// centres or none, valid tails, a finite positive tail
 // scale, a finite ascending score table. InvalidArgument naming what is
 // wrong.
 absl::Status ValidateEnsembleCalibration(const v1::EnsembleCalibration& e, int networks,

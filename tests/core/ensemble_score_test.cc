@@ -88,13 +88,11 @@ TEST(EnsembleScoreTest, FeatureTailScoresMatchPlainCountsOnManyKnotsAndTies) {
   }
 }
 
-TEST(EnsembleScoreTest, CodeSpreadIsTheSquaredDistanceFromTheMeanPerUnit) {
-  v1::CodeGaussian g;
-  g.add_mean(1);
-  g.add_mean(2);
+TEST(EnsembleScoreTest, CodeSpreadIsTheSquaredDistanceFromTheCentrePerUnit) {
+  const std::vector<float> centre = {1, 2};
   Matrix z(1, 2);
   z << 4, 6;
-  EXPECT_FLOAT_EQ(CodeSpreads(g, z)(0), (9 + 16) / 2.0f);
+  EXPECT_FLOAT_EQ(CodeSpreads(centre, z)(0), (9 + 16) / 2.0f);
 }
 
 // Two networks with 1-unit codes, one feature: every term by hand.
@@ -108,6 +106,9 @@ v1::EnsembleCalibration HandCalibration() {
   g1->add_precision(1);
   e.add_spread_scales(1);
   e.add_spread_scales(2);
+  // Not the Gaussians' means: the spread is measured from these.
+  e.add_spread_centres(0.5f);
+  e.add_spread_centres(2);
   *e.mutable_tails() = Tails(2, {0, 1}, {false});
   e.set_tail_scale(2);
   e.mutable_scores()->set_threshold(3);
@@ -121,11 +122,25 @@ TEST(EnsembleScoreTest, ScoreIsTheMeanOverNetworksPlusTheTailTermByHand) {
   ASSERT_TRUE(ValidateEnsembleCalibration(e, 2, 1, 1).ok());
   const Matrix z0 = Matrix::Constant(1, 1, 1), z1 = Matrix::Constant(1, 1, 3);
   const Matrix x = Matrix::Constant(1, 1, 5);
-  // Network 0: D = 4 * 1^2 = 4, S = 1 (scale 1). Network 1: D = (3-1)^2 = 4,
-  // S = 4 (scale 2). Tail: 5 is above both knots, R = 1/3, T = log 3.
-  const double networks = (std::log1p(4.0) + std::log1p(1.0) + std::log1p(4.0) + std::log1p(2.0)) / 2;
+  // Network 0: D = 4 * (1-0)^2 = 4, S = (1-0.5)^2 = 0.25 (scale 1). Network
+  // 1: D = (3-1)^2 = 4, S = (3-2)^2 = 1 (scale 2). Tail: 5 is above both
+  // knots, R = 1/3, T = log 3.
+  const double networks =
+      (std::log1p(4.0) + std::log1p(0.25) + std::log1p(4.0) + std::log1p(0.5)) / 2;
   const double expected = networks + std::log1p(std::log(3.0) / 2);
   EXPECT_NEAR(EnsembleScores(e, {z0, z1}, x)(0), expected, 1e-5);
+}
+
+TEST(EnsembleScoreTest, CalibrationsWithoutSpreadCentresMeasureFromTheGaussiansMeans) {
+  v1::EnsembleCalibration e = HandCalibration();
+  e.clear_spread_centres();
+  ASSERT_TRUE(ValidateEnsembleCalibration(e, 2, 1, 1).ok());
+  const Matrix z0 = Matrix::Constant(1, 1, 1), z1 = Matrix::Constant(1, 1, 3);
+  const Matrix x = Matrix::Constant(1, 1, 5);
+  // As before the centres: S = (1-0)^2 = 1 and (3-1)^2 = 4 (scale 2).
+  const double networks =
+      (std::log1p(4.0) + std::log1p(1.0) + std::log1p(4.0) + std::log1p(2.0)) / 2;
+  EXPECT_NEAR(EnsembleScores(e, {z0, z1}, x)(0), networks + std::log1p(std::log(3.0) / 2), 1e-5);
 }
 
 TEST(EnsembleScoreTest, ValidationNamesWhatIsWrong) {
@@ -142,6 +157,12 @@ TEST(EnsembleScoreTest, ValidationNamesWhatIsWrong) {
   e = good;
   e.set_spread_scales(0, 0);
   EXPECT_THAT(message(e, 2), HasSubstr("spread scale that is not positive"));
+  e = good;
+  e.add_spread_centres(0);
+  EXPECT_THAT(message(e, 2), HasSubstr("3 spread centre values for 2 networks of 1-unit codes"));
+  e = good;
+  e.set_spread_centres(1, std::nanf(""));
+  EXPECT_THAT(message(e, 2), HasSubstr("spread centre values"));
   e = good;
   e.mutable_tails()->set_knots(0, 2);
   EXPECT_THAT(message(e, 2), HasSubstr("knots of feature 0 are not ascending"));
@@ -169,6 +190,18 @@ TEST(EnsembleScoreTest, TrainingCalibratesEveryNetworkAndTheThreshold) {
   ASSERT_EQ(c.ensemble().codes_size(), 5);
   // Network 0's Gaussian is the code distance's own.
   EXPECT_EQ(c.ensemble().codes(0).SerializeAsString(), c.code().SerializeAsString());
+  // Each spread centre is the mean of its network's training codes.
+  const Matrix train_rows = testing::ManifoldData(300, 6, 2, 3);
+  const Matrix scaled_rows = model->scaler().Transform(train_rows);
+  const int k = c.code().mean_size();
+  ASSERT_EQ(c.ensemble().spread_centres_size(), 5 * k);
+  for (int m = 0; m < 5; ++m) {
+    const StackedAutoencoder& net = m == 0 ? model->autoencoder() : model->ensemble()[m - 1];
+    const Eigen::RowVectorXf mean = net.Encode(scaled_rows, net.depth()).colwise().mean();
+    for (int u = 0; u < k; ++u) {
+      EXPECT_NEAR(c.ensemble().spread_centres(m * k + u), mean(u), 1e-4) << m << "," << u;
+    }
+  }
   // The networks differ (seeds seed + m), so their codes do.
   EXPECT_FALSE(model->ensemble()[0].parameters().weights[0].isApprox(
       model->autoencoder().parameters().weights[0]));
@@ -232,6 +265,9 @@ TEST(EnsembleScoreTest, TheLoaderChecksTheEnsembleNetworksAgainstTheCalibration)
   a = good;
   a.mutable_ensemble(2)->mutable_encoder(1)->set_weights(0, std::nanf(""));
   EXPECT_THAT(refused(a), HasSubstr("ensemble network 4 has non-finite parameters"));
+  a = good;
+  a.mutable_calibration()->mutable_ensemble()->mutable_spread_centres()->RemoveLast();
+  EXPECT_THAT(refused(a), HasSubstr("9 spread centre values for 5 networks of 2-unit codes"));
   a = good;
   a.mutable_calibration()->mutable_ensemble()->mutable_tails()->set_knots(0, 1e9f);
   EXPECT_THAT(refused(a), HasSubstr("knots of feature 0 are not ascending"));
