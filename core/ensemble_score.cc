@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "core/anomaly.h"
@@ -10,6 +11,11 @@
 
 namespace strata {
 namespace {
+
+// Knots per block of the feature-tail counts.
+constexpr int kTailBlock = 32;
+// One fixed-width pass over the block ends covers every block.
+static_assert(kMaxTailKnots <= kTailBlock * kTailBlock);
 
 bool AllFinite(const google::protobuf::RepeatedField<float>& v) {
   return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
@@ -61,63 +67,82 @@ v1::FeatureTails FitFeatureTails(const Matrix& scaled) {
   return t;
 }
 
-Eigen::VectorXf FeatureTailScores(const v1::FeatureTails& t, const Matrix& scaled) {
+absl::StatusOr<FeatureTailIndex> FeatureTailIndex::Create(const v1::FeatureTails& t,
+                                                          int input_dim) {
+  if (absl::Status s = ValidateFeatureTails(t, input_dim); !s.ok()) return s;
+  FeatureTailIndex index;
+  index.features_ = input_dim;
+  index.knots_ = t.knots_per_feature();
+  index.blocks_ = (index.knots_ + kTailBlock - 1) / kTailBlock;
+  const size_t padded = static_cast<size_t>(index.blocks_) * kTailBlock;
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  index.knots_padded_.assign(padded * input_dim, kInf);
+  index.block_ends_.assign(size_t{kTailBlock} * input_dim, kInf);
+  for (int j = 0; j < input_dim; ++j) {
+    const float* knots = t.knots().data() + int64_t{j} * index.knots_;
+    float* out = index.knots_padded_.data() + padded * j;
+    std::copy(knots, knots + index.knots_, out);
+    for (int b = 0; b < index.blocks_; ++b) {
+      index.block_ends_[size_t{kTailBlock} * j + b] = out[b * kTailBlock + kTailBlock - 1];
+    }
+    index.left_skewed_.push_back(t.left_skewed(j));
+  }
+  return index;
+}
+
+Eigen::VectorXf FeatureTailIndex::Scores(const Matrix& scaled) const {
   // log(c + 1) for every count c a feature can give: no logarithm per value.
   static const std::array<double, kMaxTailKnots + 2> kLog = [] {
     std::array<double, kMaxTailKnots + 2> table;
     for (size_t c = 0; c < table.size(); ++c) table[c] = std::log(static_cast<double>(c));
     return table;
   }();
-  const int k = t.knots_per_feature();
+  const int k = knots_;
   const double log_total = kLog[k + 1];
-  // Two-level counts of the knots at most x and below x: first over each
-  // 32-knot block's last knot, then within the one block that straddles x.
-  // Short fixed loops the compiler vectorises; a binary search over 1,024
-  // knots was a chain of dependent loads, and 90% of a score's time.
-  constexpr int kBlock = 32;
-  const int blocks = (k + kBlock - 1) / kBlock;
-  std::array<float, kMaxTailKnots / kBlock> last;
-  const auto count_in = [](const float* v, int n, float x, int* le, int* lt) {
+  const size_t padded = static_cast<size_t>(blocks_) * kTailBlock;
+  // Knots at most x (into *le) and below x (*lt) among 32: fixed-width
+  // loops the compiler vectorises. A binary search over 1,024 knots was a
+  // chain of dependent loads, and 90% of a score's time.
+  const auto count32 = [](const float* v, float x, int* le, int* lt) {
     int a = 0, b = 0;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < kTailBlock; ++i) {
       a += v[i] <= x;
       b += v[i] < x;
     }
     *le = a;
     *lt = b;
   };
-  const auto counts = [&](const float* knots, float x, int* le, int* lt) {
+  // Whole blocks at most (below) x, then the one block that straddles x.
+  // The +inf padding is never counted for a finite x; an infinite x counts
+  // every knot.
+  const auto counts = [&](const float* knots, const float* ends, float x, int* le, int* lt) {
     int le_blocks, lt_blocks;
-    count_in(last.data(), blocks, x, &le_blocks, &lt_blocks);
-    const auto within = [&](int block, bool inclusive) {
-      if (block == blocks) return k;
-      const int start = block * kBlock, n = std::min(kBlock, k - start);
-      int in_le, in_lt;
-      count_in(knots + start, n, x, &in_le, &in_lt);
-      return start + (inclusive ? in_le : in_lt);
-    };
-    *le = within(le_blocks, true);
-    *lt = within(lt_blocks, false);
+    count32(ends, x, &le_blocks, &lt_blocks);
+    int in_le = 0, in_lt = 0, unused;
+    if (le_blocks < blocks_) count32(knots + le_blocks * kTailBlock, x, &in_le, &unused);
+    if (lt_blocks < blocks_) count32(knots + lt_blocks * kTailBlock, x, &unused, &in_lt);
+    *le = std::min(le_blocks * kTailBlock + in_le, k);
+    *lt = std::min(lt_blocks * kTailBlock + in_lt, k);
   };
   // Feature by feature, so that one feature's knots (4 KiB) stay in cache
   // while every row counts them.
   const Eigen::Index rows = scaled.rows();
-  Eigen::ArrayXd left = Eigen::ArrayXd::Zero(rows), right = left, chosen = left;
-  for (Eigen::Index j = 0; j < scaled.cols(); ++j) {
-    const float* knots = t.knots().data() + j * k;
-    for (int b = 0; b < blocks; ++b) last[b] = knots[std::min(b * kBlock + kBlock - 1, k - 1)];
-    const bool left_skewed = t.left_skewed(static_cast<int>(j));
+  Eigen::Array<double, Eigen::Dynamic, 3> sums = Eigen::Array<double, Eigen::Dynamic, 3>::Zero(rows, 3);
+  for (int j = 0; j < features_; ++j) {
+    const float* knots = knots_padded_.data() + padded * j;
+    const float* ends = block_ends_.data() + size_t{kTailBlock} * j;
+    const bool left_skewed = left_skewed_[j] != 0;
     for (Eigen::Index r = 0; r < rows; ++r) {
       int at_most, below;
-      counts(knots, scaled(r, j), &at_most, &below);
+      counts(knots, ends, scaled(r, j), &at_most, &below);
       const double l = log_total - kLog[at_most + 1];
       const double rt = log_total - kLog[k - below + 1];
-      left(r) += l;
-      right(r) += rt;
-      chosen(r) += left_skewed ? l : rt;
+      sums(r, 0) += l;
+      sums(r, 1) += rt;
+      sums(r, 2) += left_skewed ? l : rt;
     }
   }
-  return left.max(right).max(chosen).cast<float>().matrix();
+  return sums.rowwise().maxCoeff().cast<float>().matrix();
 }
 
 Eigen::VectorXf CodeSpreads(absl::Span<const float> centre, const Matrix& codes) {
@@ -133,8 +158,8 @@ absl::Span<const float> SpreadCentre(const v1::EnsembleCalibration& e, int m) {
   return absl::MakeConstSpan(e.spread_centres().data() + m * k, k);
 }
 
-Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, absl::Span<const Matrix> codes,
-                               const Matrix& scaled) {
+Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, const FeatureTailIndex& tails,
+                               absl::Span<const Matrix> codes, const Matrix& scaled) {
   Eigen::ArrayXf networks = Eigen::ArrayXf::Zero(scaled.rows());
   for (size_t m = 0; m < codes.size(); ++m) {
     const int i = static_cast<int>(m);
@@ -142,7 +167,7 @@ Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, absl::Span<cons
                 Normalized(CodeSpreads(SpreadCentre(e, i), codes[m]), e.spread_scales(i));
   }
   networks /= static_cast<float>(codes.size());
-  return (networks + Normalized(FeatureTailScores(e.tails(), scaled), e.tail_scale())).matrix();
+  return (networks + Normalized(tails.Scores(scaled), e.tail_scale())).matrix();
 }
 
 absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
@@ -189,9 +214,12 @@ absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
   }
   if (absl::Status s = CheckCancel(cancel, "calibration"); !s.ok()) return s;
   *e.mutable_tails() = FitFeatureTails(scaled);
-  const Eigen::VectorXf tails = FeatureTailScores(e.tails(), scaled);
+  absl::StatusOr<FeatureTailIndex> index =
+      FeatureTailIndex::Create(e.tails(), static_cast<int>(scaled.cols()));
+  if (!index.ok()) return index.status();
+  const Eigen::VectorXf tails = index->Scores(scaled);
   e.set_tail_scale(MedianScale(std::vector<float>(tails.data(), tails.data() + tails.size())));
-  const Eigen::VectorXf scores = EnsembleScores(e, codes, scaled);
+  const Eigen::VectorXf scores = EnsembleScores(e, *index, codes, scaled);
   for (Eigen::Index r = 0; r < scores.size(); ++r) {
     if (!std::isfinite(scores(r))) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -19,11 +19,13 @@
 // others. bench/README.md ("Issue 16") has the measurements behind it.
 //
 //   v1::EnsembleCalibration e = *CalibrateEnsemble(nets, scaler, train_raw, code, 99.0);
-//   Eigen::VectorXf scores = EnsembleScores(e, member_codes, scaler.Transform(batch));
+//   FeatureTailIndex tails = *FeatureTailIndex::Create(e.tails(), input_dim);
+//   Eigen::VectorXf scores = EnsembleScores(e, tails, member_codes, scaler.Transform(batch));
 #ifndef STRATA_CORE_ENSEMBLE_SCORE_H_
 #define STRATA_CORE_ENSEMBLE_SCORE_H_
 
 #include <atomic>
+#include <cstdint>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -43,11 +45,34 @@ inline constexpr int kMaxTailKnots = 1024;
 // row, finite values.
 v1::FeatureTails FitFeatureTails(const Matrix& scaled);
 
-// Per row of scaled values: max(sum_j -log L_j, sum_j -log R_j,
-// sum_j -log A_j), where with K knots, L_j = (knots <= x_j, + 1) / (K + 1),
-// R_j = (knots >= x_j, + 1) / (K + 1), and A_j is L_j for a left-skewed
-// feature, else R_j. REQUIRES: ValidateFeatureTails(t, scaled.cols()).
-Eigen::VectorXf FeatureTailScores(const v1::FeatureTails& t, const Matrix& scaled);
+// Feature tails laid out for counting, built once per model: each
+// feature's knots padded with +inf to whole 32-knot blocks, and each
+// block's last knot, so that a value's counts are two fixed-width passes
+// (over the block ends, then within one block) with no setup per call.
+class FeatureTailIndex {
+ public:
+  // No features: the index of a model without the ensemble score.
+  FeatureTailIndex() = default;
+
+  // InvalidArgument as ValidateFeatureTails(t, input_dim).
+  static absl::StatusOr<FeatureTailIndex> Create(const v1::FeatureTails& t, int input_dim);
+
+  int features() const { return features_; }
+
+  // Per row of scaled values: max(sum_j -log L_j, sum_j -log R_j,
+  // sum_j -log A_j), where with K knots, L_j = (knots <= x_j, + 1) / (K + 1),
+  // R_j = (knots >= x_j, + 1) / (K + 1), and A_j is L_j for a left-skewed
+  // feature, else R_j. REQUIRES: scaled.cols() == features().
+  Eigen::VectorXf Scores(const Matrix& scaled) const;
+
+ private:
+  int features_ = 0;
+  int knots_ = 0;   // K, per feature
+  int blocks_ = 0;  // ceil(K / 32)
+  std::vector<float> knots_padded_;  // features x blocks_ * 32
+  std::vector<float> block_ends_;    // features x 32, +inf past blocks_
+  std::vector<uint8_t> left_skewed_;
+};
 
 // Per row: |z - centre|^2 / k for a k-unit code z. REQUIRES: codes.cols() ==
 // centre.size().
@@ -61,9 +86,9 @@ absl::Span<const float> SpreadCentre(const v1::EnsembleCalibration& e, int m);
 // Per row: the ensemble score (model.proto's EnsembleCalibration), from
 // each network's codes of the rows and the rows' scaled values.
 // REQUIRES: codes.size() == e.codes_size(), every matrix of the same rows,
-// and e passing ValidateEnsembleCalibration.
-Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, absl::Span<const Matrix> codes,
-                               const Matrix& scaled);
+// e passing ValidateEnsembleCalibration and `tails` built from e.tails().
+Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, const FeatureTailIndex& tails,
+                               absl::Span<const Matrix> codes, const Matrix& scaled);
 
 // Fits every network's code Gaussian (net 0 keeps `first_code`, the
 // calibration's own), the spreads' and tails' medians and the score table

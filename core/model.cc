@@ -70,7 +70,14 @@ Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info,
     : autoencoder_(std::move(autoencoder)),
       scaler_(std::move(scaler)),
       info_(WithFeatureNames(std::move(info), autoencoder_.input_dim())),
-      ensemble_(std::move(ensemble)) {}
+      ensemble_(std::move(ensemble)) {
+  if (HasEnsembleScore(info_.calibration)) {
+    absl::StatusOr<FeatureTailIndex> index =
+        FeatureTailIndex::Create(info_.calibration.ensemble().tails(), autoencoder_.input_dim());
+    // Invalid tails leave the index empty; ValidateModel refuses the model.
+    if (index.ok()) tail_index_ = *std::move(index);
+  }
+}
 
 absl::Status Model::CheckLayer(int layer) const {
   if (layer < 1 || layer > depth()) {
@@ -119,7 +126,8 @@ absl::StatusOr<Matrix> Model::Score(const Matrix& raw, ScoreMetric metric, Matri
   if (ensemble) {
     std::vector<Matrix> codes = {*code};
     for (const StackedAutoencoder& net : ensemble_) codes.push_back(net.Encode(scaled, depth()));
-    out.col(errors.cols()) = EnsembleScores(info_.calibration.ensemble(), codes, scaled);
+    out.col(errors.cols()) =
+        EnsembleScores(info_.calibration.ensemble(), tail_index_, codes, scaled);
   } else {
     out.col(errors.cols()) =
         RowScores(info_.calibration, metric, errors, code != nullptr ? *code : Matrix());

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/anomaly.h"
+#include "core/ensemble_score.h"
 #include "core/matrix.h"
 #include "core/scaler.h"
 #include "core/stacked_autoencoder.h"
@@ -96,6 +97,9 @@ class Model {
   const Scaler scaler_;
   const ModelInfo info_;
   const std::vector<StackedAutoencoder> ensemble_;
+  // The ensemble calibration's feature tails, laid out for scoring (empty
+  // when the calibration has none, or none that ValidateModel would pass).
+  FeatureTailIndex tail_index_;
 };
 
 }  // namespace strata

@@ -31,7 +31,7 @@ TEST(EnsembleScoreTest, FeatureTailScoresAreTheTailSharesWorkedOutByHand) {
   Matrix x(2, 2);
   x << 2.5f, -1.0f,  //
       1.0f, 0.0f;
-  const Eigen::VectorXf s = FeatureTailScores(t, x);
+  const Eigen::VectorXf s = FeatureTailIndex::Create(t, 2)->Scores(x);
   // Row 0: L = (3+1)/5, 1/5; R = (1+1)/5, 5/5. Left sum log(5/4)+log 5,
   // right log(5/2), chosen (R, L) log(5/2)+log 5: the largest.
   EXPECT_NEAR(s(0), std::log(2.5) + std::log(5.0), 1e-5);
@@ -58,9 +58,33 @@ TEST(EnsembleScoreTest, FitFeatureTailsKeepsEvenlySpacedOrderStatisticsAndTheSke
   EXPECT_EQ(big.knots(1), std::round(2999.0 / (kMaxTailKnots - 1)));
 }
 
+// The index's scores of `x` against plain counts over every knot.
+void ExpectPlainCounts(const v1::FeatureTails& t, const Matrix& x) {
+  const int k = t.knots_per_feature();
+  absl::StatusOr<FeatureTailIndex> index = FeatureTailIndex::Create(t, static_cast<int>(x.cols()));
+  ASSERT_TRUE(index.ok()) << index.status();
+  const Eigen::VectorXf s = index->Scores(x);
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    double left = 0, right = 0, chosen = 0;
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+      int le = 0, ge = 0;
+      for (int i = 0; i < k; ++i) {
+        le += t.knots(static_cast<int>(j) * k + i) <= x(r, j);
+        ge += t.knots(static_cast<int>(j) * k + i) >= x(r, j);
+      }
+      const double l = -std::log((le + 1.0) / (k + 1)), rt = -std::log((ge + 1.0) / (k + 1));
+      left += l;
+      right += rt;
+      chosen += t.left_skewed(static_cast<int>(j)) ? l : rt;
+    }
+    EXPECT_NEAR(s(r), std::max({left, right, chosen}), 1e-4) << "row " << r;
+  }
+}
+
 TEST(EnsembleScoreTest, FeatureTailScoresMatchPlainCountsOnManyKnotsAndTies) {
   // 1,000 knots (not a multiple of the 32-knot blocks), one feature with
-  // many ties; values inside, on and beyond the knots.
+  // many ties; values inside, on block ends and starts (knots 31 and 32 of
+  // feature 0 are 15.5 and 16), on and beyond the knots, and infinite.
   Matrix train(1000, 2);
   for (int r = 0; r < 1000; ++r) {
     train(r, 0) = static_cast<float>(r) * 0.5f;
@@ -68,24 +92,26 @@ TEST(EnsembleScoreTest, FeatureTailScoresMatchPlainCountsOnManyKnotsAndTies) {
   }
   const v1::FeatureTails t = FitFeatureTails(train);
   ASSERT_EQ(t.knots_per_feature(), 1000);
-  Matrix x(6, 2);
-  x << -1, -1, 0, 0, 15.5f, 3, 250.25f, 3.5f, 499.5f, 6, 900, 9;
-  const Eigen::VectorXf s = FeatureTailScores(t, x);
-  for (int r = 0; r < 6; ++r) {
-    double left = 0, right = 0, chosen = 0;
-    for (int j = 0; j < 2; ++j) {
-      int le = 0, ge = 0;
-      for (int i = 0; i < 1000; ++i) {
-        le += t.knots(j * 1000 + i) <= x(r, j);
-        ge += t.knots(j * 1000 + i) >= x(r, j);
-      }
-      const double l = -std::log((le + 1) / 1001.0), rt = -std::log((ge + 1) / 1001.0);
-      left += l;
-      right += rt;
-      chosen += t.left_skewed(j) ? l : rt;
-    }
-    EXPECT_NEAR(s(r), std::max({left, right, chosen}), 1e-4) << "row " << r;
-  }
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  Matrix x(9, 2);
+  x << -1, -1, 0, 0, 15.5f, 3, 16, 2, 250.25f, 3.5f, 499.5f, 6, 900, 9, kInf, kInf, -kInf, -kInf;
+  ExpectPlainCounts(t, x);
+  // 1,024 knots: whole blocks, the most there are.
+  Matrix many(3000, 1);
+  for (int r = 0; r < 3000; ++r) many(r, 0) = static_cast<float>(r % 100);
+  const v1::FeatureTails big = FitFeatureTails(many);
+  ASSERT_EQ(big.knots_per_feature(), kMaxTailKnots);
+  Matrix y(6, 1);
+  y << -1, 0, 31, 50.5f, 99, 100;
+  ExpectPlainCounts(big, y);
+}
+
+TEST(EnsembleScoreTest, TheTailIndexRefusesTailsThatDoNotFitTheModel) {
+  const v1::FeatureTails t = Tails(2, {0, 1, 1, 0}, {false, false});
+  absl::StatusOr<FeatureTailIndex> index = FeatureTailIndex::Create(t, 2);
+  EXPECT_EQ(index.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(index.status().message(), HasSubstr("knots of feature 1 are not ascending"));
+  EXPECT_FALSE(FeatureTailIndex::Create(Tails(2, {0, 1}, {false}), 2).ok());
 }
 
 TEST(EnsembleScoreTest, CodeSpreadIsTheSquaredDistanceFromTheCentrePerUnit) {
@@ -128,7 +154,7 @@ TEST(EnsembleScoreTest, ScoreIsTheMeanOverNetworksPlusTheTailTermByHand) {
   const double networks =
       (std::log1p(4.0) + std::log1p(0.25) + std::log1p(4.0) + std::log1p(0.5)) / 2;
   const double expected = networks + std::log1p(std::log(3.0) / 2);
-  EXPECT_NEAR(EnsembleScores(e, {z0, z1}, x)(0), expected, 1e-5);
+  EXPECT_NEAR(EnsembleScores(e, *FeatureTailIndex::Create(e.tails(), 1), {z0, z1}, x)(0), expected, 1e-5);
 }
 
 TEST(EnsembleScoreTest, CalibrationsWithoutSpreadCentresMeasureFromTheGaussiansMeans) {
@@ -140,7 +166,7 @@ TEST(EnsembleScoreTest, CalibrationsWithoutSpreadCentresMeasureFromTheGaussiansM
   // As before the centres: S = (1-0)^2 = 1 and (3-1)^2 = 4 (scale 2).
   const double networks =
       (std::log1p(4.0) + std::log1p(1.0) + std::log1p(4.0) + std::log1p(2.0)) / 2;
-  EXPECT_NEAR(EnsembleScores(e, {z0, z1}, x)(0), networks + std::log1p(std::log(3.0) / 2), 1e-5);
+  EXPECT_NEAR(EnsembleScores(e, *FeatureTailIndex::Create(e.tails(), 1), {z0, z1}, x)(0), networks + std::log1p(std::log(3.0) / 2), 1e-5);
 }
 
 TEST(EnsembleScoreTest, ValidationNamesWhatIsWrong) {
