@@ -9,12 +9,6 @@
 namespace strata {
 namespace {
 
-// Layers that dropout applies to: hidden layers other than the code layer.
-template <typename T>
-bool HasDropout(const StackedAutoencoderT<T>& net, int l) {
-  return l != net.depth() - 1 && l != net.num_layers() - 1;
-}
-
 template <typename T>
 bool HasSparsity(const StackedAutoencoderT<T>& net, int l, const ObjectiveOptions& options) {
   return options.sparsity_weight > 0 && l < net.depth() && net.layer_activation(l) == v1::SIGMOID;
@@ -36,27 +30,70 @@ double DataLoss(v1::Loss loss, const MatrixT<T>& output, const MatrixT<T>& targe
 }
 
 template <typename T>
+void Backprop<T>::NormaliseForward(const StackedAutoencoderT<T>& net, int l, MatrixT<T>* x) {
+  const T n = static_cast<T>(x->rows());
+  means_[l] = x->colwise().sum() / n;
+  x->rowwise() -= means_[l];
+  variances_[l] = x->array().square().colwise().sum() / n;
+  inv_std_[l] = (variances_[l].array() + static_cast<T>(kBatchNormEpsilon)).rsqrt();
+  x->array().rowwise() *= inv_std_[l].array();
+  normalised_[l] = *x;
+  x->array().rowwise() *= net.parameters().bn_gamma[l].array();
+  x->rowwise() += net.parameters().bn_beta[l];
+}
+
+template <typename T>
+void Backprop<T>::NormaliseBackward(const StackedAutoencoderT<T>& net, int l,
+                                    ParametersT<T>* grads) {
+  // g: d/dy of y = gamma * xhat + beta. Then, per column over N rows,
+  // dx = gamma * inv_std / N * (N g - sum g - xhat * sum(g xhat)).
+  const MatrixT<T>& xhat = normalised_[l];
+  grads->bn_beta[l] = grad_.colwise().sum();
+  grads->bn_gamma[l] = grad_.cwiseProduct(xhat).colwise().sum();
+  const T n = static_cast<T>(grad_.rows());
+  grad_ *= n;
+  grad_.rowwise() -= grads->bn_beta[l];
+  grad_ -= xhat * grads->bn_gamma[l].asDiagonal();
+  const RowVectorT<T> factor =
+      net.parameters().bn_gamma[l].cwiseProduct(inv_std_[l]) / n;
+  grad_.array().rowwise() *= factor.array();
+}
+
+template <typename T>
+const MatrixT<T>& Backprop<T>::Output(int l) const {
+  if (skipped_[l].size()) return skipped_[l];
+  if (masks_[l].size()) return dropped_[l];
+  if (bn_out_[l].size()) return bn_out_[l];
+  return outputs_[l];
+}
+
+template <typename T>
 LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const MatrixT<T>& input,
                                    const MatrixT<T>& target, const ObjectiveOptions& options,
                                    std::mt19937_64* rng, ParametersT<T>* grads) {
   const int n = net.num_layers();
   const Eigen::Index rows = input.rows();
-  outputs_.resize(n);
-  masks_.resize(n);
-  dropped_.resize(n);
-  if (grads->weights.size() != static_cast<size_t>(n)) {
+  for (auto* v : {&outputs_, &masks_, &dropped_, &bn_out_, &skipped_, &normalised_}) v->resize(n);
+  for (auto* v : {&means_, &variances_, &inv_std_}) v->resize(n);
+  if (grads->weights.size() != static_cast<size_t>(n) ||
+      grads->bn_gamma.size() != static_cast<size_t>(n)) {
     grads->ResizeLikeAndZero(net.parameters());
   }
   const bool use_dropout = options.dropout > 0;
   const T keep_scale = use_dropout ? T(1.0 / (1.0 - options.dropout)) : T(1);
   std::bernoulli_distribution keep(1.0 - options.dropout);
+  const v1::BatchNorm placement = net.architecture().batch_norm();
 
-  // Forward, keeping every layer's output.
+  // Forward, keeping every layer's activations (outputs_), and where a
+  // layer has them, its normalised output, dropped-out output and output
+  // with the skip added; Output(l) is what the next layer takes.
   LossBreakdown result;
   for (int l = 0; l < n; ++l) {
-    const MatrixT<T>& in =
-        l == 0 ? input : (masks_[l - 1].size() ? dropped_[l - 1] : outputs_[l - 1]);
-    net.LayerForward(l, in, &outputs_[l]);
+    const MatrixT<T>& in = l == 0 ? input : Output(l - 1);
+    const bool bn = net.has_batch_norm(l);
+    net.LinearForward(l, in, &outputs_[l]);
+    if (bn && placement == v1::BEFORE_ACTIVATION) NormaliseForward(net, l, &outputs_[l]);
+    ApplyActivation(net.layer_activation(l), net.leaky_slope(), &outputs_[l]);
     if (HasSparsity(net, l, options)) {
       const double rho = options.sparsity_target;
       const RowVectorT<T> rho_hat = outputs_[l].colwise().mean();
@@ -67,21 +104,29 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
             (rho * std::log(rho / r) + (1 - rho) * std::log((1 - rho) / (1 - r)));
       }
     }
-    if (use_dropout && HasDropout(net, l)) {
+    if (bn && placement == v1::AFTER_ACTIVATION) {
+      bn_out_[l] = outputs_[l];
+      NormaliseForward(net, l, &bn_out_[l]);
+    } else {
+      bn_out_[l].resize(0, 0);
+    }
+    if (use_dropout && net.is_hidden(l)) {
       MatrixT<T>& mask = masks_[l];
       mask.resize(rows, net.layer_out(l));
       for (Eigen::Index i = 0; i < mask.size(); ++i) {
         mask.data()[i] = keep(*rng) ? keep_scale : T(0);
       }
-      dropped_[l] = outputs_[l].cwiseProduct(mask);
+      dropped_[l] = (bn_out_[l].size() ? bn_out_[l] : outputs_[l]).cwiseProduct(mask);
     } else {
       masks_[l].resize(0, 0);
     }
+    skipped_[l].resize(0, 0);
+    if (net.has_skip(l)) skipped_[l] = Output(l) + in;
   }
-  const MatrixT<T>& output = outputs_[n - 1];
+  const MatrixT<T>& output = Output(n - 1);
   result.data_loss = DataLoss(options.loss, output, target);
 
-  // Backward. grad_ holds d(objective)/d(layer output, after dropout).
+  // Backward. grad_ holds d(objective)/d(Output(l)).
   const T inv_n = T(1.0 / static_cast<double>(output.size()));
   const v1::Activation out_act = net.layer_activation(n - 1);
   const bool fused_bce = options.loss == v1::BCE && out_act == v1::SIGMOID;
@@ -95,8 +140,12 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
     grad_ = (output - target) * (T(2) * inv_n);
   }
   for (int l = n - 1; l >= 0; --l) {
+    const bool skip = net.has_skip(l);
+    // The skip carries the gradient to the layer's input unchanged.
+    if (skip) skip_grad_ = grad_;
     if (!(fused_bce && l == n - 1)) {
       if (masks_[l].size()) grad_.array() *= masks_[l].array();
+      if (bn_out_[l].size()) NormaliseBackward(net, l, grads);
       if (HasSparsity(net, l, options)) {
         const double rho = options.sparsity_target;
         const RowVectorT<T> rho_hat = outputs_[l].colwise().mean();
@@ -109,10 +158,12 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
         grad_.rowwise() += d;
       }
       MultiplyByDerivative(net.layer_activation(l), net.leaky_slope(), outputs_[l], &grad_);
+      if (net.has_batch_norm(l) && placement == v1::BEFORE_ACTIVATION) {
+        NormaliseBackward(net, l, grads);
+      }
       delta_.swap(grad_);
     }
-    const MatrixT<T>& in =
-        l == 0 ? input : (masks_[l - 1].size() ? dropped_[l - 1] : outputs_[l - 1]);
+    const MatrixT<T>& in = l == 0 ? input : Output(l - 1);
     grads->biases[l].noalias() = delta_.colwise().sum();
     // Weight gradients split across their input rows, the products that
     // carry the gradient down across their outputs (see core/gemm.h).
@@ -130,6 +181,7 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
       } else {
         SplitProduct(delta_, net.parameters().weights[l].transpose(), split, &grad_);
       }
+      if (skip) grad_ += skip_grad_;
     }
   }
   return result;

@@ -49,17 +49,38 @@ class Backprop {
   // into `grads` (resized as needed) and returns the objective's parts.
   // `rng` draws dropout masks; may be null when options.dropout is 0.
   // REQUIRES: input and target have net.input_dim() columns and equal rows.
+  // Layers with batch normalisation use the batch's statistics (training
+  // mode); the network's running statistics are left as they are.
   LossBreakdown Compute(const StackedAutoencoderT<T>& net, const MatrixT<T>& input,
                         const MatrixT<T>& target, const ObjectiveOptions& options,
                         std::mt19937_64* rng, ParametersT<T>* grads);
 
+  // The last Compute's batch means and biased variances, per layer (empty
+  // for a layer without batch normalisation), for
+  // StackedAutoencoderT::UpdateRunningStatistics.
+  const std::vector<RowVectorT<T>>& batch_means() const { return means_; }
+  const std::vector<RowVectorT<T>>& batch_variances() const { return variances_; }
+
  private:
-  // Per layer: outputs before dropout, dropout masks (scaled by 1/(1-p),
-  // empty when the layer has none), and the layer's input after dropout.
-  std::vector<MatrixT<T>> outputs_;
-  std::vector<MatrixT<T>> masks_;
-  std::vector<MatrixT<T>> dropped_;
-  MatrixT<T> grad_, delta_;
+  // x = gamma * (x - batch mean) / sqrt(batch variance + eps) + beta, keeping
+  // what the backward pass needs.
+  void NormaliseForward(const StackedAutoencoderT<T>& net, int l, MatrixT<T>* x);
+  // grad_ from d/d(normalised output) to d/d(its input); the normalisation's
+  // own gradients into grads.
+  void NormaliseBackward(const StackedAutoencoderT<T>& net, int l, ParametersT<T>* grads);
+  // What layer l passes on: after normalisation, dropout and skip.
+  const MatrixT<T>& Output(int l) const;
+
+  // Per layer: activations (before a normalisation that follows them);
+  // normalised output (normalisation after the activation only), dropout
+  // masks (scaled by 1/(1-p)) and the dropped-out output, and output with
+  // the skip added, each empty when the layer has none of it.
+  std::vector<MatrixT<T>> outputs_, bn_out_, masks_, dropped_, skipped_;
+  // Per normalised layer: its normalised input, batch mean, biased
+  // variance and 1 / sqrt(variance + eps).
+  std::vector<MatrixT<T>> normalised_;
+  std::vector<RowVectorT<T>> means_, variances_, inv_std_;
+  MatrixT<T> grad_, delta_, skip_grad_;
 };
 
 }  // namespace strata

@@ -16,11 +16,13 @@ ModelInfo WithFeatureNames(ModelInfo info, int dim) {
   return info;
 }
 
-// The first layer of `net` with a non-finite weight or bias ("encoder layer
-// 2"), or empty.
+// The first layer of `net` with a non-finite weight, bias or folded
+// normalisation ("encoder layer 2"), or empty.
 std::string NonFiniteLayer(const StackedAutoencoder& net) {
   for (int l = 0; l < net.num_layers(); ++l) {
-    if (!net.parameters().weights[l].allFinite() || !net.parameters().biases[l].allFinite()) {
+    const Parameters& p = net.parameters();
+    if (!p.weights[l].allFinite() || !p.biases[l].allFinite() || !p.out_scale[l].allFinite() ||
+        !p.out_shift[l].allFinite()) {
       return absl::StrCat(l < net.depth() ? "encoder" : "decoder", " layer ",
                           l < net.depth() ? l + 1 : l - net.depth() + 1);
     }
@@ -32,6 +34,11 @@ std::string NonFiniteLayer(const StackedAutoencoder& net) {
 
 absl::Status ValidateModel(const Model& model) {
   const StackedAutoencoder& net = model.autoencoder();
+  if (net.architecture().batch_norm() != v1::BATCH_NORM_NONE) {
+    return absl::InvalidArgumentError(
+        "the architecture asks for batch normalisation with running statistics; a model holds "
+        "it folded into its layers");
+  }
   if (const std::string layer = NonFiniteLayer(net); !layer.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(layer, " has non-finite parameters"));
   }

@@ -11,12 +11,17 @@ namespace {
 
 constexpr absl::string_view kMagic("\x89STRATA\n", 8);
 
-v1::DenseLayer LayerToProto(const Matrix& w, const RowVector& b, int rows, int cols) {
+v1::DenseLayer LayerToProto(const Parameters& p, int l, int rows, int cols) {
   v1::DenseLayer layer;
   layer.set_rows(rows);
   layer.set_cols(cols);
-  layer.mutable_weights()->Assign(w.data(), w.data() + w.size());
-  layer.mutable_biases()->Assign(b.data(), b.data() + b.size());
+  const auto assign = [](const auto& from, google::protobuf::RepeatedField<float>* to) {
+    to->Assign(from.data(), from.data() + from.size());
+  };
+  assign(p.weights[l], layer.mutable_weights());
+  assign(p.biases[l], layer.mutable_biases());
+  assign(p.out_scale[l], layer.mutable_out_scale());
+  assign(p.out_shift[l], layer.mutable_out_shift());
   return layer;
 }
 
@@ -31,7 +36,7 @@ void NetworkToProto(const StackedAutoencoder& net,
   const Parameters& p = net.parameters();
   for (int l = 0; l < net.num_layers(); ++l) {
     *(l < net.depth() ? encoder->Add() : decoder->Add()) =
-        LayerToProto(p.weights[l], p.biases[l], net.layer_in(l), net.layer_out(l));
+        LayerToProto(p, l, net.layer_in(l), net.layer_out(l));
   }
 }
 
@@ -61,10 +66,22 @@ absl::StatusOr<StackedAutoencoder> NetworkFromProto(
     }
     Matrix w = tied ? Matrix() : Matrix(layer.rows(), layer.cols());
     std::copy(layer.weights().begin(), layer.weights().end(), w.data());
-    RowVector b(layer.biases_size());
-    std::copy(layer.biases().begin(), layer.biases().end(), b.data());
+    if (layer.out_scale_size() != layer.out_shift_size() ||
+        (layer.out_scale_size() != 0 && layer.out_scale_size() != layer.cols())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          prefix, where, ": ", layer.out_scale_size(), " output scales and ",
+          layer.out_shift_size(), " output shifts for ", layer.cols(),
+          " outputs; a folded normalisation needs one of each per output, or none"));
+    }
+    const auto vector = [](const google::protobuf::RepeatedField<float>& from) {
+      RowVector v(from.size());
+      std::copy(from.begin(), from.end(), v.data());
+      return v;
+    };
     params.weights.push_back(std::move(w));
-    params.biases.push_back(std::move(b));
+    params.biases.push_back(vector(layer.biases()));
+    params.out_scale.push_back(vector(layer.out_scale()));
+    params.out_shift.push_back(vector(layer.out_shift()));
   }
   absl::StatusOr<StackedAutoencoder> net =
       StackedAutoencoder::FromParameters(arch, std::move(params));
@@ -99,6 +116,11 @@ v1::ModelArtifact ModelToArtifact(const Model& model) {
 absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact& a) {
   const v1::Architecture& arch = a.architecture();
   if (absl::Status s = ValidateArchitecture(arch); !s.ok()) return s;
+  if (arch.batch_norm() != v1::BATCH_NORM_NONE) {
+    return absl::InvalidArgumentError(
+        "architecture.batch_norm is set: a model file holds batch normalisation folded into "
+        "its layers (weights and biases, or out_scale and out_shift), not running statistics");
+  }
   absl::StatusOr<StackedAutoencoder> net =
       NetworkFromProto(arch, a.encoder(), a.decoder(), "");
   if (!net.ok()) return net.status();

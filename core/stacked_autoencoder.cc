@@ -1,6 +1,7 @@
 #include "core/stacked_autoencoder.h"
 
 #include <cmath>
+#include <utility>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -38,17 +39,31 @@ std::vector<ParameterBlock<T>> ParametersT<T>::Blocks() {
     if (w.size() > 0) blocks.push_back({w.data(), w.size(), true});
   }
   for (auto& b : biases) blocks.push_back({b.data(), b.size(), false});
+  for (auto* v : {&bn_gamma, &bn_beta}) {
+    for (auto& t : *v) {
+      if (t.size() > 0) blocks.push_back({t.data(), t.size(), false});
+    }
+  }
   return blocks;
 }
 
 template <typename T>
 void ParametersT<T>::ResizeLikeAndZero(const ParametersT& other) {
   weights.resize(other.weights.size());
-  biases.resize(other.biases.size());
   for (size_t i = 0; i < weights.size(); ++i) {
     weights[i].setZero(other.weights[i].rows(), other.weights[i].cols());
   }
-  for (size_t i = 0; i < biases.size(); ++i) biases[i].setZero(other.biases[i].cols());
+  const auto like = [](const std::vector<RowVectorT<T>>& from, std::vector<RowVectorT<T>>* to) {
+    to->resize(from.size());
+    for (size_t i = 0; i < from.size(); ++i) (*to)[i].setZero(from[i].cols());
+  };
+  like(other.biases, &biases);
+  like(other.bn_gamma, &bn_gamma);
+  like(other.bn_beta, &bn_beta);
+  like(other.bn_mean, &bn_mean);
+  like(other.bn_var, &bn_var);
+  like(other.out_scale, &out_scale);
+  like(other.out_shift, &out_shift);
 }
 
 absl::Status ValidateArchitecture(const v1::Architecture& arch) {
@@ -91,6 +106,13 @@ absl::Status ValidateArchitecture(const v1::Architecture& arch) {
   if (!(arch.leaky_relu_slope() >= 0 && arch.leaky_relu_slope() < 1)) {
     return absl::InvalidArgumentError("architecture.leaky_relu_slope must be in [0, 1)");
   }
+  if (!v1::BatchNorm_IsValid(arch.batch_norm())) {
+    return absl::InvalidArgumentError("architecture.batch_norm is unknown");
+  }
+  if (arch.batch_norm() == v1::BEFORE_ACTIVATION && arch.tied_weights()) {
+    return absl::InvalidArgumentError(
+        "architecture.batch_norm BEFORE_ACTIVATION cannot be folded into tied weights");
+  }
   return absl::OkStatus();
 }
 
@@ -122,11 +144,21 @@ absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::Create(const v1::
   StackedAutoencoderT net(arch, {});
   std::mt19937_64 rng(seed);
   const int n = net.num_layers();
-  net.params_.weights.resize(n);
-  net.params_.biases.resize(n);
+  ParametersT<T>& p = net.params_;
+  for (auto* v : {&p.biases, &p.bn_gamma, &p.bn_beta, &p.bn_mean, &p.bn_var, &p.out_scale,
+                  &p.out_shift}) {
+    v->resize(n);
+  }
+  p.weights.resize(n);
   for (int l = 0; l < n; ++l) {
     const int in = net.layer_in(l), out = net.layer_out(l);
-    net.params_.biases[l].setZero(out);
+    p.biases[l].setZero(out);
+    if (net.has_batch_norm(l)) {
+      p.bn_gamma[l].setOnes(out);
+      p.bn_beta[l].setZero(out);
+      p.bn_mean[l].setZero(out);
+      p.bn_var[l].setOnes(out);
+    }
     if (net.is_tied(l)) continue;
     std::normal_distribution<double> normal(0.0, InitStddev(net.layer_activation(l), in, out));
     MatrixT<T>& w = net.params_.weights[l];
@@ -160,12 +192,45 @@ absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::FromParameters(
                                                      " biases, expected ", net.layer_out(l)));
     }
   }
+  // Normalisations and folded scales: left out entirely means none.
+  const std::pair<std::vector<RowVectorT<T>>*, const char*> per_layer[] = {
+      {&params.bn_gamma, "batch-norm scales"}, {&params.bn_beta, "batch-norm shifts"},
+      {&params.bn_mean, "batch-norm running means"},
+      {&params.bn_var, "batch-norm running variances"},
+      {&params.out_scale, "output scales"}, {&params.out_shift, "output shifts"}};
+  for (const auto& [v, name] : per_layer) {
+    if (v->empty()) v->resize(n);
+    if (static_cast<int>(v->size()) != n) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected ", name, " for ", n, " layers, got ", v->size()));
+    }
+  }
+  for (int l = 0; l < n; ++l) {
+    const Eigen::Index out = net.layer_out(l);
+    const Eigen::Index bn = net.has_batch_norm(l) ? out : 0;
+    for (const auto& [v, name] : absl::MakeConstSpan(per_layer, 4)) {
+      if ((*v)[l].cols() != bn) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "layer ", l, ": ", (*v)[l].cols(), " ", name, ", expected ", bn));
+      }
+    }
+    if (!(params.bn_var[l].array() >= 0).all()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("layer ", l, ": a batch-norm running variance is negative"));
+    }
+    const Eigen::Index scale = params.out_scale[l].cols(), shift = params.out_shift[l].cols();
+    if (scale != shift || (scale != 0 && scale != out)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer ", l, ": ", scale, " output scales and ", shift, " output shifts, expected ",
+          out, " of each or none"));
+    }
+  }
   net.params_ = std::move(params);
   return net;
 }
 
 template <typename T>
-void StackedAutoencoderT<T>::LayerForward(int l, const MatrixT<T>& in, MatrixT<T>* out) const {
+void StackedAutoencoderT<T>::LinearForward(int l, const MatrixT<T>& in, MatrixT<T>* out) const {
   const Split split = SplitFor(in.rows(), layer_out(l));
   if (is_tied(l)) {
     SplitProduct(in, params_.weights[mirror_of(l)].transpose(), split, out);
@@ -173,7 +238,71 @@ void StackedAutoencoderT<T>::LayerForward(int l, const MatrixT<T>& in, MatrixT<T
     SplitProduct(in, params_.weights[l], split, out);
   }
   out->rowwise() += params_.biases[l];
+}
+
+template <typename T>
+void StackedAutoencoderT<T>::LayerForward(int l, const MatrixT<T>& in, MatrixT<T>* out) const {
+  LinearForward(l, in, out);
+  const auto normalise = [&] {
+    const RowVectorT<T> scale =
+        params_.bn_gamma[l].array() /
+        (params_.bn_var[l].array() + static_cast<T>(kBatchNormEpsilon)).sqrt();
+    out->array().rowwise() *= scale.array();
+    out->rowwise() += params_.bn_beta[l] - params_.bn_mean[l].cwiseProduct(scale);
+  };
+  const bool bn = has_batch_norm(l);
+  if (bn && arch_.batch_norm() == v1::BEFORE_ACTIVATION) normalise();
   ApplyActivation(layer_activation(l), leaky_slope(), out);
+  if (bn && arch_.batch_norm() == v1::AFTER_ACTIVATION) normalise();
+  if (params_.out_scale[l].size() > 0) {
+    out->array().rowwise() *= params_.out_scale[l].array();
+    out->rowwise() += params_.out_shift[l];
+  }
+  if (has_skip(l)) *out += in;
+}
+
+template <typename T>
+void StackedAutoencoderT<T>::UpdateRunningStatistics(const std::vector<RowVectorT<T>>& means,
+                                                     const std::vector<RowVectorT<T>>& variances,
+                                                     Eigen::Index rows, double momentum) {
+  const T m = static_cast<T>(momentum);
+  // PyTorch's running variance is unbiased; one row has none to give.
+  const T unbias = rows > 1 ? static_cast<T>(static_cast<double>(rows) / (rows - 1)) : T(1);
+  for (int l = 0; l < num_layers(); ++l) {
+    if (!has_batch_norm(l)) continue;
+    params_.bn_mean[l] = (T(1) - m) * params_.bn_mean[l] + m * means[l];
+    params_.bn_var[l] = (T(1) - m) * params_.bn_var[l] + (m * unbias) * variances[l];
+  }
+}
+
+template <typename T>
+absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::Folded() const {
+  if (arch_.batch_norm() == v1::BATCH_NORM_NONE) return *this;
+  if (arch_.batch_norm() == v1::BEFORE_ACTIVATION && arch_.tied_weights()) {
+    return absl::InvalidArgumentError(
+        "batch normalisation before the activation cannot be folded into tied weights");
+  }
+  v1::Architecture arch = arch_;
+  arch.set_batch_norm(v1::BATCH_NORM_NONE);
+  ParametersT<T> p = params_;
+  for (int l = 0; l < num_layers(); ++l) {
+    if (!has_batch_norm(l)) continue;
+    // y = gamma * (x - mean) / sqrt(var + eps) + beta = x * scale + shift.
+    const RowVectorT<T> scale =
+        params_.bn_gamma[l].array() /
+        (params_.bn_var[l].array() + static_cast<T>(kBatchNormEpsilon)).sqrt();
+    const RowVectorT<T> shift = params_.bn_beta[l] - params_.bn_mean[l].cwiseProduct(scale);
+    if (arch_.batch_norm() == v1::BEFORE_ACTIVATION) {
+      // (x W + b) * scale + shift = x (W diag(scale)) + (b * scale + shift).
+      p.weights[l].array().rowwise() *= scale.array();
+      p.biases[l] = p.biases[l].cwiseProduct(scale) + shift;
+    } else {
+      p.out_scale[l] = scale;
+      p.out_shift[l] = shift;
+    }
+    for (auto* v : {&p.bn_gamma, &p.bn_beta, &p.bn_mean, &p.bn_var}) (*v)[l].resize(0);
+  }
+  return StackedAutoencoderT(std::move(arch), std::move(p));
 }
 
 template <typename T>

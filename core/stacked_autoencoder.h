@@ -3,6 +3,12 @@
 //
 // Layers are numbered in forward order: encoder layers 0 .. k-1 produce
 // h1 ... code, decoder layers k .. 2k-1 mirror them and end at the output.
+// Every layer but the code and the output layer is hidden; a hidden layer
+// may carry batch normalisation (architecture.batch_norm) and a skip
+// (architecture.residual, where its widths are equal). Folded() turns a
+// network with batch normalisation into the served form, where each one is
+// part of the weights (before the activation) or a per-unit scale and shift
+// (after it).
 //
 //   absl::StatusOr<StackedAutoencoder> net = StackedAutoencoder::Create(arch, /*seed=*/7);
 //   Matrix code = net->Encode(scaled_batch, net->depth());
@@ -36,8 +42,15 @@ struct ParametersT {
   // weights[l] is in x out for layer l; 0 x 0 for a tied decoder layer.
   std::vector<MatrixT<T>> weights;
   std::vector<RowVectorT<T>> biases;
+  // Per layer, out wide for a layer with batch normalisation, else empty:
+  // its scale and shift (trained), and running mean and variance (not).
+  std::vector<RowVectorT<T>> bn_gamma, bn_beta, bn_mean, bn_var;
+  // Per layer, out wide for a folded normalisation after the activation,
+  // else empty.
+  std::vector<RowVectorT<T>> out_scale, out_shift;
 
-  // Non-empty tensors in a fixed order (weights, then biases).
+  // Non-empty trained tensors in a fixed order (weights, biases, then the
+  // normalisations' scales and shifts).
   std::vector<ParameterBlock<T>> Blocks();
   // Same shapes as `other`, all zero.
   void ResizeLikeAndZero(const ParametersT& other);
@@ -45,6 +58,9 @@ struct ParametersT {
 
 // Validates shapes and activations; names the offending field.
 absl::Status ValidateArchitecture(const v1::Architecture& arch);
+
+// The epsilon of every batch normalisation, as PyTorch's.
+inline constexpr double kBatchNormEpsilon = 1e-5;
 
 template <typename T>
 class StackedAutoencoderT {
@@ -73,8 +89,19 @@ class StackedAutoencoderT {
   // For a tied decoder layer, the encoder layer whose weights it shares.
   int mirror_of(int l) const { return num_layers() - 1 - l; }
   T leaky_slope() const { return static_cast<T>(arch_.leaky_relu_slope()); }
+  // Neither the code layer nor the output layer.
+  bool is_hidden(int l) const { return l != depth() - 1 && l != num_layers() - 1; }
+  bool has_batch_norm(int l) const {
+    return arch_.batch_norm() != v1::BATCH_NORM_NONE && is_hidden(l);
+  }
+  bool has_skip(int l) const {
+    return arch_.residual() && is_hidden(l) && layer_in(l) == layer_out(l);
+  }
 
-  // out = activation(in * W_l + b_l), where W_l may be a transposed tied weight.
+  // out = in * W_l + b_l, where W_l may be a transposed tied weight.
+  void LinearForward(int l, const MatrixT<T>& in, MatrixT<T>* out) const;
+  // out = activation(in * W_l + b_l), then the layer's normalisation (running statistics) or folded
+  // scale and shift, then + in for a skip.
   void LayerForward(int l, const MatrixT<T>& in, MatrixT<T>* out) const;
   // Features of encoder layer `layer` (1 ... depth()) for a scaled batch.
   MatrixT<T> Encode(const MatrixT<T>& x, int layer) const;
@@ -84,6 +111,22 @@ class StackedAutoencoderT {
 
   const ParametersT<T>& parameters() const { return params_; }
   ParametersT<T>* mutable_parameters() { return &params_; }
+
+  // Running statistics: stat = (1 - momentum) * stat + momentum * batch's,
+  // the variance unbiased over `rows`, per normalised layer.
+  // REQUIRES: means and biased variances of every layer with batch
+  // normalisation, as Backprop::Compute keeps them.
+  void UpdateRunningStatistics(const std::vector<RowVectorT<T>>& means,
+                               const std::vector<RowVectorT<T>>& variances, Eigen::Index rows,
+                               double momentum);
+
+  // The served form: the same outputs at every layer with no normalisation
+  // left (architecture.batch_norm unset); each one before an activation is
+  // folded into the layer's weights and biases, each one after it becomes
+  // the layer's out_scale and out_shift. A network without normalisation
+  // comes back as it is. InvalidArgument for tied weights with a
+  // normalisation before the activation (the config refuses them).
+  absl::StatusOr<StackedAutoencoderT> Folded() const;
 
   // The same network with parameters converted to scalar U.
   template <typename U>
@@ -106,8 +149,17 @@ template <typename T>
 template <typename U>
 StackedAutoencoderT<U> StackedAutoencoderT<T>::Cast() const {
   ParametersT<U> p;
-  for (const auto& w : params_.weights) p.weights.push_back(w.template cast<U>());
-  for (const auto& b : params_.biases) p.biases.push_back(b.template cast<U>());
+  const auto cast = [](const auto& from, auto* to) {
+    for (const auto& t : from) to->push_back(t.template cast<U>());
+  };
+  cast(params_.weights, &p.weights);
+  cast(params_.biases, &p.biases);
+  cast(params_.bn_gamma, &p.bn_gamma);
+  cast(params_.bn_beta, &p.bn_beta);
+  cast(params_.bn_mean, &p.bn_mean);
+  cast(params_.bn_var, &p.bn_var);
+  cast(params_.out_scale, &p.out_scale);
+  cast(params_.out_shift, &p.out_shift);
   return StackedAutoencoderT<U>(arch_, std::move(p));
 }
 

@@ -140,6 +140,16 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (!(c.leaky_relu_slope() >= 0 && c.leaky_relu_slope() < 1)) {
     return Invalid("leaky_relu_slope", "must be in [0, 1)");
   }
+  if (!v1::BatchNorm_IsValid(c.batch_norm())) return Invalid("batch_norm", "is unknown");
+  if (!c.has_batch_norm_momentum()) c.set_batch_norm_momentum(0.1f);
+  if (!(c.batch_norm_momentum() > 0 && c.batch_norm_momentum() <= 1)) {
+    return Invalid("batch_norm_momentum", "must be in (0, 1]");
+  }
+  if (c.batch_norm() == v1::BEFORE_ACTIVATION && c.tied_weights()) {
+    return Invalid("batch_norm",
+                   "BEFORE_ACTIVATION cannot be folded into tied weights at publish: use "
+                   "AFTER_ACTIVATION, or untied weights");
+  }
 
   // Data.
   if (c.scaler() == v1::SCALER_KIND_UNSPECIFIED) {
@@ -192,6 +202,10 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (!c.has_batch_size()) c.set_batch_size(64);
   if (c.batch_size() < 1) {
     return Invalid("batch_size", absl::StrCat("must be at least 1, got ", c.batch_size()));
+  }
+  if (c.batch_norm() != v1::BATCH_NORM_NONE && c.batch_size() < 2) {
+    return Invalid("batch_size", "must be at least 2 with batch_norm: one row has no batch "
+                                 "statistics");
   }
   if (c.pretrain_epochs() < 0 || c.pretrain_epochs() > kMaxEpochs) {
     return Invalid("pretrain_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
@@ -300,6 +314,8 @@ v1::Architecture ArchitectureFromConfig(const v1::TrainConfig& resolved, int inp
   arch.set_output_activation(resolved.output_activation());
   arch.set_tied_weights(resolved.tied_weights());
   arch.set_leaky_relu_slope(resolved.leaky_relu_slope());
+  arch.set_batch_norm(resolved.batch_norm());
+  arch.set_residual(resolved.residual());
   return arch;
 }
 

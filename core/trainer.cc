@@ -152,6 +152,9 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
   const bool has_val = val.rows() > 0;
   const Eigen::Index rows = train.rows();
   const Eigen::Index batch_size = std::min<Eigen::Index>(config_.batch_size(), rows);
+  // Shallow pretraining networks have no hidden layer, so no normalisation.
+  bool batch_norm = false;
+  for (int l = 0; l < net->num_layers(); ++l) batch_norm |= net->has_batch_norm(l);
 
   Backprop<float> backprop;
   Parameters grads;
@@ -176,11 +179,16 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     }
     std::shuffle(order.begin(), order.end(), *rng_);
     double loss_sum = 0;
+    Eigen::Index trained_rows = 0;
     for (Eigen::Index start = 0; start < rows; start += batch_size) {
       if (!CheckCancel(options_.cancel, "training").ok()) {
         return absl::CancelledError(absl::StrCat("training cancelled in epoch ", epoch));
       }
       const Eigen::Index n = std::min(batch_size, rows - start);
+      // A last batch of one row has no batch statistics (PyTorch refuses
+      // it): with normalisation, that row waits for the next epoch's order.
+      if (batch_norm && n < 2 && rows > 1) continue;
+      trained_rows += n;
       clean.resize(n, train.cols());
       for (Eigen::Index i = 0; i < n; ++i) clean.row(i) = train.row(order[start + i]);
       input = clean;
@@ -193,13 +201,17 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       std::vector<ParameterBlock<float>> grad_blocks = grads.Blocks();
       if (config_.grad_clip_norm() > 0) ClipGradientNorm(config_.grad_clip_norm(), grad_blocks);
       (*optimizer)->Step(net->mutable_parameters()->Blocks(), grad_blocks);
+      if (batch_norm) {
+        net->UpdateRunningStatistics(backprop.batch_means(), backprop.batch_variances(), n,
+                                     config_.batch_norm_momentum());
+      }
     }
 
     v1::EpochRecord record;
     record.set_phase(phase);
     record.set_layer(layer);
     record.set_epoch(epoch);
-    record.set_train_loss(loss_sum / static_cast<double>(rows));
+    record.set_train_loss(loss_sum / static_cast<double>(std::max<Eigen::Index>(trained_rows, 1)));
     if (has_val) record.set_validation_loss(EvaluateLoss(*net, val, objective.loss));
     record.set_learning_rate((*optimizer)->learning_rate());
     record.set_seconds(SecondsSince(epoch_start));
@@ -407,6 +419,20 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
       return absl::Status(s.code(), absl::StrCat("ensemble network ", m + 1, ": ", s.message()));
     }
     others.push_back(*std::move(other));
+  }
+
+  // What is published holds each normalisation folded into the weights or
+  // a per-unit scale and shift: it serves as fast as the same network
+  // without, with the same outputs (the running statistics').
+  {
+    absl::StatusOr<StackedAutoencoder> folded = net->Folded();
+    if (!folded.ok()) return folded.status();
+    *net = *std::move(folded);
+    for (StackedAutoencoder& other : others) {
+      folded = other.Folded();
+      if (!folded.ok()) return folded.status();
+      other = *std::move(folded);
+    }
   }
 
   ModelInfo info;
