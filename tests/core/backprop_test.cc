@@ -1,7 +1,10 @@
 // Backprop against central finite differences, in double precision, for every
-// activation, both losses, tied and untied weights and the sparsity penalty.
+// activation, both losses, tied and untied weights, the sparsity penalty,
+// batch normalisation (training mode, before and after the activation) and
+// residual connections.
 #include "core/backprop.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <tuple>
@@ -21,29 +24,35 @@ struct GradCase {
   v1::Loss loss;
   bool tied;
   bool sparsity;
+  v1::BatchNorm batch_norm = v1::BATCH_NORM_NONE;
+  bool residual = false;
 };
 
 std::string Describe(const GradCase& c) {
+  const char* bn = c.batch_norm == v1::AFTER_ACTIVATION    ? "_bn_after"
+                   : c.batch_norm == v1::BEFORE_ACTIVATION ? "_bn_before"
+                                                           : "";
   return ActivationName(c.hidden) + (c.loss == v1::BCE ? "_bce" : "_mse") +
-         (c.tied ? "_tied" : "_untied") + (c.sparsity ? "_sparse" : "");
+         (c.tied ? "_tied" : "_untied") + (c.sparsity ? "_sparse" : "") + bn +
+         (c.residual ? "_residual" : "");
 }
 std::string CaseName(const ::testing::TestParamInfo<GradCase>& info) {
   return Describe(info.param);
 }
 void PrintTo(const GradCase& c, std::ostream* os) { *os << Describe(c); }
 
-// Relative error ||a - b|| / (||a|| + ||b||) over all parameters.
-double RelativeError(const ParametersT<double>& a, const ParametersT<double>& b) {
+// Relative error ||a - b|| / (||a|| + ||b||) over all trained parameters
+// (weights, biases, and the normalisations' scales and shifts).
+double RelativeError(ParametersT<double> a, ParametersT<double> b) {
   double diff = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < a.weights.size(); ++i) {
-    diff += (a.weights[i] - b.weights[i]).squaredNorm();
-    na += a.weights[i].squaredNorm();
-    nb += b.weights[i].squaredNorm();
-  }
-  for (size_t i = 0; i < a.biases.size(); ++i) {
-    diff += (a.biases[i] - b.biases[i]).squaredNorm();
-    na += a.biases[i].squaredNorm();
-    nb += b.biases[i].squaredNorm();
+  const auto blocks_a = a.Blocks(), blocks_b = b.Blocks();
+  EXPECT_EQ(blocks_a.size(), blocks_b.size());
+  for (size_t i = 0; i < std::min(blocks_a.size(), blocks_b.size()); ++i) {
+    const Eigen::Map<Eigen::ArrayXd> x(blocks_a[i].data, blocks_a[i].size);
+    const Eigen::Map<Eigen::ArrayXd> y(blocks_b[i].data, blocks_b[i].size);
+    diff += (x - y).square().sum();
+    na += x.square().sum();
+    nb += y.square().sum();
   }
   return std::sqrt(diff) / (std::sqrt(na) + std::sqrt(nb) + 1e-300);
 }
@@ -54,12 +63,19 @@ TEST_P(GradCheckTest, GradMatchesFiniteDifferences) {
   const GradCase& c = GetParam();
   v1::Architecture arch;
   arch.set_input_dim(5);
+  // With normalisation or skips, 5-4-4-3: hidden layers 4 -> 4 in the
+  // encoder and decoder carry the skips.
+  const bool deep = c.batch_norm != v1::BATCH_NORM_NONE || c.residual;
   arch.add_encoder_widths(4);
+  if (deep) arch.add_encoder_widths(4);
   arch.add_encoder_widths(3);
   // The sparsity penalty needs sigmoid encoder layers to act on.
   const v1::Activation hidden = c.sparsity ? v1::SIGMOID : c.hidden;
   arch.add_encoder_activations(hidden);
+  if (deep) arch.add_encoder_activations(hidden);
   arch.add_encoder_activations(c.sparsity ? v1::SIGMOID : hidden);
+  arch.set_batch_norm(c.batch_norm);
+  arch.set_residual(c.residual);
   arch.set_output_activation(c.loss == v1::BCE ? v1::SIGMOID : v1::LINEAR);
   arch.set_tied_weights(c.tied);
   arch.set_leaky_relu_slope(0.1f);
@@ -69,6 +85,19 @@ TEST_P(GradCheckTest, GradMatchesFiniteDifferences) {
   for (auto& b : net->mutable_parameters()->biases) {
     b = GaussianMatrix<double>(1, static_cast<int>(b.cols()), 5, 0.1);
   }
+  // Normalisation scales and shifts off their identity start, for the same
+  // reason.
+  int seed = 20;
+  for (auto* v : {&net->mutable_parameters()->bn_gamma, &net->mutable_parameters()->bn_beta}) {
+    for (auto& t : *v) {
+      if (t.size() == 0) continue;
+      t.array() += GaussianMatrix<double>(1, static_cast<int>(t.cols()), ++seed, 0.3).array();
+    }
+  }
+  if (c.batch_norm != v1::BATCH_NORM_NONE) {
+    ASSERT_TRUE(net->has_batch_norm(0) && net->has_batch_norm(1) && !net->has_batch_norm(2));
+  }
+  if (c.residual) ASSERT_TRUE(net->has_skip(1) && net->has_skip(4) && !net->has_skip(0));
 
   // Inputs differ from targets, as in denoising.
   const MatrixT<double> input = UniformMatrix<double>(7, 5, 1, 0.05, 0.95);
@@ -111,9 +140,13 @@ TEST_P(GradCheckTest, GradMatchesFiniteDifferences) {
     }
   }
   EXPECT_LT(RelativeError(analytic, numeric), 1e-3);
-  // Every parameter tensor receives some gradient.
-  for (const auto& block : analytic.Blocks()) {
-    EXPECT_GT(Eigen::Map<Eigen::ArrayXd>(block.data, block.size).abs().sum(), 0);
+  // Every parameter tensor receives some gradient; but a normalisation
+  // before the activation subtracts the batch mean, which cancels its
+  // layer's bias (a gradient of zero, up to rounding).
+  if (c.batch_norm != v1::BEFORE_ACTIVATION) {
+    for (const auto& block : analytic.Blocks()) {
+      EXPECT_GT(Eigen::Map<Eigen::ArrayXd>(block.data, block.size).abs().sum(), 0);
+    }
   }
 }
 
@@ -133,6 +166,28 @@ std::vector<GradCase> AllCases() {
 
 INSTANTIATE_TEST_SUITE_P(AllActivationsLossesAndTying, GradCheckTest,
                          ::testing::ValuesIn(AllCases()), CaseName);
+
+// Batch normalisation in training mode, before and after the activation,
+// residual blocks, and both together; dropout off.
+std::vector<GradCase> NormalisedAndResidualCases() {
+  std::vector<GradCase> cases;
+  for (v1::Activation a : {v1::RELU, v1::TANH, v1::ELU, v1::LINEAR}) {
+    for (v1::BatchNorm bn : {v1::BATCH_NORM_NONE, v1::AFTER_ACTIVATION, v1::BEFORE_ACTIVATION}) {
+      for (bool residual : {false, true}) {
+        if (bn == v1::BATCH_NORM_NONE && !residual) continue;
+        cases.push_back({a, v1::MSE, false, false, bn, residual});
+      }
+    }
+  }
+  cases.push_back({v1::RELU, v1::BCE, false, false, v1::AFTER_ACTIVATION, true});
+  cases.push_back({v1::RELU, v1::MSE, true, false, v1::AFTER_ACTIVATION, true});
+  cases.push_back({v1::SIGMOID, v1::MSE, false, true, v1::AFTER_ACTIVATION, true});
+  cases.push_back({v1::SIGMOID, v1::MSE, false, true, v1::BEFORE_ACTIVATION, false});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(BatchNormAndResidual, GradCheckTest,
+                         ::testing::ValuesIn(NormalisedAndResidualCases()), CaseName);
 
 TEST(DataLossTest, MatchesDefinitions) {
   MatrixT<double> y(1, 2), t(1, 2);

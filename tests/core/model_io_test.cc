@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -23,12 +24,17 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::unique_ptr<Model> TrainedModel(bool tied) {
+std::unique_ptr<Model> TrainedModel(bool tied,
+                                    v1::BatchNorm batch_norm = v1::BATCH_NORM_NONE,
+                                    bool residual = false) {
   Trainer::Options options;
   options.input_dim = 7;
   options.config.add_encoder_widths(5);
+  if (residual) options.config.add_encoder_widths(5);
   options.config.add_encoder_widths(3);
   options.config.set_tied_weights(tied);
+  options.config.set_batch_norm(batch_norm);
+  options.config.set_residual(residual);
   options.config.set_finetune_epochs(3);
   options.config.set_pretrain_epochs(1);
   options.feature_names = {"a", "b", "c", "d", "e", "f", "g"};
@@ -98,6 +104,42 @@ TEST(ModelIoTest, RoundTripIsBitIdentical) {
     // One pretraining epoch for each of 2 layers, then 3 fine-tuning epochs.
     EXPECT_EQ((*loaded)->info().history.size(), 5u);
   }
+}
+
+// A model trained with batch normalisation (folded) and skips answers the
+// same after a write and a read, at every layer; the loader checks the
+// folded scales and refuses unfolded normalisation.
+TEST(ModelIoTest, FoldedNormalisationAndSkipsRoundTrip) {
+  for (v1::BatchNorm bn : {v1::AFTER_ACTIVATION, v1::BEFORE_ACTIVATION}) {
+    const std::unique_ptr<Model> model = TrainedModel(false, bn, true);
+    const std::string path = TempPath("bn.strata");
+    ASSERT_TRUE(WriteModelFile(*model, path).ok());
+    auto loaded = ReadModelFile(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    const Matrix x = testing::GaussianMatrix(50, 7, 8, 2.0);
+    EXPECT_EQ(*(*loaded)->Reconstruct(x), *model->Reconstruct(x));
+    for (int layer = 1; layer <= model->depth(); ++layer) {
+      EXPECT_EQ(*(*loaded)->Encode(x, layer), *model->Encode(x, layer));
+    }
+    EXPECT_EQ(ModelToArtifact(**loaded).SerializeAsString(),
+              ModelToArtifact(*model).SerializeAsString());
+  }
+  const v1::ModelArtifact good =
+      ModelToArtifact(*TrainedModel(false, v1::AFTER_ACTIVATION, true));
+  ASSERT_EQ(good.encoder(0).out_scale_size(), 5);
+  EXPECT_TRUE(good.architecture().residual());
+  v1::ModelArtifact a = good;
+  a.mutable_encoder(0)->mutable_out_shift()->RemoveLast();
+  EXPECT_THAT(ModelFromArtifact(a).status().message(),
+              HasSubstr("encoder layer 1: 5 output scales and 4 output shifts for 5 outputs"));
+  a = good;
+  a.mutable_decoder(1)->set_out_scale(0, std::nanf(""));
+  EXPECT_THAT(ModelFromArtifact(a).status().message(),
+              HasSubstr("decoder layer 2 has non-finite parameters"));
+  a = good;
+  a.mutable_architecture()->set_batch_norm(v1::AFTER_ACTIVATION);
+  EXPECT_THAT(ModelFromArtifact(a).status().message(),
+              HasSubstr("architecture.batch_norm is set"));
 }
 
 TEST(ModelIoTest, WriteLeavesNoTemporaryFiles) {

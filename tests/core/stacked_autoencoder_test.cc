@@ -2,6 +2,9 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/activation.h"
 #include "core/train_config.h"
 #include "gtest/gtest.h"
@@ -156,6 +159,134 @@ TEST(StackedAutoencoderTest, FromParametersChecksShapes) {
   const auto s = StackedAutoencoder::FromParameters(net->architecture(), p).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("layer 1"), std::string::npos) << s;
+}
+
+// 10-8-8-3 with relu hidden layers, normalisation `bn`, skips `residual`,
+// and every normalisation's parameters and running statistics away from
+// their identity start.
+StackedAutoencoder NormalisedNet(v1::BatchNorm bn, bool residual) {
+  v1::Architecture arch = Arch({8, 8, 3}, false);
+  arch.set_encoder_activations(0, v1::RELU);
+  arch.set_encoder_activations(1, v1::RELU);
+  arch.set_batch_norm(bn);
+  arch.set_residual(residual);
+  auto net = StackedAutoencoder::Create(arch, 3);
+  EXPECT_TRUE(net.ok()) << net.status();
+  Parameters* p = net->mutable_parameters();
+  for (int l = 0; l < net->num_layers(); ++l) {
+    if (!net->has_batch_norm(l)) continue;
+    const int w = net->layer_out(l);
+    p->bn_gamma[l] = testing::GaussianMatrix(1, w, 10 + l).array().abs() + 0.5f;
+    p->bn_beta[l] = testing::GaussianMatrix(1, w, 20 + l);
+    p->bn_mean[l] = testing::GaussianMatrix(1, w, 30 + l);
+    p->bn_var[l] = testing::GaussianMatrix(1, w, 40 + l).array().square() + 0.1f;
+  }
+  return *std::move(net);
+}
+
+// Largest |a - b| over the largest |b|.
+float RelativeDifference(const Matrix& a, const Matrix& b) {
+  return (a - b).cwiseAbs().maxCoeff() / std::max(b.cwiseAbs().maxCoeff(), 1e-30f);
+}
+
+// Issue 17's fold test: the published (folded) network answers as the
+// unfolded one does with its running statistics, at every layer.
+TEST(StackedAutoencoderTest, FoldedNormalisationAnswersAsTheRunningStatistics) {
+  const Matrix x = testing::GaussianMatrix(50, 10, 4);
+  for (v1::BatchNorm bn : {v1::AFTER_ACTIVATION, v1::BEFORE_ACTIVATION}) {
+    for (bool residual : {false, true}) {
+      const StackedAutoencoder net = NormalisedNet(bn, residual);
+      absl::StatusOr<StackedAutoencoder> folded = net.Folded();
+      ASSERT_TRUE(folded.ok()) << folded.status();
+      SCOPED_TRACE(::testing::Message() << "bn " << bn << " residual " << residual);
+      EXPECT_EQ(folded->architecture().batch_norm(), v1::BATCH_NORM_NONE);
+      for (int l = 0; l < net.num_layers(); ++l) {
+        EXPECT_EQ(folded->parameters().bn_gamma[l].size(), 0) << l;
+        // After the activation: a scale and shift; before: none left.
+        EXPECT_EQ(folded->parameters().out_scale[l].size(),
+                  bn == v1::AFTER_ACTIVATION && net.has_batch_norm(l) ? 8 : 0)
+            << l;
+      }
+      for (int layer = 1; layer <= net.depth(); ++layer) {
+        EXPECT_LT(RelativeDifference(folded->Encode(x, layer), net.Encode(x, layer)), 1e-5f)
+            << "layer " << layer;
+      }
+      EXPECT_LT(RelativeDifference(folded->Reconstruct(x), net.Reconstruct(x)), 1e-5f);
+    }
+  }
+  // Without normalisation, folding changes nothing.
+  const auto plain = StackedAutoencoder::Create(Arch({8, 3}, false), 1);
+  EXPECT_EQ(plain->Folded()->Reconstruct(x), plain->Reconstruct(x));
+}
+
+// Encode returns a layer's features after activation, normalisation (with
+// the running statistics) and skip, worked out by hand for h1 and h2.
+TEST(StackedAutoencoderTest, EncodeIsAfterActivationNormalisationAndSkip) {
+  const StackedAutoencoder net = NormalisedNet(v1::AFTER_ACTIVATION, true);
+  ASSERT_FALSE(net.has_skip(0));  // 10 -> 8: no skip
+  ASSERT_TRUE(net.has_skip(1));   // 8 -> 8
+  ASSERT_FALSE(net.has_skip(2));  // the code layer
+  const Parameters& p = net.parameters();
+  const Matrix x = testing::GaussianMatrix(4, 10, 5);
+  const auto layer = [&](int l, const Matrix& in) {
+    Matrix z = in * p.weights[l];
+    z.rowwise() += p.biases[l];
+    Matrix a = z.cwiseMax(0.0f);
+    for (Eigen::Index j = 0; j < a.cols(); ++j) {
+      a.col(j) = ((a.col(j).array() - p.bn_mean[l](j)) /
+                      std::sqrt(p.bn_var[l](j) + static_cast<float>(kBatchNormEpsilon)) *
+                      p.bn_gamma[l](j) +
+                  p.bn_beta[l](j))
+                     .matrix();
+    }
+    return a;
+  };
+  const Matrix h1 = layer(0, x);
+  const Matrix h2 = layer(1, h1) + h1;
+  EXPECT_LT(RelativeDifference(net.Encode(x, 1), h1), 1e-5f);
+  EXPECT_LT(RelativeDifference(net.Encode(x, 2), h2), 1e-5f);
+  EXPECT_LT(RelativeDifference(net.Folded()->Encode(x, 2), h2), 1e-5f);
+}
+
+TEST(StackedAutoencoderTest, NormalisationShapesAreChecked) {
+  const StackedAutoencoder net = NormalisedNet(v1::AFTER_ACTIVATION, false);
+  Parameters p = net.parameters();
+  p.bn_var[1].resize(7);
+  auto s = StackedAutoencoder::FromParameters(net.architecture(), p).status();
+  EXPECT_NE(s.message().find("layer 1: 7 batch-norm running variances, expected 8"),
+            std::string::npos)
+      << s;
+  p = net.parameters();
+  p.bn_var[0](3) = -1;
+  s = StackedAutoencoder::FromParameters(net.architecture(), p).status();
+  EXPECT_NE(s.message().find("running variance is negative"), std::string::npos) << s;
+  p = net.Folded()->parameters();
+  p.out_shift[0].resize(0);
+  s = StackedAutoencoder::FromParameters(net.Folded()->architecture(), p).status();
+  EXPECT_NE(s.message().find("8 output scales and 0 output shifts"), std::string::npos) << s;
+  // Before the activation cannot fold into tied weights.
+  v1::Architecture tied = Arch({8, 3}, true);
+  tied.set_batch_norm(v1::BEFORE_ACTIVATION);
+  EXPECT_FALSE(ValidateArchitecture(tied).ok());
+  tied.set_batch_norm(v1::AFTER_ACTIVATION);
+  EXPECT_TRUE(ValidateArchitecture(tied).ok());
+}
+
+TEST(StackedAutoencoderTest, RunningStatisticsMoveByTheMomentum) {
+  StackedAutoencoder net = NormalisedNet(v1::AFTER_ACTIVATION, false);
+  const Parameters before = net.parameters();
+  std::vector<RowVector> means(net.num_layers()), variances(net.num_layers());
+  for (int l = 0; l < net.num_layers(); ++l) {
+    if (!net.has_batch_norm(l)) continue;
+    means[l] = RowVector::Constant(8, 2.0f);
+    variances[l] = RowVector::Constant(8, 3.0f);
+  }
+  net.UpdateRunningStatistics(means, variances, /*rows=*/4, /*momentum=*/0.1);
+  // mean: 0.9 m + 0.1 * 2; variance: 0.9 v + 0.1 * 3 * 4/3 (unbiased).
+  const RowVector mean = (0.9f * before.bn_mean[0].array() + 0.2f).matrix();
+  const RowVector variance = (0.9f * before.bn_var[0].array() + 0.4f).matrix();
+  EXPECT_TRUE(net.parameters().bn_mean[0].isApprox(mean));
+  EXPECT_TRUE(net.parameters().bn_var[0].isApprox(variance));
 }
 
 }  // namespace

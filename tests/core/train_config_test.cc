@@ -176,6 +176,40 @@ TEST(TrainConfigTest, InvalidFieldsAreNamed) {
   expect_error(c, "threads");
 }
 
+TEST(TrainConfigTest, BatchNormAndResidualAreCheckedAndReachTheArchitecture) {
+  v1::TrainConfig c;
+  c.set_batch_norm(v1::AFTER_ACTIVATION);
+  c.set_residual(true);
+  auto r = ResolveTrainConfig(c, 5);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FLOAT_EQ(r->batch_norm_momentum(), 0.1f);
+  const v1::Architecture arch = ArchitectureFromConfig(*r, 5);
+  EXPECT_EQ(arch.batch_norm(), v1::AFTER_ACTIVATION);
+  EXPECT_TRUE(arch.residual());
+  const auto refused = [](const v1::TrainConfig& c) {
+    auto r = ResolveTrainConfig(c, 5);
+    EXPECT_FALSE(r.ok());
+    return r.ok() ? std::string() : std::string(r.status().message());
+  };
+  c.set_batch_norm_momentum(0);
+  EXPECT_THAT(refused(c), HasSubstr("batch_norm_momentum"));
+  c.set_batch_norm_momentum(0.5f);
+  c.set_batch_size(1);
+  EXPECT_THAT(refused(c), HasSubstr("batch_size: must be at least 2 with batch_norm"));
+  c.set_batch_size(8);
+  c.set_tied_weights(true);
+  EXPECT_TRUE(ResolveTrainConfig(c, 5).ok());  // after the activation: folds anyway
+  c.set_batch_norm(v1::BEFORE_ACTIVATION);
+  EXPECT_THAT(refused(c), HasSubstr("cannot be folded into tied weights"));
+  c.set_batch_norm(static_cast<v1::BatchNorm>(9));
+  EXPECT_THAT(refused(c), HasSubstr("batch_norm"));
+  // JSON names, as the rest of the config.
+  auto parsed = ParseTrainConfigJson(
+      R"({"batch_norm": "before_activation", "residual": true, "batch_norm_momentum": 0.2})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->batch_norm(), v1::BEFORE_ACTIVATION);
+}
+
 TEST(TrainConfigTest, ArchitectureMirrorsConfig) {
   v1::TrainConfig in;
   in.add_encoder_widths(8);

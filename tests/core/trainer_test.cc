@@ -151,6 +151,54 @@ TEST(TrainerTest, SameSeedGivesIdenticalWeights) {
   EXPECT_NE(pa.weights[0], (*c)->autoencoder().parameters().weights[0]);
 }
 
+// Batch normalisation (each placement) with residual blocks, pretrained
+// then fine-tuned with dropout: the same seed gives bit-identical published
+// networks, scales and shifts included, and the published network is folded.
+TEST(TrainerTest, BatchNormAndResidualTrainDeterministicallyAndPublishFolded) {
+  const Matrix data = testing::ManifoldData(601, 8, 2, 43);  // a last batch of one row
+  for (v1::BatchNorm bn : {v1::AFTER_ACTIVATION, v1::BEFORE_ACTIVATION}) {
+    SCOPED_TRACE(::testing::Message() << "batch_norm " << bn);
+    v1::TrainConfig config;
+    for (int w : {6, 6, 2}) config.add_encoder_widths(w);
+    config.set_batch_norm(bn);
+    config.set_residual(true);
+    config.set_batch_size(50);
+    config.set_pretrain_epochs(1);
+    config.set_finetune_epochs(6);
+    config.set_dropout(0.1f);
+    config.set_seed(7);
+    config.mutable_anomaly()->set_ensemble_size(2);
+    auto a = Train(config, data);
+    auto b = Train(config, data);
+    ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.status() : a.status());
+    const StackedAutoencoder& net = (*a)->autoencoder();
+    EXPECT_EQ(net.architecture().batch_norm(), v1::BATCH_NORM_NONE);
+    EXPECT_TRUE(net.architecture().residual());
+    EXPECT_TRUE(net.has_skip(1));
+    const Parameters& pa = net.parameters();
+    const Parameters& pb = (*b)->autoencoder().parameters();
+    for (size_t l = 0; l < pa.weights.size(); ++l) {
+      EXPECT_EQ(pa.weights[l], pb.weights[l]) << l;
+      EXPECT_EQ(pa.biases[l], pb.biases[l]) << l;
+      EXPECT_EQ(pa.out_scale[l], pb.out_scale[l]) << l;
+      EXPECT_EQ(pa.out_shift[l], pb.out_shift[l]) << l;
+      EXPECT_EQ(pa.bn_gamma[l].size(), 0) << l;
+    }
+    // Folded after the activation: scales and shifts on the hidden layers
+    // (h1, h2 and their decoder mirrors), learnt away from the identity.
+    if (bn == v1::AFTER_ACTIVATION) {
+      for (int l : {0, 1, 3, 4}) {
+        ASSERT_EQ(pa.out_scale[l].size(), 6) << l;
+        EXPECT_FALSE(pa.out_scale[l].isOnes(1e-3f)) << l;
+      }
+      EXPECT_EQ(pa.out_scale[2].size(), 0);
+    }
+    EXPECT_EQ((*a)->ensemble()[0].architecture().batch_norm(), v1::BATCH_NORM_NONE);
+    // It learns: the reconstruction error beats the untrained network's.
+    EXPECT_LT((*a)->info().summary.final_train_loss(), UntrainedLoss(config, data));
+  }
+}
+
 TEST(TrainerTest, BceMisuseIsRejected) {
   const Matrix data = testing::UniformMatrix(100, 4, 3, -2.0, 5.0);
   v1::TrainConfig config;
