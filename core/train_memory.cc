@@ -78,10 +78,14 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
   const double networks = EnsembleSize(resolved, rows, input_dim);
   m.parameter_bytes = Saturate(4 * params * (parameter_copies + 3 * (networks - 1)));
   // A mini-batch keeps each layer's pre-activation, activation and delta,
-  // plus the noisy or dropped-out input; an evaluation chunk runs forward.
+  // plus the noisy or dropped-out input; batch normalisation adds the
+  // normalised values and output, a skip the sum and its gradient; an
+  // evaluation chunk runs forward.
   const double batch = std::min<double>(resolved.batch_size(), std::max(r, 1.0));
-  m.activation_bytes =
-      Saturate(4 * std::max(4 * batch * layer_widths, 2 * std::min(kChunkRows, r) * layer_widths));
+  const double copies = 4 + (resolved.batch_norm() != v1::BATCH_NORM_NONE ? 2 : 0) +
+                        (resolved.residual() ? 2 : 0);
+  m.activation_bytes = Saturate(
+      4 * std::max(copies * batch * layer_widths, 2 * std::min(kChunkRows, r) * layer_widths));
   // FitCodeGaussian: the codes of every row (float), a sample of at most
   // 100,000 of them with its centered, kept and distance copies (double),
   // and the covariance, eigenvectors, precision and two products (k x k
