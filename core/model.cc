@@ -123,6 +123,12 @@ absl::StatusOr<Matrix> Model::Score(const Matrix& raw, ScoreMetric metric, Matri
         "this model version was trained before the ensemble score existed: score it with "
         "COMBINED (its default) or another metric, or train a new version");
   }
+  // Tails the index could not take (a model that skipped ValidateModel)
+  // would add nothing to every score: refuse instead.
+  if (ensemble && tail_index_.features() != input_dim()) {
+    return absl::FailedPreconditionError(
+        "the ensemble calibration's feature tails do not fit this model: validate it");
+  }
   if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
   Matrix own_code;
   if (code == nullptr && (UsesCode(metric) || ensemble)) code = &own_code;

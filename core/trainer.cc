@@ -49,8 +49,8 @@ Matrix GatherRows(const Matrix& top, const Matrix& bottom, const std::vector<int
   return out;
 }
 
-// Shuffles `rows` row numbers with `rng` and holds out the first `val_rows`
-// of them; the training rows keep their order.
+// Shuffles the rows of `top` stacked over `bottom` with `rng` and holds out
+// the first `val_rows` of them; the training rows keep their order.
 void SplitRows(const Matrix& top, const Matrix& bottom, int val_rows, std::mt19937_64* rng,
                Matrix* train, Matrix* val) {
   std::vector<int> perm(static_cast<size_t>(top.rows() + bottom.rows()));

@@ -84,25 +84,38 @@ v1::ModelArtifact HandMadeArtifact(int code_width, int64_t precision_values) {
 
 std::string TempPath(const std::string& name) { return ::testing::TempDir() + "/" + name; }
 
+// Writes `model` to `name` and reads it back: the same reconstruction and
+// features at every layer, bit for bit, and the same artifact. Returns
+// what was read.
+std::unique_ptr<Model> ExpectSameAfterWriteAndRead(const Model& model, const std::string& name) {
+  const std::string path = TempPath(name);
+  EXPECT_TRUE(WriteModelFile(model, path).ok());
+  auto loaded = ReadModelFile(path);
+  if (!loaded.ok()) {
+    ADD_FAILURE() << "cannot read back " << path << ": " << loaded.status();
+    return nullptr;
+  }
+  const Matrix x = testing::GaussianMatrix(50, 7, 8, 2.0);
+  EXPECT_EQ(*(*loaded)->Reconstruct(x), *model.Reconstruct(x));
+  for (int layer = 1; layer <= model.depth(); ++layer) {
+    EXPECT_EQ(*(*loaded)->Encode(x, layer), *model.Encode(x, layer)) << "layer " << layer;
+  }
+  // Everything else survives too.
+  EXPECT_EQ(ModelToArtifact(**loaded).SerializeAsString(),
+            ModelToArtifact(model).SerializeAsString());
+  return *std::move(loaded);
+}
+
 TEST(ModelIoTest, RoundTripIsBitIdentical) {
   for (bool tied : {false, true}) {
     const std::unique_ptr<Model> model = TrainedModel(tied);
-    const std::string path = TempPath(tied ? "tied.strata" : "untied.strata");
-    ASSERT_TRUE(WriteModelFile(*model, path).ok());
-    auto loaded = ReadModelFile(path);
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
-    const Matrix x = testing::GaussianMatrix(50, 7, 8, 2.0);
-    EXPECT_EQ(*(*loaded)->Reconstruct(x), *model->Reconstruct(x));
-    for (int layer = 1; layer <= model->depth(); ++layer) {
-      EXPECT_EQ(*(*loaded)->Encode(x, layer), *model->Encode(x, layer));
-    }
-    // Everything else survives too, and a second write gives the same bytes.
-    EXPECT_EQ(ModelToArtifact(**loaded).SerializeAsString(),
-              ModelToArtifact(*model).SerializeAsString());
-    EXPECT_EQ(*SerializeModel(**loaded), *SerializeModel(*model));
-    EXPECT_EQ((*loaded)->info().feature_names, model->info().feature_names);
+    const std::unique_ptr<Model> loaded =
+        ExpectSameAfterWriteAndRead(*model, tied ? "tied.strata" : "untied.strata");
+    ASSERT_NE(loaded, nullptr);
+    EXPECT_EQ(*SerializeModel(*loaded), *SerializeModel(*model));
+    EXPECT_EQ(loaded->info().feature_names, model->info().feature_names);
     // One pretraining epoch for each of 2 layers, then 3 fine-tuning epochs.
-    EXPECT_EQ((*loaded)->info().history.size(), 5u);
+    EXPECT_EQ(loaded->info().history.size(), 5u);
   }
 }
 
@@ -111,18 +124,7 @@ TEST(ModelIoTest, RoundTripIsBitIdentical) {
 // folded scales and refuses unfolded normalisation.
 TEST(ModelIoTest, FoldedNormalisationAndSkipsRoundTrip) {
   for (v1::BatchNorm bn : {v1::AFTER_ACTIVATION, v1::BEFORE_ACTIVATION}) {
-    const std::unique_ptr<Model> model = TrainedModel(false, bn, true);
-    const std::string path = TempPath("bn.strata");
-    ASSERT_TRUE(WriteModelFile(*model, path).ok());
-    auto loaded = ReadModelFile(path);
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
-    const Matrix x = testing::GaussianMatrix(50, 7, 8, 2.0);
-    EXPECT_EQ(*(*loaded)->Reconstruct(x), *model->Reconstruct(x));
-    for (int layer = 1; layer <= model->depth(); ++layer) {
-      EXPECT_EQ(*(*loaded)->Encode(x, layer), *model->Encode(x, layer));
-    }
-    EXPECT_EQ(ModelToArtifact(**loaded).SerializeAsString(),
-              ModelToArtifact(*model).SerializeAsString());
+    EXPECT_NE(ExpectSameAfterWriteAndRead(*TrainedModel(false, bn, true), "bn.strata"), nullptr);
   }
   const v1::ModelArtifact good =
       ModelToArtifact(*TrainedModel(false, v1::AFTER_ACTIVATION, true));
