@@ -8,38 +8,17 @@
 //
 // Prints a table and a final line:
 //   RESULT ratio_b256=<GFLOP/s at 256 / ceiling> ratio_b4096=... ceiling_gflops=...
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <functional>
 #include <random>
 #include <vector>
 
+#include "bench/machine.h"
 #include "core/allocator.h"
 #include "core/model.h"
 #include "core/scaler.h"
 #include "core/stacked_autoencoder.h"
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// Median seconds of `fn` over repeats: at least 3, at most `max_reps`, and no
-// more once `budget_s` is spent.
-double MedianSeconds(const std::function<void()>& fn, int max_reps, double budget_s) {
-  fn();  // warm-up: allocations, caches, thread pool
-  std::vector<double> times;
-  const Clock::time_point start = Clock::now();
-  while (static_cast<int>(times.size()) < max_reps &&
-         (times.size() < 3 ||
-          std::chrono::duration<double>(Clock::now() - start).count() < budget_s)) {
-    const Clock::time_point t0 = Clock::now();
-    fn();
-    times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
-}
 
 strata::Matrix Random(int rows, int cols, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -57,7 +36,7 @@ int main() {
   constexpr int kN = 2048;
   const strata::Matrix a = Random(kN, kN, 1), b = Random(kN, kN, 2);
   strata::Matrix c(kN, kN);
-  const double gemm_s = MedianSeconds([&] { c.noalias() = a * b; }, 15, 5.0);
+  const double gemm_s = strata::bench::MedianSeconds([&] { c.noalias() = a * b; }, 15, 5.0);
   const double ceiling = 2.0 * kN * kN * kN / gemm_s / 1e9;
 
   strata::v1::Architecture arch;
@@ -80,7 +59,7 @@ int main() {
   for (int batch : {1, 16, 256, 4096}) {
     const strata::Matrix x = Random(batch, 784, 10 + batch);
     volatile float sink = 0;
-    const double s = MedianSeconds(
+    const double s = strata::bench::MedianSeconds(
         [&] {
           auto code = model.Encode(x, model.depth());
           sink = sink + (*code)(0, 0);

@@ -43,4 +43,19 @@ Machine MeasureMachine() {
   return m;
 }
 
+double MedianSeconds(const std::function<void()>& fn, int max_reps, double budget_s) {
+  using Clock = std::chrono::steady_clock;
+  fn();
+  std::vector<double> seconds;
+  const Clock::time_point start = Clock::now();
+  while (static_cast<int>(seconds.size()) < max_reps &&
+         (seconds.size() < 3 ||
+          std::chrono::duration<double>(Clock::now() - start).count() < budget_s)) {
+    const Clock::time_point t0 = Clock::now();
+    fn();
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return Median(std::move(seconds));
+}
+
 }  // namespace strata::bench

@@ -8,6 +8,7 @@
 #ifndef STRATA_BENCH_MACHINE_H_
 #define STRATA_BENCH_MACHINE_H_
 
+#include <functional>
 #include <string>
 
 namespace strata::bench {
@@ -22,6 +23,10 @@ struct Machine {
 
 // Takes about a second.
 Machine MeasureMachine();
+
+// Median seconds of `fn` after one warm-up call: at least 3 timings, at most
+// `max_reps`, and no more once `budget_s` seconds are spent.
+double MedianSeconds(const std::function<void()>& fn, int max_reps, double budget_s);
 
 }  // namespace strata::bench
 

@@ -19,13 +19,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "bench/mnist.h"
+#include "bench/train_job.h"
 #include "client/strata_client.h"
 #include "client/training_report.h"
 #include "core/evaluation.h"
 #include "core/file_util.h"
 #include "core/pca.h"
 #include "core/train_config.h"
-#include "proto/dense_matrix.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");
 ABSL_FLAG(std::string, config, "data/configs/mnist_hinton.json", "TrainConfig JSON (the preset)");
@@ -37,11 +37,6 @@ namespace {
 int Fail(const absl::Status& s) {
   std::cerr << "mnist_hinton: " << s << "\n";
   return 1;
-}
-
-// Mean over rows of the squared error summed over the row's values.
-double ErrorPerImage(const Matrix& reconstruction, const Matrix& x) {
-  return (reconstruction - x).cast<double>().rowwise().squaredNorm().mean();
 }
 
 int Run() {
@@ -69,11 +64,8 @@ int Run() {
               static_cast<int>(train->rows()), options.target.c_str());
   std::fflush(stdout);
   const absl::Time start = absl::Now();
-  absl::StatusOr<v1::TrainJob> job =
-      client->UploadTrainJob(spec, train->data(), train->rows(), static_cast<int32_t>(train->cols()));
-  if (!job.ok()) return Fail(job.status());
   int printed = 0;
-  job = client->WatchTrainJob(job->id(), [&](const v1::TrainJob& j) {
+  absl::StatusOr<v1::TrainJob> job = bench::TrainAndWait(*client, spec, *train, [&](const v1::TrainJob& j) {
     const v1::TrainJobProgress& p = j.progress();
     if (p.epochs_done() >= printed + 5 || (p.epochs_done() > printed && p.epochs_done() <= 3)) {
       printed = p.epochs_done();
@@ -83,11 +75,6 @@ int Run() {
     }
   });
   if (!job.ok()) return Fail(job.status());
-  if (job->state() != v1::TrainJob::SUCCEEDED) {
-    return Fail(absl::InternalError(absl::StrCat("job ", job->id(), " ",
-                                                 v1::TrainJob::State_Name(job->state()), ": ",
-                                                 job->error())));
-  }
   const double train_minutes = job->progress().elapsed_seconds() / 60;
   const double wall_minutes = absl::ToDoubleMinutes(absl::Now() - start);
 
@@ -95,36 +82,10 @@ int Run() {
   v1::ModelSpec model;
   model.set_name("mnist");
   model.set_version(job->version());
-  Matrix reconstruction(test->rows(), test->cols()), codes;
-  for (Eigen::Index at = 0; at < test->rows(); at += 1000) {
-    const Eigen::Index n = std::min<Eigen::Index>(1000, test->rows() - at);
-    v1::DenseMatrix rows;
-    ToDenseMatrix(test->middleRows(at, n), &rows);
-    v1::ReconstructRequest request;
-    *request.mutable_model() = model;
-    *request.mutable_rows() = rows;
-    absl::StatusOr<v1::ReconstructResponse> r = client->Reconstruct(request);
-    if (!r.ok()) return Fail(r.status());
-    absl::StatusOr<Matrix> answer = FromDenseMatrix(r->reconstructions(), "reconstructions");
-    if (!answer.ok()) return Fail(answer.status());
-    if (answer->rows() != n || answer->cols() != test->cols()) {
-      return Fail(absl::InternalError("reconstructions: not the shape of the rows sent"));
-    }
-    reconstruction.middleRows(at, n) = *answer;
-    v1::EncodeRequest encode;
-    *encode.mutable_model() = model;
-    *encode.mutable_rows() = std::move(rows);
-    absl::StatusOr<v1::EncodeResponse> e = client->Encode(encode);
-    if (!e.ok()) return Fail(e.status());
-    absl::StatusOr<Matrix> features = FromDenseMatrix(e->features(), "features");
-    if (!features.ok()) return Fail(features.status());
-    if (at == 0) codes.resize(test->rows(), features->cols());
-    if (features->rows() != n || features->cols() != codes.cols()) {
-      return Fail(absl::InternalError("features: not one row of codes per row sent"));
-    }
-    codes.middleRows(at, n) = *features;
-  }
-  const double err = ErrorPerImage(reconstruction, *test);
+  Matrix codes;
+  absl::StatusOr<Matrix> reconstruction = bench::ReconstructAll(*client, model, *test, &codes);
+  if (!reconstruction.ok()) return Fail(reconstruction.status());
+  const double err = bench::ErrorPerImage(*reconstruction, *test);
 
   // The baseline, same data, same run.
   absl::StatusOr<v1::GetModelResponse> info = client->GetModel(model);
@@ -132,7 +93,7 @@ int Run() {
   const int width = static_cast<int>(codes.cols());
   absl::StatusOr<Pca> pca = FitPca(*train, width);
   if (!pca.ok()) return Fail(pca.status());
-  const double pca_err = ErrorPerImage(pca->Reconstruct(*test), *test);
+  const double pca_err = bench::ErrorPerImage(pca->Reconstruct(*test), *test);
   const double train_err = info->summary().mean_reconstruction_mse() * 784;
 
   std::vector<v1::EpochRecord> history(info->history().begin(), info->history().end());

@@ -150,6 +150,8 @@ absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::Create(const v1::
     v->resize(n);
   }
   p.weights.resize(n);
+  int skips = 0;
+  for (int l = 0; l < n; ++l) skips += net.has_skip(l) ? 1 : 0;
   for (int l = 0; l < n; ++l) {
     const int in = net.layer_in(l), out = net.layer_out(l);
     p.biases[l].setZero(out);
@@ -160,7 +162,9 @@ absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::Create(const v1::
       p.bn_var[l].setOnes(out);
     }
     if (net.is_tied(l)) continue;
-    std::normal_distribution<double> normal(0.0, InitStddev(net.layer_activation(l), in, out));
+    double stddev = InitStddev(net.layer_activation(l), in, out);
+    if (net.has_skip(l) && !net.has_batch_norm(l)) stddev /= skips;
+    std::normal_distribution<double> normal(0.0, stddev);
     MatrixT<T>& w = net.params_.weights[l];
     w.resize(in, out);
     for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<T>(normal(rng));

@@ -66,7 +66,13 @@ template <typename T>
 class StackedAutoencoderT {
  public:
   // A network with freshly initialised weights (He for the relu family,
-  // LeCun for selu, Glorot otherwise; zero biases), drawn from `seed`.
+  // LeCun for selu, Glorot otherwise; zero biases), drawn from `seed`. A
+  // layer with a skip and no normalisation starts with its weights scaled by
+  // 1/L, L the network's number of skip layers: its branch f(h) adds to h
+  // with a mean that does not cancel (relu's is positive), so at full scale
+  // the activations grow like (1 + c)^L and a deep residual stack diverges;
+  // at 1/L they grow at most by a constant factor at any depth. A normalised
+  // branch has unit scale whatever its weights', and keeps the plain init.
   static absl::StatusOr<StackedAutoencoderT> Create(const v1::Architecture& arch, uint64_t seed);
   // A network with the given parameters, checked against the architecture.
   static absl::StatusOr<StackedAutoencoderT> FromParameters(const v1::Architecture& arch,

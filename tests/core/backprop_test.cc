@@ -97,7 +97,9 @@ TEST_P(GradCheckTest, GradMatchesFiniteDifferences) {
   if (c.batch_norm != v1::BATCH_NORM_NONE) {
     ASSERT_TRUE(net->has_batch_norm(0) && net->has_batch_norm(1) && !net->has_batch_norm(2));
   }
-  if (c.residual) ASSERT_TRUE(net->has_skip(1) && net->has_skip(4) && !net->has_skip(0));
+  if (c.residual) {
+    ASSERT_TRUE(net->has_skip(1) && net->has_skip(4) && !net->has_skip(0));
+  }
 
   // Inputs differ from targets, as in denoising.
   const MatrixT<double> input = UniformMatrix<double>(7, 5, 1, 0.05, 0.95);

@@ -272,6 +272,52 @@ TEST(StackedAutoencoderTest, NormalisationShapesAreChecked) {
   EXPECT_TRUE(ValidateArchitecture(tied).ok());
 }
 
+// 100 -> 32 relu layers of width 64 -> code 8, with skips: 31 encoder and
+// 31 decoder skip layers.
+v1::Architecture DeepResidual(v1::BatchNorm bn) {
+  v1::Architecture arch;
+  arch.set_input_dim(100);
+  for (int l = 0; l < 32; ++l) {
+    arch.add_encoder_widths(64);
+    arch.add_encoder_activations(v1::RELU);
+  }
+  arch.add_encoder_widths(8);
+  arch.add_encoder_activations(v1::LINEAR);
+  arch.set_output_activation(v1::LINEAR);
+  arch.set_residual(true);
+  arch.set_batch_norm(bn);
+  return arch;
+}
+
+float WeightStddev(const Matrix& w) {
+  const float mean = w.mean();
+  return std::sqrt((w.array() - mean).square().sum() / static_cast<float>(w.size()));
+}
+
+// A skip layer without normalisation starts at 1/L of the plain init (L =
+// 62 skip layers), so 32 residual layers leave the activations' scale within
+// a small factor of h1's; at the plain init they would grow by thousands.
+TEST(StackedAutoencoderTest, DeepResidualStacksStartAtABoundedScale) {
+  const auto net = StackedAutoencoder::Create(DeepResidual(v1::BATCH_NORM_NONE), 5);
+  ASSERT_TRUE(net.ok()) << net.status();
+  int skips = 0;
+  for (int l = 0; l < net->num_layers(); ++l) skips += net->has_skip(l) ? 1 : 0;
+  ASSERT_EQ(skips, 62);
+  const float he = std::sqrt(2.0f / 64);
+  const float he_in = std::sqrt(2.0f / 100);  // 100 -> 64, no skip
+  EXPECT_NEAR(WeightStddev(net->parameters().weights[0]), he_in, 0.03f * he_in);
+  EXPECT_NEAR(WeightStddev(net->parameters().weights[1]), he / 62, 0.03f * he / 62);
+  const Matrix x = testing::GaussianMatrix(200, 100, 6);
+  const float h1 = net->Encode(x, 1).rowwise().norm().mean();
+  const float h32 = net->Encode(x, 32).rowwise().norm().mean();
+  EXPECT_LT(h32, 3 * h1) << "h1 " << h1 << " h32 " << h32;
+  EXPECT_GT(h32, h1);  // the skips still add something
+  // A normalised branch has unit scale whatever its weights': the plain init.
+  const auto normalised = StackedAutoencoder::Create(DeepResidual(v1::AFTER_ACTIVATION), 5);
+  ASSERT_TRUE(normalised.ok()) << normalised.status();
+  EXPECT_NEAR(WeightStddev(normalised->parameters().weights[1]), he, 0.03f * he);
+}
+
 TEST(StackedAutoencoderTest, RunningStatisticsMoveByTheMomentum) {
   StackedAutoencoder net = NormalisedNet(v1::AFTER_ACTIVATION, false);
   const Parameters before = net.parameters();

@@ -1,5 +1,7 @@
 #include "core/train_config.h"
 
+#include "core/file_util.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -230,6 +232,30 @@ TEST(TrainConfigTest, JsonRoundTrip) {
   auto back = ParseTrainConfigJson(TrainConfigToJson(*c));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->SerializeAsString(), c->SerializeAsString());
+}
+
+// The shipped example configs parse and resolve for their data's width
+// (tests run from the source tree). The tutorial's very deep network is
+// what README and bench/deep_ae.sh say it is.
+TEST(TrainConfigTest, ShippedConfigsResolve) {
+  for (const auto& [file, input_dim] : std::vector<std::pair<std::string, int>>{
+           {"data/configs/thyroid.json", 6},
+           {"data/configs/mnist_hinton.json", 784},
+           {"data/configs/mnist_deep_bn.json", 784}}) {
+    SCOPED_TRACE(file);
+    absl::StatusOr<std::string> json = ReadFileToString(file);
+    ASSERT_TRUE(json.ok()) << json.status();
+    absl::StatusOr<v1::TrainConfig> c = ParseTrainConfigJson(*json);
+    ASSERT_TRUE(c.ok()) << c.status();
+    absl::StatusOr<v1::TrainConfig> r = ResolveTrainConfig(*c, input_dim);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (file == "data/configs/mnist_deep_bn.json") {
+      EXPECT_THAT(r->encoder_widths(), ::testing::ElementsAre(512, 384, 256, 128, 64, 16));
+      EXPECT_EQ(r->batch_norm(), v1::AFTER_ACTIVATION);
+      EXPECT_FLOAT_EQ(r->dropout(), 0.3f);
+      EXPECT_EQ(r->pretrain_epochs(), 0);
+    }
+  }
 }
 
 }  // namespace
