@@ -9,7 +9,8 @@
 // the same optimizer, batch size, epochs and seed (the config's), without
 // pretraining; only the architecture and the two switches change:
 // - the deep-autoencoder tutorial's 784-512-256-128-32 (dropout 0.2) and its
-//   very deep 784-512-384-256-128-64-16 (dropout 0.3), each plain, +BN,
+//   very deep 784-512-384-256-128-64-16 (dropout 0.3; and again without
+//   dropout, "deep_nodrop"), each plain, +BN,
 //   +residual and +both, where residual applies only to hidden layers of
 //   equal input and output widths (these two have none, so those variants
 //   are reported as such and not trained);
@@ -23,7 +24,7 @@
 // the model store, at batch 1 and 256.
 //
 // Ends with: RESULT err_<network>_<variant>=... ratio_deep_plain_vs_bn=...
-//            encode_ratio_b1=... encode_ratio_b256=... gemm_gflops=...
+//            ratio_deep_nodrop_plain_vs_bn=... encode_ratio_b1=... encode_ratio_b256=... gemm_gflops=...
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -135,6 +136,8 @@ int RunAll() {
   if (absl::GetFlag(FLAGS_tutorial)) {
     networks.push_back({"tutorial", {512, 256, 128, 32}, 0.2f});
     networks.push_back({"very_deep", {512, 384, 256, 128, 64, 16}, 0.3f});
+    // The same without dropout: what BN does apart from dropout's noise.
+    networks.push_back({"deep_nodrop", {512, 384, 256, 128, 64, 16}, 0});
   }
   for (absl::string_view d : absl::StrSplit(absl::GetFlag(FLAGS_depths), ',', absl::SkipEmpty())) {
     int depth = 0;
@@ -185,7 +188,7 @@ int RunAll() {
                                            : base->batch_norm())
                                     : v1::BATCH_NORM_NONE);
       c.set_residual(v.residual);
-      std::printf("  %-10s %-5s ...", net.name.c_str(), v.name);
+      std::printf("  %-11s %-5s ...", net.name.c_str(), v.name);
       std::fflush(stdout);
       absl::StatusOr<v1::TrainJob> job =
           bench::TrainAndWait(*client, spec, train, [](const v1::TrainJob&) {});
@@ -225,7 +228,7 @@ int RunAll() {
 
   std::printf("\nsquared error per test image (sum over 784 pixels, mean over %d images)\n",
               static_cast<int>(test->rows()));
-  std::printf("%-10s %-6s %6s %7s %9s %10s %9s  %s\n", "network", "var", "hidden", "epochs",
+  std::printf("%-11s %-6s %6s %7s %9s %10s %9s  %s\n", "network", "var", "hidden", "epochs",
               "seconds", "test_err", "train_err", "encoder");
   std::string result;
   for (const Run& r : runs) {
@@ -235,12 +238,12 @@ int RunAll() {
     }
     const std::string encoder = Describe(static_cast<int>(test->cols()), net->widths);
     if (!r.trained) {
-      std::printf("%-10s %-6s %6d %7s %9s %10s %9s  %s (%s)\n", r.network.c_str(),
+      std::printf("%-11s %-6s %6d %7s %9s %10s %9s  %s (%s)\n", r.network.c_str(),
                   r.variant.c_str(), r.hidden_layers, "-", "-", "-", "-", encoder.c_str(),
                   r.note.c_str());
       continue;
     }
-    std::printf("%-10s %-6s %6d %7d %9.1f %10.2f %9.2f  %s\n", r.network.c_str(), r.variant.c_str(),
+    std::printf("%-11s %-6s %6d %7d %9.1f %10.2f %9.2f  %s\n", r.network.c_str(), r.variant.c_str(),
                 r.hidden_layers, r.epochs, r.seconds, r.test_err, r.train_err, encoder.c_str());
     absl::StrAppendFormat(&result, " err_%s=%.2f", r.key, r.test_err);
   }
@@ -259,6 +262,12 @@ int RunAll() {
   if (deep_plain != nullptr && deep_bn != nullptr) {
     absl::StrAppendFormat(&result, " ratio_deep_plain_vs_bn=%.3f",
                           deep_plain->test_err / deep_bn->test_err);
+  }
+  const Run* nodrop_plain = find("deep_nodrop_plain");
+  const Run* nodrop_bn = find("deep_nodrop_bn");
+  if (nodrop_plain != nullptr && nodrop_bn != nullptr) {
+    absl::StrAppendFormat(&result, " ratio_deep_nodrop_plain_vs_bn=%.3f",
+                          nodrop_plain->test_err / nodrop_bn->test_err);
   }
 
   // Encode throughput of the served networks: very deep +BN (folded at

@@ -7,7 +7,7 @@
 # the folded BN model's Encode throughput against the same network without BN.
 #   bash bench/deep_ae.sh [--train_rows=N] [--epochs=N] [--depths=4,8] [--tutorial=false]
 # MNIST from $STRATA_MNIST_DIR (default ../shared/data/mnist). Bounded: killed
-# after 75 minutes (about 25 with the defaults on 2 vCPUs with AVX-512).
+# after 75 minutes (about 35 with the defaults on 2 vCPUs with AVX-512).
 # Ends with: RESULT err_<network>_<variant>=... ratio_deep_plain_vs_bn=...
 #            encode_ratio_b1=... encode_ratio_b256=... mean_image_err=... gemm_gflops=...
 set -euo pipefail

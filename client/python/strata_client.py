@@ -290,13 +290,18 @@ class StrataClient:
         return self._call(self._inference.AnomalyScore, request)
 
     def stream_scores(self, model, batches, version=None, label=None, feature_errors=False,
-                      metric=None, columns=None, drop_columns=()):
+                      metric=None, columns=None, drop_columns=(), timeout=None):
         """Scores an iterable of row batches on one stream: a generator of one
         AnomalyScoreResponse per batch, in order (see score()). A batch that
         fails the checks ends the stream: the responses for the batches before
         it come first, then its ValueError (or whatever exception `batches`
         raised). A failure at the server, which can only concern an earlier
-        batch, raises StrataError with the server's code and message."""
+        batch, raises StrataError with the server's code and message.
+
+        timeout: seconds for the whole stream, after which it ends with
+        StrataError DEADLINE_EXCEEDED. Default None: no deadline, since a
+        stream of records may run for as long as they come (the client's
+        own timeout is for unary calls)."""
         options = _options(metric, feature_errors)
         spec, features = self._features(_spec(model, version, label), columns, drop_columns)
         failed = []  # the exception that ended the requests, raised here instead of grpc's
@@ -318,7 +323,7 @@ class StrataClient:
         # A failed batch ends the requests as if they were all sent, so an
         # RpcError is the server's, about an earlier batch: it comes first.
         try:
-            for response in self._inference.StreamAnomalyScore(requests(),
+            for response in self._inference.StreamAnomalyScore(requests(), timeout=timeout,
                                                                metadata=self._metadata):
                 yield response
         except grpc.RpcError as e:

@@ -52,6 +52,23 @@ TEST(TrainMemoryTest, SmallConfigByHand) {
             m.data_bytes + m.parameter_bytes + m.activation_bytes + m.calibration_bytes);
 }
 
+// A mini-batch keeps 4 copies of every layer's width; batch normalisation
+// adds the normalised values and its output, a skip the sum and its
+// gradient.
+TEST(TrainMemoryTest, NormalisationAndSkipsCountTheirCopiesOfTheBatch) {
+  v1::TrainConfig c;
+  c.add_encoder_widths(4);  // 4 -> 4: a skip with residual
+  c.add_encoder_widths(2);
+  c.set_batch_size(100);
+  // Widths 4 + (4+4) + (2+4) = 18; 4 copies of 100 rows beat the evaluation
+  // chunk's 2 copies.
+  EXPECT_EQ(EstimateTrainingMemory(Resolved(c, 4), 4, 100).activation_bytes, 4 * 100 * 18 * 4);
+  c.set_batch_norm(v1::AFTER_ACTIVATION);
+  EXPECT_EQ(EstimateTrainingMemory(Resolved(c, 4), 4, 100).activation_bytes, 6 * 100 * 18 * 4);
+  c.set_residual(true);
+  EXPECT_EQ(EstimateTrainingMemory(Resolved(c, 4), 4, 100).activation_bytes, 8 * 100 * 18 * 4);
+}
+
 TEST(TrainMemoryTest, WideCodeIsDominatedByTheCalibration) {
   v1::TrainConfig c;
   c.add_encoder_widths(16384);

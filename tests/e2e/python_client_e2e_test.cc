@@ -27,17 +27,23 @@ class PythonClientTest : public ::testing::Test {
     server_ = std::make_unique<testing::ServerProcess>(dir_);
     ASSERT_GT(server_->port(), 0);
   }
-  // Runs Debian's python3 (where python3-grpcio lives) with the build's stubs.
+  // Runs Debian's python3 (where python3-grpcio lives) with the build's stubs,
+  // killed after 150 s so that a hang fails the test with its output instead
+  // of running into ctest's limit with none.
   ShellResult Python(const std::string& args) {
-    return testing::Shell(absl::StrCat("PYTHONPATH=", STRATA_PYTHON_DIR, " /usr/bin/python3 ",
-                                       args));
+    return testing::Shell(absl::StrCat("PYTHONPATH=", STRATA_PYTHON_DIR,
+                                       " timeout -k 5 150 /usr/bin/python3 ", args));
   }
   std::string Target() const { return absl::StrCat("127.0.0.1:", server_->port()); }
   // Runs a Python script with csv, json, numpy as np, StrataClient and
   // StrataError imported, and `c` a client of this server.
   ShellResult Script(const std::string& body) {
-    return Python(absl::StrCat("-c \"$(cat <<'PYEOF'\n", "import csv, json\n",
+    return Python(absl::StrCat("-c \"$(cat <<'PYEOF'\n", "import csv, json, time\n",
                                "import numpy as np\n",
+                               // A script still running after 120 s prints every
+                               // thread's stack and exits: where it hung.
+                               "import faulthandler\n",
+                               "faulthandler.dump_traceback_later(120, exit=True)\n",
                                "from strata_client import StrataClient, StrataError\n",
                                "c = StrataClient('", Target(), "')\n", body, "PYEOF\n)\""));
   }
@@ -248,10 +254,11 @@ TEST_F(PythonClientTest, StreamScoresRaiseTheRealCause) {
   ASSERT_NO_FATAL_FAILURE(TrainThyroid());
   const ShellResult py = Script(R"py(
 rows = [[float(v) for v in r[:6]] for r in list(csv.reader(open('data/thyroid.csv')))[1:5]]
-def stream(batches):
+def stream(batches, timeout=60):
     scored = []
     try:
-        for response in c.stream_scores('m', batches): scored.append(len(response.scores))
+        for response in c.stream_scores('m', batches, timeout=timeout):
+            scored.append(len(response.scores))
         return 'no error'
     except Exception as e:
         return '%s then %s: %s' % (scored, type(e).__name__, e)
@@ -260,6 +267,11 @@ def truncated():
     raise ValueError('input file truncated')
 print('ragged later batch:', stream([rows, [[1.0] * 6, [1.0]]]))
 print('failing iterable:', stream(truncated()))
+def stalled():
+    yield rows
+    time.sleep(4)
+    yield rows
+print('stalled past its timeout:', stream(stalled(), timeout=2))
 # The server refuses batch 1 while batch 2 fails in the client: the server's
 # error, about the earlier batch, wins every time (before, a race).
 refused = [stream([rows, [[1.0, 2.0, 3.0]], [[1.0] * 6, [1.0]]]) for i in range(10)]
@@ -274,6 +286,9 @@ print('server refuses batch 1: its error in %d of 10: %s' % (sum(
   EXPECT_THAT(py.output,
               HasSubstr("failing iterable: [4] then ValueError: input file truncated\n"));
   EXPECT_THAT(py.output, HasSubstr("server refuses batch 1: its error in 10 of 10"));
+  // The stream's deadline (the first answer may or may not beat it on a busy machine).
+  EXPECT_THAT(py.output, HasSubstr("stalled past its timeout: "));
+  EXPECT_THAT(py.output, HasSubstr("then StrataError: DEADLINE_EXCEEDED"));
 }
 
 TEST_F(PythonClientTest, MetricNamesAreTheCliNamesOrTheProtoNames) {
