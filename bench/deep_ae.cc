@@ -192,6 +192,13 @@ int RunAll() {
       std::fflush(stdout);
       absl::StatusOr<v1::TrainJob> job =
           bench::TrainAndWait(*client, spec, train, [](const v1::TrainJob&) {});
+      if (absl::IsInternal(job.status())) {  // the job failed (diverged): a result too
+        run.note = std::string(job.status().message());
+        std::printf(" %s\n", run.note.c_str());
+        std::fflush(stdout);
+        runs.push_back(std::move(run));
+        continue;
+      }
       if (!job.ok()) return Fail(job.status());
       v1::ModelSpec model;
       model.set_name(spec.model_name());
@@ -238,6 +245,9 @@ int RunAll() {
     }
     const std::string encoder = Describe(static_cast<int>(test->cols()), net->widths);
     if (!r.trained) {
+      if (!r.note.empty() && r.note.rfind("no hidden layer", 0) != 0) {
+        absl::StrAppendFormat(&result, " err_%s=failed", r.key);
+      }
       std::printf("%-11s %-6s %6d %7s %9s %10s %9s  %s (%s)\n", r.network.c_str(),
                   r.variant.c_str(), r.hidden_layers, "-", "-", "-", "-", encoder.c_str(),
                   r.note.c_str());

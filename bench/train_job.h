@@ -16,7 +16,8 @@
 namespace strata::bench {
 
 // Uploads `rows` with `spec` and follows the job, calling `on_update` on each
-// change. An error unless the job SUCCEEDED (naming its state and error).
+// change. An error unless the job SUCCEEDED: INTERNAL naming its state and
+// error when the job ended otherwise, the RPC's status when a call failed.
 absl::StatusOr<v1::TrainJob> TrainAndWait(
     StrataClient& client, const v1::TrainJobSpec& spec, const Matrix& rows,
     const std::function<void(const v1::TrainJob&)>& on_update);

@@ -156,7 +156,8 @@ absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::Create(const v1::
     const int in = net.layer_in(l), out = net.layer_out(l);
     p.biases[l].setZero(out);
     if (net.has_batch_norm(l)) {
-      p.bn_gamma[l].setOnes(out);
+      // A skip's normalised branch starts at 1/L scale, as an unnormalised one (below).
+      p.bn_gamma[l].setConstant(out, net.has_skip(l) ? T(1) / static_cast<T>(skips) : T(1));
       p.bn_beta[l].setZero(out);
       p.bn_mean[l].setZero(out);
       p.bn_var[l].setOnes(out);

@@ -72,7 +72,8 @@ class StackedAutoencoderT {
   // with a mean that does not cancel (relu's is positive), so at full scale
   // the activations grow like (1 + c)^L and a deep residual stack diverges;
   // at 1/L they grow at most by a constant factor at any depth. A normalised
-  // branch has unit scale whatever its weights', and keeps the plain init.
+  // branch's scale is its normalisation's gamma, whatever its weights': it
+  // keeps the plain weights and starts with gamma = 1/L instead of 1.
   static absl::StatusOr<StackedAutoencoderT> Create(const v1::Architecture& arch, uint64_t seed);
   // A network with the given parameters, checked against the architecture.
   static absl::StatusOr<StackedAutoencoderT> FromParameters(const v1::Architecture& arch,

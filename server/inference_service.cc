@@ -263,7 +263,17 @@ class ScoreStreamReactor final
   // stream_ lives until OnDone.
   void Run(const Actions& a) ABSL_LOCKS_EXCLUDED(mu_) {
     if (a.write != nullptr) StartWrite(a.write);
-    if (a.read) StartRead(&request_);
+    if (a.read) {
+      StartRead(&request_);
+      // Only now may the stream finish (another thread may have been about
+      // to, and no read may start after Finish).
+      Actions started;
+      {
+        MutexLock lock(&mu_);
+        started = stream_.OnReadStarted();
+      }
+      Run(started);
+    }
     if (a.finish.has_value()) Finish(ToGrpcStatus(*a.finish));
   }
 

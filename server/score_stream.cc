@@ -22,6 +22,11 @@ ScoreStream::Actions ScoreStream::OnRefused(int64_t index, absl::Status status) 
   return Next();
 }
 
+ScoreStream::Actions ScoreStream::OnReadStarted() {
+  --reads_starting_;
+  return Next();
+}
+
 ScoreStream::Actions ScoreStream::OnClientDone() {
   reading_ = false;
   client_done_ = true;
@@ -62,8 +67,11 @@ void ScoreStream::Fail(int64_t index, absl::Status status) {
 ScoreStream::Actions ScoreStream::Next() {
   Actions a;
   if (finished_) return a;
+  // Finish waits for any write in flight (including one started below) and
+  // for any read being started.
+  const auto may_finish = [this] { return !writing_ && reads_starting_ == 0; };
   if (cancelled_) {
-    if (!writing_) {
+    if (may_finish()) {
       finished_ = true;
       a.finish = absl::CancelledError("the client went away");
     }
@@ -81,7 +89,7 @@ ScoreStream::Actions ScoreStream::Next() {
   }
   if (failed_index_ != kNone) {
     // Every answer before the failure has gone out: end with its status.
-    if (!writing_ && next_write_ == failed_index_) {
+    if (may_finish() && next_write_ == failed_index_) {
       finished_ = true;
       ready_.clear();
       a.finish = failure_;
@@ -90,9 +98,10 @@ ScoreStream::Actions ScoreStream::Next() {
   }
   if (!reading_ && !client_done_ && read_ - written_ < max_in_flight_) {
     reading_ = true;
+    ++reads_starting_;
     a.read = true;
   }
-  if (client_done_ && !writing_ && next_write_ == read_) {
+  if (client_done_ && may_finish() && next_write_ == read_) {
     finished_ = true;
     a.finish = absl::OkStatus();
   }

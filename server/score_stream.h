@@ -16,7 +16,7 @@
 //  - a failed write (the client went away) ends the stream CANCELLED.
 //
 //   ScoreStream s(16);
-//   Run(s.Start());                  // the first read
+//   Run(s.Start());                  // the first read (then OnReadStarted)
 //   Run(s.OnRead(0));                // message 0 handed to a model call
 //   Run(s.OnAnswer(0, response));    // its answer: written when its turn comes
 //
@@ -53,6 +53,10 @@ class ScoreStream {
   Actions OnRead(int64_t index);
   // Message `index` was read and refused before any model call.
   Actions OnRefused(int64_t index, absl::Status status);
+  // The read that the last Actions asked for has been started (StartRead
+  // returned). Until then the stream does not finish: no read may start
+  // after Finish, and another thread may be about to start one.
+  Actions OnReadStarted();
   // The client has finished sending.
   Actions OnClientDone();
   // The model call of message `index` answered.
@@ -83,6 +87,7 @@ class ScoreStream {
   bool writing_ = false;
   bool finished_ = false;
   bool done_ = false;
+  int reads_starting_ = 0;  // reads handed out, not yet OnReadStarted
   int64_t read_ = 0;        // messages read
   int computing_ = 0;       // handed to a model call, not reported back
   int64_t next_write_ = 0;  // the index whose answer goes out next

@@ -312,10 +312,18 @@ TEST(StackedAutoencoderTest, DeepResidualStacksStartAtABoundedScale) {
   const float h32 = net->Encode(x, 32).rowwise().norm().mean();
   EXPECT_LT(h32, 3 * h1) << "h1 " << h1 << " h32 " << h32;
   EXPECT_GT(h32, h1);  // the skips still add something
-  // A normalised branch has unit scale whatever its weights': the plain init.
-  const auto normalised = StackedAutoencoder::Create(DeepResidual(v1::AFTER_ACTIVATION), 5);
-  ASSERT_TRUE(normalised.ok()) << normalised.status();
-  EXPECT_NEAR(WeightStddev(normalised->parameters().weights[1]), he, 0.03f * he);
+  // A normalised branch's scale is its gamma, whatever its weights': the
+  // plain init, and gamma 1/L where there is a skip.
+  for (v1::BatchNorm bn : {v1::AFTER_ACTIVATION, v1::BEFORE_ACTIVATION}) {
+    const auto normalised = StackedAutoencoder::Create(DeepResidual(bn), 5);
+    ASSERT_TRUE(normalised.ok()) << normalised.status();
+    const Parameters& p = normalised->parameters();
+    EXPECT_NEAR(WeightStddev(p.weights[1]), he, 0.03f * he);
+    EXPECT_EQ(p.bn_gamma[0], RowVector::Ones(64));  // 100 -> 64: no skip
+    EXPECT_EQ(p.bn_gamma[1], RowVector::Constant(64, 1.0f / 62));
+    const float n1 = normalised->Encode(x, 1).rowwise().norm().mean();
+    EXPECT_LT(normalised->Encode(x, 32).rowwise().norm().mean(), 3 * n1) << bn;
+  }
 }
 
 TEST(StackedAutoencoderTest, RunningStatisticsMoveByTheMomentum) {

@@ -17,15 +17,24 @@ class StreamDriver {
  public:
   explicit StreamDriver(int max_in_flight) : stream_(max_in_flight) { Apply(stream_.Start()); }
 
+  // In the reactor's order: the write, the read (and its OnReadStarted),
+  // the finish.
   void Apply(const ScoreStream::Actions& a) {
-    if (a.read) {
-      EXPECT_FALSE(read_pending_) << "two reads at once";
-      read_pending_ = true;
-    }
     if (a.write != nullptr) {
       EXPECT_FALSE(write_pending_) << "two writes at once";
       write_pending_ = true;
       written_.push_back(a.write->model().version());
+    }
+    if (a.read) {
+      EXPECT_FALSE(finish_.has_value()) << "a read after Finish";
+      EXPECT_FALSE(read_pending_) << "two reads at once";
+      read_pending_ = true;
+      // StartRead returns at once, unless the test holds it.
+      if (hold_read_starts_) {
+        ++reads_held_;
+      } else {
+        Apply(stream_.OnReadStarted());
+      }
     }
     if (a.finish.has_value()) {
       EXPECT_FALSE(finish_.has_value()) << "finished twice";
@@ -67,6 +76,15 @@ class StreamDriver {
   void FlushWrites() {
     while (write_pending_) WriteDone();
   }
+  // Reads asked for from now on stay "being started" (their StartRead has
+  // not returned) until ReadStarted: the window another thread's event can
+  // fall into.
+  void HoldReadStarts() { hold_read_starts_ = true; }
+  void ReadStarted() {
+    ASSERT_GT(reads_held_, 0);
+    --reads_held_;
+    Apply(stream_.OnReadStarted());
+  }
 
   ScoreStream& stream() { return stream_; }
   bool read_pending() const { return read_pending_; }
@@ -77,6 +95,8 @@ class StreamDriver {
   ScoreStream stream_;
   bool read_pending_ = false;
   bool write_pending_ = false;
+  bool hold_read_starts_ = false;
+  int reads_held_ = 0;
   int64_t next_index_ = 0;
   std::vector<int64_t> written_;
   std::optional<absl::Status> finish_;
@@ -170,6 +190,35 @@ TEST(ScoreStreamTest, FinishWaitsForTheWriteInFlight) {
   d.WriteDone();
   ASSERT_TRUE(d.finish().has_value());
   EXPECT_EQ(d.written(), Iota(1));
+}
+
+// A model call fails on one thread while another has been handed the next
+// read and not yet started it: Finish waits, so no read starts after it.
+TEST(ScoreStreamTest, FinishWaitsForTheReadBeingStarted) {
+  StreamDriver d(16);
+  d.HoldReadStarts();  // the first read, from Start, has started
+  const int64_t first = d.Read();  // hands out the next read, held
+  d.Failure(first, absl::InternalError("model call"));
+  EXPECT_FALSE(d.finish().has_value()) << "Finish while a read is being started";
+  d.ReadStarted();
+  ASSERT_TRUE(d.finish().has_value());
+  EXPECT_EQ(d.finish()->message(), "model call");
+}
+
+// The held read completes (the client is done) before its StartRead has
+// returned, on another thread: the OK finish still waits for it.
+TEST(ScoreStreamTest, ReadDoneBeforeItsStartReturnedStillFinishesAfterIt) {
+  StreamDriver d(16);
+  d.HoldReadStarts();
+  d.Read();  // message 0; the next read is handed out and held
+  d.ClientDone();
+  d.Answer(0);
+  d.FlushWrites();
+  EXPECT_EQ(d.written(), Iota(1));
+  EXPECT_FALSE(d.finish().has_value()) << "Finish while a read is being started";
+  d.ReadStarted();
+  ASSERT_TRUE(d.finish().has_value());
+  EXPECT_TRUE(d.finish()->ok());
 }
 
 TEST(ScoreStreamTest, FailedWriteCancelsAndDropsTheRest) {
