@@ -24,7 +24,8 @@
 // the model store, at batch 1 and 256.
 //
 // Ends with: RESULT err_<network>_<variant>=... ratio_deep_plain_vs_bn=...
-//            ratio_deep_nodrop_plain_vs_bn=... encode_ratio_b1=... encode_ratio_b256=... gemm_gflops=...
+//            ratio_deep_nodrop_plain_vs_bn=... encode_ratio_b1=... encode_ratio_b256=...
+//            mean_image_err=... gemm_gflops=...
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -105,6 +106,7 @@ struct Run {
   std::string network, variant, key;
   int hidden_layers = 0;
   bool trained = false;
+  bool failed = false;  // the job FAILED (note: its error)
   std::string note;
   double test_err = 0, train_err = 0, seconds = 0;
   int epochs = 0;
@@ -192,14 +194,16 @@ int RunAll() {
       std::fflush(stdout);
       absl::StatusOr<v1::TrainJob> job =
           bench::TrainAndWait(*client, spec, train, [](const v1::TrainJob&) {});
-      if (absl::IsInternal(job.status())) {  // the job failed (diverged): a result too
-        run.note = std::string(job.status().message());
-        std::printf(" %s\n", run.note.c_str());
+      if (!job.ok()) return Fail(job.status());
+      if (job->state() == v1::TrainJob::FAILED) {  // e.g. training diverged: a result too
+        run.failed = true;
+        run.note = job->error();
+        std::printf(" FAILED: %s\n", run.note.c_str());
         std::fflush(stdout);
         runs.push_back(std::move(run));
         continue;
       }
-      if (!job.ok()) return Fail(job.status());
+      if (absl::Status s = bench::Succeeded(*job); !s.ok()) return Fail(s);
       v1::ModelSpec model;
       model.set_name(spec.model_name());
       model.set_version(job->version());
@@ -245,9 +249,7 @@ int RunAll() {
     }
     const std::string encoder = Describe(static_cast<int>(test->cols()), net->widths);
     if (!r.trained) {
-      if (!r.note.empty() && r.note.rfind("no hidden layer", 0) != 0) {
-        absl::StrAppendFormat(&result, " err_%s=failed", r.key);
-      }
+      if (r.failed) absl::StrAppendFormat(&result, " err_%s=failed", r.key);
       std::printf("%-11s %-6s %6d %7s %9s %10s %9s  %s (%s)\n", r.network.c_str(),
                   r.variant.c_str(), r.hidden_layers, "-", "-", "-", "-", encoder.c_str(),
                   r.note.c_str());

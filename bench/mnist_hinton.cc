@@ -65,7 +65,7 @@ int Run() {
   std::fflush(stdout);
   const absl::Time start = absl::Now();
   int printed = 0;
-  absl::StatusOr<v1::TrainJob> job = bench::TrainAndWait(*client, spec, *train, [&](const v1::TrainJob& j) {
+  const auto report = [&](const v1::TrainJob& j) {
     const v1::TrainJobProgress& p = j.progress();
     if (p.epochs_done() >= printed + 5 || (p.epochs_done() > printed && p.epochs_done() <= 3)) {
       printed = p.epochs_done();
@@ -73,8 +73,10 @@ int Run() {
                   p.epochs_planned(), p.train_loss(), p.learning_rate(), p.elapsed_seconds() / 60);
       std::fflush(stdout);
     }
-  });
+  };
+  absl::StatusOr<v1::TrainJob> job = bench::TrainAndWait(*client, spec, *train, report);
   if (!job.ok()) return Fail(job.status());
+  if (absl::Status s = bench::Succeeded(*job); !s.ok()) return Fail(s);
   const double train_minutes = job->progress().elapsed_seconds() / 60;
   const double wall_minutes = absl::ToDoubleMinutes(absl::Now() - start);
 

@@ -13,14 +13,14 @@ absl::StatusOr<v1::TrainJob> TrainAndWait(
   absl::StatusOr<v1::TrainJob> job =
       client.UploadTrainJob(spec, rows.data(), rows.rows(), static_cast<int32_t>(rows.cols()));
   if (!job.ok()) return job.status();
-  job = client.WatchTrainJob(job->id(), on_update);
-  if (!job.ok()) return job.status();
-  if (job->state() != v1::TrainJob::SUCCEEDED) {
-    return absl::InternalError(absl::StrCat("job ", job->id(), " ",
-                                            v1::TrainJob::State_Name(job->state()), ": ",
-                                            job->error()));
-  }
-  return job;
+  return client.WatchTrainJob(job->id(), on_update);
+}
+
+absl::Status Succeeded(const v1::TrainJob& job) {
+  if (job.state() == v1::TrainJob::SUCCEEDED) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("job ", job.id(), " ",
+                                          v1::TrainJob::State_Name(job.state()), ": ",
+                                          job.error()));
 }
 
 absl::StatusOr<Matrix> ReconstructAll(StrataClient& client, const v1::ModelSpec& model,

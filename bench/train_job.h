@@ -16,11 +16,14 @@
 namespace strata::bench {
 
 // Uploads `rows` with `spec` and follows the job, calling `on_update` on each
-// change. An error unless the job SUCCEEDED: INTERNAL naming its state and
-// error when the job ended otherwise, the RPC's status when a call failed.
+// change; returns the job as it ended, in whatever state (an error only when
+// a call failed).
 absl::StatusOr<v1::TrainJob> TrainAndWait(
     StrataClient& client, const v1::TrainJobSpec& spec, const Matrix& rows,
     const std::function<void(const v1::TrainJob&)>& on_update);
+
+// OK for a job that SUCCEEDED, else INTERNAL naming its id, state and error.
+absl::Status Succeeded(const v1::TrainJob& job);
 
 // `x` through Reconstruct, 1,000 rows per call; with `codes`, also through
 // Encode (the code layer). Checks every answer's shape.

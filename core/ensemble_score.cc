@@ -127,7 +127,8 @@ Eigen::VectorXf FeatureTailIndex::Scores(const Matrix& scaled) const {
   // Feature by feature, so that one feature's knots (4 KiB) stay in cache
   // while every row counts them.
   const Eigen::Index rows = scaled.rows();
-  Eigen::Array<double, Eigen::Dynamic, 3> sums = Eigen::Array<double, Eigen::Dynamic, 3>::Zero(rows, 3);
+  using Sums = Eigen::Array<double, Eigen::Dynamic, 3>;
+  Sums sums = Sums::Zero(rows, 3);
   for (int j = 0; j < features_; ++j) {
     const float* knots = knots_padded_.data() + padded * j;
     const float* ends = block_ends_.data() + size_t{kTailBlock} * j;
@@ -210,7 +211,8 @@ absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
     const Eigen::RowVectorXf centre = (sum / static_cast<double>(codes[m].rows())).cast<float>();
     e.mutable_spread_centres()->Add(centre.data(), centre.data() + centre.size());
     const Eigen::VectorXf spread = CodeSpreads(SpreadCentre(e, static_cast<int>(m)), codes[m]);
-    e.add_spread_scales(MedianScale(std::vector<float>(spread.data(), spread.data() + spread.size())));
+    e.add_spread_scales(
+        MedianScale(std::vector<float>(spread.data(), spread.data() + spread.size())));
   }
   if (absl::Status s = CheckCancel(cancel, "calibration"); !s.ok()) return s;
   *e.mutable_tails() = FitFeatureTails(scaled);

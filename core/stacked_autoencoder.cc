@@ -246,14 +246,22 @@ void StackedAutoencoderT<T>::LinearForward(int l, const MatrixT<T>& in, MatrixT<
 }
 
 template <typename T>
+void StackedAutoencoderT<T>::NormalisationAffine(int l, RowVectorT<T>* scale,
+                                                 RowVectorT<T>* shift) const {
+  // y = gamma * (x - mean) / sqrt(var + eps) + beta = x * scale + shift.
+  *scale = params_.bn_gamma[l].array() /
+           (params_.bn_var[l].array() + static_cast<T>(kBatchNormEpsilon)).sqrt();
+  *shift = params_.bn_beta[l] - params_.bn_mean[l].cwiseProduct(*scale);
+}
+
+template <typename T>
 void StackedAutoencoderT<T>::LayerForward(int l, const MatrixT<T>& in, MatrixT<T>* out) const {
   LinearForward(l, in, out);
   const auto normalise = [&] {
-    const RowVectorT<T> scale =
-        params_.bn_gamma[l].array() /
-        (params_.bn_var[l].array() + static_cast<T>(kBatchNormEpsilon)).sqrt();
+    RowVectorT<T> scale, shift;
+    NormalisationAffine(l, &scale, &shift);
     out->array().rowwise() *= scale.array();
-    out->rowwise() += params_.bn_beta[l] - params_.bn_mean[l].cwiseProduct(scale);
+    out->rowwise() += shift;
   };
   const bool bn = has_batch_norm(l);
   if (bn && arch_.batch_norm() == v1::BEFORE_ACTIVATION) normalise();
@@ -281,22 +289,15 @@ void StackedAutoencoderT<T>::UpdateRunningStatistics(const std::vector<RowVector
 }
 
 template <typename T>
-absl::StatusOr<StackedAutoencoderT<T>> StackedAutoencoderT<T>::Folded() const {
+StackedAutoencoderT<T> StackedAutoencoderT<T>::Folded() const {
   if (arch_.batch_norm() == v1::BATCH_NORM_NONE) return *this;
-  if (arch_.batch_norm() == v1::BEFORE_ACTIVATION && arch_.tied_weights()) {
-    return absl::InvalidArgumentError(
-        "batch normalisation before the activation cannot be folded into tied weights");
-  }
   v1::Architecture arch = arch_;
   arch.set_batch_norm(v1::BATCH_NORM_NONE);
   ParametersT<T> p = params_;
   for (int l = 0; l < num_layers(); ++l) {
     if (!has_batch_norm(l)) continue;
-    // y = gamma * (x - mean) / sqrt(var + eps) + beta = x * scale + shift.
-    const RowVectorT<T> scale =
-        params_.bn_gamma[l].array() /
-        (params_.bn_var[l].array() + static_cast<T>(kBatchNormEpsilon)).sqrt();
-    const RowVectorT<T> shift = params_.bn_beta[l] - params_.bn_mean[l].cwiseProduct(scale);
+    RowVectorT<T> scale, shift;
+    NormalisationAffine(l, &scale, &shift);
     if (arch_.batch_norm() == v1::BEFORE_ACTIVATION) {
       // (x W + b) * scale + shift = x (W diag(scale)) + (b * scale + shift).
       p.weights[l].array().rowwise() *= scale.array();

@@ -131,15 +131,18 @@ class StackedAutoencoderT {
   // left (architecture.batch_norm unset); each one before an activation is
   // folded into the layer's weights and biases, each one after it becomes
   // the layer's out_scale and out_shift. A network without normalisation
-  // comes back as it is. InvalidArgument for tied weights with a
-  // normalisation before the activation (the config refuses them).
-  absl::StatusOr<StackedAutoencoderT> Folded() const;
+  // comes back as it is. (Tied weights with a normalisation before the
+  // activation, which could not fold, fail ValidateArchitecture.)
+  StackedAutoencoderT Folded() const;
 
   // The same network with parameters converted to scalar U.
   template <typename U>
   StackedAutoencoderT<U> Cast() const;
 
  private:
+  // Layer l's normalisation with its running statistics as x * scale + shift.
+  void NormalisationAffine(int l, RowVectorT<T>* scale, RowVectorT<T>* shift) const;
+
   StackedAutoencoderT(v1::Architecture arch, ParametersT<T> params)
       : arch_(std::move(arch)), params_(std::move(params)) {}
   template <typename U>

@@ -424,16 +424,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   // What is published holds each normalisation folded into the weights or
   // a per-unit scale and shift: it serves as fast as the same network
   // without, with the same outputs (the running statistics').
-  {
-    absl::StatusOr<StackedAutoencoder> folded = net->Folded();
-    if (!folded.ok()) return folded.status();
-    *net = *std::move(folded);
-    for (StackedAutoencoder& other : others) {
-      folded = other.Folded();
-      if (!folded.ok()) return folded.status();
-      other = *std::move(folded);
-    }
-  }
+  *net = net->Folded();
+  for (StackedAutoencoder& other : others) other = other.Folded();
 
   ModelInfo info;
   info.feature_names = options_.feature_names;

@@ -196,27 +196,26 @@ TEST(StackedAutoencoderTest, FoldedNormalisationAnswersAsTheRunningStatistics) {
   for (v1::BatchNorm bn : {v1::AFTER_ACTIVATION, v1::BEFORE_ACTIVATION}) {
     for (bool residual : {false, true}) {
       const StackedAutoencoder net = NormalisedNet(bn, residual);
-      absl::StatusOr<StackedAutoencoder> folded = net.Folded();
-      ASSERT_TRUE(folded.ok()) << folded.status();
+      const StackedAutoencoder folded = net.Folded();
       SCOPED_TRACE(::testing::Message() << "bn " << bn << " residual " << residual);
-      EXPECT_EQ(folded->architecture().batch_norm(), v1::BATCH_NORM_NONE);
+      EXPECT_EQ(folded.architecture().batch_norm(), v1::BATCH_NORM_NONE);
       for (int l = 0; l < net.num_layers(); ++l) {
-        EXPECT_EQ(folded->parameters().bn_gamma[l].size(), 0) << l;
+        EXPECT_EQ(folded.parameters().bn_gamma[l].size(), 0) << l;
         // After the activation: a scale and shift; before: none left.
-        EXPECT_EQ(folded->parameters().out_scale[l].size(),
+        EXPECT_EQ(folded.parameters().out_scale[l].size(),
                   bn == v1::AFTER_ACTIVATION && net.has_batch_norm(l) ? 8 : 0)
             << l;
       }
       for (int layer = 1; layer <= net.depth(); ++layer) {
-        EXPECT_LT(RelativeDifference(folded->Encode(x, layer), net.Encode(x, layer)), 1e-5f)
+        EXPECT_LT(RelativeDifference(folded.Encode(x, layer), net.Encode(x, layer)), 1e-5f)
             << "layer " << layer;
       }
-      EXPECT_LT(RelativeDifference(folded->Reconstruct(x), net.Reconstruct(x)), 1e-5f);
+      EXPECT_LT(RelativeDifference(folded.Reconstruct(x), net.Reconstruct(x)), 1e-5f);
     }
   }
   // Without normalisation, folding changes nothing.
   const auto plain = StackedAutoencoder::Create(Arch({8, 3}, false), 1);
-  EXPECT_EQ(plain->Folded()->Reconstruct(x), plain->Reconstruct(x));
+  EXPECT_EQ(plain->Folded().Reconstruct(x), plain->Reconstruct(x));
 }
 
 // Encode returns a layer's features after activation, normalisation (with
@@ -245,7 +244,7 @@ TEST(StackedAutoencoderTest, EncodeIsAfterActivationNormalisationAndSkip) {
   const Matrix h2 = layer(1, h1) + h1;
   EXPECT_LT(RelativeDifference(net.Encode(x, 1), h1), 1e-5f);
   EXPECT_LT(RelativeDifference(net.Encode(x, 2), h2), 1e-5f);
-  EXPECT_LT(RelativeDifference(net.Folded()->Encode(x, 2), h2), 1e-5f);
+  EXPECT_LT(RelativeDifference(net.Folded().Encode(x, 2), h2), 1e-5f);
 }
 
 TEST(StackedAutoencoderTest, NormalisationShapesAreChecked) {
@@ -260,9 +259,9 @@ TEST(StackedAutoencoderTest, NormalisationShapesAreChecked) {
   p.bn_var[0](3) = -1;
   s = StackedAutoencoder::FromParameters(net.architecture(), p).status();
   EXPECT_NE(s.message().find("running variance is negative"), std::string::npos) << s;
-  p = net.Folded()->parameters();
+  p = net.Folded().parameters();
   p.out_shift[0].resize(0);
-  s = StackedAutoencoder::FromParameters(net.Folded()->architecture(), p).status();
+  s = StackedAutoencoder::FromParameters(net.Folded().architecture(), p).status();
   EXPECT_NE(s.message().find("8 output scales and 0 output shifts"), std::string::npos) << s;
   // Before the activation cannot fold into tied weights.
   v1::Architecture tied = Arch({8, 3}, true);
