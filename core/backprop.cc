@@ -70,8 +70,23 @@ const MatrixT<T>& Backprop<T>::Output(int l) const {
 template <typename T>
 LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const MatrixT<T>& input,
                                    const MatrixT<T>& target, const ObjectiveOptions& options,
-                                   std::mt19937_64* rng, ParametersT<T>* grads) {
+                                   std::mt19937_64* rng, ParametersT<T>* grads,
+                                   const Supervision<T>* supervision) {
   const int n = net.num_layers();
+  if (supervision != nullptr && options.frozen_encoder) {
+    // The head alone: the encoder as it serves.
+    LossBreakdown result;
+    result.reconstruction_weight = 0;
+    result.classification_loss = CrossEntropy(*supervision->head, net.Encode(input, net.depth()),
+                                              supervision->classes, supervision->grads,
+                                              static_cast<MatrixT<T>*>(nullptr));
+    return result;
+  }
+  // The layers that run: all, or the encoder alone when the reconstruction
+  // term is off.
+  const bool supervised = supervision != nullptr;
+  const double recon_weight = supervised ? options.reconstruction_weight : 1.0;
+  const int end = supervised && recon_weight == 0 ? net.depth() : n;
   const Eigen::Index rows = input.rows();
   for (auto* v : {&outputs_, &masks_, &dropped_, &bn_out_, &skipped_, &normalised_}) v->resize(n);
   for (auto* v : {&means_, &variances_, &inv_std_}) v->resize(n);
@@ -88,7 +103,8 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
   // layer has them, its normalised output, dropped-out output and output
   // with the skip added; Output(l) is what the next layer takes.
   LossBreakdown result;
-  for (int l = 0; l < n; ++l) {
+  result.reconstruction_weight = recon_weight;
+  for (int l = 0; l < end; ++l) {
     const MatrixT<T>& in = l == 0 ? input : Output(l - 1);
     const bool bn = net.has_batch_norm(l);
     net.LinearForward(l, in, &outputs_[l]);
@@ -107,6 +123,12 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
     if (bn && placement == v1::AFTER_ACTIVATION) {
       bn_out_[l] = outputs_[l];
       NormaliseForward(net, l, &bn_out_[l]);
+    } else if (net.parameters().out_scale[l].size() > 0) {
+      // A folded normalisation (a published network being fine-tuned):
+      // fixed, as in evaluation mode.
+      bn_out_[l] = outputs_[l];
+      bn_out_[l].array().rowwise() *= net.parameters().out_scale[l].array();
+      bn_out_[l].rowwise() += net.parameters().out_shift[l];
     } else {
       bn_out_[l].resize(0, 0);
     }
@@ -123,29 +145,42 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
     skipped_[l].resize(0, 0);
     if (net.has_skip(l)) skipped_[l] = Output(l) + in;
   }
-  const MatrixT<T>& output = Output(n - 1);
-  result.data_loss = DataLoss(options.loss, output, target);
-
   // Backward. grad_ holds d(objective)/d(Output(l)).
-  const T inv_n = T(1.0 / static_cast<double>(output.size()));
   const v1::Activation out_act = net.layer_activation(n - 1);
-  const bool fused_bce = options.loss == v1::BCE && out_act == v1::SIGMOID;
-  if (fused_bce) {
-    // d(BCE)/dz for a sigmoid output is (y - t) / N: exact and stable.
-    delta_ = (output - target) * inv_n;
-  } else if (options.loss == v1::BCE) {
-    const auto y = output.array().max(T(1e-12)).min(T(1 - 1e-7));
-    grad_ = ((y - target.array()) / (y * (T(1) - y)) * inv_n).matrix();
+  const bool fused_bce = end == n && options.loss == v1::BCE && out_act == v1::SIGMOID;
+  if (end == n) {
+    const MatrixT<T>& output = Output(n - 1);
+    result.data_loss = DataLoss(options.loss, output, target);
+    const T scale = T(recon_weight / static_cast<double>(output.size()));
+    if (fused_bce) {
+      // d(BCE)/dz for a sigmoid output is (y - t) / N: exact and stable.
+      delta_ = (output - target) * scale;
+    } else if (options.loss == v1::BCE) {
+      const auto y = output.array().max(T(1e-12)).min(T(1 - 1e-7));
+      grad_ = ((y - target.array()) / (y * (T(1) - y)) * scale).matrix();
+    } else {
+      grad_ = (output - target) * (T(2) * scale);
+    }
   } else {
-    grad_ = (output - target) * (T(2) * inv_n);
+    grad_.setZero(rows, net.code_dim());
   }
-  for (int l = n - 1; l >= 0; --l) {
+  for (int l = end - 1; l >= 0; --l) {
+    if (supervised && l == net.depth() - 1) {
+      result.classification_loss = CrossEntropy(*supervision->head, Output(l),
+                                                supervision->classes, supervision->grads,
+                                                &head_grad_);
+      grad_ += head_grad_;
+    }
     const bool skip = net.has_skip(l);
     // The skip carries the gradient to the layer's input unchanged.
     if (skip) skip_grad_ = grad_;
     if (!(fused_bce && l == n - 1)) {
       if (masks_[l].size()) grad_.array() *= masks_[l].array();
-      if (bn_out_[l].size()) NormaliseBackward(net, l, grads);
+      if (net.has_batch_norm(l) && placement == v1::AFTER_ACTIVATION) {
+        NormaliseBackward(net, l, grads);
+      } else if (bn_out_[l].size()) {
+        grad_.array().rowwise() *= net.parameters().out_scale[l].array();
+      }
       if (HasSparsity(net, l, options)) {
         const double rho = options.sparsity_target;
         const RowVectorT<T> rho_hat = outputs_[l].colwise().mean();

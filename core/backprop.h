@@ -2,6 +2,9 @@
 //
 // objective = loss(output, target)            (MSE or BCE, mean over elements)
 //           + sparsity.weight * sum KL(target || mean activation)
+// and with a classifier head (supervised fine-tuning),
+// objective = cross-entropy(head(code), classes)
+//           + reconstruction_weight * loss(output, target) + the sparsity term
 // Weight decay is not part of it: the optimizer adds it to the gradient, as
 // PyTorch's weight_decay does.
 //
@@ -15,6 +18,8 @@
 #include <random>
 #include <vector>
 
+#include "absl/types/span.h"
+#include "core/classifier_head.h"
 #include "core/matrix.h"
 #include "core/stacked_autoencoder.h"
 #include "strata/v1/train_config.pb.h"
@@ -29,12 +34,30 @@ struct ObjectiveOptions {
   double sparsity_target = 0.05;
   // Inverted dropout on hidden layers (not code, not output); 0 = off.
   double dropout = 0;
+  // With a head: the weight of the reconstruction loss. At 0 the decoder
+  // does not run and gets no gradient.
+  double reconstruction_weight = 1;
+  // With a head: only the head trains. The encoder runs as it serves (no
+  // dropout) and gets no gradient; there is no reconstruction term.
+  bool frozen_encoder = false;
+};
+
+// The classifier head of supervised fine-tuning, for Backprop::Compute.
+template <typename T>
+struct Supervision {
+  const ClassifierHeadT<T>* head = nullptr;
+  absl::Span<const int> classes;     // One per row, each in [0, head->classes()).
+  ClassifierHeadT<T>* grads = nullptr;  // d(objective)/d(head); resized as needed.
 };
 
 struct LossBreakdown {
   double data_loss = 0;         // The configured loss, mean over elements.
   double sparsity_penalty = 0;  // Already multiplied by its weight.
-  double objective() const { return data_loss + sparsity_penalty; }
+  double classification_loss = 0;   // Cross-entropy of the head; 0 without one.
+  double reconstruction_weight = 1;  // data_loss's weight in the objective.
+  double objective() const {
+    return reconstruction_weight * data_loss + sparsity_penalty + classification_loss;
+  }
 };
 
 // The configured loss of `output` against `target`, mean over all elements.
@@ -48,12 +71,18 @@ class Backprop {
   // Forward and backward pass over one batch. Writes d(objective)/d(params)
   // into `grads` (resized as needed) and returns the objective's parts.
   // `rng` draws dropout masks; may be null when options.dropout is 0.
+  // With `supervision`, the objective includes the head's cross-entropy on
+  // the code layer and its gradient goes to supervision->grads; layers that
+  // the options leave out (the decoder at reconstruction_weight 0, every
+  // layer with frozen_encoder) get no gradient: their entries in `grads` are
+  // left as they were.
   // REQUIRES: input and target have net.input_dim() columns and equal rows.
   // Layers with batch normalisation use the batch's statistics (training
   // mode); the network's running statistics are left as they are.
   LossBreakdown Compute(const StackedAutoencoderT<T>& net, const MatrixT<T>& input,
                         const MatrixT<T>& target, const ObjectiveOptions& options,
-                        std::mt19937_64* rng, ParametersT<T>* grads);
+                        std::mt19937_64* rng, ParametersT<T>* grads,
+                        const Supervision<T>* supervision = nullptr);
 
   // The last Compute's batch means and biased variances, per layer (empty
   // for a layer without batch normalisation), for
@@ -80,7 +109,7 @@ class Backprop {
   // variance and 1 / sqrt(variance + eps).
   std::vector<MatrixT<T>> normalised_;
   std::vector<RowVectorT<T>> means_, variances_, inv_std_;
-  MatrixT<T> grad_, delta_, skip_grad_;
+  MatrixT<T> grad_, delta_, skip_grad_, head_grad_;
 };
 
 }  // namespace strata

@@ -92,6 +92,18 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
           "cannot drop column '", drop, "': the columns are ", absl::StrJoin(names, ", ")));
     }
   }
+  int label_col = -1;
+  if (!options.label_column.empty()) {
+    for (int c = 0; c < cols; ++c) {
+      if (names[c] == options.label_column) label_col = c;
+    }
+    if (label_col < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("no label column '", options.label_column,
+                                                     "': the columns are ",
+                                                     absl::StrJoin(names, ", ")));
+    }
+    keep[label_col] = false;
+  }
   CsvTable table;
   table.has_header = has_header;
   std::vector<int> kept;
@@ -112,6 +124,8 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
   }
   table.values.resize(static_cast<Eigen::Index>(rows.size() - start),
                       static_cast<Eigen::Index>(kept.size()));
+  table.lines.reserve(rows.size() - start);
+  if (label_col >= 0) table.labels.reserve(rows.size() - start);
   std::vector<absl::string_view> cells;
   for (size_t r = start; r < rows.size(); ++r) {
     const auto [line_no, line] = rows[r];
@@ -119,6 +133,10 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
     if (static_cast<int>(cells.size()) != cols) {
       return absl::InvalidArgumentError(
           absl::StrCat("line ", line_no, ": ", cells.size(), " columns, expected ", cols));
+    }
+    table.lines.push_back(line_no);
+    if (label_col >= 0) {
+      table.labels.emplace_back(absl::StripAsciiWhitespace(Unquote(cells[label_col])));
     }
     for (size_t k = 0; k < kept.size(); ++k) {
       const int c = kept[k];

@@ -37,6 +37,10 @@ struct CsvOptions {
   // Largest table, in values (rows x kept columns), checked before the
   // values are allocated: ResourceExhausted beyond it. Default 0: no limit.
   int64_t max_values = 0;
+  // A column of class labels (by name, as drop_columns), kept as text in
+  // CsvTable::labels and left out of `values`; an empty cell is an
+  // unlabelled row. Default: none.
+  std::string label_column;
 };
 
 struct CsvTable {
@@ -45,6 +49,10 @@ struct CsvTable {
   // Names of the kept columns: from the header, or f<i> by position.
   std::vector<std::string> column_names;
   Matrix values;  // rows x kept columns
+  // With options.label_column: each row's label cell, unquoted and trimmed.
+  std::vector<std::string> labels;
+  // The 1-based line each row came from, for messages about a row.
+  std::vector<int> lines;
 };
 
 // "auto", "yes" or "no", as the CLI's --header flag takes it.

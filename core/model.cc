@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/class_labels.h"
 #include "core/drift.h"
 #include "core/ensemble_score.h"
 
@@ -28,6 +29,39 @@ std::string NonFiniteLayer(const StackedAutoencoder& net) {
     }
   }
   return "";
+}
+
+absl::Status ValidateClassifier(const Model& model) {
+  const std::vector<std::string>& names = model.info().class_names;
+  const int proportions = model.info().drift_baseline.class_proportions_size();
+  if (!model.classifier().has_value()) {
+    if (!names.empty() || proportions != 0) {
+      return absl::InvalidArgumentError(
+          "the model names classes (or their training shares) but has no classifier head");
+    }
+    return absl::OkStatus();
+  }
+  const ClassifierHead& head = *model.classifier();
+  const int classes = head.classes();
+  if (classes < 2 || classes > kMaxClasses ||
+      head.weights.rows() != model.autoencoder().code_dim() || head.weights.cols() != classes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the classifier head is ", head.weights.rows(), "x", head.weights.cols(), " with ",
+        classes, " biases; it needs code width (", model.autoencoder().code_dim(),
+        ") x classes (2 to ", kMaxClasses, ")"));
+  }
+  if (!head.weights.allFinite() || !head.bias.allFinite()) {
+    return absl::InvalidArgumentError("the classifier head has non-finite parameters");
+  }
+  if (static_cast<int>(names.size()) != classes || proportions != classes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the classifier head has ", classes, " classes but ", names.size(),
+        " class names and ", proportions, " training class shares"));
+  }
+  if (absl::Status s = ValidateClassNames(names); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("the classifier head's classes: ", s.message()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -66,6 +100,7 @@ absl::Status ValidateModel(const Model& model) {
       return s;
     }
   }
+  if (absl::Status s = ValidateClassifier(model); !s.ok()) return s;
   return ValidateDriftBaseline(model.info().drift_baseline, net.input_dim(), net.code_dim());
 }
 
@@ -74,10 +109,16 @@ Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info)
 
 Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info,
              std::vector<StackedAutoencoder> ensemble)
+    : Model(std::move(autoencoder), std::move(scaler), std::move(info), std::move(ensemble),
+            std::nullopt) {}
+
+Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info,
+             std::vector<StackedAutoencoder> ensemble, std::optional<ClassifierHead> classifier)
     : autoencoder_(std::move(autoencoder)),
       scaler_(std::move(scaler)),
       info_(WithFeatureNames(std::move(info), autoencoder_.input_dim())),
-      ensemble_(std::move(ensemble)) {
+      ensemble_(std::move(ensemble)),
+      classifier_(std::move(classifier)) {
   if (HasEnsembleScore(info_.calibration)) {
     absl::StatusOr<FeatureTailIndex> index =
         FeatureTailIndex::Create(info_.calibration.ensemble().tails(), autoencoder_.input_dim());
@@ -146,6 +187,19 @@ absl::StatusOr<Matrix> Model::Score(const Matrix& raw, ScoreMetric metric, Matri
         RowScores(info_.calibration, metric, errors, code != nullptr ? *code : Matrix());
   }
   return out;
+}
+
+absl::StatusOr<Matrix> Model::Predict(const Matrix& raw, Matrix* code) const {
+  if (!classifier_.has_value()) {
+    return absl::FailedPreconditionError(
+        "this model version has no classifier head: train one with class labels "
+        "(label_column or class_labels) to predict classes");
+  }
+  if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
+  Matrix own_code;
+  if (code == nullptr) code = &own_code;
+  *code = autoencoder_.Encode(scaler_.Transform(raw), depth());
+  return classifier_->Probabilities(*code);
 }
 
 ScoreMetric Model::default_metric() const {

@@ -11,11 +11,13 @@
 #ifndef STRATA_CORE_MODEL_H_
 #define STRATA_CORE_MODEL_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/anomaly.h"
+#include "core/classifier_head.h"
 #include "core/ensemble_score.h"
 #include "core/matrix.h"
 #include "core/scaler.h"
@@ -36,6 +38,8 @@ struct ModelInfo {
   v1::AnomalyCalibration calibration;
   // What the training rows looked like, for drift monitoring.
   v1::DriftBaseline drift_baseline;
+  // The classifier head's classes, in output order; empty without a head.
+  std::vector<std::string> class_names;
 };
 
 class Model;
@@ -44,7 +48,8 @@ class Model;
 // finite weights and biases, a scaler of input_dim finite entries with
 // positive scales, a calibration that passes ValidateCalibration and a
 // drift baseline that passes ValidateDriftBaseline for the network's
-// widths. InvalidArgument naming what is wrong. Shapes of the network
+// widths; a classifier head (if any) of finite code-width x classes weights
+// with as many distinct, non-empty class names and class proportions. InvalidArgument naming what is wrong. Shapes of the network
 // itself are the constructor's REQUIRES (StackedAutoencoder::FromParameters
 // checks them).
 absl::Status ValidateModel(const Model& model);
@@ -58,6 +63,10 @@ class Model {
   // autoencoder's architecture.
   Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info,
         std::vector<StackedAutoencoder> ensemble);
+  // With a classifier head on the code (supervised fine-tuning), whose
+  // classes info.class_names names.
+  Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info,
+        std::vector<StackedAutoencoder> ensemble, std::optional<ClassifierHead> classifier);
 
   const StackedAutoencoder& autoencoder() const { return autoencoder_; }
   const Scaler& scaler() const { return scaler_; }
@@ -65,6 +74,8 @@ class Model {
   // trained before it, or with anomaly.ensemble_size 1).
   const std::vector<StackedAutoencoder>& ensemble() const { return ensemble_; }
   const ModelInfo& info() const { return info_; }
+  // The classifier head, for models trained with class labels.
+  const std::optional<ClassifierHead>& classifier() const { return classifier_; }
   int input_dim() const { return autoencoder_.input_dim(); }
   int depth() const { return autoencoder_.depth(); }
 
@@ -85,6 +96,10 @@ class Model {
   // before the ensemble score.
   absl::StatusOr<Matrix> Score(const Matrix& raw, ScoreMetric metric,
                                Matrix* code = nullptr) const;
+  // Class probabilities (rows x classes, in info().class_names order) of
+  // raw rows; the code layer's features too when `code` is not null.
+  // FailedPrecondition for a model without a classifier head.
+  absl::StatusOr<Matrix> Predict(const Matrix& raw, Matrix* code = nullptr) const;
   // What an unspecified metric means for this model: kEnsemble; kCombined
   // for models trained before it; kMeanSquared for models without code
   // scores.
@@ -97,6 +112,7 @@ class Model {
   const Scaler scaler_;
   const ModelInfo info_;
   const std::vector<StackedAutoencoder> ensemble_;
+  const std::optional<ClassifierHead> classifier_;
   // The ensemble calibration's feature tails, laid out for scoring (empty
   // when the calibration has none, or none that ValidateModel would pass).
   FeatureTailIndex tail_index_;

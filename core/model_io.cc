@@ -110,6 +110,17 @@ v1::ModelArtifact ModelToArtifact(const Model& model) {
   a.set_strata_version(info.strata_version);
   *a.mutable_calibration() = info.calibration;
   *a.mutable_drift_baseline() = info.drift_baseline;
+  if (model.classifier().has_value()) {
+    const ClassifierHead& head = *model.classifier();
+    v1::ClassifierHead* c = a.mutable_classifier();
+    for (const std::string& name : info.class_names) c->add_class_names(name);
+    v1::DenseLayer* layer = c->mutable_layer();
+    layer->set_rows(static_cast<int>(head.weights.rows()));
+    layer->set_cols(static_cast<int>(head.weights.cols()));
+    layer->mutable_weights()->Assign(head.weights.data(),
+                                     head.weights.data() + head.weights.size());
+    layer->mutable_biases()->Assign(head.bias.data(), head.bias.data() + head.bias.size());
+  }
   return a;
 }
 
@@ -147,8 +158,28 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromArtifact(const v1::ModelArtifact
   info.strata_version = a.strata_version();
   info.calibration = a.calibration();
   info.drift_baseline = a.drift_baseline();
+  std::optional<ClassifierHead> head;
+  if (a.has_classifier()) {
+    const v1::DenseLayer& layer = a.classifier().layer();
+    if (layer.rows() < 1 || layer.cols() < 1 ||
+        layer.weights_size() != int64_t{layer.rows()} * layer.cols() ||
+        layer.biases_size() != layer.cols() || layer.out_scale_size() != 0 ||
+        layer.out_shift_size() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the classifier head has ", layer.weights_size(), " weights and ",
+          layer.biases_size(), " biases for a ", layer.rows(), "x", layer.cols(),
+          " layer (and no output scale or shift)"));
+    }
+    head.emplace();
+    head->weights.resize(layer.rows(), layer.cols());
+    std::copy(layer.weights().begin(), layer.weights().end(), head->weights.data());
+    head->bias.resize(layer.cols());
+    std::copy(layer.biases().begin(), layer.biases().end(), head->bias.data());
+    info.class_names.assign(a.classifier().class_names().begin(),
+                            a.classifier().class_names().end());
+  }
   auto model = std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info),
-                                       std::move(ensemble));
+                                       std::move(ensemble), std::move(head));
   // Values, tables and the calibration's and baseline's shapes: the checks a
   // freshly trained model passes too.
   if (absl::Status s = ValidateModel(*model); !s.ok()) return s;

@@ -33,14 +33,16 @@ double InitStddev(v1::Activation activation, int fan_in, int fan_out) {
 }  // namespace
 
 template <typename T>
-std::vector<ParameterBlock<T>> ParametersT<T>::Blocks() {
+std::vector<ParameterBlock<T>> ParametersT<T>::Blocks(int layers) {
+  const size_t end = layers < 0 ? weights.size() : static_cast<size_t>(layers);
   std::vector<ParameterBlock<T>> blocks;
-  for (auto& w : weights) {
-    if (w.size() > 0) blocks.push_back({w.data(), w.size(), true});
+  for (size_t l = 0; l < end; ++l) {
+    if (weights[l].size() > 0) blocks.push_back({weights[l].data(), weights[l].size(), true});
   }
-  for (auto& b : biases) blocks.push_back({b.data(), b.size(), false});
+  for (size_t l = 0; l < end; ++l) blocks.push_back({biases[l].data(), biases[l].size(), false});
   for (auto* v : {&bn_gamma, &bn_beta}) {
-    for (auto& t : *v) {
+    for (size_t l = 0; l < end && l < v->size(); ++l) {
+      RowVectorT<T>& t = (*v)[l];
       if (t.size() > 0) blocks.push_back({t.data(), t.size(), false});
     }
   }

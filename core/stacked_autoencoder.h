@@ -50,8 +50,8 @@ struct ParametersT {
   std::vector<RowVectorT<T>> out_scale, out_shift;
 
   // Non-empty trained tensors in a fixed order (weights, biases, then the
-  // normalisations' scales and shifts).
-  std::vector<ParameterBlock<T>> Blocks();
+  // normalisations' scales and shifts), of layers 0 ... layers - 1 (-1: all).
+  std::vector<ParameterBlock<T>> Blocks(int layers = -1);
   // Same shapes as `other`, all zero.
   void ResizeLikeAndZero(const ParametersT& other);
 };

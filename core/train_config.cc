@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "core/class_labels.h"
 #include "core/json_parse_error.h"
 #include "core/proto_json.h"
 #include "google/protobuf/struct.pb.h"
@@ -253,6 +254,31 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (!c.has_drift_bins()) c.set_drift_bins(10);
   if (c.drift_bins() < 2 || c.drift_bins() > 50) {
     return Invalid("drift_bins", absl::StrCat("must be in [2, 50], got ", c.drift_bins()));
+  }
+
+  v1::SupervisedConfig* sc = c.mutable_supervised();
+  if (sc->mode() == v1::SupervisedConfig::MODE_UNSPECIFIED) {
+    sc->set_mode(v1::SupervisedConfig::FULL);
+  }
+  if (!v1::SupervisedConfig::Mode_IsValid(sc->mode())) {
+    return Invalid("supervised.mode", "must be FULL or FROZEN_ENCODER");
+  }
+  if (!sc->has_reconstruction_weight()) sc->set_reconstruction_weight(1.0f);
+  if (!(sc->reconstruction_weight() >= 0 && std::isfinite(sc->reconstruction_weight()))) {
+    return Invalid("supervised.reconstruction_weight", "must be a finite number >= 0");
+  }
+  if (!sc->has_epochs()) sc->set_epochs(50);
+  if (sc->epochs() < 1 || sc->epochs() > kMaxEpochs) {
+    return Invalid("supervised.epochs", absl::StrCat("must be in [1, ", kMaxEpochs, "]"));
+  }
+  if (!sc->has_learning_rate()) sc->set_learning_rate(c.optimizer().learning_rate());
+  if (!(sc->learning_rate() > 0 && std::isfinite(sc->learning_rate()))) {
+    return Invalid("supervised.learning_rate", "must be a finite number > 0");
+  }
+  if (absl::Status s = ValidateClassNames(
+          std::vector<std::string>(sc->class_names().begin(), sc->class_names().end()));
+      !s.ok()) {
+    return s;
   }
 
   if (!c.has_seed()) c.set_seed(1);

@@ -13,10 +13,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "core/anomaly.h"
 #include "core/backprop.h"
 #include "core/cancellation.h"
+#include "core/class_labels.h"
+#include "core/classifier_head.h"
 #include "core/drift.h"
 #include "core/ensemble_score.h"
 #include "core/optimizer.h"
@@ -50,17 +53,75 @@ Matrix GatherRows(const Matrix& top, const Matrix& bottom, const std::vector<int
 }
 
 // Shuffles the rows of `top` stacked over `bottom` with `rng` and holds out
-// the first `val_rows` of them; the training rows keep their order.
+// the first `val_rows` of them; the training rows keep their order. The
+// rows each split took, when `train_idx` and `val_idx` are not null.
 void SplitRows(const Matrix& top, const Matrix& bottom, int val_rows, std::mt19937_64* rng,
-               Matrix* train, Matrix* val) {
+               Matrix* train, Matrix* val, std::vector<int>* train_idx = nullptr,
+               std::vector<int>* val_idx = nullptr) {
   std::vector<int> perm(static_cast<size_t>(top.rows() + bottom.rows()));
   std::iota(perm.begin(), perm.end(), 0);
   std::shuffle(perm.begin(), perm.end(), *rng);
-  const std::vector<int> val_idx(perm.begin(), perm.begin() + val_rows);
-  std::vector<int> train_idx(perm.begin() + val_rows, perm.end());
-  std::sort(train_idx.begin(), train_idx.end());
-  *train = GatherRows(top, bottom, train_idx);
-  *val = GatherRows(top, bottom, val_idx);
+  std::vector<int> val_rows_idx(perm.begin(), perm.begin() + val_rows);
+  std::vector<int> train_rows_idx(perm.begin() + val_rows, perm.end());
+  std::sort(train_rows_idx.begin(), train_rows_idx.end());
+  *train = GatherRows(top, bottom, train_rows_idx);
+  *val = GatherRows(top, bottom, val_rows_idx);
+  if (train_idx != nullptr) *train_idx = std::move(train_rows_idx);
+  if (val_idx != nullptr) *val_idx = std::move(val_rows_idx);
+}
+
+// The rows of `x` whose class (classes[idx[i]] for row i) is labelled, and
+// their classes.
+void LabelledRows(const Matrix& x, const std::vector<int>& idx, absl::Span<const int> classes,
+                  Matrix* rows, std::vector<int>* row_classes) {
+  std::vector<int> keep;
+  row_classes->clear();
+  for (size_t i = 0; i < idx.size(); ++i) {
+    const int c = classes[static_cast<size_t>(idx[i])];
+    if (c == kUnlabelled) continue;
+    keep.push_back(static_cast<int>(i));
+    row_classes->push_back(c);
+  }
+  *rows = GatherRows(x, Matrix(0, x.cols()), keep);
+}
+
+// The supervised objective of a head (and its network) on labelled rows, in
+// chunks, and its accuracy; each row's predicted class when `predicted` is
+// not null.
+struct SupervisedEvaluation {
+  double objective = 0;  // Cross-entropy + reconstruction_weight x loss.
+  double accuracy = 0;
+};
+SupervisedEvaluation EvaluateSupervised(const StackedAutoencoder& net, const ClassifierHead& head,
+                                        const Matrix& x, const std::vector<int>& classes,
+                                        double reconstruction_weight, v1::Loss loss,
+                                        std::vector<int>* predicted = nullptr) {
+  constexpr Eigen::Index kChunk = 4096;
+  SupervisedEvaluation e;
+  if (predicted != nullptr) predicted->clear();
+  int64_t correct = 0;
+  Matrix code;
+  for (Eigen::Index start = 0; start < x.rows(); start += kChunk) {
+    const Eigen::Index n = std::min(kChunk, x.rows() - start);
+    const Matrix chunk = x.middleRows(start, n);
+    if (reconstruction_weight > 0) {
+      e.objective += reconstruction_weight *
+                     DataLoss<float>(loss, net.Reconstruct(chunk, &code), chunk) *
+                     static_cast<double>(n);
+    } else {
+      code = net.Encode(chunk, net.depth());
+    }
+    const absl::Span<const int> chunk_classes(classes.data() + start, static_cast<size_t>(n));
+    e.objective += CrossEntropy<float>(head, code, chunk_classes, nullptr, nullptr) *
+                   static_cast<double>(n);
+    const std::vector<int> top = TopClasses(head.Probabilities(code));
+    for (Eigen::Index i = 0; i < n; ++i) correct += top[i] == chunk_classes[i];
+    if (predicted != nullptr) predicted->insert(predicted->end(), top.begin(), top.end());
+  }
+  const double rows = static_cast<double>(std::max<Eigen::Index>(x.rows(), 1));
+  e.objective /= rows;
+  e.accuracy = static_cast<double>(correct) / rows;
+  return e;
 }
 
 // Loss over a whole set, in chunks to bound the memory of the forward pass.
@@ -112,9 +173,19 @@ class PhaseRunner {
         epochs_planned_(epochs_planned),
         history_(history) {}
 
+  // The supervised phase's head and classes, for Run.
+  struct Supervised {
+    ClassifierHead* head;
+    const std::vector<int>* train_classes;  // One per row of `train`.
+    const std::vector<int>* val_classes;    // One per row of `val`.
+  };
+
+  // With `supervised`, trains the head (and the network, unless
+  // objective.frozen_encoder) on the supervised objective; the rows go in
+  // without noise.
   absl::Status Run(StackedAutoencoder* net, const Matrix& train, const Matrix& val,
                    const ObjectiveOptions& objective, int epochs, v1::EpochRecord::Phase phase,
-                   int layer);
+                   int layer, const Supervised* supervised = nullptr);
 
  private:
   void AddNoise(Matrix* batch);
@@ -143,9 +214,17 @@ void PhaseRunner::AddNoise(Matrix* batch) {
 
 absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, const Matrix& val,
                               const ObjectiveOptions& objective, int epochs,
-                              v1::EpochRecord::Phase phase, int layer) {
+                              v1::EpochRecord::Phase phase, int layer,
+                              const Supervised* supervised) {
+  v1::OptimizerConfig o = config_.optimizer();
+  if (supervised != nullptr) {
+    // The supervised phase's own rate; a cosine schedule keeps its ratio.
+    const float lr = config_.supervised().learning_rate();
+    o.set_final_learning_rate(o.final_learning_rate() * lr / o.learning_rate());
+    o.set_learning_rate(lr);
+  }
   absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
-      Optimizer::Create(config_.optimizer(), config_.weight_decay());
+      Optimizer::Create(o, config_.weight_decay());
   if (!optimizer.ok()) return optimizer.status();
   const v1::EarlyStoppingConfig& es = config_.early_stopping();
   const v1::ReduceLrOnPlateauConfig& plateau = config_.reduce_lr_on_plateau();
@@ -158,6 +237,29 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
 
   Backprop<float> backprop;
   Parameters grads;
+  ClassifierHead head_grads;
+  std::vector<int> batch_classes;
+  Supervision<float> supervision;
+  ClassifierHead* const head = supervised != nullptr ? supervised->head : nullptr;
+  if (supervised != nullptr) {
+    supervision.head = head;
+    supervision.grads = &head_grads;
+  }
+  // What the steps update: with a head, the layers its objective reaches
+  // (none with a frozen encoder, the encoder alone without the
+  // reconstruction term) and the head.
+  const int trained_layers = supervised == nullptr                ? -1
+                             : objective.frozen_encoder            ? 0
+                             : objective.reconstruction_weight == 0 ? net->depth()
+                                                                    : -1;
+  const auto blocks = [&](Parameters* p, ClassifierHead* h) {
+    std::vector<ParameterBlock<float>> b;
+    if (trained_layers != 0) b = p->Blocks(trained_layers);
+    if (supervised != nullptr) {
+      for (const ParameterBlock<float>& block : h->Blocks()) b.push_back(block);
+    }
+    return b;
+  };
   Matrix clean, input;
   std::vector<int> order(static_cast<size_t>(rows));
   std::iota(order.begin(), order.end(), 0);
@@ -166,8 +268,8 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
   double plateau_best = best;
   int since_best = 0, since_plateau_best = 0;
   std::optional<Parameters> best_params;
+  std::optional<ClassifierHead> best_head;
 
-  const v1::OptimizerConfig& o = config_.optimizer();
   const bool cosine = o.schedule() == v1::OptimizerConfig::COSINE;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
@@ -192,15 +294,27 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       clean.resize(n, train.cols());
       for (Eigen::Index i = 0; i < n; ++i) clean.row(i) = train.row(order[start + i]);
       input = clean;
-      AddNoise(&input);
-      const LossBreakdown loss = backprop.Compute(*net, input, clean, objective, rng_, &grads);
+      if (supervised != nullptr) {
+        batch_classes.resize(static_cast<size_t>(n));
+        for (Eigen::Index i = 0; i < n; ++i) {
+          batch_classes[i] = (*supervised->train_classes)[order[start + i]];
+        }
+        supervision.classes = batch_classes;
+      } else {
+        AddNoise(&input);
+      }
+      const LossBreakdown loss = backprop.Compute(*net, input, clean, objective, rng_, &grads,
+                                                  supervised != nullptr ? &supervision : nullptr);
       if (!std::isfinite(loss.objective())) {
         return Diverged(absl::StrCat("loss is not finite in epoch ", epoch), phase, layer);
       }
-      loss_sum += loss.data_loss * static_cast<double>(n);
-      std::vector<ParameterBlock<float>> grad_blocks = grads.Blocks();
+      // The supervised objective without its sparsity term, as the data
+      // loss is the unsupervised one's.
+      loss_sum += (loss.classification_loss + loss.reconstruction_weight * loss.data_loss) *
+                  static_cast<double>(n);
+      std::vector<ParameterBlock<float>> grad_blocks = blocks(&grads, &head_grads);
       if (config_.grad_clip_norm() > 0) ClipGradientNorm(config_.grad_clip_norm(), grad_blocks);
-      (*optimizer)->Step(net->mutable_parameters()->Blocks(), grad_blocks);
+      (*optimizer)->Step(blocks(net->mutable_parameters(), head), grad_blocks);
       if (batch_norm) {
         net->UpdateRunningStatistics(backprop.batch_means(), backprop.batch_variances(), n,
                                      config_.batch_norm_momentum());
@@ -212,7 +326,15 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     record.set_layer(layer);
     record.set_epoch(epoch);
     record.set_train_loss(loss_sum / static_cast<double>(std::max<Eigen::Index>(trained_rows, 1)));
-    if (has_val) record.set_validation_loss(EvaluateLoss(*net, val, objective.loss));
+    if (has_val && supervised != nullptr) {
+      const SupervisedEvaluation e = EvaluateSupervised(
+          *net, *supervised->head, val, *supervised->val_classes,
+          objective.frozen_encoder ? 0 : objective.reconstruction_weight, objective.loss);
+      record.set_validation_loss(e.objective);
+      record.set_validation_accuracy(e.accuracy);
+    } else if (has_val) {
+      record.set_validation_loss(EvaluateLoss(*net, val, objective.loss));
+    }
     record.set_learning_rate((*optimizer)->learning_rate());
     record.set_seconds(SecondsSince(epoch_start));
     history_->push_back(record);
@@ -232,7 +354,10 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     if (monitored < best - es.min_delta()) {
       best = monitored;
       since_best = 0;
-      if (es.patience() > 0) best_params = net->parameters();
+      if (es.patience() > 0) {
+        best_params = net->parameters();
+        if (supervised != nullptr) best_head = *supervised->head;
+      }
     } else {
       ++since_best;
     }
@@ -250,9 +375,10 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     }
   }
   if (best_params.has_value()) *net->mutable_parameters() = *std::move(best_params);
+  if (best_head.has_value()) *head = *std::move(best_head);
   // The loss is checked before each step, not after the last one; and with
   // patience 0 (or no epoch better than the first) nothing was restored.
-  for (const ParameterBlock<float>& block : net->mutable_parameters()->Blocks()) {
+  for (const ParameterBlock<float>& block : blocks(net->mutable_parameters(), head)) {
     if (!Eigen::Map<const Eigen::ArrayXf>(block.data, block.size).allFinite()) {
       return Diverged("the weights are not finite after the last step", phase, layer);
     }
@@ -278,11 +404,102 @@ absl::StatusOr<StackedAutoencoder> ShallowFor(const StackedAutoencoder& deep, in
   return StackedAutoencoder::FromParameters(arch, std::move(p));
 }
 
+// The supervised phase: a head on `net`'s code, trained on the labelled
+// rows of the training split and watched on those of the validation split
+// (classes[train_idx[i]] is the class of train's row i; likewise for val).
+// Writes the head's figures into summary->classifier and its warnings.
+absl::StatusOr<ClassifierHead> TrainHead(const v1::TrainConfig& config,
+                                         const std::vector<std::string>& class_names,
+                                         StackedAutoencoder* net, PhaseRunner* runner,
+                                         const ObjectiveOptions& objective, const Matrix& train,
+                                         const std::vector<int>& train_idx, const Matrix& val,
+                                         const std::vector<int>& val_idx,
+                                         absl::Span<const int> classes,
+                                         v1::TrainingSummary* summary) {
+  const int num_classes = static_cast<int>(class_names.size());
+  Matrix labelled_train, labelled_val;
+  std::vector<int> train_classes, val_classes;
+  LabelledRows(train, train_idx, classes, &labelled_train, &train_classes);
+  LabelledRows(val, val_idx, classes, &labelled_val, &val_classes);
+  if (labelled_train.rows() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "all ", labelled_val.rows(),
+        " labelled rows fell in the validation split; label more rows, or lower "
+        "validation_fraction"));
+  }
+  const v1::SupervisedConfig& sc = config.supervised();
+  const bool frozen = sc.mode() == v1::SupervisedConfig::FROZEN_ENCODER;
+  ObjectiveOptions supervised = objective;
+  supervised.frozen_encoder = frozen;
+  supervised.reconstruction_weight = frozen ? 0 : sc.reconstruction_weight();
+  // Its own seed, so that the head starts the same whatever came before.
+  ClassifierHead head =
+      ClassifierHead::Create(net->code_dim(), num_classes, config.seed() ^ 0x5eed'c1a55ULL);
+  PhaseRunner::Supervised task{&head, &train_classes, &val_classes};
+  if (absl::Status s = runner->Run(net, labelled_train, labelled_val, supervised, sc.epochs(),
+                                   v1::EpochRecord::SUPERVISED, 0, &task);
+      !s.ok()) {
+    return s;
+  }
+
+  v1::ClassifierSummary* c = summary->mutable_classifier();
+  c->set_train_labelled_rows(labelled_train.rows());
+  c->set_validation_labelled_rows(labelled_val.rows());
+  std::vector<int64_t> counts(static_cast<size_t>(num_classes), 0);
+  for (int k : classes) {
+    if (k != kUnlabelled) ++counts[static_cast<size_t>(k)];
+  }
+  c->mutable_class_counts()->Assign(counts.begin(), counts.end());
+  c->set_train_accuracy(
+      EvaluateSupervised(*net, head, labelled_train, train_classes, 0, objective.loss).accuracy);
+  std::vector<int64_t> confusion(static_cast<size_t>(num_classes) * num_classes, 0);
+  if (labelled_val.rows() > 0) {
+    std::vector<int> predicted;
+    c->set_validation_accuracy(EvaluateSupervised(*net, head, labelled_val, val_classes, 0,
+                                                  objective.loss, &predicted)
+                                   .accuracy);
+    for (size_t i = 0; i < predicted.size(); ++i) {
+      ++confusion[static_cast<size_t>(val_classes[i]) * num_classes + predicted[i]];
+    }
+  } else {
+    summary->add_warnings(
+        "no labelled row is in the validation split: the classifier's accuracy is measured on "
+        "its own training rows only; label more rows, or raise validation_fraction");
+  }
+  c->mutable_confusion()->Assign(confusion.begin(), confusion.end());
+  std::vector<std::string> unseen;
+  for (int k = 0; k < num_classes; ++k) {
+    if (counts[static_cast<size_t>(k)] == 0) unseen.push_back(class_names[k]);
+  }
+  if (!unseen.empty()) {
+    summary->add_warnings(absl::StrCat("no labelled row has class ",
+                                       absl::StrJoin(unseen, ", "),
+                                       ": the head never learned to predict it"));
+  }
+  return head;
+}
+
+// The share of `data`'s rows (original units) that the head puts in each
+// class, in chunks.
+std::vector<double> PredictedClassShares(const StackedAutoencoder& net, const Scaler& scaler,
+                                         const ClassifierHead& head, const Matrix& data) {
+  constexpr Eigen::Index kChunk = 4096;
+  std::vector<double> shares(static_cast<size_t>(head.classes()), 0);
+  for (Eigen::Index start = 0; start < data.rows(); start += kChunk) {
+    const Eigen::Index n = std::min(kChunk, data.rows() - start);
+    const Matrix code = net.Encode(scaler.Transform(data.middleRows(start, n)), net.depth());
+    for (int k : TopClasses(head.Probabilities(code))) shares[static_cast<size_t>(k)] += 1;
+  }
+  for (double& share : shares) share /= static_cast<double>(std::max<Eigen::Index>(data.rows(), 1));
+  return shares;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(Options options) {
   absl::StatusOr<v1::TrainConfig> config = ResolveTrainConfig(options.config, options.input_dim);
   if (!config.ok()) return config.status();
+  if (absl::Status s = ValidateClassNames(options.class_names); !s.ok()) return s;
   if (!options.feature_names.empty() &&
       static_cast<int>(options.feature_names.size()) != options.input_dim) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -291,19 +508,35 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(Options options) {
   return std::unique_ptr<Trainer>(new Trainer(std::move(options), *std::move(config)));
 }
 
-absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data) {
+absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data,
+                                                       absl::Span<const int> classes) {
   // Eigen reports allocation failure by throwing; no exception leaves core.
   try {
-    return TrainOrThrow(data);
+    return TrainOrThrow(data, classes);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("training ran out of memory");
   }
 }
 
-absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data) {
+absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
+                                                              absl::Span<const int> classes) {
   const Clock::time_point start = Clock::now();
   if (absl::Status s = CheckBatch(data, options_.input_dim); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("training data: ", s.message()));
+  }
+  const int num_classes = static_cast<int>(options_.class_names.size());
+  if (!classes.empty()) {
+    if (static_cast<Eigen::Index>(classes.size()) != data.rows() || num_classes == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          classes.size(), " class labels for ", data.rows(), " rows and ", num_classes,
+          " class names; a classifier needs one label (or kUnlabelled) per row"));
+    }
+    for (size_t r = 0; r < classes.size(); ++r) {
+      if (classes[r] != kUnlabelled && (classes[r] < 0 || classes[r] >= num_classes)) {
+        return absl::InvalidArgumentError(absl::StrCat("row ", r, ": class ", classes[r],
+                                                       " is not in [0, ", num_classes, ")"));
+      }
+    }
   }
   if (absl::Status s = CheckTrainingRows(config_, data.rows()); !s.ok()) return s;
   // OpenMP's thread count is per calling thread, and Eigen reads it when no
@@ -327,6 +560,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   if (!scaler.ok()) return scaler.status();
   std::mt19937_64 rng(config_.seed());
   Matrix train, val;
+  std::vector<int> train_idx, val_idx;  // The data rows each split took.
   {
     // Scoped so that the scaled copy is freed once split: training holds the
     // data twice at most (raw, and scaled train + validation rows).
@@ -334,7 +568,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
     if (config_.loss() == v1::BCE) {
       if (absl::Status s = CheckUnitRange(scaled, data); !s.ok()) return s;
     }
-    SplitRows(scaled, Matrix(0, scaled.cols()), val_rows, &rng, &train, &val);
+    SplitRows(scaled, Matrix(0, scaled.cols()), val_rows, &rng, &train, &val, &train_idx,
+              &val_idx);
   }
 
   const v1::Architecture arch = ArchitectureFromConfig(config_, options_.input_dim);
@@ -351,7 +586,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   // In 64 bits: a million pretraining epochs for each of thousands of
   // (narrow) layers passes the config's limits and overflowed int.
   const int planned = static_cast<int>(std::min<int64_t>(
-      int64_t{config_.pretrain_epochs()} * depth + config_.finetune_epochs(),
+      int64_t{config_.pretrain_epochs()} * depth + config_.finetune_epochs() +
+          (classes.empty() ? 0 : config_.supervised().epochs()),
       std::numeric_limits<int>::max()));
   int epochs_done = 0;
   std::vector<v1::EpochRecord> history;
@@ -428,6 +664,18 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   for (StackedAutoencoder& other : others) other = other.Folded();
 
   ModelInfo info;
+  // The supervised phase trains the folded network: each normalisation
+  // stays at its running statistics, as when fine-tuning in evaluation
+  // mode (the few labelled rows' batches would give poor statistics).
+  std::optional<ClassifierHead> head;
+  if (!classes.empty()) {
+    absl::StatusOr<ClassifierHead> trained =
+        TrainHead(config_, options_.class_names, &*net, &runner, objective, train, train_idx, val,
+                  val_idx, classes, &info.summary);
+    if (!trained.ok()) return trained.status();
+    head = *std::move(trained);
+    info.class_names = options_.class_names;
+  }
   info.feature_names = options_.feature_names;
   info.config = config_;
   info.config.mutable_anomaly()->set_ensemble_size(ensemble_size);
@@ -465,6 +713,10 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   if (!baseline.ok()) return baseline.status();
   if (absl::Status s = CheckCancel(options_.cancel, "the drift baseline"); !s.ok()) return s;
   info.drift_baseline = *std::move(baseline);
+  if (head.has_value()) {
+    const std::vector<double> shares = PredictedClassShares(*net, *scaler, *head, data);
+    info.drift_baseline.mutable_class_proportions()->Assign(shares.begin(), shares.end());
+  }
   const double percentile = config_.anomaly().threshold_percentile();
   const double above = static_cast<double>(data.rows()) * (100 - percentile) / 100;
   if (percentile < 100 && above < kMinRowsAboveThreshold) {
@@ -478,7 +730,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data)
   info.created_unix_micros = absl::ToUnixMicros(absl::Now());
   info.strata_version = STRATA_VERSION;
   auto model = std::make_unique<Model>(*std::move(net), *std::move(scaler), std::move(info),
-                                       std::move(others));
+                                       std::move(others), std::move(head));
   // What the loader checks, checked before anything is published: a model
   // that fails here would be stored and never load.
   if (absl::Status s = ValidateModel(*model); !s.ok()) {

@@ -4,7 +4,9 @@
 // autoencoder AE_k on the frozen codes of AE_1 ... AE_(k-1), pretrain_epochs
 // each), then end-to-end fine-tuning of the whole stack. Each phase has its
 // own optimizer state, early stopping and learning-rate schedule, monitored
-// on the validation split (the training loss without one).
+// on the validation split (the training loss without one). Rows with class
+// labels add a third, supervised phase: a softmax head on the code, trained
+// with (or without) the encoder on the labelled rows.
 //
 //   Trainer::Options options;
 //   options.config = config;          // as the user wrote it
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "core/matrix.h"
 #include "core/model.h"
 #include "strata/v1/model.pb.h"
@@ -53,6 +56,9 @@ class Trainer {
     std::vector<std::string> feature_names;
     // Called after every epoch on the training thread. Default: none.
     std::function<void(const TrainProgress&)> on_epoch;
+    // The classes of Train's `classes` (ClassLabels::names), for a model
+    // with a classifier head. Default: none.
+    std::vector<std::string> class_names;
     // When it becomes true, Train returns Cancelled within one mini-batch.
     // Must outlive Train. Default: none.
     const std::atomic<bool>* cancel = nullptr;
@@ -66,10 +72,16 @@ class Trainer {
 
   // Trains on `data` (rows x input_dim, original units). Fits the scaler on
   // all rows, holds out validation_fraction of them (picked by the seed).
-  absl::StatusOr<std::unique_ptr<Model>> Train(const Matrix& data);
+  // With `classes` (one per row: an index into options.class_names, or
+  // kUnlabelled), then trains a classifier head on the code as
+  // config.supervised says, on the labelled rows: the model predicts them.
+  // Unlabelled rows take part in the unsupervised phases only.
+  absl::StatusOr<std::unique_ptr<Model>> Train(const Matrix& data,
+                                               absl::Span<const int> classes = {});
 
  private:
-  absl::StatusOr<std::unique_ptr<Model>> TrainOrThrow(const Matrix& data);
+  absl::StatusOr<std::unique_ptr<Model>> TrainOrThrow(const Matrix& data,
+                                                      absl::Span<const int> classes);
 
   Trainer(Options options, v1::TrainConfig config)
       : options_(std::move(options)), config_(std::move(config)) {}

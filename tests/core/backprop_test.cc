@@ -1,7 +1,7 @@
 // Backprop against central finite differences, in double precision, for every
 // activation, both losses, tied and untied weights, the sparsity penalty,
-// batch normalisation (training mode, before and after the activation) and
-// residual connections.
+// batch normalisation (training mode, before and after the activation),
+// residual connections, and the classifier head of supervised fine-tuning.
 #include "core/backprop.h"
 
 #include <algorithm>
@@ -225,6 +225,140 @@ TEST(BackpropTest, DropoutMasksHiddenUnitsOnlyWhileTraining) {
   EXPECT_NE(l1, l2);
   EXPECT_EQ(net->Reconstruct(x), net->Reconstruct(x));
 }
+
+// Supervised fine-tuning: the head's cross-entropy on the code, alone or
+// with the reconstruction term, through tied or untied weights, residual
+// skips and folded normalisations (the published form the supervised phase
+// trains); and the head alone with a frozen encoder.
+struct SupervisedCase {
+  double reconstruction_weight;
+  bool tied;
+  bool folded;  // out_scale / out_shift on the hidden layers, and skips.
+  bool frozen;
+};
+
+std::string SupervisedName(const ::testing::TestParamInfo<SupervisedCase>& info) {
+  const SupervisedCase& c = info.param;
+  return std::string(c.frozen ? "frozen" : "full") +
+         (c.reconstruction_weight == 0 ? "_ce_only" : "_joint") + (c.tied ? "_tied" : "") +
+         (c.folded ? "_folded_residual" : "");
+}
+
+void PrintTo(const SupervisedCase& c, std::ostream* os) {
+  *os << "lambda=" << c.reconstruction_weight << " tied=" << c.tied << " folded=" << c.folded
+      << " frozen=" << c.frozen;
+}
+
+class SupervisedGradCheckTest : public ::testing::TestWithParam<SupervisedCase> {};
+
+TEST_P(SupervisedGradCheckTest, GradMatchesFiniteDifferences) {
+  const SupervisedCase& c = GetParam();
+  v1::Architecture arch;
+  arch.set_input_dim(5);
+  for (int w : {4, 4, 3}) arch.add_encoder_widths(w);
+  for (int i = 0; i < 3; ++i) arch.add_encoder_activations(i < 2 ? v1::TANH : v1::LINEAR);
+  arch.set_output_activation(v1::LINEAR);
+  arch.set_tied_weights(c.tied);
+  arch.set_residual(c.folded);
+  auto net = StackedAutoencoderT<double>::Create(arch, 5);
+  ASSERT_TRUE(net.ok()) << net.status();
+  ParametersT<double>* p = net->mutable_parameters();
+  for (auto& b : p->biases) b = GaussianMatrix<double>(1, static_cast<int>(b.cols()), 6, 0.1);
+  if (c.folded) {
+    for (int l : {0, 1, 3, 4}) {
+      p->out_scale[l] = UniformMatrix<double>(1, 4, 30 + l, 0.5, 1.5);
+      p->out_shift[l] = GaussianMatrix<double>(1, 4, 40 + l, 0.2);
+    }
+  }
+  ClassifierHeadT<double> head = ClassifierHeadT<double>::Create(3, 4, 8);
+  head.bias = GaussianMatrix<double>(1, 4, 9, 0.1);
+  const MatrixT<double> input = GaussianMatrix<double>(9, 5, 1);
+  const std::vector<int> classes = {0, 1, 2, 3, 0, 1, 2, 3, 1};
+
+  ObjectiveOptions options;
+  options.reconstruction_weight = c.reconstruction_weight;
+  options.frozen_encoder = c.frozen;
+  Backprop<double> backprop;
+  ParametersT<double> analytic;
+  ClassifierHeadT<double> head_analytic;
+  Supervision<double> supervision{&head, classes, &head_analytic};
+  const LossBreakdown loss =
+      backprop.Compute(*net, input, input, options, nullptr, &analytic, &supervision);
+  ASSERT_TRUE(std::isfinite(loss.objective()));
+  EXPECT_GT(loss.classification_loss, 0);
+  if (c.frozen || c.reconstruction_weight == 0) {
+    EXPECT_EQ(loss.data_loss, 0);
+  } else {
+    EXPECT_GT(loss.data_loss, 0);
+  }
+
+  ParametersT<double> scratch;
+  ClassifierHeadT<double> head_scratch;
+  Supervision<double> scratch_supervision{&head, classes, &head_scratch};
+  const auto objective = [&] {
+    return backprop.Compute(*net, input, input, options, nullptr, &scratch, &scratch_supervision)
+        .objective();
+  };
+  const double h = 1e-6;
+  // d(objective)/d(each entry of `blocks`), by central differences.
+  const auto numeric_of = [&](std::vector<ParameterBlock<double>> blocks) {
+    std::vector<double> out;
+    for (ParameterBlock<double>& block : blocks) {
+      for (Eigen::Index i = 0; i < block.size; ++i) {
+        double& v = block.data[i];
+        const double saved = v;
+        v = saved + h;
+        const double up = objective();
+        v = saved - h;
+        const double down = objective();
+        v = saved;
+        out.push_back((up - down) / (2 * h));
+      }
+    }
+    return out;
+  };
+  const auto flatten = [](std::vector<ParameterBlock<double>> blocks) {
+    std::vector<double> out;
+    for (const ParameterBlock<double>& b : blocks) out.insert(out.end(), b.data, b.data + b.size);
+    return out;
+  };
+  const auto relative_error = [](const std::vector<double>& a, const std::vector<double>& b) {
+    EXPECT_EQ(a.size(), b.size());
+    double diff = 0, na = 0, nb = 0;
+    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+      diff += (a[i] - b[i]) * (a[i] - b[i]);
+      na += a[i] * a[i];
+      nb += b[i] * b[i];
+    }
+    return std::sqrt(diff) / (std::sqrt(na) + std::sqrt(nb) + 1e-300);
+  };
+  EXPECT_LT(relative_error(flatten(head_analytic.Blocks()), numeric_of(head.Blocks())), 1e-4);
+  if (c.frozen) {
+    // Nothing below the head is written.
+    EXPECT_TRUE(analytic.weights.empty());
+    return;
+  }
+  // Every layer, the decoder included: without the reconstruction term it is
+  // not part of the objective (a numeric gradient of 0) and its gradient is
+  // not written (left at the zeros of the first resize).
+  EXPECT_LT(relative_error(flatten(analytic.Blocks()), numeric_of(p->Blocks())), 1e-4);
+  if (c.reconstruction_weight == 0) {
+    for (int l = net->depth(); l < net->num_layers(); ++l) {
+      EXPECT_EQ(analytic.biases[l].squaredNorm(), 0) << "decoder layer " << l;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    HeadJointAndFrozen, SupervisedGradCheckTest,
+    ::testing::Values(SupervisedCase{0.5, false, false, false},
+                      SupervisedCase{0.0, false, false, false},
+                      SupervisedCase{0.5, true, false, false},
+                      SupervisedCase{0.0, true, false, false},
+                      SupervisedCase{0.5, false, true, false},
+                      SupervisedCase{0.0, false, true, false},
+                      SupervisedCase{1.0, false, false, true}),
+    SupervisedName);
 
 }  // namespace
 }  // namespace strata

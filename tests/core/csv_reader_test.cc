@@ -23,6 +23,20 @@ TEST(CsvReaderTest, DetectsHeaderAndDropsColumnsByName) {
   EXPECT_EQ(t->values(1, 1), -400.0f);
 }
 
+TEST(CsvReaderTest, LabelColumnIsKeptAsTextWithEachRowsLine) {
+  CsvOptions options;
+  options.label_column = "kind";
+  auto t = ParseCsv("a,kind,b\n1,cat,2\n\n3,,4\n5,\" dog \",6\n", options);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_THAT(t->column_names, ElementsAre("a", "b"));
+  EXPECT_THAT(t->labels, ElementsAre("cat", "", "dog"));
+  EXPECT_THAT(t->lines, ElementsAre(2, 4, 5));
+  EXPECT_EQ(t->values(2, 1), 6.0f);
+  options.label_column = "knd";
+  EXPECT_THAT(ParseCsv("a,kind\n1,x\n", options).status().message(),
+              HasSubstr("no label column 'knd': the columns are a, kind"));
+}
+
 TEST(CsvReaderTest, WithoutHeaderNamesColumnsByPosition) {
   CsvOptions options;
   options.drop_columns = {"f2"};

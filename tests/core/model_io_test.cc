@@ -144,6 +144,52 @@ TEST(ModelIoTest, FoldedNormalisationAndSkipsRoundTrip) {
               HasSubstr("architecture.batch_norm is set"));
 }
 
+// A model with a classifier head predicts the same after a write and a
+// read; the loader checks the head's shape against its classes.
+TEST(ModelIoTest, ClassifierHeadRoundTrips) {
+  testing::Blobs blobs = testing::GaussianBlobs(300, 7, 3, 5);
+  v1::TrainConfig config;
+  config.add_encoder_widths(4);
+  config.add_encoder_widths(2);
+  config.set_finetune_epochs(3);
+  config.mutable_supervised()->set_epochs(3);
+  config.mutable_anomaly()->set_ensemble_size(1);
+  Trainer::Options options;
+  options.config = config;
+  options.input_dim = 7;
+  options.class_names = {"x", "y", "z"};
+  auto model = (*Trainer::Create(options))->Train(blobs.rows, blobs.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const std::unique_ptr<Model> loaded = ExpectSameAfterWriteAndRead(**model, "head.strata");
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_EQ(*loaded->Predict(blobs.rows), *(*model)->Predict(blobs.rows));
+  EXPECT_EQ(loaded->info().class_names, (*model)->info().class_names);
+
+  const v1::ModelArtifact good = ModelToArtifact(**model);
+  v1::ModelArtifact a = good;
+  a.mutable_classifier()->mutable_layer()->mutable_biases()->RemoveLast();
+  EXPECT_THAT(ModelFromArtifact(a).status().message(),
+              HasSubstr("the classifier head has 6 weights and 2 biases for a 2x3 layer"));
+  a = good;
+  a.mutable_classifier()->mutable_class_names()->RemoveLast();
+  EXPECT_THAT(ModelFromArtifact(a).status().message(),
+              HasSubstr("3 classes but 2 class names"));
+  a = good;
+  a.mutable_classifier()->set_class_names(1, "x");
+  EXPECT_THAT(ModelFromArtifact(a).status().message(), HasSubstr("'x' twice"));
+  a = good;
+  a.mutable_classifier()->mutable_layer()->set_weights(0, std::nanf(""));
+  EXPECT_THAT(ModelFromArtifact(a).status().message(), HasSubstr("non-finite"));
+  a = good;
+  a.clear_classifier();
+  EXPECT_THAT(ModelFromArtifact(a).status().message(), HasSubstr("has no classifier head"));
+  a.mutable_drift_baseline()->clear_class_proportions();
+  auto headless = ModelFromArtifact(a);
+  ASSERT_TRUE(headless.ok()) << headless.status();
+  EXPECT_EQ((*headless)->Predict(blobs.rows).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(ModelIoTest, WriteLeavesNoTemporaryFiles) {
   const std::string dir = TempPath("model_io_dir");
   mkdir(dir.c_str(), 0755);

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "core/backprop.h"
+#include "core/class_labels.h"
+#include "core/classifier_head.h"
 #include "core/scaler.h"
 #include "core/train_config.h"
 #include "gmock/gmock.h"
@@ -19,12 +21,13 @@ namespace {
 using ::testing::HasSubstr;
 
 absl::StatusOr<std::unique_ptr<Model>> Train(const v1::TrainConfig& config, const Matrix& data,
-                                             Trainer::Options options = {}) {
+                                             Trainer::Options options = {},
+                                             const std::vector<int>& classes = {}) {
   options.config = config;
   options.input_dim = static_cast<int>(data.cols());
   auto trainer = Trainer::Create(options);
   if (!trainer.ok()) return trainer.status();
-  return (*trainer)->Train(data);
+  return (*trainer)->Train(data, classes);
 }
 
 // Largest principal angle between the column spaces of a and b (both 3 x k).
@@ -487,6 +490,137 @@ TEST(TrainerTest, ThePlannedEpochCountDoesNotOverflow) {
   auto model = Train(config, testing::GaussianMatrix(60, 2, 1), options);
   EXPECT_EQ(model.status().code(), absl::StatusCode::kCancelled) << model.status();
   EXPECT_EQ(planned, std::numeric_limits<int>::max());
+}
+
+// Three blobs in 8 dimensions; a fifth of the rows (of every class)
+// unlabelled.
+struct LabelledSet {
+  Matrix rows;
+  std::vector<int> classes;
+  Trainer::Options options;
+};
+LabelledSet ThreeBlobs() {
+  testing::Blobs blobs = testing::GaussianBlobs(600, 8, 3, 17, 0.5);
+  LabelledSet set{std::move(blobs.rows), std::move(blobs.classes), {}};
+  for (size_t r = 0; r < set.classes.size(); r += 5) set.classes[r] = kUnlabelled;
+  set.options.class_names = {"a", "b", "c"};
+  return set;
+}
+
+v1::TrainConfig SupervisedConfig() {
+  v1::TrainConfig config;
+  config.add_encoder_widths(6);
+  config.add_encoder_widths(3);
+  config.set_finetune_epochs(50);
+  config.set_validation_fraction(0.25f);
+  config.mutable_optimizer()->set_learning_rate(0.01f);
+  config.mutable_anomaly()->set_ensemble_size(1);
+  config.mutable_supervised()->set_epochs(50);
+  return config;
+}
+
+TEST(TrainerTest, SupervisedFineTuningPredictsTheLabelledClasses) {
+  const LabelledSet set = ThreeBlobs();
+  auto model = Train(SupervisedConfig(), set.rows, set.options, set.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_TRUE((*model)->classifier().has_value());
+  EXPECT_EQ((*model)->info().class_names, set.options.class_names);
+  EXPECT_TRUE(ValidateModel(**model).ok());
+
+  // Every row, the unlabelled ones too, is predicted as its blob.
+  auto probabilities = (*model)->Predict(set.rows);
+  ASSERT_TRUE(probabilities.ok()) << probabilities.status();
+  ASSERT_EQ(probabilities->cols(), 3);
+  EXPECT_LT((probabilities->rowwise().sum().array() - 1).abs().maxCoeff(), 1e-5);
+  const std::vector<int> top = TopClasses(*probabilities);
+  int right = 0;
+  for (size_t r = 0; r < top.size(); ++r) right += top[r] == static_cast<int>(r % 3);
+  EXPECT_GE(right, 0.95 * 600);
+
+  const v1::ClassifierSummary& c = (*model)->info().summary.classifier();
+  EXPECT_EQ(c.train_labelled_rows() + c.validation_labelled_rows(), 480);
+  EXPECT_GT(c.validation_labelled_rows(), 0);
+  int64_t counted = 0, confused = 0;
+  for (int64_t n : c.class_counts()) counted += n;
+  for (int64_t n : c.confusion()) confused += n;
+  EXPECT_EQ(counted, 480);
+  // Every class has labelled rows, some of them in the validation split.
+  EXPECT_THAT((*model)->info().summary.warnings(),
+              ::testing::Not(::testing::Contains(HasSubstr("class"))));
+  EXPECT_EQ(c.confusion_size(), 9);
+  EXPECT_EQ(confused, c.validation_labelled_rows());
+  EXPECT_GE(c.validation_accuracy(), 0.95);
+  EXPECT_GE(c.train_accuracy(), 0.95);
+
+  // The history ends with the supervised phase, watched on its accuracy.
+  const v1::EpochRecord& last = (*model)->info().history.back();
+  EXPECT_EQ(last.phase(), v1::EpochRecord::SUPERVISED);
+  EXPECT_TRUE(last.has_validation_accuracy());
+  double share_sum = 0;
+  for (double share : (*model)->info().drift_baseline.class_proportions()) share_sum += share;
+  EXPECT_NEAR(share_sum, 1.0, 1e-9);
+  EXPECT_NEAR((*model)->info().drift_baseline.class_proportions(0), 1.0 / 3, 0.05);
+
+  // Encode, Reconstruct and AnomalyScore serve as for any model.
+  EXPECT_TRUE((*model)->Score(set.rows, (*model)->default_metric()).ok());
+}
+
+// The frozen encoder leaves the autoencoder as training without labels
+// left it, bit for bit; full fine-tuning moves the encoder, and with the
+// reconstruction weight at 0 leaves the decoder as it was.
+TEST(TrainerTest, FrozenEncoderTrainsTheHeadOnlyAndFullFineTuningTheEncoder) {
+  const LabelledSet set = ThreeBlobs();
+  v1::TrainConfig config = SupervisedConfig();
+  auto plain = Train(config, set.rows);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE((*plain)->classifier().has_value());
+  const Parameters& p0 = (*plain)->autoencoder().parameters();
+
+  config.mutable_supervised()->set_mode(v1::SupervisedConfig::FROZEN_ENCODER);
+  auto frozen = Train(config, set.rows, set.options, set.classes);
+  ASSERT_TRUE(frozen.ok()) << frozen.status();
+  ASSERT_TRUE((*frozen)->classifier().has_value());
+  const Parameters& pf = (*frozen)->autoencoder().parameters();
+  for (size_t l = 0; l < p0.weights.size(); ++l) {
+    EXPECT_EQ(pf.weights[l], p0.weights[l]) << l;
+    EXPECT_EQ(pf.biases[l], p0.biases[l]) << l;
+  }
+  EXPECT_GE((*frozen)->info().summary.classifier().validation_accuracy(), 0.9);
+
+  config.mutable_supervised()->set_mode(v1::SupervisedConfig::FULL);
+  config.mutable_supervised()->set_reconstruction_weight(0);
+  auto ce_only = Train(config, set.rows, set.options, set.classes);
+  ASSERT_TRUE(ce_only.ok()) << ce_only.status();
+  const Parameters& pc = (*ce_only)->autoencoder().parameters();
+  EXPECT_NE(pc.weights[0], p0.weights[0]);
+  for (size_t l = 2; l < p0.weights.size(); ++l) {
+    EXPECT_EQ(pc.weights[l], p0.weights[l]) << "decoder layer " << l;
+    EXPECT_EQ(pc.biases[l], p0.biases[l]) << "decoder layer " << l;
+  }
+  // Its thresholds are its own: recalibrated on the fine-tuned network.
+  EXPECT_NE((*ce_only)->info().calibration.mean_squared().threshold(),
+            (*plain)->info().calibration.mean_squared().threshold());
+
+  config.mutable_supervised()->set_reconstruction_weight(1);
+  auto joint = Train(config, set.rows, set.options, set.classes);
+  ASSERT_TRUE(joint.ok()) << joint.status();
+  EXPECT_NE((*joint)->autoencoder().parameters().weights[0], p0.weights[0]);
+  EXPECT_NE((*joint)->autoencoder().parameters().weights[3], p0.weights[3]);
+}
+
+TEST(TrainerTest, BadClassLabelsAreRefusedNamingTheRow) {
+  LabelledSet set = ThreeBlobs();
+  const v1::TrainConfig config = SupervisedConfig();
+  std::vector<int> short_labels(set.classes.begin(), set.classes.end() - 1);
+  EXPECT_THAT(Train(config, set.rows, set.options, short_labels).status().message(),
+              HasSubstr("599 class labels for 600 rows"));
+  set.classes[7] = 3;
+  auto out_of_range = Train(config, set.rows, set.options, set.classes);
+  EXPECT_EQ(out_of_range.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(out_of_range.status().message(), HasSubstr("row 7: class 3"));
+  set.options.class_names = {"only"};
+  EXPECT_THAT(Train(config, set.rows, set.options).status().message(),
+              HasSubstr("a classifier takes 2 to"));
 }
 
 TEST(TrainerTest, MatrixProductsUseEveryCoreUnlessConfigured) {

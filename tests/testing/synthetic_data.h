@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <random>
+#include <vector>
 
 #include "core/matrix.h"
 
@@ -37,6 +38,23 @@ inline Matrix ManifoldData(int rows, int cols, int latent, uint64_t seed, double
   Matrix h = z * a;
   h = h.array().tanh().matrix();
   return h * b + GaussianMatrix(rows, cols, seed + 3, noise);
+}
+
+// `rows` points around `classes` centres drawn from N(0, 2^2) in `cols`
+// dimensions, N(0, spread^2) around each; row i belongs to class i % classes.
+struct Blobs {
+  Matrix rows;
+  std::vector<int> classes;
+};
+inline Blobs GaussianBlobs(int rows, int cols, int classes, uint64_t seed, double spread = 0.3) {
+  const Matrix centres = GaussianMatrix(classes, cols, seed, 2.0);
+  Blobs blobs;
+  blobs.rows = GaussianMatrix(rows, cols, seed + 1, spread);
+  for (int r = 0; r < rows; ++r) {
+    blobs.classes.push_back(r % classes);
+    blobs.rows.row(r) += centres.row(r % classes);
+  }
+  return blobs;
 }
 
 }  // namespace strata::testing

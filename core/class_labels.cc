@@ -1,0 +1,117 @@
+#include "core/class_labels.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace strata {
+namespace {
+
+std::string Row(size_t r, absl::Span<const int> lines) {
+  return r < lines.size() ? absl::StrCat("line ", lines[r]) : absl::StrCat("row ", r);
+}
+
+// The names, shortened for a message when there are many.
+std::string NameList(const std::vector<std::string>& names) {
+  constexpr size_t kShown = 20;
+  if (names.size() <= kShown) return absl::StrJoin(names, ", ");
+  return absl::StrCat(absl::StrJoin(names.begin(), names.begin() + kShown, ", "), ", ... (",
+                      names.size(), " in all)");
+}
+
+}  // namespace
+
+absl::Status ValidateClassNames(absl::Span<const std::string> names) {
+  if (names.size() == 1 || names.size() > static_cast<size_t>(kMaxClasses)) {
+    return absl::InvalidArgumentError(absl::StrCat("supervised.class_names lists ", names.size(),
+                                                   " classes; a classifier takes 2 to ",
+                                                   kMaxClasses));
+  }
+  absl::flat_hash_set<absl::string_view> seen;
+  for (const std::string& name : names) {
+    if (name.empty() || absl::StripAsciiWhitespace(name) != name) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "supervised.class_names: '", name, "' is empty or starts or ends with spaces"));
+    }
+    if (!seen.insert(name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("supervised.class_names names '", name, "' twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ClassLabels> IndexClassLabels(absl::Span<const std::string> labels,
+                                             absl::Span<const std::string> declared,
+                                             absl::Span<const int> lines) {
+  if (absl::Status s = ValidateClassNames(declared); !s.ok()) return s;
+  ClassLabels out;
+  absl::flat_hash_map<std::string, int> index;
+  for (const std::string& name : declared) {
+    index.emplace(name, static_cast<int>(out.names.size()));
+    out.names.push_back(name);
+  }
+  const bool fixed = !declared.empty();
+  if (!fixed) {
+    for (const std::string& label : labels) {
+      const std::string trimmed(absl::StripAsciiWhitespace(label));
+      if (!trimmed.empty() && index.emplace(trimmed, 0).second) out.names.push_back(trimmed);
+    }
+    std::vector<int64_t> numbers(out.names.size());
+    bool numeric = true;
+    for (size_t i = 0; i < out.names.size() && numeric; ++i) {
+      numeric = absl::SimpleAtoi(out.names[i], &numbers[i]);
+    }
+    if (numeric) {
+      std::sort(out.names.begin(), out.names.end(), [](const std::string& a, const std::string& b) {
+        int64_t x = 0, y = 0;
+        (void)absl::SimpleAtoi(a, &x);
+        (void)absl::SimpleAtoi(b, &y);
+        return x < y;
+      });
+    } else {
+      std::sort(out.names.begin(), out.names.end());
+    }
+    for (size_t i = 0; i < out.names.size(); ++i) index[out.names[i]] = static_cast<int>(i);
+  }
+  out.classes.reserve(labels.size());
+  size_t labelled = 0;
+  for (size_t r = 0; r < labels.size(); ++r) {
+    const std::string trimmed(absl::StripAsciiWhitespace(labels[r]));
+    if (trimmed.empty()) {
+      out.classes.push_back(kUnlabelled);
+      continue;
+    }
+    const auto it = index.find(trimmed);
+    if (it == index.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(Row(r, lines), ": class '", trimmed,
+                                                     "' is not one of supervised.class_names (",
+                                                     NameList(out.names), ")"));
+    }
+    out.classes.push_back(it->second);
+    ++labelled;
+  }
+  if (labelled == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "none of the ", labels.size(), " rows has a class label (every label is empty)"));
+  }
+  if (out.names.size() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the labels name ", out.names.size(), " class ('", NameList(out.names),
+        "'); a classifier needs at least 2 (list them in supervised.class_names)"));
+  }
+  if (out.names.size() > static_cast<size_t>(kMaxClasses)) {
+    return absl::InvalidArgumentError(absl::StrCat("the labels name ", out.names.size(),
+                                                   " classes; at most ", kMaxClasses,
+                                                   " are taken"));
+  }
+  return out;
+}
+
+}  // namespace strata

@@ -1,0 +1,62 @@
+#include "core/class_labels.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace strata {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(ClassLabelsTest, DistinctLabelsSortNumericallyAndEmptyMeansUnlabelled) {
+  const std::vector<std::string> labels = {"10", "2", "", " 9 ", "2", "  "};
+  auto indexed = IndexClassLabels(labels, {});
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_THAT(indexed->names, ElementsAre("2", "9", "10"));
+  EXPECT_THAT(indexed->classes, ElementsAre(2, 0, kUnlabelled, 1, 0, kUnlabelled));
+}
+
+TEST(ClassLabelsTest, TextLabelsSortAsText) {
+  auto indexed = IndexClassLabels(std::vector<std::string>{"cat", "dog", "3", "cat"}, {});
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_THAT(indexed->names, ElementsAre("3", "cat", "dog"));
+  EXPECT_THAT(indexed->classes, ElementsAre(1, 2, 0, 1));
+}
+
+TEST(ClassLabelsTest, DeclaredClassesKeepTheirOrderAndRefuseOthersNamingTheRow) {
+  const std::vector<std::string> declared = {"normal", "attack", "unused"};
+  auto indexed = IndexClassLabels(std::vector<std::string>{"attack", "", "normal"}, declared);
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_THAT(indexed->names, ElementsAre("normal", "attack", "unused"));
+  EXPECT_THAT(indexed->classes, ElementsAre(1, kUnlabelled, 0));
+
+  auto unknown = IndexClassLabels(std::vector<std::string>{"normal", "atack"}, declared);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(unknown.status().message(), HasSubstr("row 1: class 'atack'"));
+  EXPECT_THAT(unknown.status().message(), HasSubstr("normal, attack, unused"));
+  // With each row's line, the message names the line.
+  const std::vector<int> lines = {2, 4};
+  auto by_line = IndexClassLabels(std::vector<std::string>{"normal", "atack"}, declared, lines);
+  EXPECT_THAT(by_line.status().message(), HasSubstr("line 4: class 'atack'"));
+}
+
+TEST(ClassLabelsTest, TooFewClassesOrLabelsAreRefused) {
+  EXPECT_THAT(IndexClassLabels(std::vector<std::string>{"", " "}, {}).status().message(),
+              HasSubstr("none of the 2 rows has a class label"));
+  EXPECT_THAT(IndexClassLabels(std::vector<std::string>{"a", "a", ""}, {}).status().message(),
+              HasSubstr("at least 2"));
+  EXPECT_THAT(ValidateClassNames(std::vector<std::string>{"a"}).message(),
+              HasSubstr("lists 1 classes"));
+  EXPECT_THAT(ValidateClassNames(std::vector<std::string>{"a", "b", "a"}).message(),
+              HasSubstr("'a' twice"));
+  EXPECT_THAT(ValidateClassNames(std::vector<std::string>{"a", " b"}).message(),
+              HasSubstr("spaces"));
+  EXPECT_TRUE(ValidateClassNames({}).ok());
+}
+
+}  // namespace
+}  // namespace strata
