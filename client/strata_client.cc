@@ -123,27 +123,51 @@ absl::StatusOr<v1::AnomalyScoreResponse> StrataClient::AnomalyScore(
   return Done(status, std::move(response));
 }
 
-absl::Status StrataClient::StreamAnomalyScore(
-    const std::function<bool(v1::AnomalyScoreRequest*)>& next,
-    const std::function<void(const v1::AnomalyScoreResponse&)>& on_response) {
+template <typename Request, typename Response, typename Open>
+absl::Status StrataClient::Stream(Open open, const std::function<bool(Request*)>& next,
+                                  const std::function<void(const Response&)>& on_response) {
   grpc::ClientContext context;
   Prepare(&context, /*deadline=*/false);
-  auto stream = inference_->StreamAnomalyScore(&context);
+  auto stream = open(&context);
   // Requests go out on their own thread, ahead of the answers, so that the
   // server always has the next messages at hand (it reads ahead and batches);
   // gRPC's flow control bounds how far ahead.
   std::thread writer([&] {
-    v1::AnomalyScoreRequest request;
+    Request request;
     while (true) {
       request.Clear();
       if (!next(&request) || !stream->Write(request)) break;
     }
     stream->WritesDone();
   });
-  v1::AnomalyScoreResponse response;
+  Response response;
   while (stream->Read(&response)) on_response(response);
   writer.join();
   return FromGrpc(stream->Finish());
+}
+
+absl::Status StrataClient::StreamAnomalyScore(
+    const std::function<bool(v1::AnomalyScoreRequest*)>& next,
+    const std::function<void(const v1::AnomalyScoreResponse&)>& on_response) {
+  return Stream<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>(
+      [this](grpc::ClientContext* c) { return inference_->StreamAnomalyScore(c); }, next,
+      on_response);
+}
+
+absl::StatusOr<v1::PredictResponse> StrataClient::Predict(const v1::PredictRequest& request) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  v1::PredictResponse response;
+  const grpc::Status status = inference_->Predict(&context, request, &response);
+  return Done(status, std::move(response));
+}
+
+absl::Status StrataClient::StreamPredict(
+    const std::function<bool(v1::PredictRequest*)>& next,
+    const std::function<void(const v1::PredictResponse&)>& on_response) {
+  return Stream<v1::PredictRequest, v1::PredictResponse>(
+      [this](grpc::ClientContext* c) { return inference_->StreamPredict(c); }, next,
+      on_response);
 }
 
 absl::StatusOr<v1::TrainJob> StrataClient::SubmitTrainJob(

@@ -62,6 +62,11 @@ class StrataClient {
       const std::function<bool(v1::AnomalyScoreRequest*)>& next,
       const std::function<void(const v1::AnomalyScoreResponse&)>& on_response);
 
+  absl::StatusOr<v1::PredictResponse> Predict(const v1::PredictRequest& request);
+  // As StreamAnomalyScore, for class predictions.
+  absl::Status StreamPredict(const std::function<bool(v1::PredictRequest*)>& next,
+                             const std::function<void(const v1::PredictResponse&)>& on_response);
+
   absl::StatusOr<v1::TrainJob> SubmitTrainJob(const v1::SubmitTrainJobRequest& request);
   // Uploads rows x cols row-major floats in chunks of about 1 MiB.
   absl::StatusOr<v1::TrainJob> UploadTrainJob(const v1::TrainJobSpec& spec, const float* values,
@@ -94,6 +99,10 @@ class StrataClient {
   absl::Status FromGrpc(const grpc::Status& s) const;
   template <typename Response>
   absl::StatusOr<Response> Done(const grpc::Status& s, Response response) const;
+  // A bidirectional stream opened by `open(context)`, as StreamAnomalyScore.
+  template <typename Request, typename Response, typename Open>
+  absl::Status Stream(Open open, const std::function<bool(Request*)>& next,
+                      const std::function<void(const Response&)>& on_response);
 
   const Options options_;
   const std::shared_ptr<grpc::Channel> channel_;

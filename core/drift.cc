@@ -212,6 +212,12 @@ absl::Status ValidateDriftBaseline(const v1::DriftBaseline& b, int input_dim, in
         "the drift baseline's reconstruction errors have malformed buckets or non-finite "
         "figures");
   }
+  for (double share : b.class_proportions()) {
+    if (!(share >= 0 && share <= 1)) {
+      return absl::InvalidArgumentError(
+          "the drift baseline's class proportions must lie in [0, 1]");
+    }
+  }
   if (!std::isfinite(b.expected_anomaly_ratio()) || b.training_rows() < 0) {
     return absl::InvalidArgumentError(
         "the drift baseline's expected anomaly ratio or training row count is malformed");
@@ -249,6 +255,7 @@ void DriftMonitor::Reset(Half* h) const {
   h->out_of_range.assign(static_cast<size_t>(baseline_.features_size()), 0);
   h->error_bins.assign(error_edges_.size() + 1, 0);
   h->code_sums.assign(static_cast<size_t>(baseline_.code().mean_size()), 0.0);
+  h->class_counts.assign(static_cast<size_t>(baseline_.class_proportions_size()), 0);
 }
 
 void DriftMonitor::Rotate() {
@@ -256,9 +263,13 @@ void DriftMonitor::Rotate() {
   Reset(&current_);
 }
 
-void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, const Matrix* codes) {
+void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, const Matrix* codes,
+                           const std::vector<int>* classes) {
   const int features = baseline_.features_size();
   if (raw.cols() != features) return;
+  const int num_classes = baseline_.class_proportions_size();
+  const bool with_classes = classes != nullptr && num_classes > 0 &&
+                            static_cast<Eigen::Index>(classes->size()) == raw.rows();
   const bool with_codes = codes != nullptr && codes->cols() == baseline_.code().mean_size();
   // The combined score's code term, outside the lock.
   const bool combined = with_codes && code_.mean_size() == codes->cols();
@@ -290,6 +301,13 @@ void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, co
       ++h.code_rows;
       for (int u = 0; u < codes->cols(); ++u) h.code_sums[u] += (*codes)(r, u);
     }
+    if (with_classes) {
+      const int k = (*classes)[static_cast<size_t>(r)];
+      if (k >= 0 && k < num_classes) {
+        ++h.class_rows;
+        ++h.class_counts[static_cast<size_t>(k)];
+      }
+    }
   }
 }
 
@@ -310,6 +328,8 @@ v1::DriftFigures DriftMonitor::Figures() const {
     for (size_t i = 0; i < w.error_bins.size(); ++i) w.error_bins[i] += p.error_bins[i];
     w.code_rows += p.code_rows;
     for (size_t i = 0; i < w.code_sums.size(); ++i) w.code_sums[i] += p.code_sums[i];
+    w.class_rows += p.class_rows;
+    for (size_t i = 0; i < w.class_counts.size(); ++i) w.class_counts[i] += p.class_counts[i];
   }
   v1::DriftFigures out;
   out.set_window_rows(w.rows);
@@ -378,6 +398,17 @@ v1::DriftFigures DriftMonitor::Figures() const {
     out.set_code_rows(w.code_rows);
     out.set_code_drift_mean(cb.mean_size() ? sum / cb.mean_size() : 0);
     out.set_code_drift_max(max);
+  }
+  if (w.class_rows > 0) {
+    std::vector<double> live(w.class_counts.size());
+    for (size_t k = 0; k < live.size(); ++k) {
+      live[k] = static_cast<double>(w.class_counts[k]) / static_cast<double>(w.class_rows);
+    }
+    out.set_class_rows(w.class_rows);
+    out.mutable_class_shares()->Assign(live.begin(), live.end());
+    out.set_class_psi(PopulationStabilityIndex(
+        {baseline_.class_proportions().begin(), baseline_.class_proportions().end()}, live));
+    score = std::max(score, out.class_psi());
   }
   out.set_drift_score(score);
   return out;

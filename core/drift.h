@@ -82,9 +82,11 @@ class DriftMonitor {
   DriftMonitor(v1::DriftBaseline baseline, Scaler scaler, std::vector<std::string> feature_names,
                const v1::AnomalyCalibration& calibration, int64_t window_rows);
 
-  // Records raw rows, with their per-row reconstruction MSE (scaled space)
-  // and code-layer features when the caller computed them (else null).
-  void Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, const Matrix* codes);
+  // Records raw rows, with their per-row reconstruction MSE (scaled space),
+  // code-layer features and predicted classes (indices into the baseline's
+  // class_proportions) when the caller computed them (else null).
+  void Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, const Matrix* codes,
+               const std::vector<int>* classes = nullptr);
 
   // The figures over the window; features sorted most drifted first.
   v1::DriftFigures Figures() const;
@@ -110,6 +112,8 @@ class DriftMonitor {
     std::vector<int64_t> error_bins;
     int64_t code_rows = 0;
     std::vector<double> code_sums;
+    int64_t class_rows = 0;
+    std::vector<int64_t> class_counts;
   };
   void Reset(Half* h) const;
   void Rotate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

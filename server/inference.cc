@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/classifier_head.h"
 #include "core/train_config.h"
 
 namespace strata {
@@ -14,6 +15,7 @@ struct Computed {
   Matrix out;
   Matrix code;          // empty when not computed
   Eigen::VectorXf mse;  // per row, scaled space; empty when not computed
+  std::vector<int> classes;  // predicted, per row; empty when not computed
 };
 
 absl::StatusOr<Computed> Compute(const ServableModel& m, const InferenceOp& op,
@@ -53,6 +55,13 @@ absl::StatusOr<Computed> Compute(const ServableModel& m, const InferenceOp& op,
       }
       return c;
     }
+    case InferenceOp::Kind::kPredict: {
+      absl::StatusOr<Matrix> probabilities = model.Predict(rows, watch ? &c.code : nullptr);
+      if (!probabilities.ok()) return probabilities.status();
+      c.out = *std::move(probabilities);
+      if (watch) c.classes = TopClasses(c.out);
+      return c;
+    }
   }
   return absl::InternalError("unknown inference op");
 }
@@ -85,13 +94,19 @@ absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& o
   if (absl::Status s = CheckFinite(*c, rows); !s.ok()) return s;
   if (m.drift != nullptr) {
     m.drift->Observe(rows, c->mse.size() ? &c->mse : nullptr,
-                     c->code.size() ? &c->code : nullptr);
+                     c->code.size() ? &c->code : nullptr,
+                     c->classes.empty() ? nullptr : &c->classes);
   }
   return std::move(c->out);
 }
 
 int64_t MultiplyAddsPerRow(const Model& model, const InferenceOp& op) {
   const v1::Architecture& arch = model.autoencoder().architecture();
+  if (op.kind == InferenceOp::Kind::kPredict) {
+    // The encoder (a tied count is the encoder's) and the head.
+    const int64_t head = model.classifier().has_value() ? model.classifier()->weights.size() : 0;
+    return WeightCount(arch.input_dim(), arch.encoder_widths(), /*tied=*/true) + head;
+  }
   int64_t macs = WeightCount(arch.input_dim(), arch.encoder_widths(), /*tied=*/false);
   if (op.kind == InferenceOp::Kind::kScore && op.metric == ScoreMetric::kEnsemble) {
     // Each other network's encoder (a tied count is the encoder's), and the

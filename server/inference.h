@@ -1,6 +1,6 @@
 // RunInference: the one place a serving path calls a model.
 //
-// It computes an InferenceOp (encode, reconstruct or score) for a batch of
+// It computes an InferenceOp (encode, reconstruct, score or predict) for a batch of
 // validated raw rows, refuses rows whose answer is not finite, and feeds the
 // version's drift monitor. Unary calls, the score stream and the Batcher
 // (server/batcher.h) all answer through it.
@@ -26,7 +26,8 @@ namespace strata {
 
 // What one model call computes for each row.
 struct InferenceOp {
-  enum class Kind { kEncode, kReconstruct, kScore };
+  // kPredict: the classifier head's class probabilities.
+  enum class Kind { kEncode, kReconstruct, kScore, kPredict };
   Kind kind = Kind::kEncode;
   int layer = 0;                                  // kEncode: 1 ... depth
   ScoreMetric metric = ScoreMetric::kMeanSquared;  // kScore: resolved, never unspecified
@@ -36,8 +37,9 @@ struct InferenceOp {
   }
 };
 
-// Features, reconstructions (original units) or, for kScore, per-feature
-// errors then each row's score as a last column (Model::Score) of `rows`
+// Features, reconstructions (original units), for kScore per-feature
+// errors then each row's score as a last column (Model::Score), or for
+// kPredict class probabilities (Model::Predict) of `rows`
 // (validated: finite, the model's width), after observing them for drift.
 absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
                                     const Matrix& rows);

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/anomaly.h"
+#include "core/classifier_head.h"
 #include "core/column_names.h"
 #include "proto/dense_matrix.h"
 #include "server/inference.h"
@@ -126,26 +127,80 @@ void FillScores(const ServableModel& m, const InferenceOp& op, const v1::ScoreOp
   }
 }
 
-// The bidirectional score stream: a gRPC reactor forwarding its events to a
-// ScoreStream (server/score_stream.h), which holds the ordering and failure
-// rules, and starting what it answers.
+// Class probabilities and top classes from Model::Predict's answer.
+void FillPredictions(const ServableModel& m, const Matrix& probabilities,
+                     v1::PredictResponse* response) {
+  SetVersion(m, response->mutable_model());
+  const std::vector<std::string>& names = m.model->info().class_names;
+  for (const std::string& name : names) response->add_class_names(name);
+  const std::vector<int> top = TopClasses(probabilities);
+  response->mutable_predictions()->Reserve(static_cast<int>(probabilities.rows()));
+  for (Eigen::Index r = 0; r < probabilities.rows(); ++r) {
+    v1::RowPrediction* row = response->add_predictions();
+    row->mutable_probabilities()->Add(probabilities.row(r).data(),
+                                      probabilities.row(r).data() + probabilities.cols());
+    row->set_top_index(top[static_cast<size_t>(r)]);
+    row->set_top_class(names[static_cast<size_t>(top[static_cast<size_t>(r)])]);
+  }
+}
+
+// What each bidirectional stream does beyond the shared rules: how a
+// message is prepared, what of it the answer needs (Kept), and the answer.
+struct ScoreMethod {
+  using Request = v1::AnomalyScoreRequest;
+  using Response = v1::AnomalyScoreResponse;
+  using Kept = v1::ScoreOptions;
+  static constexpr const char* kName = "StreamAnomalyScore";
+  static absl::StatusOr<InferenceServiceImpl::Prepared> Prepare(
+      const InferenceServiceImpl& service, const v1::ModelSpec& spec, const Request& request) {
+    return service.PrepareScore(spec, request);
+  }
+  static Kept Keep(const Request& request) { return request.options(); }
+  static void Fill(const Kept& options, const ServableModel& m, const InferenceOp& op,
+                   const Matrix& out, Response* response) {
+    FillScores(m, op, options, out, response);
+  }
+};
+
+struct PredictMethod {
+  using Request = v1::PredictRequest;
+  using Response = v1::PredictResponse;
+  struct Kept {};
+  static constexpr const char* kName = "StreamPredict";
+  static absl::StatusOr<InferenceServiceImpl::Prepared> Prepare(
+      const InferenceServiceImpl& service, const v1::ModelSpec& spec, const Request& request) {
+    return service.PreparePredict(spec, request);
+  }
+  static Kept Keep(const Request&) { return {}; }
+  static void Fill(const Kept&, const ServableModel& m, const InferenceOp&, const Matrix& out,
+                   Response* response) {
+    FillPredictions(m, out, response);
+  }
+};
+
+// A bidirectional stream (Method: ScoreMethod or PredictMethod): a gRPC
+// reactor forwarding its events to a ScoreStreamT (server/score_stream.h),
+// which holds the ordering and failure rules, and starting what it answers.
 //
 // Events arrive on gRPC's and the batcher's threads; the ScoreStream is
 // under mu_, and StartRead/StartWrite/Finish are called after mu_ is
 // released. request_ belongs to the read path: OnReadDone takes the message
 // out of it before the event that may start the next read into it. Deletes
 // itself once gRPC is done with it and no model call refers to it.
-class ScoreStreamReactor final
-    : public grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse> {
+template <typename Method>
+class StreamReactor final
+    : public grpc::ServerBidiReactor<typename Method::Request, typename Method::Response> {
  public:
+  using Request = typename Method::Request;
+  using Response = typename Method::Response;
   static constexpr int kMaxInFlight = 16;
 
   // `admitted` is the authorization of the call: an error ends it at once.
-  ScoreStreamReactor(const InferenceServiceImpl* service, const absl::Status& admitted)
+  StreamReactor(const InferenceServiceImpl* service, const absl::Status& admitted)
       : service_(service), stream_(kMaxInFlight) {
     if (!admitted.ok()) {
-      RpcCall call(service_->options().metrics, "StreamAnomalyScore");
-      Finish(call.Finish(admitted));
+      RpcCall call(service_->options().metrics, Method::kName);
+      this->Finish(call.Finish(admitted));
       return;
     }
     Actions a;
@@ -168,15 +223,15 @@ class ScoreStreamReactor final
     }
     // No other read can start until the event below: the read path's state
     // is used only before it.
-    v1::AnomalyScoreRequest request;
+    Request request;
     request.Swap(&request_);
     const int64_t index = next_index_++;
     if (index == 0 || !request.model().name().empty()) spec_ = request.model();
     const int64_t rows = request.rows().rows();
     const int64_t first_row = rows_read_;
     rows_read_ += std::max<int64_t>(rows, 0);
-    auto call = std::make_shared<RpcCall>(service_->options().metrics, "StreamAnomalyScore");
-    absl::StatusOr<InferenceServiceImpl::Prepared> p = service_->PrepareScore(spec_, request);
+    auto call = std::make_shared<RpcCall>(service_->options().metrics, Method::kName);
+    absl::StatusOr<InferenceServiceImpl::Prepared> p = Method::Prepare(*service_, spec_, request);
     if (!p.ok()) {
       const absl::Status s = Located(index, first_row, rows, p.status());
       call->Finish(s, {}, rows);
@@ -190,7 +245,7 @@ class ScoreStreamReactor final
     }
     const ServableModel model = p->model;
     const InferenceOp op = p->op;
-    const v1::ScoreOptions options = request.options();
+    const typename Method::Kept kept = Method::Keep(request);
     Actions a;
     {
       MutexLock lock(&mu_);
@@ -200,7 +255,7 @@ class ScoreStreamReactor final
     if (service_->options().on_stream_message_for_test) {
       service_->options().on_stream_message_for_test();
     }
-    service_->Compute(*std::move(p), [this, index, first_row, call, model, op, options,
+    service_->Compute(*std::move(p), [this, index, first_row, call, model, op, kept,
                                       rows](absl::StatusOr<Matrix> errors) {
       Actions a;
       bool destroy;
@@ -211,8 +266,8 @@ class ScoreStreamReactor final
         a = stream_.OnFailure(index, s);
         destroy = stream_.CanDelete();
       } else {
-        v1::AnomalyScoreResponse response;
-        FillScores(model, op, options, *errors, &response);
+        Response response;
+        Method::Fill(kept, model, op, *errors, &response);
         call->Finish(absl::OkStatus(), response.model(), rows);
         MutexLock lock(&mu_);
         a = stream_.OnAnswer(index, std::move(response));
@@ -243,7 +298,7 @@ class ScoreStreamReactor final
   }
 
  private:
-  using Actions = ScoreStream::Actions;
+  using Actions = typename ScoreStreamT<Response>::Actions;
 
   // `status` of message `index`, whose rows start at row `first_row` of the
   // stream, naming both, so a client that streams its input in order learns
@@ -262,9 +317,9 @@ class ScoreStreamReactor final
   // call. The write's response lives in stream_ until OnWriteDone, and
   // stream_ lives until OnDone.
   void Run(const Actions& a) ABSL_LOCKS_EXCLUDED(mu_) {
-    if (a.write != nullptr) StartWrite(a.write);
+    if (a.write != nullptr) this->StartWrite(a.write);
     if (a.read) {
-      StartRead(&request_);
+      this->StartRead(&request_);
       // Only now may the stream finish (another thread may have been about
       // to, and no read may start after Finish).
       Actions started;
@@ -274,18 +329,18 @@ class ScoreStreamReactor final
       }
       Run(started);
     }
-    if (a.finish.has_value()) Finish(ToGrpcStatus(*a.finish));
+    if (a.finish.has_value()) this->Finish(ToGrpcStatus(*a.finish));
   }
 
   const InferenceServiceImpl* const service_;
   // The read path's (one read at a time; see OnReadDone).
-  v1::AnomalyScoreRequest request_;
+  Request request_;
   v1::ModelSpec spec_;
   int64_t next_index_ = 0;
   int64_t rows_read_ = 0;  // rows in the messages read so far
 
   Mutex mu_;
-  ScoreStream stream_ ABSL_GUARDED_BY(mu_);
+  ScoreStreamT<Response> stream_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -338,6 +393,20 @@ absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::PrepareScor
   if (!metric.ok()) return metric.status();
   p->op.kind = InferenceOp::Kind::kScore;
   p->op.metric = *metric;
+  return p;
+}
+
+absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::PreparePredict(
+    const v1::ModelSpec& spec, const v1::PredictRequest& request) const {
+  absl::StatusOr<Prepared> p = Resolve(options_, spec, request.rows());
+  if (!p.ok()) return p.status();
+  if (!p->model.model->classifier().has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model ", p->model.name, " version ", p->model.version,
+        " has no classifier head: train a version with class labels (label_column or "
+        "class_labels) to predict classes"));
+  }
+  p->op.kind = InferenceOp::Kind::kPredict;
   return p;
 }
 
@@ -424,7 +493,22 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::AnomalyScore(grpc::CallbackServe
 
 grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>*
 InferenceServiceImpl::StreamAnomalyScore(grpc::CallbackServerContext* context) {
-  return new ScoreStreamReactor(this, options_.auth.Check(*context, Access::kRead));
+  return new StreamReactor<ScoreMethod>(this, options_.auth.Check(*context, Access::kRead));
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(grpc::CallbackServerContext* context,
+                                                        const v1::PredictRequest* request,
+                                                        v1::PredictResponse* response) {
+  return Unary("Predict", context, request, response,
+               [&] { return PreparePredict(request->model(), *request); },
+               [response](const ServableModel& m, const InferenceOp&, const Matrix& out) {
+                 FillPredictions(m, out, response);
+               });
+}
+
+grpc::ServerBidiReactor<v1::PredictRequest, v1::PredictResponse>*
+InferenceServiceImpl::StreamPredict(grpc::CallbackServerContext* context) {
+  return new StreamReactor<PredictMethod>(this, options_.auth.Check(*context, Access::kRead));
 }
 
 }  // namespace strata

@@ -1,5 +1,6 @@
-// InferenceService: Encode, Reconstruct, AnomalyScore and its bidirectional
-// stream, answered by the version the request's ModelSpec selects.
+// InferenceService: Encode, Reconstruct, AnomalyScore and Predict, and the
+// bidirectional streams of the last two, answered by the version the
+// request's ModelSpec selects.
 //
 // Thread-safe. Each call takes a ServableModel handle for its duration, so a
 // hot swap never fails a call in flight.
@@ -61,6 +62,11 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
                                          v1::AnomalyScoreResponse* response) override;
   grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>* StreamAnomalyScore(
       grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
+                                    const v1::PredictRequest* request,
+                                    v1::PredictResponse* response) override;
+  grpc::ServerBidiReactor<v1::PredictRequest, v1::PredictResponse>* StreamPredict(
+      grpc::CallbackServerContext* context) override;
 
   // A validated request: the version that answers, its rows, what to compute.
   struct Prepared {
@@ -73,6 +79,9 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
   // `spec` overrides request.model (a stream keeps its first spec).
   absl::StatusOr<Prepared> PrepareScore(const v1::ModelSpec& spec,
                                         const v1::AnomalyScoreRequest& request) const;
+  // FailedPrecondition for a version without a classifier head.
+  absl::StatusOr<Prepared> PreparePredict(const v1::ModelSpec& spec,
+                                          const v1::PredictRequest& request) const;
   // Runs the model call: small requests are batched (with a batcher) and
   // the rest, unless they are so small that a thread hop costs more than
   // the call, run on the model-call threads, so that gRPC's callback

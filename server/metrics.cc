@@ -230,11 +230,22 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                                MetricType::Gauge);
     MetricFamily score =
         Family("strata_drift_score",
-               "max(feature drifts, reconstruction-error PSI) over the window (0 while the "
+               "max(feature drifts, reconstruction-error PSI, class PSI) over the window (0 while "
+               "the "
                "window is empty; see strata_drift_window_records).",
                MetricType::Gauge);
     MetricFamily window = Family("strata_drift_window_records", "Records the drift figures cover.",
                                  MetricType::Gauge);
+    MetricFamily class_psi =
+        Family("strata_class_psi",
+               "Models with a classifier head: PSI of the predicted classes over the drift "
+               "window against the training rows' (0 until a Predict call is seen).",
+               MetricType::Gauge);
+    MetricFamily class_share =
+        Family("strata_predicted_class_share",
+               "Models with a classifier head: share of rows predicted in each class "
+               "(source=window|training), for the first --drift_max_features classes.",
+               MetricType::Gauge);
     for (const ServableModel& s : registry_->ServedVersions()) {
       if (s.drift == nullptr) continue;
       const std::string version = absl::StrCat(s.version);
@@ -281,9 +292,21 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
       AddGauge(&code, with({{"stat", "max"}}), f.code_drift_max());
       AddGauge(&score, mv, f.drift_score());
       AddGauge(&window, mv, static_cast<double>(f.window_rows()));
+      const auto& training = s.drift->baseline().class_proportions();
+      const std::vector<std::string>& classes = s.model->info().class_names;
+      if (!training.empty() && training.size() == static_cast<int>(classes.size())) {
+        AddGauge(&class_psi, mv, f.class_psi());
+        for (int k = 0; k < training.size() && k < max_features_; ++k) {
+          AddGauge(&class_share, with({{"class", classes[k]}, {"source", "training"}}),
+                   training[k]);
+          AddGauge(&class_share, with({{"class", classes[k]}, {"source", "window"}}),
+                   k < f.class_shares_size() ? f.class_shares(k) : 0.0);
+        }
+      }
     }
-    for (MetricFamily* f : {&loaded, &labels, &psi, &feature_drift, &shift, &oor, &error_hist, &error_window,
-                            &anomaly, &code, &score, &window}) {
+    for (MetricFamily* f : {&loaded, &labels, &psi, &feature_drift, &shift, &oor, &error_hist,
+                            &error_window, &anomaly, &code, &score, &window, &class_psi,
+                            &class_share}) {
       out->push_back(std::move(*f));
     }
   }

@@ -44,6 +44,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetModel(grpc::CallbackServerContext
   *response->mutable_summary() = info.summary;
   response->set_created_unix_micros(info.created_unix_micros);
   *response->mutable_drift_baseline() = info.drift_baseline;
+  response->mutable_class_names()->Add(info.class_names.begin(), info.class_names.end());
   for (const ModelRegistry::ModelView& view : options_.registry->List()) {
     if (view.name != m->name) continue;
     for (const auto& [label, version] : view.labels) {

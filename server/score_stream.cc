@@ -4,49 +4,59 @@
 
 namespace strata {
 
-ScoreStream::ScoreStream(int max_in_flight) : max_in_flight_(max_in_flight < 1 ? 1 : max_in_flight) {}
+template <typename Response>
+ScoreStreamT<Response>::ScoreStreamT(int max_in_flight)
+    : max_in_flight_(max_in_flight < 1 ? 1 : max_in_flight) {}
 
-ScoreStream::Actions ScoreStream::Start() { return Next(); }
+template <typename Response>
+typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::Start() { return Next(); }
 
-ScoreStream::Actions ScoreStream::OnRead(int64_t index) {
+template <typename Response>
+typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnRead(int64_t index) {
   reading_ = false;
   read_ = index + 1;
   ++computing_;
   return Next();
 }
 
-ScoreStream::Actions ScoreStream::OnRefused(int64_t index, absl::Status status) {
+template <typename Response>
+typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnRefused(int64_t index, absl::Status status) {
   reading_ = false;
   read_ = index + 1;
   Fail(index, std::move(status));
   return Next();
 }
 
-ScoreStream::Actions ScoreStream::OnReadStarted() {
+template <typename Response>
+typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnReadStarted() {
   --reads_starting_;
   return Next();
 }
 
-ScoreStream::Actions ScoreStream::OnClientDone() {
+template <typename Response>
+typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnClientDone() {
   reading_ = false;
   client_done_ = true;
   return Next();
 }
 
-ScoreStream::Actions ScoreStream::OnAnswer(int64_t index, v1::AnomalyScoreResponse response) {
+template <typename Response>
+typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnAnswer(int64_t index, Response response) {
   --computing_;
   // Answers after the earliest failure, or after the end, are not sent.
   if (!finished_ && index < failed_index_) ready_.emplace(index, std::move(response));
   return Next();
 }
 
-ScoreStream::Actions ScoreStream::OnFailure(int64_t index, absl::Status status) {
+template <typename Response>
+typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnFailure(int64_t index, absl::Status status) {
   --computing_;
   Fail(index, std::move(status));
   return Next();
 }
 
-ScoreStream::Actions ScoreStream::OnWriteDone(bool ok) {
+template <typename Response>
+typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnWriteDone(bool ok) {
   writing_ = false;
   if (ok) {
     ++written_;
@@ -56,7 +66,8 @@ ScoreStream::Actions ScoreStream::OnWriteDone(bool ok) {
   return Next();
 }
 
-void ScoreStream::Fail(int64_t index, absl::Status status) {
+template <typename Response>
+void ScoreStreamT<Response>::Fail(int64_t index, absl::Status status) {
   if (index >= failed_index_) return;
   failed_index_ = index;
   failure_ = std::move(status);
@@ -64,7 +75,8 @@ void ScoreStream::Fail(int64_t index, absl::Status status) {
   ready_.erase(ready_.upper_bound(index), ready_.end());
 }
 
-ScoreStream::Actions ScoreStream::Next() {
+template <typename Response>
+typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::Next() {
   Actions a;
   if (finished_) return a;
   // Finish waits for any write in flight (including one started below) and
@@ -107,5 +119,8 @@ ScoreStream::Actions ScoreStream::Next() {
   }
   return a;
 }
+
+template class ScoreStreamT<v1::AnomalyScoreResponse>;
+template class ScoreStreamT<v1::PredictResponse>;
 
 }  // namespace strata

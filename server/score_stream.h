@@ -1,5 +1,6 @@
-// ScoreStream: the ordering and failure rules of the bidirectional score
-// stream (StreamAnomalyScore), as a state driven by events, without gRPC.
+// ScoreStream: the ordering and failure rules of the bidirectional
+// inference streams (StreamAnomalyScore, StreamPredict: ScoreStreamT of
+// their response), as a state driven by events, without gRPC.
 // The reactor forwards each event (a message read, a model call done, a write
 // done, the client done) and starts what the returned Actions say, after
 // releasing its lock.
@@ -34,17 +35,18 @@
 
 namespace strata {
 
-class ScoreStream {
+template <typename Response>
+class ScoreStreamT {
  public:
   // What to start once the caller's lock is released; at most one of each.
   struct Actions {
     bool read = false;                                    // StartRead
-    const v1::AnomalyScoreResponse* write = nullptr;      // StartWrite(write)
+    const Response* write = nullptr;                      // StartWrite(write)
     std::optional<absl::Status> finish;                   // Finish(*finish)
   };
 
   // `max_in_flight`: messages read and not yet answered. Required: >= 1.
-  explicit ScoreStream(int max_in_flight);
+  explicit ScoreStreamT(int max_in_flight);
 
   // The stream opened: the first read.
   Actions Start();
@@ -60,7 +62,7 @@ class ScoreStream {
   // The client has finished sending.
   Actions OnClientDone();
   // The model call of message `index` answered.
-  Actions OnAnswer(int64_t index, v1::AnomalyScoreResponse response);
+  Actions OnAnswer(int64_t index, Response response);
   // The model call of message `index` failed.
   Actions OnFailure(int64_t index, absl::Status status);
   // The write started by the last Actions ended; !ok: the client went away.
@@ -92,14 +94,17 @@ class ScoreStream {
   int computing_ = 0;       // handed to a model call, not reported back
   int64_t next_write_ = 0;  // the index whose answer goes out next
   int64_t written_ = 0;     // answers whose write has completed
-  std::map<int64_t, v1::AnomalyScoreResponse> ready_;
-  v1::AnomalyScoreResponse writing_response_;
+  std::map<int64_t, Response> ready_;
+  Response writing_response_;
   // The earliest failing message and its status; kNone while none failed.
   static constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
   int64_t failed_index_ = kNone;
   absl::Status failure_;
   bool cancelled_ = false;  // a write failed
 };
+
+using ScoreStream = ScoreStreamT<v1::AnomalyScoreResponse>;
+using PredictStream = ScoreStreamT<v1::PredictResponse>;
 
 }  // namespace strata
 

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "core/class_labels.h"
 #include "core/csv_reader.h"
 #include "core/file_util.h"
 #include "core/train_config.h"
@@ -25,6 +26,23 @@ namespace strata {
 namespace {
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+// The declared classes of a resolved config (supervised.class_names).
+std::vector<std::string> ClassNames(const v1::TrainConfig& resolved) {
+  return {resolved.supervised().class_names().begin(), resolved.supervised().class_names().end()};
+}
+
+// The spec's inline or uploaded class labels, indexed; errors name the row.
+absl::StatusOr<ClassLabels> JobClassLabels(const v1::TrainJobSpec& spec,
+                                           const v1::TrainConfig& resolved) {
+  const std::vector<std::string> labels(spec.class_labels().begin(), spec.class_labels().end());
+  absl::StatusOr<ClassLabels> indexed = IndexClassLabels(labels, ClassNames(resolved));
+  if (!indexed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.class_labels: ", indexed.status().message()));
+  }
+  return indexed;
+}
 
 }  // namespace
 
@@ -128,6 +146,22 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   if (data.csv_path.empty() && data.rows.size() == 0) {
     return absl::InvalidArgumentError("the job has no training data");
   }
+  if (!spec.label_column().empty() && data.csv_path.empty()) {
+    return absl::InvalidArgumentError(
+        "spec.label_column names a column of csv_path data; label inline or uploaded rows with "
+        "spec.class_labels");
+  }
+  if (spec.class_labels_size() > 0 && !data.csv_path.empty()) {
+    return absl::InvalidArgumentError(
+        "spec.class_labels labels inline or uploaded rows; label csv_path data with "
+        "spec.label_column");
+  }
+  if (spec.class_labels_size() > 0 && spec.class_labels_size() != data.rows.rows()) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.class_labels has ",
+                                                   spec.class_labels_size(), " labels for ",
+                                                   data.rows.rows(), " rows; give one per row "
+                                                   "(\"\" for an unlabelled row)"));
+  }
   // The config now, so that a bad one creates no job. A CSV's width is known
   // only once it is read: its fields are checked here as for one column
   // (no check that depends on the width refuses a narrower input), and in
@@ -140,6 +174,12 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   }
   if (inline_rows) {
     if (absl::Status s = CheckTrainingRows(*resolved, data.rows.rows()); !s.ok()) return s;
+    // Labels now, so that an unknown class fails the submit, naming its row.
+    if (spec.class_labels_size() > 0) {
+      if (absl::StatusOr<ClassLabels> labels = JobClassLabels(spec, *resolved); !labels.ok()) {
+        return labels.status();
+      }
+    }
     if (absl::Status s = CheckTrainingMemory(
             EstimateTrainingMemory(*resolved, static_cast<int>(data.rows.cols()), data.rows.rows()),
             options_.max_job_memory_bytes);
@@ -406,10 +446,20 @@ void TrainJobManager::RunJob(Job* job) {
 absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
   const v1::TrainJobSpec& spec = job->spec;
   Matrix rows = std::move(job->data.rows);
+  ClassLabels classes;
+  if (spec.class_labels_size() > 0) {
+    absl::StatusOr<v1::TrainConfig> resolved =
+        ResolveTrainConfig(spec.config(), static_cast<int>(rows.cols()));
+    if (!resolved.ok()) return resolved.status();
+    absl::StatusOr<ClassLabels> labels = JobClassLabels(spec, *resolved);
+    if (!labels.ok()) return labels.status();
+    classes = *std::move(labels);
+  }
   std::vector<std::string> names(spec.feature_names().begin(), spec.feature_names().end());
   if (!job->data.csv_path.empty()) {
     CsvOptions csv;
     csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
+    csv.label_column = spec.label_column();
     // Refused before the values are allocated.
     csv.max_values = options_.max_train_values;
     absl::StatusOr<CsvTable> table = ReadCsvFile(job->data.csv_path, csv);
@@ -422,6 +472,19 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
     }
     rows = std::move(table->values);
     if (names.empty()) names = std::move(table->column_names);
+    if (!spec.label_column().empty()) {
+      absl::StatusOr<v1::TrainConfig> resolved =
+          ResolveTrainConfig(spec.config(), static_cast<int>(rows.cols()));
+      if (!resolved.ok()) return resolved.status();
+      absl::StatusOr<ClassLabels> labels =
+          IndexClassLabels(table->labels, ClassNames(*resolved), table->lines);
+      if (!labels.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(job->data.csv_path, ", label column '",
+                                                       spec.label_column(), "': ",
+                                                       labels.status().message()));
+      }
+      classes = *std::move(labels);
+    }
     MutexLock lock(&mu_);
     job->record.set_rows(rows.rows());
     job->record.set_cols(static_cast<int32_t>(rows.cols()));
@@ -434,6 +497,7 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
   options.config = spec.config();
   options.input_dim = static_cast<int>(rows.cols());
   options.feature_names = std::move(names);
+  options.class_names = classes.names;
   options.cancel = &job->cancel;
   options.on_epoch = [this, job](const TrainProgress& p) {
     v1::TrainJobProgress progress;
@@ -442,6 +506,9 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
     progress.set_epoch(p.record.epoch());
     progress.set_train_loss(p.record.train_loss());
     if (p.record.has_validation_loss()) progress.set_validation_loss(p.record.validation_loss());
+    if (p.record.has_validation_accuracy()) {
+      progress.set_validation_accuracy(p.record.validation_accuracy());
+    }
     progress.set_learning_rate(p.record.learning_rate());
     progress.set_epochs_done(p.epochs_done);
     progress.set_epochs_planned(p.epochs_planned);
@@ -459,7 +526,7 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(rows);
+  absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(rows, classes.classes);
   rows = Matrix();  // the data is no longer needed
   if (!model.ok()) return model.status();
   if (job->cancel) return absl::CancelledError("cancelled before publishing");
