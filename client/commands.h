@@ -44,6 +44,7 @@ int RunInspect(const std::vector<std::string>& args);
 int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunReconstruct(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunScore(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunPredict(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunModels(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args);

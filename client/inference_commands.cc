@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -120,6 +121,48 @@ void PrintRows(const v1::DenseMatrix& m, std::string* out) {
 }
 
 void Write(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
+// Sends the input's batches (one unary call each, or down one stream) and
+// hands each answer, in order, to `print`. `make_request(start, request)`
+// fills the request for the batch at input row `start`.
+template <typename Request, typename Response>
+absl::Status SendBatches(
+    const Session& session, int batch_rows, bool stream,
+    const std::function<void(Eigen::Index, Request*)>& make_request,
+    const std::function<absl::StatusOr<Response>(const Request&)>& unary,
+    const std::function<absl::Status(const std::function<bool(Request*)>&,
+                                     const std::function<void(const Response&)>&)>& streamed,
+    const std::function<absl::Status(const Response&)>& print) {
+  const Eigen::Index rows = session.input.values.rows();
+  if (!stream) {
+    for (Eigen::Index start = 0; start < rows; start += batch_rows) {
+      Request request;
+      make_request(start, &request);
+      absl::StatusOr<Response> response = unary(request);
+      if (!response.ok()) return AtInputRows(response.status(), start, request.rows().rows());
+      if (absl::Status s = print(*response); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+  // Requests are made on the client's writer thread, answers printed on
+  // this one; `failed` is all they share.
+  Eigen::Index start = 0;
+  std::atomic<bool> failed{false};
+  absl::Status printed;
+  const absl::Status s = streamed(
+      [&](Request* request) {
+        if (start >= rows || failed.load()) return false;
+        make_request(start, request);
+        start += batch_rows;
+        return true;
+      },
+      [&](const Response& response) {
+        if (!printed.ok()) return;
+        printed = print(response);
+        if (!printed.ok()) failed.store(true);
+      });
+  return printed.ok() ? s : printed;
+}
 
 }  // namespace
 
@@ -261,43 +304,21 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
     Write(out);
     return absl::OkStatus();
   };
-  auto make_request = [&](Eigen::Index start, v1::AnomalyScoreRequest* request) {
-    *request->mutable_model() = session->input.spec;
-    *request->mutable_rows() = session->Batch(start, common.batch_rows);
-    request->mutable_options()->set_metric(wire_metric->second);
-    request->mutable_options()->set_feature_errors(feature_errors);
-  };
-  if (stream) {
-    // Requests are made on the client's writer thread, answers printed on
-    // this one; `failed` is all they share.
-    Eigen::Index start = 0;
-    std::atomic<bool> failed{false};
-    absl::Status printed;
-    const absl::Status s = session->client->StreamAnomalyScore(
-        [&](v1::AnomalyScoreRequest* request) {
-          if (start >= values.rows() || failed.load()) return false;
-          make_request(start, request);
-          start += common.batch_rows;
-          return true;
-        },
-        [&](const v1::AnomalyScoreResponse& response) {
-          if (!printed.ok()) return;
-          printed = print(response);
-          if (!printed.ok()) failed.store(true);
-        });
-    if (!printed.ok()) return Fail("score", printed);
-    if (!s.ok()) return Fail("score", s);
-  } else {
-    for (Eigen::Index start = 0; start < values.rows(); start += common.batch_rows) {
-      v1::AnomalyScoreRequest request;
-      make_request(start, &request);
-      absl::StatusOr<v1::AnomalyScoreResponse> response = session->client->AnomalyScore(request);
-      if (!response.ok()) {
-        return Fail("score", AtInputRows(response.status(), start, request.rows().rows()));
-      }
-      if (absl::Status s = print(*response); !s.ok()) return Fail("score", s);
-    }
-  }
+  StrataClient* client = session->client.get();
+  const absl::Status sent = SendBatches<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>(
+      *session, common.batch_rows, stream,
+      [&](Eigen::Index start, v1::AnomalyScoreRequest* request) {
+        *request->mutable_model() = session->input.spec;
+        *request->mutable_rows() = session->Batch(start, common.batch_rows);
+        request->mutable_options()->set_metric(wire_metric->second);
+        request->mutable_options()->set_feature_errors(feature_errors);
+      },
+      [client](const v1::AnomalyScoreRequest& r) { return client->AnomalyScore(r); },
+      [client](const auto& next, const auto& on_response) {
+        return client->StreamAnomalyScore(next, on_response);
+      },
+      print);
+  if (!sent.ok()) return Fail("score", sent);
   if (rows != values.rows()) {
     return Fail("score", CheckRowsAnswered(values.rows(), rows, 0));
   }
@@ -305,6 +326,72 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
                                first.model().name(), first.model().version(), anomalies, rows,
                                absl::AsciiStrToLower(v1::ScoreOptions::Metric_Name(first.metric())),
                                first.threshold());
+  return kExitOk;
+}
+
+int RunPredict(const GlobalFlags& global, const std::vector<std::string>& args) {
+  InferenceFlags common;
+  bool stream = false;
+  FlagSet flags("predict",
+                "Classes of CSV rows on stdin, from a model trained with class labels: "
+                "class,p_<class>... as CSV\non stdout (the most probable class, then each "
+                "class's probability), and a count per class on stderr.");
+  common.Add(&flags);
+  flags.AddBool("stream", &stream, "send the batches down one StreamPredict stream");
+  if (int code = ParseFlags(flags, common, args, "predict"); code >= 0) return code;
+  absl::StatusOr<Session> session = Open(global, common);
+  if (!session.ok()) return Fail("predict", session.status());
+  int64_t rows = 0;
+  v1::PredictResponse first;
+  std::vector<int64_t> counts;
+  auto print = [&](const v1::PredictResponse& response) -> absl::Status {
+    if (absl::Status s = CheckRowsAnswered(session->BatchRows(rows, common.batch_rows),
+                                           response.predictions_size(), rows);
+        !s.ok()) {
+      return s;
+    }
+    std::string out;
+    if (rows == 0) {
+      first = response;
+      counts.assign(static_cast<size_t>(response.class_names_size()), 0);
+      std::vector<std::string> header = {"class"};
+      for (const std::string& name : response.class_names()) header.push_back("p_" + name);
+      out = absl::StrCat(absl::StrJoin(header, ","), "\n");
+    }
+    for (const v1::RowPrediction& p : response.predictions()) {
+      out += p.top_class();
+      for (float probability : p.probabilities()) absl::StrAppendFormat(&out, ",%.6g", probability);
+      out.push_back('\n');
+      if (p.top_index() >= 0 && static_cast<size_t>(p.top_index()) < counts.size()) {
+        ++counts[static_cast<size_t>(p.top_index())];
+      }
+    }
+    rows += response.predictions_size();
+    Write(out);
+    return absl::OkStatus();
+  };
+  StrataClient* client = session->client.get();
+  const absl::Status sent = SendBatches<v1::PredictRequest, v1::PredictResponse>(
+      *session, common.batch_rows, stream,
+      [&](Eigen::Index start, v1::PredictRequest* request) {
+        *request->mutable_model() = session->input.spec;
+        *request->mutable_rows() = session->Batch(start, common.batch_rows);
+      },
+      [client](const v1::PredictRequest& r) { return client->Predict(r); },
+      [client](const auto& next, const auto& on_response) {
+        return client->StreamPredict(next, on_response);
+      },
+      print);
+  if (!sent.ok()) return Fail("predict", sent);
+  if (rows != session->input.values.rows()) {
+    return Fail("predict", CheckRowsAnswered(session->input.values.rows(), rows, 0));
+  }
+  std::vector<std::string> per_class;
+  for (int k = 0; k < first.class_names_size(); ++k) {
+    per_class.push_back(absl::StrCat(first.class_names(k), " ", counts[static_cast<size_t>(k)]));
+  }
+  std::cerr << absl::StrFormat("%s version %d: %d rows; %s\n", first.model().name(),
+                               first.model().version(), rows, absl::StrJoin(per_class, ", "));
   return kExitOk;
 }
 

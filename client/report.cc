@@ -199,8 +199,8 @@ class Chart {
 };
 
 std::string SegmentName(const v1::EpochRecord& e) {
-  return e.phase() == v1::EpochRecord::PRETRAIN ? absl::StrCat("pretrain h", e.layer())
-                                                : std::string("fine-tune");
+  if (e.phase() == v1::EpochRecord::PRETRAIN) return absl::StrCat("pretrain h", e.layer());
+  return e.phase() == v1::EpochRecord::SUPERVISED ? "supervised" : "fine-tune";
 }
 
 // Training and validation loss over all epochs, one segment per phase and

@@ -23,6 +23,7 @@ constexpr char kUsage[] =
     "  encode       features of a hidden layer for CSV rows on stdin\n"
     "  reconstruct  reconstructions of CSV rows on stdin\n"
     "  score        anomaly scores of CSV rows on stdin\n"
+    "  predict      classes of CSV rows on stdin (models trained with class labels)\n"
     "  models       the models a server serves\n"
     "  jobs         training jobs: list, show, cancel\n"
     "  label        point a label at a version\n"
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
   if (command == "encode") return RunEncode(global, args);
   if (command == "reconstruct") return RunReconstruct(global, args);
   if (command == "score") return RunScore(global, args);
+  if (command == "predict") return RunPredict(global, args);
   if (command == "models") return RunModels(global, args);
   if (command == "jobs") return RunJobs(global, args);
   if (command == "label") return RunLabel(global, args);

@@ -17,6 +17,7 @@
 #include "client/commands.h"
 #include "client/strata_client.h"
 #include "client/training_report.h"
+#include "core/class_labels.h"
 #include "core/csv_reader.h"
 #include "core/file_util.h"
 #include "core/model_io.h"
@@ -39,12 +40,28 @@ TrainProgress FromWire(const v1::TrainJobProgress& p) {
   out.record.set_epoch(p.epoch());
   out.record.set_train_loss(p.train_loss());
   if (p.has_validation_loss()) out.record.set_validation_loss(p.validation_loss());
+  if (p.has_validation_accuracy()) out.record.set_validation_accuracy(p.validation_accuracy());
   out.record.set_learning_rate(p.learning_rate());
   out.epochs_done = p.epochs_done();
   out.epochs_planned = p.epochs_planned();
   out.elapsed_seconds = p.elapsed_seconds();
   out.eta_seconds = p.eta_seconds();
   return out;
+}
+
+// The file's label column (csv.label_column) indexed against the config's
+// declared classes; errors name the file and line. No labels: none.
+absl::StatusOr<ClassLabels> FileClassLabels(const CsvTable& table, const v1::TrainConfig& config,
+                                            const std::string& path) {
+  if (table.labels.empty()) return ClassLabels();
+  const std::vector<std::string> declared(config.supervised().class_names().begin(),
+                                          config.supervised().class_names().end());
+  absl::StatusOr<ClassLabels> classes = IndexClassLabels(table.labels, declared, table.lines);
+  if (!classes.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ", label column: ", classes.status().message()));
+  }
+  return classes;
 }
 
 // Submits the job (uploading the CSV, or naming one under the server's
@@ -57,12 +74,19 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
   if (!server_csv.empty()) {
     v1::SubmitTrainJobRequest request;
     spec.mutable_drop_columns()->Add(csv.drop_columns.begin(), csv.drop_columns.end());
+    spec.set_label_column(csv.label_column);
     *request.mutable_spec() = std::move(spec);
     request.set_csv_path(server_csv);
     job = (*client)->SubmitTrainJob(request);
   } else {
     absl::StatusOr<CsvTable> table = ReadCsvFile(data_path, csv);
     if (!table.ok()) return Fail(table.status());
+    // Checked here too, where the message can name the file's lines.
+    if (absl::StatusOr<ClassLabels> classes = FileClassLabels(*table, spec.config(), data_path);
+        !classes.ok()) {
+      return Fail(classes.status());
+    }
+    spec.mutable_class_labels()->Add(table->labels.begin(), table->labels.end());
     spec.mutable_feature_names()->Add(table->column_names.begin(), table->column_names.end());
     job = (*client)->UploadTrainJob(spec, table->values.data(), table->values.rows(),
                                     static_cast<int32_t>(table->values.cols()));
@@ -109,7 +133,7 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
 int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   bool local = false, quiet = false, wait = false;
   std::string data_path, config_path, out_dir, drop_columns, header = "auto", model_name, labels,
-                                                             server_csv;
+                                                             server_csv, label_column;
   FlagSet flags("train",
                 "Trains a stacked autoencoder on a numeric CSV file.\n"
                 "  on a server:  strata train --model NAME --data FILE.csv [--wait]\n"
@@ -129,6 +153,9 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
                   "server: train on this CSV under the server's --data_root (no upload)");
   flags.AddBool("wait", &wait, "server: follow the job with a progress bar until it ends");
   flags.AddString("drop_columns", &drop_columns, "A,B", "CSV columns to leave out, e.g. a label");
+  flags.AddString("label_column", &label_column, "NAME",
+                  "a column of class labels (empty cell: unlabelled row): also train a "
+                  "classifier head on the code (config field supervised), for strata predict");
   flags.AddString("header", &header, "auto|yes|no",
                   "whether the CSV's first line names the columns");
   flags.AddBool("quiet", &quiet, "no live progress line");
@@ -149,6 +176,7 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   }
   csv.header = *header_mode;
   if (!drop_columns.empty()) csv.drop_columns = absl::StrSplit(drop_columns, ',');
+  csv.label_column = label_column;
 
   v1::TrainConfig config;
   if (!config_path.empty()) {
@@ -171,12 +199,15 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   }
   absl::StatusOr<CsvTable> table = ReadCsvFile(data_path, csv);
   if (!table.ok()) return Fail(table.status());
+  absl::StatusOr<ClassLabels> classes = FileClassLabels(*table, config, data_path);
+  if (!classes.ok()) return Fail(classes.status());
 
   const bool live = !quiet && isatty(STDERR_FILENO);
   Trainer::Options options;
   options.config = config;
   options.input_dim = static_cast<int>(table->values.cols());
   options.feature_names = table->column_names;
+  options.class_names = classes->names;
   options.cancel = &g_interrupted;
   // On a terminal, one live line; in a log, a line every 5 seconds at most.
   absl::Time last_line = absl::Now();
@@ -207,7 +238,7 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   struct sigaction sa = {};
   sa.sa_handler = OnSigint;
   sigaction(SIGINT, &sa, nullptr);
-  absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(table->values);
+  absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(table->values, classes->classes);
   if (live) std::cerr << "\r\033[K" << std::flush;
   if (!model.ok()) return Fail(model.status());
 
@@ -224,6 +255,18 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
                                  summary.final_validation_loss(), summary.validation_rows());
   }
   std::cout << "\n" << FormatReconstructionError(**model, table->values);
+  if ((*model)->classifier().has_value()) {
+    const v1::ClassifierSummary& c = summary.classifier();
+    std::cout << absl::StrFormat("classifier: %d classes, accuracy %.4f on %d labelled training "
+                                 "rows",
+                                 (*model)->info().class_names.size(), c.train_accuracy(),
+                                 c.train_labelled_rows());
+    if (c.has_validation_accuracy()) {
+      std::cout << absl::StrFormat(", %.4f on %d labelled validation rows",
+                                   c.validation_accuracy(), c.validation_labelled_rows());
+    }
+    std::cout << "\n";
+  }
   std::cout << "model written to " << path << "\n";
   for (const std::string& w : summary.warnings()) std::cerr << "warning: " << w << "\n";
   return kExitOk;

@@ -13,8 +13,8 @@ namespace strata::cli {
 namespace {
 
 std::string PhaseName(const v1::EpochRecord& e) {
-  return e.phase() == v1::EpochRecord::PRETRAIN ? absl::StrCat("pretrain L", e.layer())
-                                                : std::string("finetune");
+  if (e.phase() == v1::EpochRecord::PRETRAIN) return absl::StrCat("pretrain L", e.layer());
+  return e.phase() == v1::EpochRecord::SUPERVISED ? "supervised" : "finetune";
 }
 
 std::string Duration(double seconds) {
@@ -37,6 +37,9 @@ std::string FormatProgress(const TrainProgress& p) {
                       std::string(kBar - filled, '.'), p.epochs_done, p.epochs_planned,
                       PhaseName(e), e.epoch(), e.train_loss());
   if (e.has_validation_loss()) absl::StrAppendFormat(&line, "  val %.6g", e.validation_loss());
+  if (e.has_validation_accuracy()) {
+    absl::StrAppendFormat(&line, "  acc %.3f", e.validation_accuracy());
+  }
   absl::StrAppendFormat(&line, "  lr %.2g  ETA %s", e.learning_rate(), Duration(p.eta_seconds));
   return line;
 }

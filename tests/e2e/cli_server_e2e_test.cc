@@ -7,10 +7,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/synthetic_data.h"
 #include "tests/testing/test_models.h"
 
 namespace strata {
@@ -298,6 +300,69 @@ TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
   Result named = Strata("score --model m < " + straight);
   ASSERT_EQ(positional.exit_code, 0) << Head(positional);
   EXPECT_TRUE(positional.output == named.output) << Head(positional) << "\n---\n" << Head(named);
+}
+
+// A CSV with a label column trains a classifier through a TrainJob;
+// strata predict answers a class per row, unary or streamed, and a model
+// without a head, or a label outside the declared classes, is a clear error.
+TEST_F(CliServerTest, TrainWithALabelColumnThenPredict) {
+  const testing::Blobs blobs = testing::GaussianBlobs(300, 6, 3, 29, 0.5);
+  const char* names[] = {"low", "mid", "high"};
+  const std::string csv = dir_ + "/blobs.csv";
+  {
+    std::ofstream out(csv);
+    out << "a,b,c,kind,d,e,f\n";
+    for (int r = 0; r < 300; ++r) {
+      for (int c = 0; c < 6; ++c) {
+        out << blobs.rows(r, c) << (c == 2 ? absl::StrCat(",", r % 5 ? names[r % 3] : "") : "")
+            << (c < 5 ? "," : "\n");
+      }
+    }
+    std::ofstream(dir_ + "/classes.json")
+        << R"({"encoder_widths": [4, 3], "finetune_epochs": 30, "optimizer": {"learning_rate": )"
+        << R"(0.01}, "supervised": {"epochs": 30}, "anomaly": {"ensemble_size": 1}})";
+  }
+  Result train = Strata("train --model blobs --data " + csv + " --label_column kind --config " +
+                        dir_ + "/classes.json --wait --quiet");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_THAT(train.output, HasSubstr("published blobs version 1"));
+
+  for (const char* mode : {"", " --stream"}) {
+    Result predict =
+        Strata(absl::StrCat("predict --model blobs --drop_columns kind", mode, " < ", csv));
+    ASSERT_EQ(predict.exit_code, 0) << Head(predict);
+    // The output holds stdout and stderr: the rows are the lines that start
+    // with a class.
+    std::vector<std::string> rows;
+    for (absl::string_view line : absl::StrSplit(predict.output, '\n')) {
+      for (const char* name : names) {
+        if (absl::StartsWith(line, absl::StrCat(name, ","))) rows.emplace_back(line);
+      }
+    }
+    ASSERT_EQ(rows.size(), 300u) << Tail(predict);
+    EXPECT_THAT(predict.output, HasSubstr("class,p_high,p_low,p_mid\n"));
+    int right = 0;
+    for (int r = 0; r < 300; ++r) right += absl::StartsWith(rows[r], absl::StrCat(names[r % 3], ","));
+    EXPECT_GE(right, 285) << mode;
+    EXPECT_THAT(predict.output, HasSubstr("blobs version 1: 300 rows; high ")) << mode;
+  }
+
+  ASSERT_EQ(Strata("train --model plain --data " + csv + " --drop_columns kind --config " + dir_ +
+                   "/classes.json --wait --quiet")
+                .exit_code,
+            0);
+  Result headless = Strata("predict --model plain --drop_columns kind < " + csv);
+  EXPECT_EQ(headless.exit_code, 1);
+  EXPECT_THAT(headless.output, HasSubstr("no classifier head"));
+
+  // Declared classes without "mid": the upload is refused before it starts,
+  // naming the file's line 3 (row 1, a "mid").
+  std::ofstream(dir_ + "/declared.json") << R"({"supervised": {"class_names": ["low", "high"]}})";
+  Result bad = Strata("train --model blobs --data " + csv + " --label_column kind --config " +
+                      dir_ + "/declared.json --wait --quiet");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("label column: line 3: class 'mid' is not one of "
+                                    "supervised.class_names (low, high)"));
 }
 
 // A row the model cannot score is named by its place in the input, whether
