@@ -12,6 +12,7 @@ build generates from proto/ with protoc and grpc_python_plugin into
     >>> response = client.score("thyroid", rows, metric="mse")
     >>> response.threshold, response.scores[0].is_anomaly
     >>> for response in client.stream_scores("thyroid", batches): ...
+    >>> client.predict("digits", rows).predictions[0].top_class  # with class_labels
     >>> client.score("thyroid", rows, columns=header, drop_columns=["label"])
 
 Rows are sequences of sequences of real numbers (one inner sequence per
@@ -303,7 +304,37 @@ class StrataClient:
         stream of records may run for as long as they come (the client's
         own timeout is for unary calls)."""
         options = _options(metric, feature_errors)
-        spec, features = self._features(_spec(model, version, label), columns, drop_columns)
+        return self._stream(
+            self._inference.StreamAnomalyScore, _spec(model, version, label), batches, columns,
+            drop_columns, timeout,
+            lambda spec, matrix: service_pb2.AnomalyScoreRequest(model=spec, rows=matrix,
+                                                                 options=options))
+
+    def predict(self, model, rows, version=None, label=None, columns=None, drop_columns=()):
+        """The PredictResponse of a model trained with class labels: .model
+        (the version that answered), .class_names, and for row i
+        .predictions[i].top_class, .top_index and .probabilities (one per
+        class, in class_names order). A model without a classifier head
+        raises StrataError FAILED_PRECONDITION."""
+        spec, matrix = self._inputs(_spec(model, version, label), rows, columns, drop_columns)
+        request = service_pb2.PredictRequest(model=spec, rows=matrix)
+        return self._call(self._inference.Predict, request)
+
+    def stream_predictions(self, model, batches, version=None, label=None, columns=None,
+                           drop_columns=(), timeout=None):
+        """Predicts an iterable of row batches on one stream: a generator of
+        one PredictResponse per batch, in order (see predict()), failing as
+        stream_scores does."""
+        return self._stream(
+            self._inference.StreamPredict, _spec(model, version, label), batches, columns,
+            drop_columns, timeout,
+            lambda spec, matrix: service_pb2.PredictRequest(model=spec, rows=matrix))
+
+    def _stream(self, rpc, spec, batches, columns, drop_columns, timeout, make_request):
+        """The responses of a bidirectional stream `rpc`, one per batch, with
+        make_request(spec or None, DenseMatrix) for each batch (the spec on
+        the first only); see stream_scores() for how it fails."""
+        spec, features = self._features(spec, columns, drop_columns)
         failed = []  # the exception that ended the requests, raised here instead of grpc's
 
         def requests():
@@ -315,16 +346,14 @@ class StrataClient:
                             matrix = _by_name(matrix, columns, drop_columns, features, spec)
                     except ValueError as e:
                         raise ValueError("batch %d: %s" % (i, e)) from None
-                    yield service_pb2.AnomalyScoreRequest(model=spec if i == 0 else None,
-                                                          rows=matrix, options=options)
+                    yield make_request(spec if i == 0 else None, matrix)
             except Exception as e:  # grpc would only say "Exception iterating requests!"
                 failed.append(e)
 
         # A failed batch ends the requests as if they were all sent, so an
         # RpcError is the server's, about an earlier batch: it comes first.
         try:
-            for response in self._inference.StreamAnomalyScore(requests(), timeout=timeout,
-                                                               metadata=self._metadata):
+            for response in rpc(requests(), timeout=timeout, metadata=self._metadata):
                 yield response
         except grpc.RpcError as e:
             raise StrataError(e.code(), e.details()) from None
@@ -357,24 +386,32 @@ class StrataClient:
     # ------------------------------------------------------------- training
 
     def train(self, model, rows, feature_names=(), config=None, labels=(), wait=True,
-              on_progress=None):
+              on_progress=None, class_labels=()):
         """Uploads `rows` and trains the next version of `model` on the server;
         returns the TrainJob.
 
         feature_names: one name per column (default f0, f1, ...). config: a
         dict in TrainConfig's JSON form (see data/configs/*.json), a JSON
-        string, a TrainConfig, or None for the defaults. With `wait`, follows
-        the job (calling on_progress(job) on each update) and returns it
-        SUCCEEDED, its .version the one published, or raises StrataError;
-        without, returns it as queued.
+        string, a TrainConfig, or None for the defaults. labels: version
+        labels (e.g. "stable") to point at the new version. class_labels:
+        one class label per row ("" or None: unlabelled), to train a
+        classifier head for predict() (config's "supervised" says how). With
+        `wait`, follows the job (calling on_progress(job) on each update) and
+        returns it SUCCEEDED, its .version the one published, or raises
+        StrataError; without, returns it as queued.
         """
         matrix = _dense(rows)
         feature_names = list(feature_names)
         if feature_names and len(feature_names) != matrix.cols:
             raise ValueError("%d feature_names for rows of %d columns: %s"
                              % (len(feature_names), matrix.cols, feature_names))
+        class_labels = ["" if c is None else str(c) for c in class_labels]
+        if class_labels and len(class_labels) != matrix.rows:
+            raise ValueError("%d class_labels for %d rows; give one per row (\"\" for an "
+                             "unlabelled row)" % (len(class_labels), matrix.rows))
         spec = service_pb2.TrainJobSpec(model_name=model, config=_config(config),
-                                        labels=list(labels), feature_names=feature_names)
+                                        labels=list(labels), feature_names=feature_names,
+                                        class_labels=class_labels)
         chunk_rows = max(1, _CHUNK_VALUES // max(1, matrix.cols))
 
         def parts():
@@ -390,11 +427,13 @@ class StrataClient:
         return self.wait(job.id, on_progress) if wait else job
 
     def submit_csv(self, model, csv_path, drop_columns=(), config=None, labels=(), wait=True,
-                   on_progress=None):
+                   on_progress=None, label_column=""):
         """Trains on a CSV under the server's --data_root (no upload), leaving
-        out `drop_columns`; returns the TrainJob as train() does."""
+        out `drop_columns`, with class labels from `label_column` if named;
+        returns the TrainJob as train() does."""
         spec = service_pb2.TrainJobSpec(model_name=model, config=_config(config),
-                                        labels=list(labels), drop_columns=list(drop_columns))
+                                        labels=list(labels), drop_columns=list(drop_columns),
+                                        label_column=label_column)
         job = self._call(self._training.SubmitTrainJob,
                          service_pb2.SubmitTrainJobRequest(spec=spec, csv_path=csv_path))
         return self.wait(job.id, on_progress) if wait else job

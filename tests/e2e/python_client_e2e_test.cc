@@ -311,12 +311,56 @@ except ValueError as e: print('ValueError:', e)
                                    "MEAN_ABSOLUTE, CODE_DISTANCE, COMBINED, ENSEMBLE (any case)\n"));
 }
 
+// Class labels train a classifier; predict and stream_predictions answer
+// it; labels of the wrong count raise ValueError before any RPC, and a model
+// without a head StrataError FAILED_PRECONDITION.
+TEST_F(PythonClientTest, PredictAfterTrainingWithClassLabels) {
+  const ShellResult py = Script(R"py(
+rng = np.random.default_rng(3)
+centres = rng.normal(0, 2, (3, 5))
+truth = np.arange(450) % 3
+rows = centres[truth] + rng.normal(0, 0.5, (450, 5))
+names = np.array(['red', 'green', 'blue'])
+labels = [names[k] if i % 4 else None for i, k in enumerate(truth)]
+config = {'encoder_widths': [4, 3], 'finetune_epochs': 30, 'optimizer': {'learning_rate': 0.01},
+          'supervised': {'epochs': 30},
+          'anomaly': {'ensemble_size': 1}}
+job = c.train('colours', rows, config=config, class_labels=labels)
+p = c.predict('colours', rows)
+print('classes', list(p.class_names))
+print('right', sum(r.top_class == names[k] for r, k in zip(p.predictions, truth)))
+print('sums', max(abs(sum(r.probabilities) - 1) for r in p.predictions) < 1e-5)
+streamed = [r.top_index for b in c.stream_predictions('colours', [rows[:200], rows[200:]])
+            for r in b.predictions]
+print('stream agrees', streamed == [r.top_index for r in p.predictions])
+try: c.train('colours', rows, config=config, class_labels=labels[:-1])
+except ValueError as e: print('ValueError:', e)
+c.train('plain', rows, config=dict(config, supervised={}))
+try: c.predict('plain', rows)
+except StrataError as e: print('StrataError:', e)
+)py");
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  EXPECT_THAT(py.output, HasSubstr("classes ['blue', 'green', 'red']\n"));
+  // 450 rows of three well-separated blobs, a quarter of them unlabelled.
+  const size_t at = py.output.find("right ");
+  ASSERT_NE(at, std::string::npos) << py.output;
+  EXPECT_GE(std::atoi(py.output.c_str() + at + 6), 430) << py.output;
+  EXPECT_THAT(py.output, HasSubstr("sums True\n"));
+  EXPECT_THAT(py.output, HasSubstr("stream agrees True\n"));
+  EXPECT_THAT(py.output, HasSubstr("ValueError: 449 class_labels for 450 rows"));
+  EXPECT_THAT(py.output, HasSubstr("StrataError: FAILED_PRECONDITION"));
+  EXPECT_THAT(py.output, HasSubstr("no classifier head"));
+}
+
 TEST_F(PythonClientTest, EveryDocstringNamesWhatItsMethodReturns) {
   ASSERT_NO_FATAL_FAILURE(TrainThyroid());
   ASSERT_EQ(std::system(absl::StrCat("cp data/thyroid.csv ", dir_, "/data/").c_str()), 0);
   const ShellResult py = Script(R"py(
-rows = [[float(v) for v in r[:6]] for r in list(csv.reader(open('data/thyroid.csv')))[1:]]
+table = list(csv.reader(open('data/thyroid.csv')))[1:]
+rows = [[float(v) for v in r[:6]] for r in table]
 config = json.load(open('data/configs/thyroid.json'))
+c.train('classes', rows, config=dict(config, finetune_epochs=2),
+        class_labels=[r[6] for r in table])
 slow = c.train('slow', rows, config=dict(config, finetune_epochs=5000), wait=False)
 returned = {  # in this order: job and cancel while the slow job runs
     'job': c.job(slow.id),
@@ -325,6 +369,8 @@ returned = {  # in this order: job and cancel while the slow job runs
     'reconstruct': c.reconstruct('m', rows[:2]),
     'score': c.score('m', rows[:2]),
     'stream_scores': c.stream_scores('m', [rows[:2]]),
+    'predict': c.predict('classes', rows[:2]),
+    'stream_predictions': c.stream_predictions('classes', [rows[:2]]),
     'train': c.train('m', rows, config=config),
     'submit_csv': c.submit_csv('m', 'thyroid.csv', drop_columns=['label'], config=config),
     'wait': c.wait(c.jobs('m')[0].id),
