@@ -215,9 +215,6 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (c.finetune_epochs() < 0 || c.finetune_epochs() > kMaxEpochs) {
     return Invalid("finetune_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
   }
-  if (c.pretrain_epochs() == 0 && c.finetune_epochs() == 0) {
-    return Invalid("finetune_epochs", "pretrain_epochs and finetune_epochs are both 0");
-  }
   if (!(c.grad_clip_norm() >= 0)) return Invalid("grad_clip_norm", "must be >= 0");
   v1::EarlyStoppingConfig* es = c.mutable_early_stopping();
   if (!es->has_patience()) es->set_patience(20);
@@ -304,6 +301,15 @@ int64_t MinTrainingRows(const v1::TrainConfig& resolved) {
       resolved.encoder_widths_size() > 0 ? resolved.encoder_widths(resolved.encoder_widths_size() - 1)
                                          : 1;
   return std::max<int64_t>(50, 2 * code_width);
+}
+
+absl::Status CheckTrainingEpochs(const v1::TrainConfig& resolved, bool labelled) {
+  if (labelled || resolved.pretrain_epochs() > 0 || resolved.finetune_epochs() > 0) {
+    return absl::OkStatus();
+  }
+  return Invalid("finetune_epochs",
+                 "pretrain_epochs and finetune_epochs are both 0, and the rows have no class "
+                 "labels to train on instead");
 }
 
 absl::Status CheckTrainingRows(const v1::TrainConfig& resolved, int64_t rows) {

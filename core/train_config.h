@@ -43,6 +43,12 @@ std::string TrainConfigToJson(const v1::TrainConfig& config);
 // features, or InvalidArgument naming the first bad field.
 absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config, int input_dim);
 
+// InvalidArgument (naming finetune_epochs) when pretrain_epochs and
+// finetune_epochs are both 0 and the rows are not `labelled`: with class
+// labels the network may train from its initialisation in the supervised
+// phase alone. REQUIRES: `resolved` came from ResolveTrainConfig.
+absl::Status CheckTrainingEpochs(const v1::TrainConfig& resolved, bool labelled);
+
 // The fewest rows a model can be trained and calibrated on:
 // max(50, 2 x code width). Fewer cannot place a threshold (one row gave a
 // threshold of 0 and every other row a score of 1e12) or fit the code's

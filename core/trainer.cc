@@ -539,6 +539,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
     }
   }
   if (absl::Status s = CheckTrainingRows(config_, data.rows()); !s.ok()) return s;
+  if (absl::Status s = CheckTrainingEpochs(config_, !classes.empty()); !s.ok()) return s;
   // OpenMP's thread count is per calling thread, and Eigen reads it when no
   // global count is set: concurrent jobs each get their own, with no shared
   // state to race on (Eigen::setNbThreads is process-wide).
@@ -636,7 +637,11 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   // also stop early on different rows (a small gain on the ODDS bench:
   // bench/README.md). Their epochs are not in the history or the progress
   // reports, which describe the served network.
-  const int ensemble_size = EnsembleSize(config_, data.rows(), options_.input_dim);
+  // Without unsupervised epochs (a classifier trained from its
+  // initialisation) the others would stay untrained: one network.
+  const bool unsupervised = config_.pretrain_epochs() > 0 || config_.finetune_epochs() > 0;
+  const int ensemble_size =
+      unsupervised ? EnsembleSize(config_, data.rows(), options_.input_dim) : 1;
   std::vector<StackedAutoencoder> others;
   Trainer::Options quiet = options_;
   quiet.on_epoch = nullptr;

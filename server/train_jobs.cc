@@ -172,6 +172,11 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   if (!resolved.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("spec.config: ", resolved.status().message()));
   }
+  if (absl::Status s = CheckTrainingEpochs(
+          *resolved, spec.class_labels_size() > 0 || !spec.label_column().empty());
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.config: ", s.message()));
+  }
   if (inline_rows) {
     if (absl::Status s = CheckTrainingRows(*resolved, data.rows.rows()); !s.ok()) return s;
     // Labels now, so that an unknown class fails the submit, naming its row.

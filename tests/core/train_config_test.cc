@@ -151,8 +151,14 @@ TEST(TrainConfigTest, InvalidFieldsAreNamed) {
   c.mutable_optimizer()->set_learning_rate(-1);
   expect_error(c, "optimizer.learning_rate");
   c = {};
+  // No epochs at all: refused, unless class labels give the rows something
+  // to train on.
   c.set_finetune_epochs(0);
-  expect_error(c, "finetune_epochs");
+  auto no_epochs = ResolveTrainConfig(c, 4);
+  ASSERT_TRUE(no_epochs.ok()) << no_epochs.status();
+  EXPECT_THAT(CheckTrainingEpochs(*no_epochs, false).message(),
+              HasSubstr("config field finetune_epochs"));
+  EXPECT_TRUE(CheckTrainingEpochs(*no_epochs, true).ok());
   c = {};
   c.mutable_sparsity()->set_weight(0.1f);
   expect_error(c, "sparsity.weight");  // no sigmoid layer to act on

@@ -608,6 +608,25 @@ TEST(TrainerTest, FrozenEncoderTrainsTheHeadOnlyAndFullFineTuningTheEncoder) {
   EXPECT_NE((*joint)->autoencoder().parameters().weights[3], p0.weights[3]);
 }
 
+// With class labels and no unsupervised epochs the network trains from its
+// initialisation in the supervised phase alone, as one network; without
+// labels that config is refused.
+TEST(TrainerTest, ClassLabelsTrainFromScratchWithoutUnsupervisedEpochs) {
+  const LabelledSet set = ThreeBlobs();
+  v1::TrainConfig config = SupervisedConfig();
+  config.set_finetune_epochs(0);
+  config.mutable_anomaly()->clear_ensemble_size();
+  auto model = Train(config, set.rows, set.options, set.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_TRUE((*model)->ensemble().empty());
+  for (const v1::EpochRecord& e : (*model)->info().history) {
+    EXPECT_EQ(e.phase(), v1::EpochRecord::SUPERVISED);
+  }
+  EXPECT_GE((*model)->info().summary.classifier().validation_accuracy(), 0.9);
+  EXPECT_THAT(Train(config, set.rows).status().message(),
+              HasSubstr("pretrain_epochs and finetune_epochs are both 0"));
+}
+
 TEST(TrainerTest, BadClassLabelsAreRefusedNamingTheRow) {
   LabelledSet set = ThreeBlobs();
   const v1::TrainConfig config = SupervisedConfig();

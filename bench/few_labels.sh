@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Few labels on MNIST (issue 18): test accuracy with 600 labels (60 per
+# class) and with all 60,000, of logistic regression on the pixels, the
+# network trained on the labelled images alone, the autoencoder pretrained on
+# all 60,000 images then fine-tuned with its classifier head, and the same
+# with the encoder frozen; every network through TrainJobs with class labels
+# and answered through Predict (bench/few_labels.cc).
+#   bash bench/few_labels.sh [--per_class=60] [--epochs=10] [--widths=256,64]
+# MNIST from $STRATA_MNIST_DIR (default ../shared/data/mnist). Bounded: killed
+# after 40 minutes.
+# Ends with: RESULT acc_pretrained_600=... acc_scratch_600=... acc_raw_600=...
+#            acc_frozen_600=... acc_pretrained_all=... ... gemm_gflops=...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export STRATA_MNIST_DIR="${STRATA_MNIST_DIR:-$PWD/../shared/data/mnist}"
+bash deploy/build.sh >/dev/null
+source bench/server_lib.sh
+work=$(mktemp -d)
+trap 'stop_server; rm -rf "$work"' EXIT
+start_server "$work" --model_root="$work/models" --max_message_bytes=268435456
+timeout 2400 build/bin/few_labels_bench --target="127.0.0.1:$SERVER_PORT" "$@"
