@@ -44,7 +44,7 @@
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");
 ABSL_FLAG(int, per_class, 60, "labelled training images per class in the few-label set");
-ABSL_FLAG(int, epochs, 10, "autoencoder epochs on the training images");
+ABSL_FLAG(int, epochs, 20, "autoencoder epochs on the training images");
 ABSL_FLAG(int, supervised_epochs_few, 100, "supervised epochs with few labels");
 ABSL_FLAG(int, supervised_epochs_all, 10, "supervised epochs with every label");
 ABSL_FLAG(std::string, widths, "256,64", "encoder widths");
@@ -65,6 +65,12 @@ v1::TrainConfig Recipe(int ae_epochs, int supervised_epochs, bool frozen) {
     if (absl::SimpleAtoi(w, &width)) c.add_encoder_widths(width);
   }
   c.set_finetune_epochs(ae_epochs);
+  // Pixels are in [0, 1] already: standard scaling would blow up the
+  // rarely inked border pixels and make them the reconstruction's focus.
+  c.set_scaler(v1::MINMAX);
+  // Denoising, as the Hinton preset (data/configs/mnist_hinton.json).
+  c.mutable_noise()->set_kind(v1::NoiseConfig::GAUSSIAN);
+  c.mutable_noise()->set_stddev(0.1f);
   c.set_batch_size(128);
   c.mutable_anomaly()->set_ensemble_size(1);
   c.mutable_early_stopping()->set_patience(10);
