@@ -206,7 +206,8 @@ LossBreakdown Backprop<T>::Compute(const StackedAutoencoderT<T>& net, const Matr
       // Decoder layers run backward first: they initialise the shared gradient.
       SplitProduct(delta_.transpose(), in, Split::kCols, &grads->weights[net.mirror_of(l)]);
     } else {
-      const bool shared = l < net.depth() && net.architecture().tied_weights();
+      // Without the decoder (end < n) nothing initialised it: this layer does.
+      const bool shared = end == n && l < net.depth() && net.architecture().tied_weights();
       SplitProduct(in.transpose(), delta_, Split::kRows, &grads->weights[l], shared);
     }
     if (l > 0) {

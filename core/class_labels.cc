@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -25,6 +26,20 @@ std::string NameList(const std::vector<std::string>& names) {
                       names.size(), " in all)");
 }
 
+// InvalidArgument for a class name that would break a CSV line or header
+// (strata predict writes them): a comma, a quote or a control character.
+absl::Status CheckClassName(absl::string_view name) {
+  for (const char ch : name) {
+    if (ch == ',' || ch == '"' || static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "class '", absl::CHexEscape(name),
+          "' has a comma, a quote or a control character, which class names cannot hold (they "
+          "head the columns of strata predict's CSV)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateClassNames(absl::Span<const std::string> names) {
@@ -42,6 +57,9 @@ absl::Status ValidateClassNames(absl::Span<const std::string> names) {
     if (!seen.insert(name).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("supervised.class_names names '", name, "' twice"));
+    }
+    if (absl::Status s = CheckClassName(name); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("supervised.class_names: ", s.message()));
     }
   }
   return absl::OkStatus();
@@ -75,10 +93,26 @@ absl::StatusOr<ClassLabels> IndexClassLabels(absl::Span<const std::string> label
         (void)absl::SimpleAtoi(b, &y);
         return x < y;
       });
+      // "1" and "01" would be two classes of one number, in no set order.
+      for (size_t i = 1; i < out.names.size(); ++i) {
+        int64_t x = 0, y = 0;
+        (void)absl::SimpleAtoi(out.names[i - 1], &x);
+        (void)absl::SimpleAtoi(out.names[i], &y);
+        if (x == y) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "the labels '", out.names[i - 1], "' and '", out.names[i], "' are the number ", x,
+              " written two ways; write each class one way"));
+        }
+      }
     } else {
       std::sort(out.names.begin(), out.names.end());
     }
     for (size_t i = 0; i < out.names.size(); ++i) index[out.names[i]] = static_cast<int>(i);
+    for (size_t r = 0; r < labels.size(); ++r) {
+      if (absl::Status s = CheckClassName(absl::StripAsciiWhitespace(labels[r])); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(Row(r, lines), ": ", s.message()));
+      }
+    }
   }
   out.classes.reserve(labels.size());
   size_t labelled = 0;

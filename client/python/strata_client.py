@@ -183,6 +183,20 @@ def _options(metric, feature_errors):
     return service_pb2.ScoreOptions(metric=name, feature_errors=feature_errors)
 
 
+def _class_label(value):
+    """A class label as the wire carries it: "" for a missing one (None or
+    NaN, as pandas marks it), an integral float as its integer (3.0 -> "3",
+    so that 3 and 3.0 are one class), anything else as str()."""
+    if value is None:
+        return ""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if value != value:  # NaN
+            return ""
+        if float(value).is_integer():
+            return str(int(value))
+    return str(value)
+
+
 def _config(config):
     """A TrainConfig from None, a dict (the JSON form), a JSON string or a TrainConfig."""
     if config is None:
@@ -405,7 +419,7 @@ class StrataClient:
         if feature_names and len(feature_names) != matrix.cols:
             raise ValueError("%d feature_names for rows of %d columns: %s"
                              % (len(feature_names), matrix.cols, feature_names))
-        class_labels = ["" if c is None else str(c) for c in class_labels]
+        class_labels = [_class_label(c) for c in class_labels]
         if class_labels and len(class_labels) != matrix.rows:
             raise ValueError("%d class_labels for %d rows; give one per row (\"\" for an "
                              "unlabelled row)" % (len(class_labels), matrix.rows))

@@ -286,6 +286,15 @@ TEST_P(SupervisedGradCheckTest, GradMatchesFiniteDifferences) {
       backprop.Compute(*net, input, input, options, nullptr, &analytic, &supervision);
   ASSERT_TRUE(std::isfinite(loss.objective()));
   EXPECT_GT(loss.classification_loss, 0);
+  // The same call into the same gradients gives the same gradients: nothing
+  // is left over from the last batch (tied weights at lambda 0 once summed).
+  {
+    const ParametersT<double> first = analytic;
+    backprop.Compute(*net, input, input, options, nullptr, &analytic, &supervision);
+    for (size_t l = 0; l < first.weights.size(); ++l) {
+      EXPECT_EQ(analytic.weights[l], first.weights[l]) << "layer " << l;
+    }
+  }
   if (c.frozen || c.reconstruction_weight == 0) {
     EXPECT_EQ(loss.data_loss, 0);
   } else {

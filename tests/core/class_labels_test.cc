@@ -56,6 +56,14 @@ TEST(ClassLabelsTest, TooFewClassesOrLabelsAreRefused) {
   EXPECT_THAT(ValidateClassNames(std::vector<std::string>{"a", " b"}).message(),
               HasSubstr("spaces"));
   EXPECT_TRUE(ValidateClassNames({}).ok());
+  // Names that would break strata predict's CSV, and one number written two
+  // ways (which would be two classes in no set order).
+  EXPECT_THAT(ValidateClassNames(std::vector<std::string>{"a,b", "c"}).message(),
+              HasSubstr("'a,b' has a comma"));
+  EXPECT_THAT(IndexClassLabels(std::vector<std::string>{"x", "say \"y\""}, {}).status().message(),
+              HasSubstr("row 1: class 'say \\\"y\\\"' has a comma, a quote"));
+  EXPECT_THAT(IndexClassLabels(std::vector<std::string>{"1", "2", "01"}, {}).status().message(),
+              HasSubstr("are the number 1 written two ways"));
 }
 
 }  // namespace

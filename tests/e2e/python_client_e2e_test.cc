@@ -321,7 +321,7 @@ centres = rng.normal(0, 2, (3, 5))
 truth = np.arange(450) % 3
 rows = centres[truth] + rng.normal(0, 0.5, (450, 5))
 names = np.array(['red', 'green', 'blue'])
-labels = [names[k] if i % 4 else None for i, k in enumerate(truth)]
+labels = [names[k] if i % 4 else (None if i % 8 else float('nan')) for i, k in enumerate(truth)]
 config = {'encoder_widths': [4, 3], 'finetune_epochs': 30, 'optimizer': {'learning_rate': 0.01},
           'supervised': {'epochs': 30},
           'anomaly': {'ensemble_size': 1}}
