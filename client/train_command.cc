@@ -54,9 +54,8 @@ TrainProgress FromWire(const v1::TrainJobProgress& p) {
 absl::StatusOr<ClassLabels> FileClassLabels(const CsvTable& table, const v1::TrainConfig& config,
                                             const std::string& path) {
   if (table.labels.empty()) return ClassLabels();
-  const std::vector<std::string> declared(config.supervised().class_names().begin(),
-                                          config.supervised().class_names().end());
-  absl::StatusOr<ClassLabels> classes = IndexClassLabels(table.labels, declared, table.lines);
+  absl::StatusOr<ClassLabels> classes =
+      IndexClassLabels(table.labels, DeclaredClassNames(config), table.lines);
   if (!classes.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ", label column: ", classes.status().message()));

@@ -42,6 +42,10 @@ absl::Status CheckClassName(absl::string_view name) {
 
 }  // namespace
 
+std::vector<std::string> DeclaredClassNames(const v1::TrainConfig& config) {
+  return {config.supervised().class_names().begin(), config.supervised().class_names().end()};
+}
+
 absl::Status ValidateClassNames(absl::Span<const std::string> names) {
   if (names.size() == 1 || names.size() > static_cast<size_t>(kMaxClasses)) {
     return absl::InvalidArgumentError(absl::StrCat("supervised.class_names lists ", names.size(),

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "strata/v1/train_config.pb.h"
 
 namespace strata {
 
@@ -23,6 +24,10 @@ struct ClassLabels {
   std::vector<std::string> names;  // The classes, in head output order.
   std::vector<int> classes;        // Per row: an index into names, or kUnlabelled.
 };
+
+// The classes `config` declares (supervised.class_names, which no default
+// fills in), for IndexClassLabels; empty: the labels decide.
+std::vector<std::string> DeclaredClassNames(const v1::TrainConfig& config);
 
 // A declared class list (supervised.class_names): empty, or 2 to
 // kMaxClasses distinct names, none empty or padded with spaces.

@@ -272,11 +272,7 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (!(sc->learning_rate() > 0 && std::isfinite(sc->learning_rate()))) {
     return Invalid("supervised.learning_rate", "must be a finite number > 0");
   }
-  if (absl::Status s = ValidateClassNames(
-          std::vector<std::string>(sc->class_names().begin(), sc->class_names().end()));
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = ValidateClassNames(DeclaredClassNames(c)); !s.ok()) return s;
 
   if (!c.has_seed()) c.set_seed(1);
   if (c.threads() < 0 || c.threads() > kMaxThreads) {

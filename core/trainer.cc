@@ -421,6 +421,11 @@ absl::StatusOr<ClassifierHead> TrainHead(const v1::TrainConfig& config,
   std::vector<int> train_classes, val_classes;
   LabelledRows(train, train_idx, classes, &labelled_train, &train_classes);
   LabelledRows(val, val_idx, classes, &labelled_val, &val_classes);
+  if (labelled_train.rows() == 0 && labelled_val.rows() == 0) {
+    return absl::InvalidArgumentError(
+        "none of the rows has a class label (each is kUnlabelled): nothing to train the "
+        "classifier on");
+  }
   if (labelled_train.rows() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "all ", labelled_val.rows(),

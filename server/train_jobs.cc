@@ -27,23 +27,6 @@ namespace {
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
-// The declared classes of a resolved config (supervised.class_names).
-std::vector<std::string> ClassNames(const v1::TrainConfig& resolved) {
-  return {resolved.supervised().class_names().begin(), resolved.supervised().class_names().end()};
-}
-
-// The spec's inline or uploaded class labels, indexed; errors name the row.
-absl::StatusOr<ClassLabels> JobClassLabels(const v1::TrainJobSpec& spec,
-                                           const v1::TrainConfig& resolved) {
-  const std::vector<std::string> labels(spec.class_labels().begin(), spec.class_labels().end());
-  absl::StatusOr<ClassLabels> indexed = IndexClassLabels(labels, ClassNames(resolved));
-  if (!indexed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("spec.class_labels: ", indexed.status().message()));
-  }
-  return indexed;
-}
-
 }  // namespace
 
 bool IsTerminalState(v1::TrainJob::State s) {
@@ -167,6 +150,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   // (no check that depends on the width refuses a narrower input), and in
   // full when the job reads it.
   const bool inline_rows = data.csv_path.empty();
+  ClassLabels classes;
   absl::StatusOr<v1::TrainConfig> resolved =
       ResolveTrainConfig(spec.config(), inline_rows ? static_cast<int>(data.rows.cols()) : 1);
   if (!resolved.ok()) {
@@ -179,11 +163,17 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   }
   if (inline_rows) {
     if (absl::Status s = CheckTrainingRows(*resolved, data.rows.rows()); !s.ok()) return s;
-    // Labels now, so that an unknown class fails the submit, naming its row.
+    // Indexed now, once: an unknown class fails the submit, naming its row.
     if (spec.class_labels_size() > 0) {
-      if (absl::StatusOr<ClassLabels> labels = JobClassLabels(spec, *resolved); !labels.ok()) {
-        return labels.status();
+      const std::vector<std::string> texts(spec.class_labels().begin(),
+                                           spec.class_labels().end());
+      absl::StatusOr<ClassLabels> indexed = IndexClassLabels(texts, DeclaredClassNames(*resolved));
+      if (!indexed.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("spec.class_labels: ", indexed.status().message()));
       }
+      classes = *std::move(indexed);
+      spec.clear_class_labels();
     }
     if (absl::Status s = CheckTrainingMemory(
             EstimateTrainingMemory(*resolved, static_cast<int>(data.rows.cols()), data.rows.rows()),
@@ -206,6 +196,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   auto job = std::make_shared<Job>();
   job->spec = std::move(spec);
   job->data = std::move(data);
+  job->classes = std::move(classes);
   std::vector<std::shared_ptr<Job>> forgotten;
   v1::TrainJob queued;
   {
@@ -296,6 +287,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Cancel(const std::string& id) {
       job->record.set_finished_unix_micros(NowMicros());
       queued_values_ -= job->data.rows.size();
       job->data = {};
+      job->classes = {};
       RecordChanged(job.get());
       changed = true;
     }
@@ -451,15 +443,7 @@ void TrainJobManager::RunJob(Job* job) {
 absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
   const v1::TrainJobSpec& spec = job->spec;
   Matrix rows = std::move(job->data.rows);
-  ClassLabels classes;
-  if (spec.class_labels_size() > 0) {
-    absl::StatusOr<v1::TrainConfig> resolved =
-        ResolveTrainConfig(spec.config(), static_cast<int>(rows.cols()));
-    if (!resolved.ok()) return resolved.status();
-    absl::StatusOr<ClassLabels> labels = JobClassLabels(spec, *resolved);
-    if (!labels.ok()) return labels.status();
-    classes = *std::move(labels);
-  }
+  ClassLabels classes = std::move(job->classes);
   std::vector<std::string> names(spec.feature_names().begin(), spec.feature_names().end());
   if (!job->data.csv_path.empty()) {
     CsvOptions csv;
@@ -478,11 +462,8 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
     rows = std::move(table->values);
     if (names.empty()) names = std::move(table->column_names);
     if (!spec.label_column().empty()) {
-      absl::StatusOr<v1::TrainConfig> resolved =
-          ResolveTrainConfig(spec.config(), static_cast<int>(rows.cols()));
-      if (!resolved.ok()) return resolved.status();
       absl::StatusOr<ClassLabels> labels =
-          IndexClassLabels(table->labels, ClassNames(*resolved), table->lines);
+          IndexClassLabels(table->labels, DeclaredClassNames(spec.config()), table->lines);
       if (!labels.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(job->data.csv_path, ", label column '",
                                                        spec.label_column(), "': ",
@@ -575,6 +556,7 @@ v1::TrainJob TrainJobManager::FinishLocked(Job* job, v1::TrainJob::State state,
   job->record.set_version(version);
   job->record.set_finished_unix_micros(NowMicros());
   job->data = {};
+  job->classes = {};
   Log(state == v1::TrainJob::FAILED ? LogLevel::kWarning : LogLevel::kInfo, "jobs",
       absl::StrCat(
           job->record.id(), " ", v1::TrainJob::State_Name(state),

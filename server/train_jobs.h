@@ -25,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "core/class_labels.h"
 #include "core/matrix.h"
 #include "core/mutex.h"
 #include "server/model_registry.h"
@@ -120,8 +121,12 @@ class TrainJobManager {
     // Guarded by the manager's mu_, unchecked: ABSL_GUARDED_BY cannot name
     // a member of the enclosing class from here.
     v1::TrainJob record;
+    // Its class_labels are moved into `classes`, indexed, at Submit.
     v1::TrainJobSpec spec;
     JobData data;
+    // The inline or uploaded rows' class labels (spec.class_labels); empty
+    // without them, and for CSV data (read with the file).
+    ClassLabels classes;
     std::atomic<bool> cancel{false};
     // Each change of `record` worth keeping bumps record_seq (under mu_);
     // SaveRecord writes the newest and skips older snapshots (under

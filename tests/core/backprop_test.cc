@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <tuple>
 
@@ -41,18 +42,42 @@ std::string CaseName(const ::testing::TestParamInfo<GradCase>& info) {
 }
 void PrintTo(const GradCase& c, std::ostream* os) { *os << Describe(c); }
 
-// Relative error ||a - b|| / (||a|| + ||b||) over all trained parameters
-// (weights, biases, and the normalisations' scales and shifts).
-double RelativeError(ParametersT<double> a, ParametersT<double> b) {
+// The entries of `blocks`, in order.
+std::vector<double> Flatten(const std::vector<ParameterBlock<double>>& blocks) {
+  std::vector<double> out;
+  for (const ParameterBlock<double>& b : blocks) out.insert(out.end(), b.data, b.data + b.size);
+  return out;
+}
+
+// d(objective)/d(each entry of `blocks`), by central differences (h = 1e-6),
+// in Flatten's order.
+std::vector<double> NumericGradient(const std::vector<ParameterBlock<double>>& blocks,
+                                    const std::function<double()>& objective) {
+  constexpr double h = 1e-6;
+  std::vector<double> out;
+  for (const ParameterBlock<double>& block : blocks) {
+    for (Eigen::Index i = 0; i < block.size; ++i) {
+      double& v = block.data[i];
+      const double saved = v;
+      v = saved + h;
+      const double up = objective();
+      v = saved - h;
+      const double down = objective();
+      v = saved;
+      out.push_back((up - down) / (2 * h));
+    }
+  }
+  return out;
+}
+
+// Relative error ||a - b|| / (||a|| + ||b||) of two gradients.
+double RelativeError(const std::vector<double>& a, const std::vector<double>& b) {
+  EXPECT_EQ(a.size(), b.size());
   double diff = 0, na = 0, nb = 0;
-  const auto blocks_a = a.Blocks(), blocks_b = b.Blocks();
-  EXPECT_EQ(blocks_a.size(), blocks_b.size());
-  for (size_t i = 0; i < std::min(blocks_a.size(), blocks_b.size()); ++i) {
-    const Eigen::Map<Eigen::ArrayXd> x(blocks_a[i].data, blocks_a[i].size);
-    const Eigen::Map<Eigen::ArrayXd> y(blocks_b[i].data, blocks_b[i].size);
-    diff += (x - y).square().sum();
-    na += x.square().sum();
-    nb += y.square().sum();
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
   }
   return std::sqrt(diff) / (std::sqrt(na) + std::sqrt(nb) + 1e-300);
 }
@@ -119,29 +144,15 @@ TEST_P(GradCheckTest, GradMatchesFiniteDifferences) {
     EXPECT_GT(loss.sparsity_penalty, 0);
   }
 
-  ParametersT<double> numeric;
-  numeric.ResizeLikeAndZero(net->parameters());
+  // Over all trained parameters: weights, biases, and the normalisations'
+  // scales and shifts.
   ParametersT<double> scratch;
-  const double h = 1e-6;
-  auto objective = [&] {
+  const auto objective = [&] {
     return backprop.Compute(*net, input, target, options, nullptr, &scratch).objective();
   };
-  auto params = net->mutable_parameters()->Blocks();
-  auto grads = numeric.Blocks();
-  ASSERT_EQ(params.size(), grads.size());
-  for (size_t b = 0; b < params.size(); ++b) {
-    for (Eigen::Index i = 0; i < params[b].size; ++i) {
-      double& p = params[b].data[i];
-      const double saved = p;
-      p = saved + h;
-      const double up = objective();
-      p = saved - h;
-      const double down = objective();
-      p = saved;
-      grads[b].data[i] = (up - down) / (2 * h);
-    }
-  }
-  EXPECT_LT(RelativeError(analytic, numeric), 1e-3);
+  EXPECT_LT(RelativeError(Flatten(analytic.Blocks()),
+                          NumericGradient(net->mutable_parameters()->Blocks(), objective)),
+            1e-3);
   // Every parameter tensor receives some gradient; but a normalisation
   // before the activation subtracts the batch mean, which cancels its
   // layer's bias (a gradient of zero, up to rounding).
@@ -308,40 +319,8 @@ TEST_P(SupervisedGradCheckTest, GradMatchesFiniteDifferences) {
     return backprop.Compute(*net, input, input, options, nullptr, &scratch, &scratch_supervision)
         .objective();
   };
-  const double h = 1e-6;
-  // d(objective)/d(each entry of `blocks`), by central differences.
-  const auto numeric_of = [&](std::vector<ParameterBlock<double>> blocks) {
-    std::vector<double> out;
-    for (ParameterBlock<double>& block : blocks) {
-      for (Eigen::Index i = 0; i < block.size; ++i) {
-        double& v = block.data[i];
-        const double saved = v;
-        v = saved + h;
-        const double up = objective();
-        v = saved - h;
-        const double down = objective();
-        v = saved;
-        out.push_back((up - down) / (2 * h));
-      }
-    }
-    return out;
-  };
-  const auto flatten = [](std::vector<ParameterBlock<double>> blocks) {
-    std::vector<double> out;
-    for (const ParameterBlock<double>& b : blocks) out.insert(out.end(), b.data, b.data + b.size);
-    return out;
-  };
-  const auto relative_error = [](const std::vector<double>& a, const std::vector<double>& b) {
-    EXPECT_EQ(a.size(), b.size());
-    double diff = 0, na = 0, nb = 0;
-    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-      diff += (a[i] - b[i]) * (a[i] - b[i]);
-      na += a[i] * a[i];
-      nb += b[i] * b[i];
-    }
-    return std::sqrt(diff) / (std::sqrt(na) + std::sqrt(nb) + 1e-300);
-  };
-  EXPECT_LT(relative_error(flatten(head_analytic.Blocks()), numeric_of(head.Blocks())), 1e-4);
+  EXPECT_LT(RelativeError(Flatten(head_analytic.Blocks()), NumericGradient(head.Blocks(), objective)),
+            1e-4);
   if (c.frozen) {
     // Nothing below the head is written.
     EXPECT_TRUE(analytic.weights.empty());
@@ -350,7 +329,8 @@ TEST_P(SupervisedGradCheckTest, GradMatchesFiniteDifferences) {
   // Every layer, the decoder included: without the reconstruction term it is
   // not part of the objective (a numeric gradient of 0) and its gradient is
   // not written (left at the zeros of the first resize).
-  EXPECT_LT(relative_error(flatten(analytic.Blocks()), numeric_of(p->Blocks())), 1e-4);
+  EXPECT_LT(RelativeError(Flatten(analytic.Blocks()), NumericGradient(p->Blocks(), objective)),
+            1e-4);
   if (c.reconstruction_weight == 0) {
     for (int l = net->depth(); l < net->num_layers(); ++l) {
       EXPECT_EQ(analytic.biases[l].squaredNorm(), 0) << "decoder layer " << l;
