@@ -45,18 +45,18 @@ absl::Status ValidateClassifier(const Model& model) {
   const int classes = head.classes();
   if (classes < 2 || classes > kMaxClasses ||
       head.weights.rows() != model.autoencoder().code_dim() || head.weights.cols() != classes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the classifier head is ", head.weights.rows(), "x", head.weights.cols(), " with ",
-        classes, " biases; it needs code width (", model.autoencoder().code_dim(),
-        ") x classes (2 to ", kMaxClasses, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the classifier head is ", head.weights.rows(), "x", head.weights.cols(),
+                     " with ", classes, " biases; it needs code width (",
+                     model.autoencoder().code_dim(), ") x classes (2 to ", kMaxClasses, ")"));
   }
   if (!head.weights.allFinite() || !head.bias.allFinite()) {
     return absl::InvalidArgumentError("the classifier head has non-finite parameters");
   }
   if (static_cast<int>(names.size()) != classes || proportions != classes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the classifier head has ", classes, " classes but ", names.size(),
-        " class names and ", proportions, " training class shares"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the classifier head has ", classes, " classes but ", names.size(),
+                     " class names and ", proportions, " training class shares"));
   }
   if (absl::Status s = ValidateClassNames(names); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("the classifier head's classes: ", s.message()));
@@ -93,9 +93,9 @@ absl::Status ValidateModel(const Model& model) {
   }
   const v1::AnomalyCalibration& c = model.info().calibration;
   if (HasEnsembleScore(c) || !model.ensemble().empty()) {
-    if (absl::Status s = ValidateEnsembleCalibration(
-            c.ensemble(), 1 + static_cast<int>(model.ensemble().size()), net.input_dim(),
-            net.code_dim());
+    if (absl::Status s =
+            ValidateEnsembleCalibration(c.ensemble(), 1 + static_cast<int>(model.ensemble().size()),
+                                        net.input_dim(), net.code_dim());
         !s.ok()) {
       return s;
     }
@@ -125,6 +125,10 @@ Model::Model(StackedAutoencoder autoencoder, Scaler scaler, ModelInfo info,
     // Invalid tails leave the index empty; ValidateModel refuses the model.
     if (index.ok()) tail_index_ = *std::move(index);
   }
+}
+
+Model Model::WithInfo(ModelInfo info) const {
+  return Model(autoencoder_, scaler_, std::move(info), ensemble_, classifier_);
 }
 
 absl::Status Model::CheckLayer(int layer) const {
@@ -202,9 +206,7 @@ absl::StatusOr<Matrix> Model::Predict(const Matrix& raw, Matrix* code) const {
   return classifier_->Probabilities(*code);
 }
 
-ScoreMetric Model::default_metric() const {
-  return DefaultMetric(info_.calibration);
-}
+ScoreMetric Model::default_metric() const { return DefaultMetric(info_.calibration); }
 
 const v1::ScoreDistribution& Model::score_distribution(ScoreMetric metric) const {
   return ScoreDistributionOf(info_.calibration, metric);

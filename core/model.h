@@ -49,9 +49,10 @@ class Model;
 // positive scales, a calibration that passes ValidateCalibration and a
 // drift baseline that passes ValidateDriftBaseline for the network's
 // widths; a classifier head (if any) of finite code-width x classes weights
-// with as many distinct, non-empty class names and class proportions. InvalidArgument naming what is wrong. Shapes of the network
-// itself are the constructor's REQUIRES (StackedAutoencoder::FromParameters
-// checks them).
+// with as many distinct, non-empty class names and class proportions.
+// InvalidArgument naming what is wrong. Shapes of the network itself are
+// the constructor's REQUIRES (StackedAutoencoder::FromParameters checks
+// them).
 absl::Status ValidateModel(const Model& model);
 
 class Model {
@@ -74,6 +75,9 @@ class Model {
   // trained before it, or with anomaly.ensemble_size 1).
   const std::vector<StackedAutoencoder>& ensemble() const { return ensemble_; }
   const ModelInfo& info() const { return info_; }
+  // A copy of this model with `info` in place of its own (the same
+  // networks, scaler and head): a summary amended before publishing.
+  Model WithInfo(ModelInfo info) const;
   // The classifier head, for models trained with class labels.
   const std::optional<ClassifierHead>& classifier() const { return classifier_; }
   int input_dim() const { return autoencoder_.input_dim(); }
@@ -94,8 +98,7 @@ class Model {
   // each row's score under `metric`. FailedPrecondition for a code metric on
   // a model trained before the code scores, and for kEnsemble on one trained
   // before the ensemble score.
-  absl::StatusOr<Matrix> Score(const Matrix& raw, ScoreMetric metric,
-                               Matrix* code = nullptr) const;
+  absl::StatusOr<Matrix> Score(const Matrix& raw, ScoreMetric metric, Matrix* code = nullptr) const;
   // Class probabilities (rows x classes, in info().class_names order) of
   // raw rows; the code layer's features too when `code` is not null.
   // FailedPrecondition for a model without a classifier head.

@@ -140,55 +140,72 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
         "spec.label_column");
   }
   if (spec.class_labels_size() > 0 && spec.class_labels_size() != data.rows.rows()) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.class_labels has ",
-                                                   spec.class_labels_size(), " labels for ",
-                                                   data.rows.rows(), " rows; give one per row "
-                                                   "(\"\" for an unlabelled row)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec.class_labels has ", spec.class_labels_size(), " labels for ", data.rows.rows(),
+        " rows; give one per row "
+        "(\"\" for an unlabelled row)"));
   }
   // The config now, so that a bad one creates no job. A CSV's width is known
   // only once it is read: its fields are checked here as for one column
   // (no check that depends on the width refuses a narrower input), and in
-  // full when the job reads it.
+  // full when the job reads it. A sweep's trials are checked each.
   const bool inline_rows = data.csv_path.empty();
-  ClassLabels classes;
-  absl::StatusOr<v1::TrainConfig> resolved =
-      ResolveTrainConfig(spec.config(), inline_rows ? static_cast<int>(data.rows.cols()) : 1);
-  if (!resolved.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.config: ", resolved.status().message()));
+  const int width = inline_rows ? static_cast<int>(data.rows.cols()) : 1;
+  const bool labelled = spec.class_labels_size() > 0 || !spec.label_column().empty();
+  std::unique_ptr<Job::Sweep> sweep;
+  std::vector<const v1::TrainConfig*> configs = {&spec.config()};
+  if (spec.has_sweep()) {
+    absl::StatusOr<std::vector<SweepTrialPlan>> plans =
+        PlanSweep(spec.sweep(), spec.config(), width, labelled);
+    if (!plans.ok())
+      return absl::InvalidArgumentError(absl::StrCat("spec.", plans.status().message()));
+    sweep = std::make_unique<Job::Sweep>();
+    sweep->objective = ResolveSweepObjective(spec.sweep(), labelled);
+    sweep->trains_head = SweepTrainsHead(sweep->objective, labelled);
+    sweep->plans = *std::move(plans);
+    configs.clear();
+    for (const SweepTrialPlan& plan : sweep->plans) configs.push_back(&plan.config);
   }
-  if (absl::Status s = CheckTrainingEpochs(
-          *resolved, spec.class_labels_size() > 0 || !spec.label_column().empty());
-      !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.config: ", s.message()));
-  }
-  if (inline_rows) {
-    if (absl::Status s = CheckTrainingRows(*resolved, data.rows.rows()); !s.ok()) return s;
-    // Indexed now, once: an unknown class fails the submit, naming its row.
-    if (spec.class_labels_size() > 0) {
-      const std::vector<std::string> texts(spec.class_labels().begin(),
-                                           spec.class_labels().end());
-      absl::StatusOr<ClassLabels> indexed = IndexClassLabels(texts, DeclaredClassNames(*resolved));
-      if (!indexed.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("spec.class_labels: ", indexed.status().message()));
-      }
-      classes = *std::move(indexed);
-      spec.clear_class_labels();
-    }
-    if (absl::Status s = CheckTrainingMemory(
-            EstimateTrainingMemory(*resolved, static_cast<int>(data.rows.cols()), data.rows.rows()),
-            options_.max_job_memory_bytes);
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (!data.csv_path.empty()) {
+  if (!inline_rows) {
     absl::StatusOr<std::string> path = ResolveDataPath(options_.data_root, data.csv_path);
     if (!path.ok()) return path.status();
     data.csv_path = *path;
-    // Its width and rows are known once read: until then, the config's
-    // share as for one column, and the file's text, which is read whole.
-    if (absl::Status s = CheckCsvMemory(*resolved, data.csv_path); !s.ok()) return s;
+  }
+  for (size_t i = 0; i < configs.size(); ++i) {
+    const std::string where = sweep ? absl::StrCat("spec.sweep trial ", i + 1, ": ") : "";
+    absl::StatusOr<v1::TrainConfig> resolved = ResolveTrainConfig(*configs[i], width);
+    if (!resolved.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "spec.config: ", resolved.status().message()));
+    }
+    absl::Status s = CheckTrainingEpochs(*resolved, sweep ? sweep->trains_head : labelled);
+    if (!s.ok())
+      return absl::InvalidArgumentError(absl::StrCat(where, "spec.config: ", s.message()));
+    if (inline_rows) {
+      s = CheckTrainingRows(*resolved, data.rows.rows());
+      if (s.ok()) {
+        s = CheckTrainingMemory(EstimateTrainingMemory(*resolved, width, data.rows.rows()),
+                                options_.max_job_memory_bytes);
+      }
+    } else {
+      // Its width and rows are known once read: until then, the config's
+      // share as for one column, and the file's text, which is read whole.
+      s = CheckCsvMemory(*resolved, data.csv_path);
+    }
+    if (!s.ok()) return absl::Status(s.code(), absl::StrCat(where, s.message()));
+  }
+  // Indexed now, once: an unknown class fails the submit, naming its row.
+  ClassLabels classes;
+  if (spec.class_labels_size() > 0) {
+    const std::vector<std::string> texts(spec.class_labels().begin(), spec.class_labels().end());
+    absl::StatusOr<ClassLabels> indexed =
+        IndexClassLabels(texts, DeclaredClassNames(spec.config()));
+    if (!indexed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.class_labels: ", indexed.status().message()));
+    }
+    classes = *std::move(indexed);
+    spec.clear_class_labels();
   }
   const int64_t values = data.rows.size();
   const int64_t reserved = data.reserved_values;
@@ -197,6 +214,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   job->spec = std::move(spec);
   job->data = std::move(data);
   job->classes = std::move(classes);
+  job->sweep = std::move(sweep);
   std::vector<std::shared_ptr<Job>> forgotten;
   v1::TrainJob queued;
   {
@@ -212,13 +230,26 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
     r.set_cols(static_cast<int32_t>(job->data.rows.cols()));
     r.set_created_unix_micros(NowMicros());
     *r.mutable_labels() = job->spec.labels();
+    if (job->sweep) {
+      v1::SweepSummary& table = *r.mutable_sweep();
+      table.set_objective(job->sweep->objective);
+      for (size_t t = 0; t < job->sweep->plans.size(); ++t) {
+        v1::SweepTrial& trial = *table.add_trials();
+        trial.set_trial(static_cast<int32_t>(t) + 1);
+        trial.mutable_settings()->Add(job->sweep->plans[t].settings.begin(),
+                                      job->sweep->plans[t].settings.end());
+        trial.set_state(v1::SweepTrial::QUEUED);
+      }
+    }
     RecordChanged(job.get());
     jobs_[r.id()] = job;
     order_.push_back(r.id());
-    queue_.push_back(job);
+    // A sweep queues one unit of work per trial.
+    const size_t units = job->sweep ? job->sweep->plans.size() : 1;
+    for (size_t u = 0; u < units; ++u) queue_.push_back(job);
     queued_values_ += values;
     uploading_values_ -= reserved;
-    work_cv_.Signal();
+    work_cv_.SignalAll();
     forgotten = ForgetOldJobs();
     queued = r;
   }
@@ -235,10 +266,10 @@ absl::Status TrainJobManager::CheckQueuedValues(int64_t values, int64_t reserved
                                                 absl::string_view what) const {
   const int64_t held = queued_values_ + uploading_values_ - reserved;
   if (values <= 0 || held + values <= options_.max_queued_values) return absl::OkStatus();
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "queued jobs and uploads in progress already hold ", held,
-      " training values; ", what, " ", values, " would exceed ", options_.max_queued_values,
-      " (--max_queued_train_values): submit it again once queued jobs have started"));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("queued jobs and uploads in progress already hold ", held, " training values; ",
+                   what, " ", values, " would exceed ", options_.max_queued_values,
+                   " (--max_queued_train_values): submit it again once queued jobs have started"));
 }
 
 absl::Status TrainJobManager::ReserveUpload(int64_t values) {
@@ -274,7 +305,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Get(const std::string& id) const {
 absl::StatusOr<v1::TrainJob> TrainJobManager::Cancel(const std::string& id) {
   std::shared_ptr<Job> job;
   v1::TrainJob record;
-  bool changed = false;
+  bool changed = false, finish_sweep = false;
   {
     MutexLock lock(&mu_);
     const auto it = jobs_.find(id);
@@ -288,10 +319,20 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Cancel(const std::string& id) {
       queued_values_ -= job->data.rows.size();
       job->data = {};
       job->classes = {};
+      if (job->sweep) SkipRemainingTrials(job.get(), "the sweep was cancelled");
       RecordChanged(job.get());
+      changed = true;
+    } else if (job->sweep && !IsTerminalState(job->record.state())) {
+      // Its queued trials end now; running ones stop within a mini-batch,
+      // and the last to stop ends the sweep (unless none runs).
+      finish_sweep = SkipRemainingTrials(job.get(), "the sweep was cancelled");
       changed = true;
     }
     record = job->record;
+  }
+  if (finish_sweep) {
+    FinishSweep(job.get());
+    return Get(id);
   }
   if (changed) SaveRecord(job.get());
   return record;
@@ -409,6 +450,7 @@ absl::Status TrainJobManager::LoadRecords() {
 void TrainJobManager::WorkerLoop() {
   while (true) {
     std::shared_ptr<Job> job;
+    int trial = -1;
     {
       MutexLock lock(&mu_);
       work_cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -417,14 +459,28 @@ void TrainJobManager::WorkerLoop() {
       if (stopping_) return;
       job = queue_.front();
       queue_.pop_front();
-      if (job->record.state() != v1::TrainJob::QUEUED) continue;  // cancelled while queued
-      queued_values_ -= job->data.rows.size();
-      job->record.set_state(v1::TrainJob::RUNNING);
-      job->record.set_started_unix_micros(NowMicros());
+      // Cancelled while queued; or a sweep that has started all its trials
+      // (or skipped them).
+      if (IsTerminalState(job->record.state())) continue;
+      if (job->sweep && job->sweep->next >= static_cast<int>(job->sweep->plans.size())) continue;
+      if (job->record.state() == v1::TrainJob::QUEUED) {
+        queued_values_ -= job->data.rows.size();
+        job->record.set_state(v1::TrainJob::RUNNING);
+        job->record.set_started_unix_micros(NowMicros());
+      }
+      if (job->sweep) {
+        trial = job->sweep->next++;
+        ++job->sweep->running;
+        job->record.mutable_sweep()->mutable_trials(trial)->set_state(v1::SweepTrial::RUNNING);
+      }
       RecordChanged(job.get());
     }
     SaveRecord(job.get());
-    RunJob(job.get());
+    if (job->sweep) {
+      RunTrial(job.get(), trial);
+    } else {
+      RunJob(job.get());
+    }
   }
 }
 
@@ -440,10 +496,11 @@ void TrainJobManager::RunJob(Job* job) {
   }
 }
 
-absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
+absl::Status TrainJobManager::LoadData(Job* job) {
+  MutexLock load(&job->load_mu);
+  if (job->loaded) return job->load_status;
+  job->loaded = true;
   const v1::TrainJobSpec& spec = job->spec;
-  Matrix rows = std::move(job->data.rows);
-  ClassLabels classes = std::move(job->classes);
   std::vector<std::string> names(spec.feature_names().begin(), spec.feature_names().end());
   if (!job->data.csv_path.empty()) {
     CsvOptions csv;
@@ -453,39 +510,51 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
     csv.max_values = options_.max_train_values;
     absl::StatusOr<CsvTable> table = ReadCsvFile(job->data.csv_path, csv);
     if (!table.ok()) {
+      job->load_status = table.status();
       if (absl::IsResourceExhausted(table.status())) {
-        return absl::ResourceExhaustedError(
+        job->load_status = absl::ResourceExhaustedError(
             absl::StrCat(table.status().message(), " (--max_train_values)"));
       }
-      return table.status();
+      return job->load_status;
     }
-    rows = std::move(table->values);
     if (names.empty()) names = std::move(table->column_names);
     if (!spec.label_column().empty()) {
       absl::StatusOr<ClassLabels> labels =
           IndexClassLabels(table->labels, DeclaredClassNames(spec.config()), table->lines);
       if (!labels.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(job->data.csv_path, ", label column '",
-                                                       spec.label_column(), "': ",
-                                                       labels.status().message()));
+        job->load_status = absl::InvalidArgumentError(
+            absl::StrCat(job->data.csv_path, ", label column '", spec.label_column(),
+                         "': ", labels.status().message()));
+        return job->load_status;
       }
-      classes = *std::move(labels);
+      job->classes = *std::move(labels);
     }
+    job->data.rows = std::move(table->values);
     MutexLock lock(&mu_);
-    job->record.set_rows(rows.rows());
-    job->record.set_cols(static_cast<int32_t>(rows.cols()));
+    job->record.set_rows(job->data.rows.rows());
+    job->record.set_cols(static_cast<int32_t>(job->data.rows.cols()));
   }
-  if (!names.empty() && static_cast<Eigen::Index>(names.size()) != rows.cols()) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.feature_names has ", names.size(),
-                                                   " names for ", rows.cols(), " columns"));
+  if (!names.empty() && static_cast<Eigen::Index>(names.size()) != job->data.rows.cols()) {
+    job->load_status = absl::InvalidArgumentError(absl::StrCat(
+        "spec.feature_names has ", names.size(), " names for ", job->data.rows.cols(), " columns"));
+    return job->load_status;
   }
+  job->feature_names = std::move(names);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Model>> TrainJobManager::TrainModel(Job* job,
+                                                                   const v1::TrainConfig& config,
+                                                                   const std::vector<int>& classes,
+                                                                   int trial) {
+  const Matrix& rows = job->data.rows;
   Trainer::Options options;
-  options.config = spec.config();
+  options.config = config;
   options.input_dim = static_cast<int>(rows.cols());
-  options.feature_names = std::move(names);
-  options.class_names = classes.names;
+  options.feature_names = job->feature_names;
+  if (!classes.empty()) options.class_names = job->classes.names;
   options.cancel = &job->cancel;
-  options.on_epoch = [this, job](const TrainProgress& p) {
+  options.on_epoch = [this, job, trial](const TrainProgress& p) {
     v1::TrainJobProgress progress;
     progress.set_phase(p.record.phase());
     progress.set_layer(p.record.layer());
@@ -500,6 +569,7 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
     progress.set_epochs_planned(p.epochs_planned);
     progress.set_elapsed_seconds(p.elapsed_seconds);
     progress.set_eta_seconds(p.eta_seconds);
+    progress.set_trial(trial);
     MutexLock lock(&mu_);
     *job->record.mutable_progress() = std::move(progress);
   };
@@ -512,15 +582,16 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(rows, classes.classes);
-  rows = Matrix();  // the data is no longer needed
-  if (!model.ok()) return model.status();
-  if (job->cancel) return absl::CancelledError("cancelled before publishing");
-  absl::StatusOr<int64_t> version = options_.store->Publish(spec.model_name(), **model);
+  return (*trainer)->Train(rows, classes);
+}
+
+absl::StatusOr<int64_t> TrainJobManager::Publish(Job* job, const Model& model) {
+  const v1::TrainJobSpec& spec = job->spec;
+  absl::StatusOr<int64_t> version = options_.store->Publish(spec.model_name(), model);
   if (!version.ok()) return version.status();
   {
     MutexLock lock(&mu_);
-    *job->record.mutable_warnings() = (*model)->info().summary.warnings();
+    *job->record.mutable_warnings() = model.info().summary.warnings();
   }
   for (const std::string& label : spec.labels()) {
     absl::StatusOr<std::map<std::string, int64_t>> labels =
@@ -533,6 +604,133 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
   }
   options_.registry->Refresh();
   return version;
+}
+
+absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
+  if (absl::Status s = LoadData(job); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<Model>> model =
+      TrainModel(job, job->spec.config(), job->classes.classes, 0);
+  {
+    MutexLock load(&job->load_mu);
+    job->data.rows = Matrix();  // the data is no longer needed
+  }
+  if (!model.ok()) return model.status();
+  if (job->cancel) return absl::CancelledError("cancelled before publishing");
+  return Publish(job, **model);
+}
+
+void TrainJobManager::RunTrial(Job* job, int t) {
+  Job::Sweep& sweep = *job->sweep;
+  v1::SweepTrial result;
+  {
+    MutexLock lock(&mu_);
+    result = job->record.sweep().trials(t);
+  }
+  const absl::Status loaded = LoadData(job);
+  std::unique_ptr<Model> model;
+  absl::Status status = loaded;
+  if (status.ok() && job->cancel) status = absl::CancelledError("the sweep was cancelled");
+  if (status.ok()) {
+    const std::vector<int> none;
+    absl::StatusOr<std::unique_ptr<Model>> trained = TrainModel(
+        job, sweep.plans[t].config, sweep.trains_head ? job->classes.classes : none, t + 1);
+    status = trained.status();
+    if (trained.ok()) {
+      model = *std::move(trained);
+      status =
+          ScoreSweepTrial(sweep.objective, *model, job->data.rows, job->classes.classes, &result);
+    }
+  }
+  result.set_state(status.ok()                 ? v1::SweepTrial::SUCCEEDED
+                   : absl::IsCancelled(status) ? v1::SweepTrial::CANCELLED
+                                               : v1::SweepTrial::FAILED);
+  result.set_error(std::string(status.message()));
+  Log(status.ok() ? LogLevel::kInfo : LogLevel::kWarning, "jobs",
+      absl::StrCat(job->record.id(), " trial ", t + 1, " (", FormatSweepSettings(result), ") ",
+                   v1::SweepTrial::State_Name(result.state()),
+                   status.ok() ? absl::StrCat(": objective ", result.objective())
+                               : absl::StrCat(": ", status.message())));
+  bool last;
+  {
+    MutexLock lock(&mu_);
+    v1::SweepSummary& table = *job->record.mutable_sweep();
+    *table.mutable_trials(t) = result;
+    --sweep.running;
+    ++sweep.ended;
+    if (status.ok() &&
+        (sweep.best == nullptr || SweepBetter(sweep.objective, result.objective(),
+                                              table.trials(table.best_trial() - 1).objective()))) {
+      sweep.best = std::move(model);
+      table.set_best_trial(t + 1);
+    }
+    if (!loaded.ok() && sweep.failure.ok()) {
+      // The data cannot be read: no other trial can run.
+      sweep.failure = loaded;
+      SkipRemainingTrials(job, "not run: the data could not be read");
+    }
+    last = sweep.ended == static_cast<int>(sweep.plans.size());
+    RecordChanged(job);
+  }
+  if (last) {
+    FinishSweep(job);
+  } else {
+    SaveRecord(job);
+  }
+}
+
+bool TrainJobManager::SkipRemainingTrials(Job* job, const std::string& why) {
+  Job::Sweep& sweep = *job->sweep;
+  const int total = static_cast<int>(sweep.plans.size());
+  for (; sweep.next < total; ++sweep.next, ++sweep.ended) {
+    v1::SweepTrial& trial = *job->record.mutable_sweep()->mutable_trials(sweep.next);
+    trial.set_state(v1::SweepTrial::CANCELLED);
+    trial.set_error(why);
+  }
+  RecordChanged(job);
+  return sweep.running == 0;
+}
+
+void TrainJobManager::FinishSweep(Job* job) {
+  Job::Sweep& sweep = *job->sweep;
+  std::unique_ptr<Model> best;
+  v1::SweepSummary table;
+  absl::Status failure;
+  {
+    MutexLock lock(&mu_);
+    best = std::move(sweep.best);
+    table = job->record.sweep();
+    failure = sweep.failure;
+  }
+  if (job->cancel) {
+    Finish(job, v1::TrainJob::CANCELLED, "the sweep was cancelled: nothing was published", 0);
+    return;
+  }
+  if (!failure.ok()) {
+    Finish(job, v1::TrainJob::FAILED, std::string(failure.message()), 0);
+    return;
+  }
+  if (best == nullptr) {
+    std::string why = "every trial failed";
+    int shown = 0;
+    for (const v1::SweepTrial& trial : table.trials()) {
+      if (trial.state() != v1::SweepTrial::FAILED || shown++ == 3) continue;
+      absl::StrAppend(&why, "; trial ", trial.trial(), " (", FormatSweepSettings(trial),
+                      "): ", trial.error());
+    }
+    Finish(job, v1::TrainJob::FAILED, why, 0);
+    return;
+  }
+  // The best trial's model, with every trial's result in its summary.
+  ModelInfo info = best->info();
+  *info.summary.mutable_sweep() = table;
+  const Model published = best->WithInfo(std::move(info));
+  best.reset();
+  absl::StatusOr<int64_t> version = Publish(job, published);
+  if (version.ok()) {
+    Finish(job, v1::TrainJob::SUCCEEDED, "", *version);
+  } else {
+    Finish(job, v1::TrainJob::FAILED, std::string(version.status().message()), 0);
+  }
 }
 
 void TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::string& error,

@@ -8,6 +8,14 @@
 // published. Cancel stops a queued job at once and a running one within a
 // mini-batch.
 //
+// A sweep job (spec.sweep) plans its trials at Submit and queues each as a
+// unit of work, so that its trials share the workers, and
+// max_concurrent_jobs, with other jobs. Its data is read once, by the first
+// trial to run. A trial that fails is recorded and the others go on; when
+// the last ends, the best trial's model is published with the results table
+// in its summary, or the job FAILS when none succeeded. Cancel cancels the
+// trials still queued and stops the running ones.
+//
 // Thread-safe.
 #ifndef STRATA_SERVER_TRAIN_JOBS_H_
 #define STRATA_SERVER_TRAIN_JOBS_H_
@@ -23,11 +31,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/class_labels.h"
 #include "core/matrix.h"
+#include "core/model.h"
 #include "core/mutex.h"
+#include "core/sweep.h"
 #include "server/model_registry.h"
 #include "server/model_store.h"
 #include "strata/v1/service.pb.h"
@@ -128,12 +138,31 @@ class TrainJobManager {
     // without them, and for CSV data (read with the file).
     ClassLabels classes;
     std::atomic<bool> cancel{false};
+    // Set by LoadData, under load_mu, once: the rows, their class labels
+    // and feature names are then read-only until the job ends.
+    Mutex load_mu;
+    bool loaded = false;
+    absl::Status load_status;
+    std::vector<std::string> feature_names;
+    // Sweeps only: the trials (record.sweep holds their results), and
+    // counts guarded by the manager's mu_, unchecked.
+    struct Sweep {
+      v1::SweepObjective objective = v1::SWEEP_OBJECTIVE_UNSPECIFIED;
+      bool trains_head = false;
+      std::vector<SweepTrialPlan> plans;
+      int next = 0;  // the next trial to start
+      int running = 0;
+      int ended = 0;
+      std::unique_ptr<Model> best;  // the best SUCCEEDED trial's model
+      absl::Status failure;         // the data could not be read: no trial can run
+    };
+    std::unique_ptr<Sweep> sweep;
     // Each change of `record` worth keeping bumps record_seq (under mu_);
     // SaveRecord writes the newest and skips older snapshots (under
     // save_mu_), so the disk is written outside mu_ and ends at the newest.
-    int64_t record_seq = 0;     // guarded by the manager's mu_
-    int64_t saved_seq = 0;      // guarded by the manager's save_mu_
-    bool forgotten = false;     // guarded by save_mu_: record file removed
+    int64_t record_seq = 0;  // guarded by the manager's mu_
+    int64_t saved_seq = 0;   // guarded by the manager's save_mu_
+    bool forgotten = false;  // guarded by save_mu_: record file removed
   };
 
   explicit TrainJobManager(Options options) : options_(std::move(options)) {}
@@ -141,6 +170,23 @@ class TrainJobManager {
   void RunJob(Job* job);
   // Trains and publishes; returns the new version.
   absl::StatusOr<int64_t> TrainAndPublish(Job* job);
+  // Reads the job's CSV (if any) and indexes its labels, once per job;
+  // later calls return the first call's status.
+  absl::Status LoadData(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Trains `config` on the job's loaded data; `trial` (1-based, 0 for none)
+  // labels its progress.
+  absl::StatusOr<std::unique_ptr<Model>> TrainModel(Job* job, const v1::TrainConfig& config,
+                                                    const std::vector<int>& classes, int trial)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Publishes the model as the next version and points the spec's labels.
+  absl::StatusOr<int64_t> Publish(Job* job, const Model& model) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs trial `t` (0-based) of a sweep, and ends the sweep after its last.
+  void RunTrial(Job* job, int t) ABSL_LOCKS_EXCLUDED(mu_);
+  // Marks the trials not yet started CANCELLED (with `why`); true when no
+  // trial is left running, so that the caller ends the sweep.
+  bool SkipRemainingTrials(Job* job, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After the last trial: publishes the best one, or fails or cancels.
+  void FinishSweep(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
   void Finish(Job* job, v1::TrainJob::State state, const std::string& error, int64_t version);
   v1::TrainJob FinishLocked(Job* job, v1::TrainJob::State state, const std::string& error,
                             int64_t version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
