@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <sys/resource.h>
-
 #include <unistd.h>
 
 #include <atomic>
@@ -12,9 +11,10 @@
 #include <functional>
 #include <thread>
 
-#include "gmock/gmock.h"
 #include "core/file_util.h"
+#include "core/model_io.h"
 #include "core/train_config.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/shell.h"
 #include "tests/testing/test_models.h"
@@ -216,9 +216,9 @@ TEST(TrainJobsTest, RecordsOutliveTheProcessAndInterruptedJobsReadAsFailed) {
   running.set_state(v1::TrainJob::RUNNING);
   running.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
   ASSERT_TRUE(WriteFileAtomically(dir + "/.jobs/job-7-abcd.pb", running.SerializeAsString()).ok());
-  std::system(("mkdir -p " + dir + "/m/.tmp-1-2 && echo partial > " + dir +
-               "/m/.tmp-1-2/model.strata")
-                  .c_str());
+  std::system(
+      ("mkdir -p " + dir + "/m/.tmp-1-2 && echo partial > " + dir + "/m/.tmp-1-2/model.strata")
+          .c_str());
 
   Fixture again("jobs_records", 1, /*fresh=*/false);
   const v1::TrainJob done = *again.jobs->Get(done_id);
@@ -359,9 +359,8 @@ TEST(TrainJobsTest, MaxTrainValuesAppliesToCsvData) {
 }
 
 TEST(TrainJobsTest, AJobBeyondMaxJobMemoryIsRefusedWithItsEstimate) {
-  Fixture f("jobs_memory", 1, true, [](TrainJobManager::Options* o) {
-    o->max_job_memory_bytes = int64_t{1} << 30;
-  });
+  Fixture f("jobs_memory", 1, true,
+            [](TrainJobManager::Options* o) { o->max_job_memory_bytes = int64_t{1} << 30; });
   // A code of 16384 units: the calibration alone needs five 16384 x 16384
   // double matrices (10 GiB). Refused at Submit, before a job exists.
   v1::TrainJobSpec wide = Spec("wide", 1);
@@ -371,8 +370,10 @@ TEST(TrainJobsTest, AJobBeyondMaxJobMemoryIsRefusedWithItsEstimate) {
   absl::StatusOr<v1::TrainJob> job = f.jobs->Submit(wide, std::move(data));
   ASSERT_EQ(job.status().code(), absl::StatusCode::kResourceExhausted) << job.status();
   EXPECT_THAT(job.status().message(), HasSubstr("the job would need about"));
-  EXPECT_THAT(std::string(job.status().message()), ::testing::ContainsRegex("calibration [0-9.]+ GiB\\)"));
-  EXPECT_THAT(job.status().message(), HasSubstr("this server allows 1.0 GiB per job (--max_job_memory)"));
+  EXPECT_THAT(std::string(job.status().message()),
+              ::testing::ContainsRegex("calibration [0-9.]+ GiB\\)"));
+  EXPECT_THAT(job.status().message(),
+              HasSubstr("this server allows 1.0 GiB per job (--max_job_memory)"));
   // A CSV job: the config alone already exceeds the limit whatever the
   // file's width, so it is refused at Submit too.
   {
@@ -418,9 +419,8 @@ TEST(TrainJobsTest, CsvJobsAreCheckedAgainstMaxJobMemoryOnceTheirShapeIsKnown) {
 
 TEST(TrainJobsTest, QueuedTrainingValuesAreBounded) {
   // One worker, busy with a long job; queued jobs may hold 2 x 250 x 5 values.
-  Fixture f("jobs_queue_bound", 1, true, [](TrainJobManager::Options* o) {
-    o->max_queued_values = 2 * 250 * 5;
-  });
+  Fixture f("jobs_queue_bound", 1, true,
+            [](TrainJobManager::Options* o) { o->max_queued_values = 2 * 250 * 5; });
   const std::string running = f.jobs->Submit(Spec("busy", 100000), Rows(250))->id();
   for (int i = 0; i < 2000 && f.jobs->Get(running)->state() != v1::TrainJob::RUNNING; ++i) {
     absl::SleepFor(absl::Milliseconds(5));
@@ -442,9 +442,8 @@ TEST(TrainJobsTest, QueuedTrainingValuesAreBounded) {
 // Rows being uploaded count against the same bound: an upload reserves
 // them as they arrive, and the job it becomes takes the reservation over.
 TEST(TrainJobsTest, UploadsInProgressCountAgainstTheQueueBound) {
-  Fixture f("jobs_upload_bound", 1, true, [](TrainJobManager::Options* o) {
-    o->max_queued_values = 1000;
-  });
+  Fixture f("jobs_upload_bound", 1, true,
+            [](TrainJobManager::Options* o) { o->max_queued_values = 1000; });
   const std::string running = f.jobs->Submit(Spec("busy", 100000), Rows(100))->id();
   for (int i = 0; i < 2000 && f.jobs->Get(running)->state() != v1::TrainJob::RUNNING; ++i) {
     absl::SleepFor(absl::Milliseconds(5));
@@ -459,7 +458,7 @@ TEST(TrainJobsTest, UploadsInProgressCountAgainstTheQueueBound) {
   EXPECT_EQ(also.code(), absl::StatusCode::kResourceExhausted) << also;
   f.jobs->ReleaseUpload(600);
   const std::string q1 = f.jobs->Submit(Spec("q1", 1), Rows(100))->id();  // 500 queued
-  ASSERT_TRUE(f.jobs->ReserveUpload(500).ok());                  // 1000 held
+  ASSERT_TRUE(f.jobs->ReserveUpload(500).ok());                           // 1000 held
   EXPECT_EQ(f.jobs->ReserveUpload(1).code(), absl::StatusCode::kResourceExhausted);
   // The upload's own 500 become the job's: still 1000 held, not 1500.
   TrainJobManager::JobData uploaded = Rows(100);
@@ -472,6 +471,155 @@ TEST(TrainJobsTest, UploadsInProgressCountAgainstTheQueueBound) {
   EXPECT_TRUE(f.jobs->ReserveUpload(500).ok());
   f.jobs->ReleaseUpload(500);
   ASSERT_TRUE(f.jobs->Cancel(running).ok());
+}
+
+// ---- Sweeps
+
+v1::SweepParameter Values(const std::string& field, const std::vector<std::string>& values) {
+  v1::SweepParameter p;
+  p.set_field(field);
+  for (const std::string& v : values) p.add_values(v);
+  return p;
+}
+
+TEST(TrainJobsTest, ASweepPublishesItsBestTrialWithTheResultsTable) {
+  Fixture f("jobs_sweep", 2);
+  v1::TrainJobSpec spec = Spec("m", 15);
+  spec.add_labels("best");
+  *spec.mutable_sweep()->add_parameters() =
+      Values("encoder_widths", {"[8, 1]", "[8, 2]", "[16, 8, 4]"});
+  const absl::StatusOr<v1::TrainJob> queued = f.jobs->Submit(spec, Rows(400));
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  ASSERT_EQ(queued->sweep().trials_size(), 3);
+  EXPECT_EQ(queued->sweep().objective(), v1::VALIDATION_LOSS);
+  EXPECT_EQ(queued->sweep().trials(2).state(), v1::SweepTrial::QUEUED);
+  const v1::TrainJob j = f.WaitFor(queued->id());
+  ASSERT_EQ(j.state(), v1::TrainJob::SUCCEEDED) << j.error();
+  // One version, the best trial's: the lowest validation loss.
+  EXPECT_EQ(*f.store->ListVersions("m"), std::vector<int64_t>{1});
+  EXPECT_EQ(f.store->ReadLabels("m")->labels().at("best"), 1);
+  int best = 0;
+  for (const v1::SweepTrial& t : j.sweep().trials()) {
+    ASSERT_EQ(t.state(), v1::SweepTrial::SUCCEEDED) << t.error();
+    ASSERT_TRUE(t.has_validation_loss());
+    EXPECT_EQ(t.objective(), t.validation_loss());
+    EXPECT_GT(t.epochs(), 0);
+    if (best == 0 || t.objective() < j.sweep().trials(best - 1).objective()) best = t.trial();
+  }
+  EXPECT_EQ(j.sweep().best_trial(), best);
+  auto model = ReadModelFile(f.store->ModelFilePath("m", 1));
+  ASSERT_TRUE(model.ok()) << model.status();
+  const v1::TrainingSummary& summary = (*model)->info().summary;
+  EXPECT_EQ(summary.sweep().best_trial(), best);
+  ASSERT_EQ(summary.sweep().trials_size(), 3);
+  EXPECT_EQ(summary.final_validation_loss(), j.sweep().trials(best - 1).validation_loss());
+  const int widths[] = {1, 2, 4};
+  EXPECT_EQ((*model)->autoencoder().code_dim(), widths[best - 1]);
+  // The progress is a trial's epoch.
+  EXPECT_GE(j.progress().trial(), 1);
+  EXPECT_LE(j.progress().trial(), 3);
+}
+
+TEST(TrainJobsTest, ASweepGoesOnPastFailedTrialsAndFailsWhenAllFail) {
+  Fixture f("jobs_sweep_fail");
+  v1::TrainJobSpec spec = Spec("m", 2);
+  v1::TrainConfig* c = spec.mutable_config();
+  c->set_scaler(v1::IDENTITY);
+  c->mutable_optimizer()->set_kind(v1::OptimizerConfig::SGD);
+  *spec.mutable_sweep()->add_parameters() = Values("optimizer.learning_rate", {"1e-6", "3e38"});
+  TrainJobManager::JobData data;
+  data.rows = testing::GaussianMatrix(200, 5, 1, 100.0);
+  const v1::TrainJob one = f.WaitFor(f.jobs->Submit(spec, data)->id());
+  ASSERT_EQ(one.state(), v1::TrainJob::SUCCEEDED) << one.error();
+  EXPECT_EQ(one.sweep().trials(0).state(), v1::SweepTrial::SUCCEEDED);
+  EXPECT_EQ(one.sweep().trials(1).state(), v1::SweepTrial::FAILED);
+  EXPECT_THAT(one.sweep().trials(1).error(), HasSubstr("diverged"));
+  EXPECT_FALSE(one.sweep().trials(1).has_objective());
+  EXPECT_EQ(one.sweep().best_trial(), 1);
+  EXPECT_EQ(one.version(), 1);
+
+  spec.mutable_sweep()->mutable_parameters(0)->set_values(0, "1e38");
+  const v1::TrainJob none = f.WaitFor(f.jobs->Submit(spec, data)->id());
+  EXPECT_EQ(none.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(none.error(),
+              HasSubstr("every trial failed; trial 1 (optimizer.learning_rate=1e38)"));
+  EXPECT_THAT(none.error(), HasSubstr("trial 2 (optimizer.learning_rate=3e38)"));
+  EXPECT_EQ(none.sweep().best_trial(), 0);
+  EXPECT_EQ(*f.store->ListVersions("m"), std::vector<int64_t>{1});
+}
+
+TEST(TrainJobsTest, CancellingASweepCancelsItsTrialsAndPublishesNothing) {
+  Fixture f("jobs_sweep_cancel");
+  v1::TrainJobSpec spec = Spec("m", kMaxEpochs);
+  *spec.mutable_sweep()->add_parameters() = Values("weight_decay", {"0", "0.001", "0.01"});
+  const std::string id = f.jobs->Submit(spec, Rows(500))->id();
+  // Queued behind it: runs once the sweep has let go of the worker.
+  const std::string after = f.jobs->Submit(Spec("n", 1), Rows(100))->id();
+  ASSERT_TRUE(SeenTraining(*f.jobs, id));
+  EXPECT_EQ(f.jobs->Get(id)->sweep().trials(0).state(), v1::SweepTrial::RUNNING);
+  ASSERT_TRUE(f.jobs->Cancel(id).ok());
+  const v1::TrainJob j = f.WaitFor(id);
+  EXPECT_EQ(j.state(), v1::TrainJob::CANCELLED) << j.error();
+  for (const v1::SweepTrial& t : j.sweep().trials()) {
+    EXPECT_EQ(t.state(), v1::SweepTrial::CANCELLED) << t.trial();
+  }
+  EXPECT_EQ(j.sweep().trials(1).error(), "the sweep was cancelled");
+  EXPECT_LT(j.progress().epochs_done(), kMaxEpochs);
+  EXPECT_TRUE(f.store->ListVersions("m")->empty());
+  EXPECT_EQ(f.WaitFor(after).state(), v1::TrainJob::SUCCEEDED);
+  // A queued sweep cancelled ends at once, its trials with it.
+  Fixture g("jobs_sweep_cancel_queued");
+  const std::string blocker = g.jobs->Submit(Spec("b", kMaxEpochs), Rows(500))->id();
+  const std::string queued = g.jobs->Submit(spec, Rows(100))->id();
+  const v1::TrainJob c = *g.jobs->Cancel(queued);
+  EXPECT_EQ(c.state(), v1::TrainJob::CANCELLED);
+  EXPECT_EQ(c.sweep().trials(2).state(), v1::SweepTrial::CANCELLED);
+  ASSERT_TRUE(g.jobs->Cancel(blocker).ok());
+}
+
+TEST(TrainJobsTest, ASweepWhoseDataCannotBeReadFailsOnceAndRunsNoOtherTrial) {
+  Fixture f("jobs_sweep_bad_csv", 2);
+  std::ofstream(f.root + "/data/bad.csv") << "a,b,c\n1,2,3\n4,x,6\n";
+  v1::TrainJobSpec spec = Spec("m", 1);
+  *spec.mutable_sweep()->add_parameters() = Values("weight_decay", {"0", "0.1", "0.2", "0.3"});
+  TrainJobManager::JobData csv;
+  csv.csv_path = "bad.csv";
+  const v1::TrainJob j = f.WaitFor(f.jobs->Submit(spec, csv)->id());
+  EXPECT_EQ(j.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(j.error(), HasSubstr("line 3"));
+  int failed = 0, skipped = 0;
+  for (const v1::SweepTrial& t : j.sweep().trials()) {
+    failed += t.state() == v1::SweepTrial::FAILED;
+    skipped += t.state() == v1::SweepTrial::CANCELLED;
+    if (t.state() == v1::SweepTrial::CANCELLED) {
+      EXPECT_EQ(t.error(), "not run: the data could not be read");
+    }
+  }
+  // The trials that had started when the read failed (one per worker at
+  // most) fail with it; the others never run.
+  EXPECT_GE(failed, 1);
+  EXPECT_LE(failed, 2);
+  EXPECT_EQ(failed + skipped, 4);
+}
+
+TEST(TrainJobsTest, SweepsAreCheckedAtSubmit) {
+  Fixture f("jobs_sweep_validate");
+  v1::TrainJobSpec spec = Spec("m", 1);
+  *spec.mutable_sweep()->add_parameters() = Values("optimizer.learning_rate", {"0.1", "-2"});
+  absl::Status s = f.jobs->Submit(spec, Rows(60)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("spec.sweep trial 2 (optimizer.learning_rate=-2)"));
+  // Each trial's own code width sets its fewest rows.
+  spec.mutable_sweep()->mutable_parameters(0)->set_field("encoder_widths");
+  spec.mutable_sweep()->mutable_parameters(0)->set_values(0, "[8, 2]");
+  spec.mutable_sweep()->mutable_parameters(0)->set_values(1, "[40, 30]");
+  s = f.jobs->Submit(spec, Rows(55)).status();
+  EXPECT_THAT(s.message(), HasSubstr("spec.sweep trial 2: "));
+  EXPECT_THAT(s.message(), HasSubstr("at least 60"));
+  spec.mutable_sweep()->set_objective(v1::HEAD_ACCURACY);
+  EXPECT_THAT(f.jobs->Submit(spec, Rows(60)).status().message(),
+              HasSubstr("spec.sweep.objective HEAD_ACCURACY needs class labels"));
+  EXPECT_TRUE(f.jobs->List("").empty());
 }
 
 }  // namespace
