@@ -40,6 +40,7 @@ struct GlobalFlags {
 };
 
 int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args);
+int RunSweep(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunInspect(const std::vector<std::string>& args);
 int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args);
 int RunReconstruct(const GlobalFlags& global, const std::vector<std::string>& args);

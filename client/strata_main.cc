@@ -20,6 +20,7 @@ constexpr char kUsage[] =
     "\n"
     "subcommands:\n"
     "  train        train a model: on the server (a TrainJob), or --local in this process\n"
+    "  sweep        train trials of a config on the server; publish the best, print the table\n"
     "  encode       features of a hidden layer for CSV rows on stdin\n"
     "  reconstruct  reconstructions of CSV rows on stdin\n"
     "  score        anomaly scores of CSV rows on stdin\n"
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   const std::string command = words[*i];
   const std::vector<std::string> args(words.begin() + *i + 1, words.end());
   if (command == "train") return RunTrain(global, args);
+  if (command == "sweep") return RunSweep(global, args);
   if (command == "encode") return RunEncode(global, args);
   if (command == "reconstruct") return RunReconstruct(global, args);
   if (command == "score") return RunScore(global, args);

@@ -21,6 +21,7 @@
 #include "core/csv_reader.h"
 #include "core/file_util.h"
 #include "core/model_io.h"
+#include "core/sweep.h"
 #include "core/train_config.h"
 #include "core/trainer.h"
 
@@ -31,7 +32,10 @@ std::atomic<bool> g_interrupted{false};
 
 void OnSigint(int) { g_interrupted.store(true); }
 
-int Fail(const absl::Status& status) { return cli::Fail("train", status); }
+// "train" or "sweep": the command whose errors these are.
+const char* g_command = "train";
+
+int Fail(const absl::Status& status) { return cli::Fail(g_command, status); }
 
 TrainProgress FromWire(const v1::TrainJobProgress& p) {
   TrainProgress out;
@@ -65,12 +69,17 @@ absl::StatusOr<ClassLabels> FileClassLabels(const CsvTable& table, const v1::Tra
 
 // Submits the job (uploading the CSV, or naming one under the server's
 // --data_root) and, with `wait`, follows it to the end.
+// With `follow_id`, follows that job instead of submitting one. A sweep's
+// results table is printed when it ends.
 int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::string& data_path,
-                  const std::string& server_csv, const CsvOptions& csv, bool wait, bool quiet) {
+                  const std::string& server_csv, const CsvOptions& csv, bool wait, bool quiet,
+                  const std::string& follow_id = "") {
   absl::StatusOr<std::unique_ptr<StrataClient>> client = Connect(global);
   if (!client.ok()) return Fail(client.status());
   absl::StatusOr<v1::TrainJob> job;
-  if (!server_csv.empty()) {
+  if (!follow_id.empty()) {
+    job = (*client)->GetTrainJob(follow_id);
+  } else if (!server_csv.empty()) {
     v1::SubmitTrainJobRequest request;
     spec.mutable_drop_columns()->Add(csv.drop_columns.begin(), csv.drop_columns.end());
     spec.set_label_column(csv.label_column);
@@ -91,7 +100,14 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
                                     static_cast<int32_t>(table->values.cols()));
   }
   if (!job.ok()) return Fail(job.status());
-  std::cout << "submitted " << job->id() << " (model " << job->model_name() << ")" << std::endl;
+  if (follow_id.empty()) {
+    std::cout << "submitted " << job->id() << " (model " << job->model_name() << ")";
+    if (job->sweep().trials_size() > 0) {
+      std::cout << ": a sweep of " << job->sweep().trials_size() << " trials, objective "
+                << v1::SweepObjective_Name(job->sweep().objective());
+    }
+    std::cout << std::endl;
+  }
   if (!wait) return kExitOk;
 
   const bool live = !quiet && isatty(STDERR_FILENO);
@@ -99,7 +115,15 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
   absl::StatusOr<v1::TrainJob> done =
       (*client)->WatchTrainJob(job->id(), [&](const v1::TrainJob& j) {
         if (j.progress().epochs_done() == 0) return;
-        const std::string line = FormatProgress(FromWire(j.progress()));
+        std::string line = FormatProgress(FromWire(j.progress()));
+        if (j.progress().trial() > 0) {
+          int ended = 0;
+          for (const v1::SweepTrial& t : j.sweep().trials()) {
+            ended += t.state() != v1::SweepTrial::QUEUED && t.state() != v1::SweepTrial::RUNNING;
+          }
+          line = absl::StrFormat("trial %d (%d/%d ended) %s", j.progress().trial(), ended,
+                                 j.sweep().trials_size(), line);
+        }
         if (live) {
           std::cerr << "\r\033[K" << line << std::flush;
         } else if (!quiet && absl::Now() - last_line >= absl::Seconds(5)) {
@@ -109,48 +133,79 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
       });
   if (live) std::cerr << "\r\033[K" << std::flush;
   if (!done.ok()) return Fail(done.status());
+  if (done->sweep().trials_size() > 0) std::cout << FormatSweepTable(done->sweep());
   switch (done->state()) {
     case v1::TrainJob::SUCCEEDED:
-      std::cout << absl::StrFormat(
-          "%s SUCCEEDED after %d epochs (%.2fs): published %s version %d\n", done->id(),
-          done->progress().epochs_done(), done->progress().elapsed_seconds(), done->model_name(),
-          done->version());
+      if (done->sweep().best_trial() > 0) {
+        const v1::SweepTrial& best = done->sweep().trials(done->sweep().best_trial() - 1);
+        std::cout << absl::StrFormat(
+            "%s SUCCEEDED: published %s version %d, trial %d (%s), objective %.6g\n", done->id(),
+            done->model_name(), done->version(), best.trial(), FormatSweepSettings(best),
+            best.objective());
+      } else {
+        std::cout << absl::StrFormat(
+            "%s SUCCEEDED after %d epochs (%.2fs): published %s version %d\n", done->id(),
+            done->progress().epochs_done(), done->progress().elapsed_seconds(), done->model_name(),
+            done->version());
+      }
       for (const std::string& w : done->warnings()) std::cerr << "warning: " << w << "\n";
       return kExitOk;
     case v1::TrainJob::CANCELLED:
-      std::cerr << "strata train: " << done->id() << " was cancelled\n";
+      std::cerr << "strata " << g_command << ": " << done->id() << " was cancelled\n";
       return kExitFailure;
     default:
-      std::cerr << "strata train: " << done->id() << " " << v1::TrainJob::State_Name(done->state())
-                << ": " << done->error() << "\n";
+      std::cerr << "strata " << g_command << ": " << done->id() << " "
+                << v1::TrainJob::State_Name(done->state()) << ": " << done->error() << "\n";
       return kExitFailure;
   }
 }
 
 }  // namespace
 
-int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
-  bool local = false, quiet = false, wait = false;
-  std::string data_path, config_path, out_dir, drop_columns, header = "auto", model_name, labels,
-                                                             server_csv, label_column;
-  FlagSet flags("train",
-                "Trains a stacked autoencoder on a numeric CSV file.\n"
-                "  on a server:  strata train --model NAME --data FILE.csv [--wait]\n"
-                "                (uploads the CSV; the server publishes the next version of NAME)\n"
-                "  locally:      strata train --local --data FILE.csv --out DIR\n"
-                "                (writes DIR/" +
-                    std::string(kModelFileName) +
-                    ")\nThe config's fields are documented in proto/strata/v1/train_config.proto.");
-  flags.AddBool("local", &local, "train in this process with the core library");
+namespace {
+
+// strata train, or (with `sweep`) strata sweep: the same data and config
+// flags, and for a sweep its spec.
+int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& args, bool sweep) {
+  g_command = sweep ? "sweep" : "train";
+  bool local = false, quiet = false, wait = sweep;
+  std::string data_path, config_path, out_dir, drop_columns,
+      header = "auto", model_name, labels, server_csv, label_column, sweep_path, job_id;
+  FlagSet flags(
+      g_command,
+      sweep
+          ? "Runs a hyperparameter sweep on the server: trials of the config with the fields\n"
+            "that SWEEP.json varies, each trained on the same data; the best is published\n"
+            "as the next version of NAME, and the results table is printed.\n"
+            "  strata sweep --model NAME --data FILE.csv --sweep SWEEP.json [--config BASE.json]\n"
+            "  strata sweep --job ID     (follow a sweep already submitted)\n"
+            "SWEEP.json is a SweepSpec (proto/strata/v1/train_config.proto), e.g.\n"
+            "  {\"parameters\": [{\"field\": \"encoder_widths\", \"values\": [\"[32,8]\", "
+            "\"[64,16]\"]}]}"
+          : "Trains a stacked autoencoder on a numeric CSV file.\n"
+            "  on a server:  strata train --model NAME --data FILE.csv [--wait]\n"
+            "                (uploads the CSV; the server publishes the next version of NAME)\n"
+            "  locally:      strata train --local --data FILE.csv --out DIR\n"
+            "                (writes DIR/" +
+                std::string(kModelFileName) +
+                ")\nThe config's fields are documented in "
+                "proto/strata/v1/train_config.proto.");
+  if (sweep) {
+    flags.AddString("sweep", &sweep_path, "FILE.json", "the sweep (SweepSpec as JSON)");
+    flags.AddString("job", &job_id, "ID", "follow this sweep job and print its table");
+  } else {
+    flags.AddBool("local", &local, "train in this process with the core library");
+    flags.AddString("out", &out_dir, "DIR",
+                    "--local: directory for the model (created if missing)");
+    flags.AddBool("wait", &wait, "server: follow the job with a progress bar until it ends");
+  }
   flags.AddString("data", &data_path, "FILE.csv", "training data, one record per row");
   flags.AddString("config", &config_path, "FILE.json",
                   "training config (TrainConfig as JSON); default: all defaults");
-  flags.AddString("out", &out_dir, "DIR", "--local: directory for the model (created if missing)");
   flags.AddString("model", &model_name, "NAME", "server: the model to publish a new version of");
   flags.AddString("labels", &labels, "A,B", "server: labels to point at the new version");
   flags.AddString("server_csv", &server_csv, "PATH",
                   "server: train on this CSV under the server's --data_root (no upload)");
-  flags.AddBool("wait", &wait, "server: follow the job with a progress bar until it ends");
   flags.AddString("drop_columns", &drop_columns, "A,B", "CSV columns to leave out, e.g. a label");
   flags.AddString("label_column", &label_column, "NAME",
                   "a column of class labels (empty cell: unlabelled row): also train a "
@@ -159,9 +214,16 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
                   "whether the CSV's first line names the columns");
   flags.AddBool("quiet", &quiet, "no live progress line");
   if (int code = flags.ParseOrExit(args); code >= 0) return code;
+  if (sweep && !job_id.empty()) {
+    return TrainOnServer(global, {}, "", "", {}, /*wait=*/true, quiet, job_id);
+  }
+  if (sweep && sweep_path.empty()) {
+    std::cerr << "strata sweep: give --sweep FILE.json, or --job ID (see --help)\n";
+    return kExitUsage;
+  }
   if (local ? (data_path.empty() || out_dir.empty())
             : (model_name.empty() || data_path.empty() == server_csv.empty())) {
-    std::cerr << "strata train: "
+    std::cerr << "strata " << g_command << ": "
               << (local ? "--local needs --data and --out"
                         : "give --model and one of --data (upload) or --server_csv")
               << " (see --help)\n";
@@ -170,7 +232,7 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   CsvOptions csv;
   absl::StatusOr<CsvOptions::Header> header_mode = ParseCsvHeaderMode(header);
   if (!header_mode.ok()) {
-    std::cerr << "strata train: " << header_mode.status().message() << "\n";
+    std::cerr << "strata " << g_command << ": " << header_mode.status().message() << "\n";
     return kExitUsage;
   }
   csv.header = *header_mode;
@@ -193,6 +255,16 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
     *spec.mutable_config() = config;
     if (!labels.empty()) {
       for (absl::string_view l : absl::StrSplit(labels, ',')) spec.add_labels(std::string(l));
+    }
+    if (sweep) {
+      absl::StatusOr<std::string> json = ReadFileToString(sweep_path);
+      if (!json.ok()) return Fail(json.status());
+      absl::StatusOr<v1::SweepSpec> parsed = ParseSweepSpecJson(*json);
+      if (!parsed.ok()) {
+        return Fail(absl::Status(parsed.status().code(),
+                                 absl::StrCat(sweep_path, ": ", parsed.status().message())));
+      }
+      *spec.mutable_sweep() = *std::move(parsed);
     }
     return TrainOnServer(global, std::move(spec), data_path, server_csv, csv, wait, quiet);
   }
@@ -256,19 +328,29 @@ int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
   std::cout << "\n" << FormatReconstructionError(**model, table->values);
   if ((*model)->classifier().has_value()) {
     const v1::ClassifierSummary& c = summary.classifier();
-    std::cout << absl::StrFormat("classifier: %d classes, accuracy %.4f on %d labelled training "
-                                 "rows",
-                                 (*model)->info().class_names.size(), c.train_accuracy(),
-                                 c.train_labelled_rows());
+    std::cout << absl::StrFormat(
+        "classifier: %d classes, accuracy %.4f on %d labelled training "
+        "rows",
+        (*model)->info().class_names.size(), c.train_accuracy(), c.train_labelled_rows());
     if (c.has_validation_accuracy()) {
-      std::cout << absl::StrFormat(", %.4f on %d labelled validation rows",
-                                   c.validation_accuracy(), c.validation_labelled_rows());
+      std::cout << absl::StrFormat(", %.4f on %d labelled validation rows", c.validation_accuracy(),
+                                   c.validation_labelled_rows());
     }
     std::cout << "\n";
   }
   std::cout << "model written to " << path << "\n";
   for (const std::string& w : summary.warnings()) std::cerr << "warning: " << w << "\n";
   return kExitOk;
+}
+
+}  // namespace
+
+int RunTrain(const GlobalFlags& global, const std::vector<std::string>& args) {
+  return RunTrainOrSweep(global, args, /*sweep=*/false);
+}
+
+int RunSweep(const GlobalFlags& global, const std::vector<std::string>& args) {
+  return RunTrainOrSweep(global, args, /*sweep=*/true);
 }
 
 }  // namespace strata::cli

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/activation.h"
+#include "core/sweep.h"
 
 namespace strata::cli {
 namespace {
@@ -119,6 +120,33 @@ std::string FormatReconstructionError(const Model& model, const Matrix& data) {
     worst.push_back(absl::StrFormat("%s %.4g", model.info().feature_names[f], per_feature(f)));
   absl::StrAppend(&out, "worst-reconstructed features (MSE): ", absl::StrJoin(worst, ", "), "\n");
   return out;
+}
+
+std::string FormatSweepTable(const v1::SweepSummary& sweep) {
+  const auto figure = [](bool has, double value) {
+    return has ? absl::StrFormat("%.6g", value) : std::string("-");
+  };
+  std::string out = absl::StrFormat(
+      "objective %s (%s wins)\n%-6s %-10s %10s %10s %7s %7s %6s %8s  %s\n",
+      v1::SweepObjective_Name(sweep.objective()),
+      sweep.objective() == v1::VALIDATION_LOSS ? "lowest" : "highest", "trial", "state",
+      "objective", "val_loss", "probe", "head", "epochs", "seconds", "settings");
+  std::string errors;
+  for (const v1::SweepTrial& t : sweep.trials()) {
+    const bool ended = t.state() == v1::SweepTrial::SUCCEEDED;
+    absl::StrAppendFormat(
+        &out, "%-6s %-10s %10s %10s %7s %7s %6s %8s  %s\n",
+        absl::StrCat(t.trial(), t.trial() == sweep.best_trial() ? " *" : ""),
+        v1::SweepTrial::State_Name(t.state()), figure(t.has_objective(), t.objective()),
+        figure(t.has_validation_loss(), t.validation_loss()),
+        figure(t.has_probe_accuracy(), t.probe_accuracy()),
+        figure(t.has_head_accuracy(), t.head_accuracy()), ended ? absl::StrCat(t.epochs()) : "-",
+        ended ? absl::StrFormat("%.1f", t.seconds()) : "-", FormatSweepSettings(t));
+    if (t.state() == v1::SweepTrial::FAILED) {
+      absl::StrAppend(&errors, "trial ", t.trial(), " failed: ", t.error(), "\n");
+    }
+  }
+  return out + errors;
 }
 
 }  // namespace strata::cli

@@ -26,6 +26,11 @@ std::string FormatArchitecture(const v1::Architecture& arch);
 // features reconstructed worst. REQUIRES: data matches the model's features.
 std::string FormatReconstructionError(const Model& model, const Matrix& data);
 
+// A sweep's results, one row per trial ("*" marks the best), then why the
+// failed trials failed:
+//   trial  state      objective  val_loss   probe   head    epochs  seconds  settings
+std::string FormatSweepTable(const v1::SweepSummary& sweep);
+
 }  // namespace strata::cli
 
 #endif  // STRATA_CLIENT_TRAINING_REPORT_H_

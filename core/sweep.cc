@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "core/class_labels.h"
 #include "core/evaluation.h"
+#include "core/json_parse_error.h"
 #include "core/train_config.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -63,13 +64,20 @@ absl::StatusOr<v1::TrainConfig> ParseSetting(const std::string& field, const std
   if (!google::protobuf::util::JsonStringToMessage(json, &value).ok()) {
     return absl::InvalidArgumentError(absl::StrCat("value ", json, " is not one JSON value"));
   }
+  if (value.has_list_value() && value.list_value().values().empty()) {
+    // It would read as left out, and quietly pick the field's default.
+    return absl::InvalidArgumentError(
+        absl::StrCat("value ", json, " is an empty list; give the values it should hold"));
+  }
   const std::vector<std::string> parts = absl::StrSplit(field, '.');
   std::string text = json;
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
     text = absl::StrCat("{\"", *it, "\": ", text, "}");
   }
   v1::TrainConfig config;
-  const auto status = google::protobuf::util::JsonStringToMessage(text, &config);
+  google::protobuf::util::JsonParseOptions options;
+  options.case_insensitive_enum_parsing = true;  // as ParseTrainConfigJson
+  const auto status = google::protobuf::util::JsonStringToMessage(text, &config, options);
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("value ", json, " is not a valid ", field, ": ",
                                                    std::string(status.message())));
@@ -171,6 +179,19 @@ std::string Describe(const SweepTrialPlan& plan, int number) {
 }
 
 }  // namespace
+
+absl::StatusOr<v1::SweepSpec> ParseSweepSpecJson(absl::string_view json) {
+  v1::SweepSpec sweep;
+  google::protobuf::util::JsonParseOptions options;
+  options.case_insensitive_enum_parsing = true;
+  const auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &sweep, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid sweep JSON: ", DescribeJsonParseError(json, status.message().as_string())));
+  }
+  return sweep;
+}
 
 v1::SweepObjective ResolveSweepObjective(const v1::SweepSpec& sweep, bool has_labels) {
   if (sweep.objective() != v1::SWEEP_OBJECTIVE_UNSPECIFIED) return sweep.objective();

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/matrix.h"
 #include "core/model.h"
 #include "strata/v1/model.pb.h"
@@ -36,6 +37,11 @@ struct SweepTrialPlan {
   v1::TrainConfig config;  // Unresolved, as a job's spec carries it.
   std::vector<v1::SweepSetting> settings;
 };
+
+// A SweepSpec from JSON (proto field names or their JSON forms), e.g.
+//   {"parameters": [{"field": "encoder_widths", "values": ["[32,8]", "[64,16]"]}]}
+// InvalidArgument saying where in the text a fault is.
+absl::StatusOr<v1::SweepSpec> ParseSweepSpecJson(absl::string_view json);
 
 // The objective `sweep` names, or the default for a job with or without
 // class labels (HEAD_ACCURACY with, VALIDATION_LOSS without).

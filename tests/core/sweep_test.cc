@@ -137,6 +137,9 @@ TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   *sweep.add_parameters() = Param("weight_decay", {"0, \"loss\": \"BCE\""});
   EXPECT_THAT(Error(sweep), HasSubstr("is not one JSON value"));
   sweep.clear_parameters();
+  *sweep.add_parameters() = Param("encoder_widths", {"[]"});
+  EXPECT_THAT(Error(sweep), HasSubstr("is an empty list"));
+  sweep.clear_parameters();
   *sweep.add_parameters() = Param("optimizer", {"{}"});
   *sweep.add_parameters() = Param("optimizer.learning_rate", {"0.1"});
   EXPECT_THAT(Error(sweep), HasSubstr("overlaps sweep.parameters[0] (optimizer)"));
@@ -181,6 +184,17 @@ TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   // The classes are the base config's.
   *sweep.add_parameters() = Param("supervised", {"{\"class_names\": [\"a\", \"b\"]}"});
   EXPECT_THAT(Error(sweep, true), HasSubstr("changes supervised.class_names"));
+}
+
+TEST(SweepTest, ParsesFromJsonSayingWhereItIsWrong) {
+  auto sweep = ParseSweepSpecJson(R"({"search": "random", "trials": 4, "parameters": [
+      {"field": "noise.stddev", "min": 0.05, "max": 0.3}]})");
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  EXPECT_EQ(sweep->search(), v1::SweepSpec::RANDOM);
+  EXPECT_EQ(sweep->trials(), 4);
+  EXPECT_DOUBLE_EQ(sweep->parameters(0).max(), 0.3);
+  EXPECT_THAT(ParseSweepSpecJson("{\"parameters\": [{\"feild\": \"x\"}]}").status().message(),
+              HasSubstr("invalid sweep JSON: line 1"));
 }
 
 TEST(SweepTest, ObjectivesDefaultByLabelsAndCompareInTheirDirection) {

@@ -93,7 +93,8 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
       << Head(mse);
   Result bad_metric = Strata("score --model thyroid --metric rmse < data/thyroid.csv");
   EXPECT_EQ(bad_metric.exit_code, 2);
-  EXPECT_THAT(bad_metric.output, HasSubstr("--metric must be ensemble, combined, mse, mae or code"));
+  EXPECT_THAT(bad_metric.output,
+              HasSubstr("--metric must be ensemble, combined, mse, mae or code"));
 
   Result recon = Strata(
       "reconstruct --model thyroid --version 1 --drop_columns label "
@@ -128,8 +129,8 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
 std::string StartLongJob(const ServerProcess& server, const std::string& dir) {
   std::ofstream(dir + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
   const Result submit = server.Strata(absl::StrCat(
-      "train --model thyroid --server_csv thyroid.csv --drop_columns label --quiet --config ",
-      dir, "/long.json"));
+      "train --model thyroid --server_csv thyroid.csv --drop_columns label --quiet --config ", dir,
+      "/long.json"));
   const size_t at = submit.output.find("job-");
   if (submit.exit_code != 0 || at == std::string::npos) {
     ADD_FAILURE() << submit.output;
@@ -165,7 +166,8 @@ TEST(CliServerCrashTest, KillDuringATrainJobLeavesNoPartialVersion) {
   Result models = restarted.Strata("models --output csv");
   EXPECT_EQ(models.exit_code, 0) << models.output;
   EXPECT_THAT(models.output, Not(HasSubstr("thyroid")));
-  Result ls = testing::Shell("ls " + dir + "/models/thyroid 2>/dev/null | grep -c '^[0-9]' || true");
+  Result ls =
+      testing::Shell("ls " + dir + "/models/thyroid 2>/dev/null | grep -c '^[0-9]' || true");
   EXPECT_EQ(ls.output, "0\n");
 }
 
@@ -259,7 +261,9 @@ TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
   const std::string straight = dir_ + "/straight.csv", reversed = dir_ + "/reversed.csv";
   std::system(absl::StrCat("head -400 data/thyroid.csv | cut -d, -f1-6 > ", straight).c_str());
   std::system(absl::StrCat("head -400 data/thyroid.csv | awk -F, -v OFS=, "
-                           "'{print $6,$5,$4,$3,$2,$1}' > ", reversed).c_str());
+                           "'{print $6,$5,$4,$3,$2,$1}' > ",
+                           reversed)
+                  .c_str());
   Result a = Strata("score --model m --feature_errors < " + straight);
   Result b = Strata("score --model m --feature_errors < " + reversed);
   ASSERT_EQ(a.exit_code, 0) << a.output;
@@ -305,23 +309,68 @@ TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
 // A CSV with a label column trains a classifier through a TrainJob;
 // strata predict answers a class per row, unary or streamed, and a model
 // without a head, or a label outside the declared classes, is a clear error.
-TEST_F(CliServerTest, TrainWithALabelColumnThenPredict) {
+const char* const kBlobNames[] = {"low", "mid", "high"};
+
+// 300 rows of three blobs with a class column "kind" between features c and
+// d (every fifth row unlabelled), and a config for them in classes.json.
+std::string WriteLabelledBlobs(const std::string& dir) {
   const testing::Blobs blobs = testing::GaussianBlobs(300, 6, 3, 29, 0.5);
-  const char* names[] = {"low", "mid", "high"};
-  const std::string csv = dir_ + "/blobs.csv";
-  {
-    std::ofstream out(csv);
-    out << "a,b,c,kind,d,e,f\n";
-    for (int r = 0; r < 300; ++r) {
-      for (int c = 0; c < 6; ++c) {
-        out << blobs.rows(r, c) << (c == 2 ? absl::StrCat(",", r % 5 ? names[r % 3] : "") : "")
-            << (c < 5 ? "," : "\n");
-      }
+  const std::string csv = dir + "/blobs.csv";
+  std::ofstream out(csv);
+  out << "a,b,c,kind,d,e,f\n";
+  for (int r = 0; r < 300; ++r) {
+    for (int c = 0; c < 6; ++c) {
+      out << blobs.rows(r, c) << (c == 2 ? absl::StrCat(",", r % 5 ? kBlobNames[r % 3] : "") : "")
+          << (c < 5 ? "," : "\n");
     }
-    std::ofstream(dir_ + "/classes.json")
-        << R"({"encoder_widths": [4, 3], "finetune_epochs": 30, "optimizer": {"learning_rate": )"
-        << R"(0.01}, "supervised": {"epochs": 30}, "anomaly": {"ensemble_size": 1}})";
   }
+  std::ofstream(dir + "/classes.json")
+      << R"({"encoder_widths": [4, 3], "finetune_epochs": 30, "optimizer": {"learning_rate": )"
+      << R"(0.01}, "supervised": {"epochs": 30}, "anomaly": {"ensemble_size": 1}})";
+  return csv;
+}
+
+// strata sweep submits a sweep, follows its trials and prints the table;
+// --job prints it again; a bad sweep file names itself and where it fails.
+TEST_F(CliServerTest, SweepPrintsTheTableAndPublishesTheBestTrial) {
+  const std::string csv = WriteLabelledBlobs(dir_);
+  std::ofstream(dir_ + "/sweep.json")
+      << R"({"parameters": [{"field": "encoder_widths", "values": ["[4,1]", "[4,3]"]}]})";
+  const std::string flags = "--model blobs --data " + csv + " --label_column kind --config " +
+                            dir_ + "/classes.json --quiet --sweep ";
+  Result sweep = Strata("sweep " + flags + dir_ + "/sweep.json");
+  ASSERT_EQ(sweep.exit_code, 0) << sweep.output;
+  EXPECT_THAT(sweep.output, HasSubstr("a sweep of 2 trials, objective HEAD_ACCURACY"));
+  EXPECT_THAT(sweep.output, HasSubstr("objective HEAD_ACCURACY (highest wins)"));
+  EXPECT_THAT(sweep.output, HasSubstr("SUCCEEDED  "));
+  EXPECT_THAT(sweep.output, HasSubstr("encoder_widths=[4,1]"));
+  EXPECT_THAT(sweep.output, HasSubstr("encoder_widths=[4,3]"));
+  EXPECT_THAT(sweep.output,
+              ::testing::ContainsRegex("SUCCEEDED: published blobs version 1, "
+                                       "trial [12] \\(encoder_widths=\\[4,[13]\\]\\)"));
+  const size_t at = sweep.output.find("submitted ");
+  ASSERT_NE(at, std::string::npos);
+  const std::string id = sweep.output.substr(at + 10, sweep.output.find(' ', at + 10) - at - 10);
+  Result again = Strata("sweep --job " + id);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("encoder_widths=[4,3]"));
+  EXPECT_THAT(again.output, ::testing::ContainsRegex("\n[12] \\* +SUCCEEDED"));
+
+  std::ofstream(dir_ + "/bad.json") << R"({"parameters": [{"field": "encoder_widths",)";
+  Result bad = Strata("sweep " + flags + dir_ + "/bad.json");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("bad.json: invalid sweep JSON: line 1"));
+  std::ofstream(dir_ + "/unknown.json")
+      << R"({"parameters": [{"field": "widths", "values": ["[4,1]"]}]})";
+  Result unknown = Strata("sweep " + flags + dir_ + "/unknown.json");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.output, HasSubstr("spec.sweep.parameters[0] (widths): not a TrainConfig"));
+  EXPECT_EQ(Strata("sweep --model blobs --data " + csv).exit_code, 2);
+}
+
+TEST_F(CliServerTest, TrainWithALabelColumnThenPredict) {
+  const char* const* names = kBlobNames;
+  const std::string csv = WriteLabelledBlobs(dir_);
   Result train = Strata("train --model blobs --data " + csv + " --label_column kind --config " +
                         dir_ + "/classes.json --wait --quiet");
   ASSERT_EQ(train.exit_code, 0) << train.output;
@@ -335,14 +384,15 @@ TEST_F(CliServerTest, TrainWithALabelColumnThenPredict) {
     // with a class.
     std::vector<std::string> rows;
     for (absl::string_view line : absl::StrSplit(predict.output, '\n')) {
-      for (const char* name : names) {
+      for (const char* name : kBlobNames) {
         if (absl::StartsWith(line, absl::StrCat(name, ","))) rows.emplace_back(line);
       }
     }
     ASSERT_EQ(rows.size(), 300u) << Tail(predict);
     EXPECT_THAT(predict.output, HasSubstr("class,p_high,p_low,p_mid\n"));
     int right = 0;
-    for (int r = 0; r < 300; ++r) right += absl::StartsWith(rows[r], absl::StrCat(names[r % 3], ","));
+    for (int r = 0; r < 300; ++r)
+      right += absl::StartsWith(rows[r], absl::StrCat(names[r % 3], ","));
     EXPECT_GE(right, 285) << mode;
     EXPECT_THAT(predict.output, HasSubstr("blobs version 1: 300 rows; high ")) << mode;
   }
@@ -375,7 +425,9 @@ TEST_F(CliServerTest, AFailedRowIsNamedByItsPlaceInTheInput) {
   // Row 5 (from 0) overflows the model: a finite value far outside training.
   const std::string rows = dir_ + "/overflow.csv";
   std::system(absl::StrCat("sed -n 2,9p data/thyroid.csv | cut -d, -f1-6 | "
-                           "sed '6s/^[^,]*,/3e38,/' > ", rows).c_str());
+                           "sed '6s/^[^,]*,/3e38,/' > ",
+                           rows)
+                  .c_str());
   Result unary = Strata("score --model m --batch_rows 4 < " + rows);
   EXPECT_EQ(unary.exit_code, 1);
   EXPECT_THAT(unary.output, HasSubstr("rows 4 to 7 of the input, counting from 0"));
@@ -406,7 +458,8 @@ TEST_F(CliServerTest, HeaderDetectionNeverDropsARow) {
   const std::string named = dir_ + "/bom_named.csv";
   std::system(absl::StrCat("printf '\\357\\273\\277' > ", named,
                            " && awk -F, -v OFS=, 'NR<=5 {print $7,$1,$2,$3,$4,$5,$6}' "
-                           "data/thyroid.csv >> ", named)
+                           "data/thyroid.csv >> ",
+                           named)
                   .c_str());
   Result dropped = Strata("score --model m --drop_columns label < " + named);
   ASSERT_EQ(dropped.exit_code, 0) << dropped.output;
@@ -414,7 +467,9 @@ TEST_F(CliServerTest, HeaderDetectionNeverDropsARow) {
   // A typo in a headerless file's first row is an error naming the cell.
   const std::string typo = dir_ + "/typo.csv";
   std::system(absl::StrCat("sed -n 2,5p data/thyroid.csv | cut -d, -f1-6 | "
-                           "sed '1s/^[^,]*,/x0.0011,/' > ", typo).c_str());
+                           "sed '1s/^[^,]*,/x0.0011,/' > ",
+                           typo)
+                  .c_str());
   Result bad = Strata("score --model m < " + typo);
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_THAT(bad.output, HasSubstr("line 1, column 1: 'x0.0011' is not a number"));
