@@ -83,6 +83,12 @@ const char* DriftLevel(double psi_scale) {
   return psi_scale > kDriftedPsi ? "DRIFTED" : psi_scale > 0.1 ? "moderate" : "stable";
 }
 
+int64_t CodeSampleStride(int64_t rows, int code_dim) {
+  const int64_t cap = std::max<int64_t>(
+      1, std::min(kCodeSampleRows, kCodeSampleValues / std::max(1, code_dim)));
+  return std::max<int64_t>(1, (rows + cap - 1) / cap);
+}
+
 absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder& net,
                                                        const Scaler& scaler, const Matrix& raw,
                                                        int bins,
@@ -124,7 +130,7 @@ absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder&
   const int code_dim = net.code_dim();
   std::vector<double> code_sum(code_dim, 0.0), code_sq(code_dim, 0.0);
   v1::CodeBaseline* code_baseline = b.mutable_code();
-  const Eigen::Index sample_stride = std::max<Eigen::Index>(1, (scaled.rows() + 511) / 512);
+  const Eigen::Index sample_stride = CodeSampleStride(scaled.rows(), code_dim);
   for (Eigen::Index start = 0; start < scaled.rows(); start += kChunk) {
     const Eigen::Index rows = std::min(kChunk, scaled.rows() - start);
     const Matrix chunk = scaled.middleRows(start, rows);
@@ -187,6 +193,7 @@ absl::Status ValidateDriftBaseline(const v1::DriftBaseline& b, int input_dim, in
       code.std_size() != code_dim || code.sample_rows() < 0 ||
       code.sample_size() != int64_t{code.sample_rows()} * code_dim ||
       code.sample_errors_size() != code.sample_rows() ||
+      (code.sample_classes_size() != 0 && code.sample_classes_size() != code.sample_rows()) ||
       e.histogram_proportions_size() != int64_t{e.histogram_edges_size()} + 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the drift baseline does not match the architecture (", b.features_size(),

@@ -54,6 +54,15 @@ double OutOfRangePsi(double live_share, int64_t training_rows);
 const char* DriftLevel(double psi_scale);
 inline constexpr double kDriftedPsi = 0.25;
 
+// The training codes a baseline keeps, for pictures of the code space
+// (strata report's PCA view and t-SNE map): every CodeSampleStride-th row,
+// at most kCodeSampleRows rows and kCodeSampleValues values.
+inline constexpr int64_t kCodeSampleRows = 2000;
+inline constexpr int64_t kCodeSampleValues = int64_t{1} << 18;
+// The sample's stride for `rows` training rows and codes of `code_dim`
+// units: row r is sampled when r % stride == 0. REQUIRES: code_dim >= 1.
+int64_t CodeSampleStride(int64_t rows, int code_dim);
+
 // The baseline of a trained network over its (raw) training rows.
 // FailedPrecondition naming the row when a row scales, encodes or
 // reconstructs to a non-finite value, and when the baseline does not pass

@@ -726,6 +726,12 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   if (head.has_value()) {
     const std::vector<double> shares = PredictedClassShares(*net, *scaler, *head, data);
     info.drift_baseline.mutable_class_proportions()->Assign(shares.begin(), shares.end());
+    // The sampled codes' labels, for the report's map of the code space.
+    v1::CodeBaseline& code = *info.drift_baseline.mutable_code();
+    const int64_t stride = CodeSampleStride(data.rows(), net->code_dim());
+    for (int64_t r = 0; r < data.rows() && !classes.empty(); r += stride) {
+      code.add_sample_classes(classes[static_cast<size_t>(r)]);
+    }
   }
   const double percentile = config_.anomaly().threshold_percentile();
   const double above = static_cast<double>(data.rows()) * (100 - percentile) / 100;

@@ -91,11 +91,17 @@ TEST_F(DriftMonitorTest, BaselineDescribesTheTrainingRows) {
     EXPECT_NEAR(f.std(), 1.0, 1e-3);
   }
   EXPECT_EQ(b.code().mean_size(), 2);
-  // Every 8th of the 4,000 rows (at most 512): its code and its MSE.
-  ASSERT_EQ(b.code().sample_rows(), 500);
-  ASSERT_EQ(b.code().sample_size(), 1000);
-  ASSERT_EQ(b.code().sample_errors_size(), 500);
-  const Matrix row = data_->middleRows(8 * 3, 1);
+  // Every 2nd of the 4,000 rows (at most 2,000): its code and its MSE.
+  ASSERT_EQ(b.code().sample_rows(), 2000);
+  ASSERT_EQ(b.code().sample_size(), 4000);
+  ASSERT_EQ(b.code().sample_errors_size(), 2000);
+  EXPECT_EQ(b.code().sample_classes_size(), 0);  // no class labels
+  // Wide codes keep fewer rows: at most 2^18 values.
+  EXPECT_EQ(CodeSampleStride(4000, 2), 2);
+  EXPECT_EQ(CodeSampleStride(1000, 2), 1);
+  EXPECT_EQ(CodeSampleStride(0, 2), 1);
+  EXPECT_EQ(CodeSampleStride(100000, 200), 77);  // 1,310 rows of 200 units
+  const Matrix row = data_->middleRows(2 * 3, 1);
   const Matrix code = *model_->Encode(row, 2);
   EXPECT_NEAR(b.code().sample(2 * 3), code(0, 0), 1e-5);
   EXPECT_NEAR(b.code().sample(2 * 3 + 1), code(0, 1), 1e-5);

@@ -9,6 +9,7 @@
 #include "core/backprop.h"
 #include "core/class_labels.h"
 #include "core/classifier_head.h"
+#include "core/drift.h"
 #include "core/scaler.h"
 #include "core/train_config.h"
 #include "gmock/gmock.h"
@@ -536,6 +537,14 @@ TEST(TrainerTest, SupervisedFineTuningPredictsTheLabelledClasses) {
   int right = 0;
   for (size_t r = 0; r < top.size(); ++r) right += top[r] == static_cast<int>(r % 3);
   EXPECT_GE(right, 0.95 * 600);
+
+  // The sampled training codes carry their rows' labels, for the report.
+  const v1::CodeBaseline& sample = (*model)->info().drift_baseline.code();
+  ASSERT_EQ(sample.sample_classes_size(), sample.sample_rows());
+  const int64_t stride = CodeSampleStride(600, (*model)->autoencoder().code_dim());
+  for (int i = 0; i < sample.sample_rows(); ++i) {
+    EXPECT_EQ(sample.sample_classes(i), set.classes[i * stride]) << i;
+  }
 
   const v1::ClassifierSummary& c = (*model)->info().summary.classifier();
   EXPECT_EQ(c.train_labelled_rows() + c.validation_labelled_rows(), 480);

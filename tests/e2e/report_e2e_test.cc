@@ -76,7 +76,7 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_THAT(html, HasSubstr("fine-tune"));
   // One point per code in the model's sample: its training and validation
   // rows (as `strata inspect` reads them from the model file) are the CSV's
-  // rows, sampled evenly at every ceil(rows / 512)-th row.
+  // rows, sampled evenly at every ceil(rows / 2000)-th row.
   const int csv_rows = CountOf(testing::ReadAll("data/thyroid.csv"), "\n") - 1;
   const ShellResult inspect = testing::Shell(
       absl::StrCat(STRATA_CLI_PATH, " inspect --model ", dir, "/models/thyroid/1"));
@@ -87,7 +87,7 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
       << inspect.output;
   const int model_rows = std::stoi(rows[1]) + std::stoi(rows[2]);
   EXPECT_EQ(model_rows, csv_rows);
-  const int stride = (model_rows + 511) / 512;
+  const int stride = (model_rows + 1999) / 2000;
   EXPECT_EQ(CountOf(html, "<circle"), (model_rows + stride - 1) / stride);
   EXPECT_THAT(html, HasSubstr(absl::StrFormat("Codes of %d training rows",
                                               (model_rows + stride - 1) / stride)));
