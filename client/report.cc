@@ -15,6 +15,8 @@
 #include "core/drift.h"
 #include "core/file_util.h"
 #include "core/pca.h"
+#include "core/sweep.h"
+#include "core/tsne.h"
 
 namespace strata::cli {
 namespace {
@@ -33,7 +35,6 @@ std::string Escape(const std::string& s) {
 
 std::string Num(double v) { return absl::StrFormat("%.4g", v); }
 
-
 // The score the drift monitor counts anomalies by, and the code chart
 // colours by: the default, except that for the ensemble score (which needs
 // every network) both use COMBINED.
@@ -50,13 +51,14 @@ class Chart {
 
   // `left`: the margin for the y axis' labels.
   Chart(std::string id, std::string title, int width, int height, int left = 64)
-      : id_(std::move(id)), title_(std::move(title)), width_(width), height_(height),
-        left_(left) {}
+      : id_(std::move(id)), title_(std::move(title)), width_(width), height_(height), left_(left) {}
 
   void SetX(double lo, double hi, bool log = false) { SetAxis(&x_, lo, hi, log); }
   void SetY(double lo, double hi, bool log = false) { SetAxis(&y_, lo, hi, log); }
   double X(double v) const { return left_ + Fraction(x_, v) * (width_ - left_ - kRight); }
-  double Y(double v) const { return height_ - kBottom - Fraction(y_, v) * (height_ - kTop - kBottom); }
+  double Y(double v) const {
+    return height_ - kBottom - Fraction(y_, v) * (height_ - kTop - kBottom);
+  }
 
   void Axes(const std::string& x_label, const std::string& y_label, bool y_ticks = true) {
     const double x0 = left_, x1 = width_ - kRight, y0 = height_ - kBottom, y1 = kTop;
@@ -260,8 +262,8 @@ std::string ScoreChart(const v1::GetModelResponse& m, ScoreMetric metric) {
   }
   if (q.size() < 2) return "<p>No score distribution recorded.</p>";
   Chart chart("error-chart",
-              absl::StrFormat("Anomaly score (%s) of the training rows", MetricDescription(metric)), 900,
-              300);
+              absl::StrFormat("Anomaly score (%s) of the training rows", MetricDescription(metric)),
+              900, 300);
   const double lo = std::log10(q.front()),
                hi = std::log10(std::max(q.back(), static_cast<double>(d.threshold())));
   constexpr int kBins = 40;
@@ -324,18 +326,73 @@ std::string DriftChart(const v1::DriftReportResponse& report) {
   return chart.Svg();
 }
 
+// The model's sample of training codes (rows x code width); false for a
+// model trained before strata recorded one.
+bool CodeSample(const v1::GetModelResponse& m, Matrix* codes) {
+  const v1::CodeBaseline& c = m.drift_baseline().code();
+  const int rows = c.sample_rows(), cols = c.mean_size();
+  if (rows < 3 || cols < 1 || c.sample_size() != int64_t{rows} * cols) return false;
+  *codes = Matrix(rows, cols);
+  for (int r = 0; r < rows; ++r) {
+    for (int u = 0; u < cols; ++u) (*codes)(r, u) = c.sample(r * cols + u);
+  }
+  return true;
+}
+
+constexpr char kNoSample[] =
+    "<p>No code sample recorded: the model was trained before strata recorded one.</p>";
+
+// Which sampled rows score above the threshold of the score the training
+// sample has (the model's default, except for the ensemble score, which
+// needs every network), and that score.
+std::vector<bool> SampleAnomalies(const v1::GetModelResponse& m, const Matrix& codes,
+                                  ScoreMetric* metric) {
+  const v1::CodeBaseline& c = m.drift_baseline().code();
+  *metric = CodeSampleMetric(m.calibration());
+  const float threshold = ScoreDistributionOf(m.calibration(), *metric).threshold();
+  Eigen::VectorXf scores =
+      Eigen::Map<const Eigen::VectorXf>(c.sample_errors().data(), c.sample_errors_size());
+  if (*metric == ScoreMetric::kCombined && m.calibration().code().mean_size() == codes.cols()) {
+    scores = CombinedScores(m.calibration(), scores, codes);
+  }
+  std::vector<bool> above(static_cast<size_t>(codes.rows()));
+  for (Eigen::Index r = 0; r < codes.rows(); ++r) above[r] = scores(r) > threshold;
+  return above;
+}
+
+// Sets the chart's axes to the points' range, padded by 5%.
+void FitAxes(Chart* chart, const Matrix& xy) {
+  for (int c = 0; c < xy.cols(); ++c) {
+    const double lo = xy.col(c).minCoeff(), hi = xy.col(c).maxCoeff();
+    const double pad = 0.05 * std::max(1e-6, hi - lo);
+    if (c == 0) chart->SetX(lo - pad, hi + pad);
+    if (c == 1) chart->SetY(lo - pad, hi + pad);
+  }
+  if (xy.cols() < 2) chart->SetY(-1, 1);
+}
+
+// Dots coloured normal or anomalous (drawn last, on top), with the legend.
+void DrawAnomalies(Chart* chart, const Matrix& xy, const std::vector<bool>& above,
+                   ScoreMetric metric) {
+  int anomalies = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (Eigen::Index r = 0; r < xy.rows(); ++r) {
+      if (above[r] != (pass == 1)) continue;
+      anomalies += above[r];
+      chart->Dot(xy(r, 0), xy.cols() > 1 ? xy(r, 1) : 0.0, above[r] ? kRed : kBlue);
+    }
+  }
+  chart->Legend(
+      {{"normal", kBlue},
+       {absl::StrFormat("above the %s threshold (%d)", MetricName(metric), anomalies), kRed}});
+}
+
 // The sample of training codes on their first two principal components,
 // rows above the threshold in red.
 std::string CodeChart(const v1::GetModelResponse& m) {
-  const v1::CodeBaseline& c = m.drift_baseline().code();
-  const int rows = c.sample_rows(), cols = c.mean_size();
-  if (rows < 3 || cols < 1 || c.sample_size() != rows * cols) {
-    return "<p>No code sample recorded: the model was trained before strata recorded one.</p>";
-  }
-  Matrix codes(rows, cols);
-  for (int r = 0; r < rows; ++r) {
-    for (int u = 0; u < cols; ++u) codes(r, u) = c.sample(r * cols + u);
-  }
+  Matrix codes;
+  if (!CodeSample(m, &codes)) return kNoSample;
+  const int rows = static_cast<int>(codes.rows()), cols = static_cast<int>(codes.cols());
   const int k = std::min(2, cols);
   absl::StatusOr<Pca> pca = FitPca(codes, k);
   if (!pca.ok()) return absl::StrCat("<p>", Escape(std::string(pca.status().message())), "</p>");
@@ -346,38 +403,117 @@ std::string CodeChart(const v1::GetModelResponse& m) {
   Chart chart("code-chart",
               absl::StrFormat("Codes of %d training rows: first two principal components", rows),
               900, 440);
-  const double pad_x = 0.05 * std::max(1e-6f, xy.col(0).maxCoeff() - xy.col(0).minCoeff());
-  chart.SetX(xy.col(0).minCoeff() - pad_x, xy.col(0).maxCoeff() + pad_x);
-  if (k == 2) {
-    const double pad_y = 0.05 * std::max(1e-6f, xy.col(1).maxCoeff() - xy.col(1).minCoeff());
-    chart.SetY(xy.col(1).minCoeff() - pad_y, xy.col(1).maxCoeff() + pad_y);
-  } else {
-    chart.SetY(-1, 1);
-  }
+  FitAxes(&chart, xy);
   chart.Axes(absl::StrFormat("PC1 (%.0f%% of code variance)", share(0)),
              k == 2 ? absl::StrFormat("PC2 (%.0f%%)", share(1)) : "(one code unit)");
-  // Above the threshold of the score the training sample has (the model's
-  // default, except for the ensemble score, which needs every network).
-  const ScoreMetric metric = CodeSampleMetric(m.calibration());
-  const float threshold = ScoreDistributionOf(m.calibration(), metric).threshold();
-  Eigen::VectorXf scores =
-      Eigen::Map<const Eigen::VectorXf>(c.sample_errors().data(), c.sample_errors_size());
-  if (metric == ScoreMetric::kCombined && m.calibration().code().mean_size() == cols) {
-    scores = CombinedScores(m.calibration(), scores, codes);
-  }
-  int anomalies = 0;
-  for (int pass = 0; pass < 2; ++pass) {  // anomalies drawn last, on top
-    for (int r = 0; r < rows; ++r) {
-      const bool anomaly = scores(r) > threshold;
-      if (anomaly != (pass == 1)) continue;
-      anomalies += anomaly;
-      chart.Dot(xy(r, 0), k == 2 ? xy(r, 1) : 0.0, anomaly ? kRed : kBlue);
-    }
-  }
-  chart.Legend({{"normal", kBlue},
-                {absl::StrFormat("above the %s threshold (%d)", MetricName(metric), anomalies),
-                 kRed}});
+  ScoreMetric metric;
+  const std::vector<bool> above = SampleAnomalies(m, codes, &metric);
+  DrawAnomalies(&chart, xy, above, metric);
   return chart.Svg();
+}
+
+// Ten distinguishable colours (matplotlib's tab10), for classes.
+constexpr const char* kClassColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                        "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+constexpr char kUnlabelledColor[] = "#c7c7c7";
+
+// The same sample on a t-SNE map, coloured by each row's class label when
+// the model was trained with labels, else as the PCA view, with the map's
+// trustworthiness.
+std::string TsneChart(const v1::GetModelResponse& m) {
+  Matrix codes;
+  if (!CodeSample(m, &codes)) return kNoSample;
+  const TsneOptions options;
+  absl::StatusOr<TsneResult> map = Tsne(codes, options);
+  if (!map.ok()) return absl::StrCat("<p>", Escape(std::string(map.status().message())), "</p>");
+  const int rows = static_cast<int>(codes.rows());
+  constexpr int kNeighbours = 10;
+  const absl::StatusOr<double> trust = Trustworthiness(codes, map->embedding, kNeighbours);
+  Chart chart("tsne-chart", absl::StrFormat("Codes of %d training rows: t-SNE map", rows), 900,
+              440);
+  FitAxes(&chart, map->embedding);
+  chart.Axes("t-SNE 1", "t-SNE 2");
+  const v1::CodeBaseline& c = m.drift_baseline().code();
+  const int classes = m.class_names_size();
+  const bool by_class = classes > 0 && c.sample_classes_size() == rows;
+  if (by_class) {
+    // Classes beyond the palette share its last colour, as "other".
+    constexpr int kColors = sizeof(kClassColors) / sizeof(kClassColors[0]);
+    const auto color_of = [&](int k) {
+      if (k < 0 || k >= classes) return static_cast<const char*>(kUnlabelledColor);
+      return kClassColors[std::min(k, kColors - 1)];
+    };
+    for (int r = 0; r < rows; ++r) {  // unlabelled first, under the rest
+      if (color_of(c.sample_classes(r)) == kUnlabelledColor) {
+        chart.Dot(map->embedding(r, 0), map->embedding(r, 1), kUnlabelledColor);
+      }
+    }
+    int unlabelled = 0;
+    for (int r = 0; r < rows; ++r) {
+      const char* color = color_of(c.sample_classes(r));
+      if (color == kUnlabelledColor) {
+        ++unlabelled;
+      } else {
+        chart.Dot(map->embedding(r, 0), map->embedding(r, 1), color);
+      }
+    }
+    std::vector<std::pair<std::string, const char*>> legend;
+    for (int k = 0; k < std::min(classes, kColors); ++k) {
+      legend.emplace_back(k == kColors - 1 && classes > kColors ? "other" : m.class_names(k),
+                          kClassColors[k]);
+    }
+    if (unlabelled > 0) legend.emplace_back("unlabelled", kUnlabelledColor);
+    chart.Legend(legend);
+  } else {
+    ScoreMetric metric;
+    DrawAnomalies(&chart, map->embedding, SampleAnomalies(m, codes, &metric), metric);
+  }
+  std::string note = absl::StrFormat(
+      "Exact t-SNE of the sampled training codes (perplexity %.3g, %d iterations, started on "
+      "their first two principal components, KL divergence %.3f). ",
+      map->perplexity, options.iterations, map->kl_divergence);
+  if (trust.ok()) {
+    absl::StrAppendFormat(&note,
+                          "Trustworthiness %.3f at k = %d: 1 when every point's %d nearest "
+                          "neighbours on the map are among its nearest in the code space, about "
+                          "0.5 for a random map. ",
+                          *trust, kNeighbours, kNeighbours);
+  }
+  absl::StrAppend(&note,
+                  by_class ? "Coloured by each row's class label."
+                           : "Coloured as the PCA view, by the anomaly threshold.",
+                  " Distances between clusters on a t-SNE map mean little; neighbourhoods do.");
+  return absl::StrCat(chart.Svg(), "<p class='note'>", Escape(note), "</p>");
+}
+
+// A sweep's trials, one row each, the best in bold: what the published
+// version was chosen from.
+std::string SweepTable(const v1::SweepSummary& sweep) {
+  const auto figure = [](bool has, double v) { return has ? Num(v) : std::string("-"); };
+  std::string html = absl::StrFormat(
+      "<p>%d trials scored on %s (%s wins); this version is trial %d's model.</p>\n"
+      "<table id='sweep-table'><tr><th>trial</th><th>state</th><th>objective</th>"
+      "<th>validation loss</th><th>probe accuracy</th><th>head accuracy</th><th>epochs</th>"
+      "<th>seconds</th><th>settings</th></tr>\n",
+      sweep.trials_size(), v1::SweepObjective_Name(sweep.objective()),
+      sweep.objective() == v1::VALIDATION_LOSS ? "lowest" : "highest", sweep.best_trial());
+  for (const v1::SweepTrial& t : sweep.trials()) {
+    const bool best = t.trial() == sweep.best_trial();
+    const bool ok = t.state() == v1::SweepTrial::SUCCEEDED;
+    absl::StrAppend(
+        &html, best ? "<tr style='font-weight:bold'>" : "<tr>", "<td>", t.trial(),
+        best ? " (best)" : "", "</td><td>", v1::SweepTrial::State_Name(t.state()), "</td><td>",
+        figure(t.has_objective(), t.objective()), "</td><td>",
+        figure(t.has_validation_loss(), t.validation_loss()), "</td><td>",
+        figure(t.has_probe_accuracy(), t.probe_accuracy()), "</td><td>",
+        figure(t.has_head_accuracy(), t.head_accuracy()), "</td><td>",
+        ok ? absl::StrCat(t.epochs()) : "-", "</td><td>",
+        ok ? Num(t.seconds()) : "-", "</td><td>",
+        Escape(FormatSweepSettings(t)),
+        t.error().empty() ? "" : absl::StrCat("<br><small>", Escape(t.error()), "</small>"),
+        "</td></tr>\n");
+  }
+  return html + "</table>\n";
 }
 
 std::string Row(const std::string& name, const std::string& value) {
@@ -409,13 +545,23 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
                          : absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
                                             absl::FromUnixMicros(m.created_unix_micros()),
                                             absl::UTCTimeZone())),
-      Row("training", absl::StrFormat("%d rows (+%d validation), %d epochs, %.1f s",
-                                      s.train_rows(), s.validation_rows(), s.epochs(), s.seconds())),
+      Row("training", absl::StrFormat("%d rows (+%d validation), %d epochs, %.1f s", s.train_rows(),
+                                      s.validation_rows(), s.epochs(), s.seconds())),
       Row("final loss",
           absl::StrCat("train ", Num(s.final_train_loss()),
                        s.has_final_validation_loss()
                            ? absl::StrCat(", validation ", Num(s.final_validation_loss()))
                            : "")),
+      Row("classifier",
+          m.class_names_size() == 0
+              ? std::string("-")
+              : absl::StrCat(
+                    m.class_names_size(), " classes (", absl::StrJoin(m.class_names(), ", "), ")",
+                    s.classifier().has_validation_accuracy()
+                        ? absl::StrCat("; accuracy ", Num(s.classifier().validation_accuracy()),
+                                       " on ", s.classifier().validation_labelled_rows(),
+                                       " labelled validation rows")
+                        : "")),
       Row("anomaly score",
           absl::StrFormat("%s (the default score), threshold %s (training p%s)",
                           MetricDescription(metric),
@@ -438,7 +584,11 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
                   "(AnomalyScore's default score, as <code>strata score</code> and "
                   "<code>strata eval</code> use it).</p></section>\n");
   absl::StrAppend(&html, "<section><h2>Drift</h2>", DriftChart(drift), "</section>\n");
-  absl::StrAppend(&html, "<section><h2>Code space</h2>", CodeChart(m), "</section>\n");
+  absl::StrAppend(&html, "<section><h2>Code space</h2>", CodeChart(m), TsneChart(m),
+                  "</section>\n");
+  if (s.sweep().trials_size() > 0) {
+    absl::StrAppend(&html, "<section><h2>Sweep</h2>", SweepTable(s.sweep()), "</section>\n");
+  }
   absl::StrAppend(&html, "</body></html>\n");
   return html;
 }
@@ -449,7 +599,8 @@ int RunReport(const GlobalFlags& global, const std::vector<std::string>& args) {
   FlagSet flags("report",
                 "Writes one self-contained HTML page about a served model version: training\n"
                 "curves, the reconstruction-error distribution with its threshold, live drift\n"
-                "per feature and a 2-D view of training codes.");
+                "per feature, 2-D views of training codes (principal components and a t-SNE\n"
+                "map) and, for a sweep's version, its trials.");
   target.Add(&flags);
   flags.AddString("out", &out, "FILE.html", "where to write the page", true);
   if (int code = flags.ParseOrExit(args); code >= 0) return code;

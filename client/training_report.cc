@@ -141,7 +141,7 @@ std::string FormatSweepTable(const v1::SweepSummary& sweep) {
         figure(t.has_validation_loss(), t.validation_loss()),
         figure(t.has_probe_accuracy(), t.probe_accuracy()),
         figure(t.has_head_accuracy(), t.head_accuracy()), ended ? absl::StrCat(t.epochs()) : "-",
-        ended ? absl::StrFormat("%.1f", t.seconds()) : "-", FormatSweepSettings(t));
+        ended ? absl::StrFormat("%.2f", t.seconds()) : "-", FormatSweepSettings(t));
     if (t.state() == v1::SweepTrial::FAILED) {
       absl::StrAppend(&errors, "trial ", t.trial(), " failed: ", t.error(), "\n");
     }

@@ -1,6 +1,7 @@
 // strata report against the real server, rendered the way a person sees it:
 // headless Chromium takes a screenshot and the test looks for each chart's
 // colours in its pixels.
+#include <fstream>
 #include <regex>
 #include <string>
 
@@ -10,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/png.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/synthetic_data.h"
 #include "tests/testing/test_models.h"
 
 namespace strata {
@@ -61,7 +63,8 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_THAT(csv.output, HasSubstr("FEATURE,PSI,MEAN_SHIFT,OUT_OF_RANGE,DRIFT,STATUS\nf3,"));
 
   const std::string html_path = dir + "/report.html";
-  const ShellResult report = server.Strata("report --label stable --model thyroid --out " + html_path);
+  const ShellResult report =
+      server.Strata("report --label stable --model thyroid --out " + html_path);
   ASSERT_EQ(report.exit_code, 0) << report.output;
   EXPECT_THAT(report.output, HasSubstr("wrote " + html_path));
   const std::string html = testing::ReadAll(html_path);
@@ -78,8 +81,8 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   // rows (as `strata inspect` reads them from the model file) are the CSV's
   // rows, sampled evenly at every ceil(rows / 2000)-th row.
   const int csv_rows = CountOf(testing::ReadAll("data/thyroid.csv"), "\n") - 1;
-  const ShellResult inspect = testing::Shell(
-      absl::StrCat(STRATA_CLI_PATH, " inspect --model ", dir, "/models/thyroid/1"));
+  const ShellResult inspect =
+      testing::Shell(absl::StrCat(STRATA_CLI_PATH, " inspect --model ", dir, "/models/thyroid/1"));
   ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
   std::smatch rows;
   ASSERT_TRUE(std::regex_search(
@@ -88,7 +91,13 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   const int model_rows = std::stoi(rows[1]) + std::stoi(rows[2]);
   EXPECT_EQ(model_rows, csv_rows);
   const int stride = (model_rows + 1999) / 2000;
-  EXPECT_EQ(CountOf(html, "<circle"), (model_rows + stride - 1) / stride);
+  const size_t pca_at = html.find("<svg id='code-chart'");
+  ASSERT_NE(pca_at, std::string::npos);
+  const std::string pca = html.substr(pca_at, html.find("</svg>", pca_at) - pca_at);
+  EXPECT_EQ(CountOf(pca, "<circle"), (model_rows + stride - 1) / stride);
+  // The t-SNE map of the same sample, coloured as the PCA view (no classes).
+  EXPECT_EQ(CountOf(html, "<circle"), 2 * ((model_rows + stride - 1) / stride));
+  EXPECT_THAT(html, HasSubstr("Coloured as the PCA view, by the anomaly threshold."));
   EXPECT_THAT(html, HasSubstr(absl::StrFormat("Codes of %d training rows",
                                               (model_rows + stride - 1) / stride)));
   EXPECT_THAT(html, HasSubstr("<title>f3: PSI"));
@@ -107,9 +116,10 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_THAT(html, Not(HasSubstr("MSE 0.0")));
   // The threshold's label stays inside the chart (900 px wide, 24 px margin).
   std::smatch label;
-  ASSERT_TRUE(std::regex_search(html, label,
-                                std::regex("<text x='([0-9.]+)' y='48' fill='#d62728' "
-                                           "text-anchor='(start|end)'>(ensemble threshold[^<]*)<")));
+  ASSERT_TRUE(
+      std::regex_search(html, label,
+                        std::regex("<text x='([0-9.]+)' y='48' fill='#d62728' "
+                                   "text-anchor='(start|end)'>(ensemble threshold[^<]*)<")));
   if (label[2] == "start") {
     EXPECT_LE(std::stod(label[1]) + 7.0 * label[3].length(), 876) << label[0];
   }
@@ -118,15 +128,17 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   std::smatch pair;
   ASSERT_TRUE(std::regex_search(
       html, pair,
-      std::regex("<text x='([0-9.]+)' y='[0-9.]+' text-anchor='end' fill='#333'>f[0-9]</text>\n"
-                 "<text x='([0-9.]+)' y='[0-9.]+' text-anchor='start' fill='#333'>[0-9.]+</text>")));
+      std::regex(
+          "<text x='([0-9.]+)' y='[0-9.]+' text-anchor='end' fill='#333'>f[0-9]</text>\n"
+          "<text x='([0-9.]+)' y='[0-9.]+' text-anchor='start' fill='#333'>[0-9.]+</text>")));
   EXPECT_GE(std::stod(pair[2]) - std::stod(pair[1]), 10) << pair[0];
 
   // The screenshot.
   const std::string png = dir + "/report.png";
-  const ShellResult shot = testing::Shell(absl::StrCat(
-      "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
-      "--window-size=1000,1900 --screenshot=", png, " file://", html_path));
+  const ShellResult shot = testing::Shell(
+      absl::StrCat("timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                   "--window-size=1000,1900 --screenshot=",
+                   png, " file://", html_path));
   ASSERT_EQ(shot.exit_code, 0) << shot.output;
   absl::StatusOr<testing::Image> image = testing::ReadPng(png);
   ASSERT_TRUE(image.ok()) << image.status();
@@ -139,6 +151,82 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_GT(image->Count(0xff7f0e), 200) << "validation loss";
   EXPECT_GT(image->Count(0x9ecae1), 20000) << "error histogram";
   EXPECT_GT(image->Count(0xd62728), 5000) << "threshold, drifted bar, anomalies";
+}
+
+// A version published by a sweep on labelled rows: the report maps its
+// codes with t-SNE, coloured by class, states the map's trustworthiness,
+// and lists the sweep's trials; Chromium draws the classes' colours.
+TEST(ReportTest, ASweepsVersionShowsTheTsneMapByClassAndTheSweepTable) {
+  const std::string dir = testing::ScratchDir("report_sweep");
+  std::system(("mkdir -p " + dir + "/data").c_str());
+  const testing::Blobs blobs = testing::GaussianBlobs(800, 8, 4, 41, 0.4);
+  const char* names[] = {"a", "b", "c", "d"};
+  {
+    std::ofstream out(dir + "/blobs.csv");
+    out << "f0,f1,f2,f3,f4,f5,f6,f7,kind\n";
+    for (int r = 0; r < 800; ++r) {
+      for (int c = 0; c < 8; ++c) out << blobs.rows(r, c) << ",";
+      out << (r % 5 == 0 ? "" : names[r % 4]) << "\n";
+    }
+    std::ofstream(dir + "/config.json")
+        << R"({"encoder_widths": [6, 3], "finetune_epochs": 20, "supervised": {"epochs": 20},)"
+        << R"( "anomaly": {"ensemble_size": 1}})";
+    std::ofstream(dir + "/sweep.json")
+        << R"({"parameters": [{"field": "encoder_widths", "values": ["[6, 2]", "[6, 3]"]},)"
+        << R"( {"field": "weight_decay", "values": ["0", "1e38"]}]})";
+  }
+  testing::ServerProcess server(dir);
+  ASSERT_GT(server.port(), 0);
+  const ShellResult sweep = server.Strata(
+      absl::StrCat("sweep --model blobs --data ", dir, "/blobs.csv --label_column kind --config ",
+                   dir, "/config.json --sweep ", dir, "/sweep.json --quiet"));
+  ASSERT_EQ(sweep.exit_code, 0) << sweep.output;
+  const std::string html_path = dir + "/report.html";
+  const ShellResult report = server.Strata("report --model blobs --out " + html_path);
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  const std::string html = testing::ReadAll(html_path);
+
+  // The t-SNE map: one dot per sampled code (all 800 rows), a legend entry
+  // per class and one for the unlabelled rows, and its trustworthiness.
+  const size_t map_at = html.find("<svg id='tsne-chart'");
+  ASSERT_NE(map_at, std::string::npos);
+  const std::string map = html.substr(map_at, html.find("</svg>", map_at) - map_at);
+  EXPECT_EQ(CountOf(map, "<circle"), 800);
+  EXPECT_THAT(map, HasSubstr("Codes of 800 training rows: t-SNE map"));
+  for (const char* legend : {">a</text>", ">d</text>", ">unlabelled</text>"}) {
+    EXPECT_THAT(map, HasSubstr(legend)) << legend;
+  }
+  EXPECT_EQ(CountOf(map, "fill='#c7c7c7'"), 160 + 1) << "unlabelled dots and their legend";
+  EXPECT_EQ(CountOf(map, "fill='#2ca02c'"), 160 + 1) << "class c's dots and its legend";
+  std::smatch trust;
+  ASSERT_TRUE(std::regex_search(html, trust, std::regex("Trustworthiness ([0-9.]+) at k = 10")));
+  EXPECT_GT(std::stod(trust[1]), 0.9);
+  EXPECT_THAT(html, HasSubstr("perplexity 30"));
+
+  // The sweep's table: four trials, two of which diverged, the best marked.
+  const size_t table_at = html.find("<table id='sweep-table'>");
+  ASSERT_NE(table_at, std::string::npos);
+  const std::string table = html.substr(table_at, html.find("</table>", table_at) - table_at);
+  EXPECT_EQ(CountOf(table, "<tr"), 5);
+  EXPECT_EQ(CountOf(table, "<td>SUCCEEDED</td>"), 2);
+  EXPECT_EQ(CountOf(table, "<td>FAILED</td>"), 2);
+  EXPECT_EQ(CountOf(table, " (best)"), 1);
+  EXPECT_THAT(table, HasSubstr("encoder_widths=[6, 3] weight_decay=0"));
+  EXPECT_THAT(html, HasSubstr("4 trials scored on HEAD_ACCURACY (highest wins)"));
+  EXPECT_THAT(html, HasSubstr("classifier</th><td>4 classes"));
+
+  const std::string png = dir + "/report.png";
+  const ShellResult shot = testing::Shell(
+      absl::StrCat("timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                   "--window-size=1000,3000 --screenshot=",
+                   png, " file://", html_path));
+  ASSERT_EQ(shot.exit_code, 0) << shot.output;
+  absl::StatusOr<testing::Image> image = testing::ReadPng(png);
+  ASSERT_TRUE(image.ok()) << image.status();
+  // Class c's green (no drift bars without live records) and the
+  // unlabelled grey appear only on the map.
+  EXPECT_GT(image->Count(0x2ca02c), 1000) << "class c";
+  EXPECT_GT(image->Count(0xc7c7c7), 1000) << "unlabelled rows";
 }
 
 TEST(ReportTest, BadRequestsFailWithoutWritingAFile) {
