@@ -324,6 +324,21 @@ bool SweepBetter(v1::SweepObjective objective, double a, double b) {
   return objective == v1::VALIDATION_LOSS ? a < b : a > b;
 }
 
+std::vector<int64_t> ProbeSampleRows(const std::vector<int>& classes) {
+  std::vector<int64_t> labelled;
+  for (size_t r = 0; r < classes.size(); ++r) {
+    if (classes[r] != kUnlabelled) labelled.push_back(static_cast<int64_t>(r));
+  }
+  if (labelled.size() > static_cast<size_t>(kMaxProbeRows)) {
+    // The same sample for every trial: their scores differ by the codes only.
+    std::mt19937_64 rng(1);
+    std::shuffle(labelled.begin(), labelled.end(), rng);
+    labelled.resize(kMaxProbeRows);
+    std::sort(labelled.begin(), labelled.end());
+  }
+  return labelled;
+}
+
 absl::Status ScoreSweepTrial(v1::SweepObjective objective, const Model& model, const Matrix& rows,
                              const std::vector<int>& classes, v1::SweepTrial* trial) {
   const v1::TrainingSummary& summary = model.info().summary;
@@ -359,17 +374,7 @@ absl::Status ScoreSweepTrial(v1::SweepObjective objective, const Model& model, c
     return absl::InvalidArgumentError(
         absl::StrCat("the probe has ", classes.size(), " labels for ", rows.rows(), " rows"));
   }
-  std::vector<int64_t> labelled;
-  for (size_t r = 0; r < classes.size(); ++r) {
-    if (classes[r] != kUnlabelled) labelled.push_back(static_cast<int64_t>(r));
-  }
-  if (labelled.size() > static_cast<size_t>(kMaxProbeRows)) {
-    // The same sample for every trial: their scores differ by the codes only.
-    std::mt19937_64 rng(1);
-    std::shuffle(labelled.begin(), labelled.end(), rng);
-    labelled.resize(kMaxProbeRows);
-    std::sort(labelled.begin(), labelled.end());
-  }
+  const std::vector<int64_t> labelled = ProbeSampleRows(classes);
   Matrix sample(static_cast<Eigen::Index>(labelled.size()), rows.cols());
   std::vector<int> labels(labelled.size());
   for (size_t i = 0; i < labelled.size(); ++i) {

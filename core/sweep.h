@@ -12,6 +12,7 @@
 #ifndef STRATA_CORE_SWEEP_H_
 #define STRATA_CORE_SWEEP_H_
 
+#include <cstdint>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -65,6 +66,11 @@ absl::StatusOr<std::vector<SweepTrialPlan>> PlanSweep(const v1::SweepSpec& sweep
 
 // Whether objective value `a` beats `b` (lower loss, higher accuracy).
 bool SweepBetter(v1::SweepObjective objective, double a, double b);
+
+// The rows LINEAR_PROBE_ACCURACY scores: the labelled ones (classes[r] !=
+// kUnlabelled), at most kMaxProbeRows of them by a fixed-seed sample, in
+// ascending order.
+std::vector<int64_t> ProbeSampleRows(const std::vector<int>& classes);
 
 // Measures a trained trial: its validation loss and head accuracy from the
 // model's summary, the linear probe on the codes of the labelled `rows`
