@@ -331,7 +331,12 @@ std::string DriftChart(const v1::DriftReportResponse& report) {
 bool CodeSample(const v1::GetModelResponse& m, Matrix* codes) {
   const v1::CodeBaseline& c = m.drift_baseline().code();
   const int rows = c.sample_rows(), cols = c.mean_size();
-  if (rows < 3 || cols < 1 || c.sample_size() != int64_t{rows} * cols) return false;
+  // A malformed sample is not drawn: no read past its errors, and no n x n
+  // t-SNE matrices beyond what a trainer records.
+  if (rows < 3 || rows > kCodeSampleRows || cols < 1 || c.sample_size() != int64_t{rows} * cols ||
+      c.sample_errors_size() != rows) {
+    return false;
+  }
   *codes = Matrix(rows, cols);
   for (int r = 0; r < rows; ++r) {
     for (int u = 0; u < cols; ++u) (*codes)(r, u) = c.sample(r * cols + u);
@@ -507,8 +512,7 @@ std::string SweepTable(const v1::SweepSummary& sweep) {
         figure(t.has_validation_loss(), t.validation_loss()), "</td><td>",
         figure(t.has_probe_accuracy(), t.probe_accuracy()), "</td><td>",
         figure(t.has_head_accuracy(), t.head_accuracy()), "</td><td>",
-        ok ? absl::StrCat(t.epochs()) : "-", "</td><td>",
-        ok ? Num(t.seconds()) : "-", "</td><td>",
+        ok ? absl::StrCat(t.epochs()) : "-", "</td><td>", ok ? Num(t.seconds()) : "-", "</td><td>",
         Escape(FormatSweepSettings(t)),
         t.error().empty() ? "" : absl::StrCat("<br><small>", Escape(t.error()), "</small>"),
         "</td></tr>\n");

@@ -136,7 +136,8 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
   if (done->sweep().trials_size() > 0) std::cout << FormatSweepTable(done->sweep());
   switch (done->state()) {
     case v1::TrainJob::SUCCEEDED:
-      if (done->sweep().best_trial() > 0) {
+      if (done->sweep().best_trial() > 0 &&
+          done->sweep().best_trial() <= done->sweep().trials_size()) {
         const v1::SweepTrial& best = done->sweep().trials(done->sweep().best_trial() - 1);
         std::cout << absl::StrFormat(
             "%s SUCCEEDED: published %s version %d, trial %d (%s), objective %.6g\n", done->id(),

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/class_labels.h"
@@ -64,6 +65,10 @@ absl::StatusOr<v1::TrainConfig> ParseSetting(const std::string& field, const std
   if (!google::protobuf::util::JsonStringToMessage(json, &value).ok()) {
     return absl::InvalidArgumentError(absl::StrCat("value ", json, " is not one JSON value"));
   }
+  if (value.has_null_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("value null would leave ", field,
+                                                   " out, to its default; give the value itself"));
+  }
   if (value.has_list_value() && value.list_value().values().empty()) {
     // It would read as left out, and quietly pick the field's default.
     return absl::InvalidArgumentError(
@@ -111,12 +116,19 @@ absl::StatusOr<Axis> CheckParameter(int i, const v1::SweepParameter& p,
                      "optimizer.learning_rate; see proto/strata/v1/train_config.proto)"));
   }
   axis.leaf = path.back();
-  if (objective == v1::VALIDATION_LOSS &&
-      (p.field() == "scaler" || p.field() == "loss" || p.field() == "validation_fraction")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": trials that differ in ", p.field(),
-        " measure validation loss in different units or rows, so the objective VALIDATION_LOSS "
-        "cannot compare them; choose another objective"));
+  // Objectives measured on the validation split: trials must share its rows
+  // (validation_fraction and seed pick them) and, for the loss, its units.
+  const bool split_field = p.field() == "validation_fraction" || p.field() == "seed";
+  const bool unit_field = p.field() == "scaler" || p.field() == "loss";
+  if ((objective == v1::VALIDATION_LOSS && (split_field || unit_field)) ||
+      (objective == v1::HEAD_ACCURACY && split_field)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": trials that differ in ", p.field(), " measure ",
+                     v1::SweepObjective_Name(objective), " on ",
+                     split_field ? "different validation rows" : "different units",
+                     ", so it cannot compare them",
+                     split_field ? " (LINEAR_PROBE_ACCURACY scores every trial on the same rows)"
+                                 : "; choose another objective"));
   }
   const bool range = p.has_min() || p.has_max();
   if (range) {
@@ -137,6 +149,20 @@ absl::StatusOr<Axis> CheckParameter(int i, const v1::SweepParameter& p,
     if (axis.leaf->is_repeated() || !IsNumeric(axis.leaf)) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, ": a range needs a numeric field that is not a list"));
+    }
+    if (IsInteger(axis.leaf)) {
+      // Whole numbers a double holds exactly, and in the field's range.
+      const bool narrow = axis.leaf->cpp_type() == FieldDescriptor::CPPTYPE_INT32 ||
+                          axis.leaf->cpp_type() == FieldDescriptor::CPPTYPE_UINT32;
+      const bool is_unsigned = axis.leaf->cpp_type() == FieldDescriptor::CPPTYPE_UINT32 ||
+                               axis.leaf->cpp_type() == FieldDescriptor::CPPTYPE_UINT64;
+      const double hi = narrow ? (is_unsigned ? 4294967295.0 : 2147483647.0) : 9007199254740992.0;
+      const double lo = is_unsigned ? 0.0 : -hi;
+      if (std::ceil(p.min()) > std::floor(p.max()) || p.min() < lo || p.max() > hi) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, ": an integer field's range needs a whole number in [min, max], within ",
+            absl::StrFormat("[%.0f, %.0f]", lo, hi)));
+      }
     }
     axis.range = &p;
     return axis;
@@ -159,6 +185,14 @@ absl::StatusOr<Axis> CheckParameter(int i, const v1::SweepParameter& p,
 
 std::string DrawInRange(const Axis& axis, std::mt19937_64& rng) {
   const v1::SweepParameter& p = *axis.range;
+  const bool integer = IsInteger(axis.leaf);
+  const double lo = integer ? std::ceil(p.min()) : p.min();
+  const double hi = integer ? std::floor(p.max()) : p.max();
+  if (integer && !p.log_scale()) {
+    // Every whole number in the range equally likely.
+    std::uniform_int_distribution<int64_t> pick(static_cast<int64_t>(lo), static_cast<int64_t>(hi));
+    return absl::StrCat(pick(rng));
+  }
   double x;
   if (p.log_scale()) {
     std::uniform_real_distribution<double> u(std::log(p.min()), std::log(p.max()));
@@ -167,9 +201,8 @@ std::string DrawInRange(const Axis& axis, std::mt19937_64& rng) {
     std::uniform_real_distribution<double> u(p.min(), p.max());
     x = u(rng);
   }
-  x = std::clamp(x, p.min(), p.max());
-  if (IsInteger(axis.leaf)) return absl::StrCat(std::llround(x));
-  return absl::StrCat(x);
+  if (integer) return absl::StrCat(static_cast<int64_t>(std::clamp(std::round(x), lo, hi)));
+  return absl::StrCat(std::clamp(x, lo, hi));
 }
 
 std::string Describe(const SweepTrialPlan& plan, int number) {

@@ -5,7 +5,8 @@
 //
 // Exact t-SNE (van der Maaten and Hinton 2008): O(n^2) time and memory per
 // iteration, which at the 2,000 points strata report maps is a few seconds
-// and 16 MB per n x n matrix. Barnes-Hut's approximation pays off only
+// and at most 80 MB of n x n matrices (P in float; distances and the
+// conditional probabilities in double while P is built). Barnes-Hut's approximation pays off only
 // above ~10,000 points, and its error is one more thing to explain; with
 // exact gradients the map depends only on the data, the options and the
 // seed. The optimisation follows the paper's and scikit-learn's defaults:

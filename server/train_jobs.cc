@@ -94,11 +94,21 @@ absl::StatusOr<std::unique_ptr<TrainJobManager>> TrainJobManager::Create(Options
 }
 
 TrainJobManager::~TrainJobManager() {
+  std::vector<std::shared_ptr<Job>> idle_sweeps;
   {
     MutexLock lock(&mu_);
     stopping_ = true;
-    for (auto& [id, job] : jobs_) job->cancel = true;
+    for (auto& [id, job] : jobs_) {
+      job->cancel = true;
+      // Queued trials will not run: the last running one, stopping, ends
+      // the sweep CANCELLED, or here when none runs.
+      if (job->sweep && job->record.state() == v1::TrainJob::RUNNING &&
+          SkipRemainingTrials(job.get(), "the server stopped")) {
+        idle_sweeps.push_back(job);
+      }
+    }
   }
+  for (const std::shared_ptr<Job>& job : idle_sweeps) FinishSweep(job.get());
   work_cv_.SignalAll();
   for (std::thread& t : workers_) t.join();
 }
@@ -330,10 +340,8 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Cancel(const std::string& id) {
     }
     record = job->record;
   }
-  if (finish_sweep) {
-    FinishSweep(job.get());
-    return Get(id);
-  }
+  // The record FinishSweep ends with: the job may be forgotten by then.
+  if (finish_sweep) return FinishSweep(job.get());
   if (changed) SaveRecord(job.get());
   return record;
 }
@@ -422,6 +430,12 @@ absl::Status TrainJobManager::LoadRecords() {
                                     "; nothing was published (submit it again)"));
       record.set_state(v1::TrainJob::FAILED);
       record.set_finished_unix_micros(NowMicros());
+      for (v1::SweepTrial& trial : *record.mutable_sweep()->mutable_trials()) {
+        if (trial.state() == v1::SweepTrial::QUEUED || trial.state() == v1::SweepTrial::RUNNING) {
+          trial.set_state(v1::SweepTrial::CANCELLED);
+          trial.set_error("interrupted: the server stopped");
+        }
+      }
       WriteRecord(record);
       Log(LogLevel::kWarning, "jobs", absl::StrCat(record.id(), " FAILED: ", record.error()));
     }
@@ -668,7 +682,8 @@ void TrainJobManager::RunTrial(Job* job, int t) {
       sweep.failure = loaded;
       SkipRemainingTrials(job, "not run: the data could not be read");
     }
-    last = sweep.ended == static_cast<int>(sweep.plans.size());
+    last = sweep.ended == static_cast<int>(sweep.plans.size()) && !sweep.finishing;
+    sweep.finishing |= last;
     RecordChanged(job);
   }
   if (last) {
@@ -687,10 +702,12 @@ bool TrainJobManager::SkipRemainingTrials(Job* job, const std::string& why) {
     trial.set_error(why);
   }
   RecordChanged(job);
-  return sweep.running == 0;
+  const bool finish = sweep.running == 0 && !sweep.finishing;
+  sweep.finishing |= finish;
+  return finish;
 }
 
-void TrainJobManager::FinishSweep(Job* job) {
+v1::TrainJob TrainJobManager::FinishSweep(Job* job) {
   Job::Sweep& sweep = *job->sweep;
   std::unique_ptr<Model> best;
   v1::SweepSummary table;
@@ -702,12 +719,11 @@ void TrainJobManager::FinishSweep(Job* job) {
     failure = sweep.failure;
   }
   if (job->cancel) {
-    Finish(job, v1::TrainJob::CANCELLED, "the sweep was cancelled: nothing was published", 0);
-    return;
+    return Finish(job, v1::TrainJob::CANCELLED, "the sweep was cancelled: nothing was published",
+                  0);
   }
   if (!failure.ok()) {
-    Finish(job, v1::TrainJob::FAILED, std::string(failure.message()), 0);
-    return;
+    return Finish(job, v1::TrainJob::FAILED, std::string(failure.message()), 0);
   }
   if (best == nullptr) {
     std::string why = "every trial failed";
@@ -717,8 +733,7 @@ void TrainJobManager::FinishSweep(Job* job) {
       absl::StrAppend(&why, "; trial ", trial.trial(), " (", FormatSweepSettings(trial),
                       "): ", trial.error());
     }
-    Finish(job, v1::TrainJob::FAILED, why, 0);
-    return;
+    return Finish(job, v1::TrainJob::FAILED, why, 0);
   }
   // The best trial's model, with every trial's result in its summary.
   ModelInfo info = best->info();
@@ -726,15 +741,14 @@ void TrainJobManager::FinishSweep(Job* job) {
   const Model published = best->WithInfo(std::move(info));
   best.reset();
   absl::StatusOr<int64_t> version = Publish(job, published);
-  if (version.ok()) {
-    Finish(job, v1::TrainJob::SUCCEEDED, "", *version);
-  } else {
-    Finish(job, v1::TrainJob::FAILED, std::string(version.status().message()), 0);
+  if (!version.ok()) {
+    return Finish(job, v1::TrainJob::FAILED, std::string(version.status().message()), 0);
   }
+  return Finish(job, v1::TrainJob::SUCCEEDED, "", *version);
 }
 
-void TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::string& error,
-                             int64_t version) {
+v1::TrainJob TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::string& error,
+                                     int64_t version) {
   v1::TrainJob record;
   std::vector<std::shared_ptr<Job>> forgotten;
   {
@@ -745,6 +759,7 @@ void TrainJobManager::Finish(Job* job, v1::TrainJob::State state, const std::str
   SaveRecord(job);
   RemoveRecords(forgotten);
   if (options_.on_finish) options_.on_finish(record);
+  return record;
 }
 
 v1::TrainJob TrainJobManager::FinishLocked(Job* job, v1::TrainJob::State state,

@@ -155,6 +155,9 @@ class TrainJobManager {
       int ended = 0;
       std::unique_ptr<Model> best;  // the best SUCCEEDED trial's model
       absl::Status failure;         // the data could not be read: no trial can run
+      // Set by whoever takes the ended sweep to FinishSweep (the last
+      // trial, or a Cancel with none running): it is finished once.
+      bool finishing = false;
     };
     std::unique_ptr<Sweep> sweep;
     // Each change of `record` worth keeping bumps record_seq (under mu_);
@@ -182,12 +185,16 @@ class TrainJobManager {
   absl::StatusOr<int64_t> Publish(Job* job, const Model& model) ABSL_LOCKS_EXCLUDED(mu_);
   // Runs trial `t` (0-based) of a sweep, and ends the sweep after its last.
   void RunTrial(Job* job, int t) ABSL_LOCKS_EXCLUDED(mu_);
-  // Marks the trials not yet started CANCELLED (with `why`); true when no
-  // trial is left running, so that the caller ends the sweep.
+  // Marks the trials not yet started CANCELLED (with `why`). True when the
+  // caller is to end the sweep (FinishSweep): every trial has ended, and no
+  // one else is ending it.
   bool SkipRemainingTrials(Job* job, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After the last trial: publishes the best one, or fails or cancels.
-  void FinishSweep(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
-  void Finish(Job* job, v1::TrainJob::State state, const std::string& error, int64_t version);
+  // Returns the job's final record.
+  v1::TrainJob FinishSweep(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Ends the job and returns its final record.
+  v1::TrainJob Finish(Job* job, v1::TrainJob::State state, const std::string& error,
+                      int64_t version);
   v1::TrainJob FinishLocked(Job* job, v1::TrainJob::State state, const std::string& error,
                             int64_t version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // ResourceExhausted when a job on the CSV file at `path` cannot fit in

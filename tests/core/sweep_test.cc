@@ -115,6 +115,14 @@ TEST(SweepTest, RandomSearchDrawsWithinRangesReproducibly) {
   EXPECT_GE(below_1e3, 4);
   EXPECT_LE(below_1e3, 24);
   EXPECT_EQ(epoch_values, (std::set<int>{1, 2, 3, 4}));
+  // Whole numbers equally likely, the ends too (rounding a uniform draw
+  // would give 1 and 4 half the chance of 2 and 3).
+  int ends = 0;
+  for (const SweepTrialPlan& plan : *plans) {
+    ends += plan.config.finetune_epochs() == 1 || plan.config.finetune_epochs() == 4;
+  }
+  EXPECT_GE(ends, 12);  // 20 expected of 40; 13.3 if the ends had half the chance
+  EXPECT_LE(ends, 28);
   EXPECT_EQ(first_widths, (std::set<int>{8, 16}));
   // The same seed draws the same trials; another draws others.
   auto again = PlanSweep(sweep, Base(), 6, false);
@@ -140,6 +148,18 @@ TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   *sweep.add_parameters() = Param("encoder_widths", {"[]"});
   EXPECT_THAT(Error(sweep), HasSubstr("is an empty list"));
   sweep.clear_parameters();
+  *sweep.add_parameters() = Param("encoder_widths", {"null"});
+  EXPECT_THAT(Error(sweep), HasSubstr("value null would leave encoder_widths out"));
+  // Trials scored on the validation split must share its rows.
+  sweep.clear_parameters();
+  *sweep.add_parameters() = Param("seed", {"1", "2"});
+  EXPECT_THAT(Error(sweep), HasSubstr("different validation rows"));
+  sweep.set_objective(v1::HEAD_ACCURACY);
+  EXPECT_THAT(Error(sweep, true), HasSubstr("measure HEAD_ACCURACY on different validation rows"));
+  sweep.set_objective(v1::LINEAR_PROBE_ACCURACY);
+  EXPECT_TRUE(PlanSweep(sweep, Base(), 6, true).ok());
+  sweep.clear_objective();
+  sweep.clear_parameters();
   *sweep.add_parameters() = Param("optimizer", {"{}"});
   *sweep.add_parameters() = Param("optimizer.learning_rate", {"0.1"});
   EXPECT_THAT(Error(sweep), HasSubstr("overlaps sweep.parameters[0] (optimizer)"));
@@ -151,7 +171,8 @@ TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   EXPECT_TRUE(PlanSweep(sweep, Base(), 6, true).ok());
   sweep.clear_objective();
   sweep.clear_parameters();
-  *sweep.add_parameters() = Param("seed", {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"});
+  *sweep.add_parameters() =
+      Param("batch_size", {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"});
   *sweep.add_parameters() =
       Param("finetune_epochs", {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"});
   EXPECT_THAT(Error(sweep), HasSubstr("more than 100 combinations"));
@@ -170,6 +191,14 @@ TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   sweep.set_search(v1::SweepSpec::RANDOM);
   sweep.mutable_parameters(0)->set_field("encoder_widths");
   EXPECT_THAT(Error(sweep), HasSubstr("numeric field that is not a list"));
+  // An integer range must hold a whole number the field can take.
+  sweep.mutable_parameters(0)->set_field("finetune_epochs");
+  sweep.mutable_parameters(0)->set_min(1.2);
+  sweep.mutable_parameters(0)->set_max(1.4);
+  EXPECT_THAT(Error(sweep), HasSubstr("needs a whole number in [min, max]"));
+  sweep.mutable_parameters(0)->set_min(1);
+  sweep.mutable_parameters(0)->set_max(3e9);
+  EXPECT_THAT(Error(sweep), HasSubstr("within [-2147483647, 2147483647]"));
   sweep.mutable_parameters(0)->set_field("weight_decay");
   sweep.mutable_parameters(0)->set_min(0);
   sweep.mutable_parameters(0)->set_log_scale(true);

@@ -79,6 +79,12 @@ TEST(TsneTest, FewPointsLowerThePerplexityAndBadInputIsRefused) {
   ASSERT_TRUE(map.ok()) << map.status();
   EXPECT_EQ(map->perplexity, 10);
   EXPECT_TRUE(map->embedding.allFinite());
+  // Codes that barely vary still map faithfully: each coordinate starts at
+  // the same small scale, whatever the points' own.
+  const Matrix tiny = points * 1e-6f;
+  const absl::StatusOr<TsneResult> tiny_map = Tsne(tiny, TsneOptions());
+  ASSERT_TRUE(tiny_map.ok()) << tiny_map.status();
+  EXPECT_GT(*Trustworthiness(tiny, tiny_map->embedding, 5), 0.9);
   EXPECT_THAT(Tsne(points.topRows(3), TsneOptions()).status().message(),
               HasSubstr("at least 4 points"));
   Matrix bad = points;

@@ -577,6 +577,28 @@ TEST(TrainJobsTest, CancellingASweepCancelsItsTrialsAndPublishesNothing) {
   ASSERT_TRUE(g.jobs->Cancel(blocker).ok());
 }
 
+// A server stopping mid-sweep ends it CANCELLED, every trial with it, and
+// says so in the record the next process reads.
+TEST(TrainJobsTest, ShutdownEndsARunningSweepAndItsQueuedTrials) {
+  std::string id;
+  {
+    Fixture f("jobs_sweep_shutdown");
+    v1::TrainJobSpec spec = Spec("m", kMaxEpochs);
+    *spec.mutable_sweep()->add_parameters() = Values("weight_decay", {"0", "0.001", "0.01"});
+    id = f.jobs->Submit(spec, Rows(500))->id();
+    ASSERT_TRUE(SeenTraining(*f.jobs, id));
+    f.jobs.reset();
+  }
+  Fixture again("jobs_sweep_shutdown", 1, /*fresh=*/false);
+  const v1::TrainJob j = *again.jobs->Get(id);
+  EXPECT_EQ(j.state(), v1::TrainJob::CANCELLED) << j.error();
+  ASSERT_EQ(j.sweep().trials_size(), 3);
+  EXPECT_EQ(j.sweep().trials(0).state(), v1::SweepTrial::CANCELLED);
+  EXPECT_EQ(j.sweep().trials(2).state(), v1::SweepTrial::CANCELLED);
+  EXPECT_EQ(j.sweep().trials(2).error(), "the server stopped");
+  EXPECT_TRUE(again.store->ListVersions("m")->empty());
+}
+
 TEST(TrainJobsTest, ASweepWhoseDataCannotBeReadFailsOnceAndRunsNoOtherTrial) {
   Fixture f("jobs_sweep_bad_csv", 2);
   std::ofstream(f.root + "/data/bad.csv") << "a,b,c\n1,2,3\n4,x,6\n";
