@@ -677,13 +677,16 @@ void TrainJobManager::RunTrial(Job* job, int t) {
       sweep.best = std::move(model);
       table.set_best_trial(t + 1);
     }
+    last = false;
     if (!loaded.ok() && sweep.failure.ok()) {
       // The data cannot be read: no other trial can run.
       sweep.failure = loaded;
-      SkipRemainingTrials(job, "not run: the data could not be read");
+      last = SkipRemainingTrials(job, "not run: the data could not be read");
     }
-    last = sweep.ended == static_cast<int>(sweep.plans.size()) && !sweep.finishing;
-    sweep.finishing |= last;
+    if (!last) {
+      last = sweep.ended == static_cast<int>(sweep.plans.size()) && !sweep.finishing;
+      sweep.finishing |= last;
+    }
     RecordChanged(job);
   }
   if (last) {

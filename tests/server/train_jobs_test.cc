@@ -622,6 +622,14 @@ TEST(TrainJobsTest, ASweepWhoseDataCannotBeReadFailsOnceAndRunsNoOtherTrial) {
   EXPECT_GE(failed, 1);
   EXPECT_LE(failed, 2);
   EXPECT_EQ(failed + skipped, 4);
+  // With one worker the failing trial is the only one ever started, and
+  // ends the sweep itself.
+  Fixture one("jobs_sweep_bad_csv_one");
+  std::ofstream(one.root + "/data/bad.csv") << "a,b,c\n1,2,3\n4,x,6\n";
+  const v1::TrainJob k = one.WaitFor(one.jobs->Submit(spec, csv)->id());
+  EXPECT_EQ(k.state(), v1::TrainJob::FAILED);
+  EXPECT_EQ(k.sweep().trials(0).state(), v1::SweepTrial::FAILED);
+  EXPECT_EQ(k.sweep().trials(3).state(), v1::SweepTrial::CANCELLED);
 }
 
 TEST(TrainJobsTest, SweepsAreCheckedAtSubmit) {
