@@ -12,10 +12,6 @@
 #            encode_ratio_b1=... encode_ratio_b256=... mean_image_err=... gemm_gflops=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export STRATA_MNIST_DIR="${STRATA_MNIST_DIR:-$PWD/../shared/data/mnist}"
-bash deploy/build.sh >/dev/null
 source bench/server_lib.sh
-work=$(mktemp -d)
-trap 'stop_server; rm -rf "$work"' EXIT
-start_server "$work" --model_root="$work/models" --max_message_bytes=268435456
-timeout 4500 build/bin/deep_ae_bench --target="127.0.0.1:$SERVER_PORT" --model_root="$work/models" "$@"
+start_mnist_bench_server
+timeout 4500 build/bin/deep_ae_bench --target="127.0.0.1:$SERVER_PORT" --model_root="$BENCH_WORK/models" "$@"

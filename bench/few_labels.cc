@@ -45,8 +45,10 @@
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");
 ABSL_FLAG(int, per_class, 60, "labelled training images per class in the few-label set");
 ABSL_FLAG(int, epochs, 20, "autoencoder epochs on the training images");
-ABSL_FLAG(int, supervised_epochs_few, 100, "supervised epochs with few labels");
-ABSL_FLAG(int, supervised_epochs_all, 10, "supervised epochs with every label");
+ABSL_FLAG(int, supervised_epochs_few, 100,
+          "supervised epochs (and the raw baseline's) with few labels");
+ABSL_FLAG(int, supervised_epochs_all, 10,
+          "supervised epochs (and the raw baseline's) with every label");
 ABSL_FLAG(std::string, widths, "256,64", "encoder widths");
 
 namespace strata {
@@ -58,12 +60,24 @@ int Fail(const absl::Status& s) {
 }
 
 // The network and recipe every variant shares.
-v1::TrainConfig Recipe(int ae_epochs, int supervised_epochs, bool frozen) {
-  v1::TrainConfig c;
+// --widths as numbers; an entry that is not one fails the run (a network
+// other than the one asked for would be reported under its name).
+absl::StatusOr<std::vector<int>> Widths() {
+  std::vector<int> widths;
   for (absl::string_view w : absl::StrSplit(absl::GetFlag(FLAGS_widths), ',')) {
     int width = 0;
-    if (absl::SimpleAtoi(w, &width)) c.add_encoder_widths(width);
+    if (!absl::SimpleAtoi(w, &width) || width < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("--widths: '", w, "' is not a width"));
+    }
+    widths.push_back(width);
   }
+  return widths;
+}
+
+v1::TrainConfig Recipe(const std::vector<int>& widths, int ae_epochs, int supervised_epochs,
+                       bool frozen) {
+  v1::TrainConfig c;
+  c.mutable_encoder_widths()->Add(widths.begin(), widths.end());
   c.set_finetune_epochs(ae_epochs);
   // Pixels are in [0, 1] already: standard scaling would blow up the
   // rarely inked border pixels and make them the reconstruction's focus.
@@ -82,8 +96,8 @@ v1::TrainConfig Recipe(int ae_epochs, int supervised_epochs, bool frozen) {
 
 // Share of `x`'s rows whose predicted digit is `labels`'s, 1,000 rows per
 // Predict call.
-absl::StatusOr<double> TestAccuracy(StrataClient& client, const std::string& model,
-                                    const Matrix& x, const std::vector<int>& labels) {
+absl::StatusOr<double> TestAccuracy(StrataClient& client, const std::string& model, const Matrix& x,
+                                    const std::vector<int>& labels) {
   constexpr Eigen::Index kChunk = 1000;
   int64_t right = 0;
   for (Eigen::Index at = 0; at < x.rows(); at += kChunk) {
@@ -108,8 +122,7 @@ absl::StatusOr<double> TestAccuracy(StrataClient& client, const std::string& mod
 // (a): multinomial logistic regression on standardised pixels, mini-batch
 // Adam with weight decay 1e-4, batch 128.
 double RawLogisticRegression(const Matrix& train, const std::vector<int>& classes,
-                             const Matrix& test, const std::vector<int>& test_labels,
-                             int epochs) {
+                             const Matrix& test, const std::vector<int>& test_labels, int epochs) {
   v1::ScalerKind kind = v1::STANDARD;
   const Scaler scaler = *Scaler::Fit(kind, train);
   const Matrix x = scaler.Transform(train);
@@ -148,6 +161,8 @@ double RawLogisticRegression(const Matrix& train, const std::vector<int>& classe
 }
 
 int Run() {
+  const absl::StatusOr<std::vector<int>> widths = Widths();
+  if (!widths.ok()) return Fail(widths.status());
   const std::string dir = bench::MnistDir();
   absl::StatusOr<Matrix> train = bench::ReadMnistImages(dir + "/train-images-idx3-ubyte.gz");
   absl::StatusOr<std::vector<int>> train_labels =
@@ -155,8 +170,8 @@ int Run() {
   absl::StatusOr<Matrix> test = bench::ReadMnistImages(dir + "/t10k-images-idx3-ubyte.gz");
   absl::StatusOr<std::vector<int>> test_labels =
       bench::ReadMnistLabels(dir + "/t10k-labels-idx1-ubyte.gz");
-  for (const absl::Status& s : {train.status(), train_labels.status(), test.status(),
-                                test_labels.status()}) {
+  for (const absl::Status& s :
+       {train.status(), train_labels.status(), test.status(), test_labels.status()}) {
     if (!s.ok()) return Fail(s);
   }
   const bench::Machine machine = bench::MeasureMachine();
@@ -179,8 +194,8 @@ int Run() {
   std::printf("%-8s %-11s %9s %9s %s\n", "labels", "variant", "accuracy", "seconds", "note");
   for (const bool all : {false, true}) {
     const std::string set = all ? "all" : absl::StrCat(few.size());
-    const int sup_epochs = absl::GetFlag(all ? FLAGS_supervised_epochs_all
-                                             : FLAGS_supervised_epochs_few);
+    const int sup_epochs =
+        absl::GetFlag(all ? FLAGS_supervised_epochs_all : FLAGS_supervised_epochs_few);
     // Labels of every training image ("" = unlabelled), and the labelled
     // images alone.
     std::vector<std::string> labels(train_labels->size());
@@ -199,16 +214,16 @@ int Run() {
     }
     const auto report = [&](const std::string& variant, double accuracy, double seconds,
                             const std::string& note) {
-      std::printf("%-8s %-11s %9.4f %9.1f %s\n", set.c_str(), variant.c_str(), accuracy,
-                  seconds, note.c_str());
+      std::printf("%-8s %-11s %9.4f %9.1f %s\n", set.c_str(), variant.c_str(), accuracy, seconds,
+                  note.c_str());
       std::fflush(stdout);
-      result[absl::StrCat("acc_", variant, "_", all ? "all" : absl::StrCat(few.size()))] =
-          accuracy;
+      result[absl::StrCat("acc_", variant, "_", set)] = accuracy;
     };
 
     absl::Time start = absl::Now();
-    const double raw = RawLogisticRegression(labelled, labelled_classes, *test, *test_labels,
-                                             all ? 10 : 100);
+    // As many epochs as the networks' supervised phase.
+    const double raw =
+        RawLogisticRegression(labelled, labelled_classes, *test, *test_labels, sup_epochs);
     report("raw", raw, absl::ToDoubleSeconds(absl::Now() - start), "logistic regression, pixels");
 
     struct Variant {
@@ -219,7 +234,7 @@ int Run() {
                              Variant{"frozen", true, true}}) {
       v1::TrainJobSpec spec;
       spec.set_model_name(absl::StrCat(v.name, "_", all ? "all" : "few"));
-      *spec.mutable_config() = Recipe(v.pretrained ? ae_epochs : 0, sup_epochs, v.frozen);
+      *spec.mutable_config() = Recipe(*widths, v.pretrained ? ae_epochs : 0, sup_epochs, v.frozen);
       std::vector<std::string> job_labels;
       if (v.pretrained) {
         job_labels = labels;
@@ -228,9 +243,8 @@ int Run() {
       }
       spec.mutable_class_labels()->Add(job_labels.begin(), job_labels.end());
       start = absl::Now();
-      absl::StatusOr<v1::TrainJob> job =
-          bench::TrainAndWait(*client, spec, v.pretrained ? *train : labelled,
-                              [](const v1::TrainJob&) {});
+      absl::StatusOr<v1::TrainJob> job = bench::TrainAndWait(
+          *client, spec, v.pretrained ? *train : labelled, [](const v1::TrainJob&) {});
       if (!job.ok()) return Fail(job.status());
       if (absl::Status s = bench::Succeeded(*job); !s.ok()) return Fail(s);
       const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
@@ -243,9 +257,11 @@ int Run() {
       if (!info.ok()) return Fail(info.status());
       const v1::ClassifierSummary& c = info->summary().classifier();
       report(v.name, *accuracy, seconds,
-             absl::StrFormat("%d epochs, validation accuracy %.4f on %d rows",
-                             job->progress().epochs_done(), c.validation_accuracy(),
-                             c.validation_labelled_rows()));
+             absl::StrFormat(
+                 "%d epochs, validation accuracy %s on %d rows", job->progress().epochs_done(),
+                 c.has_validation_accuracy() ? absl::StrFormat("%.4f", c.validation_accuracy())
+                                             : std::string("-"),
+                 c.validation_labelled_rows()));
     }
   }
   std::printf("%s\n", machine.Describe().c_str());

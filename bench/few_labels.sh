@@ -12,10 +12,6 @@
 #            acc_frozen_600=... acc_pretrained_all=... ... gemm_gflops=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export STRATA_MNIST_DIR="${STRATA_MNIST_DIR:-$PWD/../shared/data/mnist}"
-bash deploy/build.sh >/dev/null
 source bench/server_lib.sh
-work=$(mktemp -d)
-trap 'stop_server; rm -rf "$work"' EXIT
-start_server "$work" --model_root="$work/models" --max_message_bytes=268435456
+start_mnist_bench_server
 timeout 2400 build/bin/few_labels_bench --target="127.0.0.1:$SERVER_PORT" "$@"

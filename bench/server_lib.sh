@@ -2,6 +2,11 @@
 #   start_server WORKDIR [server flags...]  sets SERVER_PORT and SERVER_PID
 #                                           (runs $STRATA_SERVER_BIN, default build/bin/strata-server)
 #   stop_server                             SIGTERM, then wait
+#   start_mnist_bench_server                for the MNIST benches: exports STRATA_MNIST_DIR
+#                                           (default ../shared/data/mnist), builds, starts the
+#                                           server on a scratch store $BENCH_WORK/models
+#                                           (256 MiB messages), stops it and removes the store
+#                                           on exit; run from the repository root
 start_server() {
   local work=$1
   shift
@@ -25,4 +30,12 @@ stop_server() {
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
   fi
+}
+
+start_mnist_bench_server() {
+  export STRATA_MNIST_DIR="${STRATA_MNIST_DIR:-$PWD/../shared/data/mnist}"
+  bash deploy/build.sh >/dev/null
+  BENCH_WORK=$(mktemp -d)
+  trap 'stop_server; rm -rf "$BENCH_WORK"' EXIT
+  start_server "$BENCH_WORK" --model_root="$BENCH_WORK/models" --max_message_bytes=268435456
 }

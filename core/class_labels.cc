@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -55,8 +56,8 @@ absl::Status ValidateClassNames(absl::Span<const std::string> names) {
   absl::flat_hash_set<absl::string_view> seen;
   for (const std::string& name : names) {
     if (name.empty() || absl::StripAsciiWhitespace(name) != name) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "supervised.class_names: '", name, "' is empty or starts or ends with spaces"));
+      return absl::InvalidArgumentError(absl::StrCat("supervised.class_names: '", name,
+                                                     "' is empty or starts or ends with spaces"));
     }
     if (!seen.insert(name).second) {
       return absl::InvalidArgumentError(
@@ -85,29 +86,24 @@ absl::StatusOr<ClassLabels> IndexClassLabels(absl::Span<const std::string> label
       const std::string trimmed(absl::StripAsciiWhitespace(label));
       if (!trimmed.empty() && index.emplace(trimmed, 0).second) out.names.push_back(trimmed);
     }
-    std::vector<int64_t> numbers(out.names.size());
+    std::vector<std::pair<int64_t, std::string>> numbers(out.names.size());
     bool numeric = true;
     for (size_t i = 0; i < out.names.size() && numeric; ++i) {
-      numeric = absl::SimpleAtoi(out.names[i], &numbers[i]);
+      numbers[i].second = out.names[i];
+      numeric = absl::SimpleAtoi(out.names[i], &numbers[i].first);
     }
     if (numeric) {
-      std::sort(out.names.begin(), out.names.end(), [](const std::string& a, const std::string& b) {
-        int64_t x = 0, y = 0;
-        (void)absl::SimpleAtoi(a, &x);
-        (void)absl::SimpleAtoi(b, &y);
-        return x < y;
-      });
+      std::sort(numbers.begin(), numbers.end());
       // "1" and "01" would be two classes of one number, in no set order.
-      for (size_t i = 1; i < out.names.size(); ++i) {
-        int64_t x = 0, y = 0;
-        (void)absl::SimpleAtoi(out.names[i - 1], &x);
-        (void)absl::SimpleAtoi(out.names[i], &y);
-        if (x == y) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "the labels '", out.names[i - 1], "' and '", out.names[i], "' are the number ", x,
-              " written two ways; write each class one way"));
+      for (size_t i = 1; i < numbers.size(); ++i) {
+        if (numbers[i - 1].first == numbers[i].first) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("the labels '", numbers[i - 1].second, "' and '", numbers[i].second,
+                           "' are the number ", numbers[i].first,
+                           " written two ways; write each class one way"));
         }
       }
+      for (size_t i = 0; i < numbers.size(); ++i) out.names[i] = std::move(numbers[i].second);
     } else {
       std::sort(out.names.begin(), out.names.end());
     }
@@ -140,14 +136,13 @@ absl::StatusOr<ClassLabels> IndexClassLabels(absl::Span<const std::string> label
         "none of the ", labels.size(), " rows has a class label (every label is empty)"));
   }
   if (out.names.size() < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the labels name ", out.names.size(), " class ('", NameList(out.names),
-        "'); a classifier needs at least 2 (list them in supervised.class_names)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the labels name ", out.names.size(), " class ('", NameList(out.names),
+                     "'); a classifier needs at least 2 (list them in supervised.class_names)"));
   }
   if (out.names.size() > static_cast<size_t>(kMaxClasses)) {
-    return absl::InvalidArgumentError(absl::StrCat("the labels name ", out.names.size(),
-                                                   " classes; at most ", kMaxClasses,
-                                                   " are taken"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the labels name ", out.names.size(), " classes; at most ", kMaxClasses, " are taken"));
   }
   return out;
 }

@@ -95,7 +95,14 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
   int label_col = -1;
   if (!options.label_column.empty()) {
     for (int c = 0; c < cols; ++c) {
-      if (names[c] == options.label_column) label_col = c;
+      if (names[c] != options.label_column) continue;
+      if (label_col >= 0) {
+        // Taking one would leave the other among the features.
+        return absl::InvalidArgumentError(absl::StrCat("label column '", options.label_column,
+                                                       "' names columns ", label_col + 1, " and ",
+                                                       c + 1, "; rename one"));
+      }
+      label_col = c;
     }
     if (label_col < 0) {
       return absl::InvalidArgumentError(absl::StrCat("no label column '", options.label_column,
@@ -115,12 +122,12 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
   const size_t start = has_header ? 1 : 0;
   if (rows.size() <= start)
     return absl::InvalidArgumentError("the CSV data has a header but no rows");
-  const int64_t values = static_cast<int64_t>(rows.size() - start) * static_cast<int64_t>(kept.size());
+  const int64_t values =
+      static_cast<int64_t>(rows.size() - start) * static_cast<int64_t>(kept.size());
   if (options.max_values > 0 && values > options.max_values) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the CSV data holds ", rows.size() - start, " rows x ", kept.size(),
-                     " columns = ", values, " values; at most ", options.max_values,
-                     " are taken"));
+                     " columns = ", values, " values; at most ", options.max_values, " are taken"));
   }
   table.values.resize(static_cast<Eigen::Index>(rows.size() - start),
                       static_cast<Eigen::Index>(kept.size()));

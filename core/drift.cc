@@ -84,15 +84,16 @@ const char* DriftLevel(double psi_scale) {
 }
 
 int64_t CodeSampleStride(int64_t rows, int code_dim) {
-  const int64_t cap = std::max<int64_t>(
-      1, std::min(kCodeSampleRows, kCodeSampleValues / std::max(1, code_dim)));
+  const int64_t cap =
+      std::max<int64_t>(1, std::min(kCodeSampleRows, kCodeSampleValues / std::max(1, code_dim)));
   return std::max<int64_t>(1, (rows + cap - 1) / cap);
 }
 
 absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder& net,
                                                        const Scaler& scaler, const Matrix& raw,
                                                        int bins,
-                                                       const v1::AnomalyCalibration& calibration) {
+                                                       const v1::AnomalyCalibration& calibration,
+                                                       const BaselineClasses& classes) {
   v1::DriftBaseline b;
   b.set_training_rows(raw.rows());
   const Matrix scaled = scaler.Transform(raw);
@@ -131,11 +132,17 @@ absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder&
   std::vector<double> code_sum(code_dim, 0.0), code_sq(code_dim, 0.0);
   v1::CodeBaseline* code_baseline = b.mutable_code();
   const Eigen::Index sample_stride = CodeSampleStride(scaled.rows(), code_dim);
+  const bool labelled =
+      classes.head != nullptr && static_cast<Eigen::Index>(classes.labels.size()) == scaled.rows();
+  std::vector<double> class_rows(classes.head ? classes.head->classes() : 0, 0.0);
   for (Eigen::Index start = 0; start < scaled.rows(); start += kChunk) {
     const Eigen::Index rows = std::min(kChunk, scaled.rows() - start);
     const Matrix chunk = scaled.middleRows(start, rows);
     const Matrix code = net.Encode(chunk, net.depth());
     const Matrix diff = net.Reconstruct(chunk) - chunk;
+    if (classes.head != nullptr) {
+      for (int k : TopClasses(classes.head->Probabilities(code))) class_rows[k] += 1;
+    }
     for (Eigen::Index r = 0; r < rows; ++r) {
       errors.push_back(diff.row(r).squaredNorm() / static_cast<float>(diff.cols()));
       if (!std::isfinite(errors.back()) || !code.row(r).allFinite()) {
@@ -145,6 +152,7 @@ absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder&
         code_baseline->set_sample_rows(code_baseline->sample_rows() + 1);
         for (int u = 0; u < code_dim; ++u) code_baseline->add_sample(code(r, u));
         code_baseline->add_sample_errors(errors.back());
+        if (labelled) code_baseline->add_sample_classes(classes.labels[start + r]);
       }
       for (int u = 0; u < code_dim; ++u) {
         code_sum[u] += code(r, u);
@@ -152,6 +160,7 @@ absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder&
       }
     }
   }
+  for (double rows : class_rows) b.add_class_proportions(rows / n);
   for (int u = 0; u < code_dim; ++u) {
     const double mean = code_sum[u] / n;
     code_baseline->add_mean(mean);
@@ -196,16 +205,16 @@ absl::Status ValidateDriftBaseline(const v1::DriftBaseline& b, int input_dim, in
       (code.sample_classes_size() != 0 && code.sample_classes_size() != code.sample_rows()) ||
       e.histogram_proportions_size() != int64_t{e.histogram_edges_size()} + 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the drift baseline does not match the architecture (", b.features_size(),
-        " features for ", input_dim, ", ", code.mean_size(), " code units for ", code_dim, ")"));
+        "the drift baseline does not match the architecture (", b.features_size(), " features for ",
+        input_dim, ", ", code.mean_size(), " code units for ", code_dim, ")"));
   }
   for (int c = 0; c < b.features_size(); ++c) {
     const v1::FeatureBaseline& f = b.features(c);
     if (f.proportions_size() != int64_t{f.bin_edges_size()} + 1 || !ascending(f.bin_edges()) ||
         !finite(f.proportions()) ||
         !finite(std::initializer_list<double>{f.mean(), f.std(), f.min(), f.max()})) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the drift baseline of feature ", c, " has malformed bins or non-finite moments"));
+      return absl::InvalidArgumentError(absl::StrCat("the drift baseline of feature ", c,
+                                                     " has malformed bins or non-finite moments"));
     }
   }
   if (!finite(code.mean()) || !finite(code.std()) || !finite(code.sample()) ||
@@ -213,8 +222,8 @@ absl::Status ValidateDriftBaseline(const v1::DriftBaseline& b, int input_dim, in
     return absl::InvalidArgumentError("the drift baseline's code moments are not finite");
   }
   if (!ascending(e.histogram_edges()) || !finite(e.histogram_proportions()) ||
-      !finite(std::initializer_list<double>{e.mean(), e.p50(), e.p90(), e.p95(), e.p99(),
-                                            e.max()})) {
+      !finite(
+          std::initializer_list<double>{e.mean(), e.p50(), e.p90(), e.p95(), e.p99(), e.max()})) {
     return absl::InvalidArgumentError(
         "the drift baseline's reconstruction errors have malformed buckets or non-finite "
         "figures");
@@ -298,8 +307,8 @@ void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, co
       const int bin = ErrorBin(error_edges_, e);
       ++h.error_rows;
       h.error_sum += e;
-      h.anomalies += combined ? distance(r) + e / mse_scale_ > combined_threshold_
-                              : e > mse_threshold_;
+      h.anomalies +=
+          combined ? distance(r) + e / mse_scale_ > combined_threshold_ : e > mse_threshold_;
       ++h.error_bins[bin];
       ++cumulative_error_bins_[bin];
       cumulative_error_sum_ += e;

@@ -23,6 +23,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/classifier_head.h"
 #include "core/matrix.h"
 #include "core/mutex.h"
 #include "core/scaler.h"
@@ -67,10 +69,21 @@ int64_t CodeSampleStride(int64_t rows, int code_dim);
 // FailedPrecondition naming the row when a row scales, encodes or
 // reconstructs to a non-finite value, and when the baseline does not pass
 // ValidateDriftBaseline.
+// For a model with a classifier head: the head, and each training row's
+// class label (an index into its classes, or kUnlabelled; empty for none).
+struct BaselineClasses {
+  const ClassifierHead* head = nullptr;
+  absl::Span<const int> labels;
+};
+
+// With `classes`, the baseline also holds the share of rows the head puts
+// in each class (class_proportions) and the sampled rows' labels
+// (code.sample_classes), from the same pass over the codes.
 absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder& net,
                                                        const Scaler& scaler, const Matrix& raw,
                                                        int bins,
-                                                       const v1::AnomalyCalibration& calibration);
+                                                       const v1::AnomalyCalibration& calibration,
+                                                       const BaselineClasses& classes = {});
 
 // The invariants a DriftMonitor relies on, for a baseline from a model file
 // or from training: one feature per input and one code unit per code unit
@@ -78,8 +91,7 @@ absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder&
 // consistent (in 64 bits), and every number finite. An empty baseline (no
 // features: a model from before drift monitoring) passes. InvalidArgument
 // naming what is wrong.
-absl::Status ValidateDriftBaseline(const v1::DriftBaseline& baseline, int input_dim,
-                                   int code_dim);
+absl::Status ValidateDriftBaseline(const v1::DriftBaseline& baseline, int input_dim, int code_dim);
 
 // Thread-safe.
 class DriftMonitor {

@@ -199,11 +199,11 @@ absl::StatusOr<Matrix> Model::Predict(const Matrix& raw, Matrix* code) const {
         "this model version has no classifier head: train one with class labels "
         "(label_column or class_labels) to predict classes");
   }
-  if (absl::Status s = CheckBatch(raw, input_dim()); !s.ok()) return s;
-  Matrix own_code;
-  if (code == nullptr) code = &own_code;
-  *code = autoencoder_.Encode(scaler_.Transform(raw), depth());
-  return classifier_->Probabilities(*code);
+  absl::StatusOr<Matrix> encoded = Encode(raw, depth());
+  if (!encoded.ok()) return encoded.status();
+  Matrix probabilities = classifier_->Probabilities(*encoded);
+  if (code != nullptr) *code = *std::move(encoded);
+  return probabilities;
 }
 
 ScoreMetric Model::default_metric() const { return DefaultMetric(info_.calibration); }

@@ -205,8 +205,9 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     return Invalid("batch_size", absl::StrCat("must be at least 1, got ", c.batch_size()));
   }
   if (c.batch_norm() != v1::BATCH_NORM_NONE && c.batch_size() < 2) {
-    return Invalid("batch_size", "must be at least 2 with batch_norm: one row has no batch "
-                                 "statistics");
+    return Invalid("batch_size",
+                   "must be at least 2 with batch_norm: one row has no batch "
+                   "statistics");
   }
   if (c.pretrain_epochs() < 0 || c.pretrain_epochs() > kMaxEpochs) {
     return Invalid("pretrain_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
@@ -293,14 +294,24 @@ int EnsembleSize(const v1::TrainConfig& resolved, int64_t rows, int input_dim) {
 }
 
 int64_t MinTrainingRows(const v1::TrainConfig& resolved) {
-  const int64_t code_width =
-      resolved.encoder_widths_size() > 0 ? resolved.encoder_widths(resolved.encoder_widths_size() - 1)
-                                         : 1;
+  const int64_t code_width = resolved.encoder_widths_size() > 0
+                                 ? resolved.encoder_widths(resolved.encoder_widths_size() - 1)
+                                 : 1;
   return std::max<int64_t>(50, 2 * code_width);
 }
 
 absl::Status CheckTrainingEpochs(const v1::TrainConfig& resolved, bool labelled) {
-  if (labelled || resolved.pretrain_epochs() > 0 || resolved.finetune_epochs() > 0) {
+  if (resolved.pretrain_epochs() > 0 || resolved.finetune_epochs() > 0) return absl::OkStatus();
+  if (labelled) {
+    // The supervised phase alone trains one network: an ensemble asked for
+    // would silently be one.
+    if (resolved.anomaly().has_ensemble_size() && resolved.anomaly().ensemble_size() > 1) {
+      return Invalid("anomaly.ensemble_size",
+                     absl::StrCat(resolved.anomaly().ensemble_size(),
+                                  " networks need unsupervised epochs (pretrain_epochs or "
+                                  "finetune_epochs); with the supervised phase alone one network "
+                                  "trains: leave it out or set it to 1"));
+    }
     return absl::OkStatus();
   }
   return Invalid("finetune_epochs",

@@ -46,7 +46,8 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
 // InvalidArgument (naming finetune_epochs) when pretrain_epochs and
 // finetune_epochs are both 0 and the rows are not `labelled`: with class
 // labels the network may train from its initialisation in the supervised
-// phase alone. REQUIRES: `resolved` came from ResolveTrainConfig.
+// phase alone, as one network (anomaly.ensemble_size above 1 is then
+// InvalidArgument). REQUIRES: `resolved` came from ResolveTrainConfig.
 absl::Status CheckTrainingEpochs(const v1::TrainConfig& resolved, bool labelled);
 
 // The fewest rows a model can be trained and calibrated on:

@@ -112,8 +112,8 @@ SupervisedEvaluation EvaluateSupervised(const StackedAutoencoder& net, const Cla
       code = net.Encode(chunk, net.depth());
     }
     const absl::Span<const int> chunk_classes(classes.data() + start, static_cast<size_t>(n));
-    e.objective += CrossEntropy<float>(head, code, chunk_classes, nullptr, nullptr) *
-                   static_cast<double>(n);
+    e.objective +=
+        CrossEntropy<float>(head, code, chunk_classes, nullptr, nullptr) * static_cast<double>(n);
     const std::vector<int> top = TopClasses(head.Probabilities(code));
     for (Eigen::Index i = 0; i < n; ++i) correct += top[i] == chunk_classes[i];
     if (predicted != nullptr) predicted->insert(predicted->end(), top.begin(), top.end());
@@ -248,8 +248,8 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
   // What the steps update: with a head, the layers its objective reaches
   // (none with a frozen encoder, the encoder alone without the
   // reconstruction term) and the head.
-  const int trained_layers = supervised == nullptr                ? -1
-                             : objective.frozen_encoder            ? 0
+  const int trained_layers = supervised == nullptr                  ? -1
+                             : objective.frozen_encoder             ? 0
                              : objective.reconstruction_weight == 0 ? net->depth()
                                                                     : -1;
   const auto blocks = [&](Parameters* p, ClassifierHead* h) {
@@ -275,9 +275,10 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     const Clock::time_point epoch_start = Clock::now();
     if (cosine) {
       constexpr double kPi = 3.14159265358979323846;
-      (*optimizer)->set_learning_rate(static_cast<float>(
-          o.final_learning_rate() + (o.learning_rate() - o.final_learning_rate()) *
-                                        (1 + std::cos(kPi * (epoch - 1) / epochs)) / 2));
+      (*optimizer)
+          ->set_learning_rate(static_cast<float>(
+              o.final_learning_rate() + (o.learning_rate() - o.final_learning_rate()) *
+                                            (1 + std::cos(kPi * (epoch - 1) / epochs)) / 2));
     }
     std::shuffle(order.begin(), order.end(), *rng_);
     double loss_sum = 0;
@@ -408,14 +409,11 @@ absl::StatusOr<StackedAutoencoder> ShallowFor(const StackedAutoencoder& deep, in
 // rows of the training split and watched on those of the validation split
 // (classes[train_idx[i]] is the class of train's row i; likewise for val).
 // Writes the head's figures into summary->classifier and its warnings.
-absl::StatusOr<ClassifierHead> TrainHead(const v1::TrainConfig& config,
-                                         const std::vector<std::string>& class_names,
-                                         StackedAutoencoder* net, PhaseRunner* runner,
-                                         const ObjectiveOptions& objective, const Matrix& train,
-                                         const std::vector<int>& train_idx, const Matrix& val,
-                                         const std::vector<int>& val_idx,
-                                         absl::Span<const int> classes,
-                                         v1::TrainingSummary* summary) {
+absl::StatusOr<ClassifierHead> TrainHead(
+    const v1::TrainConfig& config, const std::vector<std::string>& class_names,
+    StackedAutoencoder* net, PhaseRunner* runner, const ObjectiveOptions& objective,
+    const Matrix& train, const std::vector<int>& train_idx, const Matrix& val,
+    const std::vector<int>& val_idx, absl::Span<const int> classes, v1::TrainingSummary* summary) {
   const int num_classes = static_cast<int>(class_names.size());
   Matrix labelled_train, labelled_val;
   std::vector<int> train_classes, val_classes;
@@ -427,10 +425,10 @@ absl::StatusOr<ClassifierHead> TrainHead(const v1::TrainConfig& config,
         "classifier on");
   }
   if (labelled_train.rows() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "all ", labelled_val.rows(),
-        " labelled rows fell in the validation split; label more rows, or lower "
-        "validation_fraction"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("all ", labelled_val.rows(),
+                     " labelled rows fell in the validation split; label more rows, or lower "
+                     "validation_fraction"));
   }
   const v1::SupervisedConfig& sc = config.supervised();
   const bool frozen = sc.mode() == v1::SupervisedConfig::FROZEN_ENCODER;
@@ -460,9 +458,9 @@ absl::StatusOr<ClassifierHead> TrainHead(const v1::TrainConfig& config,
   std::vector<int64_t> confusion(static_cast<size_t>(num_classes) * num_classes, 0);
   if (labelled_val.rows() > 0) {
     std::vector<int> predicted;
-    c->set_validation_accuracy(EvaluateSupervised(*net, head, labelled_val, val_classes, 0,
-                                                  objective.loss, &predicted)
-                                   .accuracy);
+    c->set_validation_accuracy(
+        EvaluateSupervised(*net, head, labelled_val, val_classes, 0, objective.loss, &predicted)
+            .accuracy);
     for (size_t i = 0; i < predicted.size(); ++i) {
       ++confusion[static_cast<size_t>(val_classes[i]) * num_classes + predicted[i]];
     }
@@ -477,26 +475,10 @@ absl::StatusOr<ClassifierHead> TrainHead(const v1::TrainConfig& config,
     if (counts[static_cast<size_t>(k)] == 0) unseen.push_back(class_names[k]);
   }
   if (!unseen.empty()) {
-    summary->add_warnings(absl::StrCat("no labelled row has class ",
-                                       absl::StrJoin(unseen, ", "),
+    summary->add_warnings(absl::StrCat("no labelled row has class ", absl::StrJoin(unseen, ", "),
                                        ": the head never learned to predict it"));
   }
   return head;
-}
-
-// The share of `data`'s rows (original units) that the head puts in each
-// class, in chunks.
-std::vector<double> PredictedClassShares(const StackedAutoencoder& net, const Scaler& scaler,
-                                         const ClassifierHead& head, const Matrix& data) {
-  constexpr Eigen::Index kChunk = 4096;
-  std::vector<double> shares(static_cast<size_t>(head.classes()), 0);
-  for (Eigen::Index start = 0; start < data.rows(); start += kChunk) {
-    const Eigen::Index n = std::min(kChunk, data.rows() - start);
-    const Matrix code = net.Encode(scaler.Transform(data.middleRows(start, n)), net.depth());
-    for (int k : TopClasses(head.Probabilities(code))) shares[static_cast<size_t>(k)] += 1;
-  }
-  for (double& share : shares) share /= static_cast<double>(std::max<Eigen::Index>(data.rows(), 1));
-  return shares;
 }
 
 }  // namespace
@@ -514,7 +496,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(Options options) {
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data,
-                                                       absl::Span<const int> classes) {
+                                                      absl::Span<const int> classes) {
   // Eigen reports allocation failure by throwing; no exception leaves core.
   try {
     return TrainOrThrow(data, classes);
@@ -524,7 +506,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data,
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
-                                                              absl::Span<const int> classes) {
+                                                             absl::Span<const int> classes) {
   const Clock::time_point start = Clock::now();
   if (absl::Status s = CheckBatch(data, options_.input_dim); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("training data: ", s.message()));
@@ -532,14 +514,14 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   const int num_classes = static_cast<int>(options_.class_names.size());
   if (!classes.empty()) {
     if (static_cast<Eigen::Index>(classes.size()) != data.rows() || num_classes == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          classes.size(), " class labels for ", data.rows(), " rows and ", num_classes,
-          " class names; a classifier needs one label (or kUnlabelled) per row"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(classes.size(), " class labels for ", data.rows(), " rows and ", num_classes,
+                       " class names; a classifier needs one label (or kUnlabelled) per row"));
     }
     for (size_t r = 0; r < classes.size(); ++r) {
       if (classes[r] != kUnlabelled && (classes[r] < 0 || classes[r] >= num_classes)) {
-        return absl::InvalidArgumentError(absl::StrCat("row ", r, ": class ", classes[r],
-                                                       " is not in [0, ", num_classes, ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("row ", r, ": class ", classes[r], " is not in [0, ", num_classes, ")"));
       }
     }
   }
@@ -574,8 +556,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
     if (config_.loss() == v1::BCE) {
       if (absl::Status s = CheckUnitRange(scaled, data); !s.ok()) return s;
     }
-    SplitRows(scaled, Matrix(0, scaled.cols()), val_rows, &rng, &train, &val, &train_idx,
-              &val_idx);
+    SplitRows(scaled, Matrix(0, scaled.cols()), val_rows, &rng, &train, &val, &train_idx, &val_idx);
   }
 
   const v1::Architecture arch = ArchitectureFromConfig(config_, options_.input_dim);
@@ -591,10 +572,10 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   const int depth = net->depth();
   // In 64 bits: a million pretraining epochs for each of thousands of
   // (narrow) layers passes the config's limits and overflowed int.
-  const int planned = static_cast<int>(std::min<int64_t>(
-      int64_t{config_.pretrain_epochs()} * depth + config_.finetune_epochs() +
-          (classes.empty() ? 0 : config_.supervised().epochs()),
-      std::numeric_limits<int>::max()));
+  const int planned = static_cast<int>(
+      std::min<int64_t>(int64_t{config_.pretrain_epochs()} * depth + config_.finetune_epochs() +
+                            (classes.empty() ? 0 : config_.supervised().epochs()),
+                        std::numeric_limits<int>::max()));
   int epochs_done = 0;
   std::vector<v1::EpochRecord> history;
   PhaseRunner runner(config_, options_, &rng, start, &epochs_done, planned, &history);
@@ -704,9 +685,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
     // Finite weights whose outputs overflow.
     return Diverged("the final loss is not finite", v1::EpochRecord::FINETUNE, 0);
   }
-  absl::StatusOr<v1::AnomalyCalibration> calibration =
-      CalibrateAnomalyScores(*net, *scaler, data, config_.anomaly().threshold_percentile(),
-                             options_.cancel);
+  absl::StatusOr<v1::AnomalyCalibration> calibration = CalibrateAnomalyScores(
+      *net, *scaler, data, config_.anomaly().threshold_percentile(), options_.cancel);
   if (!calibration.ok()) return calibration.status();
   info.calibration = *std::move(calibration);
   {
@@ -719,20 +699,11 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
     *info.calibration.mutable_ensemble() = *std::move(ensemble);
   }
   absl::StatusOr<v1::DriftBaseline> baseline =
-      ComputeDriftBaseline(*net, *scaler, data, config_.drift_bins(), info.calibration);
+      ComputeDriftBaseline(*net, *scaler, data, config_.drift_bins(), info.calibration,
+                           {head.has_value() ? &*head : nullptr, classes});
   if (!baseline.ok()) return baseline.status();
   if (absl::Status s = CheckCancel(options_.cancel, "the drift baseline"); !s.ok()) return s;
   info.drift_baseline = *std::move(baseline);
-  if (head.has_value()) {
-    const std::vector<double> shares = PredictedClassShares(*net, *scaler, *head, data);
-    info.drift_baseline.mutable_class_proportions()->Assign(shares.begin(), shares.end());
-    // The sampled codes' labels, for the report's map of the code space.
-    v1::CodeBaseline& code = *info.drift_baseline.mutable_code();
-    const int64_t stride = CodeSampleStride(data.rows(), net->code_dim());
-    for (int64_t r = 0; r < data.rows() && !classes.empty(); r += stride) {
-      code.add_sample_classes(classes[static_cast<size_t>(r)]);
-    }
-  }
   const double percentile = config_.anomaly().threshold_percentile();
   const double above = static_cast<double>(data.rows()) * (100 - percentile) / 100;
   if (percentile < 100 && above < kMinRowsAboveThreshold) {

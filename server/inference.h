@@ -29,7 +29,7 @@ struct InferenceOp {
   // kPredict: the classifier head's class probabilities.
   enum class Kind { kEncode, kReconstruct, kScore, kPredict };
   Kind kind = Kind::kEncode;
-  int layer = 0;                                  // kEncode: 1 ... depth
+  int layer = 0;                                   // kEncode: 1 ... depth
   ScoreMetric metric = ScoreMetric::kMeanSquared;  // kScore: resolved, never unspecified
 
   bool operator==(const InferenceOp& o) const {
@@ -46,7 +46,8 @@ absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& o
 
 // Multiply-adds of `op` for one row: a full pass (encoder and decoder), plus
 // the ensemble's other encoders and the feature tails for the ensemble
-// score. What a model call costs per row, to decide where it runs.
+// score; for kPredict the encoder and the classifier head. What a model
+// call costs per row, to decide where it runs.
 int64_t MultiplyAddsPerRow(const Model& model, const InferenceOp& op);
 
 }  // namespace strata

@@ -11,8 +11,8 @@
 #include "core/classifier_head.h"
 #include "core/column_names.h"
 #include "proto/dense_matrix.h"
-#include "server/inference.h"
 #include "server/grpc_status.h"
+#include "server/inference.h"
 #include "server/rpc_call.h"
 #include "server/score_stream.h"
 
@@ -36,17 +36,17 @@ absl::StatusOr<InferenceServiceImpl::Prepared> Resolve(const InferenceServiceImp
   if (absl::Status s = CheckColumns(*rows, m->model->input_dim()); !s.ok()) return s;
   if (dense.column_names_size() > 0) {
     if (dense.column_names_size() != dense.cols()) {
-      return absl::InvalidArgumentError(absl::StrCat("rows.column_names: ",
-                                                     dense.column_names_size(), " names for ",
-                                                     dense.cols(), " columns"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("rows.column_names: ", dense.column_names_size(), " names for ",
+                       dense.cols(), " columns"));
     }
     // Compared in place: every request from a client that reads names
     // carries them, and only a mismatch needs the copies the message takes.
     const std::vector<std::string>& features = m->model->info().feature_names;
     if (!std::equal(dense.column_names().begin(), dense.column_names().end(), features.begin(),
                     features.end())) {
-      const absl::Status s = CheckColumnNames(
-          {dense.column_names().begin(), dense.column_names().end()}, features);
+      const absl::Status s =
+          CheckColumnNames({dense.column_names().begin(), dense.column_names().end()}, features);
       return absl::InvalidArgumentError(absl::StrCat("rows.column_names: model ", m->name,
                                                      " version ", m->version, ": ", s.message()));
     }
@@ -151,8 +151,9 @@ struct ScoreMethod {
   using Response = v1::AnomalyScoreResponse;
   using Kept = v1::ScoreOptions;
   static constexpr const char* kName = "StreamAnomalyScore";
-  static absl::StatusOr<InferenceServiceImpl::Prepared> Prepare(
-      const InferenceServiceImpl& service, const v1::ModelSpec& spec, const Request& request) {
+  static absl::StatusOr<InferenceServiceImpl::Prepared> Prepare(const InferenceServiceImpl& service,
+                                                                const v1::ModelSpec& spec,
+                                                                const Request& request) {
     return service.PrepareScore(spec, request);
   }
   static Kept Keep(const Request& request) { return request.options(); }
@@ -167,8 +168,9 @@ struct PredictMethod {
   using Response = v1::PredictResponse;
   struct Kept {};
   static constexpr const char* kName = "StreamPredict";
-  static absl::StatusOr<InferenceServiceImpl::Prepared> Prepare(
-      const InferenceServiceImpl& service, const v1::ModelSpec& spec, const Request& request) {
+  static absl::StatusOr<InferenceServiceImpl::Prepared> Prepare(const InferenceServiceImpl& service,
+                                                                const v1::ModelSpec& spec,
+                                                                const Request& request) {
     return service.PreparePredict(spec, request);
   }
   static Kept Keep(const Request&) { return {}; }
@@ -182,7 +184,7 @@ struct PredictMethod {
 // reactor forwarding its events to a ScoreStreamT (server/score_stream.h),
 // which holds the ordering and failure rules, and starting what it answers.
 //
-// Events arrive on gRPC's and the batcher's threads; the ScoreStream is
+// Events arrive on gRPC's and the batcher's threads; the ScoreStreamT is
 // under mu_, and StartRead/StartWrite/Finish are called after mu_ is
 // released. request_ belongs to the read path: OnReadDone takes the message
 // out of it before the event that may start the next read into it. Deletes
@@ -401,10 +403,10 @@ absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::PreparePred
   absl::StatusOr<Prepared> p = Resolve(options_, spec, request.rows());
   if (!p.ok()) return p.status();
   if (!p->model.model->classifier().has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "model ", p->model.name, " version ", p->model.version,
-        " has no classifier head: train a version with class labels (label_column or "
-        "class_labels) to predict classes"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("model ", p->model.name, " version ", p->model.version,
+                     " has no classifier head: train a version with class labels (label_column or "
+                     "class_labels) to predict classes"));
   }
   p->op.kind = InferenceOp::Kind::kPredict;
   return p;
@@ -450,45 +452,45 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Unary(const char* method,
   const InferenceOp op = prepared->op;
   // Runs now, or on the batcher's thread: gRPC keeps request and response
   // alive until Finish.
-  Compute(*std::move(prepared),
-          [=](absl::StatusOr<Matrix> out) {
-            if (out.ok()) respond(model, op, *out);
-            reactor->Finish(call->Finish(out.status(), response->model(), rows));
-          });
+  Compute(*std::move(prepared), [=](absl::StatusOr<Matrix> out) {
+    if (out.ok()) respond(model, op, *out);
+    reactor->Finish(call->Finish(out.status(), response->model(), rows));
+  });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Encode(grpc::CallbackServerContext* context,
                                                        const v1::EncodeRequest* request,
                                                        v1::EncodeResponse* response) {
-  return Unary("Encode", context, request, response, [&] { return PrepareEncode(*request); },
-               [response](const ServableModel& m, const InferenceOp& op, const Matrix& out) {
-                 SetVersion(m, response->mutable_model());
-                 response->set_layer(op.layer);
-                 ToDenseMatrix(out, response->mutable_features());
-               });
+  return Unary(
+      "Encode", context, request, response, [&] { return PrepareEncode(*request); },
+      [response](const ServableModel& m, const InferenceOp& op, const Matrix& out) {
+        SetVersion(m, response->mutable_model());
+        response->set_layer(op.layer);
+        ToDenseMatrix(out, response->mutable_features());
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Reconstruct(grpc::CallbackServerContext* context,
                                                             const v1::ReconstructRequest* request,
                                                             v1::ReconstructResponse* response) {
-  return Unary("Reconstruct", context, request, response,
-               [&] { return PrepareReconstruct(*request); },
-               [response](const ServableModel& m, const InferenceOp&, const Matrix& out) {
-                 SetVersion(m, response->mutable_model());
-                 ToDenseMatrix(out, response->mutable_reconstructions());
-               });
+  return Unary(
+      "Reconstruct", context, request, response, [&] { return PrepareReconstruct(*request); },
+      [response](const ServableModel& m, const InferenceOp&, const Matrix& out) {
+        SetVersion(m, response->mutable_model());
+        ToDenseMatrix(out, response->mutable_reconstructions());
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::AnomalyScore(grpc::CallbackServerContext* context,
                                                              const v1::AnomalyScoreRequest* request,
                                                              v1::AnomalyScoreResponse* response) {
-  return Unary("AnomalyScore", context, request, response,
-               [&] { return PrepareScore(request->model(), *request); },
-               [request, response](const ServableModel& m, const InferenceOp& op,
-                                   const Matrix& errors) {
-                 FillScores(m, op, request->options(), errors, response);
-               });
+  return Unary(
+      "AnomalyScore", context, request, response,
+      [&] { return PrepareScore(request->model(), *request); },
+      [request, response](const ServableModel& m, const InferenceOp& op, const Matrix& errors) {
+        FillScores(m, op, request->options(), errors, response);
+      });
 }
 
 grpc::ServerBidiReactor<v1::AnomalyScoreRequest, v1::AnomalyScoreResponse>*
@@ -499,11 +501,12 @@ InferenceServiceImpl::StreamAnomalyScore(grpc::CallbackServerContext* context) {
 grpc::ServerUnaryReactor* InferenceServiceImpl::Predict(grpc::CallbackServerContext* context,
                                                         const v1::PredictRequest* request,
                                                         v1::PredictResponse* response) {
-  return Unary("Predict", context, request, response,
-               [&] { return PreparePredict(request->model(), *request); },
-               [response](const ServableModel& m, const InferenceOp&, const Matrix& out) {
-                 FillPredictions(m, out, response);
-               });
+  return Unary(
+      "Predict", context, request, response,
+      [&] { return PreparePredict(request->model(), *request); },
+      [response](const ServableModel& m, const InferenceOp&, const Matrix& out) {
+        FillPredictions(m, out, response);
+      });
 }
 
 grpc::ServerBidiReactor<v1::PredictRequest, v1::PredictResponse>*

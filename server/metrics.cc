@@ -292,21 +292,23 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
       AddGauge(&code, with({{"stat", "max"}}), f.code_drift_max());
       AddGauge(&score, mv, f.drift_score());
       AddGauge(&window, mv, static_cast<double>(f.window_rows()));
+      // ValidateModel holds the baseline's shares to the head's classes.
       const auto& training = s.drift->baseline().class_proportions();
       const std::vector<std::string>& classes = s.model->info().class_names;
-      if (!training.empty() && training.size() == static_cast<int>(classes.size())) {
-        AddGauge(&class_psi, mv, f.class_psi());
-        for (int k = 0; k < training.size() && k < max_features_; ++k) {
-          AddGauge(&class_share, with({{"class", classes[k]}, {"source", "training"}}),
-                   training[k]);
+      // No window figures before the first Predict: none is measured yet.
+      const bool predicted = f.class_rows() > 0 && f.class_shares_size() == training.size();
+      if (predicted) AddGauge(&class_psi, mv, f.class_psi());
+      for (int k = 0; k < training.size() && k < max_features_; ++k) {
+        AddGauge(&class_share, with({{"class", classes[k]}, {"source", "training"}}), training[k]);
+        if (predicted) {
           AddGauge(&class_share, with({{"class", classes[k]}, {"source", "window"}}),
-                   k < f.class_shares_size() ? f.class_shares(k) : 0.0);
+                   f.class_shares(k));
         }
       }
     }
-    for (MetricFamily* f : {&loaded, &labels, &psi, &feature_drift, &shift, &oor, &error_hist,
-                            &error_window, &anomaly, &code, &score, &window, &class_psi,
-                            &class_share}) {
+    for (MetricFamily* f :
+         {&loaded, &labels, &psi, &feature_drift, &shift, &oor, &error_hist, &error_window,
+          &anomaly, &code, &score, &window, &class_psi, &class_share}) {
       out->push_back(std::move(*f));
     }
   }

@@ -40,9 +40,9 @@ class ScoreStreamT {
  public:
   // What to start once the caller's lock is released; at most one of each.
   struct Actions {
-    bool read = false;                                    // StartRead
-    const Response* write = nullptr;                      // StartWrite(write)
-    std::optional<absl::Status> finish;                   // Finish(*finish)
+    bool read = false;                   // StartRead
+    const Response* write = nullptr;     // StartWrite(write)
+    std::optional<absl::Status> finish;  // Finish(*finish)
   };
 
   // `max_in_flight`: messages read and not yet answered. Required: >= 1.
@@ -104,7 +104,6 @@ class ScoreStreamT {
 };
 
 using ScoreStream = ScoreStreamT<v1::AnomalyScoreResponse>;
-using PredictStream = ScoreStreamT<v1::PredictResponse>;
 
 }  // namespace strata
 

@@ -35,6 +35,10 @@ TEST(CsvReaderTest, LabelColumnIsKeptAsTextWithEachRowsLine) {
   options.label_column = "knd";
   EXPECT_THAT(ParseCsv("a,kind\n1,x\n", options).status().message(),
               HasSubstr("no label column 'knd': the columns are a, kind"));
+  // Two columns of that name: one would stay among the features.
+  options.label_column = "kind";
+  EXPECT_THAT(ParseCsv("kind,a,kind\nx,1,y\n", options).status().message(),
+              HasSubstr("label column 'kind' names columns 1 and 3"));
 }
 
 TEST(CsvReaderTest, WithoutHeaderNamesColumnsByPosition) {
@@ -61,7 +65,10 @@ TEST(CsvReaderTest, QuotedHeaderAndForcedHeaderModes) {
 
 TEST(CsvReaderTest, ByteOrderMarkIsNotPartOfTheFirstCell) {
   // Headerless: 4 rows in, 4 rows out (the BOM once turned row 1 into a header).
-  auto rows = ParseCsv("\xEF\xBB\xBF" "1,2\n3,4\n5,6\n7,8\n", {});
+  auto rows = ParseCsv(
+      "\xEF\xBB\xBF"
+      "1,2\n3,4\n5,6\n7,8\n",
+      {});
   ASSERT_TRUE(rows.ok()) << rows.status();
   EXPECT_FALSE(rows->has_header);
   EXPECT_EQ(rows->values.rows(), 4);
@@ -69,7 +76,10 @@ TEST(CsvReaderTest, ByteOrderMarkIsNotPartOfTheFirstCell) {
   // With a header, the first name is clean and can be dropped by name.
   CsvOptions options;
   options.drop_columns = {"label"};
-  auto named = ParseCsv("\xEF\xBB\xBF" "label,x\n0,2\n", options);
+  auto named = ParseCsv(
+      "\xEF\xBB\xBF"
+      "label,x\n0,2\n",
+      options);
   ASSERT_TRUE(named.ok()) << named.status();
   EXPECT_TRUE(named->has_header);
   EXPECT_THAT(named->column_names, ElementsAre("x"));

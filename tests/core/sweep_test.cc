@@ -7,6 +7,7 @@
 #include "core/trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/sweep_spec.h"
 #include "tests/testing/synthetic_data.h"
 
 namespace strata {
@@ -14,13 +15,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-v1::SweepParameter Param(const std::string& field, std::vector<std::string> values) {
-  v1::SweepParameter p;
-  p.set_field(field);
-  for (std::string& v : values) p.add_values(std::move(v));
-  return p;
-}
+using testing::SweepValues;
 
 v1::TrainConfig Base() {
   v1::TrainConfig c;
@@ -39,8 +34,8 @@ std::string Error(const v1::SweepSpec& sweep, bool labels = false,
 
 TEST(SweepTest, AGridTriesEveryCombinationFirstParameterSlowest) {
   v1::SweepSpec sweep;
-  *sweep.add_parameters() = Param("encoder_widths", {"[8, 2]", "[32,16,3]"});
-  *sweep.add_parameters() = Param("optimizer.learning_rate", {"0.1", "0.01", "1e-3"});
+  *sweep.add_parameters() = SweepValues("encoder_widths", {"[8, 2]", "[32,16,3]"});
+  *sweep.add_parameters() = SweepValues("optimizer.learning_rate", {"0.1", "0.01", "1e-3"});
   auto plans = PlanSweep(sweep, Base(), 6, false);
   ASSERT_TRUE(plans.ok()) << plans.status();
   ASSERT_EQ(plans->size(), 6u);
@@ -65,10 +60,10 @@ TEST(SweepTest, AGridTriesEveryCombinationFirstParameterSlowest) {
 
 TEST(SweepTest, EnumsBooleansAndZeroValuesApply) {
   v1::SweepSpec sweep;
-  *sweep.add_parameters() = Param("hidden_activations", {"[\"TANH\"]"});
-  *sweep.add_parameters() = Param("residual", {"true"});
-  *sweep.add_parameters() = Param("weight_decay", {"0"});
-  *sweep.add_parameters() = Param("noise", {"{\"kind\": \"GAUSSIAN\", \"stddev\": 0.2}"});
+  *sweep.add_parameters() = SweepValues("hidden_activations", {"[\"TANH\"]"});
+  *sweep.add_parameters() = SweepValues("residual", {"true"});
+  *sweep.add_parameters() = SweepValues("weight_decay", {"0"});
+  *sweep.add_parameters() = SweepValues("noise", {"{\"kind\": \"GAUSSIAN\", \"stddev\": 0.2}"});
   auto plans = PlanSweep(sweep, Base(), 6, false);
   ASSERT_TRUE(plans.ok()) << plans.status();
   const v1::TrainConfig& c = (*plans)[0].config;
@@ -94,7 +89,7 @@ TEST(SweepTest, RandomSearchDrawsWithinRangesReproducibly) {
   epochs.set_min(1);
   epochs.set_max(4);
   *sweep.add_parameters() = epochs;
-  *sweep.add_parameters() = Param("encoder_widths", {"[8,2]", "[16,4]"});
+  *sweep.add_parameters() = SweepValues("encoder_widths", {"[8,2]", "[16,4]"});
   auto plans = PlanSweep(sweep, Base(), 6, false);
   ASSERT_TRUE(plans.ok()) << plans.status();
   ASSERT_EQ(plans->size(), 40u);
@@ -135,24 +130,24 @@ TEST(SweepTest, RandomSearchDrawsWithinRangesReproducibly) {
 TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   v1::SweepSpec sweep;
   EXPECT_THAT(Error(sweep), HasSubstr("varies at least one field"));
-  *sweep.add_parameters() = Param("encoder_width", {"[4]"});
+  *sweep.add_parameters() = SweepValues("encoder_width", {"[4]"});
   EXPECT_THAT(Error(sweep), HasSubstr("sweep.parameters[0] (encoder_width): not a TrainConfig"));
   sweep.clear_parameters();
-  *sweep.add_parameters() = Param("optimizer.learning_rate", {"0.1", "fast"});
+  *sweep.add_parameters() = SweepValues("optimizer.learning_rate", {"0.1", "fast"});
   EXPECT_THAT(Error(sweep), HasSubstr("sweep.parameters[0] (optimizer.learning_rate), values[1]"));
   // A value that would set other fields besides its own.
   sweep.clear_parameters();
-  *sweep.add_parameters() = Param("weight_decay", {"0, \"loss\": \"BCE\""});
+  *sweep.add_parameters() = SweepValues("weight_decay", {"0, \"loss\": \"BCE\""});
   EXPECT_THAT(Error(sweep), HasSubstr("is not one JSON value"));
   sweep.clear_parameters();
-  *sweep.add_parameters() = Param("encoder_widths", {"[]"});
+  *sweep.add_parameters() = SweepValues("encoder_widths", {"[]"});
   EXPECT_THAT(Error(sweep), HasSubstr("is an empty list"));
   sweep.clear_parameters();
-  *sweep.add_parameters() = Param("encoder_widths", {"null"});
+  *sweep.add_parameters() = SweepValues("encoder_widths", {"null"});
   EXPECT_THAT(Error(sweep), HasSubstr("value null would leave encoder_widths out"));
   // Trials scored on the validation split must share its rows.
   sweep.clear_parameters();
-  *sweep.add_parameters() = Param("seed", {"1", "2"});
+  *sweep.add_parameters() = SweepValues("seed", {"1", "2"});
   EXPECT_THAT(Error(sweep), HasSubstr("different validation rows"));
   sweep.set_objective(v1::HEAD_ACCURACY);
   EXPECT_THAT(Error(sweep, true), HasSubstr("measure HEAD_ACCURACY on different validation rows"));
@@ -160,11 +155,11 @@ TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   EXPECT_TRUE(PlanSweep(sweep, Base(), 6, true).ok());
   sweep.clear_objective();
   sweep.clear_parameters();
-  *sweep.add_parameters() = Param("optimizer", {"{}"});
-  *sweep.add_parameters() = Param("optimizer.learning_rate", {"0.1"});
+  *sweep.add_parameters() = SweepValues("optimizer", {"{}"});
+  *sweep.add_parameters() = SweepValues("optimizer.learning_rate", {"0.1"});
   EXPECT_THAT(Error(sweep), HasSubstr("overlaps sweep.parameters[0] (optimizer)"));
   sweep.clear_parameters();
-  *sweep.add_parameters() = Param("scaler", {"\"MINMAX\"", "\"STANDARD\""});
+  *sweep.add_parameters() = SweepValues("scaler", {"\"MINMAX\"", "\"STANDARD\""});
   EXPECT_THAT(Error(sweep), HasSubstr("different units"));
   sweep.set_objective(v1::LINEAR_PROBE_ACCURACY);
   EXPECT_THAT(Error(sweep), HasSubstr("needs class labels"));
@@ -172,12 +167,12 @@ TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   sweep.clear_objective();
   sweep.clear_parameters();
   *sweep.add_parameters() =
-      Param("batch_size", {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"});
+      SweepValues("batch_size", {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"});
   *sweep.add_parameters() =
-      Param("finetune_epochs", {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"});
+      SweepValues("finetune_epochs", {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"});
   EXPECT_THAT(Error(sweep), HasSubstr("more than 100 combinations"));
   sweep.clear_parameters();
-  *sweep.add_parameters() = Param("optimizer.learning_rate", {"0.1", "-1"});
+  *sweep.add_parameters() = SweepValues("optimizer.learning_rate", {"0.1", "-1"});
   EXPECT_THAT(Error(sweep), HasSubstr("sweep trial 2 (optimizer.learning_rate=-1)"));
   sweep.set_trials(3);
   EXPECT_THAT(Error(sweep), HasSubstr("sweep.trials is for RANDOM"));
@@ -208,10 +203,10 @@ TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   no_validation.set_validation_fraction(0);
   sweep.clear_parameters();
   sweep.set_search(v1::SweepSpec::GRID);
-  *sweep.add_parameters() = Param("weight_decay", {"0"});
+  *sweep.add_parameters() = SweepValues("weight_decay", {"0"});
   EXPECT_THAT(Error(sweep, false, no_validation), HasSubstr("validation_fraction is 0"));
   // The classes are the base config's.
-  *sweep.add_parameters() = Param("supervised", {"{\"class_names\": [\"a\", \"b\"]}"});
+  *sweep.add_parameters() = SweepValues("supervised", {"{\"class_names\": [\"a\", \"b\"]}"});
   EXPECT_THAT(Error(sweep, true), HasSubstr("changes supervised.class_names"));
 }
 

@@ -1,7 +1,6 @@
 #include "core/train_config.h"
 
 #include "core/file_util.h"
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -159,6 +158,12 @@ TEST(TrainConfigTest, InvalidFieldsAreNamed) {
   EXPECT_THAT(CheckTrainingEpochs(*no_epochs, false).message(),
               HasSubstr("config field finetune_epochs"));
   EXPECT_TRUE(CheckTrainingEpochs(*no_epochs, true).ok());
+  // The supervised phase alone trains one network, not the ensemble asked.
+  c.mutable_anomaly()->set_ensemble_size(3);
+  EXPECT_THAT(CheckTrainingEpochs(*ResolveTrainConfig(c, 4), true).message(),
+              HasSubstr("config field anomaly.ensemble_size: 3 networks need unsupervised"));
+  c.mutable_anomaly()->set_ensemble_size(1);
+  EXPECT_TRUE(CheckTrainingEpochs(*ResolveTrainConfig(c, 4), true).ok());
   c = {};
   c.mutable_sparsity()->set_weight(0.1f);
   expect_error(c, "sparsity.weight");  // no sigmoid layer to act on
@@ -244,10 +249,10 @@ TEST(TrainConfigTest, JsonRoundTrip) {
 // (tests run from the source tree). The tutorial's very deep network is
 // what README and bench/deep_ae.sh say it is.
 TEST(TrainConfigTest, ShippedConfigsResolve) {
-  for (const auto& [file, input_dim] : std::vector<std::pair<std::string, int>>{
-           {"data/configs/thyroid.json", 6},
-           {"data/configs/mnist_hinton.json", 784},
-           {"data/configs/mnist_deep_bn.json", 784}}) {
+  for (const auto& [file, input_dim] :
+       std::vector<std::pair<std::string, int>>{{"data/configs/thyroid.json", 6},
+                                                {"data/configs/mnist_hinton.json", 784},
+                                                {"data/configs/mnist_deep_bn.json", 784}}) {
     SCOPED_TRACE(file);
     absl::StatusOr<std::string> json = ReadFileToString(file);
     ASSERT_TRUE(json.ok()) << json.status();

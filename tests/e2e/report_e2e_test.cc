@@ -27,6 +27,21 @@ int CountOf(const std::string& text, const std::string& what) {
   return n;
 }
 
+// The page as headless Chromium draws it in a window 1000 pixels wide and
+// `height` high (saved next to it as .png); an error quotes Chromium's
+// output when it fails.
+absl::StatusOr<testing::Image> Screenshot(const std::string& html_path, int height) {
+  const std::string png = html_path + ".png";
+  const ShellResult shot = testing::Shell(
+      absl::StrCat("timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                   "--window-size=1000,",
+                   height, " --screenshot=", png, " file://", html_path));
+  if (shot.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("chromium exited ", shot.exit_code, ": ", shot.output));
+  }
+  return testing::ReadPng(png);
+}
+
 TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   const std::string dir = testing::ScratchDir("report");
   std::system(("mkdir -p " + dir + "/data").c_str());
@@ -134,13 +149,7 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_GE(std::stod(pair[2]) - std::stod(pair[1]), 10) << pair[0];
 
   // The screenshot.
-  const std::string png = dir + "/report.png";
-  const ShellResult shot = testing::Shell(
-      absl::StrCat("timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
-                   "--window-size=1000,1900 --screenshot=",
-                   png, " file://", html_path));
-  ASSERT_EQ(shot.exit_code, 0) << shot.output;
-  absl::StatusOr<testing::Image> image = testing::ReadPng(png);
+  absl::StatusOr<testing::Image> image = Screenshot(html_path, 1900);
   ASSERT_TRUE(image.ok()) << image.status();
   EXPECT_EQ(image->width, 1000);
   EXPECT_EQ(image->height, 1900);
@@ -215,13 +224,7 @@ TEST(ReportTest, ASweepsVersionShowsTheTsneMapByClassAndTheSweepTable) {
   EXPECT_THAT(html, HasSubstr("4 trials scored on HEAD_ACCURACY (highest wins)"));
   EXPECT_THAT(html, HasSubstr("classifier</th><td>4 classes"));
 
-  const std::string png = dir + "/report.png";
-  const ShellResult shot = testing::Shell(
-      absl::StrCat("timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
-                   "--window-size=1000,3000 --screenshot=",
-                   png, " file://", html_path));
-  ASSERT_EQ(shot.exit_code, 0) << shot.output;
-  absl::StatusOr<testing::Image> image = testing::ReadPng(png);
+  absl::StatusOr<testing::Image> image = Screenshot(html_path, 3000);
   ASSERT_TRUE(image.ok()) << image.status();
   // Class c's green (no drift bars without live records) and the
   // unlabelled grey appear only on the map.

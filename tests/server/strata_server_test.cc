@@ -12,12 +12,15 @@
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "core/model_io.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/dense_matrix.h"
 #include "tests/testing/call_gate.h"
+#include "tests/testing/sweep_spec.h"
 #include "tests/testing/test_server.h"
 
 namespace strata {
@@ -25,6 +28,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::SweepValues;
 using testing::TestServer;
 
 v1::ModelSpec Spec(const std::string& name, int64_t version = 0) {
@@ -446,6 +450,19 @@ TEST(StrataServerTest, SupervisedJobServesPredictUnaryAndStreamed) {
   EXPECT_THAT(info->class_names(), ::testing::ElementsAre("high", "low", "mid"));
   EXPECT_GE(info->summary().classifier().validation_accuracy(), 0.95);
   EXPECT_EQ(info->drift_baseline().class_proportions_size(), 3);
+  // Series of the scrape that start with `metric` and contain `part`.
+  const auto series = [&](absl::string_view metric, absl::string_view part) {
+    int n = 0;
+    for (absl::string_view line : absl::StrSplit(t.server->metrics()->Scrape(), '\n')) {
+      n += absl::StartsWith(line, absl::StrCat(metric, "{")) && absl::StrContains(line, part);
+    }
+    return n;
+  };
+  // Before any Predict the training shares are exported, and no window
+  // share or class PSI: nothing has been measured (not 0).
+  EXPECT_EQ(series("strata_predicted_class_share", "source=\"training\""), 3);
+  EXPECT_EQ(series("strata_predicted_class_share", "source=\"window\""), 0);
+  EXPECT_EQ(series("strata_class_psi", "model=\"classes\""), 0);
 
   v1::PredictRequest request;
   *request.mutable_model() = Spec("classes");
@@ -497,6 +514,8 @@ TEST(StrataServerTest, SupervisedJobServesPredictUnaryAndStreamed) {
   ASSERT_TRUE(drift.ok()) << drift.status();
   EXPECT_EQ(drift->figures().class_rows(), 900);
   EXPECT_LT(drift->figures().class_psi(), 0.05);
+  EXPECT_EQ(series("strata_predicted_class_share", "source=\"window\""), 3);
+  EXPECT_EQ(series("strata_class_psi", "model=\"classes\""), 1);
   // Rows from one blob only move the predicted classes, and the PSI shows it.
   Matrix one_blob(2000, 6);
   for (int r = 0; r < 2000; ++r) one_blob.row(r) = data.rows.row((3 * r) % 600);
@@ -623,13 +642,6 @@ TEST(StrataServerTest, CancelStopsTheSupervisedPhase) {
   EXPECT_EQ(done.state(), v1::TrainJob::CANCELLED);
   EXPECT_THAT(done.error(), HasSubstr("training cancelled"));
   EXPECT_TRUE((*ModelStore::Create({t.models()}))->ListVersions("classes")->empty());
-}
-
-v1::SweepParameter SweepValues(const std::string& field, const std::vector<std::string>& values) {
-  v1::SweepParameter p;
-  p.set_field(field);
-  for (const std::string& v : values) p.add_values(v);
-  return p;
 }
 
 // A sweep over gRPC: two trials run at once (two workers); WatchTrainJob

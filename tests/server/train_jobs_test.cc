@@ -17,12 +17,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/shell.h"
+#include "tests/testing/sweep_spec.h"
 #include "tests/testing/test_models.h"
 
 namespace strata {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::SweepValues;
 
 struct Fixture {
   explicit Fixture(const std::string& name, int workers = 1, bool fresh = true,
@@ -475,19 +477,12 @@ TEST(TrainJobsTest, UploadsInProgressCountAgainstTheQueueBound) {
 
 // ---- Sweeps
 
-v1::SweepParameter Values(const std::string& field, const std::vector<std::string>& values) {
-  v1::SweepParameter p;
-  p.set_field(field);
-  for (const std::string& v : values) p.add_values(v);
-  return p;
-}
-
 TEST(TrainJobsTest, ASweepPublishesItsBestTrialWithTheResultsTable) {
   Fixture f("jobs_sweep", 2);
   v1::TrainJobSpec spec = Spec("m", 15);
   spec.add_labels("best");
   *spec.mutable_sweep()->add_parameters() =
-      Values("encoder_widths", {"[8, 1]", "[8, 2]", "[16, 8, 4]"});
+      SweepValues("encoder_widths", {"[8, 1]", "[8, 2]", "[16, 8, 4]"});
   const absl::StatusOr<v1::TrainJob> queued = f.jobs->Submit(spec, Rows(400));
   ASSERT_TRUE(queued.ok()) << queued.status();
   ASSERT_EQ(queued->sweep().trials_size(), 3);
@@ -526,7 +521,8 @@ TEST(TrainJobsTest, ASweepGoesOnPastFailedTrialsAndFailsWhenAllFail) {
   v1::TrainConfig* c = spec.mutable_config();
   c->set_scaler(v1::IDENTITY);
   c->mutable_optimizer()->set_kind(v1::OptimizerConfig::SGD);
-  *spec.mutable_sweep()->add_parameters() = Values("optimizer.learning_rate", {"1e-6", "3e38"});
+  *spec.mutable_sweep()->add_parameters() =
+      SweepValues("optimizer.learning_rate", {"1e-6", "3e38"});
   TrainJobManager::JobData data;
   data.rows = testing::GaussianMatrix(200, 5, 1, 100.0);
   const v1::TrainJob one = f.WaitFor(f.jobs->Submit(spec, data)->id());
@@ -551,7 +547,7 @@ TEST(TrainJobsTest, ASweepGoesOnPastFailedTrialsAndFailsWhenAllFail) {
 TEST(TrainJobsTest, CancellingASweepCancelsItsTrialsAndPublishesNothing) {
   Fixture f("jobs_sweep_cancel");
   v1::TrainJobSpec spec = Spec("m", kMaxEpochs);
-  *spec.mutable_sweep()->add_parameters() = Values("weight_decay", {"0", "0.001", "0.01"});
+  *spec.mutable_sweep()->add_parameters() = SweepValues("weight_decay", {"0", "0.001", "0.01"});
   const std::string id = f.jobs->Submit(spec, Rows(500))->id();
   // Queued behind it: runs once the sweep has let go of the worker.
   const std::string after = f.jobs->Submit(Spec("n", 1), Rows(100))->id();
@@ -584,7 +580,7 @@ TEST(TrainJobsTest, ShutdownEndsARunningSweepAndItsQueuedTrials) {
   {
     Fixture f("jobs_sweep_shutdown");
     v1::TrainJobSpec spec = Spec("m", kMaxEpochs);
-    *spec.mutable_sweep()->add_parameters() = Values("weight_decay", {"0", "0.001", "0.01"});
+    *spec.mutable_sweep()->add_parameters() = SweepValues("weight_decay", {"0", "0.001", "0.01"});
     id = f.jobs->Submit(spec, Rows(500))->id();
     ASSERT_TRUE(SeenTraining(*f.jobs, id));
     f.jobs.reset();
@@ -603,7 +599,7 @@ TEST(TrainJobsTest, ASweepWhoseDataCannotBeReadFailsOnceAndRunsNoOtherTrial) {
   Fixture f("jobs_sweep_bad_csv", 2);
   std::ofstream(f.root + "/data/bad.csv") << "a,b,c\n1,2,3\n4,x,6\n";
   v1::TrainJobSpec spec = Spec("m", 1);
-  *spec.mutable_sweep()->add_parameters() = Values("weight_decay", {"0", "0.1", "0.2", "0.3"});
+  *spec.mutable_sweep()->add_parameters() = SweepValues("weight_decay", {"0", "0.1", "0.2", "0.3"});
   TrainJobManager::JobData csv;
   csv.csv_path = "bad.csv";
   const v1::TrainJob j = f.WaitFor(f.jobs->Submit(spec, csv)->id());
@@ -635,7 +631,7 @@ TEST(TrainJobsTest, ASweepWhoseDataCannotBeReadFailsOnceAndRunsNoOtherTrial) {
 TEST(TrainJobsTest, SweepsAreCheckedAtSubmit) {
   Fixture f("jobs_sweep_validate");
   v1::TrainJobSpec spec = Spec("m", 1);
-  *spec.mutable_sweep()->add_parameters() = Values("optimizer.learning_rate", {"0.1", "-2"});
+  *spec.mutable_sweep()->add_parameters() = SweepValues("optimizer.learning_rate", {"0.1", "-2"});
   absl::Status s = f.jobs->Submit(spec, Rows(60)).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("spec.sweep trial 2 (optimizer.learning_rate=-2)"));
