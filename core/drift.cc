@@ -74,8 +74,12 @@ double PopulationStabilityIndex(const std::vector<double>& expected,
   return psi;
 }
 
+double OutOfRangeTrainingShare(int64_t training_rows) {
+  return training_rows > 0 ? 2.0 / (static_cast<double>(training_rows) + 1) : 0;
+}
+
 double OutOfRangePsi(double live_share, int64_t training_rows) {
-  const double expected = training_rows > 0 ? 2.0 / (static_cast<double>(training_rows) + 1) : 0;
+  const double expected = OutOfRangeTrainingShare(training_rows);
   return PopulationStabilityIndex({expected, 1 - expected}, {live_share, 1 - live_share});
 }
 
@@ -261,7 +265,9 @@ DriftMonitor::DriftMonitor(v1::DriftBaseline baseline, Scaler scaler,
   MutexLock lock(&mu_);
   Reset(&current_);
   Reset(&previous_);
-  cumulative_error_bins_.assign(error_edges_.size() + 1, 0);
+  totals_.bin_counts.assign(static_cast<size_t>(total_bins_), 0);
+  totals_.out_of_range.assign(static_cast<size_t>(baseline_.features_size()), 0);
+  totals_.error_bins.assign(error_edges_.size() + 1, 0);
 }
 
 void DriftMonitor::Reset(Half* h) const {
@@ -295,23 +301,30 @@ void DriftMonitor::Observe(const Matrix& raw, const Eigen::VectorXf* row_mse, co
     if (current_.rows >= half_rows_) Rotate();
     Half& h = current_;
     ++h.rows;
+    ++totals_.rows;
     for (int c = 0; c < features; ++c) {
       const v1::FeatureBaseline& f = baseline_.features(c);
       const float x = (raw(r, c) - scaler_.offset()(c)) / scaler_.scale()(c);
-      h.bin_counts[bin_offset_[c] + BinIndex(f.bin_edges().data(), f.bin_edges_size(), x)] += 1;
+      const int bin = bin_offset_[c] + BinIndex(f.bin_edges().data(), f.bin_edges_size(), x);
+      ++h.bin_counts[bin];
+      ++totals_.bin_counts[bin];
       h.sums[c] += x;
-      h.out_of_range[c] += (x < f.min() || x > f.max());
+      const bool outside = x < f.min() || x > f.max();
+      h.out_of_range[c] += outside;
+      totals_.out_of_range[c] += outside;
     }
     if (row_mse != nullptr) {
       const double e = (*row_mse)(r);
       const int bin = ErrorBin(error_edges_, e);
       ++h.error_rows;
       h.error_sum += e;
-      h.anomalies +=
+      const bool anomaly =
           combined ? distance(r) + e / mse_scale_ > combined_threshold_ : e > mse_threshold_;
+      h.anomalies += anomaly;
       ++h.error_bins[bin];
-      ++cumulative_error_bins_[bin];
-      cumulative_error_sum_ += e;
+      ++totals_.error_bins[bin];
+      totals_.error_sum += e;
+      totals_.anomalies += anomaly;
     }
     if (with_codes) {
       ++h.code_rows;
@@ -430,9 +443,9 @@ v1::DriftFigures DriftMonitor::Figures() const {
   return out;
 }
 
-DriftMonitor::ErrorHistogram DriftMonitor::CumulativeErrors() const {
+DriftMonitor::Totals DriftMonitor::Cumulative() const {
   MutexLock lock(&mu_);
-  return {cumulative_error_bins_, cumulative_error_sum_};
+  return totals_;
 }
 
 }  // namespace strata

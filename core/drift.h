@@ -50,6 +50,8 @@ double PopulationStabilityIndex(const std::vector<double>& expected,
 // 5% share for a training set of a few thousand rows, more lenient for
 // small ones, whose range is narrower.
 double OutOfRangePsi(double live_share, int64_t training_rows);
+// That share, 2 / (training_rows + 1); 0 for 0 rows.
+double OutOfRangeTrainingShare(int64_t training_rows);
 
 // The usual reading of a PSI-scale drift: "stable" (< 0.1), "moderate"
 // (0.1 to 0.25) or "DRIFTED" (> 0.25).
@@ -112,13 +114,24 @@ class DriftMonitor {
   // The figures over the window; features sorted most drifted first.
   v1::DriftFigures Figures() const;
 
-  // Cumulative (since load) histogram of per-row MSE: counts per bucket of
-  // the baseline's histogram edges (one more than edges), and their sum.
-  struct ErrorHistogram {
-    std::vector<uint64_t> counts;
-    double sum = 0;
+  // Counts since the monitor was made (the version loaded), for Prometheus
+  // counters that add up across replicas: a fleet's PSI is then computed
+  // from the counters' increase over any time window (see
+  // deploy/prometheus/strata-rules.yml), which no replica's window can give.
+  struct Totals {
+    uint64_t rows = 0;                   // records observed
+    std::vector<uint64_t> bin_counts;    // per feature bin, feature-major (see bin_offset)
+    std::vector<uint64_t> out_of_range;  // per feature: outside the training [min, max]
+    // Scored records (those with an MSE) per bucket of the baseline's error
+    // histogram (one more than its edges), their MSE sum, and how many were
+    // anomalies by the default score.
+    std::vector<uint64_t> error_bins;
+    double error_sum = 0;
+    uint64_t anomalies = 0;
   };
-  ErrorHistogram CumulativeErrors() const;
+  Totals Cumulative() const;
+  // Where feature c's bins start in Totals::bin_counts.
+  int bin_offset(int feature) const { return bin_offset_[static_cast<size_t>(feature)]; }
   const v1::DriftBaseline& baseline() const { return baseline_; }
 
  private:
@@ -156,8 +169,7 @@ class DriftMonitor {
   mutable Mutex mu_;
   Half current_ ABSL_GUARDED_BY(mu_);
   Half previous_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> cumulative_error_bins_ ABSL_GUARDED_BY(mu_);
-  double cumulative_error_sum_ ABSL_GUARDED_BY(mu_) = 0;
+  Totals totals_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace strata

@@ -30,7 +30,8 @@ ABSL_FLAG(int64_t, drift_window, 10000,
           "Records in each model version's drift window (the figures cover the last half to all "
           "of them).");
 ABSL_FLAG(int, drift_max_features, 20,
-          "Features per model version exported with drift series (the most drifted).");
+          "Features per model version exported with drift gauges (the most drifted in the "
+          "replica's window) and with fleet-wide drift counters (the first N, input order).");
 ABSL_FLAG(std::string, model_root, "", "Model store: <model_root>/<name>/<version>/. Required.");
 ABSL_FLAG(std::string, data_root, "",
           "Directory that TrainJob csv_path is confined to; empty refuses CSV paths.");

@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/drift.h"
 
 namespace strata {
 namespace {
@@ -56,6 +57,13 @@ void AddGauge(MetricFamily* f, std::vector<ClientMetric::Label> labels, double v
   ClientMetric m;
   m.label = std::move(labels);
   m.gauge.value = value;
+  f->metric.push_back(std::move(m));
+}
+
+void AddCounter(MetricFamily* f, std::vector<ClientMetric::Label> labels, uint64_t value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = static_cast<double>(value);
   f->metric.push_back(std::move(m));
 }
 
@@ -246,6 +254,45 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                "Models with a classifier head: share of rows predicted in each class "
                "(source=window|training), for the first --drift_max_features classes.",
                MetricType::Gauge);
+    // Counters since the version loaded, for drift across replicas and over
+    // any time window: Prometheus' recording rules turn their increase()
+    // into PSI (deploy/prometheus/strata-rules.yml). Every series exists
+    // from the load on, at 0, so that increase() sees the first records.
+    MetricFamily records =
+        Family("strata_drift_records_total",
+               "Records the drift monitor has seen since the version loaded.", MetricType::Counter);
+    MetricFamily bin_records =
+        Family("strata_drift_bin_records_total",
+               "Records per training-quantile bin of a feature since the version loaded, for the "
+               "model's first --drift_max_features features (fleet-wide PSI by recording rule).",
+               MetricType::Counter);
+    MetricFamily bin_share = Family("strata_drift_bin_training_share",
+                                    "Share of the training rows in each bin of "
+                                    "strata_drift_bin_records_total.",
+                                    MetricType::Gauge);
+    MetricFamily oor_records =
+        Family("strata_feature_out_of_range_records_total",
+               "Records with the feature outside its training [min, max] since the version "
+               "loaded (the features of strata_drift_bin_records_total).",
+               MetricType::Counter);
+    MetricFamily oor_share =
+        Family("strata_drift_out_of_range_training_share",
+               "Share of new values outside the training range that the training set predicts, "
+               "2 / (training rows + 1).",
+               MetricType::Gauge);
+    MetricFamily error_records =
+        Family("strata_error_bin_records_total",
+               "Scored records per bucket of the training reconstruction-error histogram since the "
+               "version loaded (bin i: at most the i-th edge of strata_reconstruction_error).",
+               MetricType::Counter);
+    MetricFamily error_share =
+        Family("strata_error_bin_training_share",
+               "Share of the training rows in each bin of strata_error_bin_records_total.",
+               MetricType::Gauge);
+    MetricFamily anomaly_records =
+        Family("strata_anomaly_records_total",
+               "Scored records above the default score's threshold since the version loaded.",
+               MetricType::Counter);
     for (const ServableModel& s : registry_->ServedVersions()) {
       if (s.drift == nullptr) continue;
       const std::string version = absl::StrCat(s.version);
@@ -263,13 +310,38 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
         AddGauge(&shift, with({{"feature", d.name()}}), d.mean_shift());
         AddGauge(&oor, with({{"feature", d.name()}}), d.out_of_range_ratio());
       }
-      const DriftMonitor::ErrorHistogram h = s.drift->CumulativeErrors();
-      const auto& edges = s.drift->baseline().reconstruction_error().histogram_edges();
+      const DriftMonitor::Totals totals = s.drift->Cumulative();
+      const v1::DriftBaseline& baseline = s.drift->baseline();
+      AddCounter(&records, mv, totals.rows);
+      const std::vector<std::string>& names = s.model->info().feature_names;
+      for (int c = 0; c < baseline.features_size() && c < max_features_; ++c) {
+        const std::string name =
+            c < static_cast<int>(names.size()) ? names[c] : absl::StrCat("f", c);
+        const v1::FeatureBaseline& fb = baseline.features(c);
+        for (int b = 0; b < fb.proportions_size(); ++b) {
+          const std::vector<ClientMetric::Label> l =
+              with({{"feature", name}, {"bin", absl::StrCat(b)}});
+          AddCounter(&bin_records, l, totals.bin_counts[s.drift->bin_offset(c) + b]);
+          AddGauge(&bin_share, l, fb.proportions(b));
+        }
+        AddCounter(&oor_records, with({{"feature", name}}), totals.out_of_range[c]);
+      }
+      AddGauge(&oor_share, mv, OutOfRangeTrainingShare(baseline.training_rows()));
+      const auto& error_proportions = baseline.reconstruction_error().histogram_proportions();
+      for (size_t b = 0; b < totals.error_bins.size(); ++b) {
+        const std::vector<ClientMetric::Label> l = with({{"bin", absl::StrCat(b)}});
+        AddCounter(&error_records, l, totals.error_bins[b]);
+        if (static_cast<int>(b) < error_proportions.size()) {
+          AddGauge(&error_share, l, error_proportions[static_cast<int>(b)]);
+        }
+      }
+      AddCounter(&anomaly_records, mv, totals.anomalies);
+      const auto& edges = baseline.reconstruction_error().histogram_edges();
       ClientMetric hm;
       hm.label = mv;
       uint64_t cumulative = 0;
-      for (size_t b = 0; b < h.counts.size(); ++b) {
-        cumulative += h.counts[b];
+      for (size_t b = 0; b < totals.error_bins.size(); ++b) {
+        cumulative += totals.error_bins[b];
         ClientMetric::Bucket bucket;
         bucket.cumulative_count = cumulative;
         bucket.upper_bound = b < static_cast<size_t>(edges.size())
@@ -278,7 +350,7 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
         hm.histogram.bucket.push_back(bucket);
       }
       hm.histogram.sample_count = cumulative;
-      hm.histogram.sample_sum = h.sum;
+      hm.histogram.sample_sum = totals.error_sum;
       error_hist.metric.push_back(std::move(hm));
       AddGauge(&error_window, with({{"stat", "mean"}, {"source", "window"}}), f.error_mean());
       AddGauge(&error_window, with({{"stat", "p95"}, {"source", "window"}}), f.error_p95());
@@ -307,8 +379,10 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
       }
     }
     for (MetricFamily* f :
-         {&loaded, &labels, &psi, &feature_drift, &shift, &oor, &error_hist, &error_window,
-          &anomaly, &code, &score, &window, &class_psi, &class_share}) {
+         {&loaded,     &labels,        &psi,         &feature_drift,  &shift,     &oor,
+          &error_hist, &error_window,  &anomaly,     &code,           &score,     &window,
+          &class_psi,  &class_share,   &records,     &bin_records,    &bin_share, &oor_records,
+          &oor_share,  &error_records, &error_share, &anomaly_records}) {
       out->push_back(std::move(*f));
     }
   }

@@ -67,8 +67,7 @@ class DriftMonitorTest : public ::testing::Test {
   }
   DriftMonitor Monitor(int64_t window) {
     return DriftMonitor(model_->info().drift_baseline, model_->scaler(),
-                        model_->info().feature_names,
-                        model_->info().calibration, window);
+                        model_->info().feature_names, model_->info().calibration, window);
   }
   static Matrix* data_;
   static Model* model_;
@@ -178,15 +177,60 @@ TEST_F(DriftMonitorTest, WindowKeepsBetweenHalfAndAllOfItsRows) {
   const int64_t n = m.Figures().window_rows();
   EXPECT_GE(n, 500);
   EXPECT_LE(n, 1000);
-  // Cumulative error histogram counts every scored row ever seen.
+  // The totals count every row ever seen, the window's rotations aside.
   const Eigen::VectorXf mse = Eigen::VectorXf::Constant(400, 1e-3f);
   m.Observe(rows, &mse, nullptr);
   m.Observe(rows, &mse, nullptr);
-  const auto hist = m.CumulativeErrors();
-  uint64_t total = 0;
-  for (uint64_t c : hist.counts) total += c;
-  EXPECT_EQ(total, 800u);
-  EXPECT_NEAR(hist.sum, 0.8, 1e-4);
+  const DriftMonitor::Totals totals = m.Cumulative();
+  EXPECT_EQ(totals.rows, 2000u);
+  uint64_t scored = 0;
+  for (uint64_t c : totals.error_bins) scored += c;
+  EXPECT_EQ(scored, 800u);
+  EXPECT_NEAR(totals.error_sum, 0.8, 1e-4);
+}
+
+TEST_F(DriftMonitorTest, TotalsGiveTheFiguresOfAWindowHoldingEveryRow) {
+  // What Prometheus computes from the counters (shares = bin counts / rows)
+  // is what a window holding all the rows says.
+  Matrix rows = data_->topRows(3000);
+  rows.col(4).array() += 1.5f * model_->scaler().scale()(4);
+  const Eigen::VectorXf mse =
+      model_->FeatureErrors(rows, ScoreMetric::kMeanSquared)->rowwise().mean();
+  DriftMonitor small = Monitor(1000);  // rotates many times
+  DriftMonitor whole = Monitor(100000);
+  for (Eigen::Index start = 0; start < rows.rows(); start += 500) {
+    const Matrix part = rows.middleRows(start, 500);
+    const Eigen::VectorXf part_mse = mse.segment(start, 500);
+    small.Observe(part, &part_mse, nullptr);
+    whole.Observe(part, &part_mse, nullptr);
+  }
+  const DriftMonitor::Totals t = small.Cumulative();
+  const v1::DriftFigures f = whole.Figures();
+  ASSERT_EQ(t.rows, 3000u);
+  const v1::DriftBaseline& b = small.baseline();
+  int checked = 0;
+  for (const v1::FeatureDrift& d : f.features()) {
+    const v1::FeatureBaseline& fb = b.features(d.index());
+    std::vector<double> live;
+    for (int k = 0; k < fb.proportions_size(); ++k) {
+      live.push_back(static_cast<double>(t.bin_counts[small.bin_offset(d.index()) + k]) / 3000);
+    }
+    EXPECT_NEAR(PopulationStabilityIndex({fb.proportions().begin(), fb.proportions().end()}, live),
+                d.psi(), 1e-12)
+        << d.name();
+    EXPECT_DOUBLE_EQ(t.out_of_range[d.index()] / 3000.0, d.out_of_range_ratio()) << d.name();
+    ++checked;
+  }
+  EXPECT_EQ(checked, 6);
+  EXPECT_EQ(f.features(0).name(), "e");
+  std::vector<double> errors;
+  for (uint64_t c : t.error_bins) errors.push_back(static_cast<double>(c) / 3000);
+  const v1::ErrorBaseline& eb = b.reconstruction_error();
+  EXPECT_NEAR(PopulationStabilityIndex(
+                  {eb.histogram_proportions().begin(), eb.histogram_proportions().end()}, errors),
+              f.error_psi(), 1e-12);
+  EXPECT_DOUBLE_EQ(static_cast<double>(t.anomalies) / 3000, f.anomaly_ratio());
+  EXPECT_GT(t.anomalies, 0u);
 }
 
 TEST(DriftMathTest, OutOfRangePsiFollowsTheTrainingSetSize) {

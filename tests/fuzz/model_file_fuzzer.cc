@@ -57,7 +57,7 @@ void Exercise(const strata::Model& model) {
   }
   monitor.Observe(rows, nullptr, nullptr);
   (void)monitor.Figures();
-  (void)monitor.CumulativeErrors();
+  (void)monitor.Cumulative();
 }
 
 }  // namespace

@@ -1305,6 +1305,26 @@ TEST(StrataServerTest, DriftReportFindsTheShiftedFeature) {
     ++psi_series;
   }
   EXPECT_EQ(psi_series, 6u);  // 3 features x 2 versions
+  // Fleet counters for the first 3 features in input order: temp, pressure
+  // and flow, each bin counting every streamed record once.
+  size_t bin_series = 0;
+  double flow_records = 0;
+  const std::string flow_prefix =
+      "\nstrata_drift_bin_records_total{model=\"shifted\",version=\"1\",feature=\"flow\"";
+  for (size_t at = scraped.find("\nstrata_drift_bin_records_total{"); at != std::string::npos;
+       at = scraped.find("\nstrata_drift_bin_records_total{", at + 1)) {
+    ++bin_series;
+    if (scraped.compare(at, flow_prefix.size(), flow_prefix) == 0) {
+      flow_records += std::stod(scraped.substr(scraped.find("} ", at) + 2));
+    }
+  }
+  EXPECT_GT(bin_series, 2u * 3u);
+  EXPECT_LE(bin_series, 2u * 3u * 10u);
+  EXPECT_EQ(flow_records, 3000);
+  EXPECT_THAT(scraped, HasSubstr("strata_drift_records_total{model=\"calm\",version=\"1\"} 3000"));
+  EXPECT_THAT(scraped, HasSubstr("strata_drift_bin_training_share{model=\"calm\",version=\"1\","
+                                 "feature=\"temp\",bin=\"0\"} "));
+  EXPECT_THAT(scraped, Not(HasSubstr("feature=\"rpm\",bin=")));
   EXPECT_GT(t.server->metrics_port(), 0);
 
   // A model version without a drift baseline answers FAILED_PRECONDITION;
