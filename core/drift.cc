@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
+#include <limits>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -190,6 +191,90 @@ absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder&
         absl::StrCat("the trained network's drift baseline is unusable: ", s.message()));
   }
   return b;
+}
+
+absl::Status ReduceDriftBaseline(Collective* ranks, const StackedAutoencoder& net,
+                                 const Scaler& scaler, const Matrix& raw, v1::DriftBaseline* b) {
+  const int features = b->features_size();
+  const int code_dim = b->code().mean_size();
+  const std::vector<double> error_edges(b->reconstruction_error().histogram_edges().begin(),
+                                        b->reconstruction_error().histogram_edges().end());
+  // One buffer of sums: rows, then per feature its bins, sum and sum of
+  // squares; the error bins and sum; the code's sums and sums of squares.
+  std::vector<int> bin_at;
+  std::vector<double> sums(1);
+  for (const v1::FeatureBaseline& f : b->features()) {
+    bin_at.push_back(static_cast<int>(sums.size()));
+    sums.resize(sums.size() + f.bin_edges_size() + 1 + 2, 0.0);
+  }
+  const size_t error_at = sums.size();
+  sums.resize(sums.size() + error_edges.size() + 1 + 1, 0.0);
+  const size_t code_at = sums.size();
+  sums.resize(sums.size() + 2 * static_cast<size_t>(code_dim), 0.0);
+  std::vector<double> lo(features + 1, std::numeric_limits<double>::infinity());
+  std::vector<double> hi(features + 1, -std::numeric_limits<double>::infinity());
+  absl::Status local = absl::OkStatus();
+  constexpr Eigen::Index kChunk = 4096;
+  for (Eigen::Index start = 0; start < raw.rows() && local.ok(); start += kChunk) {
+    const Eigen::Index rows = std::min(kChunk, raw.rows() - start);
+    const Matrix chunk = scaler.Transform(raw.middleRows(start, rows));
+    const Matrix code = net.Encode(chunk, net.depth());
+    const Matrix diff = net.Reconstruct(chunk) - chunk;
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const double error = diff.row(r).squaredNorm() / static_cast<float>(diff.cols());
+      if (!chunk.row(r).allFinite() || !std::isfinite(error) || !code.row(r).allFinite()) {
+        local = NonFiniteRow(start + r, "scaled value, reconstruction error or code");
+        break;
+      }
+      sums[0] += 1;
+      for (int c = 0; c < features; ++c) {
+        const v1::FeatureBaseline& f = b->features(c);
+        const float v = chunk(r, c);
+        double* at = &sums[bin_at[c]];
+        at[BinIndex(f.bin_edges().data(), f.bin_edges_size(), v)] += 1;
+        at[f.bin_edges_size() + 1] += v;
+        at[f.bin_edges_size() + 2] += static_cast<double>(v) * v;
+        lo[c] = std::min<double>(lo[c], v);
+        hi[c] = std::max<double>(hi[c], v);
+      }
+      sums[error_at + ErrorBin(error_edges, error)] += 1;
+      sums[error_at + error_edges.size() + 1] += error;
+      hi[features] = std::max(hi[features], error);
+      for (int u = 0; u < code_dim; ++u) {
+        sums[code_at + u] += code(r, u);
+        sums[code_at + code_dim + u] += static_cast<double>(code(r, u)) * code(r, u);
+      }
+    }
+  }
+  if (absl::Status s = AgreeOnStatus(ranks, local); !s.ok()) return s;
+  ranks->AllReduce(absl::MakeSpan(sums), Collective::Op::kSum);
+  ranks->AllReduce(absl::MakeSpan(lo), Collective::Op::kMin);
+  ranks->AllReduce(absl::MakeSpan(hi), Collective::Op::kMax);
+  const double n = sums[0];
+  b->set_training_rows(static_cast<int64_t>(n));
+  for (int c = 0; c < features; ++c) {
+    v1::FeatureBaseline* f = b->mutable_features(c);
+    const double* at = &sums[bin_at[c]];
+    for (int k = 0; k <= f->bin_edges_size(); ++k) f->set_proportions(k, at[k] / n);
+    const double mean = at[f->bin_edges_size() + 1] / n;
+    f->set_mean(mean);
+    f->set_std(std::sqrt(std::max(0.0, at[f->bin_edges_size() + 2] / n - mean * mean)));
+    f->set_min(static_cast<float>(lo[c]));
+    f->set_max(static_cast<float>(hi[c]));
+  }
+  v1::ErrorBaseline* e = b->mutable_reconstruction_error();
+  for (size_t k = 0; k <= error_edges.size(); ++k) {
+    e->set_histogram_proportions(static_cast<int>(k), sums[error_at + k] / n);
+  }
+  e->set_mean(sums[error_at + error_edges.size() + 1] / n);
+  e->set_max(hi[features]);
+  v1::CodeBaseline* code = b->mutable_code();
+  for (int u = 0; u < code_dim; ++u) {
+    const double mean = sums[code_at + u] / n;
+    code->set_mean(u, mean);
+    code->set_std(u, std::sqrt(std::max(0.0, sums[code_at + code_dim + u] / n - mean * mean)));
+  }
+  return ValidateDriftBaseline(*b, net.input_dim(), net.code_dim());
 }
 
 absl::Status ValidateDriftBaseline(const v1::DriftBaseline& b, int input_dim, int code_dim) {

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "core/classifier_head.h"
+#include "core/collective.h"
 #include "core/matrix.h"
 #include "core/mutex.h"
 #include "core/scaler.h"
@@ -86,6 +87,17 @@ absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder&
                                                        int bins,
                                                        const v1::AnomalyCalibration& calibration,
                                                        const BaselineClasses& classes = {});
+
+// For data-parallel training, whose baseline came from a gathered sample of
+// the ranks' rows: sets its counts, sums, minima and maxima to those of
+// every rank's rows (`raw`: this rank's), by reductions: training_rows, each
+// feature's bin shares, mean, std, min and max, the error histogram's
+// shares, mean and max, and the code's means and stds. Quantile edges and
+// percentiles stay the sample's. Every rank gets the same baseline.
+// FailedPrecondition naming the rank's row for a non-finite value.
+absl::Status ReduceDriftBaseline(Collective* ranks, const StackedAutoencoder& net,
+                                 const Scaler& scaler, const Matrix& raw,
+                                 v1::DriftBaseline* baseline);
 
 // The invariants a DriftMonitor relies on, for a baseline from a model file
 // or from training: one feature per input and one code unit per code unit

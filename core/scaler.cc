@@ -18,39 +18,63 @@ double UsableScale(double spread, double magnitude) {
 
 }  // namespace
 
-absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Matrix& data) {
+absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Matrix& data, Collective* ranks) {
   const int dim = static_cast<int>(data.cols());
   if (kind == v1::IDENTITY) return Identity(dim);
   if (kind != v1::STANDARD && kind != v1::MINMAX) {
     return absl::InvalidArgumentError(absl::StrCat("unknown scaler kind ", kind));
   }
-  if (data.rows() < 1) return absl::InvalidArgumentError("cannot fit a scaler on zero rows");
-  if (!data.allFinite())
-    return absl::InvalidArgumentError("cannot fit a scaler on non-finite data");
-  RowVector offset(dim), scale(dim);
-  const double n = static_cast<double>(data.rows());
+  const bool distributed = ranks != nullptr && ranks->size() > 1;
+  if (absl::Status s = AgreeOnStatus(
+          ranks, data.allFinite()
+                     ? absl::OkStatus()
+                     : absl::InvalidArgumentError("cannot fit a scaler on non-finite data"));
+      !s.ok()) {
+    return s;
+  }
+  // Per column: minimum, maximum and sum (accumulated in double: float sums
+  // over many rows lose the mean), then the sum of squared deviations from
+  // the mean of every rank's rows: the same two passes as in one process.
+  std::vector<double> lo(dim), hi(dim), sum(dim), rows = {static_cast<double>(data.rows())};
   for (int c = 0; c < dim; ++c) {
-    // Accumulate in double: float sums over many rows lose the mean.
     const auto col = data.col(c).cast<double>();
-    const double lo = col.minCoeff(), hi = col.maxCoeff();
-    const double magnitude = std::max(std::abs(lo), std::abs(hi));
+    lo[c] = data.rows() ? col.minCoeff() : std::numeric_limits<double>::infinity();
+    hi[c] = data.rows() ? col.maxCoeff() : -std::numeric_limits<double>::infinity();
+    sum[c] = col.sum();
+  }
+  if (distributed) {
+    ranks->AllReduce(absl::MakeSpan(lo), Collective::Op::kMin);
+    ranks->AllReduce(absl::MakeSpan(hi), Collective::Op::kMax);
+    ranks->AllReduce(absl::MakeSpan(sum), Collective::Op::kSum);
+    ranks->AllReduce(absl::MakeSpan(rows), Collective::Op::kSum);
+  }
+  const double n = rows[0];
+  if (n < 1) return absl::InvalidArgumentError("cannot fit a scaler on zero rows");
+  std::vector<double> squares(dim, 0.0);
+  if (kind == v1::STANDARD) {
+    for (int c = 0; c < dim; ++c) {
+      squares[c] = (data.col(c).cast<double>().array() - sum[c] / n).square().sum();
+    }
+    if (distributed) ranks->AllReduce(absl::MakeSpan(squares), Collective::Op::kSum);
+  }
+  RowVector offset(dim), scale(dim);
+  for (int c = 0; c < dim; ++c) {
+    const double magnitude = std::max(std::abs(lo[c]), std::abs(hi[c]));
     if (kind == v1::STANDARD) {
-      const double mean = col.sum() / n;
-      const double var = (col.array() - mean).square().sum() / n;
-      offset(c) = static_cast<float>(mean);
-      scale(c) = static_cast<float>(UsableScale(std::sqrt(var), magnitude));
+      offset(c) = static_cast<float>(sum[c] / n);
+      scale(c) = static_cast<float>(UsableScale(std::sqrt(squares[c] / n), magnitude));
     } else {
-      offset(c) = static_cast<float>(lo);
-      scale(c) = static_cast<float>(UsableScale(hi - lo, magnitude));
+      offset(c) = static_cast<float>(lo[c]);
+      scale(c) = static_cast<float>(UsableScale(hi[c] - lo[c], magnitude));
     }
     // Transform computes x - offset in float: a column spanning more than a
     // float holds would scale to infinity (and MINMAX's scale be infinite),
     // and training diverge for no reason the user could see.
     constexpr double kFloatMax = std::numeric_limits<float>::max();
-    if (std::max(hi - offset(c), offset(c) - lo) > kFloatMax || !std::isfinite(scale(c))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "column ", c, " spans ", lo, " to ", hi,
-          ", too wide to scale in float; rescale it (divide by a power of ten)"));
+    if (std::max(hi[c] - offset(c), offset(c) - lo[c]) > kFloatMax || !std::isfinite(scale(c))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("column ", c, " spans ", lo[c], " to ", hi[c],
+                       ", too wide to scale in float; rescale it (divide by a power of ten)"));
     }
   }
   return Scaler(kind, std::move(offset), std::move(scale));

@@ -16,6 +16,7 @@
 #define STRATA_CORE_SCALER_H_
 
 #include "absl/status/statusor.h"
+#include "core/collective.h"
 #include "core/matrix.h"
 #include "strata/v1/model.pb.h"
 
@@ -25,8 +26,11 @@ class Scaler {
  public:
   // Fits STANDARD, MINMAX or IDENTITY on `data` (rows x features; finite).
   // InvalidArgument for a column spanning more than a float can hold, which
-  // would scale to infinity.
-  static absl::StatusOr<Scaler> Fit(v1::ScalerKind kind, const Matrix& data);
+  // would scale to infinity. With `ranks` (data-parallel training), `data`
+  // is this rank's rows and the fit is over every rank's, by reductions:
+  // the scaler one process would fit on all of them.
+  static absl::StatusOr<Scaler> Fit(v1::ScalerKind kind, const Matrix& data,
+                                    Collective* ranks = nullptr);
   // An identity scaler for `dim` features.
   static Scaler Identity(int dim);
   // Restores a stored scaler; checks it has `dim` finite entries with

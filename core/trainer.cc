@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <numeric>
@@ -20,6 +21,7 @@
 #include "core/cancellation.h"
 #include "core/class_labels.h"
 #include "core/classifier_head.h"
+#include "core/crc32c.h"
 #include "core/drift.h"
 #include "core/ensemble_score.h"
 #include "core/optimizer.h"
@@ -136,6 +138,95 @@ double EvaluateLoss(const StackedAutoencoder& net, const Matrix& x, v1::Loss los
   return sum / static_cast<double>(x.rows());
 }
 
+// Where this rank's rows sit among every rank's (the order one process
+// would read them in): see Trainer::Options::row_layout. One process holds
+// them all.
+struct RowMap {
+  int rank = 0;
+  int size = 1;
+  bool interleaved = true;
+  int64_t offset = 0;  // kBlocks: this rank's first row
+  int64_t local = 0;   // this rank's rows
+  int64_t global = 0;  // every rank's
+  // The local row of global row g, or -1 when another rank holds it.
+  int64_t Local(int64_t g) const {
+    if (interleaved) return g % size == rank ? g / size : -1;
+    return g >= offset && g < offset + local ? g - offset : -1;
+  }
+  int64_t Global(int64_t l) const { return interleaved ? l * size + rank : offset + l; }
+};
+
+// Sums `values` over the ranks (nothing alone).
+void SumOverRanks(Collective* ranks, absl::Span<double> values) {
+  if (ranks != nullptr) ranks->AllReduce(values, Collective::Op::kSum);
+}
+
+// EvaluateLoss over every rank's rows of a set (`x`: this rank's).
+double GlobalLoss(Collective* ranks, const StackedAutoencoder& net, const Matrix& x,
+                  v1::Loss loss) {
+  if (ranks == nullptr) return EvaluateLoss(net, x, loss);
+  double sums[2] = {x.rows() ? EvaluateLoss(net, x, loss) * static_cast<double>(x.rows()) : 0.0,
+                    static_cast<double>(x.rows())};
+  SumOverRanks(ranks, absl::MakeSpan(sums));
+  return sums[0] / std::max(sums[1], 1.0);
+}
+
+// SplitRows over every rank's rows: the same shuffle of all of them on every
+// rank holds out the first `val_rows`; this rank keeps its own of each
+// split, the training rows in their global order. positions[p] is the
+// local training row of global training position p (-1: another rank's).
+void SplitOwnedRows(const Matrix& scaled, const RowMap& map, int64_t val_rows, std::mt19937_64* rng,
+                    Matrix* train, Matrix* val, std::vector<int>* train_idx,
+                    std::vector<int>* val_idx, std::vector<int>* positions) {
+  std::vector<int> perm(static_cast<size_t>(map.global));
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), *rng);
+  std::vector<int> train_global(perm.begin() + val_rows, perm.end());
+  std::sort(train_global.begin(), train_global.end());
+  train_idx->clear();
+  val_idx->clear();
+  positions->assign(train_global.size(), -1);
+  for (size_t p = 0; p < train_global.size(); ++p) {
+    const int64_t l = map.Local(train_global[p]);
+    if (l < 0) continue;
+    (*positions)[p] = static_cast<int>(train_idx->size());
+    train_idx->push_back(static_cast<int>(l));
+  }
+  for (int64_t i = 0; i < val_rows; ++i) {
+    const int64_t l = map.Local(perm[static_cast<size_t>(i)]);
+    if (l >= 0) val_idx->push_back(static_cast<int>(l));
+  }
+  const Matrix none(0, scaled.cols());
+  *train = GatherRows(scaled, none, *train_idx);
+  *val = GatherRows(scaled, none, *val_idx);
+}
+
+// Every rank's rows with global index a multiple of `stride`, in global
+// order, on every rank (`data`: this rank's).
+Matrix GatherEveryRank(Collective* ranks, const RowMap& map, const Matrix& data, int64_t stride) {
+  std::string mine;
+  for (int64_t l = 0; l < data.rows(); ++l) {
+    const int64_t g = map.Global(l);
+    if (g % stride != 0) continue;
+    mine.append(reinterpret_cast<const char*>(&g), sizeof(g));
+    const RowVector row = data.row(l);
+    mine.append(reinterpret_cast<const char*>(row.data()), sizeof(float) * row.size());
+  }
+  const std::vector<std::string> all = ranks->AllGather(mine);
+  Matrix out((map.global + stride - 1) / stride, data.cols());
+  const size_t record = sizeof(int64_t) + sizeof(float) * static_cast<size_t>(data.cols());
+  for (const std::string& part : all) {
+    for (size_t at = 0; at + record <= part.size(); at += record) {
+      int64_t g = 0;
+      std::memcpy(&g, part.data() + at, sizeof(g));
+      RowVector row(data.cols());
+      std::memcpy(row.data(), part.data() + at + sizeof(g), record - sizeof(g));
+      out.row(g / stride) = row;
+    }
+  }
+  return out;
+}
+
 absl::Status Diverged(absl::string_view what, v1::EpochRecord::Phase phase, int layer) {
   return absl::FailedPreconditionError(absl::StrCat(
       "training diverged (", what,
@@ -162,12 +253,17 @@ absl::Status CheckUnitRange(const Matrix& scaled, const Matrix& raw) {
 // Not thread-safe.
 class PhaseRunner {
  public:
+  // `rng` shuffles (the same stream on every rank); `row_rng` draws noise
+  // and dropout (this rank's own when data-parallel, else `rng`).
   PhaseRunner(const v1::TrainConfig& config, const Trainer::Options& options, std::mt19937_64* rng,
               Clock::time_point start, int* epochs_done, int epochs_planned,
-              std::vector<v1::EpochRecord>* history)
+              std::vector<v1::EpochRecord>* history, Collective* ranks = nullptr,
+              std::mt19937_64* row_rng = nullptr)
       : config_(config),
         options_(options),
         rng_(rng),
+        row_rng_(row_rng != nullptr ? row_rng : rng),
+        ranks_(ranks),
         start_(start),
         epochs_done_(epochs_done),
         epochs_planned_(epochs_planned),
@@ -182,40 +278,72 @@ class PhaseRunner {
 
   // With `supervised`, trains the head (and the network, unless
   // objective.frozen_encoder) on the supervised objective; the rows go in
-  // without noise.
+  // without noise. Data-parallel, `positions` maps every rank's training
+  // rows to this rank's rows of `train` (see SplitOwnedRows); null: all of
+  // `train`'s rows are the training rows.
   absl::Status Run(StackedAutoencoder* net, const Matrix& train, const Matrix& val,
                    const ObjectiveOptions& objective, int epochs, v1::EpochRecord::Phase phase,
-                   int layer, const Supervised* supervised = nullptr);
+                   int layer, const Supervised* supervised = nullptr,
+                   const std::vector<int>* positions = nullptr);
 
  private:
   void AddNoise(Matrix* batch);
+  // Replaces this rank's gradient (a mean over its `mine` rows of the
+  // batch) with the mean over the batch's `n` rows on every rank.
+  void AverageOverRanks(const std::vector<ParameterBlock<float>>& grads, Eigen::Index mine,
+                        Eigen::Index n);
 
   const v1::TrainConfig& config_;
   const Trainer::Options& options_;
   std::mt19937_64* rng_;
+  std::mt19937_64* row_rng_;
+  Collective* const ranks_;  // null: one process
   const Clock::time_point start_;
   int* epochs_done_;
   const int epochs_planned_;
   std::vector<v1::EpochRecord>* history_;
+  std::vector<float> reduce_buffer_;
 };
+
+void PhaseRunner::AverageOverRanks(const std::vector<ParameterBlock<float>>& grads,
+                                   Eigen::Index mine, Eigen::Index n) {
+  // Backprop's gradients are means over this rank's rows: as sums, added
+  // over the ranks in one all-reduce, then the mean over the batch.
+  size_t total = 0;
+  for (const ParameterBlock<float>& b : grads) total += static_cast<size_t>(b.size);
+  reduce_buffer_.resize(total);
+  float* at = reduce_buffer_.data();
+  const float weight = static_cast<float>(mine);
+  for (const ParameterBlock<float>& b : grads) {
+    for (Eigen::Index i = 0; i < b.size; ++i) at[i] = mine > 0 ? b.data[i] * weight : 0.0f;
+    at += b.size;
+  }
+  ranks_->AllReduce(absl::MakeSpan(reduce_buffer_), Collective::Op::kSum);
+  at = reduce_buffer_.data();
+  const float scale = 1.0f / static_cast<float>(n);
+  for (const ParameterBlock<float>& b : grads) {
+    for (Eigen::Index i = 0; i < b.size; ++i) b.data[i] = at[i] * scale;
+    at += b.size;
+  }
+}
 
 void PhaseRunner::AddNoise(Matrix* batch) {
   const v1::NoiseConfig& noise = config_.noise();
   if (noise.kind() == v1::NoiseConfig::GAUSSIAN && noise.stddev() > 0) {
     std::normal_distribution<float> normal(0.0f, noise.stddev());
-    for (Eigen::Index i = 0; i < batch->size(); ++i) batch->data()[i] += normal(*rng_);
+    for (Eigen::Index i = 0; i < batch->size(); ++i) batch->data()[i] += normal(*row_rng_);
   } else if (noise.kind() == v1::NoiseConfig::MASKING && noise.mask_fraction() > 0) {
     std::bernoulli_distribution drop(noise.mask_fraction());
     for (Eigen::Index i = 0; i < batch->size(); ++i) {
-      if (drop(*rng_)) batch->data()[i] = 0.0f;
+      if (drop(*row_rng_)) batch->data()[i] = 0.0f;
     }
   }
 }
 
 absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, const Matrix& val,
                               const ObjectiveOptions& objective, int epochs,
-                              v1::EpochRecord::Phase phase, int layer,
-                              const Supervised* supervised) {
+                              v1::EpochRecord::Phase phase, int layer, const Supervised* supervised,
+                              const std::vector<int>* positions) {
   v1::OptimizerConfig o = config_.optimizer();
   if (supervised != nullptr) {
     // The supervised phase's own rate; a cosine schedule keeps its ratio.
@@ -228,9 +356,15 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
   if (!optimizer.ok()) return optimizer.status();
   const v1::EarlyStoppingConfig& es = config_.early_stopping();
   const v1::ReduceLrOnPlateauConfig& plateau = config_.reduce_lr_on_plateau();
-  const bool has_val = val.rows() > 0;
-  const Eigen::Index rows = train.rows();
-  const Eigen::Index batch_size = std::min<Eigen::Index>(config_.batch_size(), rows);
+  // Every rank's training rows, and the global batch over them.
+  const Eigen::Index rows =
+      positions != nullptr ? static_cast<Eigen::Index>(positions->size()) : train.rows();
+  const int num_ranks = ranks_ != nullptr ? ranks_->size() : 1;
+  const Eigen::Index batch_size =
+      std::min<Eigen::Index>(int64_t{config_.batch_size()} * num_ranks, rows);
+  double val_rows[1] = {static_cast<double>(val.rows())};
+  SumOverRanks(ranks_, absl::MakeSpan(val_rows));
+  const bool has_val = val_rows[0] > 0;
   // Shallow pretraining networks have no hidden layer, so no normalisation.
   bool batch_norm = false;
   for (int l = 0; l < net->num_layers(); ++l) batch_norm |= net->has_batch_norm(l);
@@ -261,6 +395,9 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     return b;
   };
   Matrix clean, input;
+  std::vector<int> batch_rows;
+  // A rank may hold none of a batch's rows: its gradient is then zero.
+  if (ranks_ != nullptr) grads.ResizeLikeAndZero(net->parameters());
   std::vector<int> order(static_cast<size_t>(rows));
   std::iota(order.begin(), order.end(), 0);
 
@@ -284,7 +421,8 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     double loss_sum = 0;
     Eigen::Index trained_rows = 0;
     for (Eigen::Index start = 0; start < rows; start += batch_size) {
-      if (!CheckCancel(options_.cancel, "training").ok()) {
+      const bool cancelled = !CheckCancel(options_.cancel, "training").ok();
+      if (cancelled && ranks_ == nullptr) {
         return absl::CancelledError(absl::StrCat("training cancelled in epoch ", epoch));
       }
       const Eigen::Index n = std::min(batch_size, rows - start);
@@ -292,8 +430,16 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       // it): with normalisation, that row waits for the next epoch's order.
       if (batch_norm && n < 2 && rows > 1) continue;
       trained_rows += n;
-      clean.resize(n, train.cols());
-      for (Eigen::Index i = 0; i < n; ++i) clean.row(i) = train.row(order[start + i]);
+      // This rank's rows of the batch (all of them in one process).
+      batch_rows.clear();
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const int p = order[start + i];
+        const int l = positions != nullptr ? (*positions)[p] : p;
+        if (l >= 0) batch_rows.push_back(l);
+      }
+      const Eigen::Index mine = static_cast<Eigen::Index>(batch_rows.size());
+      clean.resize(mine, train.cols());
+      for (Eigen::Index i = 0; i < mine; ++i) clean.row(i) = train.row(batch_rows[i]);
       input = clean;
       if (supervised != nullptr) {
         batch_classes.resize(static_cast<size_t>(n));
@@ -304,15 +450,33 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       } else {
         AddNoise(&input);
       }
-      const LossBreakdown loss = backprop.Compute(*net, input, clean, objective, rng_, &grads,
-                                                  supervised != nullptr ? &supervision : nullptr);
-      if (!std::isfinite(loss.objective())) {
-        return Diverged(absl::StrCat("loss is not finite in epoch ", epoch), phase, layer);
+      LossBreakdown loss;
+      if (mine > 0) {
+        loss = backprop.Compute(*net, input, clean, objective, row_rng_, &grads,
+                                supervised != nullptr ? &supervision : nullptr);
       }
       // The supervised objective without its sparsity term, as the data
       // loss is the unsupervised one's.
-      loss_sum += (loss.classification_loss + loss.reconstruction_weight * loss.data_loss) *
-                  static_cast<double>(n);
+      double step_loss = loss.classification_loss + loss.reconstruction_weight * loss.data_loss;
+      double objective_value = loss.objective();
+      if (ranks_ != nullptr) {
+        // The batch's loss over every rank's rows, and whether any rank was
+        // cancelled: every rank takes the same decisions.
+        double sums[4] = {objective_value * static_cast<double>(mine),
+                          step_loss * static_cast<double>(mine), static_cast<double>(mine),
+                          cancelled ? 1.0 : 0.0};
+        ranks_->AllReduce(absl::MakeSpan(sums), Collective::Op::kSum);
+        if (sums[3] > 0) {
+          return absl::CancelledError(absl::StrCat("training cancelled in epoch ", epoch));
+        }
+        objective_value = sums[0] / sums[2];
+        step_loss = sums[1] / sums[2];
+      }
+      if (!std::isfinite(objective_value)) {
+        return Diverged(absl::StrCat("loss is not finite in epoch ", epoch), phase, layer);
+      }
+      loss_sum += step_loss * static_cast<double>(n);
+      if (ranks_ != nullptr) AverageOverRanks(blocks(&grads, &head_grads), mine, n);
       std::vector<ParameterBlock<float>> grad_blocks = blocks(&grads, &head_grads);
       if (config_.grad_clip_norm() > 0) ClipGradientNorm(config_.grad_clip_norm(), grad_blocks);
       (*optimizer)->Step(blocks(net->mutable_parameters(), head), grad_blocks);
@@ -334,7 +498,7 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
       record.set_validation_loss(e.objective);
       record.set_validation_accuracy(e.accuracy);
     } else if (has_val) {
-      record.set_validation_loss(EvaluateLoss(*net, val, objective.loss));
+      record.set_validation_loss(GlobalLoss(ranks_, *net, val, objective.loss));
     }
     record.set_learning_rate((*optimizer)->learning_rate());
     record.set_seconds(SecondsSince(epoch_start));
@@ -483,6 +647,23 @@ absl::StatusOr<ClassifierHead> TrainHead(
 
 }  // namespace
 
+uint32_t WeightsChecksum(const StackedAutoencoder& net) {
+  std::string bytes;
+  const Parameters& p = net.parameters();
+  const auto add = [&bytes](const auto& tensors) {
+    for (const auto& t : tensors) {
+      bytes.append(reinterpret_cast<const char*>(t.data()), sizeof(float) * t.size());
+    }
+  };
+  add(p.weights);
+  add(p.biases);
+  for (const auto* v :
+       {&p.bn_gamma, &p.bn_beta, &p.bn_mean, &p.bn_var, &p.out_scale, &p.out_shift}) {
+    add(*v);
+  }
+  return Crc32c(bytes);
+}
+
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(Options options) {
   absl::StatusOr<v1::TrainConfig> config = ResolveTrainConfig(options.config, options.input_dim);
   if (!config.ok()) return config.status();
@@ -508,8 +689,32 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data,
 absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
                                                              absl::Span<const int> classes) {
   const Clock::time_point start = Clock::now();
-  if (absl::Status s = CheckBatch(data, options_.input_dim); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("training data: ", s.message()));
+  // Data-parallel when more than one rank takes part.
+  Collective* const ranks = options_.collective != nullptr && options_.collective->size() > 1
+                                ? options_.collective
+                                : nullptr;
+  absl::Status batch = CheckBatch(data, options_.input_dim);
+  if (!batch.ok()) {
+    batch = absl::Status(batch.code(), absl::StrCat("training data: ", batch.message()));
+  }
+  if (absl::Status s = AgreeOnStatus(ranks, batch); !s.ok()) return s;
+  if (ranks != nullptr) {
+    // Refused alike on every rank: the config is the same everywhere.
+    if (!classes.empty()) {
+      return absl::InvalidArgumentError(
+          "class labels (a classifier head) are not trained data-parallel: train it in one "
+          "process");
+    }
+    if (config_.batch_norm() != v1::BATCH_NORM_NONE) {
+      return absl::InvalidArgumentError(
+          "batch_norm: the ranks' batch statistics would differ, so data-parallel training "
+          "refuses it; train in one process, or without batch_norm");
+    }
+    if (config_.anomaly().has_ensemble_size() && config_.anomaly().ensemble_size() > 1) {
+      return absl::InvalidArgumentError(
+          "anomaly.ensemble_size: data-parallel training trains one network; leave it out or "
+          "set it to 1");
+    }
   }
   const int num_classes = static_cast<int>(options_.class_names.size());
   if (!classes.empty()) {
@@ -525,7 +730,32 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
       }
     }
   }
-  if (absl::Status s = CheckTrainingRows(config_, data.rows()); !s.ok()) return s;
+  // Where this rank's rows sit among all of them.
+  RowMap map;
+  map.local = data.rows();
+  map.global = data.rows();
+  if (ranks != nullptr) {
+    map.rank = ranks->rank();
+    map.size = ranks->size();
+    map.interleaved = options_.row_layout == Options::RowLayout::kInterleaved;
+    std::vector<double> counts(static_cast<size_t>(map.size), 0.0);
+    counts[static_cast<size_t>(map.rank)] = static_cast<double>(data.rows());
+    ranks->AllReduce(absl::MakeSpan(counts), Collective::Op::kSum);
+    map.global = 0;
+    for (int r = 0; r < map.size; ++r) {
+      if (r == map.rank) map.offset = map.global;
+      map.global += static_cast<int64_t>(counts[static_cast<size_t>(r)]);
+    }
+    for (int r = 0; r < map.size && map.interleaved; ++r) {
+      const int64_t expected = (map.global - r + map.size - 1) / map.size;
+      if (static_cast<int64_t>(counts[static_cast<size_t>(r)]) != expected) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "rank ", r, " holds ", counts[static_cast<size_t>(r)], " rows; every ", map.size,
+            "-th of ", map.global, " rows (the interleaved layout) is ", expected));
+      }
+    }
+  }
+  if (absl::Status s = CheckTrainingRows(config_, map.global); !s.ok()) return s;
   if (absl::Status s = CheckTrainingEpochs(config_, !classes.empty()); !s.ok()) return s;
   // OpenMP's thread count is per calling thread, and Eigen reads it when no
   // global count is set: concurrent jobs each get their own, with no shared
@@ -533,30 +763,34 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   omp_set_num_threads(config_.threads() > 0 ? config_.threads() : omp_get_num_procs());
   // Rows are indexed with int below (and fit: --max_train_values bounds
   // what a server takes); refuse more rather than wrap.
-  if (data.rows() > std::numeric_limits<int>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat("the training data has ", data.rows(),
+  if (map.global > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat("the training data has ", map.global,
                                                    " rows; at most ",
                                                    std::numeric_limits<int>::max(), " are taken"));
   }
-  const int rows = static_cast<int>(data.rows());
+  const int rows = static_cast<int>(map.global);
   // validation_fraction <= 0.9 always leaves at least one training row.
   const int val_rows = static_cast<int>(std::floor(config_.validation_fraction() * rows));
 
   // The scaler sees every row: live data is scaled the same way whichever
   // rows were held out, and BCE targets of held-out rows stay in [0, 1].
-  absl::StatusOr<Scaler> scaler = Scaler::Fit(config_.scaler(), data);
+  absl::StatusOr<Scaler> scaler = Scaler::Fit(config_.scaler(), data, ranks);
   if (!scaler.ok()) return scaler.status();
   std::mt19937_64 rng(config_.seed());
+  // Noise and dropout: each rank its own stream, so that the shuffles (from
+  // `rng`) stay the same on every rank.
+  std::mt19937_64 row_rng(config_.seed() ^ (0x9e3779b97f4a7c15ULL * (map.rank + 1)));
   Matrix train, val;
   std::vector<int> train_idx, val_idx;  // The data rows each split took.
+  std::vector<int> positions;           // Data-parallel: see SplitOwnedRows.
   {
     // Scoped so that the scaled copy is freed once split: training holds the
     // data twice at most (raw, and scaled train + validation rows).
     const Matrix scaled = scaler->Transform(data);
     if (config_.loss() == v1::BCE) {
-      if (absl::Status s = CheckUnitRange(scaled, data); !s.ok()) return s;
+      if (absl::Status s = AgreeOnStatus(ranks, CheckUnitRange(scaled, data)); !s.ok()) return s;
     }
-    SplitRows(scaled, Matrix(0, scaled.cols()), val_rows, &rng, &train, &val, &train_idx, &val_idx);
+    SplitOwnedRows(scaled, map, val_rows, &rng, &train, &val, &train_idx, &val_idx, &positions);
   }
 
   const v1::Architecture arch = ArchitectureFromConfig(config_, options_.input_dim);
@@ -578,12 +812,15 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
                         std::numeric_limits<int>::max()));
   int epochs_done = 0;
   std::vector<v1::EpochRecord> history;
-  PhaseRunner runner(config_, options_, &rng, start, &epochs_done, planned, &history);
+  PhaseRunner runner(config_, options_, &rng, start, &epochs_done, planned, &history, ranks,
+                     ranks != nullptr ? &row_rng : nullptr);
+  const std::vector<int>* const owned = ranks != nullptr ? &positions : nullptr;
 
   // Layer-wise pretraining, then fine-tuning, of one network; each network
   // of the ensemble goes through the same.
+  // `positions`: data-parallel, as PhaseRunner::Run takes them.
   const auto fit = [&](StackedAutoencoder* net, PhaseRunner& runner, const Matrix& train,
-                       const Matrix& val) -> absl::Status {
+                       const Matrix& val, const std::vector<int>* positions) -> absl::Status {
     if (config_.pretrain_epochs() > 0) {
       Matrix layer_train = train, layer_val = val;
       for (int m = 0; m < depth; ++m) {
@@ -592,9 +829,9 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
         ObjectiveOptions layer_objective = objective;
         // Inner layers reconstruct hidden features, which BCE does not fit.
         if (m > 0) layer_objective.loss = v1::MSE;
-        if (absl::Status s =
-                runner.Run(&*shallow, layer_train, layer_val, layer_objective,
-                           config_.pretrain_epochs(), v1::EpochRecord::PRETRAIN, m + 1);
+        if (absl::Status s = runner.Run(&*shallow, layer_train, layer_val, layer_objective,
+                                        config_.pretrain_epochs(), v1::EpochRecord::PRETRAIN, m + 1,
+                                        nullptr, positions);
             !s.ok()) {
           return s;
         }
@@ -612,11 +849,11 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
     }
     if (config_.finetune_epochs() > 0) {
       return runner.Run(net, train, val, objective, config_.finetune_epochs(),
-                        v1::EpochRecord::FINETUNE, 0);
+                        v1::EpochRecord::FINETUNE, 0, nullptr, positions);
     }
     return absl::OkStatus();
   };
-  if (absl::Status s = fit(&*net, runner, train, val); !s.ok()) return s;
+  if (absl::Status s = fit(&*net, runner, train, val, owned); !s.ok()) return s;
 
   // The ensemble's other networks: seeds seed + 1, ..., each with its own
   // validation split of the same rows drawn with its seed, so that they
@@ -627,7 +864,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   // initialisation) the others would stay untrained: one network.
   const bool unsupervised = config_.pretrain_epochs() > 0 || config_.finetune_epochs() > 0;
   const int ensemble_size =
-      unsupervised ? EnsembleSize(config_, data.rows(), options_.input_dim) : 1;
+      unsupervised && ranks == nullptr ? EnsembleSize(config_, data.rows(), options_.input_dim) : 1;
   std::vector<StackedAutoencoder> others;
   Trainer::Options quiet = options_;
   quiet.on_epoch = nullptr;
@@ -642,7 +879,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
                              &other_history);
     Matrix other_train, other_val;
     SplitRows(train, val, val_rows, &other_rng, &other_train, &other_val);
-    if (absl::Status s = fit(&*other, other_runner, other_train, other_val); !s.ok()) {
+    if (absl::Status s = fit(&*other, other_runner, other_train, other_val, nullptr); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("ensemble network ", m + 1, ": ", s.message()));
     }
     others.push_back(*std::move(other));
@@ -672,46 +909,89 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   info.config.mutable_anomaly()->set_ensemble_size(ensemble_size);
   info.history = std::move(history);
   v1::TrainingSummary& summary = info.summary;
-  summary.set_train_rows(train.rows());
-  summary.set_validation_rows(val.rows());
+  summary.set_train_rows(rows - val_rows);
+  summary.set_validation_rows(val_rows);
   summary.set_epochs(epochs_done);
-  summary.set_final_train_loss(EvaluateLoss(*net, train, config_.loss()));
-  if (val.rows() > 0) summary.set_final_validation_loss(EvaluateLoss(*net, val, config_.loss()));
-  summary.set_mean_reconstruction_mse(
-      config_.loss() == v1::MSE ? summary.final_train_loss() : EvaluateLoss(*net, train, v1::MSE));
+  summary.set_final_train_loss(GlobalLoss(ranks, *net, train, config_.loss()));
+  if (val_rows > 0) {
+    summary.set_final_validation_loss(GlobalLoss(ranks, *net, val, config_.loss()));
+  }
+  summary.set_mean_reconstruction_mse(config_.loss() == v1::MSE
+                                          ? summary.final_train_loss()
+                                          : GlobalLoss(ranks, *net, train, v1::MSE));
   if (!std::isfinite(summary.final_train_loss()) ||
       !std::isfinite(summary.mean_reconstruction_mse()) ||
-      (val.rows() > 0 && !std::isfinite(summary.final_validation_loss()))) {
+      (val_rows > 0 && !std::isfinite(summary.final_validation_loss()))) {
     // Finite weights whose outputs overflow.
     return Diverged("the final loss is not finite", v1::EpochRecord::FINETUNE, 0);
   }
+  // Data-parallel: calibration and the baseline run on every rank's rows
+  // (or every stride-th of them) gathered in their global order, on every
+  // rank; the baseline's counts, sums and ranges then cover all rows.
+  Matrix gathered;
+  int64_t stride = 1;
+  if (ranks != nullptr) {
+    const int64_t budget = std::max<int64_t>(options_.gathered_values / options_.input_dim, 1);
+    stride = (map.global + budget - 1) / budget;
+    gathered = GatherEveryRank(ranks, map, data, stride);
+  }
+  const Matrix& calibration_rows = ranks != nullptr ? gathered : data;
+  // A rank must not leave a collective the others wait in: data-parallel,
+  // cancelling is agreed on between steps, and the last check below.
+  const std::atomic<bool>* const cancel = ranks != nullptr ? nullptr : options_.cancel;
   absl::StatusOr<v1::AnomalyCalibration> calibration = CalibrateAnomalyScores(
-      *net, *scaler, data, config_.anomaly().threshold_percentile(), options_.cancel);
+      *net, *scaler, calibration_rows, config_.anomaly().threshold_percentile(), cancel);
   if (!calibration.ok()) return calibration.status();
   info.calibration = *std::move(calibration);
   {
     std::vector<const StackedAutoencoder*> nets = {&*net};
     for (const StackedAutoencoder& other : others) nets.push_back(&other);
     absl::StatusOr<v1::EnsembleCalibration> ensemble =
-        CalibrateEnsemble(nets, *scaler, data, info.calibration.code(),
-                          config_.anomaly().threshold_percentile(), options_.cancel);
+        CalibrateEnsemble(nets, *scaler, calibration_rows, info.calibration.code(),
+                          config_.anomaly().threshold_percentile(), cancel);
     if (!ensemble.ok()) return ensemble.status();
     *info.calibration.mutable_ensemble() = *std::move(ensemble);
   }
   absl::StatusOr<v1::DriftBaseline> baseline =
-      ComputeDriftBaseline(*net, *scaler, data, config_.drift_bins(), info.calibration,
+      ComputeDriftBaseline(*net, *scaler, calibration_rows, config_.drift_bins(), info.calibration,
                            {head.has_value() ? &*head : nullptr, classes});
   if (!baseline.ok()) return baseline.status();
-  if (absl::Status s = CheckCancel(options_.cancel, "the drift baseline"); !s.ok()) return s;
+  if (stride > 1) {
+    if (absl::Status s = ReduceDriftBaseline(ranks, *net, *scaler, data, &*baseline); !s.ok()) {
+      return s;
+    }
+    summary.add_warnings(absl::StrFormat(
+        "calibration thresholds and drift bin edges come from every %d-th of the %d rows (%d "
+        "rows gathered from %d ranks); the drift baseline's shares, moments and ranges cover "
+        "all rows",
+        stride, rows, calibration_rows.rows(), map.size));
+  }
+  if (absl::Status s = AgreeOnStatus(ranks, CheckCancel(options_.cancel, "the drift baseline"));
+      !s.ok()) {
+    return s;
+  }
   info.drift_baseline = *std::move(baseline);
   const double percentile = config_.anomaly().threshold_percentile();
-  const double above = static_cast<double>(data.rows()) * (100 - percentile) / 100;
+  const double above = static_cast<double>(rows) * (100 - percentile) / 100;
   if (percentile < 100 && above < kMinRowsAboveThreshold) {
     summary.add_warnings(absl::StrFormat(
         "weak calibration: the p%g threshold rests on %.1f of the %d training rows above it "
         "(fewer than %g); train on more rows, or lower anomaly.threshold_percentile, for a "
         "firmer one",
-        percentile, above, data.rows(), kMinRowsAboveThreshold));
+        percentile, above, rows, kMinRowsAboveThreshold));
+  }
+  if (ranks != nullptr) {
+    // Every rank must hold the same weights; a difference would be a bug,
+    // and publishing rank 0's alone would hide it.
+    const uint32_t mine = WeightsChecksum(*net);
+    const std::string bytes(reinterpret_cast<const char*>(&mine), sizeof(mine));
+    const std::vector<std::string> all = ranks->AllGather(bytes);
+    for (size_t r = 0; r < all.size(); ++r) {
+      if (all[r] != bytes) {
+        return absl::InternalError(
+            absl::StrCat("rank ", r, "'s weights differ from rank ", map.rank, "'s"));
+      }
+    }
   }
   summary.set_seconds(SecondsSince(start));
   info.created_unix_micros = absl::ToUnixMicros(absl::Now());

@@ -30,6 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "core/collective.h"
 #include "core/matrix.h"
 #include "core/model.h"
 #include "strata/v1/model.pb.h"
@@ -62,6 +63,30 @@ class Trainer {
     // When it becomes true, Train returns Cancelled within one mini-batch.
     // Must outlive Train. Default: none.
     const std::atomic<bool>* cancel = nullptr;
+
+    // Data-parallel training (core/collective.h): every rank calls Train
+    // with its own rows, and every rank returns the same model: the one a
+    // single process would train on all the rows, in the order below, with
+    // a batch of (ranks x config.batch_size). Each step's gradients are
+    // averaged over the ranks' rows of the global batch by one all-reduce.
+    // Not with class labels or batch normalisation (their per-rank state
+    // would differ) nor anomaly.ensemble_size > 1; the default ensemble is
+    // one network. Noise and dropout draw from each rank's own stream, so
+    // with them the weights are not one process's. Default: one process.
+    Collective* collective = nullptr;
+    // Where each rank's rows sit in the whole data (the order one process
+    // would read it in): rank r of n holds rows r, r + n, r + 2n, ...
+    // (kInterleaved: every n-th row of one file), or the block after rank
+    // r - 1's (kBlocks: each rank its own shards). Default: kInterleaved.
+    enum class RowLayout { kInterleaved, kBlocks };
+    RowLayout row_layout = RowLayout::kInterleaved;
+    // Data-parallel calibration and drift baseline run on every rank's rows
+    // gathered in that order when they hold at most this many values (rows
+    // x features): then they equal one process's. Beyond, on every k-th
+    // row (a bounded sample, for thresholds, percentiles and bin edges),
+    // with the baseline's counts, sums, minima and maxima over all rows by
+    // reductions. Default: 2^24 (64 MB on each rank).
+    int64_t gathered_values = int64_t{1} << 24;
   };
 
   // Validates the config against the input width (InvalidArgument naming the field).
@@ -89,6 +114,10 @@ class Trainer {
   const Options options_;
   const v1::TrainConfig config_;
 };
+
+// CRC32C of every parameter of `net`: ranks of a data-parallel training
+// compare theirs (and print it) to show they hold the same weights.
+uint32_t WeightsChecksum(const StackedAutoencoder& net);
 
 }  // namespace strata
 

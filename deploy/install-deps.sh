@@ -5,7 +5,8 @@
 # benchmarks read the gzipped MNIST files; python3-grpcio: the Python client
 # and its e2e test; python3-numpy: that test passes numpy arrays (the client
 # itself does not need numpy); python3-yaml: the deploy manifest test reads YAML;
-# chromium: the report test renders HTML headless).
+# chromium: the report test renders HTML headless; openmpi-bin and
+# libopenmpi-dev: data-parallel training under mpirun, and its tests).
 #   bash deploy/install-deps.sh [EXTRA_PACKAGE ...]
 # Idempotent: prints nothing and touches nothing when all packages are present.
 # Uses sudo when not root.
@@ -20,6 +21,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl openssl
   python3-grpcio python3-numpy python3-yaml chromium
+  openmpi-bin libopenmpi-dev
 )
 # Extra packages a caller needs (deploy/fuzz.sh: clang and its runtimes).
 PACKAGES+=("$@")
