@@ -1,4 +1,5 @@
 // strata train: trains a model on a CSV file and writes its artifact.
+#include <glob.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,14 +8,17 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "client/mpi_collective.h"
 #include "client/strata_client.h"
 #include "client/training_report.h"
 #include "core/class_labels.h"
@@ -24,6 +28,7 @@
 #include "core/sweep.h"
 #include "core/train_config.h"
 #include "core/trainer.h"
+#include "server/model_store.h"
 
 namespace strata::cli {
 namespace {
@@ -65,6 +70,106 @@ absl::StatusOr<ClassLabels> FileClassLabels(const CsvTable& table, const v1::Tra
         absl::StrCat(path, ", label column: ", classes.status().message()));
   }
   return classes;
+}
+
+// The CSV files of `--data`: a file, a comma-separated list, a directory
+// (its *.csv files) or a glob, in name order.
+absl::StatusOr<std::vector<std::string>> DataFiles(const std::string& spec) {
+  std::vector<std::string> files;
+  for (absl::string_view part : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
+    std::string pattern(part);
+    struct stat st;
+    if (stat(pattern.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) pattern += "/*.csv";
+    if (pattern.find_first_of("*?[") == std::string::npos) {
+      files.push_back(pattern);
+      continue;
+    }
+    glob_t matches = {};
+    const int rc = glob(pattern.c_str(), 0, nullptr, &matches);
+    if (rc == 0) {
+      for (size_t k = 0; k < matches.gl_pathc; ++k) files.emplace_back(matches.gl_pathv[k]);
+    }
+    globfree(&matches);
+    if (rc != 0) {
+      return absl::NotFoundError(absl::StrCat("--data ", part, ": no file matches"));
+    }
+  }
+  if (files.empty()) return absl::InvalidArgumentError("--data names no file");
+  return files;
+}
+
+// The rows of `files` one after another; every file must have the first's
+// columns, by name.
+absl::StatusOr<CsvTable> ReadCsvFiles(const std::vector<std::string>& files,
+                                      const CsvOptions& csv) {
+  absl::StatusOr<CsvTable> all = ReadCsvFile(files[0], csv);
+  if (!all.ok() || files.size() == 1) return all;
+  if (!csv.label_column.empty()) {
+    return absl::InvalidArgumentError(
+        "--label_column takes one --data file (its line numbers name the rows)");
+  }
+  std::vector<Matrix> parts = {std::move(all->values)};
+  Eigen::Index rows = parts[0].rows();
+  for (size_t f = 1; f < files.size(); ++f) {
+    absl::StatusOr<CsvTable> next = ReadCsvFile(files[f], csv);
+    if (!next.ok()) return next.status();
+    if (next->column_names != all->column_names) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          files[f], " has the columns ", absl::StrJoin(next->column_names, ","), "; ", files[0],
+          " has ", absl::StrJoin(all->column_names, ","), ": every shard needs the same columns"));
+    }
+    rows += next->values.rows();
+    parts.push_back(std::move(next->values));
+  }
+  all->values.resize(rows, parts[0].cols());
+  Eigen::Index at = 0;
+  for (const Matrix& part : parts) {
+    all->values.middleRows(at, part.rows()) = part;
+    at += part.rows();
+  }
+  all->lines.clear();
+  return all;
+}
+
+// This rank's part of the training data: with one file, every n-th row
+// (from row `rank`); with several, a block of whole files (rank 0's
+// first). The ranks' column names must agree.
+absl::StatusOr<CsvTable> ReadRankData(const std::vector<std::string>& files, const CsvOptions& csv,
+                                      MpiCollective& mpi, Trainer::Options::RowLayout* layout,
+                                      std::string* what) {
+  const int rank = mpi.rank(), n = mpi.size();
+  absl::StatusOr<CsvTable> table;
+  if (files.size() == 1) {
+    *layout = Trainer::Options::RowLayout::kInterleaved;
+    table = ReadCsvFile(files[0], csv);
+    if (table.ok()) {
+      const Eigen::Index rows = (table->values.rows() - rank + n - 1) / n;
+      Matrix mine(std::max<Eigen::Index>(rows, 0), table->values.cols());
+      for (Eigen::Index i = 0; i < mine.rows(); ++i) mine.row(i) = table->values.row(i * n + rank);
+      table->values = std::move(mine);
+      table->lines.clear();
+      *what = absl::StrFormat("every %d-th row of %s from row %d", n, files[0], rank);
+    }
+  } else if (static_cast<int>(files.size()) < n) {
+    table = absl::InvalidArgumentError(absl::StrCat(
+        n, " ranks for ", files.size(), " shards: give at least one shard per rank, or one file"));
+  } else {
+    *layout = Trainer::Options::RowLayout::kBlocks;
+    const size_t begin = files.size() * rank / n, end = files.size() * (rank + 1) / n;
+    const std::vector<std::string> mine(files.begin() + begin, files.begin() + end);
+    table = ReadCsvFiles(mine, csv);
+    *what = absl::StrCat(mine.size(), " shards, ", mine.front(), " to ", mine.back());
+  }
+  if (absl::Status s = AgreeOnStatus(&mpi, table.status()); !s.ok()) return s;
+  const std::string names = absl::StrJoin(table->column_names, ",");
+  const std::vector<std::string> all = mpi.AllGather(names);
+  for (int r = 0; r < n; ++r) {
+    if (all[r] != all[0]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rank ", r, "'s data has the columns ", all[r], "; rank 0's has ", all[0]));
+    }
+  }
+  return table;
 }
 
 // Submits the job (uploading the CSV, or naming one under the server's
@@ -171,7 +276,7 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   g_command = sweep ? "sweep" : "train";
   bool local = false, quiet = false, wait = sweep;
   std::string data_path, config_path, out_dir, drop_columns,
-      header = "auto", model_name, labels, server_csv, label_column, sweep_path, job_id;
+      header = "auto", model_name, labels, server_csv, label_column, sweep_path, job_id, store_root;
   FlagSet flags(
       g_command,
       sweep
@@ -189,8 +294,13 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
             "  locally:      strata train --local --data FILE.csv --out DIR\n"
             "                (writes DIR/" +
                 std::string(kModelFileName) +
-                ")\nThe config's fields are documented in "
-                "proto/strata/v1/train_config.proto.");
+                "), or --store ROOT --model NAME (publishes\n"
+                "                the next version of NAME into the model store ROOT)\n"
+                "  data-parallel: mpirun -np N strata train --local --data 'SHARDS*.csv' ...\n"
+                "                (each rank trains on its shards, or every N-th row of one\n"
+                "                file; rank 0 writes the model)\n"
+                "--data takes a file, a comma-separated list, a directory or a glob.\n"
+                "The config's fields are documented in proto/strata/v1/train_config.proto.");
   if (sweep) {
     flags.AddString("sweep", &sweep_path, "FILE.json", "the sweep (SweepSpec as JSON)");
     flags.AddString("job", &job_id, "ID", "follow this sweep job and print its table");
@@ -198,6 +308,8 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     flags.AddBool("local", &local, "train in this process with the core library");
     flags.AddString("out", &out_dir, "DIR",
                     "--local: directory for the model (created if missing)");
+    flags.AddString("store", &store_root, "ROOT",
+                    "--local: publish into this model store as the next version of --model");
     flags.AddBool("wait", &wait, "server: follow the job with a progress bar until it ends");
   }
   flags.AddString("data", &data_path, "FILE.csv", "training data, one record per row");
@@ -222,10 +334,11 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     std::cerr << "strata sweep: give --sweep FILE.json, or --job ID (see --help)\n";
     return kExitUsage;
   }
-  if (local ? (data_path.empty() || out_dir.empty())
+  if (local ? (data_path.empty() || out_dir.empty() == store_root.empty() ||
+               (!store_root.empty() && model_name.empty()))
             : (model_name.empty() || data_path.empty() == server_csv.empty())) {
     std::cerr << "strata " << g_command << ": "
-              << (local ? "--local needs --data and --out"
+              << (local ? "--local needs --data, and --out or --store with --model"
                         : "give --model and one of --data (upload) or --server_csv")
               << " (see --help)\n";
     return kExitUsage;
@@ -269,10 +382,33 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     }
     return TrainOnServer(global, std::move(spec), data_path, server_csv, csv, wait, quiet);
   }
-  absl::StatusOr<CsvTable> table = ReadCsvFile(data_path, csv);
+  // Under mpirun: one rank of a data-parallel training.
+  absl::StatusOr<std::unique_ptr<MpiCollective>> mpi = MpiCollective::FromEnvironment();
+  if (!mpi.ok()) return Fail(mpi.status());
+  const bool lead = *mpi == nullptr || (*mpi)->rank() == 0;
+  absl::StatusOr<std::vector<std::string>> files = DataFiles(data_path);
+  // Every rank learns whether any rank's --data matched no file.
+  const absl::Status listed =
+      *mpi == nullptr ? files.status() : AgreeOnStatus(mpi->get(), files.status());
+  Trainer::Options::RowLayout layout = Trainer::Options::RowLayout::kInterleaved;
+  std::string rank_data;
+  absl::StatusOr<CsvTable> table = !listed.ok() ? absl::StatusOr<CsvTable>(listed)
+                                   : *mpi == nullptr
+                                       ? ReadCsvFiles(*files, csv)
+                                       : ReadRankData(*files, csv, **mpi, &layout, &rank_data);
   if (!table.ok()) return Fail(table.status());
   absl::StatusOr<ClassLabels> classes = FileClassLabels(*table, config, data_path);
   if (!classes.ok()) return Fail(classes.status());
+  if (*mpi != nullptr) {
+    std::cout << absl::StrFormat("rank %d of %d (pid %d): %d rows, %s\n", (*mpi)->rank(),
+                                 (*mpi)->size(), getpid(), table->values.rows(), rank_data)
+              << std::flush;
+    // The machine's cores, shared by its ranks.
+    if (config.threads() == 0) {
+      config.set_threads(std::max(
+          1, static_cast<int>(std::thread::hardware_concurrency()) / (*mpi)->local_size()));
+    }
+  }
 
   const bool live = !quiet && isatty(STDERR_FILENO);
   Trainer::Options options;
@@ -281,9 +417,14 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   options.feature_names = table->column_names;
   options.class_names = classes->names;
   options.cancel = &g_interrupted;
+  if (*mpi != nullptr) {
+    options.collective = mpi->get();
+    options.row_layout = layout;
+  }
   // On a terminal, one live line; in a log, a line every 5 seconds at most.
   absl::Time last_line = absl::Now();
-  options.on_epoch = [live, quiet, &last_line](const TrainProgress& p) {
+  options.on_epoch = [live, quiet, lead, &last_line](const TrainProgress& p) {
+    if (!lead) return;
     if (live) {
       std::cerr << "\r\033[K" << FormatProgress(p) << std::flush;
     } else if (!quiet && absl::Now() - last_line >= absl::Seconds(5)) {
@@ -294,18 +435,21 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(options);
   if (!trainer.ok()) return Fail(trainer.status());
   const v1::TrainConfig& resolved = (*trainer)->config();
-  std::cout << absl::StrFormat("training on %d rows x %d features from %s\n", table->values.rows(),
-                               table->values.cols(), data_path)
-            << "architecture: "
-            << FormatArchitecture(ArchitectureFromConfig(resolved, options.input_dim)) << "\n"
-            << absl::StrFormat(
-                   "loss %s, scaler %s, optimizer %s lr %g, batch %d, %d pretrain epochs/layer, %d "
-                   "fine-tune epochs, seed %d\n",
-                   v1::Loss_Name(resolved.loss()), v1::ScalerKind_Name(resolved.scaler()),
-                   v1::OptimizerConfig::Kind_Name(resolved.optimizer().kind()),
-                   resolved.optimizer().learning_rate(), resolved.batch_size(),
-                   resolved.pretrain_epochs(), resolved.finetune_epochs(), resolved.seed())
-            << std::flush;
+  if (lead) {
+    std::cout
+        << absl::StrFormat("training on %d rows x %d features from %s%s\n", table->values.rows(),
+                           table->values.cols(), data_path, *mpi == nullptr ? "" : " (rank 0's)")
+        << "architecture: "
+        << FormatArchitecture(ArchitectureFromConfig(resolved, options.input_dim)) << "\n"
+        << absl::StrFormat(
+               "loss %s, scaler %s, optimizer %s lr %g, batch %d, %d pretrain epochs/layer, %d "
+               "fine-tune epochs, seed %d\n",
+               v1::Loss_Name(resolved.loss()), v1::ScalerKind_Name(resolved.scaler()),
+               v1::OptimizerConfig::Kind_Name(resolved.optimizer().kind()),
+               resolved.optimizer().learning_rate(), resolved.batch_size(),
+               resolved.pretrain_epochs(), resolved.finetune_epochs(), resolved.seed())
+        << std::flush;
+  }
 
   struct sigaction sa = {};
   sa.sa_handler = OnSigint;
@@ -313,10 +457,29 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(table->values, classes->classes);
   if (live) std::cerr << "\r\033[K" << std::flush;
   if (!model.ok()) return Fail(model.status());
+  if (*mpi != nullptr) {
+    // Every rank's checksum, for a reader of the job's log to compare (the
+    // trainer has already checked they agree).
+    std::cout << absl::StrFormat("rank %d of %d: weights crc32c %08x\n", (*mpi)->rank(),
+                                 (*mpi)->size(), WeightsChecksum((*model)->autoencoder()))
+              << std::flush;
+    if (!lead) return kExitOk;
+  }
 
-  const std::string path = absl::StrCat(out_dir, "/", kModelFileName);
-  if (absl::Status s = CreateDirectories(out_dir); !s.ok()) return Fail(s);
-  if (absl::Status s = WriteModelFile(**model, path); !s.ok()) return Fail(s);
+  std::string path;
+  if (!store_root.empty()) {
+    // As strata-server publishes: a complete version directory, renamed
+    // into place, under a number never handed out before.
+    absl::StatusOr<std::unique_ptr<ModelStore>> store = ModelStore::Create({store_root});
+    if (!store.ok()) return Fail(store.status());
+    absl::StatusOr<int64_t> version = (*store)->Publish(model_name, **model);
+    if (!version.ok()) return Fail(version.status());
+    path = (*store)->ModelFilePath(model_name, *version);
+  } else {
+    path = absl::StrCat(out_dir, "/", kModelFileName);
+    if (absl::Status s = CreateDirectories(out_dir); !s.ok()) return Fail(s);
+    if (absl::Status s = WriteModelFile(**model, path); !s.ok()) return Fail(s);
+  }
 
   const v1::TrainingSummary& summary = (*model)->info().summary;
   std::cout << "\ntraining curve:\n" << FormatCurve((*model)->info().history) << "\n";
@@ -326,7 +489,9 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     std::cout << absl::StrFormat(", validation %.6g (%d held-out rows)",
                                  summary.final_validation_loss(), summary.validation_rows());
   }
-  std::cout << "\n" << FormatReconstructionError(**model, table->values);
+  std::cout << "\n";
+  // Data-parallel, this rank holds a part of the rows only.
+  if (*mpi == nullptr) std::cout << FormatReconstructionError(**model, table->values);
   if ((*model)->classifier().has_value()) {
     const v1::ClassifierSummary& c = summary.classifier();
     std::cout << absl::StrFormat(

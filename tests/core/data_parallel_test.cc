@@ -7,6 +7,7 @@
 #include "core/trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/model_diff.h"
 #include "tests/testing/synthetic_data.h"
 #include "tests/testing/thread_collective.h"
 
@@ -66,24 +67,6 @@ Matrix Interleaved(const Matrix& data, int rank, int n) {
   return out;
 }
 
-// max |a - b| / max |a| over every parameter tensor of the served network.
-double MaxRelativeDifference(const Model& a, const Model& b) {
-  const Parameters& pa = a.autoencoder().parameters();
-  const Parameters& pb = b.autoencoder().parameters();
-  double worst = 0;
-  for (size_t l = 0; l < pa.weights.size(); ++l) {
-    for (const auto& [x, y] : {std::pair{&pa.weights[l], &pb.weights[l]}}) {
-      if (x->size() == 0) continue;
-      worst = std::max<double>(worst, (*x - *y).cwiseAbs().maxCoeff() / x->cwiseAbs().maxCoeff());
-    }
-    worst = std::max<double>(worst, (pa.biases[l] - pb.biases[l]).cwiseAbs().maxCoeff() /
-                                        std::max(pa.biases[l].cwiseAbs().maxCoeff(), 1e-6f));
-  }
-  return worst;
-}
-
-double Relative(double a, double b) { return std::abs(a - b) / std::max(std::abs(a), 1e-12); }
-
 TEST(DataParallelTest, TwoRanksTrainTheModelOneProcessTrainsWithTheSameGlobalBatch) {
   const Matrix data = testing::ManifoldData(1203, 8, 3, 5);
   const std::unique_ptr<Model> alone = TrainAlone(data, Config(64));
@@ -103,21 +86,26 @@ TEST(DataParallelTest, TwoRanksTrainTheModelOneProcessTrainsWithTheSameGlobalBat
     const Model& r1 = **ranks[1];
     // Layer-wise pretraining (2 layers x 3 epochs) and fine-tuning alike.
     EXPECT_EQ(r0.info().history.size(), alone->info().history.size());
-    EXPECT_LT(MaxRelativeDifference(*alone, r0), 1e-4);
+    EXPECT_LT(testing::MaxRelativeWeightDifference(*alone, r0), 1e-4);
     EXPECT_EQ(WeightsChecksum(r0.autoencoder()), WeightsChecksum(r1.autoencoder()));
     const v1::AnomalyCalibration& a = alone->info().calibration;
     const v1::AnomalyCalibration& b = r0.info().calibration;
-    EXPECT_LT(Relative(a.mean_squared().threshold(), b.mean_squared().threshold()), 1e-4);
-    EXPECT_LT(Relative(a.combined().threshold(), b.combined().threshold()), 1e-4);
-    EXPECT_LT(Relative(a.mean_absolute().threshold(), b.mean_absolute().threshold()), 1e-4);
+    EXPECT_LT(
+        testing::RelativeDifference(a.mean_squared().threshold(), b.mean_squared().threshold()),
+        1e-4);
+    EXPECT_LT(testing::RelativeDifference(a.combined().threshold(), b.combined().threshold()),
+              1e-4);
+    EXPECT_LT(
+        testing::RelativeDifference(a.mean_absolute().threshold(), b.mean_absolute().threshold()),
+        1e-4);
     EXPECT_TRUE(r0.info().calibration.SerializeAsString() ==
                 r1.info().calibration.SerializeAsString());
     // The scaler, the losses and the baseline cover every row.
     EXPECT_LT((alone->scaler().offset() - r0.scaler().offset()).cwiseAbs().maxCoeff(), 1e-6);
     EXPECT_LT((alone->scaler().scale() - r0.scaler().scale()).cwiseAbs().maxCoeff(), 1e-6);
     EXPECT_EQ(r0.info().summary.train_rows(), alone->info().summary.train_rows());
-    EXPECT_LT(Relative(alone->info().summary.final_validation_loss(),
-                       r0.info().summary.final_validation_loss()),
+    EXPECT_LT(testing::RelativeDifference(alone->info().summary.final_validation_loss(),
+                                          r0.info().summary.final_validation_loss()),
               1e-4);
     EXPECT_EQ(r0.info().drift_baseline.training_rows(), 1203);
     EXPECT_EQ(r0.info().drift_baseline.features(3).bin_edges_size(),
@@ -138,7 +126,7 @@ TEST(DataParallelTest, BeyondTheGatherBudgetQuantilesComeFromASampleAndTheRestFr
   ASSERT_TRUE(ranks[0].ok()) << ranks[0].status();
   ASSERT_TRUE(ranks[1].ok()) << ranks[1].status();
   const Model& r0 = **ranks[0];
-  EXPECT_LT(MaxRelativeDifference(*alone, r0), 1e-4);
+  EXPECT_LT(testing::MaxRelativeWeightDifference(*alone, r0), 1e-4);
   EXPECT_THAT(r0.info().summary.warnings(),
               ::testing::Contains(HasSubstr("every 6-th of the 3000 rows (500 rows gathered")));
   const v1::DriftBaseline& a = alone->info().drift_baseline;
