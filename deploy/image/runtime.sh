@@ -10,11 +10,16 @@
 # the binaries.
 set -euo pipefail
 
-# Packages providing the libraries of strata and strata-server (Debian 12).
+# Packages providing the libraries of strata and strata-server (Debian 12);
+# libopenmpi3 and its own (hwloc, libevent, udev): `strata train --local` is
+# data-parallel under mpirun. openmpi-bin (mpirun) and openssh-client and
+# -server: the image is also the launcher and the workers of the MPIJob in
+# deploy/k8s/training/ (Kubeflow's MPI Operator starts workers over ssh).
 RUNTIME_PACKAGES=(
   libabsl20220623 libc-ares2 libcivetweb1 libgomp1 libgrpc++1.51 libgrpc29
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libprotobuf32 libre2-9 libssl3
-  zlib1g
+  zlib1g libopenmpi3 libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7 libudev1
+  openmpi-bin openssh-client openssh-server
 )
 # In debian:bookworm-slim already (priority required).
 BASE_PACKAGES=(libc6 libgcc-s1 libstdc++6 zlib1g libzstd1 liblzma5 libbz2-1.0)

@@ -1,34 +1,42 @@
 // The Kubernetes and compose files hold together (no cluster or Docker engine
 // runs here): the promises between them are checked, and strata-server runs
 // with the very flag files the ConfigMap mounts.
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "core/model_io.h"
+#include "core/train_config.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/synthetic_data.h"
 #include "tests/testing/test_models.h"
 
 namespace strata {
 namespace {
 
-using ::testing::HasSubstr;
 using google::protobuf::Value;
+using ::testing::HasSubstr;
 using testing::ShellResult;
 
 // Every YAML document of `path`, through Debian's python3-yaml.
 std::vector<Value> Documents(const std::string& path) {
-  const ShellResult json = testing::Shell(absl::StrCat(
-      "/usr/bin/python3 -c 'import json, sys, yaml; "
-      "print(json.dumps({\"docs\": list(yaml.safe_load_all(open(sys.argv[1])))}))' ",
-      path));
+  const ShellResult json = testing::Shell(
+      absl::StrCat("/usr/bin/python3 -c 'import json, sys, yaml; "
+                   "print(json.dumps({\"docs\": list(yaml.safe_load_all(open(sys.argv[1])))}))' ",
+                   path));
   EXPECT_EQ(json.exit_code, 0) << path << ": " << json.output;
   google::protobuf::Struct parsed;
   EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json.output, &parsed).ok()) << path;
@@ -119,8 +127,8 @@ TEST_F(DeployManifestsTest, KustomizationListsEveryManifest) {
 TEST_F(DeployManifestsTest, DeploymentsProbeGrpcOutwaitTheGraceAndShareTheStore) {
   const Value* flags = Find("ConfigMap", "strata-flags");
   ASSERT_NE(flags, nullptr);
-  for (const auto& [name, flag_file] : {std::pair{"strata", "serving.flags"},
-                                        std::pair{"strata-trainer", "trainer.flags"}}) {
+  for (const auto& [name, flag_file] :
+       {std::pair{"strata", "serving.flags"}, std::pair{"strata-trainer", "trainer.flags"}}) {
     SCOPED_TRACE(name);
     const Value* d = Find("Deployment", name);
     ASSERT_NE(d, nullptr);
@@ -210,6 +218,109 @@ TEST_F(DeployManifestsTest, StrataServerRunsWithTheConfigMapFlagFiles) {
   ASSERT_GT(trainer.port(), 0);
   const ShellResult trained = trainer.Strata(train);
   EXPECT_EQ(trained.exit_code, 0) << trained.output;
+}
+
+// The first object of `kind` in `docs` (null, failing the test, if none).
+const Value* FindKind(const std::vector<Value>& docs, const std::string& kind) {
+  for (const Value& d : docs) {
+    if (d.struct_value().fields().at("kind").string_value() == kind) return &d;
+  }
+  ADD_FAILURE() << "no " << kind;
+  return nullptr;
+}
+
+TEST(MpiJobManifestTest, LaunchesOneRankPerWorkerIntoTheServingStoreAndItsCommandTrains) {
+  const std::vector<Value> docs = Documents("deploy/k8s/training/mpijob.yaml");
+  const Value* job = FindKind(docs, "MPIJob");
+  const Value* config_map = FindKind(docs, "ConfigMap");
+  ASSERT_NE(job, nullptr);
+  ASSERT_NE(config_map, nullptr);
+  EXPECT_EQ(Str(*job, "apiVersion"), "kubeflow.org/v2beta1");
+  EXPECT_EQ(Str(*job, "spec.mpiImplementation"), "OpenMPI");
+  // A rank that dies fails the job; nothing retries half a training.
+  EXPECT_EQ(Str(*job, "spec.runPolicy.backoffLimit"), "0");
+  const Value& launcher = At(*job, "spec.mpiReplicaSpecs.Launcher.template.spec");
+  const Value& worker = At(*job, "spec.mpiReplicaSpecs.Worker.template.spec");
+  std::vector<std::string> args;
+  for (const Value& a : At(launcher, "containers.0.args").list_value().values()) {
+    args.push_back(a.string_value());
+  }
+  EXPECT_EQ(Str(launcher, "containers.0.command.0"), "mpirun");
+  // One rank per worker slot.
+  ASSERT_GE(args.size(), 2u);
+  EXPECT_EQ(args[0], "-np");
+  EXPECT_EQ(std::stod(args[1]), At(*job, "spec.mpiReplicaSpecs.Worker.replicas").number_value() *
+                                    At(*job, "spec.slotsPerWorker").number_value());
+  const std::string command = absl::StrJoin(args, " ");
+  EXPECT_THAT(command, HasSubstr("strata train --local"));
+  // Workers mount the serving replicas' store where --store points, and the
+  // shards where --data points; the image's user.
+  const std::map<std::string, std::string> flag = [&] {
+    std::map<std::string, std::string> f;
+    for (size_t i = 0; i + 1 < args.size(); ++i) {
+      if (absl::StartsWith(args[i], "--")) f[args[i]] = args[i + 1];
+    }
+    return f;
+  }();
+  std::map<std::string, std::string> mounts, claims;
+  for (const Value& m : At(worker, "containers.0.volumeMounts").list_value().values()) {
+    mounts[Str(m, "name")] = Str(m, "mountPath");
+  }
+  for (const Value& v : At(worker, "volumes").list_value().values()) {
+    if (v.struct_value().fields().contains("persistentVolumeClaim")) {
+      claims[Str(v, "name")] = Str(v, "persistentVolumeClaim.claimName");
+    }
+  }
+  EXPECT_EQ(flag.at("--store"), mounts["models"]);
+  EXPECT_EQ(claims["models"], "strata-models");  // deploy/k8s/pvc.yaml's
+  EXPECT_TRUE(absl::StartsWith(flag.at("--data"), mounts["shards"] + "/")) << flag.at("--data");
+  EXPECT_EQ(Str(worker, "securityContext.runAsUser"), "10001");
+  EXPECT_EQ(Str(launcher, "securityContext.runAsUser"), "10001");
+  EXPECT_TRUE(absl::StartsWith(Str(*job, "spec.sshAuthMountPath"), "/var/lib/strata/"));
+  // sshd and the launcher's ssh agree on the port.
+  const std::string sshd = Data(*config_map, "sshd_config");
+  const std::string ssh = Data(*config_map, "ssh_config");
+  EXPECT_THAT(sshd, HasSubstr("Port 2222"));
+  EXPECT_THAT(ssh, HasSubstr("Port 2222"));
+  EXPECT_THAT(command, HasSubstr("-F /etc/strata-train/ssh_config"));
+  // The config is a TrainConfig that data-parallel training takes.
+  const std::string config_json = Data(*config_map, "config.json");
+  absl::StatusOr<v1::TrainConfig> config = ParseTrainConfigJson(config_json);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->batch_norm(), v1::BATCH_NORM_NONE);
+
+  // The launcher's command, on this machine: 2 ranks, the paths moved into
+  // a scratch directory, no ssh.
+  const std::string dir = testing::ScratchDir("mpijob_command");
+  std::system(("mkdir -p " + dir + "/shards").c_str());
+  const Matrix data = testing::ManifoldData(600, 8, 3, 2);
+  for (int s = 0; s < 2; ++s) {
+    std::ofstream out(absl::StrCat(dir, "/shards/s", s, ".csv"));
+    out << "a,b,c,d,e,f,g,h\n";
+    for (Eigen::Index r = s * 300; r < (s + 1) * 300; ++r) {
+      for (Eigen::Index c = 0; c < 8; ++c) out << (c ? "," : "") << data(r, c);
+      out << "\n";
+    }
+  }
+  std::ofstream(dir + "/config.json") << config_json;
+  // Kubernetes passes each argument as is (no shell): quote each.
+  std::string local;
+  const auto strata_at = std::find(args.begin(), args.end(), "strata");
+  ASSERT_NE(strata_at, args.end());
+  for (auto a = strata_at + 1; a != args.end(); ++a) {
+    absl::StrAppend(
+        &local, " '",
+        absl::StrReplaceAll(*a, {{mounts["shards"], dir + "/shards"},
+                                 {mounts["models"], dir + "/models"},
+                                 {"/etc/strata-train/config.json", dir + "/config.json"}}),
+        "'");
+  }
+  const ShellResult ran = testing::Shell(absl::StrCat(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe ",
+      STRATA_CLI_PATH, local));
+  ASSERT_EQ(ran.exit_code, 0) << local << "\n" << ran.output;
+  EXPECT_TRUE(ReadModelFile(dir + "/models/" + flag.at("--model") + "/1/model.strata").ok())
+      << ran.output;
 }
 
 TEST(ComposeTest, ComposeMountsFilesThatExistAndOutwaitsTheGrace) {
