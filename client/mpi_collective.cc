@@ -53,6 +53,11 @@ absl::StatusOr<std::unique_ptr<MpiCollective>> MpiCollective::FromEnvironment() 
 
 MpiCollective::~MpiCollective() { MPI_Finalize(); }
 
+void MpiCollective::Abort(int code) {
+  MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);  // MPI_Abort does not return; should it, leave anyway
+}
+
 void MpiCollective::AllReduce(absl::Span<float> values, Op op) {
   AllReduceInPieces(values, MPI_FLOAT, op);
 }

@@ -33,6 +33,8 @@ class MpiCollective : public Collective {
   void AllReduce(absl::Span<float> values, Op op) override;
   void AllReduce(absl::Span<double> values, Op op) override;
   std::vector<std::string> AllGather(absl::string_view bytes) override;
+  // Ends every rank of the job (MPI_Abort) with `code`; does not return.
+  [[noreturn]] void Abort(int code);
 
  private:
   MpiCollective(int rank, int size, int local_size)

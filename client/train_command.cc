@@ -385,6 +385,14 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   // Under mpirun: one rank of a data-parallel training.
   absl::StatusOr<std::unique_ptr<MpiCollective>> mpi = MpiCollective::FromEnvironment();
   if (!mpi.ok()) return Fail(mpi.status());
+  // A rank that fails alone must not leave the others waiting in a
+  // collective (nor block in MPI_Finalize): it ends the whole MPI job, and
+  // mpirun exits non-zero.
+  const auto fail = [&mpi](const absl::Status& status) {
+    const int code = Fail(status);
+    if (*mpi != nullptr) (*mpi)->Abort(code);
+    return code;
+  };
   const bool lead = *mpi == nullptr || (*mpi)->rank() == 0;
   absl::StatusOr<std::vector<std::string>> files = DataFiles(data_path);
   // Every rank learns whether any rank's --data matched no file.
@@ -396,9 +404,9 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
                                    : *mpi == nullptr
                                        ? ReadCsvFiles(*files, csv)
                                        : ReadRankData(*files, csv, **mpi, &layout, &rank_data);
-  if (!table.ok()) return Fail(table.status());
+  if (!table.ok()) return fail(table.status());
   absl::StatusOr<ClassLabels> classes = FileClassLabels(*table, config, data_path);
-  if (!classes.ok()) return Fail(classes.status());
+  if (!classes.ok()) return fail(classes.status());
   if (*mpi != nullptr) {
     std::cout << absl::StrFormat("rank %d of %d (pid %d): %d rows, %s\n", (*mpi)->rank(),
                                  (*mpi)->size(), getpid(), table->values.rows(), rank_data)
@@ -433,7 +441,7 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     }
   };
   absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(options);
-  if (!trainer.ok()) return Fail(trainer.status());
+  if (!trainer.ok()) return fail(trainer.status());
   const v1::TrainConfig& resolved = (*trainer)->config();
   if (lead) {
     std::cout
@@ -456,7 +464,7 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   sigaction(SIGINT, &sa, nullptr);
   absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(table->values, classes->classes);
   if (live) std::cerr << "\r\033[K" << std::flush;
-  if (!model.ok()) return Fail(model.status());
+  if (!model.ok()) return fail(model.status());
   if (*mpi != nullptr) {
     // Every rank's checksum, for a reader of the job's log to compare (the
     // trainer has already checked they agree).
@@ -471,14 +479,14 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     // As strata-server publishes: a complete version directory, renamed
     // into place, under a number never handed out before.
     absl::StatusOr<std::unique_ptr<ModelStore>> store = ModelStore::Create({store_root});
-    if (!store.ok()) return Fail(store.status());
+    if (!store.ok()) return fail(store.status());
     absl::StatusOr<int64_t> version = (*store)->Publish(model_name, **model);
-    if (!version.ok()) return Fail(version.status());
+    if (!version.ok()) return fail(version.status());
     path = (*store)->ModelFilePath(model_name, *version);
   } else {
     path = absl::StrCat(out_dir, "/", kModelFileName);
-    if (absl::Status s = CreateDirectories(out_dir); !s.ok()) return Fail(s);
-    if (absl::Status s = WriteModelFile(**model, path); !s.ok()) return Fail(s);
+    if (absl::Status s = CreateDirectories(out_dir); !s.ok()) return fail(s);
+    if (absl::Status s = WriteModelFile(**model, path); !s.ok()) return fail(s);
   }
 
   const v1::TrainingSummary& summary = (*model)->info().summary;

@@ -92,7 +92,7 @@ TEST(StrataCliTest, UsageErrorsExitWithTwo) {
   EXPECT_EQ(RunStrata("frobnicate").exit_code, 2);
   const Result missing = RunStrata("train --local --out /tmp/x");
   EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_THAT(missing.output, HasSubstr("--local needs --data and --out"));
+  EXPECT_THAT(missing.output, HasSubstr("--local needs --data, and --out or --store with --model"));
   const Result unknown = RunStrata("train --local --data a.csv --out d --epochs 3");
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_THAT(unknown.output, HasSubstr("unknown flag --epochs"));
