@@ -37,9 +37,12 @@ void AllReduceInPieces(absl::Span<T> values, MPI_Datatype type, Collective::Op o
 
 }  // namespace
 
+int MpiCollective::LaunchedRanks() {
+  return EnvInt({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"});
+}
+
 absl::StatusOr<std::unique_ptr<MpiCollective>> MpiCollective::FromEnvironment() {
-  const int launched = EnvInt({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"});
-  if (launched <= 1) return nullptr;
+  if (LaunchedRanks() <= 1) return nullptr;
   int provided = 0;
   if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
     return absl::UnavailableError("MPI_Init failed: is this mpirun's process?");

@@ -24,6 +24,9 @@ class MpiCollective : public Collective {
   // this process as one of several ranks; null when it runs alone, so that
   // plain `strata` never initialises MPI.
   static absl::StatusOr<std::unique_ptr<MpiCollective>> FromEnvironment();
+  // The ranks the launcher's environment says this process is one of (0
+  // when not started by one).
+  static int LaunchedRanks();
   ~MpiCollective() override;  // MPI_Finalize
 
   int rank() const override { return rank_; }

@@ -73,8 +73,11 @@ absl::StatusOr<ClassLabels> FileClassLabels(const CsvTable& table, const v1::Tra
 }
 
 // The CSV files of `--data`: a file, a comma-separated list, a directory
-// (its *.csv files) or a glob, in name order.
+// (its *.csv files) or a glob, in name order. A file that exists by the
+// whole name is that file, whatever characters its name holds.
 absl::StatusOr<std::vector<std::string>> DataFiles(const std::string& spec) {
+  struct stat whole;
+  if (stat(spec.c_str(), &whole) == 0 && S_ISREG(whole.st_mode)) return std::vector{spec};
   std::vector<std::string> files;
   for (absl::string_view part : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
     std::string pattern(part);
@@ -364,6 +367,12 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     config = *std::move(parsed);
   }
   if (!local) {
+    if (MpiCollective::LaunchedRanks() > 1) {
+      // Each rank would submit the same job.
+      std::cerr << "strata " << g_command
+                << ": under mpirun, train with --local (each rank trains its part)\n";
+      return kExitUsage;
+    }
     v1::TrainJobSpec spec;
     spec.set_model_name(model_name);
     *spec.mutable_config() = config;
@@ -394,6 +403,11 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     return code;
   };
   const bool lead = *mpi == nullptr || (*mpi)->rank() == 0;
+  if (*mpi != nullptr && !csv.label_column.empty()) {
+    return fail(absl::InvalidArgumentError(
+        "--label_column: class labels (a classifier head) are not trained data-parallel; "
+        "train it in one process"));
+  }
   absl::StatusOr<std::vector<std::string>> files = DataFiles(data_path);
   // Every rank learns whether any rank's --data matched no file.
   const absl::Status listed =

@@ -1,6 +1,7 @@
 #include "core/class_labels.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <utility>
 
@@ -86,15 +87,18 @@ absl::StatusOr<ClassLabels> IndexClassLabels(absl::Span<const std::string> label
       const std::string trimmed(absl::StripAsciiWhitespace(label));
       if (!trimmed.empty() && index.emplace(trimmed, 0).second) out.names.push_back(trimmed);
     }
-    std::vector<std::pair<int64_t, std::string>> numbers(out.names.size());
+    // Numbers by value: "3", "3.0" and "03" are one number.
+    std::vector<std::pair<double, std::string>> numbers(out.names.size());
     bool numeric = true;
     for (size_t i = 0; i < out.names.size() && numeric; ++i) {
       numbers[i].second = out.names[i];
-      numeric = absl::SimpleAtoi(out.names[i], &numbers[i].first);
+      numeric = absl::SimpleAtod(out.names[i], &numbers[i].first) &&
+                std::isfinite(numbers[i].first);
     }
     if (numeric) {
       std::sort(numbers.begin(), numbers.end());
-      // "1" and "01" would be two classes of one number, in no set order.
+      // "1" and "01" (or "1.0") would be two classes of one number, in no
+      // set order.
       for (size_t i = 1; i < numbers.size(); ++i) {
         if (numbers[i - 1].first == numbers[i].first) {
           return absl::InvalidArgumentError(

@@ -274,7 +274,12 @@ absl::Status ReduceDriftBaseline(Collective* ranks, const StackedAutoencoder& ne
     code->set_mean(u, mean);
     code->set_std(u, std::sqrt(std::max(0.0, sums[code_at + code_dim + u] / n - mean * mean)));
   }
-  return ValidateDriftBaseline(*b, net.input_dim(), net.code_dim());
+  // As ComputeDriftBaseline says it.
+  if (absl::Status s = ValidateDriftBaseline(*b, net.input_dim(), net.code_dim()); !s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the trained network's drift baseline is unusable: ", s.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateDriftBaseline(const v1::DriftBaseline& b, int input_dim, int code_dim) {

@@ -14,7 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "core/class_labels.h"
 #include "core/evaluation.h"
-#include "core/json_parse_error.h"
+#include "core/proto_json.h"
 #include "core/train_config.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -215,14 +215,7 @@ std::string Describe(const SweepTrialPlan& plan, int number) {
 
 absl::StatusOr<v1::SweepSpec> ParseSweepSpecJson(absl::string_view json) {
   v1::SweepSpec sweep;
-  google::protobuf::util::JsonParseOptions options;
-  options.case_insensitive_enum_parsing = true;
-  const auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), &sweep, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid sweep JSON: ", DescribeJsonParseError(json, status.message().as_string())));
-  }
+  if (absl::Status s = JsonToProto(json, "sweep", &sweep); !s.ok()) return s;
   return sweep;
 }
 

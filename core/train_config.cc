@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/class_labels.h"
-#include "core/json_parse_error.h"
 #include "core/proto_json.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -60,16 +59,7 @@ absl::Status ResolveOptimizer(v1::OptimizerConfig* o) {
 
 absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json) {
   v1::TrainConfig config;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  options.case_insensitive_enum_parsing = true;
-  const auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), &config, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid training config JSON: ",
-                     DescribeJsonParseError(json, status.message().as_string())));
-  }
+  if (absl::Status s = JsonToProto(json, "training config", &config); !s.ok()) return s;
   // A field given as [] reads as left out, which would quietly pick its
   // default: refuse it, as an explicit 0 is refused.
   google::protobuf::Struct fields;

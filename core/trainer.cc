@@ -699,12 +699,16 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   }
   if (absl::Status s = AgreeOnStatus(ranks, batch); !s.ok()) return s;
   if (ranks != nullptr) {
-    // Refused alike on every rank: the config is the same everywhere.
-    if (!classes.empty()) {
-      return absl::InvalidArgumentError(
-          "class labels (a classifier head) are not trained data-parallel: train it in one "
-          "process");
+    // Labels are each rank's own: any rank's refuse them on every rank.
+    if (absl::Status s = AgreeOnStatus(
+            ranks, classes.empty() ? absl::OkStatus()
+                                   : absl::InvalidArgumentError(
+                                         "class labels (a classifier head) are not trained "
+                                         "data-parallel: train it in one process"));
+        !s.ok()) {
+      return s;
     }
+    // Refused alike on every rank: the config is the same everywhere.
     if (config_.batch_norm() != v1::BATCH_NORM_NONE) {
       return absl::InvalidArgumentError(
           "batch_norm: the ranks' batch statistics would differ, so data-parallel training "
@@ -909,6 +913,13 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   info.config.mutable_anomaly()->set_ensemble_size(ensemble_size);
   info.history = std::move(history);
   v1::TrainingSummary& summary = info.summary;
+  if (ranks != nullptr && unsupervised && !config_.anomaly().has_ensemble_size() &&
+      DefaultEnsembleSize(rows, options_.input_dim) > 1) {
+    summary.add_warnings(absl::StrFormat(
+        "anomaly.ensemble_size: data-parallel training trained one network, where one process "
+        "would have trained %d by default (the ENSEMBLE score needs them)",
+        DefaultEnsembleSize(rows, options_.input_dim)));
+  }
   summary.set_train_rows(rows - val_rows);
   summary.set_validation_rows(val_rows);
   summary.set_epochs(epochs_done);
@@ -972,13 +983,16 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   }
   info.drift_baseline = *std::move(baseline);
   const double percentile = config_.anomaly().threshold_percentile();
-  const double above = static_cast<double>(rows) * (100 - percentile) / 100;
+  // The rows the thresholds came from (a sample of them, data-parallel
+  // beyond the gather budget).
+  const int64_t calibrated = calibration_rows.rows();
+  const double above = static_cast<double>(calibrated) * (100 - percentile) / 100;
   if (percentile < 100 && above < kMinRowsAboveThreshold) {
     summary.add_warnings(absl::StrFormat(
         "weak calibration: the p%g threshold rests on %.1f of the %d training rows above it "
         "(fewer than %g); train on more rows, or lower anomaly.threshold_percentile, for a "
         "firmer one",
-        percentile, above, rows, kMinRowsAboveThreshold));
+        percentile, above, calibrated, kMinRowsAboveThreshold));
   }
   if (ranks != nullptr) {
     // Every rank must hold the same weights; a difference would be a bug,

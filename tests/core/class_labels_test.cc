@@ -64,6 +64,13 @@ TEST(ClassLabelsTest, TooFewClassesOrLabelsAreRefused) {
               HasSubstr("row 1: class 'say \\\"y\\\"' has a comma, a quote"));
   EXPECT_THAT(IndexClassLabels(std::vector<std::string>{"1", "2", "01"}, {}).status().message(),
               HasSubstr("are the number 1 written two ways"));
+  // By value, not by integer text alone: a float column's "3.0" is "3".
+  EXPECT_THAT(IndexClassLabels(std::vector<std::string>{"3", "3.0", "4"}, {}).status().message(),
+              HasSubstr("'3' and '3.0' are the number 3 written two ways"));
+  // Decimals order by value.
+  const auto decimals = IndexClassLabels(std::vector<std::string>{"0.5", "10", "2.5"}, {});
+  ASSERT_TRUE(decimals.ok()) << decimals.status();
+  EXPECT_THAT(decimals->names, ::testing::ElementsAre("0.5", "2.5", "10"));
 }
 
 }  // namespace

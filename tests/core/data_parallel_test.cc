@@ -111,6 +111,10 @@ TEST(DataParallelTest, TwoRanksTrainTheModelOneProcessTrainsWithTheSameGlobalBat
     EXPECT_EQ(r0.info().drift_baseline.features(3).bin_edges_size(),
               alone->info().drift_baseline.features(3).bin_edges_size());
     EXPECT_EQ(r0.info().config.anomaly().ensemble_size(), 1);
+    // One process would have trained 5 networks by default: said, not silent.
+    EXPECT_EQ(alone->info().config.anomaly().ensemble_size(), 5);
+    EXPECT_THAT(r0.info().summary.warnings(),
+                ::testing::Contains(HasSubstr("would have trained 5 by default")));
   }
 }
 

@@ -142,6 +142,25 @@ TEST(MpiTrainE2eTest, TwoRanksTrainOneProcessesModelAndRankZeroPublishesIt) {
   EXPECT_NE(mixed.exit_code, 0);
   EXPECT_THAT(mixed.output, HasSubstr("rank 1's data has the columns x0,x1"));
   EXPECT_EQ(access((dir + "/mixed/model.strata").c_str(), F_OK), -1);
+
+  // Class labels are refused on every rank, and so is a server job (each
+  // rank would submit one).
+  const testing::ShellResult labels = testing::Shell(absl::StrCat(
+      kMpirun, Strata(absl::StrCat("train --local --quiet --data ", dir, "/all.csv --out ", dir,
+                                   "/labels --label_column c7"))));
+  EXPECT_NE(labels.exit_code, 0);
+  EXPECT_THAT(labels.output, HasSubstr("--label_column: class labels"));
+  const testing::ShellResult remote = testing::Shell(
+      absl::StrCat(kMpirun, Strata(absl::StrCat("train --model m --data ", dir, "/all.csv"))));
+  EXPECT_NE(remote.exit_code, 0);
+  EXPECT_THAT(remote.output, HasSubstr("under mpirun, train with --local"));
+
+  // A file whose name holds glob or list characters is that file.
+  std::system(("cp " + dir + "/all.csv '" + dir + "/runs[1],b.csv'").c_str());
+  const testing::ShellResult odd = testing::Shell(
+      Strata(absl::StrCat("train --local --quiet --data '", dir, "/runs[1],b.csv' --out ", dir,
+                          "/odd --config ", Config(dir, 64))));
+  EXPECT_EQ(odd.exit_code, 0) << odd.output;
 }
 
 TEST(MpiTrainE2eTest, ARankThatDiesFailsTheJobAndNothingIsPublished) {
