@@ -72,35 +72,6 @@ absl::StatusOr<ClassLabels> FileClassLabels(const CsvTable& table, const v1::Tra
   return classes;
 }
 
-// The CSV files of `--data`: a file, a comma-separated list, a directory
-// (its *.csv files) or a glob, in name order. A file that exists by the
-// whole name is that file, whatever characters its name holds.
-absl::StatusOr<std::vector<std::string>> DataFiles(const std::string& spec) {
-  struct stat whole;
-  if (stat(spec.c_str(), &whole) == 0 && S_ISREG(whole.st_mode)) return std::vector{spec};
-  std::vector<std::string> files;
-  for (absl::string_view part : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
-    std::string pattern(part);
-    struct stat st;
-    if (stat(pattern.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) pattern += "/*.csv";
-    if (pattern.find_first_of("*?[") == std::string::npos) {
-      files.push_back(pattern);
-      continue;
-    }
-    glob_t matches = {};
-    const int rc = glob(pattern.c_str(), 0, nullptr, &matches);
-    if (rc == 0) {
-      for (size_t k = 0; k < matches.gl_pathc; ++k) files.emplace_back(matches.gl_pathv[k]);
-    }
-    globfree(&matches);
-    if (rc != 0) {
-      return absl::NotFoundError(absl::StrCat("--data ", part, ": no file matches"));
-    }
-  }
-  if (files.empty()) return absl::InvalidArgumentError("--data names no file");
-  return files;
-}
-
 // The rows of `files` one after another; every file must have the first's
 // columns, by name.
 absl::StatusOr<CsvTable> ReadCsvFiles(const std::vector<std::string>& files,
@@ -408,7 +379,10 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
         "--label_column: class labels (a classifier head) are not trained data-parallel; "
         "train it in one process"));
   }
-  absl::StatusOr<std::vector<std::string>> files = DataFiles(data_path);
+  absl::StatusOr<std::vector<std::string>> files = ListDataFiles(data_path);
+  if (!files.ok()) {
+    files = absl::Status(files.status().code(), absl::StrCat("--data ", files.status().message()));
+  }
   // Every rank learns whether any rank's --data matched no file.
   const absl::Status listed =
       *mpi == nullptr ? files.status() : AgreeOnStatus(mpi->get(), files.status());

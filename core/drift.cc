@@ -194,7 +194,8 @@ absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder&
 }
 
 absl::Status ReduceDriftBaseline(Collective* ranks, const StackedAutoencoder& net,
-                                 const Scaler& scaler, const Matrix& raw, v1::DriftBaseline* b) {
+                                 const Scaler& scaler, const Eigen::Ref<const Matrix>& raw,
+                                 v1::DriftBaseline* b) {
   const int features = b->features_size();
   const int code_dim = b->code().mean_size();
   const std::vector<double> error_edges(b->reconstruction_error().histogram_edges().begin(),
@@ -247,9 +248,11 @@ absl::Status ReduceDriftBaseline(Collective* ranks, const StackedAutoencoder& ne
     }
   }
   if (absl::Status s = AgreeOnStatus(ranks, local); !s.ok()) return s;
-  ranks->AllReduce(absl::MakeSpan(sums), Collective::Op::kSum);
-  ranks->AllReduce(absl::MakeSpan(lo), Collective::Op::kMin);
-  ranks->AllReduce(absl::MakeSpan(hi), Collective::Op::kMax);
+  if (ranks != nullptr) {
+    ranks->AllReduce(absl::MakeSpan(sums), Collective::Op::kSum);
+    ranks->AllReduce(absl::MakeSpan(lo), Collective::Op::kMin);
+    ranks->AllReduce(absl::MakeSpan(hi), Collective::Op::kMax);
+  }
   const double n = sums[0];
   b->set_training_rows(static_cast<int64_t>(n));
   for (int c = 0; c < features; ++c) {

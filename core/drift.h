@@ -88,15 +88,17 @@ absl::StatusOr<v1::DriftBaseline> ComputeDriftBaseline(const StackedAutoencoder&
                                                        const v1::AnomalyCalibration& calibration,
                                                        const BaselineClasses& classes = {});
 
-// For data-parallel training, whose baseline came from a gathered sample of
-// the ranks' rows: sets its counts, sums, minima and maxima to those of
-// every rank's rows (`raw`: this rank's), by reductions: training_rows, each
+// For a baseline that came from a sample of the rows (data-parallel
+// training's gathered sample, or every k-th row of a row file): sets its
+// counts, sums, minima and maxima to those of all rows, in one pass over
+// `raw` in order (with `ranks`: this rank's rows, then by reductions over
+// every rank's; null: one process): training_rows, each
 // feature's bin shares, mean, std, min and max, the error histogram's
 // shares, mean and max, and the code's means and stds. Quantile edges and
 // percentiles stay the sample's. Every rank gets the same baseline.
 // FailedPrecondition naming the rank's row for a non-finite value.
 absl::Status ReduceDriftBaseline(Collective* ranks, const StackedAutoencoder& net,
-                                 const Scaler& scaler, const Matrix& raw,
+                                 const Scaler& scaler, const Eigen::Ref<const Matrix>& raw,
                                  v1::DriftBaseline* baseline);
 
 // The invariants a DriftMonitor relies on, for a baseline from a model file

@@ -18,45 +18,59 @@ double UsableScale(double spread, double magnitude) {
 
 }  // namespace
 
-absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Matrix& data, Collective* ranks) {
+absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Eigen::Ref<const Matrix>& data,
+                                   Collective* ranks) {
   const int dim = static_cast<int>(data.cols());
   if (kind == v1::IDENTITY) return Identity(dim);
   if (kind != v1::STANDARD && kind != v1::MINMAX) {
     return absl::InvalidArgumentError(absl::StrCat("unknown scaler kind ", kind));
   }
   const bool distributed = ranks != nullptr && ranks->size() > 1;
-  if (absl::Status s = AgreeOnStatus(
-          ranks, data.allFinite()
-                     ? absl::OkStatus()
-                     : absl::InvalidArgumentError("cannot fit a scaler on non-finite data"));
-      !s.ok()) {
-    return s;
-  }
   // Per column: minimum, maximum and sum (accumulated in double: float sums
   // over many rows lose the mean), then the sum of squared deviations from
   // the mean of every rank's rows: the same two passes as in one process.
-  std::vector<double> lo(dim), hi(dim), sum(dim), rows = {static_cast<double>(data.rows())};
-  for (int c = 0; c < dim; ++c) {
-    const auto col = data.col(c).cast<double>();
-    lo[c] = data.rows() ? col.minCoeff() : std::numeric_limits<double>::infinity();
-    hi[c] = data.rows() ? col.maxCoeff() : -std::numeric_limits<double>::infinity();
-    sum[c] = col.sum();
+  // Each pass reads the rows in order, a block at a time, so that rows
+  // mapped from a file larger than memory are read from disk twice at most.
+  constexpr Eigen::Index kBlock = 4096;
+  Eigen::Array<double, 1, Eigen::Dynamic> lo =
+      Eigen::Array<double, 1, Eigen::Dynamic>::Constant(dim, std::numeric_limits<double>::infinity());
+  Eigen::Array<double, 1, Eigen::Dynamic> hi = -lo,
+                                            total = Eigen::Array<double, 1, Eigen::Dynamic>::Zero(dim);
+  bool finite = true;
+  for (Eigen::Index start = 0; start < data.rows() && finite; start += kBlock) {
+    const auto block = data.middleRows(start, std::min(kBlock, data.rows() - start));
+    finite = block.allFinite();
+    const Eigen::Array<double, Eigen::Dynamic, Eigen::Dynamic> b = block.cast<double>().array();
+    lo = lo.min(b.colwise().minCoeff());
+    hi = hi.max(b.colwise().maxCoeff());
+    total += b.colwise().sum();
   }
+  if (absl::Status s = AgreeOnStatus(
+          ranks, finite ? absl::OkStatus()
+                        : absl::InvalidArgumentError("cannot fit a scaler on non-finite data"));
+      !s.ok()) {
+    return s;
+  }
+  std::vector<double> rows = {static_cast<double>(data.rows())};
   if (distributed) {
-    ranks->AllReduce(absl::MakeSpan(lo), Collective::Op::kMin);
-    ranks->AllReduce(absl::MakeSpan(hi), Collective::Op::kMax);
-    ranks->AllReduce(absl::MakeSpan(sum), Collective::Op::kSum);
+    ranks->AllReduce(absl::MakeSpan(lo.data(), dim), Collective::Op::kMin);
+    ranks->AllReduce(absl::MakeSpan(hi.data(), dim), Collective::Op::kMax);
+    ranks->AllReduce(absl::MakeSpan(total.data(), dim), Collective::Op::kSum);
     ranks->AllReduce(absl::MakeSpan(rows), Collective::Op::kSum);
   }
   const double n = rows[0];
   if (n < 1) return absl::InvalidArgumentError("cannot fit a scaler on zero rows");
-  std::vector<double> squares(dim, 0.0);
+  Eigen::Array<double, 1, Eigen::Dynamic> squares =
+      Eigen::Array<double, 1, Eigen::Dynamic>::Zero(dim);
   if (kind == v1::STANDARD) {
-    for (int c = 0; c < dim; ++c) {
-      squares[c] = (data.col(c).cast<double>().array() - sum[c] / n).square().sum();
+    const Eigen::Array<double, 1, Eigen::Dynamic> mean = total / n;
+    for (Eigen::Index start = 0; start < data.rows(); start += kBlock) {
+      const auto block = data.middleRows(start, std::min(kBlock, data.rows() - start));
+      squares += (block.cast<double>().array().rowwise() - mean).square().colwise().sum();
     }
-    if (distributed) ranks->AllReduce(absl::MakeSpan(squares), Collective::Op::kSum);
+    if (distributed) ranks->AllReduce(absl::MakeSpan(squares.data(), dim), Collective::Op::kSum);
   }
+  const std::vector<double> sum(total.data(), total.data() + dim);
   RowVector offset(dim), scale(dim);
   for (int c = 0; c < dim; ++c) {
     const double magnitude = std::max(std::abs(lo[c]), std::abs(hi[c]));

@@ -29,7 +29,9 @@ class Scaler {
   // would scale to infinity. With `ranks` (data-parallel training), `data`
   // is this rank's rows and the fit is over every rank's, by reductions:
   // the scaler one process would fit on all of them.
-  static absl::StatusOr<Scaler> Fit(v1::ScalerKind kind, const Matrix& data,
+  // Reads the rows in order, twice at most (rows mapped from a file larger
+  // than memory are read from disk that often).
+  static absl::StatusOr<Scaler> Fit(v1::ScalerKind kind, const Eigen::Ref<const Matrix>& data,
                                     Collective* ranks = nullptr);
   // An identity scaler for `dim` features.
   static Scaler Identity(int dim);

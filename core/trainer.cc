@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <new>
 #include <numeric>
@@ -126,16 +127,105 @@ SupervisedEvaluation EvaluateSupervised(const StackedAutoencoder& net, const Cla
   return e;
 }
 
+// The rows of a training set in the network's input units, fetched by
+// position: a matrix's rows (in memory), or rows `index` of the raw data (a
+// row file's mapping), scaled as they are fetched and encoded through the
+// frozen layers below the one being pretrained, so that no copy of the
+// whole set is held. Cheap to copy; refers to what it was made from.
+class RowSet {
+ public:
+  explicit RowSet(const Matrix& rows)
+      : data_(rows.data()), rows_(rows.rows()), cols_(rows.cols()), stride_(rows.cols()) {}
+  RowSet(const Eigen::Ref<const Matrix>& raw, const Scaler* scaler, const std::vector<int>* index)
+      : data_(raw.data()),
+        rows_(static_cast<Eigen::Index>(index->size())),
+        cols_(raw.cols()),
+        stride_(raw.outerStride()),
+        scaler_(scaler),
+        index_(index) {}
+  // These rows encoded through `encoder`'s first layer, as fetched.
+  RowSet Through(const StackedAutoencoder* encoder) const {
+    RowSet through = *this;
+    through.encoders_.push_back(encoder);
+    return through;
+  }
+  Eigen::Index rows() const { return rows_; }
+  Eigen::Index cols() const {
+    return encoders_.empty() ? cols_ : encoders_.back()->layer_out(0);
+  }
+  void Fetch(const int* positions, Eigen::Index n, Matrix* out) const {
+    out->resize(n, cols_);
+    for (Eigen::Index i = 0; i < n; ++i) CopyRow(positions[i], out->row(i).data());
+    Finish(out);
+  }
+  void FetchRange(Eigen::Index begin, Eigen::Index n, Matrix* out) const {
+    out->resize(n, cols_);
+    for (Eigen::Index i = 0; i < n; ++i) CopyRow(begin + i, out->row(i).data());
+    Finish(out);
+  }
+  // All of the rows, in memory.
+  Matrix Materialize() const {
+    Matrix all;
+    FetchRange(0, rows_, &all);
+    return all;
+  }
+
+ private:
+  void CopyRow(Eigen::Index position, float* out) const {
+    const Eigen::Index row = index_ != nullptr ? (*index_)[position] : position;
+    std::memcpy(out, data_ + row * stride_, sizeof(float) * static_cast<size_t>(cols_));
+  }
+  void Finish(Matrix* out) const {
+    if (scaler_ != nullptr) *out = scaler_->Transform(*out);
+    for (const StackedAutoencoder* encoder : encoders_) *out = encoder->Encode(*out, 1);
+  }
+
+  const float* data_;
+  Eigen::Index rows_, cols_, stride_;
+  const Scaler* scaler_ = nullptr;
+  const std::vector<int>* index_ = nullptr;
+  std::vector<const StackedAutoencoder*> encoders_;
+};
+
 // Loss over a whole set, in chunks to bound the memory of the forward pass.
-double EvaluateLoss(const StackedAutoencoder& net, const Matrix& x, v1::Loss loss) {
+double EvaluateLoss(const StackedAutoencoder& net, const RowSet& x, v1::Loss loss) {
   constexpr Eigen::Index kChunk = 4096;
   double sum = 0;
+  Matrix chunk;
   for (Eigen::Index start = 0; start < x.rows(); start += kChunk) {
     const Eigen::Index n = std::min(kChunk, x.rows() - start);
-    const Matrix chunk = x.middleRows(start, n);
+    x.FetchRange(start, n, &chunk);
     sum += DataLoss<float>(loss, net.Reconstruct(chunk), chunk) * static_cast<double>(n);
   }
   return sum / static_cast<double>(x.rows());
+}
+
+// Shuffles `order` (positions 0 .. n-1) for an epoch. With `block_rows`
+// (rows mapped from a file larger than memory), in blocks of that many
+// consecutive positions: the blocks in a random order, taken
+// kShuffleWindowBlocks at a time, the rows of each such window shuffled
+// together. An epoch then reads the file a block at a time instead of a row
+// at a time, and batches still mix rows from far apart. A set of one window
+// or less is shuffled row by row, as without blocks.
+void ShuffleOrder(int64_t block_rows, std::mt19937_64* rng, std::vector<int>* order) {
+  const int64_t n = static_cast<int64_t>(order->size());
+  if (block_rows <= 0 || n <= block_rows * static_cast<int64_t>(kShuffleWindowBlocks)) {
+    std::shuffle(order->begin(), order->end(), *rng);
+    return;
+  }
+  std::vector<int64_t> blocks(static_cast<size_t>((n + block_rows - 1) / block_rows));
+  std::iota(blocks.begin(), blocks.end(), 0);
+  std::shuffle(blocks.begin(), blocks.end(), *rng);
+  order->clear();
+  for (size_t w = 0; w < blocks.size(); w += kShuffleWindowBlocks) {
+    const size_t window_start = order->size();
+    for (size_t b = w; b < std::min(blocks.size(), w + kShuffleWindowBlocks); ++b) {
+      for (int64_t p = blocks[b] * block_rows; p < std::min(n, (blocks[b] + 1) * block_rows); ++p) {
+        order->push_back(static_cast<int>(p));
+      }
+    }
+    std::shuffle(order->begin() + static_cast<std::ptrdiff_t>(window_start), order->end(), *rng);
+  }
 }
 
 // Where this rank's rows sit among every rank's (the order one process
@@ -162,7 +252,7 @@ void SumOverRanks(Collective* ranks, absl::Span<double> values) {
 }
 
 // EvaluateLoss over every rank's rows of a set (`x`: this rank's).
-double GlobalLoss(Collective* ranks, const StackedAutoencoder& net, const Matrix& x,
+double GlobalLoss(Collective* ranks, const StackedAutoencoder& net, const RowSet& x,
                   v1::Loss loss) {
   if (ranks == nullptr) return EvaluateLoss(net, x, loss);
   double sums[2] = {x.rows() ? EvaluateLoss(net, x, loss) * static_cast<double>(x.rows()) : 0.0,
@@ -175,6 +265,8 @@ double GlobalLoss(Collective* ranks, const StackedAutoencoder& net, const Matrix
 // rank holds out the first `val_rows`; this rank keeps its own of each
 // split, the training rows in their global order. positions[p] is the
 // local training row of global training position p (-1: another rank's).
+// With `train` and `val` null, the rows are not gathered (the indices are
+// the split).
 void SplitOwnedRows(const Matrix& scaled, const RowMap& map, int64_t val_rows, std::mt19937_64* rng,
                     Matrix* train, Matrix* val, std::vector<int>* train_idx,
                     std::vector<int>* val_idx, std::vector<int>* positions) {
@@ -196,14 +288,37 @@ void SplitOwnedRows(const Matrix& scaled, const RowMap& map, int64_t val_rows, s
     const int64_t l = map.Local(perm[static_cast<size_t>(i)]);
     if (l >= 0) val_idx->push_back(static_cast<int>(l));
   }
+  if (train == nullptr) return;
   const Matrix none(0, scaled.cols());
   *train = GatherRows(scaled, none, *train_idx);
   *val = GatherRows(scaled, none, *val_idx);
 }
 
+// SplitRows over the indices of two sets (rows of the data), for rows that
+// are not in memory: the validation indices sorted, so that evaluating them
+// reads the data in order.
+void SplitIndices(const std::vector<int>& top, const std::vector<int>& bottom, int val_rows,
+                  std::mt19937_64* rng, std::vector<int>* train, std::vector<int>* val) {
+  std::vector<int> perm(top.size() + bottom.size());
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), *rng);
+  const auto row = [&](int p) {
+    return static_cast<size_t>(p) < top.size() ? top[static_cast<size_t>(p)]
+                                               : bottom[static_cast<size_t>(p) - top.size()];
+  };
+  val->clear();
+  train->clear();
+  for (size_t i = 0; i < perm.size(); ++i) {
+    (i < static_cast<size_t>(val_rows) ? val : train)->push_back(row(perm[i]));
+  }
+  std::sort(train->begin(), train->end());
+  std::sort(val->begin(), val->end());
+}
+
 // Every rank's rows with global index a multiple of `stride`, in global
 // order, on every rank (`data`: this rank's).
-Matrix GatherEveryRank(Collective* ranks, const RowMap& map, const Matrix& data, int64_t stride) {
+Matrix GatherEveryRank(Collective* ranks, const RowMap& map, const Eigen::Ref<const Matrix>& data,
+                       int64_t stride) {
   std::string mine;
   for (int64_t l = 0; l < data.rows(); ++l) {
     const int64_t g = map.Global(l);
@@ -234,14 +349,16 @@ absl::Status Diverged(absl::string_view what, v1::EpochRecord::Phase phase, int 
       "); lower optimizer.learning_rate or set grad_clip_norm"));
 }
 
-// BCE targets must lie in [0, 1]; names the first raw value that does not.
-absl::Status CheckUnitRange(const Matrix& scaled, const Matrix& raw) {
+// BCE targets must lie in [0, 1]; names the first raw value that does not
+// (`scaled`: rows first_row, ... of the data, and `raw` those rows).
+absl::Status CheckUnitRange(const Matrix& scaled, const Eigen::Ref<const Matrix>& raw,
+                            Eigen::Index first_row = 0) {
   if (scaled.minCoeff() >= 0.0f && scaled.maxCoeff() <= 1.0f) return absl::OkStatus();
   for (Eigen::Index r = 0; r < scaled.rows(); ++r) {
     for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
       if (scaled(r, c) < 0.0f || scaled(r, c) > 1.0f) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "training data row ", r, ", column ", c, ": ", raw(r, c),
+            "training data row ", first_row + r, ", column ", c, ": ", raw(r, c),
             " is outside [0, 1] after scaling; BCE needs inputs in [0, 1] (use scaler minmax)"));
       }
     }
@@ -274,14 +391,19 @@ class PhaseRunner {
     ClassifierHead* head;
     const std::vector<int>* train_classes;  // One per row of `train`.
     const std::vector<int>* val_classes;    // One per row of `val`.
+    const Matrix* val;                      // `val`'s rows.
   };
+
+  // Shuffles in blocks of this many rows (see ShuffleOrder). Default 0: row
+  // by row.
+  void set_shuffle_block_rows(int64_t rows) { shuffle_block_rows_ = rows; }
 
   // With `supervised`, trains the head (and the network, unless
   // objective.frozen_encoder) on the supervised objective; the rows go in
   // without noise. Data-parallel, `positions` maps every rank's training
   // rows to this rank's rows of `train` (see SplitOwnedRows); null: all of
   // `train`'s rows are the training rows.
-  absl::Status Run(StackedAutoencoder* net, const Matrix& train, const Matrix& val,
+  absl::Status Run(StackedAutoencoder* net, const RowSet& train, const RowSet& val,
                    const ObjectiveOptions& objective, int epochs, v1::EpochRecord::Phase phase,
                    int layer, const Supervised* supervised = nullptr,
                    const std::vector<int>* positions = nullptr);
@@ -303,6 +425,7 @@ class PhaseRunner {
   const int epochs_planned_;
   std::vector<v1::EpochRecord>* history_;
   std::vector<float> reduce_buffer_;
+  int64_t shuffle_block_rows_ = 0;
 };
 
 void PhaseRunner::AverageOverRanks(const std::vector<ParameterBlock<float>>& grads,
@@ -340,7 +463,7 @@ void PhaseRunner::AddNoise(Matrix* batch) {
   }
 }
 
-absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, const Matrix& val,
+absl::Status PhaseRunner::Run(StackedAutoencoder* net, const RowSet& train, const RowSet& val,
                               const ObjectiveOptions& objective, int epochs,
                               v1::EpochRecord::Phase phase, int layer, const Supervised* supervised,
                               const std::vector<int>* positions) {
@@ -417,7 +540,7 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
               o.final_learning_rate() + (o.learning_rate() - o.final_learning_rate()) *
                                             (1 + std::cos(kPi * (epoch - 1) / epochs)) / 2));
     }
-    std::shuffle(order.begin(), order.end(), *rng_);
+    ShuffleOrder(shuffle_block_rows_, rng_, &order);
     double loss_sum = 0;
     Eigen::Index trained_rows = 0;
     for (Eigen::Index start = 0; start < rows; start += batch_size) {
@@ -438,8 +561,7 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
         if (l >= 0) batch_rows.push_back(l);
       }
       const Eigen::Index mine = static_cast<Eigen::Index>(batch_rows.size());
-      clean.resize(mine, train.cols());
-      for (Eigen::Index i = 0; i < mine; ++i) clean.row(i) = train.row(batch_rows[i]);
+      train.Fetch(batch_rows.data(), mine, &clean);
       input = clean;
       if (supervised != nullptr) {
         batch_classes.resize(static_cast<size_t>(n));
@@ -493,7 +615,7 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const Matrix& train, cons
     record.set_train_loss(loss_sum / static_cast<double>(std::max<Eigen::Index>(trained_rows, 1)));
     if (has_val && supervised != nullptr) {
       const SupervisedEvaluation e = EvaluateSupervised(
-          *net, *supervised->head, val, *supervised->val_classes,
+          *net, *supervised->head, *supervised->val, *supervised->val_classes,
           objective.frozen_encoder ? 0 : objective.reconstruction_weight, objective.loss);
       record.set_validation_loss(e.objective);
       record.set_validation_accuracy(e.accuracy);
@@ -602,8 +724,9 @@ absl::StatusOr<ClassifierHead> TrainHead(
   // Its own seed, so that the head starts the same whatever came before.
   ClassifierHead head =
       ClassifierHead::Create(net->code_dim(), num_classes, config.seed() ^ 0x5eed'c1a55ULL);
-  PhaseRunner::Supervised task{&head, &train_classes, &val_classes};
-  if (absl::Status s = runner->Run(net, labelled_train, labelled_val, supervised, sc.epochs(),
+  PhaseRunner::Supervised task{&head, &train_classes, &val_classes, &labelled_val};
+  if (absl::Status s = runner->Run(net, RowSet(labelled_train), RowSet(labelled_val), supervised,
+                                   sc.epochs(),
                                    v1::EpochRecord::SUPERVISED, 0, &task);
       !s.ok()) {
     return s;
@@ -676,28 +799,51 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(Options options) {
   return std::unique_ptr<Trainer>(new Trainer(std::move(options), *std::move(config)));
 }
 
+int64_t DefaultShuffleBlockRows(int input_dim) {
+  return std::max<int64_t>(1, kShuffleBlockBytes / (int64_t{4} * std::max(input_dim, 1)));
+}
+
 absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data,
                                                       absl::Span<const int> classes) {
+  absl::Status batch = CheckBatch(data, options_.input_dim);
+  if (!batch.ok()) {
+    batch = absl::Status(batch.code(), absl::StrCat("training data: ", batch.message()));
+  }
   // Eigen reports allocation failure by throwing; no exception leaves core.
   try {
-    return TrainOrThrow(data, classes);
+    return TrainOrThrow(data, &data, classes, batch);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("training ran out of memory");
   }
 }
 
-absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
-                                                             absl::Span<const int> classes) {
+absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const RowFile& file) {
+  // Its values were checked finite when converted; the scaler's pass
+  // refuses any that are not.
+  const absl::Status columns =
+      file.rows().cols() == options_.input_dim
+          ? absl::OkStatus()
+          : absl::InvalidArgumentError(absl::StrCat(file.path(), " has ", file.rows().cols(),
+                                                    " columns; the trainer takes ",
+                                                    options_.input_dim));
+  try {
+    return TrainOrThrow(file.rows(), nullptr, {}, columns);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("training ran out of memory");
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<const Matrix>& data,
+                                                             const Matrix* in_memory,
+                                                             absl::Span<const int> classes,
+                                                             const absl::Status& checked) {
   const Clock::time_point start = Clock::now();
+  const bool mapped = in_memory == nullptr;
   // Data-parallel when more than one rank takes part.
   Collective* const ranks = options_.collective != nullptr && options_.collective->size() > 1
                                 ? options_.collective
                                 : nullptr;
-  absl::Status batch = CheckBatch(data, options_.input_dim);
-  if (!batch.ok()) {
-    batch = absl::Status(batch.code(), absl::StrCat("training data: ", batch.message()));
-  }
-  if (absl::Status s = AgreeOnStatus(ranks, batch); !s.ok()) return s;
+  if (absl::Status s = AgreeOnStatus(ranks, checked); !s.ok()) return s;
   if (ranks != nullptr) {
     // Labels are each rank's own: any rank's refuse them on every rank.
     if (absl::Status s = AgreeOnStatus(
@@ -787,15 +933,31 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   Matrix train, val;
   std::vector<int> train_idx, val_idx;  // The data rows each split took.
   std::vector<int> positions;           // Data-parallel: see SplitOwnedRows.
-  {
+  if (mapped) {
+    // No copy: the sets are indices into the mapping, scaled as fetched.
+    if (config_.loss() == v1::BCE) {
+      constexpr Eigen::Index kBlock = 4096;
+      absl::Status range = absl::OkStatus();
+      for (Eigen::Index at = 0; at < data.rows() && range.ok(); at += kBlock) {
+        const auto raw = data.middleRows(at, std::min(kBlock, data.rows() - at));
+        range = CheckUnitRange(scaler->Transform(raw), raw, at);
+      }
+      if (absl::Status s = AgreeOnStatus(ranks, range); !s.ok()) return s;
+    }
+    SplitOwnedRows(Matrix(0, data.cols()), map, val_rows, &rng, nullptr, nullptr, &train_idx,
+                   &val_idx, &positions);
+    std::sort(val_idx.begin(), val_idx.end());
+  } else {
     // Scoped so that the scaled copy is freed once split: training holds the
     // data twice at most (raw, and scaled train + validation rows).
-    const Matrix scaled = scaler->Transform(data);
+    const Matrix scaled = scaler->Transform(*in_memory);
     if (config_.loss() == v1::BCE) {
       if (absl::Status s = AgreeOnStatus(ranks, CheckUnitRange(scaled, data)); !s.ok()) return s;
     }
     SplitOwnedRows(scaled, map, val_rows, &rng, &train, &val, &train_idx, &val_idx, &positions);
   }
+  const RowSet train_set = mapped ? RowSet(data, &*scaler, &train_idx) : RowSet(train);
+  const RowSet val_set = mapped ? RowSet(data, &*scaler, &val_idx) : RowSet(val);
 
   const v1::Architecture arch = ArchitectureFromConfig(config_, options_.input_dim);
   absl::StatusOr<StackedAutoencoder> net = StackedAutoencoder::Create(arch, config_.seed());
@@ -818,15 +980,23 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   std::vector<v1::EpochRecord> history;
   PhaseRunner runner(config_, options_, &rng, start, &epochs_done, planned, &history, ranks,
                      ranks != nullptr ? &row_rng : nullptr);
+  const int64_t block_rows = options_.shuffle_block_rows > 0 ? options_.shuffle_block_rows
+                             : mapped ? DefaultShuffleBlockRows(options_.input_dim)
+                                      : 0;
+  runner.set_shuffle_block_rows(block_rows);
   const std::vector<int>* const owned = ranks != nullptr ? &positions : nullptr;
 
   // Layer-wise pretraining, then fine-tuning, of one network; each network
   // of the ensemble goes through the same.
   // `positions`: data-parallel, as PhaseRunner::Run takes them.
-  const auto fit = [&](StackedAutoencoder* net, PhaseRunner& runner, const Matrix& train,
-                       const Matrix& val, const std::vector<int>* positions) -> absl::Status {
+  // Mapped, the codes of the layers below are computed batch by batch
+  // rather than held.
+  const auto fit = [&](StackedAutoencoder* net, PhaseRunner& runner, const RowSet& train,
+                       const RowSet& val, const std::vector<int>* positions) -> absl::Status {
     if (config_.pretrain_epochs() > 0) {
-      Matrix layer_train = train, layer_val = val;
+      RowSet layer_train = train, layer_val = val;
+      Matrix codes_train, codes_val;            // in memory: the layer's input
+      std::deque<StackedAutoencoder> frozen;  // mapped: the layers below
       for (int m = 0; m < depth; ++m) {
         absl::StatusOr<StackedAutoencoder> shallow = ShallowFor(*net, m);
         if (!shallow.ok()) return shallow.status();
@@ -845,9 +1015,19 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
         deep->weights[mirror] = shallow->parameters().weights[1];
         deep->biases[m] = shallow->parameters().biases[0];
         deep->biases[mirror] = shallow->parameters().biases[1];
-        if (m + 1 < depth) {
-          layer_train = shallow->Encode(layer_train, 1);
-          if (layer_val.rows() > 0) layer_val = shallow->Encode(layer_val, 1);
+        if (m + 1 < depth && mapped) {
+          frozen.push_back(*std::move(shallow));
+          layer_train = layer_train.Through(&frozen.back());
+          layer_val = layer_val.Through(&frozen.back());
+        } else if (m + 1 < depth) {
+          Matrix next = shallow->Encode(layer_train.Materialize(), 1);
+          codes_train = std::move(next);
+          layer_train = RowSet(codes_train);
+          if (layer_val.rows() > 0) {
+            next = shallow->Encode(layer_val.Materialize(), 1);
+            codes_val = std::move(next);
+            layer_val = RowSet(codes_val);
+          }
         }
       }
     }
@@ -857,7 +1037,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
     }
     return absl::OkStatus();
   };
-  if (absl::Status s = fit(&*net, runner, train, val, owned); !s.ok()) return s;
+  if (absl::Status s = fit(&*net, runner, train_set, val_set, owned); !s.ok()) return s;
 
   // The ensemble's other networks: seeds seed + 1, ..., each with its own
   // validation split of the same rows drawn with its seed, so that they
@@ -881,9 +1061,20 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
     std::vector<v1::EpochRecord> other_history;
     PhaseRunner other_runner(config_, quiet, &other_rng, start, &other_epochs, planned,
                              &other_history);
+    other_runner.set_shuffle_block_rows(block_rows);
     Matrix other_train, other_val;
-    SplitRows(train, val, val_rows, &other_rng, &other_train, &other_val);
-    if (absl::Status s = fit(&*other, other_runner, other_train, other_val, nullptr); !s.ok()) {
+    std::vector<int> other_train_idx, other_val_idx;
+    if (mapped) {
+      SplitIndices(train_idx, val_idx, val_rows, &other_rng, &other_train_idx, &other_val_idx);
+    } else {
+      SplitRows(train, val, val_rows, &other_rng, &other_train, &other_val);
+    }
+    const RowSet other_train_set =
+        mapped ? RowSet(data, &*scaler, &other_train_idx) : RowSet(other_train);
+    const RowSet other_val_set =
+        mapped ? RowSet(data, &*scaler, &other_val_idx) : RowSet(other_val);
+    if (absl::Status s = fit(&*other, other_runner, other_train_set, other_val_set, nullptr);
+        !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("ensemble network ", m + 1, ": ", s.message()));
     }
     others.push_back(*std::move(other));
@@ -923,13 +1114,13 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   summary.set_train_rows(rows - val_rows);
   summary.set_validation_rows(val_rows);
   summary.set_epochs(epochs_done);
-  summary.set_final_train_loss(GlobalLoss(ranks, *net, train, config_.loss()));
+  summary.set_final_train_loss(GlobalLoss(ranks, *net, train_set, config_.loss()));
   if (val_rows > 0) {
-    summary.set_final_validation_loss(GlobalLoss(ranks, *net, val, config_.loss()));
+    summary.set_final_validation_loss(GlobalLoss(ranks, *net, val_set, config_.loss()));
   }
   summary.set_mean_reconstruction_mse(config_.loss() == v1::MSE
                                           ? summary.final_train_loss()
-                                          : GlobalLoss(ranks, *net, train, v1::MSE));
+                                          : GlobalLoss(ranks, *net, train_set, v1::MSE));
   if (!std::isfinite(summary.final_train_loss()) ||
       !std::isfinite(summary.mean_reconstruction_mse()) ||
       (val_rows > 0 && !std::isfinite(summary.final_validation_loss()))) {
@@ -938,15 +1129,23 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
   }
   // Data-parallel: calibration and the baseline run on every rank's rows
   // (or every stride-th of them) gathered in their global order, on every
-  // rank; the baseline's counts, sums and ranges then cover all rows.
+  // rank; mapped, on every stride-th row. The baseline's counts, sums and
+  // ranges then cover all rows.
   Matrix gathered;
   int64_t stride = 1;
-  if (ranks != nullptr) {
+  if (ranks != nullptr || mapped) {
     const int64_t budget = std::max<int64_t>(options_.gathered_values / options_.input_dim, 1);
     stride = (map.global + budget - 1) / budget;
-    gathered = GatherEveryRank(ranks, map, data, stride);
   }
-  const Matrix& calibration_rows = ranks != nullptr ? gathered : data;
+  if (ranks != nullptr) {
+    gathered = GatherEveryRank(ranks, map, data, stride);
+  } else if (mapped) {
+    gathered.resize((data.rows() + stride - 1) / stride, data.cols());
+    for (Eigen::Index r = 0; r < gathered.rows(); ++r) gathered.row(r) = data.row(r * stride);
+  }
+  // In memory in one process, the rows themselves (no copy).
+  const Matrix& calibration_rows =
+      ranks != nullptr || mapped ? gathered : *in_memory;
   // A rank must not leave a collective the others wait in: data-parallel,
   // cancelling is agreed on between steps, and the last check below.
   const std::atomic<bool>* const cancel = ranks != nullptr ? nullptr : options_.cancel;
@@ -973,9 +1172,9 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Matrix& data,
     }
     summary.add_warnings(absl::StrFormat(
         "calibration thresholds and drift bin edges come from every %d-th of the %d rows (%d "
-        "rows gathered from %d ranks); the drift baseline's shares, moments and ranges cover "
-        "all rows",
-        stride, rows, calibration_rows.rows(), map.size));
+        "rows%s); the drift baseline's shares, moments and ranges cover all rows",
+        stride, rows, calibration_rows.rows(),
+        ranks != nullptr ? absl::StrCat(" gathered from ", map.size, " ranks") : ""));
   }
   if (absl::Status s = AgreeOnStatus(ranks, CheckCancel(options_.cancel, "the drift baseline"));
       !s.ok()) {

@@ -33,6 +33,7 @@
 #include "core/collective.h"
 #include "core/matrix.h"
 #include "core/model.h"
+#include "core/row_file.h"
 #include "strata/v1/model.pb.h"
 #include "strata/v1/train_config.pb.h"
 
@@ -86,7 +87,14 @@ class Trainer {
     // row (a bounded sample, for thresholds, percentiles and bin edges),
     // with the baseline's counts, sums, minima and maxima over all rows by
     // reductions. Default: 2^24 (64 MB on each rank).
+    // Train(const RowFile&) calibrates the same way, on every k-th row of
+    // the file beyond this many values.
     int64_t gathered_values = int64_t{1} << 24;
+    // Each epoch shuffles the training rows in blocks of this many (see
+    // DefaultShuffleBlockRows). Default 0: Train(const Matrix&) shuffles
+    // row by row, Train(const RowFile&) in blocks of
+    // DefaultShuffleBlockRows(input_dim).
+    int64_t shuffle_block_rows = 0;
   };
 
   // Validates the config against the input width (InvalidArgument naming the field).
@@ -104,9 +112,24 @@ class Trainer {
   absl::StatusOr<std::unique_ptr<Model>> Train(const Matrix& data,
                                                absl::Span<const int> classes = {});
 
+  // Trains on a row file's rows, which need not fit in memory: the model
+  // Train would give on the same rows, but holding no copy of them. The
+  // training and validation splits are lists of row numbers; each batch's
+  // rows are read from the mapping and scaled as they are used (and, while
+  // pretraining, encoded through the layers below). Each epoch visits the
+  // rows in shuffled blocks (shuffle_block_rows), so that a file larger
+  // than the page cache is read a block, not a row, at a time. The scaler
+  // and the drift baseline's counts, sums and ranges are streaming passes
+  // over all rows; thresholds, percentiles and bin edges come from every
+  // k-th row within gathered_values. No class labels.
+  absl::StatusOr<std::unique_ptr<Model>> Train(const RowFile& file);
+
  private:
-  absl::StatusOr<std::unique_ptr<Model>> TrainOrThrow(const Matrix& data,
-                                                      absl::Span<const int> classes);
+  // `in_memory`: `data` itself, when it is a Matrix (null: mapped rows).
+  absl::StatusOr<std::unique_ptr<Model>> TrainOrThrow(const Eigen::Ref<const Matrix>& data,
+                                                      const Matrix* in_memory,
+                                                      absl::Span<const int> classes,
+                                                      const absl::Status& checked);
 
   Trainer(Options options, v1::TrainConfig config)
       : options_(std::move(options)), config_(std::move(config)) {}
@@ -114,6 +137,13 @@ class Trainer {
   const Options options_;
   const v1::TrainConfig config_;
 };
+
+// Rows in one shuffle block of a row file: 1 MiB of them (at least one).
+// An epoch takes the blocks in a random order, kShuffleWindowBlocks at a
+// time, and shuffles the rows of each such window (64 MiB) together.
+inline constexpr int64_t kShuffleBlockBytes = int64_t{1} << 20;
+inline constexpr size_t kShuffleWindowBlocks = 64;
+int64_t DefaultShuffleBlockRows(int input_dim);
 
 // CRC32C of every parameter of `net`: ranks of a data-parallel training
 // compare theirs (and print it) to show they hold the same weights.

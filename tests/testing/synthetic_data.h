@@ -3,7 +3,9 @@
 #define STRATA_TESTS_TESTING_SYNTHETIC_DATA_H_
 
 #include <cstdint>
+#include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/matrix.h"
@@ -55,6 +57,25 @@ inline Blobs GaussianBlobs(int rows, int cols, int classes, uint64_t seed, doubl
     blobs.rows.row(r) += centres.row(r % classes);
   }
   return blobs;
+}
+
+// `rows` as CSV text under a header c0, c1, ..., each value printed so that
+// it parses back to the same float.
+inline std::string CsvText(const Matrix& rows) {
+  std::string out;
+  for (Eigen::Index c = 0; c < rows.cols(); ++c) {
+    out += (c ? ",c" : "c") + std::to_string(c);
+  }
+  out += "\n";
+  char cell[32];
+  for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+    for (Eigen::Index c = 0; c < rows.cols(); ++c) {
+      std::snprintf(cell, sizeof(cell), c ? ",%.9g" : "%.9g", rows(r, c));
+      out += cell;
+    }
+    out += "\n";
+  }
+  return out;
 }
 
 }  // namespace strata::testing
