@@ -2,6 +2,7 @@
 // `strata SUBCOMMAND --help` describes one.
 #include <cstdlib>
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ constexpr char kUsage[] =
     "Run 'strata SUBCOMMAND --help' for its flags.\n"
     "Exit codes: 0 ok, 1 failed (reason on stderr), 2 usage error, 130 interrupted.\n";
 
+int Run(const strata::cli::GlobalFlags& global, const std::string& command,
+        const std::vector<std::string>& args);
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,6 +69,23 @@ int main(int argc, char** argv) {
   }
   const std::string command = words[*i];
   const std::vector<std::string> args(words.begin() + *i + 1, words.end());
+  // Out of memory anywhere (a CSV too large to read whole, a batch too
+  // large to hold) is a failure with a reason, not an abort.
+  try {
+    return Run(global, command, args);
+  } catch (const std::bad_alloc&) {
+    std::cerr << "strata " << command
+              << ": out of memory (for training data larger than memory: strata train --local "
+                 "--mapped)\n";
+    return kExitFailure;
+  }
+}
+
+namespace {
+
+int Run(const strata::cli::GlobalFlags& global, const std::string& command,
+        const std::vector<std::string>& args) {
+  using namespace strata::cli;
   if (command == "train") return RunTrain(global, args);
   if (command == "sweep") return RunSweep(global, args);
   if (command == "encode") return RunEncode(global, args);
@@ -90,3 +111,5 @@ int main(int argc, char** argv) {
   std::cerr << "strata: unknown subcommand '" << command << "'\n\n" << kUsage;
   return kExitUsage;
 }
+
+}  // namespace

@@ -25,6 +25,7 @@
 #include "core/csv_reader.h"
 #include "core/file_util.h"
 #include "core/model_io.h"
+#include "core/row_file.h"
 #include "core/sweep.h"
 #include "core/train_config.h"
 #include "core/trainer.h"
@@ -248,9 +249,10 @@ namespace {
 // flags, and for a sweep its spec.
 int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& args, bool sweep) {
   g_command = sweep ? "sweep" : "train";
-  bool local = false, quiet = false, wait = sweep;
-  std::string data_path, config_path, out_dir, drop_columns,
-      header = "auto", model_name, labels, server_csv, label_column, sweep_path, job_id, store_root;
+  bool local = false, quiet = false, wait = sweep, mapped = false;
+  int calibration_values = 1 << 24;
+  std::string data_path, config_path, out_dir, drop_columns, header = "auto", model_name, labels,
+      server_csv, label_column, sweep_path, job_id, store_root, row_cache;
   FlagSet flags(
       g_command,
       sweep
@@ -273,6 +275,9 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
                 "  data-parallel: mpirun -np N strata train --local --data 'SHARDS*.csv' ...\n"
                 "                (each rank trains on its shards, or every N-th row of one\n"
                 "                file; rank 0 writes the model)\n"
+                "  larger than memory: strata train --local --mapped --data DIR ...\n"
+                "                (converts the shards once into a row file next to them and\n"
+                "                trains from it memory-mapped; each shard must fit in memory)\n"
                 "--data takes a file, a comma-separated list, a directory or a glob.\n"
                 "The config's fields are documented in proto/strata/v1/train_config.proto.");
   if (sweep) {
@@ -284,6 +289,14 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
                     "--local: directory for the model (created if missing)");
     flags.AddString("store", &store_root, "ROOT",
                     "--local: publish into this model store as the next version of --model");
+    flags.AddBool("mapped", &mapped,
+                  "--local: train from a binary row file memory-mapped, for data larger than "
+                  "memory (converted from --data once, reused while the shards are unchanged)");
+    flags.AddString("row_cache", &row_cache, "DIR",
+                    "--mapped: directory for the row file; default: next to the first shard");
+    flags.AddInt("calibration_values", &calibration_values,
+                 "--mapped or under mpirun: thresholds, percentiles and drift bin edges from "
+                 "every k-th row when the rows hold more values than this (default 2^24, 64 MB)");
     flags.AddBool("wait", &wait, "server: follow the job with a progress bar until it ends");
   }
   flags.AddString("data", &data_path, "FILE.csv", "training data, one record per row");
@@ -306,6 +319,23 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   }
   if (sweep && sweep_path.empty()) {
     std::cerr << "strata sweep: give --sweep FILE.json, or --job ID (see --help)\n";
+    return kExitUsage;
+  }
+  if (calibration_values < 1) {
+    std::cerr << "strata " << g_command << ": --calibration_values must be at least 1\n";
+    return kExitUsage;
+  }
+  if (mapped && !local) {
+    std::cerr << "strata " << g_command << ": --mapped goes with --local (see --help)\n";
+    return kExitUsage;
+  }
+  if (!mapped && !row_cache.empty()) {
+    std::cerr << "strata " << g_command << ": --row_cache goes with --mapped (see --help)\n";
+    return kExitUsage;
+  }
+  if (mapped && !label_column.empty()) {
+    std::cerr << "strata " << g_command
+              << ": --mapped keeps no class labels: train with --label_column from memory\n";
     return kExitUsage;
   }
   if (local ? (data_path.empty() || out_dir.empty() == store_root.empty() ||
@@ -388,16 +418,41 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
       *mpi == nullptr ? files.status() : AgreeOnStatus(mpi->get(), files.status());
   Trainer::Options::RowLayout layout = Trainer::Options::RowLayout::kInterleaved;
   std::string rank_data;
-  absl::StatusOr<CsvTable> table = !listed.ok() ? absl::StatusOr<CsvTable>(listed)
-                                   : *mpi == nullptr
-                                       ? ReadCsvFiles(*files, csv)
-                                       : ReadRankData(*files, csv, **mpi, &layout, &rank_data);
+  // --mapped: the rows stay in the row file; `table` holds the column names.
+  std::unique_ptr<RowFile> row_file;
+  absl::StatusOr<CsvTable> table = CsvTable();
+  if (mapped) {
+    if (*mpi != nullptr) {
+      return fail(absl::InvalidArgumentError(
+          "--mapped trains in one process; under mpirun, give each rank shards that fit in its "
+          "memory"));
+    }
+    if (!listed.ok()) return fail(listed);
+    RowFile::Source source;
+    source.files = *files;
+    source.csv = csv;
+    source.cache_dir = row_cache;
+    absl::StatusOr<std::unique_ptr<RowFile>> opened = RowFile::FromCsv(source);
+    if (!opened.ok()) return fail(opened.status());
+    row_file = *std::move(opened);
+    table->column_names = row_file->column_names();
+    std::cout << absl::StrFormat("%s %s (%d shards)\n",
+                                 row_file->converted() ? "converted --data into" : "mapping",
+                                 row_file->path(), files->size())
+              << std::flush;
+  } else {
+    table = !listed.ok()     ? absl::StatusOr<CsvTable>(listed)
+            : *mpi == nullptr ? ReadCsvFiles(*files, csv)
+                              : ReadRankData(*files, csv, **mpi, &layout, &rank_data);
+  }
   if (!table.ok()) return fail(table.status());
+  const Eigen::Index data_rows = mapped ? row_file->rows().rows() : table->values.rows();
+  const Eigen::Index data_cols = mapped ? row_file->rows().cols() : table->values.cols();
   absl::StatusOr<ClassLabels> classes = FileClassLabels(*table, config, data_path);
   if (!classes.ok()) return fail(classes.status());
   if (*mpi != nullptr) {
     std::cout << absl::StrFormat("rank %d of %d (pid %d): %d rows, %s\n", (*mpi)->rank(),
-                                 (*mpi)->size(), getpid(), table->values.rows(), rank_data)
+                                 (*mpi)->size(), getpid(), data_rows, rank_data)
               << std::flush;
     // The machine's cores, shared by its ranks.
     if (config.threads() == 0) {
@@ -409,7 +464,8 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   const bool live = !quiet && isatty(STDERR_FILENO);
   Trainer::Options options;
   options.config = config;
-  options.input_dim = static_cast<int>(table->values.cols());
+  options.input_dim = static_cast<int>(data_cols);
+  options.gathered_values = calibration_values;
   options.feature_names = table->column_names;
   options.class_names = classes->names;
   options.cancel = &g_interrupted;
@@ -433,8 +489,8 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   const v1::TrainConfig& resolved = (*trainer)->config();
   if (lead) {
     std::cout
-        << absl::StrFormat("training on %d rows x %d features from %s%s\n", table->values.rows(),
-                           table->values.cols(), data_path, *mpi == nullptr ? "" : " (rank 0's)")
+        << absl::StrFormat("training on %d rows x %d features from %s%s\n", data_rows, data_cols,
+                           data_path, *mpi == nullptr ? "" : " (rank 0's)")
         << "architecture: "
         << FormatArchitecture(ArchitectureFromConfig(resolved, options.input_dim)) << "\n"
         << absl::StrFormat(
@@ -450,7 +506,8 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   struct sigaction sa = {};
   sa.sa_handler = OnSigint;
   sigaction(SIGINT, &sa, nullptr);
-  absl::StatusOr<std::unique_ptr<Model>> model = (*trainer)->Train(table->values, classes->classes);
+  absl::StatusOr<std::unique_ptr<Model>> model =
+      mapped ? (*trainer)->Train(*row_file) : (*trainer)->Train(table->values, classes->classes);
   if (live) std::cerr << "\r\033[K" << std::flush;
   if (!model.ok()) return fail(model.status());
   if (*mpi != nullptr) {
@@ -487,7 +544,7 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   }
   std::cout << "\n";
   // Data-parallel, this rank holds a part of the rows only.
-  if (*mpi == nullptr) std::cout << FormatReconstructionError(**model, table->values);
+  if (*mpi == nullptr && !mapped) std::cout << FormatReconstructionError(**model, table->values);
   if ((*model)->classifier().has_value()) {
     const v1::ClassifierSummary& c = summary.classifier();
     std::cout << absl::StrFormat(

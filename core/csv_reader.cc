@@ -1,6 +1,7 @@
 #include "core/csv_reader.h"
 
 #include <cmath>
+#include <new>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -169,13 +170,22 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
 }
 
 absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path, const CsvOptions& options) {
-  absl::StatusOr<std::string> text = ReadFileToString(path);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<CsvTable> table = ParseCsv(*text, options);
-  if (!table.ok()) {
-    return absl::Status(table.status().code(), absl::StrCat(path, ": ", table.status().message()));
+  // The text and its values are held whole: a file larger than the
+  // process's memory fails here (no exception leaves core).
+  try {
+    absl::StatusOr<std::string> text = ReadFileToString(path);
+    if (!text.ok()) return text.status();
+    absl::StatusOr<CsvTable> table = ParseCsv(*text, options);
+    if (!table.ok()) {
+      return absl::Status(table.status().code(),
+                          absl::StrCat(path, ": ", table.status().message()));
+    }
+    return table;
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(path, ": out of memory reading it (strata train --local --mapped trains from "
+                           "data larger than memory)"));
   }
-  return table;
 }
 
 }  // namespace strata
