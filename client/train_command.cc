@@ -305,7 +305,8 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   flags.AddString("model", &model_name, "NAME", "server: the model to publish a new version of");
   flags.AddString("labels", &labels, "A,B", "server: labels to point at the new version");
   flags.AddString("server_csv", &server_csv, "PATH",
-                  "server: train on this CSV under the server's --data_root (no upload)");
+                  "server: train on this CSV file, directory of shards or glob under the "
+                  "server's --data_root (no upload; may be larger than the server's memory)");
   flags.AddString("drop_columns", &drop_columns, "A,B", "CSV columns to leave out, e.g. a label");
   flags.AddString("label_column", &label_column, "NAME",
                   "a column of class labels (empty cell: unlabelled row): also train a "

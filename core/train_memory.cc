@@ -1,6 +1,7 @@
 #include "core/train_memory.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -30,9 +31,12 @@ constexpr double kMaxGaussianRows = 100000;
 }  // namespace
 
 TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input_dim,
-                                      int64_t rows) {
+                                      int64_t rows, bool mapped) {
   const double d = input_dim;
   const double r = static_cast<double>(rows);
+  // Mapped (Trainer::Train(const RowFile&)): calibration on every k-th row
+  // within Trainer::Options::gathered_values' default.
+  const double calibrated = mapped ? std::min(r, std::ceil(kMappedSampleValues / d)) : r;
   std::vector<double> widths = {d};  // input, h1 ... code
   for (int w : resolved.encoder_widths()) widths.push_back(w);
   const double k = widths.back();
@@ -67,7 +71,11 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
   // baseline's), and the train + validation rows; pretraining adds the
   // codes of each layer and the layer below's.
   double data = 3 * r * d;
-  if (resolved.pretrain_epochs() > 0) {
+  if (mapped) {
+    // The rows stay in the file: each network's split and shuffle order
+    // (three ints a row), and the calibration's sample.
+    data = 3 * r * (EnsembleSize(resolved, rows, input_dim) > 1 ? 2 : 1) + calibrated * d;
+  } else if (resolved.pretrain_epochs() > 0) {
     double pair = 0;
     for (size_t i = 1; i < widths.size(); ++i) pair = std::max(pair, widths[i - 1] + widths[i]);
     data += r * pair;
@@ -93,10 +101,11 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
   // The ensemble score adds every network's codes, a scaled copy of the
   // rows, one sorted column and the knots, and each network's precision,
   // twice.
-  const double sample = std::min(r, kMaxGaussianRows);
+  const double c = calibrated;
+  const double sample = std::min(c, kMaxGaussianRows);
   m.calibration_bytes =
-      Saturate(4 * r * k + 8 * 4 * sample * k + 8 * 5 * k * k + 4 * 6 * r + 4 * 2 * k * k +
-               4 * (networks * r * k + r * d + r + d * kMaxTailKnots) +
+      Saturate(4 * c * k + 8 * 4 * sample * k + 8 * 5 * k * k + 4 * 6 * c + 4 * 2 * k * k +
+               4 * (networks * c * k + c * d + c + d * kMaxTailKnots) +
                4 * 2 * networks * k * k);
   return m;
 }

@@ -37,8 +37,12 @@ struct TrainingMemory {
 };
 
 // REQUIRES: `resolved` came from ResolveTrainConfig for `input_dim`;
-// rows >= 0. Saturates at INT64_MAX rather than overflowing.
-TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input_dim, int64_t rows);
+// rows >= 0. Saturates at INT64_MAX rather than overflowing. `mapped`: the
+// rows are a RowFile's (Trainer::Train(const RowFile&)), held as row
+// numbers only, calibrated on a sample of kMappedSampleValues.
+TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input_dim, int64_t rows,
+                                      bool mapped = false);
+inline constexpr double kMappedSampleValues = 1 << 24;
 
 // ResourceExhausted, with the estimate and the flag, when it exceeds
 // `limit_bytes` (> 0; 0 means no limit).

@@ -34,7 +34,11 @@ ABSL_FLAG(int, drift_max_features, 20,
           "replica's window) and with fleet-wide drift counters (the first N, input order).");
 ABSL_FLAG(std::string, model_root, "", "Model store: <model_root>/<name>/<version>/. Required.");
 ABSL_FLAG(std::string, data_root, "",
-          "Directory that TrainJob csv_path is confined to; empty refuses CSV paths.");
+          "Directory that TrainJob csv_path (a CSV file, a directory of shards or a glob) is "
+          "confined to; empty refuses CSV paths.");
+ABSL_FLAG(std::string, row_cache_dir, "",
+          "Directory for the row files that TrainJobs on CSV data under --data_root train from "
+          "(one per set of shards, made once); empty: next to the first shard.");
 ABSL_FLAG(absl::Duration, poll_interval, absl::Seconds(2),
           "How often to look for new, changed or removed versions in the store.");
 ABSL_FLAG(std::string, version_policy, "latest",
@@ -50,7 +54,9 @@ ABSL_FLAG(int, max_concurrent_jobs, 1,
           "Training jobs running at once; more wait in a queue. 0: this replica serves only and "
           "refuses TrainJobs (FAILED_PRECONDITION), for serving replicas beside one trainer.");
 ABSL_FLAG(int64_t, max_train_values, int64_t{1} << 28,
-          "Largest training set accepted, in float values (rows x columns).");
+          "Largest training set held in memory, in float values (rows x columns): inline and "
+          "uploaded rows, and csv_path data with a label column. Other csv_path data trains "
+          "from a row file on disk, limited by disk.");
 ABSL_FLAG(std::string, max_job_memory, "auto",
           "Largest estimated peak memory of one training job (e.g. 8GiB); larger jobs are "
           "refused with RESOURCE_EXHAUSTED and the estimate. auto: half the memory this process "
@@ -132,6 +138,7 @@ int main(int argc, char** argv) {
   options.address = absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
   options.model_root = absl::GetFlag(FLAGS_model_root);
   options.data_root = absl::GetFlag(FLAGS_data_root);
+  options.row_cache_dir = absl::GetFlag(FLAGS_row_cache_dir);
   options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
   options.version_policy = *policy;
   options.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);

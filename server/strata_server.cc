@@ -80,6 +80,7 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   job_options.registry = s->registry_.get();
   job_options.max_concurrent_jobs = options.max_concurrent_jobs;
   job_options.data_root = options.data_root;
+  job_options.row_cache_dir = options.row_cache_dir;
   job_options.max_train_values = options.max_train_values;
   job_options.max_job_memory_bytes = options.max_job_memory_bytes;
   job_options.max_queued_values = options.max_queued_train_values;

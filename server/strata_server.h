@@ -50,6 +50,9 @@ class StrataServer {
     // Directory that TrainJob CSV paths are confined to. Default: none
     // (CSV paths refused).
     std::string data_root;
+    // Where row files of CSV training data go (TrainJobManager::Options).
+    // Default empty: next to the first shard.
+    std::string row_cache_dir;
     // Store polling. Default 2 s.
     absl::Duration poll_interval = absl::Seconds(2);
     // Versions served per model. Default: the latest.

@@ -33,8 +33,8 @@ bool IsTerminalState(v1::TrainJob::State s) {
   return s == v1::TrainJob::SUCCEEDED || s == v1::TrainJob::FAILED || s == v1::TrainJob::CANCELLED;
 }
 
-absl::StatusOr<std::string> TrainJobManager::ResolveDataPath(const std::string& data_root,
-                                                             const std::string& path) {
+absl::StatusOr<std::vector<std::string>> TrainJobManager::ResolveDataPath(
+    const std::string& data_root, const std::string& path) {
   if (data_root.empty()) {
     return absl::FailedPreconditionError(
         "this server takes no CSV paths (start it with --data_root to allow them)");
@@ -63,16 +63,24 @@ absl::StatusOr<std::string> TrainJobManager::ResolveDataPath(const std::string& 
   }
   const std::string root = root_buf;
   const std::string joined = absl::StrCat(root, "/", path);
-  if (realpath(joined.c_str(), path_buf) == nullptr) {
+  absl::StatusOr<std::vector<std::string>> files = ListDataFiles(joined);
+  if (!files.ok()) {
     return absl::NotFoundError(
-        absl::StrCat("csv_path '", path, "' does not exist under --data_root"));
+        absl::StrCat("csv_path '", path, "' matches no file under --data_root"));
   }
-  const std::string resolved = path_buf;
-  if (!absl::StartsWith(resolved, root + "/")) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("csv_path '", path, "' leads outside --data_root"));
+  for (std::string& file : *files) {
+    if (realpath(file.c_str(), path_buf) == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "csv_path '", path, "': ", file.substr(root.size() + 1),
+          " does not exist under --data_root"));
+    }
+    file = path_buf;
+    if (!absl::StartsWith(file, root + "/")) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("csv_path '", path, "' leads outside --data_root"));
+    }
   }
-  return resolved;
+  return files;
 }
 
 absl::StatusOr<std::unique_ptr<TrainJobManager>> TrainJobManager::Create(Options options) {
@@ -177,9 +185,16 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
     for (const SweepTrialPlan& plan : sweep->plans) configs.push_back(&plan.config);
   }
   if (!inline_rows) {
-    absl::StatusOr<std::string> path = ResolveDataPath(options_.data_root, data.csv_path);
-    if (!path.ok()) return path.status();
-    data.csv_path = *path;
+    absl::StatusOr<std::vector<std::string>> files =
+        ResolveDataPath(options_.data_root, data.csv_path);
+    if (!files.ok()) return files.status();
+    if (!spec.label_column().empty() && files->size() > 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.label_column: csv_path '", data.csv_path, "' names ", files->size(),
+          " files; class labels are read from one file, in memory"));
+    }
+    data.csv_files = *std::move(files);
+    data.csv_path = data.csv_files[0];
   }
   for (size_t i = 0; i < configs.size(); ++i) {
     const std::string where = sweep ? absl::StrCat("spec.sweep trial ", i + 1, ": ") : "";
@@ -200,7 +215,7 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
     } else {
       // Its width and rows are known once read: until then, the config's
       // share as for one column, and the file's text, which is read whole.
-      s = CheckCsvMemory(*resolved, data.csv_path);
+      s = CheckCsvMemory(*resolved, data.csv_files, spec.label_column().empty());
     }
     if (!s.ok()) return absl::Status(s.code(), absl::StrCat(where, s.message()));
   }
@@ -295,13 +310,20 @@ void TrainJobManager::ReleaseUpload(int64_t values) {
 }
 
 absl::Status TrainJobManager::CheckCsvMemory(const v1::TrainConfig& resolved,
-                                             const std::string& path) const {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("cannot read the size of ", path));
+                                             const std::vector<std::string>& files,
+                                             bool mapped) const {
+  int64_t largest = 0;
+  for (const std::string& path : files) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) {
+      return absl::NotFoundError(absl::StrCat("cannot read the size of ", path));
+    }
+    largest = std::max<int64_t>(largest, st.st_size);
   }
-  TrainingMemory memory = EstimateTrainingMemory(resolved, 1, 0);
-  memory.data_bytes += st.st_size;
+  TrainingMemory memory = EstimateTrainingMemory(resolved, 1, 0, mapped);
+  // Each file's text is read whole (mapped: one shard at a time, into the
+  // row file).
+  memory.data_bytes += largest;
   return CheckTrainingMemory(memory, options_.max_job_memory_bytes);
 }
 
@@ -516,6 +538,40 @@ absl::Status TrainJobManager::LoadData(Job* job) {
   job->loaded = true;
   const v1::TrainJobSpec& spec = job->spec;
   std::vector<std::string> names(spec.feature_names().begin(), spec.feature_names().end());
+  if (!job->data.csv_files.empty() && spec.label_column().empty()) {
+    // Converted once into a row file and trained from it mapped: limited by
+    // disk, not by --max_train_values.
+    RowFile::Source source;
+    source.files = job->data.csv_files;
+    source.csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
+    source.cache_dir = options_.row_cache_dir;
+    absl::StatusOr<std::unique_ptr<RowFile>> file = RowFile::FromCsv(source);
+    if (!file.ok()) {
+      job->load_status = file.status();
+      if (absl::StrContains(file.status().message(), "cache directory")) {
+        job->load_status = absl::Status(
+            file.status().code(), absl::StrCat(file.status().message(), " (--row_cache_dir)"));
+      }
+      return job->load_status;
+    }
+    job->row_file = *std::move(file);
+    Log(LogLevel::kInfo, "jobs",
+        absl::StrCat(job->record.id(), ": ",
+                     job->row_file->converted() ? "converted its CSV data into " : "mapping ",
+                     job->row_file->path()));
+    if (names.empty()) names = job->row_file->column_names();
+    const Eigen::Map<const Matrix> rows = job->row_file->rows();
+    if (!names.empty() && static_cast<Eigen::Index>(names.size()) != rows.cols()) {
+      job->load_status = absl::InvalidArgumentError(absl::StrCat(
+          "spec.feature_names has ", names.size(), " names for ", rows.cols(), " columns"));
+      return job->load_status;
+    }
+    job->feature_names = std::move(names);
+    MutexLock lock(&mu_);
+    job->record.set_rows(rows.rows());
+    job->record.set_cols(static_cast<int32_t>(rows.cols()));
+    return absl::OkStatus();
+  }
   if (!job->data.csv_path.empty()) {
     CsvOptions csv;
     csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
@@ -562,9 +618,12 @@ absl::StatusOr<std::unique_ptr<Model>> TrainJobManager::TrainModel(Job* job,
                                                                    const std::vector<int>& classes,
                                                                    int trial) {
   const Matrix& rows = job->data.rows;
+  const RowFile* const file = job->row_file.get();
+  const Eigen::Index data_rows = file != nullptr ? file->rows().rows() : rows.rows();
+  const int data_cols = static_cast<int>(file != nullptr ? file->rows().cols() : rows.cols());
   Trainer::Options options;
   options.config = config;
-  options.input_dim = static_cast<int>(rows.cols());
+  options.input_dim = data_cols;
   options.feature_names = job->feature_names;
   if (!classes.empty()) options.class_names = job->classes.names;
   options.cancel = &job->cancel;
@@ -591,12 +650,12 @@ absl::StatusOr<std::unique_ptr<Model>> TrainJobManager::TrainModel(Job* job,
   if (!trainer.ok()) return trainer.status();
   // Known in full only now for CSV data (inline rows were checked at Submit).
   if (absl::Status s = CheckTrainingMemory(
-          EstimateTrainingMemory((*trainer)->config(), static_cast<int>(rows.cols()), rows.rows()),
+          EstimateTrainingMemory((*trainer)->config(), data_cols, data_rows, file != nullptr),
           options_.max_job_memory_bytes);
       !s.ok()) {
     return s;
   }
-  return (*trainer)->Train(rows, classes);
+  return file != nullptr ? (*trainer)->Train(*file) : (*trainer)->Train(rows, classes);
 }
 
 absl::StatusOr<int64_t> TrainJobManager::Publish(Job* job, const Model& model) {
@@ -627,6 +686,7 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
   {
     MutexLock load(&job->load_mu);
     job->data.rows = Matrix();  // the data is no longer needed
+    job->row_file.reset();
   }
   if (!model.ok()) return model.status();
   if (job->cancel) return absl::CancelledError("cancelled before publishing");

@@ -33,6 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/row_file.h"
 #include "core/class_labels.h"
 #include "core/matrix.h"
 #include "core/model.h"
@@ -61,9 +62,13 @@ class TrainJobManager {
     // Directory that server-side CSV paths are confined to. Default empty:
     // CSV paths are refused.
     std::string data_root;
-    // Largest training set, in floats (rows x columns), for CSV data too
-    // (inline and uploaded rows are refused before they become a job).
-    // Default 2^28.
+    // Where the row files of CSV data go (core/row_file.h). Default empty:
+    // next to the first shard.
+    std::string row_cache_dir;
+    // Largest training set, in floats (rows x columns), held in memory:
+    // inline and uploaded rows (refused before they become a job), and CSV
+    // data with a label column. Other CSV data trains from a row file,
+    // limited by disk. Default 2^28.
     int64_t max_train_values = int64_t{1} << 28;
     // A job's estimated peak memory (core/train_memory.h) above this many
     // bytes is refused with ResourceExhausted: at Submit for rows in memory
@@ -86,10 +91,14 @@ class TrainJobManager {
     std::function<void(const v1::TrainJob&)> on_finish;
   };
 
-  // The data of a job: rows in memory, or a CSV file under data_root.
+  // The data of a job: rows in memory, or CSV data under data_root (a
+  // file, a directory of shards or a glob). CSV data trains from a row file
+  // (core/row_file.h), or in memory when it has a label column.
   struct JobData {
     Matrix rows;
     std::string csv_path;
+    // csv_path's files, resolved under data_root by Submit.
+    std::vector<std::string> csv_files;
     // Values of an upload's reservation (ReserveUpload) that the job takes
     // over when Submit queues it; the uploader keeps them otherwise.
     int64_t reserved_values = 0;
@@ -122,9 +131,10 @@ class TrainJobManager {
   std::vector<v1::TrainJob> List(const std::string& model_name) const;
 
   // Resolves a CSV path against data_root, refusing absolute paths and any
-  // path (through "..") or symlink that leads outside it.
-  static absl::StatusOr<std::string> ResolveDataPath(const std::string& data_root,
-                                                     const std::string& path);
+  // path (through "..") or symlink that leads outside it. The path may name
+  // a directory (its *.csv files) or a glob: each file is checked so.
+  static absl::StatusOr<std::vector<std::string>> ResolveDataPath(const std::string& data_root,
+                                                                  const std::string& path);
 
  private:
   struct Job {
@@ -142,6 +152,8 @@ class TrainJobManager {
     // and feature names are then read-only until the job ends.
     Mutex load_mu;
     bool loaded = false;
+    // CSV data without labels: its row file, mapped.
+    std::unique_ptr<RowFile> row_file;
     absl::Status load_status;
     std::vector<std::string> feature_names;
     // Sweeps only: the trials (record.sweep holds their results), and
@@ -197,10 +209,12 @@ class TrainJobManager {
                       int64_t version);
   v1::TrainJob FinishLocked(Job* job, v1::TrainJob::State state, const std::string& error,
                             int64_t version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // ResourceExhausted when a job on the CSV file at `path` cannot fit in
-  // max_job_memory_bytes whatever its width: its text (read whole) and the
-  // config's share as for one column.
-  absl::Status CheckCsvMemory(const v1::TrainConfig& resolved, const std::string& path) const;
+  // ResourceExhausted when a job on the CSV `files` cannot fit in
+  // max_job_memory_bytes whatever its width: the largest file's text (read
+  // whole) and the config's share as for one column (`mapped`: from a row
+  // file).
+  absl::Status CheckCsvMemory(const v1::TrainConfig& resolved,
+                              const std::vector<std::string>& files, bool mapped) const;
   // Drops the oldest finished jobs beyond max_finished_jobs from memory and
   // returns them, for RemoveRecords once mu_ is released.
   std::vector<std::shared_ptr<Job>> ForgetOldJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -442,9 +442,11 @@ class StrataClient:
 
     def submit_csv(self, model, csv_path, drop_columns=(), config=None, labels=(), wait=True,
                    on_progress=None, label_column=""):
-        """Trains on a CSV under the server's --data_root (no upload), leaving
-        out `drop_columns`, with class labels from `label_column` if named;
-        returns the TrainJob as train() does."""
+        """Trains on CSV data under the server's --data_root (no upload): a
+        file, a directory of shards or a glob, which may be larger than the
+        server's memory (it trains from a row file on disk). Leaves out
+        `drop_columns`, with class labels from `label_column` if named (one
+        file, read into memory); returns the TrainJob as train() does."""
         spec = service_pb2.TrainJobSpec(model_name=model, config=_config(config),
                                         labels=list(labels), drop_columns=list(drop_columns),
                                         label_column=label_column)

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <thread>
@@ -82,10 +83,19 @@ TEST(TrainJobsTest, ResolveDataPathConfinesToTheRoot) {
   symlink((root + "/sub/a.csv").c_str(), (root + "/inside.csv").c_str());
   char canonical[PATH_MAX];
   ASSERT_NE(realpath((root + "/sub/a.csv").c_str(), canonical), nullptr);
-  EXPECT_EQ(*TrainJobManager::ResolveDataPath(root, "sub/a.csv"), canonical);
-  EXPECT_EQ(*TrainJobManager::ResolveDataPath(root, "./sub/../sub/a.csv"), canonical);
-  EXPECT_EQ(*TrainJobManager::ResolveDataPath(root, "inside.csv"), canonical);
-  for (const char* bad : {"../x.csv", "sub/../../x.csv", "/etc/hostname", "link.csv", ""}) {
+  using ::testing::ElementsAre;
+  EXPECT_THAT(*TrainJobManager::ResolveDataPath(root, "sub/a.csv"), ElementsAre(canonical));
+  EXPECT_THAT(*TrainJobManager::ResolveDataPath(root, "./sub/../sub/a.csv"),
+              ElementsAre(canonical));
+  EXPECT_THAT(*TrainJobManager::ResolveDataPath(root, "inside.csv"), ElementsAre(canonical));
+  // A directory of shards, or a glob: every file it matches is checked.
+  std::system(("touch " + root + "/sub/b.csv").c_str());
+  const std::string b = std::string(canonical, std::strlen(canonical) - 5) + "b.csv";
+  EXPECT_THAT(*TrainJobManager::ResolveDataPath(root, "sub"), ElementsAre(canonical, b));
+  EXPECT_THAT(*TrainJobManager::ResolveDataPath(root, "sub/?.csv"), ElementsAre(canonical, b));
+  // The root's *.csv include link.csv, which leads to /etc.
+  for (const char* bad :
+       {"../x.csv", "sub/../../x.csv", "/etc/hostname", "link.csv", "", "*.csv", "../sub"}) {
     EXPECT_EQ(TrainJobManager::ResolveDataPath(root, bad).status().code(),
               absl::StatusCode::kPermissionDenied)
         << bad;
@@ -327,7 +337,7 @@ TEST(TrainJobsTest, SubmitValidatesWhatItCan) {
   EXPECT_THAT(j.error(), HasSubstr("feature_names"));
 }
 
-TEST(TrainJobsTest, MaxTrainValuesAppliesToCsvData) {
+TEST(TrainJobsTest, CsvDataTrainsFromARowFileAndMaxTrainValuesBoundsWhatIsHeldInMemory) {
   const std::string root = testing::ScratchDir("jobs_csv_limit");
   auto store = *ModelStore::Create({root + "/models"});
   ModelRegistry::Options ro;
@@ -338,26 +348,60 @@ TEST(TrainJobsTest, MaxTrainValuesAppliesToCsvData) {
   jo.store = store.get();
   jo.registry = registry.get();
   jo.data_root = root + "/data";
+  jo.row_cache_dir = root + "/rows";
   jo.max_train_values = 1000;
-  std::system(("mkdir -p " + jo.data_root).c_str());
+  std::system(("mkdir -p " + jo.data_root + "/shards " + jo.row_cache_dir).c_str());
   auto jobs = *TrainJobManager::Create(jo);
-  {
-    std::ofstream csv(jo.data_root + "/big.csv");
+  const auto write = [](const std::string& path, int rows, int from) {
+    std::ofstream csv(path);
     csv << "a,b,c,d\n";
-    for (int r = 0; r < 400; ++r) csv << r << "," << r % 7 << "," << r % 3 << "," << r % 11 << "\n";
-  }
-  TrainJobManager::JobData data;
-  data.csv_path = "big.csv";
-  const std::string id = jobs->Submit(Spec("m", 1), data)->id();
-  v1::TrainJob j;
-  for (int i = 0; i < 2000 && !IsTerminalState(j.state()); ++i) {
-    j = *jobs->Get(id);
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_EQ(j.state(), v1::TrainJob::FAILED);
-  EXPECT_THAT(j.error(), HasSubstr("400 rows x 4 columns = 1600 values; at most 1000"));
-  EXPECT_THAT(j.error(), HasSubstr("(--max_train_values)"));
-  EXPECT_TRUE(store->ListVersions("m")->empty());
+    for (int r = from; r < from + rows; ++r) {
+      csv << r << "," << r % 7 << "," << r % 3 << "," << r % 11 << "\n";
+    }
+  };
+  write(jo.data_root + "/big.csv", 400, 0);
+  write(jo.data_root + "/shards/0.csv", 300, 0);
+  write(jo.data_root + "/shards/1.csv", 200, 300);
+  const auto run = [&](const std::string& path, const std::string& label_column) {
+    TrainJobManager::JobData data;
+    data.csv_path = path;
+    v1::TrainJobSpec spec = Spec("m", 1);
+    spec.set_label_column(label_column);
+    const std::string id = jobs->Submit(spec, data)->id();
+    v1::TrainJob j;
+    for (int i = 0; i < 4000 && !IsTerminalState(j.state()); ++i) {
+      j = *jobs->Get(id);
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return j;
+  };
+  // 1,600 and 2,000 values, beyond --max_train_values: from a row file.
+  const v1::TrainJob file = run("big.csv", "");
+  EXPECT_EQ(file.state(), v1::TrainJob::SUCCEEDED) << file.error();
+  EXPECT_EQ(file.rows(), 400);
+  EXPECT_EQ(file.cols(), 4);
+  const v1::TrainJob shards = run("shards", "");
+  EXPECT_EQ(shards.state(), v1::TrainJob::SUCCEEDED) << shards.error();
+  EXPECT_EQ(shards.rows(), 500);
+  EXPECT_THAT(*store->ListVersions("m"), ::testing::ElementsAre(1, 2));
+  absl::StatusOr<std::vector<std::string>> cached = ListDir(jo.row_cache_dir);
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ(cached->size(), 0u) << "row files are hidden (.strata-rows-*)";
+  EXPECT_EQ(testing::Shell("ls -A " + jo.row_cache_dir + " | grep -c '^.strata-rows-'").output,
+            "2\n");
+  // With a label column the rows are read into memory: still bounded.
+  const v1::TrainJob labelled = run("big.csv", "d");
+  EXPECT_EQ(labelled.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(labelled.error(), HasSubstr("400 rows x 3 columns = 1200 values; at most 1000"));
+  EXPECT_THAT(labelled.error(), HasSubstr("(--max_train_values)"));
+  TrainJobManager::JobData two_files;
+  two_files.csv_path = "shards";
+  v1::TrainJobSpec spec = Spec("m", 1);
+  spec.set_label_column("d");
+  absl::StatusOr<v1::TrainJob> refused = jobs->Submit(spec, two_files);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("names 2 files; class labels are read from one"));
+  EXPECT_THAT(*store->ListVersions("m"), ::testing::ElementsAre(1, 2));
 }
 
 TEST(TrainJobsTest, AJobBeyondMaxJobMemoryIsRefusedWithItsEstimate) {
