@@ -106,6 +106,35 @@ absl::StatusOr<CsvTable> ReadCsvFiles(const std::vector<std::string>& files,
   return all;
 }
 
+// This rank's block of whole shards (rank 0's first); InvalidArgument, with
+// `otherwise` as the alternative, for fewer shards than ranks.
+absl::StatusOr<std::vector<std::string>> RankShards(const std::vector<std::string>& files,
+                                                   MpiCollective& mpi, absl::string_view otherwise,
+                                                   std::string* what) {
+  const size_t n = static_cast<size_t>(mpi.size()), rank = static_cast<size_t>(mpi.rank());
+  if (files.size() < n) {
+    return absl::InvalidArgumentError(absl::StrCat(n, " ranks for ", files.size(),
+                                                   " shards: give at least one shard per rank, or ",
+                                                   otherwise));
+  }
+  const size_t begin = files.size() * rank / n, end = files.size() * (rank + 1) / n;
+  std::vector<std::string> mine(files.begin() + begin, files.begin() + end);
+  *what = absl::StrCat(mine.size(), " shards, ", mine.front(), " to ", mine.back());
+  return mine;
+}
+
+// OK when every rank's data has rank 0's columns, by name.
+absl::Status AgreeOnColumns(const std::vector<std::string>& names, MpiCollective& mpi) {
+  const std::vector<std::string> all = mpi.AllGather(absl::StrJoin(names, ","));
+  for (size_t r = 0; r < all.size(); ++r) {
+    if (all[r] != all[0]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rank ", r, "'s data has the columns ", all[r], "; rank 0's has ", all[0]));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // This rank's part of the training data: with one file, every n-th row
 // (from row `rank`); with several, a block of whole files (rank 0's
 // first). The ranks' column names must agree.
@@ -125,25 +154,13 @@ absl::StatusOr<CsvTable> ReadRankData(const std::vector<std::string>& files, con
       table->lines.clear();
       *what = absl::StrFormat("every %d-th row of %s from row %d", n, files[0], rank);
     }
-  } else if (static_cast<int>(files.size()) < n) {
-    table = absl::InvalidArgumentError(absl::StrCat(
-        n, " ranks for ", files.size(), " shards: give at least one shard per rank, or one file"));
   } else {
+    absl::StatusOr<std::vector<std::string>> mine = RankShards(files, mpi, "one file", what);
     *layout = Trainer::Options::RowLayout::kBlocks;
-    const size_t begin = files.size() * rank / n, end = files.size() * (rank + 1) / n;
-    const std::vector<std::string> mine(files.begin() + begin, files.begin() + end);
-    table = ReadCsvFiles(mine, csv);
-    *what = absl::StrCat(mine.size(), " shards, ", mine.front(), " to ", mine.back());
+    table = mine.ok() ? ReadCsvFiles(*mine, csv) : absl::StatusOr<CsvTable>(mine.status());
   }
   if (absl::Status s = AgreeOnStatus(&mpi, table.status()); !s.ok()) return s;
-  const std::string names = absl::StrJoin(table->column_names, ",");
-  const std::vector<std::string> all = mpi.AllGather(names);
-  for (int r = 0; r < n; ++r) {
-    if (all[r] != all[0]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("rank ", r, "'s data has the columns ", all[r], "; rank 0's has ", all[0]));
-    }
-  }
+  if (absl::Status s = AgreeOnColumns(table->column_names, mpi); !s.ok()) return s;
   return table;
 }
 
@@ -423,23 +440,34 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   std::unique_ptr<RowFile> row_file;
   absl::StatusOr<CsvTable> table = CsvTable();
   if (mapped) {
-    if (*mpi != nullptr) {
-      return fail(absl::InvalidArgumentError(
-          "--mapped trains in one process; under mpirun, give each rank shards that fit in its "
-          "memory"));
+    // Under mpirun, each rank its own row file of its block of shards.
+    absl::StatusOr<std::vector<std::string>> mine = files;
+    if (listed.ok() && *mpi != nullptr) {
+      mine = RankShards(*files, **mpi, "train one file in one process", &rank_data);
+      layout = Trainer::Options::RowLayout::kBlocks;
     }
-    if (!listed.ok()) return fail(listed);
-    RowFile::Source source;
-    source.files = *files;
-    source.csv = csv;
-    source.cache_dir = row_cache;
-    absl::StatusOr<std::unique_ptr<RowFile>> opened = RowFile::FromCsv(source);
+    absl::StatusOr<std::unique_ptr<RowFile>> opened = absl::UnknownError("not opened");
+    if (!listed.ok() || !mine.ok()) {
+      opened = !listed.ok() ? listed : mine.status();
+    } else {
+      RowFile::Source source;
+      source.files = *mine;
+      source.csv = csv;
+      source.cache_dir = row_cache;
+      opened = RowFile::FromCsv(source);
+    }
+    if (*mpi != nullptr) {
+      if (absl::Status s = AgreeOnStatus(mpi->get(), opened.status()); !s.ok()) return fail(s);
+      if (absl::Status s = AgreeOnColumns((*opened)->column_names(), **mpi); !s.ok()) {
+        return fail(s);
+      }
+    }
     if (!opened.ok()) return fail(opened.status());
     row_file = *std::move(opened);
     table->column_names = row_file->column_names();
     std::cout << absl::StrFormat("%s %s (%d shards)\n",
                                  row_file->converted() ? "converted --data into" : "mapping",
-                                 row_file->path(), files->size())
+                                 row_file->path(), mine->size())
               << std::flush;
   } else {
     table = !listed.ok()     ? absl::StatusOr<CsvTable>(listed)

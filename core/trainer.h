@@ -121,7 +121,8 @@ class Trainer {
   // than the page cache is read a block, not a row, at a time. The scaler
   // and the drift baseline's counts, sums and ranges are streaming passes
   // over all rows; thresholds, percentiles and bin edges come from every
-  // k-th row within gathered_values. No class labels.
+  // k-th row within gathered_values. No class labels. Data-parallel, each
+  // rank passes its own file (its rows, as row_layout says).
   absl::StatusOr<std::unique_ptr<Model>> Train(const RowFile& file);
 
  private:

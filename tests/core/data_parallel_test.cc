@@ -2,8 +2,10 @@
 // threads: the model equals one process's on all the rows. The same under
 // mpirun is tests/e2e/mpi_train_e2e_test.cc.
 #include <cmath>
+#include <fstream>
 #include <thread>
 
+#include "core/row_file.h"
 #include "core/trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -58,6 +60,48 @@ std::vector<absl::StatusOr<std::unique_ptr<Model>>> TrainOnRanks(
   }
   for (std::thread& t : threads) t.join();
   return out;
+}
+
+// Each rank trains from its own row file (its block of the rows).
+TEST(DataParallelTest, RanksTrainingFromRowFilesTrainTheModelOneProcessTrains) {
+  const Matrix data = testing::ManifoldData(1203, 8, 3, 5);
+  const std::unique_ptr<Model> alone = TrainAlone(data, Config(64));
+  ASSERT_NE(alone, nullptr);
+  const std::string dir = ::testing::TempDir() + "/strata_dp_row_files";
+  std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
+  const std::vector<Matrix> parts = {data.topRows(700), data.bottomRows(503)};
+  std::vector<std::unique_ptr<RowFile>> files;
+  for (size_t r = 0; r < parts.size(); ++r) {
+    const std::string path = dir + "/rank" + std::to_string(r) + ".csv";
+    std::ofstream(path) << testing::CsvText(parts[r]);
+    RowFile::Source source;
+    source.files = {path};
+    absl::StatusOr<std::unique_ptr<RowFile>> file = RowFile::FromCsv(source);
+    ASSERT_TRUE(file.ok()) << file.status();
+    files.push_back(*std::move(file));
+  }
+  testing::ThreadCollectiveGroup group(2);
+  std::vector<absl::StatusOr<std::unique_ptr<Model>>> out(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      Trainer::Options o;
+      o.config = Config(32);
+      o.input_dim = 8;
+      o.collective = &group.rank(r);
+      o.row_layout = Trainer::Options::RowLayout::kBlocks;
+      out[static_cast<size_t>(r)] = (*Trainer::Create(o))->Train(*files[static_cast<size_t>(r)]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_TRUE(out[0].ok()) << out[0].status();
+  ASSERT_TRUE(out[1].ok()) << out[1].status();
+  EXPECT_LT(testing::MaxRelativeWeightDifference(*alone, **out[0]), 1e-4);
+  EXPECT_EQ(WeightsChecksum((*out[0])->autoencoder()), WeightsChecksum((*out[1])->autoencoder()));
+  EXPECT_LT(testing::RelativeDifference(alone->info().calibration.mean_squared().threshold(),
+                                        (*out[0])->info().calibration.mean_squared().threshold()),
+            1e-4);
+  EXPECT_EQ((*out[1])->info().drift_baseline.training_rows(), 1203);
 }
 
 // Every n-th row from `rank`.
