@@ -93,10 +93,11 @@ int Main() {
   // The same values in memory; reading them also puts the file in the
   // page cache.
   const Matrix data = (*file)->rows();
-  std::printf("row file %s: %lld x %lld float32 (%.0f MiB), converted from %d CSV shards in %.1f s\n",
-              (*file)->path().c_str(), static_cast<long long>(data.rows()),
-              static_cast<long long>(data.cols()), 4.0 * static_cast<double>(data.size()) / (1 << 20),
-              kShards, convert_s);
+  std::printf(
+      "row file %s: %lld x %lld float32 (%.0f MiB), converted from %d CSV shards in %.1f s\n",
+      (*file)->path().c_str(), static_cast<long long>(data.rows()),
+      static_cast<long long>(data.cols()), 4.0 * static_cast<double>(data.size()) / (1 << 20),
+      kShards, convert_s);
 
   struct Net {
     const char* name;
@@ -104,8 +105,8 @@ int Main() {
     int epochs;
   };
   double ratio = 0, small_ratio = 0, mapped_big = 0, memory_big = 0;
-  for (const Net& net : {Net{"784-1000-500-250-30", {1000, 500, 250, 30}, 1},
-                         Net{"784-64-16", {64, 16}, 3}}) {
+  for (const Net& net :
+       {Net{"784-1000-500-250-30", {1000, 500, 250, 30}, 1}, Net{"784-64-16", {64, 16}, 3}}) {
     v1::TrainConfig config;
     for (int w : net.widths) config.add_encoder_widths(w);
     config.set_pretrain_epochs(0);
@@ -129,9 +130,10 @@ int Main() {
       small_ratio = m / in;
     }
   }
-  std::printf("RESULT mapped_rows_per_s=%.0f memory_rows_per_s=%.0f ratio=%.3f "
-              "small_net_ratio=%.3f\n",
-              mapped_big, memory_big, ratio, small_ratio);
+  std::printf(
+      "RESULT mapped_rows_per_s=%.0f memory_rows_per_s=%.0f ratio=%.3f "
+      "small_net_ratio=%.3f\n",
+      mapped_big, memory_big, ratio, small_ratio);
   return 0;
 }
 

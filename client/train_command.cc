@@ -109,8 +109,8 @@ absl::StatusOr<CsvTable> ReadCsvFiles(const std::vector<std::string>& files,
 // This rank's block of whole shards (rank 0's first); InvalidArgument, with
 // `otherwise` as the alternative, for fewer shards than ranks.
 absl::StatusOr<std::vector<std::string>> RankShards(const std::vector<std::string>& files,
-                                                   MpiCollective& mpi, absl::string_view otherwise,
-                                                   std::string* what) {
+                                                    MpiCollective& mpi, absl::string_view otherwise,
+                                                    std::string* what) {
   const size_t n = static_cast<size_t>(mpi.size()), rank = static_cast<size_t>(mpi.rank());
   if (files.size() < n) {
     return absl::InvalidArgumentError(absl::StrCat(n, " ranks for ", files.size(),
@@ -268,8 +268,9 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   g_command = sweep ? "sweep" : "train";
   bool local = false, quiet = false, wait = sweep, mapped = false;
   int calibration_values = 1 << 24;
-  std::string data_path, config_path, out_dir, drop_columns, header = "auto", model_name, labels,
-      server_csv, label_column, sweep_path, job_id, store_root, row_cache;
+  std::string data_path, config_path, out_dir, drop_columns,
+      header = "auto", model_name, labels, server_csv, label_column, sweep_path, job_id, store_root,
+      row_cache;
   FlagSet flags(
       g_command,
       sweep
@@ -470,7 +471,7 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
                                  row_file->path(), mine->size())
               << std::flush;
   } else {
-    table = !listed.ok()     ? absl::StatusOr<CsvTable>(listed)
+    table = !listed.ok()      ? absl::StatusOr<CsvTable>(listed)
             : *mpi == nullptr ? ReadCsvFiles(*files, csv)
                               : ReadRankData(*files, csv, **mpi, &layout, &rank_data);
   }

@@ -183,8 +183,9 @@ absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path, const CsvOptions& 
     return table;
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(path, ": out of memory reading it (strata train --local --mapped trains from "
-                           "data larger than memory)"));
+        absl::StrCat(path,
+                     ": out of memory reading it (strata train --local --mapped trains from "
+                     "data larger than memory)"));
   }
 }
 

@@ -61,9 +61,9 @@ std::string Header(int64_t rows, int64_t cols, const std::string& source,
 // What the row file of `source` was made from: a changed shard (size or
 // modification time) or option makes another.
 std::string Describe(const RowFile::Source& source) {
-  std::string d = absl::StrFormat("header=%d delimiter=%d drop=%s\n",
-                                  static_cast<int>(source.csv.header), source.csv.delimiter,
-                                  absl::StrJoin(source.csv.drop_columns, "\x1f"));
+  std::string d =
+      absl::StrFormat("header=%d delimiter=%d drop=%s\n", static_cast<int>(source.csv.header),
+                      source.csv.delimiter, absl::StrJoin(source.csv.drop_columns, "\x1f"));
   for (const std::string& f : source.files) {
     char resolved[PATH_MAX];
     const std::string path = realpath(f.c_str(), resolved) != nullptr ? resolved : f;
@@ -135,10 +135,11 @@ absl::Status Convert(const RowFile::Source& source, const std::string& descripti
       const std::string header = Header(0, static_cast<int64_t>(names.size()), description, names);
       if (absl::Status s = WriteAll(out.fd, header.data(), header.size(), tmp); !s.ok()) return s;
     } else if (table->column_names != names) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file, " has the columns ", absl::StrJoin(table->column_names, ","), "; ",
-          source.files[0], " has ", absl::StrJoin(names, ","), ": every shard needs the same "
-          "columns"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file, " has the columns ", absl::StrJoin(table->column_names, ","), "; ",
+                       source.files[0], " has ", absl::StrJoin(names, ","),
+                       ": every shard needs the same "
+                       "columns"));
     }
     const Matrix& values = table->values;
     if (absl::Status s = WriteAll(out.fd, reinterpret_cast<const char*>(values.data()),

@@ -27,12 +27,11 @@
 #ifndef STRATA_CORE_ROW_FILE_H_
 #define STRATA_CORE_ROW_FILE_H_
 
+#include <Eigen/Core>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <Eigen/Core>
 
 #include "absl/status/statusor.h"
 #include "core/csv_reader.h"

@@ -32,10 +32,11 @@ absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Eigen::Ref<const M
   // Each pass reads the rows in order, a block at a time, so that rows
   // mapped from a file larger than memory are read from disk twice at most.
   constexpr Eigen::Index kBlock = 4096;
-  Eigen::Array<double, 1, Eigen::Dynamic> lo =
-      Eigen::Array<double, 1, Eigen::Dynamic>::Constant(dim, std::numeric_limits<double>::infinity());
+  Eigen::Array<double, 1, Eigen::Dynamic> lo = Eigen::Array<double, 1, Eigen::Dynamic>::Constant(
+      dim, std::numeric_limits<double>::infinity());
   Eigen::Array<double, 1, Eigen::Dynamic> hi = -lo,
-                                            total = Eigen::Array<double, 1, Eigen::Dynamic>::Zero(dim);
+                                          total =
+                                              Eigen::Array<double, 1, Eigen::Dynamic>::Zero(dim);
   bool finite = true;
   for (Eigen::Index start = 0; start < data.rows() && finite; start += kBlock) {
     const auto block = data.middleRows(start, std::min(kBlock, data.rows() - start));

@@ -30,8 +30,8 @@ constexpr double kMaxGaussianRows = 100000;
 
 }  // namespace
 
-TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input_dim,
-                                      int64_t rows, bool mapped) {
+TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input_dim, int64_t rows,
+                                      bool mapped) {
   const double d = input_dim;
   const double r = static_cast<double>(rows);
   // Mapped (Trainer::Train(const RowFile&)): calibration on every k-th row
@@ -90,8 +90,8 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
   // normalised values and output, a skip the sum and its gradient; an
   // evaluation chunk runs forward.
   const double batch = std::min<double>(resolved.batch_size(), std::max(r, 1.0));
-  const double copies = 4 + (resolved.batch_norm() != v1::BATCH_NORM_NONE ? 2 : 0) +
-                        (resolved.residual() ? 2 : 0);
+  const double copies =
+      4 + (resolved.batch_norm() != v1::BATCH_NORM_NONE ? 2 : 0) + (resolved.residual() ? 2 : 0);
   m.activation_bytes = Saturate(
       4 * std::max(copies * batch * layer_widths, 2 * std::min(kChunkRows, r) * layer_widths));
   // FitCodeGaussian: the codes of every row (float), a sample of at most
@@ -105,8 +105,7 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
   const double sample = std::min(c, kMaxGaussianRows);
   m.calibration_bytes =
       Saturate(4 * c * k + 8 * 4 * sample * k + 8 * 5 * k * k + 4 * 6 * c + 4 * 2 * k * k +
-               4 * (networks * c * k + c * d + c + d * kMaxTailKnots) +
-               4 * 2 * networks * k * k);
+               4 * (networks * c * k + c * d + c + d * kMaxTailKnots) + 4 * 2 * networks * k * k);
   return m;
 }
 

@@ -150,9 +150,7 @@ class RowSet {
     return through;
   }
   Eigen::Index rows() const { return rows_; }
-  Eigen::Index cols() const {
-    return encoders_.empty() ? cols_ : encoders_.back()->layer_out(0);
-  }
+  Eigen::Index cols() const { return encoders_.empty() ? cols_ : encoders_.back()->layer_out(0); }
   void Fetch(const int* positions, Eigen::Index n, Matrix* out) const {
     out->resize(n, cols_);
     for (Eigen::Index i = 0; i < n; ++i) CopyRow(positions[i], out->row(i).data());
@@ -726,8 +724,7 @@ absl::StatusOr<ClassifierHead> TrainHead(
       ClassifierHead::Create(net->code_dim(), num_classes, config.seed() ^ 0x5eed'c1a55ULL);
   PhaseRunner::Supervised task{&head, &train_classes, &val_classes, &labelled_val};
   if (absl::Status s = runner->Run(net, RowSet(labelled_train), RowSet(labelled_val), supervised,
-                                   sc.epochs(),
-                                   v1::EpochRecord::SUPERVISED, 0, &task);
+                                   sc.epochs(), v1::EpochRecord::SUPERVISED, 0, &task);
       !s.ok()) {
     return s;
   }
@@ -820,12 +817,11 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data,
 absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const RowFile& file) {
   // Its values were checked finite when converted; the scaler's pass
   // refuses any that are not.
-  const absl::Status columns =
-      file.rows().cols() == options_.input_dim
-          ? absl::OkStatus()
-          : absl::InvalidArgumentError(absl::StrCat(file.path(), " has ", file.rows().cols(),
-                                                    " columns; the trainer takes ",
-                                                    options_.input_dim));
+  const absl::Status columns = file.rows().cols() == options_.input_dim
+                                   ? absl::OkStatus()
+                                   : absl::InvalidArgumentError(absl::StrCat(
+                                         file.path(), " has ", file.rows().cols(),
+                                         " columns; the trainer takes ", options_.input_dim));
   try {
     return TrainOrThrow(file.rows(), nullptr, {}, columns);
   } catch (const std::bad_alloc&) {
@@ -995,7 +991,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
                        const RowSet& val, const std::vector<int>* positions) -> absl::Status {
     if (config_.pretrain_epochs() > 0) {
       RowSet layer_train = train, layer_val = val;
-      Matrix codes_train, codes_val;            // in memory: the layer's input
+      Matrix codes_train, codes_val;          // in memory: the layer's input
       std::deque<StackedAutoencoder> frozen;  // mapped: the layers below
       for (int m = 0; m < depth; ++m) {
         absl::StatusOr<StackedAutoencoder> shallow = ShallowFor(*net, m);
@@ -1144,8 +1140,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     for (Eigen::Index r = 0; r < gathered.rows(); ++r) gathered.row(r) = data.row(r * stride);
   }
   // In memory in one process, the rows themselves (no copy).
-  const Matrix& calibration_rows =
-      ranks != nullptr || mapped ? gathered : *in_memory;
+  const Matrix& calibration_rows = ranks != nullptr || mapped ? gathered : *in_memory;
   // A rank must not leave a collective the others wait in: data-parallel,
   // cancelling is agreed on between steps, and the last check below.
   const std::atomic<bool>* const cancel = ranks != nullptr ? nullptr : options_.cancel;

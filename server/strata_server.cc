@@ -45,7 +45,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
-
 constexpr const char* kServices[] = {"strata.v1.InferenceService", "strata.v1.TrainingService",
                                      "strata.v1.ModelService"};
 
@@ -120,8 +119,7 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   s->training_ = std::make_unique<TrainingServiceImpl>(training_options);
   s->models_ = std::make_unique<ModelServiceImpl>(
       ModelServiceImpl::Options{s->registry_.get(), m, options.auth, s->store_work_.get()});
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      ServerCredentials(options);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentials(options);
   if (!credentials.ok()) return credentials.status();
 
   grpc::EnableDefaultHealthCheckService(true);

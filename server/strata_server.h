@@ -31,8 +31,8 @@
 #include "server/model_store.h"
 #include "server/train_jobs.h"
 #include "server/training_service.h"
-#include "server/work_queue.h"
 #include "server/version_policy.h"
+#include "server/work_queue.h"
 
 namespace strata {
 

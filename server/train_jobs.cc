@@ -70,9 +70,9 @@ absl::StatusOr<std::vector<std::string>> TrainJobManager::ResolveDataPath(
   }
   for (std::string& file : *files) {
     if (realpath(file.c_str(), path_buf) == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          "csv_path '", path, "': ", file.substr(root.size() + 1),
-          " does not exist under --data_root"));
+      return absl::NotFoundError(absl::StrCat("csv_path '", path,
+                                              "': ", file.substr(root.size() + 1),
+                                              " does not exist under --data_root"));
     }
     file = path_buf;
     if (!absl::StartsWith(file, root + "/")) {
@@ -189,9 +189,9 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
         ResolveDataPath(options_.data_root, data.csv_path);
     if (!files.ok()) return files.status();
     if (!spec.label_column().empty() && files->size() > 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "spec.label_column: csv_path '", data.csv_path, "' names ", files->size(),
-          " files; class labels are read from one file, in memory"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.label_column: csv_path '", data.csv_path, "' names ", files->size(),
+                       " files; class labels are read from one file, in memory"));
     }
     data.csv_files = *std::move(files);
     data.csv_path = data.csv_files[0];

@@ -149,7 +149,8 @@ TEST(RowFileTest, OpenRefusesWhatIsNotACompleteRowFile) {
   EXPECT_EQ((*again)->rows().rows(), 50);
 
   Write(dir + "/a.csv.f32", "not a row file at all, but long enough to read a header from it");
-  EXPECT_THAT(RowFile::Open(dir + "/a.csv.f32").status().message(), HasSubstr("no row file header"));
+  EXPECT_THAT(RowFile::Open(dir + "/a.csv.f32").status().message(),
+              HasSubstr("no row file header"));
   EXPECT_EQ(RowFile::Open(dir + "/missing").status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -159,7 +160,8 @@ TEST(RowFileTest, ListDataFilesTakesAFileAListADirectoryOrAGlob) {
   Write(dir + "/a.csv", "1\n");
   Write(dir + "/notes.txt", "x\n");
   EXPECT_THAT(*ListDataFiles(dir), ::testing::ElementsAre(dir + "/a.csv", dir + "/b.csv"));
-  EXPECT_THAT(*ListDataFiles(dir + "/*.csv"), ::testing::ElementsAre(dir + "/a.csv", dir + "/b.csv"));
+  EXPECT_THAT(*ListDataFiles(dir + "/*.csv"),
+              ::testing::ElementsAre(dir + "/a.csv", dir + "/b.csv"));
   EXPECT_THAT(*ListDataFiles(dir + "/b.csv," + dir + "/a.csv"),
               ::testing::ElementsAre(dir + "/b.csv", dir + "/a.csv"));
   EXPECT_EQ(ListDataFiles(dir + "/*.parquet").status().code(), absl::StatusCode::kNotFound);

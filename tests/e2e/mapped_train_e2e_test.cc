@@ -57,8 +57,8 @@ void WriteShards(const std::string& dir) {
       const Eigen::RowVectorXd x = (z * a).array().tanh();
       line.clear();
       for (int c = 0; c < kCols; ++c) {
-        const int v = std::clamp(static_cast<int>(std::lround(50 + 30 * x(c) + 2 * normal(rng))),
-                                 0, 99);
+        const int v =
+            std::clamp(static_cast<int>(std::lround(50 + 30 * x(c) + 2 * normal(rng))), 0, 99);
         absl::StrAppend(&line, c ? "," : "", v);
       }
       out << line << "\n";
@@ -76,9 +76,9 @@ TEST(MappedTrainE2eTest, ShardsFourTimesTheMemoryLimitTrainTheModelTheyTrainInMe
   ASSERT_TRUE(CreateDirectories(dir + "/shards").ok());
   WriteShards(dir + "/shards");
   std::ofstream(dir + "/config.json") << kConfig;
-  const std::string flags = absl::StrCat("--data ", dir, "/shards --config ", dir,
-                                         "/config.json --quiet --calibration_values ",
-                                         kCalibrationValues);
+  const std::string flags =
+      absl::StrCat("--data ", dir, "/shards --config ", dir,
+                   "/config.json --quiet --calibration_values ", kCalibrationValues);
 
   // In memory, the limit stops it: the data does not fit.
   const testing::ShellResult memory_run =
@@ -86,11 +86,11 @@ TEST(MappedTrainE2eTest, ShardsFourTimesTheMemoryLimitTrainTheModelTheyTrainInMe
   EXPECT_EQ(memory_run.exit_code, 1) << memory_run.output;
   EXPECT_THAT(memory_run.output, HasSubstr("out of memory"));
 
-  const testing::ShellResult mapped_run =
-      testing::Shell(Limited(absl::StrCat("train --local --mapped ", flags, " --out ", dir,
-                                          "/mapped")));
+  const testing::ShellResult mapped_run = testing::Shell(
+      Limited(absl::StrCat("train --local --mapped ", flags, " --out ", dir, "/mapped")));
   ASSERT_EQ(mapped_run.exit_code, 0) << mapped_run.output;
-  EXPECT_THAT(mapped_run.output, HasSubstr("converted --data into " + dir + "/shards/.strata-rows-"));
+  EXPECT_THAT(mapped_run.output,
+              HasSubstr("converted --data into " + dir + "/shards/.strata-rows-"));
   EXPECT_THAT(mapped_run.output,
               HasSubstr("training on 1048576 rows x 64 features from " + dir + "/shards"));
   absl::StatusOr<std::unique_ptr<Model>> mapped = ReadModelFile(dir + "/mapped/model.strata");

@@ -135,10 +135,10 @@ TEST(MpiTrainE2eTest, TwoRanksTrainOneProcessesModelAndRankZeroPublishesIt) {
   EXPECT_EQ(score.exit_code, 0) << score.output.substr(0, 300);
 
   // --mapped: each rank trains from a row file of its own shards.
-  const testing::ShellResult mapped = testing::Shell(absl::StrCat(
-      kMpirun, Strata(absl::StrCat("train --local --quiet --mapped --data '", dir,
-                                   "/shards/part-*.csv' --out ", dir, "/mapped --config ",
-                                   Config(dir, 32)))));
+  const testing::ShellResult mapped = testing::Shell(
+      absl::StrCat(kMpirun, Strata(absl::StrCat("train --local --quiet --mapped --data '", dir,
+                                                "/shards/part-*.csv' --out ", dir,
+                                                "/mapped --config ", Config(dir, 32)))));
   ASSERT_EQ(mapped.exit_code, 0) << mapped.output;
   EXPECT_THAT(mapped.output, HasSubstr("converted --data into " + dir + "/shards/.strata-rows-"));
   EXPECT_THAT(mapped.output, HasSubstr("(1 shards)"));
@@ -147,9 +147,9 @@ TEST(MpiTrainE2eTest, TwoRanksTrainOneProcessesModelAndRankZeroPublishesIt) {
   ASSERT_EQ(mapped_checksums.size(), 2u) << mapped.output;
   EXPECT_EQ(mapped_checksums.at(0), mapped_checksums.at(1));
   ExpectSameModel(*one, **ReadModelFile(dir + "/mapped/model.strata"));
-  const testing::ShellResult mapped_one_file = testing::Shell(absl::StrCat(
-      kMpirun, Strata(absl::StrCat("train --local --quiet --mapped --data ", dir,
-                                   "/all.csv --out ", dir, "/mapped_one"))));
+  const testing::ShellResult mapped_one_file = testing::Shell(
+      absl::StrCat(kMpirun, Strata(absl::StrCat("train --local --quiet --mapped --data ", dir,
+                                                "/all.csv --out ", dir, "/mapped_one"))));
   EXPECT_NE(mapped_one_file.exit_code, 0);
   EXPECT_THAT(mapped_one_file.output,
               HasSubstr("2 ranks for 1 shards: give at least one shard per rank, or train one "

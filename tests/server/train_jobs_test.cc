@@ -400,7 +400,8 @@ TEST(TrainJobsTest, CsvDataTrainsFromARowFileAndMaxTrainValuesBoundsWhatIsHeldIn
   spec.set_label_column("d");
   absl::StatusOr<v1::TrainJob> refused = jobs->Submit(spec, two_files);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(refused.status().message(), HasSubstr("names 2 files; class labels are read from one"));
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("names 2 files; class labels are read from one"));
   EXPECT_THAT(*store->ListVersions("m"), ::testing::ElementsAre(1, 2));
 }
 
