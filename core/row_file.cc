@@ -10,8 +10,10 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -26,9 +28,14 @@ constexpr char kMagic[16] = {'S', 'T', 'R', 'A', 'T', 'A', '-', 'R',
                              'O', 'W', 'S', '-', 'F', '3', '2', '\n'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr int64_t kAlignment = 4096;
+// Ends the error of a row file that cannot be created.
+constexpr char kUnwritable[] =
+    " (a row file goes next to the first shard unless a writable cache directory is given)";
 // Fixed part: magic, version, cols, rows, data offset.
 constexpr size_t kRowsAt = 24;
 constexpr size_t kFixedBytes = 40;
+// The widest row a row file holds (a wider CSV is refused when converted).
+constexpr uint32_t kMaxColumns = uint32_t{1} << 20;
 // A header beyond this is not one this code wrote.
 constexpr int64_t kMaxHeaderBytes = int64_t{64} << 20;
 
@@ -67,11 +74,20 @@ std::string Describe(const RowFile::Source& source) {
   for (const std::string& f : source.files) {
     char resolved[PATH_MAX];
     const std::string path = realpath(f.c_str(), resolved) != nullptr ? resolved : f;
+    // Size, inode and both times: a rewrite keeping size and mtime (a copy
+    // with its times preserved) still changes the inode or ctime, which no
+    // user can set. A shard that cannot be read is described as missing;
+    // converting it then names it.
     struct stat st = {};
-    stat(f.c_str(), &st);
-    absl::StrAppendFormat(&d, "%s\x1f%d\x1f%d.%09d\n", path, static_cast<int64_t>(st.st_size),
-                          static_cast<int64_t>(st.st_mtim.tv_sec),
-                          static_cast<int64_t>(st.st_mtim.tv_nsec));
+    if (stat(f.c_str(), &st) != 0) {
+      absl::StrAppend(&d, path, "\x1fmissing\n");
+      continue;
+    }
+    absl::StrAppendFormat(
+        &d, "%s\x1f%d\x1f%d\x1f%d.%09d\x1f%d.%09d\n", path, static_cast<int64_t>(st.st_size),
+        static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_mtim.tv_sec),
+        static_cast<int64_t>(st.st_mtim.tv_nsec), static_cast<int64_t>(st.st_ctim.tv_sec),
+        static_cast<int64_t>(st.st_ctim.tv_nsec));
   }
   return d;
 }
@@ -120,9 +136,7 @@ absl::Status Convert(const RowFile::Source& source, const std::string& descripti
   out.fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (out.fd < 0) {
     const absl::Status s = ErrnoToStatus("create the row file", tmp, errno);
-    return absl::Status(s.code(), absl::StrCat(s.message(),
-                                               " (a row file goes next to the first shard unless "
-                                               "a writable cache directory is given)"));
+    return absl::Status(s.code(), absl::StrCat(s.message(), kUnwritable));
   }
   std::vector<std::string> names;
   int64_t rows = 0;
@@ -132,6 +146,10 @@ absl::Status Convert(const RowFile::Source& source, const std::string& descripti
     if (!table.ok()) return table.status();
     if (f == 0) {
       names = table->column_names;
+      if (names.size() > kMaxColumns) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            file, " has ", names.size(), " columns; a row file holds at most ", kMaxColumns));
+      }
       const std::string header = Header(0, static_cast<int64_t>(names.size()), description, names);
       if (absl::Status s = WriteAll(out.fd, header.data(), header.size(), tmp); !s.ok()) return s;
     } else if (table->column_names != names) {
@@ -185,6 +203,10 @@ absl::StatusOr<std::vector<std::string>> ListDataFiles(const std::string& spec) 
   return files;
 }
 
+bool RowFile::IsUnwritable(const absl::Status& status) {
+  return absl::EndsWith(status.message(), kUnwritable);
+}
+
 std::string RowFile::PathFor(const Source& source) {
   const std::string dir = !source.cache_dir.empty() ? source.cache_dir
                           : source.files.empty()    ? "."
@@ -193,6 +215,16 @@ std::string RowFile::PathFor(const Source& source) {
 }
 
 absl::StatusOr<std::unique_ptr<RowFile>> RowFile::FromCsv(const Source& source) {
+  // No exception leaves core: out of memory is a status (and Convert's
+  // temporary file is removed on every path out of it).
+  try {
+    return FromCsvOrThrow(source);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("out of memory converting CSV shards into a row file");
+  }
+}
+
+absl::StatusOr<std::unique_ptr<RowFile>> RowFile::FromCsvOrThrow(const Source& source) {
   if (source.files.empty()) return absl::InvalidArgumentError("no CSV shard to read");
   if (!source.csv.label_column.empty()) {
     return absl::InvalidArgumentError(
@@ -207,9 +239,16 @@ absl::StatusOr<std::unique_ptr<RowFile>> RowFile::FromCsv(const Source& source) 
   }
   std::random_device rd;
   const std::string tmp = absl::StrFormat("%s.tmp-%d-%08x", path, getpid(), rd());
-  if (absl::Status s = Convert(source, description, tmp); !s.ok()) {
+  absl::Status converted;
+  try {
+    converted = Convert(source, description, tmp);
+  } catch (...) {
     unlink(tmp.c_str());
-    return s;
+    throw;
+  }
+  if (!converted.ok()) {
+    unlink(tmp.c_str());
+    return converted;
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     const absl::Status s = ErrnoToStatus("rename the row file to", path, errno);
@@ -244,8 +283,8 @@ absl::StatusOr<std::unique_ptr<RowFile>> RowFile::Open(const std::string& path) 
   std::memcpy(&rows, fixed + kRowsAt, 8);
   std::memcpy(&offset, fixed + 32, 8);
   if (version != kFormatVersion) return invalid(absl::StrCat("format version ", version));
-  if (cols == 0 || rows <= 0 || offset < kFixedBytes || offset % kAlignment != 0 ||
-      offset > static_cast<uint64_t>(kMaxHeaderBytes)) {
+  if (cols == 0 || cols > kMaxColumns || rows <= 0 || offset < kFixedBytes ||
+      offset % kAlignment != 0 || offset > static_cast<uint64_t>(kMaxHeaderBytes)) {
     return invalid(absl::StrCat(rows, " rows, ", cols, " columns, data at ", offset));
   }
   const __int128 bytes = static_cast<__int128>(offset) +

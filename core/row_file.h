@@ -65,6 +65,9 @@ class RowFile {
   // Maps an existing row file. InvalidArgument for one that is not a
   // complete row file of this format.
   static absl::StatusOr<std::unique_ptr<RowFile>> Open(const std::string& path);
+  // Whether FromCsv's error is that the row file could not be created
+  // (an unwritable directory), rather than about the shards.
+  static bool IsUnwritable(const absl::Status& status);
   // Where FromCsv keeps the row file of `source`.
   static std::string PathFor(const Source& source);
 
@@ -81,6 +84,7 @@ class RowFile {
 
  private:
   RowFile() = default;
+  static absl::StatusOr<std::unique_ptr<RowFile>> FromCsvOrThrow(const Source& source);
 
   std::string path_;
   std::string source_;  // what it was made from (see FromCsv)

@@ -21,8 +21,7 @@ double UsableScale(double spread, double magnitude) {
 absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Eigen::Ref<const Matrix>& data,
                                    Collective* ranks) {
   const int dim = static_cast<int>(data.cols());
-  if (kind == v1::IDENTITY) return Identity(dim);
-  if (kind != v1::STANDARD && kind != v1::MINMAX) {
+  if (kind != v1::IDENTITY && kind != v1::STANDARD && kind != v1::MINMAX) {
     return absl::InvalidArgumentError(absl::StrCat("unknown scaler kind ", kind));
   }
   const bool distributed = ranks != nullptr && ranks->size() > 1;
@@ -37,21 +36,25 @@ absl::StatusOr<Scaler> Scaler::Fit(v1::ScalerKind kind, const Eigen::Ref<const M
   Eigen::Array<double, 1, Eigen::Dynamic> hi = -lo,
                                           total =
                                               Eigen::Array<double, 1, Eigen::Dynamic>::Zero(dim);
-  bool finite = true;
-  for (Eigen::Index start = 0; start < data.rows() && finite; start += kBlock) {
+  absl::Status finite = absl::OkStatus();
+  for (Eigen::Index start = 0; start < data.rows() && finite.ok(); start += kBlock) {
     const auto block = data.middleRows(start, std::min(kBlock, data.rows() - start));
-    finite = block.allFinite();
+    if (!block.allFinite()) {
+      Eigen::Index r = 0, c = 0;
+      (!block.array().isFinite()).cast<int>().maxCoeff(&r, &c);
+      finite =
+          absl::InvalidArgumentError(absl::StrCat("cannot fit a scaler on non-finite data: row ",
+                                                  start + r, ", column ", c, " is ", block(r, c)));
+      break;
+    }
+    if (kind == v1::IDENTITY) continue;  // checked, not fitted
     const Eigen::Array<double, Eigen::Dynamic, Eigen::Dynamic> b = block.cast<double>().array();
     lo = lo.min(b.colwise().minCoeff());
     hi = hi.max(b.colwise().maxCoeff());
     total += b.colwise().sum();
   }
-  if (absl::Status s = AgreeOnStatus(
-          ranks, finite ? absl::OkStatus()
-                        : absl::InvalidArgumentError("cannot fit a scaler on non-finite data"));
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = AgreeOnStatus(ranks, finite); !s.ok()) return s;
+  if (kind == v1::IDENTITY) return Identity(dim);
   std::vector<double> rows = {static_cast<double>(data.rows())};
   if (distributed) {
     ranks->AllReduce(absl::MakeSpan(lo.data(), dim), Collective::Op::kMin);

@@ -161,12 +161,6 @@ class RowSet {
     for (Eigen::Index i = 0; i < n; ++i) CopyRow(begin + i, out->row(i).data());
     Finish(out);
   }
-  // All of the rows, in memory.
-  Matrix Materialize() const {
-    Matrix all;
-    FetchRange(0, rows_, &all);
-    return all;
-  }
 
  private:
   void CopyRow(Eigen::Index position, float* out) const {
@@ -196,34 +190,6 @@ double EvaluateLoss(const StackedAutoencoder& net, const RowSet& x, v1::Loss los
     sum += DataLoss<float>(loss, net.Reconstruct(chunk), chunk) * static_cast<double>(n);
   }
   return sum / static_cast<double>(x.rows());
-}
-
-// Shuffles `order` (positions 0 .. n-1) for an epoch. With `block_rows`
-// (rows mapped from a file larger than memory), in blocks of that many
-// consecutive positions: the blocks in a random order, taken
-// kShuffleWindowBlocks at a time, the rows of each such window shuffled
-// together. An epoch then reads the file a block at a time instead of a row
-// at a time, and batches still mix rows from far apart. A set of one window
-// or less is shuffled row by row, as without blocks.
-void ShuffleOrder(int64_t block_rows, std::mt19937_64* rng, std::vector<int>* order) {
-  const int64_t n = static_cast<int64_t>(order->size());
-  if (block_rows <= 0 || n <= block_rows * static_cast<int64_t>(kShuffleWindowBlocks)) {
-    std::shuffle(order->begin(), order->end(), *rng);
-    return;
-  }
-  std::vector<int64_t> blocks(static_cast<size_t>((n + block_rows - 1) / block_rows));
-  std::iota(blocks.begin(), blocks.end(), 0);
-  std::shuffle(blocks.begin(), blocks.end(), *rng);
-  order->clear();
-  for (size_t w = 0; w < blocks.size(); w += kShuffleWindowBlocks) {
-    const size_t window_start = order->size();
-    for (size_t b = w; b < std::min(blocks.size(), w + kShuffleWindowBlocks); ++b) {
-      for (int64_t p = blocks[b] * block_rows; p < std::min(n, (blocks[b] + 1) * block_rows); ++p) {
-        order->push_back(static_cast<int>(p));
-      }
-    }
-    std::shuffle(order->begin() + static_cast<std::ptrdiff_t>(window_start), order->end(), *rng);
-  }
 }
 
 // Where this rank's rows sit among every rank's (the order one process
@@ -275,11 +241,12 @@ void SplitOwnedRows(const Matrix& scaled, const RowMap& map, int64_t val_rows, s
   std::sort(train_global.begin(), train_global.end());
   train_idx->clear();
   val_idx->clear();
-  positions->assign(train_global.size(), -1);
+  // One process: every position is its own row (no map kept).
+  positions->assign(map.size > 1 ? train_global.size() : 0, -1);
   for (size_t p = 0; p < train_global.size(); ++p) {
     const int64_t l = map.Local(train_global[p]);
     if (l < 0) continue;
-    (*positions)[p] = static_cast<int>(train_idx->size());
+    if (map.size > 1) (*positions)[p] = static_cast<int>(train_idx->size());
     train_idx->push_back(static_cast<int>(l));
   }
   for (int64_t i = 0; i < val_rows; ++i) {
@@ -293,8 +260,9 @@ void SplitOwnedRows(const Matrix& scaled, const RowMap& map, int64_t val_rows, s
 }
 
 // SplitRows over the indices of two sets (rows of the data), for rows that
-// are not in memory: the validation indices sorted, so that evaluating them
-// reads the data in order.
+// are not in memory: the same rows in the same order as SplitRows gives
+// (training rows by their position in `top` then `bottom`, validation rows
+// in the shuffle's order).
 void SplitIndices(const std::vector<int>& top, const std::vector<int>& bottom, int val_rows,
                   std::mt19937_64* rng, std::vector<int>* train, std::vector<int>* val) {
   std::vector<int> perm(top.size() + bottom.size());
@@ -306,11 +274,11 @@ void SplitIndices(const std::vector<int>& top, const std::vector<int>& bottom, i
   };
   val->clear();
   train->clear();
-  for (size_t i = 0; i < perm.size(); ++i) {
-    (i < static_cast<size_t>(val_rows) ? val : train)->push_back(row(perm[i]));
+  for (int i = 0; i < val_rows; ++i) val->push_back(row(perm[static_cast<size_t>(i)]));
+  std::sort(perm.begin() + val_rows, perm.end());
+  for (size_t i = static_cast<size_t>(val_rows); i < perm.size(); ++i) {
+    train->push_back(row(perm[i]));
   }
-  std::sort(train->begin(), train->end());
-  std::sort(val->begin(), val->end());
 }
 
 // Every rank's rows with global index a multiple of `stride`, in global
@@ -800,6 +768,27 @@ int64_t DefaultShuffleBlockRows(int input_dim) {
   return std::max<int64_t>(1, kShuffleBlockBytes / (int64_t{4} * std::max(input_dim, 1)));
 }
 
+void ShuffleOrder(int64_t block_rows, std::mt19937_64* rng, std::vector<int>* order) {
+  const int64_t n = static_cast<int64_t>(order->size());
+  if (block_rows <= 0 || n / static_cast<int64_t>(kShuffleWindowBlocks) < block_rows) {
+    std::shuffle(order->begin(), order->end(), *rng);
+    return;
+  }
+  std::vector<int64_t> blocks(static_cast<size_t>((n + block_rows - 1) / block_rows));
+  std::iota(blocks.begin(), blocks.end(), 0);
+  std::shuffle(blocks.begin(), blocks.end(), *rng);
+  order->clear();
+  for (size_t w = 0; w < blocks.size(); w += kShuffleWindowBlocks) {
+    const size_t window_start = order->size();
+    for (size_t b = w; b < std::min(blocks.size(), w + kShuffleWindowBlocks); ++b) {
+      for (int64_t p = blocks[b] * block_rows; p < std::min(n, (blocks[b] + 1) * block_rows); ++p) {
+        order->push_back(static_cast<int>(p));
+      }
+    }
+    std::shuffle(order->begin() + static_cast<std::ptrdiff_t>(window_start), order->end(), *rng);
+  }
+}
+
 absl::StatusOr<std::unique_ptr<Model>> Trainer::Train(const Matrix& data,
                                                       absl::Span<const int> classes) {
   absl::Status batch = CheckBatch(data, options_.input_dim);
@@ -929,6 +918,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   Matrix train, val;
   std::vector<int> train_idx, val_idx;  // The data rows each split took.
   std::vector<int> positions;           // Data-parallel: see SplitOwnedRows.
+  std::vector<int> val_in_order;        // Mapped: val_idx sorted.
   if (mapped) {
     // No copy: the sets are indices into the mapping, scaled as fetched.
     if (config_.loss() == v1::BCE) {
@@ -942,7 +932,10 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     }
     SplitOwnedRows(Matrix(0, data.cols()), map, val_rows, &rng, nullptr, nullptr, &train_idx,
                    &val_idx, &positions);
-    std::sort(val_idx.begin(), val_idx.end());
+    // Evaluated in file order (val_idx keeps the split's order, which the
+    // ensemble's splits start from).
+    val_in_order = val_idx;
+    std::sort(val_in_order.begin(), val_in_order.end());
   } else {
     // Scoped so that the scaled copy is freed once split: training holds the
     // data twice at most (raw, and scaled train + validation rows).
@@ -953,7 +946,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     SplitOwnedRows(scaled, map, val_rows, &rng, &train, &val, &train_idx, &val_idx, &positions);
   }
   const RowSet train_set = mapped ? RowSet(data, &*scaler, &train_idx) : RowSet(train);
-  const RowSet val_set = mapped ? RowSet(data, &*scaler, &val_idx) : RowSet(val);
+  const RowSet val_set = mapped ? RowSet(data, &*scaler, &val_in_order) : RowSet(val);
 
   const v1::Architecture arch = ArchitectureFromConfig(config_, options_.input_dim);
   absl::StatusOr<StackedAutoencoder> net = StackedAutoencoder::Create(arch, config_.seed());
@@ -987,8 +980,11 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   // `positions`: data-parallel, as PhaseRunner::Run takes them.
   // Mapped, the codes of the layers below are computed batch by batch
   // rather than held.
+  // `train_rows`, `val_rows`: in memory, the matrices `train` and `val`
+  // read (null: mapped).
   const auto fit = [&](StackedAutoencoder* net, PhaseRunner& runner, const RowSet& train,
-                       const RowSet& val, const std::vector<int>* positions) -> absl::Status {
+                       const RowSet& val, const Matrix* train_rows, const Matrix* val_rows,
+                       const std::vector<int>* positions) -> absl::Status {
     if (config_.pretrain_epochs() > 0) {
       RowSet layer_train = train, layer_val = val;
       Matrix codes_train, codes_val;          // in memory: the layer's input
@@ -1016,11 +1012,11 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
           layer_train = layer_train.Through(&frozen.back());
           layer_val = layer_val.Through(&frozen.back());
         } else if (m + 1 < depth) {
-          Matrix next = shallow->Encode(layer_train.Materialize(), 1);
+          Matrix next = shallow->Encode(m == 0 ? *train_rows : codes_train, 1);
           codes_train = std::move(next);
           layer_train = RowSet(codes_train);
           if (layer_val.rows() > 0) {
-            next = shallow->Encode(layer_val.Materialize(), 1);
+            next = shallow->Encode(m == 0 ? *val_rows : codes_val, 1);
             codes_val = std::move(next);
             layer_val = RowSet(codes_val);
           }
@@ -1033,7 +1029,11 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     }
     return absl::OkStatus();
   };
-  if (absl::Status s = fit(&*net, runner, train_set, val_set, owned); !s.ok()) return s;
+  if (absl::Status s = fit(&*net, runner, train_set, val_set, mapped ? nullptr : &train,
+                           mapped ? nullptr : &val, owned);
+      !s.ok()) {
+    return s;
+  }
 
   // The ensemble's other networks: seeds seed + 1, ..., each with its own
   // validation split of the same rows drawn with its seed, so that they
@@ -1062,6 +1062,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     std::vector<int> other_train_idx, other_val_idx;
     if (mapped) {
       SplitIndices(train_idx, val_idx, val_rows, &other_rng, &other_train_idx, &other_val_idx);
+      std::sort(other_val_idx.begin(), other_val_idx.end());
     } else {
       SplitRows(train, val, val_rows, &other_rng, &other_train, &other_val);
     }
@@ -1069,7 +1070,9 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
         mapped ? RowSet(data, &*scaler, &other_train_idx) : RowSet(other_train);
     const RowSet other_val_set =
         mapped ? RowSet(data, &*scaler, &other_val_idx) : RowSet(other_val);
-    if (absl::Status s = fit(&*other, other_runner, other_train_set, other_val_set, nullptr);
+    if (absl::Status s =
+            fit(&*other, other_runner, other_train_set, other_val_set,
+                mapped ? nullptr : &other_train, mapped ? nullptr : &other_val, nullptr);
         !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("ensemble network ", m + 1, ": ", s.message()));
     }

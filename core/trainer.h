@@ -25,6 +25,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -145,6 +146,14 @@ class Trainer {
 inline constexpr int64_t kShuffleBlockBytes = int64_t{1} << 20;
 inline constexpr size_t kShuffleWindowBlocks = 64;
 int64_t DefaultShuffleBlockRows(int input_dim);
+// Shuffles `order` (positions 0 .. n-1, in any order) for an epoch. With
+// `block_rows` > 0 (a row file's epochs), in blocks of that many
+// consecutive positions: the blocks in a random order, taken
+// kShuffleWindowBlocks at a time, the positions of each such window
+// shuffled together, so that an epoch reads the file a block, not a row, at
+// a time and batches still mix rows from far apart. A set of one window or
+// less (or block_rows <= 0) is shuffled position by position.
+void ShuffleOrder(int64_t block_rows, std::mt19937_64* rng, std::vector<int>* order);
 
 // CRC32C of every parameter of `net`: ranks of a data-parallel training
 // compare theirs (and print it) to show they hold the same weights.

@@ -1,5 +1,6 @@
 #include "server/train_jobs.h"
 
+#include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,16 @@ namespace strata {
 namespace {
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+// `text` with glob's special characters escaped, to match itself.
+std::string GlobEscape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -63,16 +74,35 @@ absl::StatusOr<std::vector<std::string>> TrainJobManager::ResolveDataPath(
   }
   const std::string root = root_buf;
   const std::string joined = absl::StrCat(root, "/", path);
-  absl::StatusOr<std::vector<std::string>> files = ListDataFiles(joined);
-  if (!files.ok()) {
-    return absl::NotFoundError(
-        absl::StrCat("csv_path '", path, "' matches no file under --data_root"));
+  // A file, a directory (its *.csv) or a glob of the part under the root
+  // (the root's own characters are escaped: they are not a pattern). No
+  // comma lists: each part would escape these checks.
+  std::vector<std::string> files;
+  struct stat st;
+  const bool exists = stat(joined.c_str(), &st) == 0;
+  std::string pattern;
+  if (exists && S_ISDIR(st.st_mode)) {
+    pattern = GlobEscape(joined) + "/*.csv";
+  } else if (!exists && path.find_first_of("*?[") != std::string::npos) {
+    pattern = absl::StrCat(GlobEscape(root), "/", path);
+  } else {
+    files.push_back(joined);
   }
-  for (std::string& file : *files) {
+  if (!pattern.empty()) {
+    glob_t matches = {};
+    if (glob(pattern.c_str(), 0, nullptr, &matches) == 0) {
+      for (size_t k = 0; k < matches.gl_pathc; ++k) files.emplace_back(matches.gl_pathv[k]);
+    }
+    globfree(&matches);
+    if (files.empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("csv_path '", path, "' matches no CSV file under --data_root"));
+    }
+  }
+  for (std::string& file : files) {
     if (realpath(file.c_str(), path_buf) == nullptr) {
-      return absl::NotFoundError(absl::StrCat("csv_path '", path,
-                                              "': ", file.substr(root.size() + 1),
-                                              " does not exist under --data_root"));
+      return absl::NotFoundError(
+          absl::StrCat("csv_path '", path, "' does not exist under --data_root"));
     }
     file = path_buf;
     if (!absl::StartsWith(file, root + "/")) {
@@ -546,31 +576,41 @@ absl::Status TrainJobManager::LoadData(Job* job) {
     source.csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
     source.cache_dir = options_.row_cache_dir;
     absl::StatusOr<std::unique_ptr<RowFile>> file = RowFile::FromCsv(source);
-    if (!file.ok()) {
+    if (file.ok()) {
+      job->data.row_file = *std::move(file);
+      Log(LogLevel::kInfo, "jobs",
+          absl::StrCat(
+              job->record.id(), ": ",
+              job->data.row_file->converted() ? "converted its CSV data into " : "mapping ",
+              job->data.row_file->path()));
+      if (names.empty()) names = job->data.row_file->column_names();
+      const Eigen::Map<const Matrix> rows = job->data.row_file->rows();
+      if (!names.empty() && static_cast<Eigen::Index>(names.size()) != rows.cols()) {
+        job->load_status = absl::InvalidArgumentError(absl::StrCat(
+            "spec.feature_names has ", names.size(), " names for ", rows.cols(), " columns"));
+        return job->load_status;
+      }
+      job->feature_names = std::move(names);
+      MutexLock lock(&mu_);
+      job->record.set_rows(rows.rows());
+      job->record.set_cols(static_cast<int32_t>(rows.cols()));
+      return absl::OkStatus();
+    }
+    // A read-only data root and no --row_cache_dir: one file is read into
+    // memory, as before row files (bounded by --max_train_values).
+    const bool unwritable = RowFile::IsUnwritable(file.status());
+    if (!unwritable || !source.cache_dir.empty() || source.files.size() > 1) {
       job->load_status = file.status();
-      if (absl::StrContains(file.status().message(), "cache directory")) {
+      if (unwritable) {
         job->load_status = absl::Status(
             file.status().code(), absl::StrCat(file.status().message(), " (--row_cache_dir)"));
       }
       return job->load_status;
     }
-    job->row_file = *std::move(file);
-    Log(LogLevel::kInfo, "jobs",
-        absl::StrCat(job->record.id(), ": ",
-                     job->row_file->converted() ? "converted its CSV data into " : "mapping ",
-                     job->row_file->path()));
-    if (names.empty()) names = job->row_file->column_names();
-    const Eigen::Map<const Matrix> rows = job->row_file->rows();
-    if (!names.empty() && static_cast<Eigen::Index>(names.size()) != rows.cols()) {
-      job->load_status = absl::InvalidArgumentError(absl::StrCat(
-          "spec.feature_names has ", names.size(), " names for ", rows.cols(), " columns"));
-      return job->load_status;
-    }
-    job->feature_names = std::move(names);
-    MutexLock lock(&mu_);
-    job->record.set_rows(rows.rows());
-    job->record.set_cols(static_cast<int32_t>(rows.cols()));
-    return absl::OkStatus();
+    Log(LogLevel::kWarning, "jobs",
+        absl::StrCat(job->record.id(), ": ", file.status().message(),
+                     "; reading the file into memory instead (--row_cache_dir names a writable "
+                     "directory for row files)"));
   }
   if (!job->data.csv_path.empty()) {
     CsvOptions csv;
@@ -618,7 +658,7 @@ absl::StatusOr<std::unique_ptr<Model>> TrainJobManager::TrainModel(Job* job,
                                                                    const std::vector<int>& classes,
                                                                    int trial) {
   const Matrix& rows = job->data.rows;
-  const RowFile* const file = job->row_file.get();
+  const std::shared_ptr<const RowFile> file = job->data.row_file;
   const Eigen::Index data_rows = file != nullptr ? file->rows().rows() : rows.rows();
   const int data_cols = static_cast<int>(file != nullptr ? file->rows().cols() : rows.cols());
   Trainer::Options options;
@@ -685,8 +725,8 @@ absl::StatusOr<int64_t> TrainJobManager::TrainAndPublish(Job* job) {
       TrainModel(job, job->spec.config(), job->classes.classes, 0);
   {
     MutexLock load(&job->load_mu);
-    job->data.rows = Matrix();  // the data is no longer needed
-    job->row_file.reset();
+    job->data.rows = Matrix();   // the data is no longer needed
+    job->data.row_file.reset();  // (a sweep's, when it finishes)
   }
   if (!model.ok()) return model.status();
   if (job->cancel) return absl::CancelledError("cancelled before publishing");

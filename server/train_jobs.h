@@ -99,6 +99,9 @@ class TrainJobManager {
     std::string csv_path;
     // csv_path's files, resolved under data_root by Submit.
     std::vector<std::string> csv_files;
+    // CSV data without labels: its row file, mapped once the job reads it
+    // (under the job's load_mu), released with the rest of the data.
+    std::shared_ptr<const RowFile> row_file;
     // Values of an upload's reservation (ReserveUpload) that the job takes
     // over when Submit queues it; the uploader keeps them otherwise.
     int64_t reserved_values = 0;
@@ -152,8 +155,6 @@ class TrainJobManager {
     // and feature names are then read-only until the job ends.
     Mutex load_mu;
     bool loaded = false;
-    // CSV data without labels: its row file, mapped.
-    std::unique_ptr<RowFile> row_file;
     absl::Status load_status;
     std::vector<std::string> feature_names;
     // Sweeps only: the trials (record.sweep holds their results), and

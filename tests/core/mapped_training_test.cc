@@ -1,7 +1,12 @@
 // Training from a row file (Trainer::Train(const RowFile&)): the model the
 // same rows give in memory. Under a memory limit smaller than the data, the
 // same is tests/e2e/mapped_train_e2e_test.cc.
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
 
 #include "core/anomaly.h"
 #include "core/file_util.h"
@@ -155,8 +160,54 @@ TEST(MappedTrainingTest, PretrainingAnEnsembleAndBatchNormWorkFromTheFile) {
   const std::unique_ptr<Model> memory = Train(config, 6, &data, nullptr);
   ASSERT_NE(memory, nullptr);
   // The served network: pretraining on codes computed batch by batch equals
-  // pretraining on codes computed at once.
+  // pretraining on codes computed at once; the other network too (its own
+  // split of the same rows, in the same order).
   EXPECT_LT(testing::MaxRelativeWeightDifference(*memory, *mapped), 1e-3);
+  ASSERT_EQ(memory->ensemble().size(), 1u);
+  const Parameters& a = memory->ensemble()[0].parameters();
+  const Parameters& b = mapped->ensemble()[0].parameters();
+  for (size_t l = 0; l < a.weights.size(); ++l) {
+    EXPECT_LT((a.weights[l] - b.weights[l]).cwiseAbs().maxCoeff(),
+              1e-3 * a.weights[l].cwiseAbs().maxCoeff())
+        << "layer " << l;
+  }
+  EXPECT_NEAR(memory->info().calibration.ensemble().scores().threshold(),
+              mapped->info().calibration.ensemble().scores().threshold(),
+              1e-3 * memory->info().calibration.ensemble().scores().threshold());
+}
+
+TEST(MappedTrainingTest, ShuffleOrderPermutesWholeBlocksWindowByWindow) {
+  std::mt19937_64 rng(3);
+  // 64-block windows of 4 rows: 1000 positions are 250 blocks, 4 windows.
+  std::vector<int> order(1000);
+  std::iota(order.begin(), order.end(), 0);
+  ShuffleOrder(4, &rng, &order);
+  std::vector<int> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(sorted[i], i);
+  const size_t window = 4 * kShuffleWindowBlocks;
+  for (size_t start = 0; start < order.size(); start += window) {
+    // Each window holds whole blocks: 4 positions of each block it touches.
+    std::map<int, int> per_block;
+    for (size_t i = start; i < std::min(order.size(), start + window); ++i) {
+      ++per_block[order[i] / 4];
+    }
+    for (const auto& [block, count] : per_block) EXPECT_EQ(count, 4) << "block " << block;
+  }
+  // Shuffled within the window: not in block order.
+  EXPECT_FALSE(std::is_sorted(order.begin(), order.begin() + window));
+  // Again from that order: another permutation of all of them.
+  const std::vector<int> first = order;
+  ShuffleOrder(4, &rng, &order);
+  EXPECT_NE(order, first);
+  sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(sorted[i], i);
+  // One window or less, and a huge block: position by position, no overflow.
+  std::vector<int> small(100);
+  std::iota(small.begin(), small.end(), 0);
+  ShuffleOrder(int64_t{1} << 62, &rng, &small);
+  EXPECT_EQ(std::set<int>(small.begin(), small.end()).size(), 100u);
 }
 
 TEST(MappedTrainingTest, ARowFileOfAnotherWidthIsRefused) {

@@ -1,5 +1,6 @@
 #include "core/row_file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,6 +153,53 @@ TEST(RowFileTest, OpenRefusesWhatIsNotACompleteRowFile) {
   EXPECT_THAT(RowFile::Open(dir + "/a.csv.f32").status().message(),
               HasSubstr("no row file header"));
   EXPECT_EQ(RowFile::Open(dir + "/missing").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(RowFileTest, AShardRewrittenWithItsSizeAndTimeKeptIsConvertedAgain) {
+  const std::string dir = TempDir("same_size");
+  const std::string shard = dir + "/a.csv";
+  Write(shard, "x,y\n1,2\n3,4\n");
+  struct stat before = {};
+  ASSERT_EQ(stat(shard.c_str(), &before), 0);
+  RowFile::Source source;
+  source.files = {shard};
+  ASSERT_TRUE(RowFile::FromCsv(source).ok());
+  // Same size, same modification time (as a copy preserving times).
+  Write(shard, "x,y\n5,6\n7,8\n");
+  const struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(utimensat(AT_FDCWD, shard.c_str(), times, 0), 0);
+  absl::StatusOr<std::unique_ptr<RowFile>> again = RowFile::FromCsv(source);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)->converted());
+  EXPECT_EQ((*again)->rows()(0, 0), 5.0f);
+}
+
+TEST(RowFileTest, HostileHeadersAreRefusedNotTrusted) {
+  const std::string dir = TempDir("hostile");
+  Write(dir + "/a.csv", "x,y\n1,2\n3,4\n");
+  RowFile::Source source;
+  source.files = {dir + "/a.csv"};
+  absl::StatusOr<std::unique_ptr<RowFile>> file = RowFile::FromCsv(source);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const std::string good = ReadFileToString((*file)->path()).value();
+  file->reset();
+  // Fields at their offsets: cols at 20, rows at 24, data offset at 32.
+  const auto patched = [&](size_t at, const void* value, size_t bytes) {
+    std::string bad = good;
+    bad.replace(at, bytes, static_cast<const char*>(value), bytes);
+    const std::string path = dir + "/patched.f32";
+    Write(path, bad);
+    return RowFile::Open(path).status();
+  };
+  const int64_t negative_rows = -2, huge_rows = int64_t{1} << 61;
+  const uint32_t three_cols = 3, wide = uint32_t{1} << 30;
+  const uint64_t misaligned = 4000;
+  for (const absl::Status& s :
+       {patched(24, &negative_rows, 8), patched(24, &huge_rows, 8), patched(20, &three_cols, 4),
+        patched(20, &wide, 4), patched(32, &misaligned, 8)}) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_THAT(s.message(), HasSubstr("not a complete row file")) << s;
+  }
 }
 
 TEST(RowFileTest, ListDataFilesTakesAFileAListADirectoryOrAGlob) {

@@ -106,6 +106,25 @@ TEST(TrainJobsTest, ResolveDataPathConfinesToTheRoot) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(TrainJobsTest, ResolveDataPathTakesNoListsAndARootWithPatternCharacters) {
+  // A root whose name holds glob characters: they are not a pattern.
+  const std::string root = testing::ScratchDir("jobs_paths_[odd]*");
+  std::system(("mkdir -p '" + root + "/sub' && touch '" + root + "/sub/a.csv'").c_str());
+  char canonical[PATH_MAX];
+  ASSERT_NE(realpath((root + "/sub/a.csv").c_str(), canonical), nullptr);
+  EXPECT_THAT(*TrainJobManager::ResolveDataPath(root, "sub"), ::testing::ElementsAre(canonical));
+  EXPECT_THAT(*TrainJobManager::ResolveDataPath(root, "sub/*.csv"),
+              ::testing::ElementsAre(canonical));
+  // A comma is part of a name, not a list whose parts escape the checks
+  // (this crashed the server: "a.csv,/nope" resolved "/nope" outside).
+  for (const char* listed :
+       {"sub/a.csv,/nope", "sub/a.csv,../../../x", "sub/a.csv,/etc/hostname"}) {
+    absl::StatusOr<std::vector<std::string>> files = TrainJobManager::ResolveDataPath(root, listed);
+    EXPECT_EQ(files.status().code(), absl::StatusCode::kNotFound) << listed;
+    EXPECT_THAT(files.status().message(), HasSubstr("does not exist under --data_root")) << listed;
+  }
+}
+
 TEST(TrainJobsTest, JobsPublishNextVersionsAndSetLabels) {
   Fixture f("jobs_publish", 2);
   v1::TrainJobSpec spec = Spec("m", 2);
