@@ -88,10 +88,10 @@ absl::StatusOr<CsvTable> ReadCsvFiles(const std::vector<std::string>& files,
   for (size_t f = 1; f < files.size(); ++f) {
     absl::StatusOr<CsvTable> next = ReadCsvFile(files[f], csv);
     if (!next.ok()) return next.status();
-    if (next->column_names != all->column_names) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          files[f], " has the columns ", absl::StrJoin(next->column_names, ","), "; ", files[0],
-          " has ", absl::StrJoin(all->column_names, ","), ": every shard needs the same columns"));
+    if (absl::Status s =
+            CheckShardColumns(files[0], all->column_names, files[f], next->column_names);
+        !s.ok()) {
+      return s;
     }
     rows += next->values.rows();
     parts.push_back(std::move(next->values));

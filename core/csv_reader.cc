@@ -189,4 +189,13 @@ absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path, const CsvOptions& 
   }
 }
 
+absl::Status CheckShardColumns(const std::string& first,
+                               const std::vector<std::string>& first_names, const std::string& file,
+                               const std::vector<std::string>& names) {
+  if (names == first_names) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(file, " has the columns ", absl::StrJoin(names, ","), "; ", first, " has ",
+                   absl::StrJoin(first_names, ","), ": every shard needs the same columns"));
+}
+
 }  // namespace strata

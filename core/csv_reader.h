@@ -62,6 +62,13 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
 // As ParseCsv, with errors prefixed by the path.
 absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path, const CsvOptions& options);
 
+// Shards of one data set must have the same columns, by name and in order:
+// InvalidArgument naming both files' columns when `file`'s `names` differ
+// from `first`'s.
+absl::Status CheckShardColumns(const std::string& first,
+                               const std::vector<std::string>& first_names, const std::string& file,
+                               const std::vector<std::string>& names);
+
 }  // namespace strata
 
 #endif  // STRATA_CORE_CSV_READER_H_

@@ -152,12 +152,10 @@ absl::Status Convert(const RowFile::Source& source, const std::string& descripti
       }
       const std::string header = Header(0, static_cast<int64_t>(names.size()), description, names);
       if (absl::Status s = WriteAll(out.fd, header.data(), header.size(), tmp); !s.ok()) return s;
-    } else if (table->column_names != names) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(file, " has the columns ", absl::StrJoin(table->column_names, ","), "; ",
-                       source.files[0], " has ", absl::StrJoin(names, ","),
-                       ": every shard needs the same "
-                       "columns"));
+    } else if (absl::Status s =
+                   CheckShardColumns(source.files[0], names, file, table->column_names);
+               !s.ok()) {
+      return s;
     }
     const Matrix& values = table->values;
     if (absl::Status s = WriteAll(out.fd, reinterpret_cast<const char*>(values.data()),

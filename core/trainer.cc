@@ -55,22 +55,27 @@ Matrix GatherRows(const Matrix& top, const Matrix& bottom, const std::vector<int
   return out;
 }
 
-// Shuffles the rows of `top` stacked over `bottom` with `rng` and holds out
-// the first `val_rows` of them; the training rows keep their order. The
-// rows each split took, when `train_idx` and `val_idx` are not null.
-void SplitRows(const Matrix& top, const Matrix& bottom, int val_rows, std::mt19937_64* rng,
-               Matrix* train, Matrix* val, std::vector<int>* train_idx = nullptr,
-               std::vector<int>* val_idx = nullptr) {
-  std::vector<int> perm(static_cast<size_t>(top.rows() + bottom.rows()));
+// Every split of the trainer: positions 0 .. n-1 shuffled with `rng`, the
+// first `val_rows` of the shuffle held out (in its order), the others kept
+// in ascending order.
+void SplitPositions(int64_t n, int64_t val_rows, std::mt19937_64* rng, std::vector<int>* train,
+                    std::vector<int>* val) {
+  std::vector<int> perm(static_cast<size_t>(n));
   std::iota(perm.begin(), perm.end(), 0);
   std::shuffle(perm.begin(), perm.end(), *rng);
-  std::vector<int> val_rows_idx(perm.begin(), perm.begin() + val_rows);
-  std::vector<int> train_rows_idx(perm.begin() + val_rows, perm.end());
-  std::sort(train_rows_idx.begin(), train_rows_idx.end());
-  *train = GatherRows(top, bottom, train_rows_idx);
+  val->assign(perm.begin(), perm.begin() + val_rows);
+  train->assign(perm.begin() + val_rows, perm.end());
+  std::sort(train->begin(), train->end());
+}
+
+// Shuffles the rows of `top` stacked over `bottom` with `rng` and holds out
+// the first `val_rows` of them; the training rows keep their order.
+void SplitRows(const Matrix& top, const Matrix& bottom, int val_rows, std::mt19937_64* rng,
+               Matrix* train, Matrix* val) {
+  std::vector<int> train_rows, val_rows_idx;
+  SplitPositions(top.rows() + bottom.rows(), val_rows, rng, &train_rows, &val_rows_idx);
+  *train = GatherRows(top, bottom, train_rows);
   *val = GatherRows(top, bottom, val_rows_idx);
-  if (train_idx != nullptr) *train_idx = std::move(train_rows_idx);
-  if (val_idx != nullptr) *val_idx = std::move(val_rows_idx);
 }
 
 // The rows of `x` whose class (classes[idx[i]] for row i) is labelled, and
@@ -225,23 +230,18 @@ double GlobalLoss(Collective* ranks, const StackedAutoencoder& net, const RowSet
   return sums[0] / std::max(sums[1], 1.0);
 }
 
-// SplitRows over every rank's rows: the same shuffle of all of them on every
-// rank holds out the first `val_rows`; this rank keeps its own of each
-// split, the training rows in their global order. positions[p] is the
-// local training row of global training position p (-1: another rank's).
-// With `train` and `val` null, the rows are not gathered (the indices are
-// the split).
-void SplitOwnedRows(const Matrix& scaled, const RowMap& map, int64_t val_rows, std::mt19937_64* rng,
-                    Matrix* train, Matrix* val, std::vector<int>* train_idx,
-                    std::vector<int>* val_idx, std::vector<int>* positions) {
-  std::vector<int> perm(static_cast<size_t>(map.global));
-  std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), *rng);
-  std::vector<int> train_global(perm.begin() + val_rows, perm.end());
-  std::sort(train_global.begin(), train_global.end());
+// SplitPositions over every rank's rows: the same shuffle of all of them on
+// every rank holds out the first `val_rows`; this rank keeps its own rows
+// (local indices) of each split, the training rows in their global order.
+// Data-parallel, positions[p] is the local training row of global training
+// position p (-1: another rank's); in one process it stays empty.
+void SplitOwnedRows(const RowMap& map, int64_t val_rows, std::mt19937_64* rng,
+                    std::vector<int>* train_idx, std::vector<int>* val_idx,
+                    std::vector<int>* positions) {
+  std::vector<int> train_global, val_global;
+  SplitPositions(map.global, val_rows, rng, &train_global, &val_global);
   train_idx->clear();
   val_idx->clear();
-  // One process: every position is its own row (no map kept).
   positions->assign(map.size > 1 ? train_global.size() : 0, -1);
   for (size_t p = 0; p < train_global.size(); ++p) {
     const int64_t l = map.Local(train_global[p]);
@@ -249,14 +249,10 @@ void SplitOwnedRows(const Matrix& scaled, const RowMap& map, int64_t val_rows, s
     if (map.size > 1) (*positions)[p] = static_cast<int>(train_idx->size());
     train_idx->push_back(static_cast<int>(l));
   }
-  for (int64_t i = 0; i < val_rows; ++i) {
-    const int64_t l = map.Local(perm[static_cast<size_t>(i)]);
+  for (int g : val_global) {
+    const int64_t l = map.Local(g);
     if (l >= 0) val_idx->push_back(static_cast<int>(l));
   }
-  if (train == nullptr) return;
-  const Matrix none(0, scaled.cols());
-  *train = GatherRows(scaled, none, *train_idx);
-  *val = GatherRows(scaled, none, *val_idx);
 }
 
 // SplitRows over the indices of two sets (rows of the data), for rows that
@@ -265,26 +261,24 @@ void SplitOwnedRows(const Matrix& scaled, const RowMap& map, int64_t val_rows, s
 // in the shuffle's order).
 void SplitIndices(const std::vector<int>& top, const std::vector<int>& bottom, int val_rows,
                   std::mt19937_64* rng, std::vector<int>* train, std::vector<int>* val) {
-  std::vector<int> perm(top.size() + bottom.size());
-  std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), *rng);
-  const auto row = [&](int p) {
-    return static_cast<size_t>(p) < top.size() ? top[static_cast<size_t>(p)]
-                                               : bottom[static_cast<size_t>(p) - top.size()];
+  SplitPositions(static_cast<int64_t>(top.size() + bottom.size()), val_rows, rng, train, val);
+  const auto row = [&](int& p) {
+    p = static_cast<size_t>(p) < top.size() ? top[static_cast<size_t>(p)]
+                                            : bottom[static_cast<size_t>(p) - top.size()];
   };
-  val->clear();
-  train->clear();
-  for (int i = 0; i < val_rows; ++i) val->push_back(row(perm[static_cast<size_t>(i)]));
-  std::sort(perm.begin() + val_rows, perm.end());
-  for (size_t i = static_cast<size_t>(val_rows); i < perm.size(); ++i) {
-    train->push_back(row(perm[i]));
-  }
+  std::for_each(train->begin(), train->end(), row);
+  std::for_each(val->begin(), val->end(), row);
 }
 
 // Every rank's rows with global index a multiple of `stride`, in global
-// order, on every rank (`data`: this rank's).
+// order, on every rank (`data`: this rank's; null `ranks`: all of them).
 Matrix GatherEveryRank(Collective* ranks, const RowMap& map, const Eigen::Ref<const Matrix>& data,
                        int64_t stride) {
+  if (ranks == nullptr) {
+    Matrix out((data.rows() + stride - 1) / stride, data.cols());
+    for (Eigen::Index r = 0; r < out.rows(); ++r) out.row(r) = data.row(r * stride);
+    return out;
+  }
   std::string mine;
   for (int64_t l = 0; l < data.rows(); ++l) {
     const int64_t g = map.Global(l);
@@ -315,17 +309,21 @@ absl::Status Diverged(absl::string_view what, v1::EpochRecord::Phase phase, int 
       "); lower optimizer.learning_rate or set grad_clip_norm"));
 }
 
-// BCE targets must lie in [0, 1]; names the first raw value that does not
-// (`scaled`: rows first_row, ... of the data, and `raw` those rows).
-absl::Status CheckUnitRange(const Matrix& scaled, const Eigen::Ref<const Matrix>& raw,
-                            Eigen::Index first_row = 0) {
-  if (scaled.minCoeff() >= 0.0f && scaled.maxCoeff() <= 1.0f) return absl::OkStatus();
-  for (Eigen::Index r = 0; r < scaled.rows(); ++r) {
-    for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
-      if (scaled(r, c) < 0.0f || scaled(r, c) > 1.0f) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "training data row ", first_row + r, ", column ", c, ": ", raw(r, c),
-            " is outside [0, 1] after scaling; BCE needs inputs in [0, 1] (use scaler minmax)"));
+// BCE targets must lie in [0, 1]; names the first raw value that does not.
+// A block at a time: rows mapped from a file are read once, in order.
+absl::Status CheckUnitRange(const Scaler& scaler, const Eigen::Ref<const Matrix>& raw) {
+  constexpr Eigen::Index kBlock = 4096;
+  for (Eigen::Index at = 0; at < raw.rows(); at += kBlock) {
+    const Eigen::Index n = std::min(kBlock, raw.rows() - at);
+    const Matrix scaled = scaler.Transform(raw.middleRows(at, n));
+    if (scaled.minCoeff() >= 0.0f && scaled.maxCoeff() <= 1.0f) continue;
+    for (Eigen::Index r = 0; r < n; ++r) {
+      for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
+        if (scaled(r, c) < 0.0f || scaled(r, c) > 1.0f) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "training data row ", at + r, ", column ", c, ": ", raw(at + r, c),
+              " is outside [0, 1] after scaling; BCE needs inputs in [0, 1] (use scaler minmax)"));
+        }
       }
     }
   }
@@ -919,31 +917,23 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   std::vector<int> train_idx, val_idx;  // The data rows each split took.
   std::vector<int> positions;           // Data-parallel: see SplitOwnedRows.
   std::vector<int> val_in_order;        // Mapped: val_idx sorted.
+  if (config_.loss() == v1::BCE) {
+    if (absl::Status s = AgreeOnStatus(ranks, CheckUnitRange(*scaler, data)); !s.ok()) return s;
+  }
+  SplitOwnedRows(map, val_rows, &rng, &train_idx, &val_idx, &positions);
   if (mapped) {
-    // No copy: the sets are indices into the mapping, scaled as fetched.
-    if (config_.loss() == v1::BCE) {
-      constexpr Eigen::Index kBlock = 4096;
-      absl::Status range = absl::OkStatus();
-      for (Eigen::Index at = 0; at < data.rows() && range.ok(); at += kBlock) {
-        const auto raw = data.middleRows(at, std::min(kBlock, data.rows() - at));
-        range = CheckUnitRange(scaler->Transform(raw), raw, at);
-      }
-      if (absl::Status s = AgreeOnStatus(ranks, range); !s.ok()) return s;
-    }
-    SplitOwnedRows(Matrix(0, data.cols()), map, val_rows, &rng, nullptr, nullptr, &train_idx,
-                   &val_idx, &positions);
-    // Evaluated in file order (val_idx keeps the split's order, which the
-    // ensemble's splits start from).
+    // No copy: the sets are indices into the mapping, scaled as fetched,
+    // the validation rows in file order (val_idx keeps the split's order,
+    // which the ensemble's splits start from).
     val_in_order = val_idx;
     std::sort(val_in_order.begin(), val_in_order.end());
   } else {
     // Scoped so that the scaled copy is freed once split: training holds the
     // data twice at most (raw, and scaled train + validation rows).
     const Matrix scaled = scaler->Transform(*in_memory);
-    if (config_.loss() == v1::BCE) {
-      if (absl::Status s = AgreeOnStatus(ranks, CheckUnitRange(scaled, data)); !s.ok()) return s;
-    }
-    SplitOwnedRows(scaled, map, val_rows, &rng, &train, &val, &train_idx, &val_idx, &positions);
+    const Matrix none(0, scaled.cols());
+    train = GatherRows(scaled, none, train_idx);
+    val = GatherRows(scaled, none, val_idx);
   }
   const RowSet train_set = mapped ? RowSet(data, &*scaler, &train_idx) : RowSet(train);
   const RowSet val_set = mapped ? RowSet(data, &*scaler, &val_in_order) : RowSet(val);
@@ -1136,12 +1126,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     const int64_t budget = std::max<int64_t>(options_.gathered_values / options_.input_dim, 1);
     stride = (map.global + budget - 1) / budget;
   }
-  if (ranks != nullptr) {
-    gathered = GatherEveryRank(ranks, map, data, stride);
-  } else if (mapped) {
-    gathered.resize((data.rows() + stride - 1) / stride, data.cols());
-    for (Eigen::Index r = 0; r < gathered.rows(); ++r) gathered.row(r) = data.row(r * stride);
-  }
+  if (ranks != nullptr || mapped) gathered = GatherEveryRank(ranks, map, data, stride);
   // In memory in one process, the rows themselves (no copy).
   const Matrix& calibration_rows = ranks != nullptr || mapped ? gathered : *in_memory;
   // A rank must not leave a collective the others wait in: data-parallel,
