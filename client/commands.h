@@ -89,7 +89,8 @@ struct ModelInput {
 absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::ModelSpec& spec,
                                              CsvTable table);
 
-// InvalidArgument unless a response answered exactly the `sent` rows: the
+// Internal (the server misbehaved, not the input) unless a response
+// answered exactly the `sent` rows starting at input row `first_row`: the
 // output must never lose or gain a row.
 absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row);
 

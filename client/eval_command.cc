@@ -72,7 +72,7 @@ absl::Status ReadLabelled(const std::string& path, const std::string& label_colu
     if (v != std::floor(v) || v < 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: line %d, column %s: the label %g is not a class number (0, 1, 2, ...)", path,
-          r + 2, label_column, v));
+          table->lines[static_cast<size_t>(r)], label_column, v));
     }
     (*labels)[r] = static_cast<int>(v);
   }

@@ -100,13 +100,12 @@ absl::StatusOr<Session> Open(const GlobalFlags& global, const InferenceFlags& fl
   return Session{*std::move(client), *std::move(input)};
 }
 
-// A failed call on rows [start, start + n) of the input: InvalidArgument
-// (a fault in the rows) says where in the input they are, as a failed
-// stream does (its messages name their rows in the stream).
+// A failed call or stream message on rows [start, start + n) of the input:
+// InvalidArgument (a fault in the rows) says where in the input they are,
+// in the same words whether the rows went unary or streamed.
 absl::Status AtInputRows(const absl::Status& status, Eigen::Index start, Eigen::Index n) {
   if (!absl::IsInvalidArgument(status)) return status;
-  return absl::InvalidArgumentError(absl::StrCat("request holding rows ", start, " to ",
-                                                 start + n - 1,
+  return absl::InvalidArgumentError(absl::StrCat("rows ", start, " to ", start + n - 1,
                                                  " of the input, counting from 0: ",
                                                  status.message()));
 }
@@ -149,6 +148,7 @@ absl::Status SendBatches(
   Eigen::Index start = 0;
   std::atomic<bool> failed{false};
   absl::Status printed;
+  Eigen::Index answered = 0;  // messages answered, on this thread
   const absl::Status s = streamed(
       [&](Request* request) {
         if (start >= rows || failed.load()) return false;
@@ -158,10 +158,16 @@ absl::Status SendBatches(
       },
       [&](const Response& response) {
         if (!printed.ok()) return;
+        ++answered;
         printed = print(response);
         if (!printed.ok()) failed.store(true);
       });
-  return printed.ok() ? s : printed;
+  if (!printed.ok()) return printed;
+  // The stream ends with the earliest failing message's status after every
+  // earlier message was answered (service.proto): the first unanswered one.
+  const Eigen::Index at = answered * batch_rows;
+  if (!s.ok() && at < rows) return AtInputRows(s, at, std::min<Eigen::Index>(batch_rows, rows - at));
+  return s;
 }
 
 }  // namespace

@@ -180,6 +180,11 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
     v1::SubmitTrainJobRequest request;
     spec.mutable_drop_columns()->Add(csv.drop_columns.begin(), csv.drop_columns.end());
     spec.set_label_column(csv.label_column);
+    spec.set_csv_header(csv.header == CsvOptions::Header::kPresent
+                            ? v1::TrainJobSpec::CSV_HEADER_PRESENT
+                        : csv.header == CsvOptions::Header::kAbsent
+                            ? v1::TrainJobSpec::CSV_HEADER_ABSENT
+                            : v1::TrainJobSpec::CSV_HEADER_DETECT);
     *request.mutable_spec() = std::move(spec);
     request.set_csv_path(server_csv);
     job = (*client)->SubmitTrainJob(request);
@@ -365,6 +370,27 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
                         : "give --model and one of --data (upload) or --server_csv")
               << " (see --help)\n";
     return kExitUsage;
+  }
+  // Flags of the other mode would be silently ignored.
+  const char* misplaced = nullptr;
+  if (local && !labels.empty()) {
+    misplaced = "--labels moves labels on a server: after --local --store, point them with "
+                "'strata label'";
+  } else if (local && !server_csv.empty()) {
+    misplaced = "--server_csv names a file on a server: with --local, give --data";
+  } else if (!local && !sweep && (!out_dir.empty() || !store_root.empty())) {
+    misplaced = "--out and --store go with --local";
+  }
+  if (misplaced != nullptr) {
+    std::cerr << "strata " << g_command << ": " << misplaced << " (see --help)\n";
+    return kExitUsage;
+  }
+  // Checked now, not after hours of training.
+  if (local && !store_root.empty()) {
+    if (absl::Status s = ModelStore::ValidateModelName(model_name); !s.ok()) {
+      std::cerr << "strata " << g_command << ": --model: " << s.message() << "\n";
+      return kExitUsage;
+    }
   }
   CsvOptions csv;
   absl::StatusOr<CsvOptions::Header> header_mode = ParseCsvHeaderMode(header);

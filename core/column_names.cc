@@ -89,6 +89,35 @@ absl::Status CheckColumnNames(const std::vector<std::string>& names,
   return absl::OkStatus();
 }
 
+bool ArePositionalNames(const std::vector<std::string>& names) {
+  for (size_t c = 0; c < names.size(); ++c) {
+    if (names[c] != absl::StrCat("f", c)) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::vector<std::string>> ResolveTrainingNames(
+    const std::vector<std::string>& spec_names, const std::vector<std::string>& data_names,
+    int64_t cols) {
+  if (!data_names.empty() && static_cast<int64_t>(data_names.size()) != cols) {
+    return absl::InvalidArgumentError(absl::StrCat("the data names ", data_names.size(),
+                                                   " columns but has ", cols));
+  }
+  if (spec_names.empty()) return data_names;
+  if (static_cast<int64_t>(spec_names.size()) != cols) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.feature_names has ", spec_names.size(),
+                                                   " names for ", cols, " columns"));
+  }
+  if (data_names.empty() || ArePositionalNames(data_names) || spec_names == data_names) {
+    return spec_names;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "spec.feature_names (", Listed(spec_names), ") are not the names the data gives its columns (",
+      Listed(data_names),
+      "); leave spec.feature_names out to keep the data's names, or give the same names in the "
+      "same order"));
+}
+
 Matrix SelectColumns(const Matrix& values, const std::vector<int>& order) {
   Matrix out(values.rows(), static_cast<Eigen::Index>(order.size()));
   for (size_t f = 0; f < order.size(); ++f) {

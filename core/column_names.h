@@ -11,6 +11,7 @@
 #ifndef STRATA_CORE_COLUMN_NAMES_H_
 #define STRATA_CORE_COLUMN_NAMES_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,22 @@ absl::StatusOr<std::vector<int>> MapColumnsByName(const std::vector<std::string>
 // InvalidArgument naming the difference and listing both.
 absl::Status CheckColumnNames(const std::vector<std::string>& names,
                               const std::vector<std::string>& model_names);
+
+// The feature names a model trained on data with `data_names` records,
+// given the names a training spec asks for (`spec_names`, may be empty).
+// Data that names its columns (a CSV header, DenseMatrix.column_names) keeps
+// its names: spec names that differ from them, in content or order, are
+// InvalidArgument listing both, since the model would otherwise record
+// names its columns do not have and every later by-name match would be
+// wrong. Unnamed data (empty `data_names`, or the positional f0, f1, ... a
+// headerless CSV gets) takes the spec's names, which must number `cols`.
+// Empty when neither names the columns.
+absl::StatusOr<std::vector<std::string>> ResolveTrainingNames(
+    const std::vector<std::string>& spec_names, const std::vector<std::string>& data_names,
+    int64_t cols);
+
+// Whether `names` are the positional f0, f1, ... of unnamed columns.
+bool ArePositionalNames(const std::vector<std::string>& names);
 
 // The columns of `values` in `order` (as MapColumnsByName returns).
 Matrix SelectColumns(const Matrix& values, const std::vector<int>& order);

@@ -532,7 +532,7 @@ v1::DriftFigures DriftMonitor::Figures() const {
         {baseline_.class_proportions().begin(), baseline_.class_proportions().end()}, live));
     score = std::max(score, out.class_psi());
   }
-  out.set_drift_score(score);
+  if (w.rows > 0) out.set_drift_score(score);
   return out;
 }
 

@@ -1123,7 +1123,10 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   Matrix gathered;
   int64_t stride = 1;
   if (ranks != nullptr || mapped) {
-    const int64_t budget = std::max<int64_t>(options_.gathered_values / options_.input_dim, 1);
+    // Never fewer rows than a training set needs to calibrate on, however
+    // small gathered_values is.
+    const int64_t budget = std::max<int64_t>(options_.gathered_values / options_.input_dim,
+                                             MinTrainingRows(config_));
     stride = (map.global + budget - 1) / budget;
   }
   if (ranks != nullptr || mapped) gathered = GatherEveryRank(ranks, map, data, stride);

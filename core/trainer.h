@@ -87,7 +87,9 @@ class Trainer {
     // x features): then they equal one process's. Beyond, on every k-th
     // row (a bounded sample, for thresholds, percentiles and bin edges),
     // with the baseline's counts, sums, minima and maxima over all rows by
-    // reductions. Default: 2^24 (64 MB on each rank).
+    // reductions. The sample never has fewer rows than MinTrainingRows
+    // (the fewest a training set may have), whatever this says.
+    // Default: 2^24 (64 MB on each rank).
     // Train(const RowFile&) calibrates the same way, on every k-th row of
     // the file beyond this many values.
     int64_t gathered_values = int64_t{1} << 24;

@@ -238,9 +238,8 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                                MetricType::Gauge);
     MetricFamily score =
         Family("strata_drift_score",
-               "max(feature drifts, reconstruction-error PSI, class PSI) over the window (0 while "
-               "the "
-               "window is empty; see strata_drift_window_records).",
+               "max(feature drifts, reconstruction-error PSI, class PSI) over the window (absent "
+               "while the window is empty: nothing measured; see strata_drift_window_records).",
                MetricType::Gauge);
     MetricFamily window = Family("strata_drift_window_records", "Records the drift figures cover.",
                                  MetricType::Gauge);
@@ -362,7 +361,8 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
       AddGauge(&anomaly, with({{"source", "expected"}}), f.expected_anomaly_ratio());
       AddGauge(&code, with({{"stat", "mean"}}), f.code_drift_mean());
       AddGauge(&code, with({{"stat", "max"}}), f.code_drift_max());
-      AddGauge(&score, mv, f.drift_score());
+      // An empty window has no drift score: 0 would read as "stable".
+      if (f.window_rows() > 0) AddGauge(&score, mv, f.drift_score());
       AddGauge(&window, mv, static_cast<double>(f.window_rows()));
       // ValidateModel holds the baseline's shares to the head's classes.
       const auto& training = s.drift->baseline().class_proportions();

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "core/class_labels.h"
+#include "core/column_names.h"
 #include "core/csv_reader.h"
 #include "core/file_util.h"
 #include "core/train_config.h"
@@ -36,6 +37,24 @@ std::string GlobEscape(const std::string& text) {
     out += c;
   }
   return out;
+}
+
+// How a job reads its csv_path files: the spec's header mode and columns
+// to leave out.
+CsvOptions CsvOptionsOf(const v1::TrainJobSpec& spec) {
+  CsvOptions csv;
+  switch (spec.csv_header()) {
+    case v1::TrainJobSpec::CSV_HEADER_PRESENT:
+      csv.header = CsvOptions::Header::kPresent;
+      break;
+    case v1::TrainJobSpec::CSV_HEADER_ABSENT:
+      csv.header = CsvOptions::Header::kAbsent;
+      break;
+    default:
+      csv.header = CsvOptions::Header::kDetect;
+  }
+  csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
+  return csv;
 }
 
 }  // namespace
@@ -192,6 +211,26 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
         "spec.class_labels has ", spec.class_labels_size(), " labels for ", data.rows.rows(),
         " rows; give one per row "
         "(\"\" for an unlabelled row)"));
+  }
+  if (!v1::TrainJobSpec::CsvHeader_IsValid(spec.csv_header())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.csv_header: unknown value ", spec.csv_header()));
+  }
+  if (data.csv_path.empty() && spec.csv_header() != v1::TrainJobSpec::CSV_HEADER_DETECT) {
+    return absl::InvalidArgumentError(
+        "spec.csv_header applies to csv_path data; inline or uploaded rows name their columns "
+        "with DenseMatrix.column_names");
+  }
+  if (data.csv_path.empty()) {
+    // The names now, so that a spec contradicting the rows' own creates no
+    // job; the job records them.
+    absl::StatusOr<std::vector<std::string>> names = ResolveTrainingNames(
+        {spec.feature_names().begin(), spec.feature_names().end()}, data.column_names,
+        data.rows.cols());
+    if (!names.ok()) return names.status();
+    spec.mutable_feature_names()->Assign(names->begin(), names->end());
+  } else if (!data.column_names.empty()) {
+    return absl::InvalidArgumentError("column names travel with rows, not with csv_path");
   }
   // The config now, so that a bad one creates no job. A CSV's width is known
   // only once it is read: its fields are checked here as for one column
@@ -573,7 +612,7 @@ absl::Status TrainJobManager::LoadData(Job* job) {
     // disk, not by --max_train_values.
     RowFile::Source source;
     source.files = job->data.csv_files;
-    source.csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
+    source.csv = CsvOptionsOf(spec);
     source.cache_dir = options_.row_cache_dir;
     absl::StatusOr<std::unique_ptr<RowFile>> file = RowFile::FromCsv(source);
     if (file.ok()) {
@@ -583,14 +622,14 @@ absl::Status TrainJobManager::LoadData(Job* job) {
               job->record.id(), ": ",
               job->data.row_file->converted() ? "converted its CSV data into " : "mapping ",
               job->data.row_file->path()));
-      if (names.empty()) names = job->data.row_file->column_names();
       const Eigen::Map<const Matrix> rows = job->data.row_file->rows();
-      if (!names.empty() && static_cast<Eigen::Index>(names.size()) != rows.cols()) {
-        job->load_status = absl::InvalidArgumentError(absl::StrCat(
-            "spec.feature_names has ", names.size(), " names for ", rows.cols(), " columns"));
+      absl::StatusOr<std::vector<std::string>> resolved =
+          ResolveTrainingNames(names, job->data.row_file->column_names(), rows.cols());
+      if (!resolved.ok()) {
+        job->load_status = resolved.status();
         return job->load_status;
       }
-      job->feature_names = std::move(names);
+      job->feature_names = *std::move(resolved);
       MutexLock lock(&mu_);
       job->record.set_rows(rows.rows());
       job->record.set_cols(static_cast<int32_t>(rows.cols()));
@@ -613,8 +652,7 @@ absl::Status TrainJobManager::LoadData(Job* job) {
                      "directory for row files)"));
   }
   if (!job->data.csv_path.empty()) {
-    CsvOptions csv;
-    csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
+    CsvOptions csv = CsvOptionsOf(spec);
     csv.label_column = spec.label_column();
     // Refused before the values are allocated.
     csv.max_values = options_.max_train_values;
@@ -627,7 +665,13 @@ absl::Status TrainJobManager::LoadData(Job* job) {
       }
       return job->load_status;
     }
-    if (names.empty()) names = std::move(table->column_names);
+    absl::StatusOr<std::vector<std::string>> resolved =
+        ResolveTrainingNames(names, table->column_names, table->values.cols());
+    if (!resolved.ok()) {
+      job->load_status = resolved.status();
+      return job->load_status;
+    }
+    names = *std::move(resolved);
     if (!spec.label_column().empty()) {
       absl::StatusOr<ClassLabels> labels =
           IndexClassLabels(table->labels, DeclaredClassNames(spec.config()), table->lines);
@@ -710,9 +754,14 @@ absl::StatusOr<int64_t> TrainJobManager::Publish(Job* job, const Model& model) {
     absl::StatusOr<std::map<std::string, int64_t>> labels =
         options_.registry->SetLabel(spec.model_name(), label, *version);
     if (!labels.ok()) {
-      Log(LogLevel::kError, "jobs",
-          absl::StrCat(job->record.id(), ": published version ", *version,
-                       " but could not set label ", label, ": ", labels.status().message()));
+      // The job succeeded (the version is published) but a caller waiting
+      // on it must hear that its label did not move.
+      const std::string warning =
+          absl::StrCat("published version ", *version, " but could not set label ", label, ": ",
+                       labels.status().message());
+      Log(LogLevel::kError, "jobs", absl::StrCat(job->record.id(), ": ", warning));
+      MutexLock lock(&mu_);
+      job->record.add_warnings(warning);
     }
   }
   options_.registry->Refresh();

@@ -96,6 +96,9 @@ class TrainJobManager {
   // (core/row_file.h), or in memory when it has a label column.
   struct JobData {
     Matrix rows;
+    // The names inline or uploaded rows gave their columns
+    // (DenseMatrix.column_names); empty when they gave none.
+    std::vector<std::string> column_names;
     std::string csv_path;
     // csv_path's files, resolved under data_root by Submit.
     std::vector<std::string> csv_files;

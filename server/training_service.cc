@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "proto/dense_matrix.h"
 #include "server/rpc_call.h"
 
@@ -107,6 +108,25 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     absl::StatusOr<Matrix> rows =
         FromDenseMatrix(chunk, absl::StrCat("upload message ", messages_), max_values_);
     if (!rows.ok()) return rows.status();
+    // Chunks are joined by position: every chunk that names its columns
+    // must name them as the first named one did.
+    if (chunk.column_names_size() > 0) {
+      std::vector<std::string> names(chunk.column_names().begin(), chunk.column_names().end());
+      if (names.size() != static_cast<size_t>(cols_)) {
+        return absl::InvalidArgumentError(absl::StrCat("upload message ", messages_,
+                                                       ": column_names has ", names.size(),
+                                                       " names for ", cols_, " columns"));
+      }
+      if (column_names_.empty()) {
+        column_names_ = std::move(names);
+        names_message_ = messages_;
+      } else if (names != column_names_) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "upload message ", messages_, ": column_names (", absl::StrJoin(names, ", "),
+            ") differ from upload message ", names_message_, "'s (",
+            absl::StrJoin(column_names_, ", "), "); chunks are joined by position"));
+      }
+    }
     // The rows grow in place: a row-major matrix keeping its width grows by
     // realloc, which moves large blocks by remapping their pages (mremap)
     // rather than copying, so the upload peaks at its size plus one chunk,
@@ -141,6 +161,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
     TrainJobManager::JobData data;
     rows_.conservativeResize(used_rows_, cols_);  // gives back the spare capacity, in place
     data.rows = std::move(rows_);
+    data.column_names = std::move(column_names_);
     data.reserved_values = reserved_.values();
     absl::StatusOr<v1::TrainJob> job = jobs_->Submit(std::move(spec_), std::move(data));
     if (!job.ok()) return job.status();
@@ -162,6 +183,9 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobReq
   Reservation reserved_;  // for rows_'s capacity
   int32_t cols_ = 0;
   int64_t messages_ = 0;
+  // The first chunk's column names that named them, and its message.
+  std::vector<std::string> column_names_;
+  int64_t names_message_ = 0;
 };
 
 // Writes the job whenever it changed, polling with an alarm, until it ends.
@@ -264,6 +288,8 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
     absl::StatusOr<Matrix> rows = FromDenseMatrix(request->rows(), "rows", values);
     if (!rows.ok()) return call.FinishUnary(context, rows.status());
     data->rows = *std::move(rows);
+    data->column_names.assign(request->rows().column_names().begin(),
+                              request->rows().column_names().end());
   } else if (request->has_csv_path()) {
     data->csv_path = request->csv_path();
   } else {

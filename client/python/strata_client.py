@@ -205,11 +205,29 @@ def _config(config):
         return config
     if isinstance(config, str):
         config = json.loads(config)
+    _refuse_empty_values(config, "")
     message = train_config_pb2.TrainConfig()
     try:
         return json_format.ParseDict(_upper_enums(config, message.DESCRIPTOR), message)
     except json_format.ParseError as e:
         raise ValueError("config: %s" % e) from None
+
+
+def _refuse_empty_values(config, prefix):
+    """ValueError for a field given as None (at any depth) or, at the top,
+    as []: protobuf reads either as left out, which would quietly pick the
+    default; the CLI refuses the same (a nested [], such as
+    supervised.class_names, means what leaving it out means)."""
+    if not isinstance(config, dict):
+        return
+    for key, v in config.items():
+        path = prefix + str(key)
+        if v is None:
+            raise ValueError("config field %s: is None; leave the field out for its default" % path)
+        if not prefix and isinstance(v, (list, tuple)) and len(v) == 0:
+            raise ValueError(
+                "config field %s: is an empty list; leave the field out for its default" % path)
+        _refuse_empty_values(v, path + ".")
 
 
 def _upper_enums(value, descriptor):

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -103,11 +105,30 @@ TEST(StrataCliTest, UsageErrorsExitWithTwo) {
   EXPECT_EQ(RunStrata("encode --model m --version 2 --label x").exit_code, 2);
   EXPECT_EQ(RunStrata("score --model m --metric rmse").exit_code, 2);
   EXPECT_EQ(RunStrata("--server").exit_code, 2);
+  // A flag of the other mode would be ignored: refused, saying why.
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"train --local --data data/thyroid.csv --store s --model m --labels prod",
+            "--labels moves labels on a server: after --local --store, point them with "
+            "'strata label'"},
+           {"train --local --data data/thyroid.csv --out d --server_csv x.csv",
+            "--server_csv names a file on a server: with --local, give --data"},
+           {"train --model m --data data/thyroid.csv --out d", "--out and --store go with --local"},
+           // The model's name before the training, not after it.
+           {"train --local --data data/thyroid.csv --store s --model 'bad name'",
+            "strata train: --model: model name"}}) {
+    const Result r = RunStrata(args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr(message)) << args;
+  }
 }
 
+// Every subcommand of the CLI, for the checks that hold for each.
+const char* const kSubcommands[] = {"train",  "sweep", "inspect", "encode", "reconstruct",
+                                    "score",  "predict", "models", "jobs",  "label",
+                                    "drift",  "report", "eval",    "health"};
+
 TEST(StrataCliTest, EverySubcommandHasHelp) {
-  for (const char* sub :
-       {"train", "inspect", "encode", "reconstruct", "score", "models", "jobs", "label"}) {
+  for (const char* sub : kSubcommands) {
     const Result r = RunStrata(std::string(sub) + " --help");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_THAT(r.output, HasSubstr(std::string("usage: strata ") + sub)) << sub;
@@ -139,8 +160,12 @@ const char* const kServerSubcommands[] = {
     "reconstruct --model m < data/thyroid.csv",
     "score --model m < data/thyroid.csv",
     "score --model m --stream < data/thyroid.csv",
+    "predict --model m --drop_columns label < data/thyroid.csv",
     "train --model m --data data/thyroid.csv --drop_columns label",
     "train --model m --server_csv thyroid.csv",
+    "sweep --model m --data data/thyroid.csv --drop_columns label --sweep "
+    "tests/client/testdata/sweep.json",
+    "sweep --job job-1",
 };
 
 // Issue 14: the first thing a new user meets without a server.
@@ -161,8 +186,7 @@ TEST(StrataCliTest, RefusedConnectionSaysNoServerAnswers) {
 }
 
 TEST(StrataCliTest, GlobalFlagAfterTheSubcommandSaysWhereItGoes) {
-  for (const char* sub : {"train", "encode", "reconstruct", "score", "models", "jobs", "label",
-                          "drift", "report", "eval", "health", "inspect"}) {
+  for (const char* sub : kSubcommands) {
     for (const char* flag : {"server", "token_file", "tls_ca", "tls_cert", "tls_key"}) {
       for (const std::string& form : {std::string(" x"), std::string("=x")}) {
         const Result r = RunStrata(absl::StrCat(sub, " --", flag, form));
@@ -205,8 +229,7 @@ TEST(StrataCliTest, ConfigJsonErrorsAreOneLineWithLineAndColumn) {
 }
 
 TEST(StrataCliTest, EveryHelpAlignsItsColumnsAndIndentsWrappedLines) {
-  for (const char* sub : {"train", "inspect", "encode", "reconstruct", "score", "models", "jobs",
-                          "label", "drift", "report", "eval", "health"}) {
+  for (const char* sub : kSubcommands) {
     const Result r = RunStrata(std::string(sub) + " --help");
     ASSERT_EQ(r.exit_code, 0) << sub;
     const size_t flags_at = r.output.find("\nflags:\n");

@@ -57,5 +57,32 @@ TEST(ColumnNamesTest, LabelLikeNames) {
   }
 }
 
+
+// A training set that names its columns keeps its names: a spec that names
+// them otherwise (another order included) is refused, never recorded as the
+// model's features.
+TEST(ColumnNamesTest, TrainingNamesNeverContradictTheDataNames) {
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(*ResolveTrainingNames({}, {"a", "b", "c"}, 3), (Names{"a", "b", "c"}));
+  EXPECT_EQ(*ResolveTrainingNames({"a", "b", "c"}, {"a", "b", "c"}, 3), (Names{"a", "b", "c"}));
+  // Unnamed data takes the spec's names.
+  EXPECT_EQ(*ResolveTrainingNames({"a", "b", "c"}, {}, 3), (Names{"a", "b", "c"}));
+  EXPECT_EQ(*ResolveTrainingNames({"a", "b", "c"}, {"f0", "f1", "f2"}, 3), (Names{"a", "b", "c"}));
+  EXPECT_TRUE(ResolveTrainingNames({}, {}, 3)->empty());
+
+  absl::StatusOr<Names> reversed = ResolveTrainingNames({"c", "b", "a"}, {"a", "b", "c"}, 3);
+  ASSERT_FALSE(reversed.ok());
+  EXPECT_EQ(reversed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(reversed.status().message(),
+              HasSubstr("spec.feature_names (c, b, a) are not the names the data gives its "
+                        "columns (a, b, c)"));
+  absl::StatusOr<Names> short_spec = ResolveTrainingNames({"a", "b"}, {}, 3);
+  ASSERT_FALSE(short_spec.ok());
+  EXPECT_THAT(short_spec.status().message(), HasSubstr("spec.feature_names has 2 names for 3 columns"));
+  EXPECT_FALSE(ResolveTrainingNames({}, {"a", "b"}, 3).ok());
+  EXPECT_TRUE(ArePositionalNames({"f0", "f1"}));
+  EXPECT_FALSE(ArePositionalNames({"f1", "f0"}));
+}
+
 }  // namespace
 }  // namespace strata

@@ -1,6 +1,7 @@
 #include "core/drift.h"
 
 #include <cmath>
+#include <memory>
 #include <thread>
 
 #include "core/trainer.h"
@@ -274,11 +275,47 @@ TEST_F(DriftMonitorTest, AConstantTrainingColumnThatMovesIsDrifted) {
   EXPECT_GT(f.drift_score(), kDriftedPsi);
 }
 
-TEST_F(DriftMonitorTest, EmptyWindowReportsZeros) {
+// The issue's own case, trained for real (scaler, bins and range of a
+// column that is 7 in every training row): 100 live is drifted, 7 is not.
+TEST(DriftTrainedTest, AColumnConstantInTrainingThatMovesIsDrifted) {
+  Matrix data = testing::ManifoldData(2000, 5, 2, 8);
+  data.col(2).setConstant(7);
+  Trainer::Options options;
+  options.input_dim = 5;
+  options.config.add_encoder_widths(4);
+  options.config.add_encoder_widths(2);
+  options.config.set_finetune_epochs(5);
+  options.feature_names = {"a", "b", "const", "d", "e"};
+  absl::StatusOr<std::unique_ptr<Model>> model = (*Trainer::Create(options))->Train(data);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ModelInfo& info = (*model)->info();
+  const auto monitor = [&] {
+    return std::make_unique<DriftMonitor>(info.drift_baseline, (*model)->scaler(),
+                                          info.feature_names, info.calibration, 10000);
+  };
+  Matrix live = data.topRows(1000);
+  const std::unique_ptr<DriftMonitor> same = monitor();
+  same->Observe(live, nullptr, nullptr);
+  const v1::DriftFigures stable = same->Figures();
+  EXPECT_LT(stable.drift_score(), kDriftedPsi);
+  live.col(2).setConstant(100);
+  const std::unique_ptr<DriftMonitor> moved = monitor();
+  moved->Observe(live, nullptr, nullptr);
+  const v1::DriftFigures f = moved->Figures();
+  ASSERT_GT(f.features_size(), 0);
+  const v1::FeatureDrift& d = f.features(0);  // the most drifted first
+  EXPECT_EQ(d.name(), "const");
+  EXPECT_EQ(d.out_of_range_ratio(), 1.0);
+  EXPECT_STREQ(DriftLevel(d.drift()), "DRIFTED");
+  EXPECT_GT(f.drift_score(), kDriftedPsi);
+}
+
+TEST_F(DriftMonitorTest, EmptyWindowHasNoDriftScore) {
   const v1::DriftFigures f = Monitor(100).Figures();
   EXPECT_EQ(f.window_rows(), 0);
   EXPECT_EQ(f.features_size(), 0);
-  EXPECT_EQ(f.drift_score(), 0);
+  // Nothing seen, nothing measured: not a score of 0, which reads as stable.
+  EXPECT_FALSE(f.has_drift_score());
   EXPECT_GT(f.training_error_p95(), 0);
 }
 

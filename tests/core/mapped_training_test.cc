@@ -8,9 +8,11 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/str_join.h"
 #include "core/anomaly.h"
 #include "core/file_util.h"
 #include "core/row_file.h"
+#include "core/train_config.h"
 #include "core/trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -143,6 +145,21 @@ TEST(MappedTrainingTest, BeyondTheSampleBudgetCalibratesOnEveryKthRowAndCountsTh
   ASSERT_EQ(mapped->info().summary.warnings_size(), 1);
   EXPECT_THAT(mapped->info().summary.warnings(0),
               HasSubstr("come from every 3-th of the 3000 rows (1000 rows)"));
+}
+
+// However small the budget (--calibration_values 1), the threshold never
+// comes from fewer rows than a training set may have.
+TEST(MappedTrainingTest, TheCalibrationSampleIsNeverSmallerThanATrainingSet) {
+  const Matrix data = testing::ManifoldData(3000, 6, 2, 9);
+  const std::unique_ptr<RowFile> file = RowFileOf(data, "tiny_budget");
+  ASSERT_NE(file, nullptr);
+  const std::unique_ptr<Model> mapped = Train(Config(), 6, nullptr, file.get(), 0, /*values=*/1);
+  ASSERT_NE(mapped, nullptr);
+  const int64_t min_rows = MinTrainingRows(mapped->info().config);
+  ASSERT_EQ(min_rows, 50);
+  // Every 60th of 3000 rows: 50, not 1.
+  EXPECT_THAT(absl::StrJoin(mapped->info().summary.warnings(), "\n"),
+              HasSubstr("come from every 60-th of the 3000 rows (50 rows)"));
 }
 
 TEST(MappedTrainingTest, PretrainingAnEnsembleAndBatchNormWorkFromTheFile) {

@@ -1,5 +1,9 @@
 #include "core/train_config.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "core/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -93,6 +97,16 @@ TEST(TrainConfigTest, OutOfRangeValuesAreRefusedNotTurnedIntoDefaults) {
   const auto empty = ParseTrainConfigJson(R"({"encoder_widths": []})");
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(empty.status().message(), HasSubstr("encoder_widths: is an empty list"));
+  // null reads as left out too, at any depth.
+  for (const auto& [json, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"batch_size": null})", "config field batch_size: is null"},
+           {R"({"encoder_widths": null})", "config field encoder_widths: is null"},
+           {R"({"anomaly": {"threshold_percentile": null}})",
+            "config field anomaly.threshold_percentile: is null"}}) {
+    const auto parsed = ParseTrainConfigJson(json);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << json;
+    EXPECT_THAT(parsed.status().message(), HasSubstr(message)) << json;
+  }
   EXPECT_EQ(MinTrainingRows(*defaults), 50);
   EXPECT_TRUE(CheckTrainingRows(*defaults, 50).ok());
   EXPECT_FALSE(CheckTrainingRows(*defaults, 49).ok());

@@ -428,14 +428,16 @@ TEST_F(CliServerTest, AFailedRowIsNamedByItsPlaceInTheInput) {
                            "sed '6s/^[^,]*,/3e38,/' > ",
                            rows)
                   .c_str());
+  // Unary and streamed, the same words name the rows in the input (a
+  // stream adds the server's own account of its message).
+  const std::string where = "strata score: rows 4 to 7 of the input, counting from 0: ";
   Result unary = Strata("score --model m --batch_rows 4 < " + rows);
   EXPECT_EQ(unary.exit_code, 1);
-  EXPECT_THAT(unary.output, HasSubstr("rows 4 to 7 of the input, counting from 0"));
-  EXPECT_THAT(unary.output, HasSubstr("row 1"));
+  EXPECT_THAT(unary.output, HasSubstr(where + "row 1: "));
   Result stream = Strata("score --model m --batch_rows 4 --stream < " + rows);
   EXPECT_EQ(stream.exit_code, 1);
-  EXPECT_THAT(stream.output, HasSubstr("rows 4 to 7 of the stream, counting from 0"));
-  EXPECT_THAT(stream.output, HasSubstr("row 1"));
+  EXPECT_THAT(stream.output, HasSubstr(where + "stream message 1 (rows 4 to 7 of the stream, "
+                                       "counting from 0): row 1: "));
 }
 
 // Issue 14, item 3: header detection never eats a data row.
@@ -473,6 +475,38 @@ TEST_F(CliServerTest, HeaderDetectionNeverDropsARow) {
   Result bad = Strata("score --model m < " + typo);
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_THAT(bad.output, HasSubstr("line 1, column 1: 'x0.0011' is not a number"));
+}
+
+// A header of numbers (pandas writes 0,1,2,... by default) is detected as a
+// data row; --header yes must reach the server for --server_csv too (before,
+// it was dropped and the header trained as a row).
+TEST_F(CliServerTest, ServerCsvTrainingHonoursTheHeaderFlag) {
+  std::system(absl::StrCat("awk -F, -v OFS=, 'NR == 1 { print \"0,1,2,3,4,5\"; next } "
+                           "{ print $1,$2,$3,$4,$5,$6 }' data/thyroid.csv > ",
+                           dir_, "/data/numbered.csv")
+                  .c_str());
+  const Result header = Strata("train --model n --server_csv numbered.csv --header yes --wait --quiet");
+  ASSERT_EQ(header.exit_code, 0) << header.output;
+  const Result jobs = Strata("jobs --model n --output json");
+  EXPECT_THAT(jobs.output, HasSubstr("\"rows\": \"3772\"")) << jobs.output;
+  const Result no = Strata("train --model n --server_csv numbered.csv --header no --wait --quiet");
+  ASSERT_EQ(no.exit_code, 0) << no.output;
+  EXPECT_THAT(Strata("jobs --model n --output json").output, HasSubstr("\"rows\": \"3773\""));
+}
+
+// Issue 14, item 7: at the margin (60 rows, a p99 threshold above 0.6 of
+// them), the model trains and `train --wait` says the calibration is weak.
+TEST_F(CliServerTest, TrainWaitSaysWhenTheCalibrationIsWeak) {
+  std::system(("head -61 data/thyroid.csv > " + dir_ + "/small.csv").c_str());
+  const Result weak = Strata("train --model w --data " + dir_ +
+                             "/small.csv --drop_columns label --wait --quiet");
+  ASSERT_EQ(weak.exit_code, 0) << weak.output;
+  EXPECT_THAT(weak.output, HasSubstr("warning: weak calibration: the p99 threshold rests on"));
+  std::system(("head -40 data/thyroid.csv > " + dir_ + "/tiny.csv").c_str());
+  const Result tiny = Strata("train --model w --data " + dir_ +
+                             "/tiny.csv --drop_columns label --wait --quiet");
+  EXPECT_EQ(tiny.exit_code, 1);
+  EXPECT_THAT(tiny.output, HasSubstr("has 39 rows; at least 50"));
 }
 
 TEST_F(CliServerTest, HealthExitsZeroWhileServingAndOneWhenNot) {

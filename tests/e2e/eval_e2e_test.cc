@@ -214,6 +214,14 @@ TEST_F(EvalTest, BadLabelsAreOneLineErrors) {
       server_->Strata("eval --model thyroid --data data/thyroid.csv --label_column f0");
   EXPECT_EQ(fractional.exit_code, 1);
   EXPECT_THAT(fractional.output, HasSubstr("line 2, column f0"));
+  // Blank lines before it: still the line the row is on.
+  std::system(("(head -1 data/thyroid.csv; echo; echo; sed -n 2,60p data/thyroid.csv) > " + dir_ +
+               "/blank_lines.csv")
+                  .c_str());
+  const ShellResult blank = server_->Strata("eval --model thyroid --data " + dir_ +
+                                            "/blank_lines.csv --label_column f0");
+  EXPECT_EQ(blank.exit_code, 1);
+  EXPECT_THAT(blank.output, HasSubstr("line 4, column f0")) << blank.output;
   const ShellResult wrong_model =
       server_->Strata("eval --model nope --data data/thyroid.csv --label_column label");
   EXPECT_EQ(wrong_model.exit_code, 1);

@@ -250,6 +250,29 @@ print('jobs', c.jobs())
                                    "['a', 'b']\njobs []\n"));
 }
 
+// protobuf reads None and [] as a field left out: the client refuses them,
+// as the server and the CLI refuse the JSON null and [], before any RPC.
+TEST_F(PythonClientTest, ConfigValuesThatMeanNothingAreRefused) {
+  const ShellResult py = Script(R"py(
+rows = [[i % 7, i % 5, i % 3] for i in range(200)]
+for config in ({'batch_size': None}, {'encoder_widths': []},
+               {'anomaly': {'threshold_percentile': None}}, '{"drift_bins": null}'):
+    try: c.train('m', rows, config=config)
+    except Exception as e: print('%s: %s' % (type(e).__name__, e))
+print('jobs', c.jobs())
+)py");
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  EXPECT_THAT(py.output,
+              HasSubstr("ValueError: config field batch_size: is None; leave the field out for "
+                        "its default\n"
+                        "ValueError: config field encoder_widths: is an empty list; leave the "
+                        "field out for its default\n"
+                        "ValueError: config field anomaly.threshold_percentile: is None; "
+                        "leave the field out for its default\n"
+                        "ValueError: config field drift_bins: is None; leave the field out for "
+                        "its default\njobs []\n"));
+}
+
 TEST_F(PythonClientTest, StreamScoresRaiseTheRealCause) {
   ASSERT_NO_FATAL_FAILURE(TrainThyroid());
   const ShellResult py = Script(R"py(

@@ -62,6 +62,11 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_EQ(no_drift.exit_code, 0) << no_drift.output;
   EXPECT_THAT(no_drift.output, HasSubstr("no records have been seen"));
   EXPECT_THAT(no_drift.output, Not(HasSubstr("drift score")));
+  // In JSON too: no drift_score at all, rather than a 0 that reads as stable.
+  const ShellResult no_drift_json = server.Strata("drift --model thyroid --output json");
+  EXPECT_EQ(no_drift_json.exit_code, 0) << no_drift_json.output;
+  EXPECT_THAT(no_drift_json.output, HasSubstr("\"window_rows\": \"0\""));
+  EXPECT_THAT(no_drift_json.output, Not(HasSubstr("drift_score")));
   // Live records with feature f3 raised: the drift chart should lead with it.
   const ShellResult score = testing::Shell(absl::StrCat(
       "awk -F, 'NR > 1 { print $1\",\"$2\",\"$3\",\"$4 + 0.3\",\"$5\",\"$6 }' data/thyroid.csv | ",
@@ -72,6 +77,7 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   const ShellResult json = server.Strata("drift --model thyroid --top 2 --output json");
   ASSERT_EQ(json.exit_code, 0) << json.output;
   EXPECT_EQ(CountOf(json.output, "\"out_of_range_psi\""), 2) << json.output;
+  EXPECT_EQ(CountOf(json.output, "\"drift_score\""), 1) << json.output;
   const ShellResult csv = server.Strata("drift --model thyroid --top 2 --output csv");
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
   EXPECT_EQ(CountOf(csv.output, "\n"), 3) << csv.output;

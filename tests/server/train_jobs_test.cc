@@ -348,12 +348,113 @@ TEST(TrainJobsTest, SubmitValidatesWhatItCan) {
   TrainJobManager::JobData csv;
   csv.csv_path = "../../etc/passwd";
   EXPECT_EQ(f.jobs->Submit(Spec("m", 1), csv).status().code(), absl::StatusCode::kPermissionDenied);
-  // Feature names that do not match the columns fail the job.
+  // Feature names that do not match the columns are refused at once.
   v1::TrainJobSpec names = Spec("m", 1);
   names.add_feature_names("only_one");
-  const v1::TrainJob j = f.WaitFor(f.jobs->Submit(names, Rows(50))->id());
-  EXPECT_EQ(j.state(), v1::TrainJob::FAILED);
-  EXPECT_THAT(j.error(), HasSubstr("feature_names"));
+  const absl::Status miscounted = f.jobs->Submit(names, Rows(50)).status();
+  EXPECT_EQ(miscounted.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(miscounted.message(), HasSubstr("spec.feature_names has 1 names for 5 columns"));
+  v1::TrainJobSpec header_inline = Spec("m", 1);
+  header_inline.set_csv_header(v1::TrainJobSpec::CSV_HEADER_PRESENT);
+  EXPECT_THAT(f.jobs->Submit(header_inline, Rows(60)).status().message(),
+              HasSubstr("spec.csv_header applies to csv_path data"));
+  v1::TrainJobSpec header_unknown = Spec("m", 1);
+  header_unknown.set_csv_header(static_cast<v1::TrainJobSpec::CsvHeader>(7));
+  EXPECT_THAT(f.jobs->Submit(header_unknown, csv).status().message(),
+              HasSubstr("spec.csv_header: unknown value 7"));
+  EXPECT_TRUE(f.jobs->List("").empty());
+}
+
+// A model records the names its training columns had: a spec naming them
+// otherwise (another order included) is refused, never recorded, since every
+// later by-name score would then read the wrong columns.
+TEST(TrainJobsTest, AModelRecordsTheNamesItsDataGaveItsColumns) {
+  Fixture f("jobs_names");
+  const auto names_of = [&f](int64_t version) {
+    v1::ModelSpec spec;
+    spec.set_name("m");
+    spec.set_version(version);
+    f.registry->Refresh();
+    absl::StatusOr<ServableModel> served = f.registry->Get(spec);
+    return served.ok() ? served->model->info().feature_names : std::vector<std::string>{};
+  };
+  // Inline rows that name their columns: the names are the model's.
+  TrainJobManager::JobData named = Rows(60);
+  named.column_names = {"a", "b", "c", "d", "e"};
+  const v1::TrainJob j = f.WaitFor(f.jobs->Submit(Spec("m", 1), named)->id());
+  ASSERT_EQ(j.state(), v1::TrainJob::SUCCEEDED) << j.error();
+  EXPECT_THAT(names_of(j.version()), ::testing::ElementsAre("a", "b", "c", "d", "e"));
+  // A spec naming them in another order: refused at Submit, no job.
+  v1::TrainJobSpec reversed = Spec("m", 1);
+  for (const char* n : {"e", "d", "c", "b", "a"}) reversed.add_feature_names(n);
+  const absl::Status refused = f.jobs->Submit(reversed, named).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), HasSubstr("spec.feature_names (e, d, c, b, a) are not the names "
+                                           "the data gives its columns (a, b, c, d, e)"));
+  // A CSV header likewise (checked when the job reads it).
+  std::ofstream csv(f.root + "/data/named.csv");
+  csv << "a,b,c,d,e\n";
+  const Matrix rows = testing::ManifoldData(60, 5, 2, 3);
+  for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+    for (Eigen::Index c = 0; c < 5; ++c) csv << (c ? "," : "") << rows(r, c);
+    csv << "\n";
+  }
+  csv.close();
+  TrainJobManager::JobData file;
+  file.csv_path = "named.csv";
+  const v1::TrainJob from_csv = f.WaitFor(f.jobs->Submit(reversed, file)->id());
+  EXPECT_EQ(from_csv.state(), v1::TrainJob::FAILED);
+  EXPECT_THAT(from_csv.error(), HasSubstr("are not the names the data gives its columns"));
+  EXPECT_THAT(*f.store->ListVersions("m"), ::testing::ElementsAre(1));
+  // Unnamed rows take the spec's names.
+  const v1::TrainJob unnamed = f.WaitFor(f.jobs->Submit(reversed, Rows(60))->id());
+  ASSERT_EQ(unnamed.state(), v1::TrainJob::SUCCEEDED) << unnamed.error();
+  EXPECT_THAT(names_of(unnamed.version()), ::testing::ElementsAre("e", "d", "c", "b", "a"));
+}
+
+// pandas writes a header of numbers (0,1,2,...): detected, it reads as a
+// data row; spec.csv_header (strata train --header yes) says it is a header.
+TEST(TrainJobsTest, TheCsvHeaderModeReachesTheServer) {
+  Fixture f("jobs_csv_header");
+  std::ofstream csv(f.root + "/data/numbered.csv");
+  csv << "0,1,2,3,4\n";
+  const Matrix rows = testing::ManifoldData(60, 5, 2, 4);
+  for (Eigen::Index r = 0; r < rows.rows(); ++r) {
+    for (Eigen::Index c = 0; c < 5; ++c) csv << (c ? "," : "") << rows(r, c);
+    csv << "\n";
+  }
+  csv.close();
+  TrainJobManager::JobData file;
+  file.csv_path = "numbered.csv";
+  v1::TrainJobSpec present = Spec("m", 1);
+  present.set_csv_header(v1::TrainJobSpec::CSV_HEADER_PRESENT);
+  const v1::TrainJob header = f.WaitFor(f.jobs->Submit(present, file)->id());
+  ASSERT_EQ(header.state(), v1::TrainJob::SUCCEEDED) << header.error();
+  EXPECT_EQ(header.rows(), 60);
+  v1::ModelSpec latest;
+  latest.set_name("m");
+  f.registry->Refresh();
+  EXPECT_THAT(f.registry->Get(latest)->model->info().feature_names,
+              ::testing::ElementsAre("0", "1", "2", "3", "4"));
+  const v1::TrainJob detected = f.WaitFor(f.jobs->Submit(Spec("m", 1), file)->id());
+  ASSERT_EQ(detected.state(), v1::TrainJob::SUCCEEDED) << detected.error();
+  EXPECT_EQ(detected.rows(), 61);
+}
+
+// The version is published, but a caller waiting on the job hears that its
+// label did not move (before, only the server's log said so).
+TEST(TrainJobsTest, ALabelThatCannotMoveIsAWarningOnTheJob) {
+  Fixture f("jobs_label_warning");
+  // labels.json cannot be written: a directory holds its place.
+  std::system(("mkdir -p " + f.root + "/models/m/labels.json").c_str());
+  v1::TrainJobSpec spec = Spec("m", 1);
+  spec.add_labels("prod");
+  // Enough rows for a firm calibration: the label is the one warning.
+  const v1::TrainJob j = f.WaitFor(f.jobs->Submit(spec, Rows(2000))->id());
+  ASSERT_EQ(j.state(), v1::TrainJob::SUCCEEDED) << j.error();
+  ASSERT_EQ(j.warnings_size(), 1) << j.warnings(0);
+  EXPECT_THAT(j.warnings(0),
+              HasSubstr(absl::StrCat("published version ", j.version(), " but could not set label prod")));
 }
 
 TEST(TrainJobsTest, CsvDataTrainsFromARowFileAndMaxTrainValuesBoundsWhatIsHeldInMemory) {
@@ -710,6 +811,19 @@ TEST(TrainJobsTest, SweepsAreCheckedAtSubmit) {
   EXPECT_THAT(f.jobs->Submit(spec, Rows(60)).status().message(),
               HasSubstr("spec.sweep.objective HEAD_ACCURACY needs class labels"));
   EXPECT_TRUE(f.jobs->List("").empty());
+}
+
+// Issue 14, item 7: a threshold resting on a few rows trains, and the job
+// (what SubmitTrainJob's caller watches) says so, not only the model file.
+TEST(TrainJobsTest, AWeakCalibrationIsAWarningOnTheJob) {
+  Fixture f("jobs_weak_calibration");
+  const v1::TrainJob weak = f.WaitFor(f.jobs->Submit(Spec("m", 1), Rows(60))->id());
+  ASSERT_EQ(weak.state(), v1::TrainJob::SUCCEEDED) << weak.error();
+  ASSERT_EQ(weak.warnings_size(), 1);
+  EXPECT_THAT(weak.warnings(0), HasSubstr("weak calibration: the p99 threshold rests on"));
+  const v1::TrainJob firm = f.WaitFor(f.jobs->Submit(Spec("m", 1), Rows(2000))->id());
+  ASSERT_EQ(firm.state(), v1::TrainJob::SUCCEEDED) << firm.error();
+  EXPECT_EQ(firm.warnings_size(), 0) << firm.warnings(0);
 }
 
 }  // namespace
