@@ -70,9 +70,11 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
     std::cout << absl::StrFormat(
         "\nreconstruction MSE (%d scored records): mean %.6g (training %.6g), p95 %.6g "
         "(training %.6g), error PSI %.4f\n"
-        "anomaly ratio %.4f (expected %.4f); code drift mean %.3f, max %.3f std (%d records)\n",
+        "anomaly ratio %.4f by the %s score (expected %.4f); code drift mean %.3f, max %.3f std "
+        "(%d records)\n",
         f.error_rows(), f.error_mean(), f.training_error_mean(), f.error_p95(),
-        f.training_error_p95(), f.error_psi(), f.anomaly_ratio(), f.expected_anomaly_ratio(),
+        f.training_error_p95(), f.error_psi(), f.anomaly_ratio(), f.anomaly_score(),
+        f.expected_anomaly_ratio(),
         f.code_drift_mean(), f.code_drift_max(), f.code_rows());
   }
   return kExitOk;

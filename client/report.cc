@@ -577,7 +577,9 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
               : absl::StrFormat("%d records, drift score %.4f, anomaly ratio %.4f by the %s "
                                 "score (expected %.4f)",
                                 f.window_rows(), f.drift_score(), f.anomaly_ratio(),
-                                MetricName(CodeSampleMetric(m.calibration())),
+                                f.anomaly_score().empty()  // a server from before it
+                                    ? MetricName(CodeSampleMetric(m.calibration()))
+                                    : f.anomaly_score(),
                                 f.expected_anomaly_ratio())),
       "</table>\n");
   absl::StrAppend(&html, "<section><h2>Training</h2>", LossChart(m),

@@ -459,6 +459,7 @@ v1::DriftFigures DriftMonitor::Figures() const {
   out.set_training_error_mean(eb.mean());
   out.set_training_error_p95(eb.p95());
   out.set_expected_anomaly_ratio(baseline_.expected_anomaly_ratio());
+  out.set_anomaly_score(code_.mean_size() > 0 ? "combined" : "mse");
   double score = 0;
   if (w.rows > 0) {
     const double n = static_cast<double>(w.rows);

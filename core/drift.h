@@ -112,9 +112,11 @@ absl::Status ValidateDriftBaseline(const v1::DriftBaseline& baseline, int input_
 // Thread-safe.
 class DriftMonitor {
  public:
-  // Rows count as anomalies by the model's default score (see anomaly.h):
-  // COMBINED against its threshold when the calibration has code scores
-  // and the row's code is observed, else MSE against the MSE threshold.
+  // Rows count as anomalies by COMBINED against its threshold when the
+  // calibration has code scores and the row's code is observed, else by MSE
+  // against the MSE threshold (DriftFigures.anomaly_score names which). For
+  // an ENSEMBLE-default model that is not its default score: the ensemble
+  // score would cost every network's pass over each live row.
   // REQUIRES: baseline has one FeatureBaseline per scaler feature.
   DriftMonitor(v1::DriftBaseline baseline, Scaler scaler, std::vector<std::string> feature_names,
                const v1::AnomalyCalibration& calibration, int64_t window_rows);

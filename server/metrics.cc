@@ -228,9 +228,9 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                MetricType::Gauge);
     MetricFamily anomaly = Family("strata_anomaly_ratio",
                                   "Share of scored records over the drift window above the "
-                                  "default score's threshold (source=window), and the share "
-                                  "calibration expects "
-                                  "(source=expected).",
+                                  "COMBINED threshold (MSE for models without code scores; not "
+                                  "ENSEMBLE, which needs every network) (source=window), and "
+                                  "the share calibration expects (source=expected).",
                                   MetricType::Gauge);
     MetricFamily code = Family("strata_code_drift",
                                "Shift of code-unit means over the window in training std units "
@@ -290,7 +290,8 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
                MetricType::Gauge);
     MetricFamily anomaly_records =
         Family("strata_anomaly_records_total",
-               "Scored records above the default score's threshold since the version loaded.",
+               "Scored records above the COMBINED threshold (MSE for models without code "
+               "scores) since the version loaded.",
                MetricType::Counter);
     for (const ServableModel& s : registry_->ServedVersions()) {
       if (s.drift == nullptr) continue;

@@ -82,6 +82,12 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   ASSERT_EQ(csv.exit_code, 0) << csv.output;
   EXPECT_EQ(CountOf(csv.output, "\n"), 3) << csv.output;
   EXPECT_THAT(csv.output, HasSubstr("FEATURE,PSI,MEAN_SHIFT,OUT_OF_RANGE,DRIFT,STATUS\nf3,"));
+  // The anomaly ratio names the score it counts by (not the ENSEMBLE
+  // default, which the drift monitor does not run), in the table and JSON.
+  const ShellResult table = server.Strata("drift --model thyroid");
+  EXPECT_THAT(table.output, ::testing::ContainsRegex("anomaly ratio [0-9.]+ by the combined score"))
+      << table.output;
+  EXPECT_THAT(json.output, HasSubstr("\"anomaly_score\": \"combined\""));
 
   const std::string html_path = dir + "/report.html";
   const ShellResult report =
