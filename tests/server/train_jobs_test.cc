@@ -392,14 +392,8 @@ TEST(TrainJobsTest, AModelRecordsTheNamesItsDataGaveItsColumns) {
   EXPECT_THAT(refused.message(), HasSubstr("spec.feature_names (e, d, c, b, a) are not the names "
                                            "the data gives its columns (a, b, c, d, e)"));
   // A CSV header likewise (checked when the job reads it).
-  std::ofstream csv(f.root + "/data/named.csv");
-  csv << "a,b,c,d,e\n";
-  const Matrix rows = testing::ManifoldData(60, 5, 2, 3);
-  for (Eigen::Index r = 0; r < rows.rows(); ++r) {
-    for (Eigen::Index c = 0; c < 5; ++c) csv << (c ? "," : "") << rows(r, c);
-    csv << "\n";
-  }
-  csv.close();
+  std::ofstream(f.root + "/data/named.csv")
+      << testing::CsvText(testing::ManifoldData(60, 5, 2, 3), "a,b,c,d,e");
   TrainJobManager::JobData file;
   file.csv_path = "named.csv";
   const v1::TrainJob from_csv = f.WaitFor(f.jobs->Submit(reversed, file)->id());
@@ -416,14 +410,8 @@ TEST(TrainJobsTest, AModelRecordsTheNamesItsDataGaveItsColumns) {
 // data row; spec.csv_header (strata train --header yes) says it is a header.
 TEST(TrainJobsTest, TheCsvHeaderModeReachesTheServer) {
   Fixture f("jobs_csv_header");
-  std::ofstream csv(f.root + "/data/numbered.csv");
-  csv << "0,1,2,3,4\n";
-  const Matrix rows = testing::ManifoldData(60, 5, 2, 4);
-  for (Eigen::Index r = 0; r < rows.rows(); ++r) {
-    for (Eigen::Index c = 0; c < 5; ++c) csv << (c ? "," : "") << rows(r, c);
-    csv << "\n";
-  }
-  csv.close();
+  std::ofstream(f.root + "/data/numbered.csv")
+      << testing::CsvText(testing::ManifoldData(60, 5, 2, 4), "0,1,2,3,4");
   TrainJobManager::JobData file;
   file.csv_path = "numbered.csv";
   v1::TrainJobSpec present = Spec("m", 1);

@@ -59,11 +59,11 @@ inline Blobs GaussianBlobs(int rows, int cols, int classes, uint64_t seed, doubl
   return blobs;
 }
 
-// `rows` as CSV text under a header c0, c1, ..., each value printed so that
-// it parses back to the same float.
-inline std::string CsvText(const Matrix& rows) {
-  std::string out;
-  for (Eigen::Index c = 0; c < rows.cols(); ++c) {
+// `rows` as CSV text under `header` (default c0, c1, ...), each value
+// printed so that it parses back to the same float.
+inline std::string CsvText(const Matrix& rows, const std::string& header = "") {
+  std::string out = header;
+  for (Eigen::Index c = 0; header.empty() && c < rows.cols(); ++c) {
     out += (c ? ",c" : "c") + std::to_string(c);
   }
   out += "\n";
