@@ -94,7 +94,6 @@ absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::Mod
 // output must never lose or gain a row.
 absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row);
 
-
 // The --output formats of the listing commands (models, jobs, drift):
 // InvalidArgument unless `output` is table, csv or json.
 absl::Status CheckOutput(const std::string& output);

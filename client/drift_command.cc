@@ -74,8 +74,7 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
         "(%d records)\n",
         f.error_rows(), f.error_mean(), f.training_error_mean(), f.error_p95(),
         f.training_error_p95(), f.error_psi(), f.anomaly_ratio(), f.anomaly_score(),
-        f.expected_anomaly_ratio(),
-        f.code_drift_mean(), f.code_drift_max(), f.code_rows());
+        f.expected_anomaly_ratio(), f.code_drift_mean(), f.code_drift_max(), f.code_rows());
   }
   return kExitOk;
 }

@@ -54,9 +54,9 @@ absl::Status ReadLabelled(const std::string& path, const std::string& label_colu
   if (!table.ok()) return table.status();
   const auto at = std::find(table->column_names.begin(), table->column_names.end(), label_column);
   if (at == table->column_names.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": no column '", label_column,
-                                                   "' (columns: ",
-                                                   absl::StrJoin(table->column_names, ","), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": no column '", label_column,
+                     "' (columns: ", absl::StrJoin(table->column_names, ","), ")"));
   }
   const Eigen::Index label = at - table->column_names.begin();
   const Eigen::Index cols = table->values.cols();
@@ -183,8 +183,9 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
       "%s version %d on %s: %d rows, %d features\n"
       "reconstruction MSE per row: mean %.6g, p50 %.6g, p95 %.6g, max %.6g\n"
       "anomaly score %s: %d above the threshold %.6g\n  (%s)\n",
-      target.model, spec.version(), data, x.rows(), x.cols(), mean, percentile(0.5), percentile(0.95),
-      sorted.back(), metric, std::count(flagged.begin(), flagged.end(), 1), threshold, description);
+      target.model, spec.version(), data, x.rows(), x.cols(), mean, percentile(0.5),
+      percentile(0.95), sorted.back(), metric, std::count(flagged.begin(), flagged.end(), 1),
+      threshold, description);
 
   if (task == "anomaly") {
     const double auc = RocAuc(scores, y), ap = AveragePrecision(scores, y);
@@ -209,8 +210,8 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
   // Linear probes: the same classifier on three feature sets.
   ProbeOptions probe;
   probe.folds = folds;
-  absl::StatusOr<Pca> pca = FitPca(x, std::min<int>(static_cast<int>(codes.cols()),
-                                                    static_cast<int>(x.cols())));
+  absl::StatusOr<Pca> pca =
+      FitPca(x, std::min<int>(static_cast<int>(codes.cols()), static_cast<int>(x.cols())));
   if (!pca.ok()) return Fail(pca.status());
   struct Row {
     std::string name;
@@ -225,8 +226,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
     if (!r.ok()) return Fail(r.status());
     accuracy[row.name] = r->mean_accuracy;
     std::cout << absl::StrFormat("  %-13s width %4d   accuracy %s +- %s\n", row.name,
-                                 row.features.cols(), Pct(r->mean_accuracy),
-                                 Pct(r->std_accuracy));
+                                 row.features.cols(), Pct(r->mean_accuracy), Pct(r->std_accuracy));
   }
   std::cout << absl::StrFormat(
       "RESULT probe_codes=%.4f probe_raw=%.4f probe_pca=%.4f code_width=%d mse_mean=%.6g\n",

@@ -105,9 +105,8 @@ absl::StatusOr<Session> Open(const GlobalFlags& global, const InferenceFlags& fl
 // in the same words whether the rows went unary or streamed.
 absl::Status AtInputRows(const absl::Status& status, Eigen::Index start, Eigen::Index n) {
   if (!absl::IsInvalidArgument(status)) return status;
-  return absl::InvalidArgumentError(absl::StrCat("rows ", start, " to ", start + n - 1,
-                                                 " of the input, counting from 0: ",
-                                                 status.message()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "rows ", start, " to ", start + n - 1, " of the input, counting from 0: ", status.message()));
 }
 
 void PrintRows(const v1::DenseMatrix& m, std::string* out) {
@@ -166,7 +165,8 @@ absl::Status SendBatches(
   // The stream ends with the earliest failing message's status after every
   // earlier message was answered (service.proto): the first unanswered one.
   const Eigen::Index at = answered * batch_rows;
-  if (!s.ok() && at < rows) return AtInputRows(s, at, std::min<Eigen::Index>(batch_rows, rows - at));
+  if (!s.ok() && at < rows)
+    return AtInputRows(s, at, std::min<Eigen::Index>(batch_rows, rows - at));
   return s;
 }
 
@@ -193,7 +193,8 @@ int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args) {
     if (!response.ok()) {
       return Fail("encode", AtInputRows(response.status(), start, request.rows().rows()));
     }
-    if (absl::Status s = CheckRowsAnswered(request.rows().rows(), response->features().rows(), start);
+    if (absl::Status s =
+            CheckRowsAnswered(request.rows().rows(), response->features().rows(), start);
         !s.ok()) {
       return Fail("encode", s);
     }
@@ -267,16 +268,13 @@ int RunScore(const GlobalFlags& global, const std::vector<std::string>& args) {
   flags.AddBool("stream", &stream, "send the batches down one StreamAnomalyScore stream");
   if (int code = ParseFlags(flags, common, args, "score"); code >= 0) return code;
   const std::map<std::string, v1::ScoreOptions::Metric> metrics = {
-      {"", v1::ScoreOptions::METRIC_UNSPECIFIED},
-      {"ensemble", v1::ScoreOptions::ENSEMBLE},
-      {"combined", v1::ScoreOptions::COMBINED},
-      {"mse", v1::ScoreOptions::MEAN_SQUARED},
-      {"mae", v1::ScoreOptions::MEAN_ABSOLUTE},
-      {"code", v1::ScoreOptions::CODE_DISTANCE}};
+      {"", v1::ScoreOptions::METRIC_UNSPECIFIED}, {"ensemble", v1::ScoreOptions::ENSEMBLE},
+      {"combined", v1::ScoreOptions::COMBINED},   {"mse", v1::ScoreOptions::MEAN_SQUARED},
+      {"mae", v1::ScoreOptions::MEAN_ABSOLUTE},   {"code", v1::ScoreOptions::CODE_DISTANCE}};
   const auto wire_metric = metrics.find(metric);
   if (wire_metric == metrics.end()) {
-    std::cerr << "strata score: --metric must be ensemble, combined, mse, mae or code, not \"" << metric
-              << "\"\n";
+    std::cerr << "strata score: --metric must be ensemble, combined, mse, mae or code, not \""
+              << metric << "\"\n";
     return kExitUsage;
   }
   absl::StatusOr<Session> session = Open(global, common);

@@ -180,11 +180,10 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
     v1::SubmitTrainJobRequest request;
     spec.mutable_drop_columns()->Add(csv.drop_columns.begin(), csv.drop_columns.end());
     spec.set_label_column(csv.label_column);
-    spec.set_csv_header(csv.header == CsvOptions::Header::kPresent
-                            ? v1::TrainJobSpec::CSV_HEADER_PRESENT
-                        : csv.header == CsvOptions::Header::kAbsent
-                            ? v1::TrainJobSpec::CSV_HEADER_ABSENT
-                            : v1::TrainJobSpec::CSV_HEADER_DETECT);
+    spec.set_csv_header(
+        csv.header == CsvOptions::Header::kPresent  ? v1::TrainJobSpec::CSV_HEADER_PRESENT
+        : csv.header == CsvOptions::Header::kAbsent ? v1::TrainJobSpec::CSV_HEADER_ABSENT
+                                                    : v1::TrainJobSpec::CSV_HEADER_DETECT);
     *request.mutable_spec() = std::move(spec);
     request.set_csv_path(server_csv);
     job = (*client)->SubmitTrainJob(request);
@@ -374,8 +373,9 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   // Flags of the other mode would be silently ignored.
   const char* misplaced = nullptr;
   if (local && !labels.empty()) {
-    misplaced = "--labels moves labels on a server: after --local --store, point them with "
-                "'strata label'";
+    misplaced =
+        "--labels moves labels on a server: after --local --store, point them with "
+        "'strata label'";
   } else if (local && !server_csv.empty()) {
     misplaced = "--server_csv names a file on a server: with --local, give --data";
   } else if (!local && !sweep && (!out_dir.empty() || !store_root.empty())) {

@@ -100,8 +100,8 @@ absl::StatusOr<std::vector<std::string>> ResolveTrainingNames(
     const std::vector<std::string>& spec_names, const std::vector<std::string>& data_names,
     int64_t cols) {
   if (!data_names.empty() && static_cast<int64_t>(data_names.size()) != cols) {
-    return absl::InvalidArgumentError(absl::StrCat("the data names ", data_names.size(),
-                                                   " columns but has ", cols));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the data names ", data_names.size(), " columns but has ", cols));
   }
   if (spec_names.empty()) return data_names;
   if (static_cast<int64_t>(spec_names.size()) != cols) {
@@ -112,8 +112,8 @@ absl::StatusOr<std::vector<std::string>> ResolveTrainingNames(
     return spec_names;
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "spec.feature_names (", Listed(spec_names), ") are not the names the data gives its columns (",
-      Listed(data_names),
+      "spec.feature_names (", Listed(spec_names),
+      ") are not the names the data gives its columns (", Listed(data_names),
       "); leave spec.feature_names out to keep the data's names, or give the same names in the "
       "same order"));
 }

@@ -1125,8 +1125,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   if (ranks != nullptr || mapped) {
     // Never fewer rows than a training set needs to calibrate on, however
     // small gathered_values is.
-    const int64_t budget = std::max<int64_t>(options_.gathered_values / options_.input_dim,
-                                             MinTrainingRows(config_));
+    const int64_t budget =
+        std::max<int64_t>(options_.gathered_values / options_.input_dim, MinTrainingRows(config_));
     stride = (map.global + budget - 1) / budget;
   }
   if (ranks != nullptr || mapped) gathered = GatherEveryRank(ranks, map, data, stride);

@@ -224,9 +224,9 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
   if (data.csv_path.empty()) {
     // The names now, so that a spec contradicting the rows' own creates no
     // job; the job records them.
-    absl::StatusOr<std::vector<std::string>> names = ResolveTrainingNames(
-        {spec.feature_names().begin(), spec.feature_names().end()}, data.column_names,
-        data.rows.cols());
+    absl::StatusOr<std::vector<std::string>> names =
+        ResolveTrainingNames({spec.feature_names().begin(), spec.feature_names().end()},
+                             data.column_names, data.rows.cols());
     if (!names.ok()) return names.status();
     spec.mutable_feature_names()->Assign(names->begin(), names->end());
   } else if (!data.column_names.empty()) {

@@ -42,9 +42,9 @@ class Reservation {
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadTrainJobRequest> {
  public:
   // `admitted` is the authorization of the call: an error ends it at once.
-  UploadReactor(grpc::CallbackServerContext* context, ServerMetrics* metrics,
-                TrainJobManager* jobs, WorkQueue* store_work, int64_t max_values,
-                v1::TrainJob* response, const absl::Status& admitted)
+  UploadReactor(grpc::CallbackServerContext* context, ServerMetrics* metrics, TrainJobManager* jobs,
+                WorkQueue* store_work, int64_t max_values, v1::TrainJob* response,
+                const absl::Status& admitted)
       : call_(metrics, "UploadTrainJob"),
         context_(context),
         jobs_(jobs),
@@ -282,7 +282,8 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::SubmitTrainJob(
   if (request->has_rows()) {
     const int64_t values = int64_t{request->rows().rows()} * request->rows().cols();
     if (values > options_.max_train_values) {
-      return call.FinishUnary(context, TrainJobManager::CheckTrainValues(values, options_.max_train_values));
+      return call.FinishUnary(context,
+                              TrainJobManager::CheckTrainValues(values, options_.max_train_values));
     }
     if (absl::Status s = reservation->Reserve(values); !s.ok()) return call.FinishUnary(context, s);
     absl::StatusOr<Matrix> rows = FromDenseMatrix(request->rows(), "rows", values);

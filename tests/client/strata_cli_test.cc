@@ -123,9 +123,9 @@ TEST(StrataCliTest, UsageErrorsExitWithTwo) {
 }
 
 // Every subcommand of the CLI, for the checks that hold for each.
-const char* const kSubcommands[] = {"train",  "sweep", "inspect", "encode", "reconstruct",
-                                    "score",  "predict", "models", "jobs",  "label",
-                                    "drift",  "report", "eval",    "health"};
+const char* const kSubcommands[] = {"train", "sweep",   "inspect", "encode", "reconstruct",
+                                    "score", "predict", "models",  "jobs",   "label",
+                                    "drift", "report",  "eval",    "health"};
 
 TEST(StrataCliTest, EverySubcommandHasHelp) {
   for (const char* sub : kSubcommands) {

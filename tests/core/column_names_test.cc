@@ -57,7 +57,6 @@ TEST(ColumnNamesTest, LabelLikeNames) {
   }
 }
 
-
 // A training set that names its columns keeps its names: a spec that names
 // them otherwise (another order included) is refused, never recorded as the
 // model's features.
@@ -78,7 +77,8 @@ TEST(ColumnNamesTest, TrainingNamesNeverContradictTheDataNames) {
                         "columns (a, b, c)"));
   absl::StatusOr<Names> short_spec = ResolveTrainingNames({"a", "b"}, {}, 3);
   ASSERT_FALSE(short_spec.ok());
-  EXPECT_THAT(short_spec.status().message(), HasSubstr("spec.feature_names has 2 names for 3 columns"));
+  EXPECT_THAT(short_spec.status().message(),
+              HasSubstr("spec.feature_names has 2 names for 3 columns"));
   EXPECT_FALSE(ResolveTrainingNames({}, {"a", "b"}, 3).ok());
   EXPECT_TRUE(ArePositionalNames({"f0", "f1"}));
   EXPECT_FALSE(ArePositionalNames({"f1", "f0"}));

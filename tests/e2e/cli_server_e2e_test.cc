@@ -437,7 +437,7 @@ TEST_F(CliServerTest, AFailedRowIsNamedByItsPlaceInTheInput) {
   Result stream = Strata("score --model m --batch_rows 4 --stream < " + rows);
   EXPECT_EQ(stream.exit_code, 1);
   EXPECT_THAT(stream.output, HasSubstr(where + "stream message 1 (rows 4 to 7 of the stream, "
-                                       "counting from 0): row 1: "));
+                                               "counting from 0): row 1: "));
 }
 
 // Issue 14, item 3: header detection never eats a data row.
@@ -485,7 +485,8 @@ TEST_F(CliServerTest, ServerCsvTrainingHonoursTheHeaderFlag) {
                            "{ print $1,$2,$3,$4,$5,$6 }' data/thyroid.csv > ",
                            dir_, "/data/numbered.csv")
                   .c_str());
-  const Result header = Strata("train --model n --server_csv numbered.csv --header yes --wait --quiet");
+  const Result header =
+      Strata("train --model n --server_csv numbered.csv --header yes --wait --quiet");
   ASSERT_EQ(header.exit_code, 0) << header.output;
   const Result jobs = Strata("jobs --model n --output json");
   EXPECT_THAT(jobs.output, HasSubstr("\"rows\": \"3772\"")) << jobs.output;
@@ -498,13 +499,13 @@ TEST_F(CliServerTest, ServerCsvTrainingHonoursTheHeaderFlag) {
 // them), the model trains and `train --wait` says the calibration is weak.
 TEST_F(CliServerTest, TrainWaitSaysWhenTheCalibrationIsWeak) {
   std::system(("head -61 data/thyroid.csv > " + dir_ + "/small.csv").c_str());
-  const Result weak = Strata("train --model w --data " + dir_ +
-                             "/small.csv --drop_columns label --wait --quiet");
+  const Result weak =
+      Strata("train --model w --data " + dir_ + "/small.csv --drop_columns label --wait --quiet");
   ASSERT_EQ(weak.exit_code, 0) << weak.output;
   EXPECT_THAT(weak.output, HasSubstr("warning: weak calibration: the p99 threshold rests on"));
   std::system(("head -40 data/thyroid.csv > " + dir_ + "/tiny.csv").c_str());
-  const Result tiny = Strata("train --model w --data " + dir_ +
-                             "/tiny.csv --drop_columns label --wait --quiet");
+  const Result tiny =
+      Strata("train --model w --data " + dir_ + "/tiny.csv --drop_columns label --wait --quiet");
   EXPECT_EQ(tiny.exit_code, 1);
   EXPECT_THAT(tiny.output, HasSubstr("has 39 rows; at least 50"));
 }

@@ -44,9 +44,9 @@ class EvalTest : public ::testing::Test {
   }
   // Version 1 of "thyroid", trained on the whole demo set.
   void TrainThyroid() {
-    const ShellResult train =
-        server_->Strata("train --model thyroid --data data/thyroid.csv --drop_columns label "
-                        "--config data/configs/thyroid.json --wait --quiet");
+    const ShellResult train = server_->Strata(
+        "train --model thyroid --data data/thyroid.csv --drop_columns label "
+        "--config data/configs/thyroid.json --wait --quiet");
     ASSERT_EQ(train.exit_code, 0) << train.output;
   }
   std::string dir_;
@@ -61,8 +61,8 @@ TEST_F(EvalTest, AnomalyMetricsMatchTheScoresOfEachRow) {
   EXPECT_THAT(eval.output, HasSubstr("anomalies (label = 1): 93 of 3772 rows"));
   // The figures are of the scores `strata score` prints for the same rows
   // (that the figures themselves are right is checked by hand below).
-  const ShellResult score = server_->Strata(
-      "score --model thyroid --drop_columns label < data/thyroid.csv 2>/dev/null");
+  const ShellResult score =
+      server_->Strata("score --model thyroid --drop_columns label < data/thyroid.csv 2>/dev/null");
   ASSERT_EQ(score.exit_code, 0);
   CsvOptions csv;
   csv.drop_columns = {"f0", "f1", "f2", "f3", "f4", "f5"};
@@ -92,8 +92,7 @@ void ServeByHand(const testing::ServerProcess& server, const std::string& dir,
   ASSERT_TRUE(WriteModelFile(**model, incoming + "/" + kModelFileName).ok());
   ASSERT_EQ(rename(incoming.c_str(), (dir + "/models/" + name + "/1").c_str()), 0);
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (server.Strata("models").output.find(name) == std::string::npos &&
-         absl::Now() < deadline) {
+  while (server.Strata("models").output.find(name) == std::string::npos && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   ASSERT_NE(server.Strata("models").output.find(name), std::string::npos) << "never served";
@@ -142,8 +141,8 @@ TEST_F(EvalTest, AucAndAveragePrecisionAreTheValuesWorkedOutByHand) {
                                             "1,3,1\n"
                                             "3,3,0\n"
                                             "4,0,1\n";
-  const ShellResult eval = server_->Strata("eval --model hand --data " + dir_ +
-                                           "/data/hand.csv --label_column label");
+  const ShellResult eval =
+      server_->Strata("eval --model hand --data " + dir_ + "/data/hand.csv --label_column label");
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_THAT(eval.output, HasSubstr("anomaly score mean_squared"));
   EXPECT_THAT(eval.output, HasSubstr("anomalies (label = 1): 4 of 8 rows"));
@@ -186,13 +185,14 @@ TEST_F(EvalTest, LinearProbeOnCodesOfClassesLivingInTheCode) {
       out << k << "\n";
     }
   }
-  ASSERT_EQ(server_->Strata("train --model m --data " + dir_ +
-                            "/data/classes.csv --drop_columns class --wait --quiet "
-                            "--config data/configs/thyroid.json")
+  ASSERT_EQ(server_
+                ->Strata("train --model m --data " + dir_ +
+                         "/data/classes.csv --drop_columns class --wait --quiet "
+                         "--config data/configs/thyroid.json")
                 .exit_code,
             0);
-  const ShellResult eval = server_->Strata(
-      "eval --model m --data " + dir_ + "/data/classes.csv --label_column class");
+  const ShellResult eval =
+      server_->Strata("eval --model m --data " + dir_ + "/data/classes.csv --label_column class");
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_THAT(eval.output, HasSubstr("linear probe, 3 classes"));
   // The raw features hold the class linearly (column a); the 3-wide code
@@ -218,8 +218,8 @@ TEST_F(EvalTest, BadLabelsAreOneLineErrors) {
   std::system(("(head -1 data/thyroid.csv; echo; echo; sed -n 2,60p data/thyroid.csv) > " + dir_ +
                "/blank_lines.csv")
                   .c_str());
-  const ShellResult blank = server_->Strata("eval --model thyroid --data " + dir_ +
-                                            "/blank_lines.csv --label_column f0");
+  const ShellResult blank =
+      server_->Strata("eval --model thyroid --data " + dir_ + "/blank_lines.csv --label_column f0");
   EXPECT_EQ(blank.exit_code, 1);
   EXPECT_THAT(blank.output, HasSubstr("line 4, column f0")) << blank.output;
   const ShellResult wrong_model =

@@ -38,14 +38,13 @@ class PythonClientTest : public ::testing::Test {
   // Runs a Python script with csv, json, numpy as np, StrataClient and
   // StrataError imported, and `c` a client of this server.
   ShellResult Script(const std::string& body) {
-    return Python(absl::StrCat("-c \"$(cat <<'PYEOF'\n", "import csv, json, time\n",
-                               "import numpy as np\n",
-                               // A script still running after 120 s prints every
-                               // thread's stack and exits: where it hung.
-                               "import faulthandler\n",
-                               "faulthandler.dump_traceback_later(120, exit=True)\n",
-                               "from strata_client import StrataClient, StrataError\n",
-                               "c = StrataClient('", Target(), "')\n", body, "PYEOF\n)\""));
+    return Python(
+        absl::StrCat("-c \"$(cat <<'PYEOF'\n", "import csv, json, time\n", "import numpy as np\n",
+                     // A script still running after 120 s prints every
+                     // thread's stack and exits: where it hung.
+                     "import faulthandler\n", "faulthandler.dump_traceback_later(120, exit=True)\n",
+                     "from strata_client import StrataClient, StrataError\n", "c = StrataClient('",
+                     Target(), "')\n", body, "PYEOF\n)\""));
   }
   // Trains model m (version 1) on the thyroid features, f0 ... f5, with the CLI.
   void TrainThyroid() {
@@ -83,21 +82,25 @@ TEST_F(PythonClientTest, ClientMatchesTheCliAndRaisesStrataErrors) {
   ASSERT_EQ(train.exit_code, 0) << train.output;
   // The same rows through both clients give the same codes.
   const ShellResult cli =
-      testing::Shell(absl::StrCat("head -3 data/thyroid.csv | cut -d, -f1-6 | ",
-                                  STRATA_CLI_PATH, " --server=", Target(), " encode --model m"));
+      testing::Shell(absl::StrCat("head -3 data/thyroid.csv | cut -d, -f1-6 | ", STRATA_CLI_PATH,
+                                  " --server=", Target(), " encode --model m"));
   ASSERT_EQ(cli.exit_code, 0) << cli.output;
   const std::string script = absl::StrCat(
       "import csv, sys\n"
       "from strata_client import StrataClient, StrataError\n"
-      "c = StrataClient('", Target(), "')\n"
-      "rows = [[float(v) for v in r[:6]] for r in list(csv.reader(open('data/thyroid.csv')))[1:3]]\n"
+      "c = StrataClient('",
+      Target(),
+      "')\n"
+      "rows = [[float(v) for v in r[:6]] for r in "
+      "list(csv.reader(open('data/thyroid.csv')))[1:3]]\n"
       "for code in c.encode('m', rows): print(','.join('%.9g' % v for v in code))\n"
       "for call in (lambda: c.encode('nope', rows), lambda: c.encode('m', rows, version=7),\n"
       "             lambda: c.encode('m', rows, layer=9), lambda: c.score('m', [[1, 2]])):\n"
       "    try: call(); print('no error')\n"
       "    except StrataError as e: print(e)\n"
       "print(sorted(c.models()['m']['versions']), c.model('m').architecture.encoder_widths)\n"
-      "print('metrics', c.score('m', rows).metric, c.score('m', rows, metric='mean_squared').metric,\n"
+      "print('metrics', c.score('m', rows).metric, c.score('m', rows, "
+      "metric='mean_squared').metric,\n"
       "      [r.metric for r in c.stream_scores('m', [rows], metric='code_distance')])\n");
   const ShellResult py = Python("-c \"$(cat <<'PYEOF'\n" + script + "PYEOF\n)\"");
   ASSERT_EQ(py.exit_code, 0) << py.output;
@@ -329,9 +332,10 @@ except ValueError as e: print('ValueError:', e)
   // MEAN_SQUARED 1, MEAN_ABSOLUTE 2, CODE_DISTANCE 3, COMBINED 4, ENSEMBLE 5
   // (the default).
   EXPECT_THAT(py.output, HasSubstr("metrics [1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 5, 5] [2]\n"));
-  EXPECT_THAT(py.output, HasSubstr("ValueError: metric 'psi': use ensemble, combined, mse, mae, "
-                                   "code, or the proto's METRIC_UNSPECIFIED, MEAN_SQUARED, "
-                                   "MEAN_ABSOLUTE, CODE_DISTANCE, COMBINED, ENSEMBLE (any case)\n"));
+  EXPECT_THAT(py.output,
+              HasSubstr("ValueError: metric 'psi': use ensemble, combined, mse, mae, "
+                        "code, or the proto's METRIC_UNSPECIFIED, MEAN_SQUARED, "
+                        "MEAN_ABSOLUTE, CODE_DISTANCE, COMBINED, ENSEMBLE (any case)\n"));
 }
 
 // Class labels train a classifier; predict and stream_predictions answer

@@ -441,8 +441,8 @@ TEST(TrainJobsTest, ALabelThatCannotMoveIsAWarningOnTheJob) {
   const v1::TrainJob j = f.WaitFor(f.jobs->Submit(spec, Rows(2000))->id());
   ASSERT_EQ(j.state(), v1::TrainJob::SUCCEEDED) << j.error();
   ASSERT_EQ(j.warnings_size(), 1) << j.warnings(0);
-  EXPECT_THAT(j.warnings(0),
-              HasSubstr(absl::StrCat("published version ", j.version(), " but could not set label prod")));
+  EXPECT_THAT(j.warnings(0), HasSubstr(absl::StrCat("published version ", j.version(),
+                                                    " but could not set label prod")));
 }
 
 TEST(TrainJobsTest, CsvDataTrainsFromARowFileAndMaxTrainValuesBoundsWhatIsHeldInMemory) {
