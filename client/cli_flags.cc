@@ -61,6 +61,13 @@ void FlagSet::AddBool(const std::string& name, bool* target, const std::string& 
   flags_.push_back(std::move(f));
 }
 
+bool FlagSet::Given(const std::string& name) const {
+  for (const Flag& f : flags_) {
+    if (f.name == name) return f.seen;
+  }
+  return false;
+}
+
 FlagSet::Flag* FlagSet::Find(const std::string& name) {
   for (Flag& f : flags_) {
     if (f.name == name) return &f;

@@ -48,6 +48,8 @@ class FlagSet {
   // flag without its value. Required flags and --help are not looked at.
   absl::StatusOr<size_t> ParseLeading(const std::vector<std::string>& args);
   bool help_requested() const { return help_requested_; }
+  // Whether the last Parse saw --`name` (given, even at its default value).
+  bool Given(const std::string& name) const;
   // Parse() for a subcommand's main: prints the usage after --help, or
   // "strata COMMAND: error" after a bad flag. Returns -1 to go on, else the
   // exit code to end with (0 after help, 2 after an error).

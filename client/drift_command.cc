@@ -70,10 +70,13 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
     std::cout << absl::StrFormat(
         "\nreconstruction MSE (%d scored records): mean %.6g (training %.6g), p95 %.6g "
         "(training %.6g), error PSI %.4f\n"
-        "anomaly ratio %.4f by the %s score (expected %.4f); code drift mean %.3f, max %.3f std "
+        "anomaly ratio %.4f%s (expected %.4f); code drift mean %.3f, max %.3f std "
         "(%d records)\n",
         f.error_rows(), f.error_mean(), f.training_error_mean(), f.error_p95(),
-        f.training_error_p95(), f.error_psi(), f.anomaly_ratio(), f.anomaly_score(),
+        f.training_error_p95(), f.error_psi(), f.anomaly_ratio(),
+        f.anomaly_score().empty()  // a server from before it does not say
+            ? std::string()
+            : absl::StrCat(" by the ", f.anomaly_score(), " score"),
         f.expected_anomaly_ratio(), f.code_drift_mean(), f.code_drift_max(), f.code_rows());
   }
   return kExitOk;

@@ -29,6 +29,7 @@
 #include "core/sweep.h"
 #include "core/train_config.h"
 #include "core/trainer.h"
+#include "proto/train_job_csv.h"
 #include "server/model_store.h"
 
 namespace strata::cli {
@@ -178,12 +179,7 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
     job = (*client)->GetTrainJob(follow_id);
   } else if (!server_csv.empty()) {
     v1::SubmitTrainJobRequest request;
-    spec.mutable_drop_columns()->Add(csv.drop_columns.begin(), csv.drop_columns.end());
-    spec.set_label_column(csv.label_column);
-    spec.set_csv_header(
-        csv.header == CsvOptions::Header::kPresent  ? v1::TrainJobSpec::CSV_HEADER_PRESENT
-        : csv.header == CsvOptions::Header::kAbsent ? v1::TrainJobSpec::CSV_HEADER_ABSENT
-                                                    : v1::TrainJobSpec::CSV_HEADER_DETECT);
+    SetCsvOptions(csv, &spec);
     *request.mutable_spec() = std::move(spec);
     request.set_csv_path(server_csv);
     job = (*client)->SubmitTrainJob(request);
@@ -380,6 +376,14 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     misplaced = "--server_csv names a file on a server: with --local, give --data";
   } else if (!local && !sweep && (!out_dir.empty() || !store_root.empty())) {
     misplaced = "--out and --store go with --local";
+  } else if (local && wait) {
+    misplaced = "--wait follows a server's job: --local trains in this process";
+  } else if (local && !out_dir.empty() && !model_name.empty()) {
+    misplaced = "--model names the model to publish into --store: with --out, leave it out";
+  } else if (!sweep && flags.Given("calibration_values") && !mapped &&
+             !(local && MpiCollective::LaunchedRanks() > 1)) {
+    misplaced = "--calibration_values bounds the calibration sample of --local --mapped or "
+                "of data-parallel training under mpirun";
   }
   if (misplaced != nullptr) {
     std::cerr << "strata " << g_command << ": " << misplaced << " (see --help)\n";

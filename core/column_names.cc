@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -90,8 +91,17 @@ absl::Status CheckColumnNames(const std::vector<std::string>& names,
 }
 
 bool ArePositionalNames(const std::vector<std::string>& names) {
-  for (size_t c = 0; c < names.size(); ++c) {
-    if (names[c] != absl::StrCat("f", c)) return false;
+  // f<i> by original position, strictly increasing: a headerless CSV with
+  // columns dropped (f1, f3, ...) is still unnamed.
+  int64_t last = -1;
+  for (const std::string& name : names) {
+    int64_t position = 0;
+    if (name.size() < 2 || name[0] != 'f' || (name[1] == '0' && name.size() > 2) ||
+        !absl::SimpleAtoi(absl::string_view(name).substr(1), &position) ||
+        !absl::ascii_isdigit(static_cast<unsigned char>(name[1])) || position <= last) {
+      return false;
+    }
+    last = position;
   }
   return true;
 }
@@ -100,22 +110,40 @@ absl::StatusOr<std::vector<std::string>> ResolveTrainingNames(
     const std::vector<std::string>& spec_names, const std::vector<std::string>& data_names,
     int64_t cols) {
   if (!data_names.empty() && static_cast<int64_t>(data_names.size()) != cols) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the data names ", data_names.size(), " columns but has ", cols));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the rows' column_names has ", data_names.size(), " names for ", cols, " columns"));
   }
-  if (spec_names.empty()) return data_names;
-  if (static_cast<int64_t>(spec_names.size()) != cols) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.feature_names has ", spec_names.size(),
-                                                   " names for ", cols, " columns"));
+  std::vector<std::string> names = data_names;
+  if (!spec_names.empty()) {
+    if (static_cast<int64_t>(spec_names.size()) != cols) {
+      return absl::InvalidArgumentError(absl::StrCat("spec.feature_names has ", spec_names.size(),
+                                                     " names for ", cols, " columns"));
+    }
+    if (!data_names.empty() && !ArePositionalNames(data_names) && spec_names != data_names) {
+      // The remedy first: a long list would be clipped from the message.
+      size_t f = 0;
+      while (spec_names[f] == data_names[f]) ++f;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.feature_names contradict the names the data gives its columns: column ", f,
+          " is '", spec_names[f], "' in spec.feature_names and '", data_names[f],
+          "' in the data; leave spec.feature_names out to keep the data's names, or give the "
+          "same names in the same order. spec.feature_names: ",
+          Listed(spec_names), "; the data's: ", Listed(data_names)));
+    }
+    names = spec_names;
   }
-  if (data_names.empty() || ArePositionalNames(data_names) || spec_names == data_names) {
-    return spec_names;
+  // Scoring by name needs every name, once.
+  absl::flat_hash_set<std::string> seen;
+  for (size_t c = 0; c < names.size(); ++c) {
+    if (names[c].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("column ", c, " has an empty name"));
+    }
+    if (!seen.insert(names[c]).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("column ", c, " is named '", names[c], "' as an earlier column is"));
+    }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "spec.feature_names (", Listed(spec_names),
-      ") are not the names the data gives its columns (", Listed(data_names),
-      "); leave spec.feature_names out to keep the data's names, or give the same names in the "
-      "same order"));
+  return names;
 }
 
 Matrix SelectColumns(const Matrix& values, const std::vector<int>& order) {

@@ -40,13 +40,15 @@ absl::Status CheckColumnNames(const std::vector<std::string>& names,
 // InvalidArgument listing both, since the model would otherwise record
 // names its columns do not have and every later by-name match would be
 // wrong. Unnamed data (empty `data_names`, or the positional f0, f1, ... a
-// headerless CSV gets) takes the spec's names, which must number `cols`.
-// Empty when neither names the columns.
+// headerless CSV gets, gaps from dropped columns included) takes the spec's
+// names, which must number `cols`. Empty or repeated names are refused (a
+// model could not be scored by name). Empty when neither names the columns.
 absl::StatusOr<std::vector<std::string>> ResolveTrainingNames(
     const std::vector<std::string>& spec_names, const std::vector<std::string>& data_names,
     int64_t cols);
 
-// Whether `names` are the positional f0, f1, ... of unnamed columns.
+// Whether `names` are the positional names of unnamed columns: f<i>, i
+// strictly increasing (f0, f1, ..., or f1, f3 after columns were dropped).
 bool ArePositionalNames(const std::vector<std::string>& names);
 
 // The columns of `values` in `order` (as MapColumnsByName returns).

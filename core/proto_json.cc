@@ -2,9 +2,43 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/json_parse_error.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace strata {
+namespace {
+
+// InvalidArgument naming the first member of `fields` (its path after
+// `prefix`, at any depth) whose value is null.
+absl::Status RefuseNullMembers(const google::protobuf::Struct& fields, const std::string& prefix,
+                               absl::string_view what) {
+  for (const auto& [name, value] : fields.fields()) {
+    const std::string path = prefix + name;
+    if (value.has_null_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " field ", path, ": is null; leave the field out for its default"));
+    }
+    if (value.has_struct_value()) {
+      if (absl::Status s = RefuseNullMembers(value.struct_value(), path + ".", what); !s.ok()) {
+        return s;
+      }
+    }
+    if (value.has_list_value()) {  // objects in a list (a sweep's parameters)
+      const google::protobuf::ListValue& list = value.list_value();
+      for (int i = 0; i < list.values_size(); ++i) {
+        if (!list.values(i).has_struct_value()) continue;
+        const std::string element = absl::StrCat(path, "[", i, "].");
+        if (absl::Status s = RefuseNullMembers(list.values(i).struct_value(), element, what);
+            !s.ok()) {
+          return s;
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 std::string ProtoToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
@@ -25,9 +59,20 @@ absl::Status JsonToProto(absl::string_view json, absl::string_view what,
   options.case_insensitive_enum_parsing = true;
   const auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(json.data(), json.size()), message, options);
-  if (status.ok()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "invalid ", what, " JSON: ", DescribeJsonParseError(json, status.message().as_string())));
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid ", what, " JSON: ", DescribeJsonParseError(json, status.message().as_string())));
+  }
+  // protobuf reads a member given as null as left out, which would quietly
+  // pick its default: refused, as an explicit out-of-range value is. (List
+  // elements are the message's business: a sweep's values say why.)
+  google::protobuf::Struct members;
+  if (google::protobuf::util::JsonStringToMessage(
+          google::protobuf::StringPiece(json.data(), json.size()), &members)
+          .ok()) {
+    return RefuseNullMembers(members, "", what);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace strata

@@ -55,38 +55,25 @@ absl::Status ResolveOptimizer(v1::OptimizerConfig* o) {
   return absl::OkStatus();
 }
 
-// InvalidArgument naming the first field of `fields` (its path from the
-// config's top, after `prefix`) that is null, or at the top an empty list.
-absl::Status RefuseEmptyValues(const google::protobuf::Struct& fields, const std::string& prefix) {
-  for (const auto& [name, value] : fields.fields()) {
-    const std::string path = prefix + name;
-    if (prefix.empty() && value.has_list_value() && value.list_value().values_size() == 0) {
-      return Invalid(path, "is an empty list; leave the field out for its default");
-    }
-    if (value.has_null_value()) {
-      return Invalid(path, "is null; leave the field out for its default");
-    }
-    if (value.has_struct_value()) {
-      if (absl::Status s = RefuseEmptyValues(value.struct_value(), path + "."); !s.ok()) return s;
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json) {
   v1::TrainConfig config;
   if (absl::Status s = JsonToProto(json, "training config", &config); !s.ok()) return s;
-  // A field given as null, or a top-level one as [], reads as left out,
-  // which would quietly pick its default: refuse it, as an explicit 0 is
-  // refused. (A nested [], such as supervised.class_names, is what a resolved
-  // config prints for "none declared": it means what leaving it out means.)
+  // A top-level field given as [] reads as left out, which would quietly
+  // pick its default: refuse it, as an explicit 0 is refused (JsonToProto
+  // refuses null). A nested [], such as supervised.class_names, is what a
+  // resolved config prints for "none declared": it means what leaving it
+  // out means.
   google::protobuf::Struct fields;
   if (google::protobuf::util::JsonStringToMessage(
           google::protobuf::StringPiece(json.data(), json.size()), &fields)
           .ok()) {
-    if (absl::Status s = RefuseEmptyValues(fields, ""); !s.ok()) return s;
+    for (const auto& [name, value] : fields.fields()) {
+      if (value.has_list_value() && value.list_value().values_size() == 0) {
+        return Invalid(name, "is an empty list; leave the field out for its default");
+      }
+    }
   }
   return config;
 }

@@ -22,6 +22,7 @@
 #include "core/train_config.h"
 #include "core/train_memory.h"
 #include "core/trainer.h"
+#include "proto/train_job_csv.h"
 #include "server/log.h"
 
 namespace strata {
@@ -37,24 +38,6 @@ std::string GlobEscape(const std::string& text) {
     out += c;
   }
   return out;
-}
-
-// How a job reads its csv_path files: the spec's header mode and columns
-// to leave out.
-CsvOptions CsvOptionsOf(const v1::TrainJobSpec& spec) {
-  CsvOptions csv;
-  switch (spec.csv_header()) {
-    case v1::TrainJobSpec::CSV_HEADER_PRESENT:
-      csv.header = CsvOptions::Header::kPresent;
-      break;
-    case v1::TrainJobSpec::CSV_HEADER_ABSENT:
-      csv.header = CsvOptions::Header::kAbsent;
-      break;
-    default:
-      csv.header = CsvOptions::Header::kDetect;
-  }
-  csv.drop_columns.assign(spec.drop_columns().begin(), spec.drop_columns().end());
-  return csv;
 }
 
 }  // namespace
@@ -653,7 +636,6 @@ absl::Status TrainJobManager::LoadData(Job* job) {
   }
   if (!job->data.csv_path.empty()) {
     CsvOptions csv = CsvOptionsOf(spec);
-    csv.label_column = spec.label_column();
     // Refused before the values are allocated.
     csv.max_values = options_.max_train_values;
     absl::StatusOr<CsvTable> table = ReadCsvFile(job->data.csv_path, csv);

@@ -458,16 +458,27 @@ class StrataClient:
         job = self._call(self._training.UploadTrainJob, parts(), timeout=False)
         return self.wait(job.id, on_progress) if wait else job
 
+    _CSV_HEADERS = {"auto": service_pb2.TrainJobSpec.CSV_HEADER_DETECT,
+                    "yes": service_pb2.TrainJobSpec.CSV_HEADER_PRESENT,
+                    "no": service_pb2.TrainJobSpec.CSV_HEADER_ABSENT}
+
     def submit_csv(self, model, csv_path, drop_columns=(), config=None, labels=(), wait=True,
-                   on_progress=None, label_column=""):
+                   on_progress=None, label_column="", header="auto"):
         """Trains on CSV data under the server's --data_root (no upload): a
         file, a directory of shards or a glob, which may be larger than the
         server's memory (it trains from a row file on disk). Leaves out
         `drop_columns`, with class labels from `label_column` if named (one
-        file, read into memory); returns the TrainJob as train() does."""
+        file, read into memory). `header` is "yes" when the files' first line
+        names the columns, "no" when it is data, "auto" (default) to detect
+        it: a first line of numbers only (pandas writes 0,1,2,... by default)
+        then reads as data, so say "yes" for those. Returns the TrainJob as
+        train() does."""
+        if header not in self._CSV_HEADERS:
+            raise ValueError("header must be auto, yes or no, not %r" % (header,))
         spec = service_pb2.TrainJobSpec(model_name=model, config=_config(config),
                                         labels=list(labels), drop_columns=list(drop_columns),
-                                        label_column=label_column)
+                                        label_column=label_column,
+                                        csv_header=self._CSV_HEADERS[header])
         job = self._call(self._training.SubmitTrainJob,
                          service_pb2.SubmitTrainJobRequest(spec=spec, csv_path=csv_path))
         return self.wait(job.id, on_progress) if wait else job
@@ -527,7 +538,10 @@ class StrataClient:
     def drift(self, model, version=None, label=None):
         """The DriftFigures over the version's window: .window_rows, .features
         (most drifted first, each with .name, .psi, .mean_shift,
-        .out_of_range_ratio), .drift_score, .anomaly_ratio and more."""
+        .out_of_range_ratio), .drift_score, .anomaly_ratio (by the score
+        .anomaly_score names) and more. With no records seen (.window_rows
+        0) there is no drift score: HasField("drift_score") is False, and
+        .drift_score would read 0.0, which is not "stable"."""
         request = service_pb2.DriftReportRequest(model=_spec(model, version, label))
         return self._call(self._models.DriftReport, request).figures
 

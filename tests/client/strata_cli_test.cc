@@ -113,6 +113,14 @@ TEST(StrataCliTest, UsageErrorsExitWithTwo) {
            {"train --local --data data/thyroid.csv --out d --server_csv x.csv",
             "--server_csv names a file on a server: with --local, give --data"},
            {"train --model m --data data/thyroid.csv --out d", "--out and --store go with --local"},
+           {"train --local --data data/thyroid.csv --out d --wait",
+            "--wait follows a server's job: --local trains in this process"},
+           {"train --local --data data/thyroid.csv --out d --model m",
+            "--model names the model to publish into --store: with --out, leave it out"},
+           {"train --local --data data/thyroid.csv --out d --calibration_values 1000",
+            "--calibration_values bounds the calibration sample of --local --mapped"},
+           {"train --model m --data data/thyroid.csv --calibration_values 1000",
+            "--calibration_values bounds the calibration sample of --local --mapped"},
            // The model's name before the training, not after it.
            {"train --local --data data/thyroid.csv --store s --model 'bad name'",
             "strata train: --model: model name"}}) {

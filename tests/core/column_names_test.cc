@@ -72,16 +72,32 @@ TEST(ColumnNamesTest, TrainingNamesNeverContradictTheDataNames) {
   absl::StatusOr<Names> reversed = ResolveTrainingNames({"c", "b", "a"}, {"a", "b", "c"}, 3);
   ASSERT_FALSE(reversed.ok());
   EXPECT_EQ(reversed.status().code(), absl::StatusCode::kInvalidArgument);
+  // What differs and what to do come first: long lists are clipped.
   EXPECT_THAT(reversed.status().message(),
-              HasSubstr("spec.feature_names (c, b, a) are not the names the data gives its "
-                        "columns (a, b, c)"));
+              HasSubstr("spec.feature_names contradict the names the data gives its columns: "
+                        "column 0 is 'c' in spec.feature_names and 'a' in the data; leave "
+                        "spec.feature_names out"));
+  EXPECT_THAT(reversed.status().message(),
+              HasSubstr("spec.feature_names: c, b, a; the data's: a, b, c"));
+  // A headerless CSV with columns dropped is still unnamed.
+  EXPECT_EQ(*ResolveTrainingNames({"a", "b"}, {"f1", "f3"}, 2), (Names{"a", "b"}));
+  // A model could not be scored by names that are empty or repeated.
+  EXPECT_THAT(ResolveTrainingNames({}, {"a", "b", "a"}, 3).status().message(),
+              HasSubstr("column 2 is named 'a' as an earlier column is"));
+  EXPECT_THAT(ResolveTrainingNames({"a", "", "c"}, {}, 3).status().message(),
+              HasSubstr("column 1 has an empty name"));
   absl::StatusOr<Names> short_spec = ResolveTrainingNames({"a", "b"}, {}, 3);
   ASSERT_FALSE(short_spec.ok());
   EXPECT_THAT(short_spec.status().message(),
               HasSubstr("spec.feature_names has 2 names for 3 columns"));
   EXPECT_FALSE(ResolveTrainingNames({}, {"a", "b"}, 3).ok());
   EXPECT_TRUE(ArePositionalNames({"f0", "f1"}));
+  EXPECT_TRUE(ArePositionalNames({"f1", "f4", "f10"}));
   EXPECT_FALSE(ArePositionalNames({"f1", "f0"}));
+  EXPECT_FALSE(ArePositionalNames({"f1", "f1"}));
+  for (const char* name : {"f", "f01", "f+1", "f-1", "g0", "f 1", "F0"}) {
+    EXPECT_FALSE(ArePositionalNames({name})) << name;
+  }
 }
 
 }  // namespace

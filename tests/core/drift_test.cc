@@ -310,6 +310,16 @@ TEST(DriftTrainedTest, AColumnConstantInTrainingThatMovesIsDrifted) {
   EXPECT_GT(f.drift_score(), kDriftedPsi);
 }
 
+// The anomaly ratio says which score it counts rows above the threshold of.
+TEST_F(DriftMonitorTest, TheAnomalyRatioNamesItsScore) {
+  EXPECT_EQ(Monitor(100).Figures().anomaly_score(), "combined");
+  v1::AnomalyCalibration without_codes = model_->info().calibration;
+  without_codes.clear_code();
+  const DriftMonitor old(model_->info().drift_baseline, model_->scaler(),
+                         model_->info().feature_names, without_codes, 100);
+  EXPECT_EQ(old.Figures().anomaly_score(), "mse");
+}
+
 TEST_F(DriftMonitorTest, EmptyWindowHasNoDriftScore) {
   const v1::DriftFigures f = Monitor(100).Figures();
   EXPECT_EQ(f.window_rows(), 0);

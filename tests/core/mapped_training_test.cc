@@ -7,7 +7,10 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/anomaly.h"
 #include "core/file_util.h"
@@ -150,16 +153,18 @@ TEST(MappedTrainingTest, BeyondTheSampleBudgetCalibratesOnEveryKthRowAndCountsTh
 // However small the budget (--calibration_values 1), the threshold never
 // comes from fewer rows than a training set may have.
 TEST(MappedTrainingTest, TheCalibrationSampleIsNeverSmallerThanATrainingSet) {
-  const Matrix data = testing::ManifoldData(3000, 6, 2, 9);
-  const std::unique_ptr<RowFile> file = RowFileOf(data, "tiny_budget");
-  ASSERT_NE(file, nullptr);
-  const std::unique_ptr<Model> mapped = Train(Config(), 6, nullptr, file.get(), 0, /*values=*/1);
-  ASSERT_NE(mapped, nullptr);
-  const int64_t min_rows = MinTrainingRows(mapped->info().config);
-  ASSERT_EQ(min_rows, 50);
-  // Every 60th of 3000 rows: 50, not 1.
-  EXPECT_THAT(absl::StrJoin(mapped->info().summary.warnings(), "\n"),
-              HasSubstr("come from every 60-th of the 3000 rows (50 rows)"));
+  // Row counts that a stride of ceil(rows / 50) would sample below 50.
+  for (const auto& [rows, sampled] : std::vector<std::pair<int, std::string>>{
+           {3000, "every 60-th of the 3000 rows (50 rows)"},
+           {151, "every 3-th of the 151 rows (51 rows)"}}) {
+    const Matrix data = testing::ManifoldData(rows, 6, 2, 9);
+    const std::unique_ptr<RowFile> file = RowFileOf(data, absl::StrCat("tiny_budget", rows));
+    ASSERT_NE(file, nullptr);
+    const std::unique_ptr<Model> mapped = Train(Config(), 6, nullptr, file.get(), 0, /*values=*/1);
+    ASSERT_NE(mapped, nullptr);
+    ASSERT_EQ(MinTrainingRows(mapped->info().config), 50);
+    EXPECT_THAT(absl::StrJoin(mapped->info().summary.warnings(), "\n"), HasSubstr(sampled));
+  }
 }
 
 TEST(MappedTrainingTest, PretrainingAnEnsembleAndBatchNormWorkFromTheFile) {

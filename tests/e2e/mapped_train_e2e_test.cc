@@ -76,9 +76,7 @@ TEST(MappedTrainE2eTest, ShardsFourTimesTheMemoryLimitTrainTheModelTheyTrainInMe
   ASSERT_TRUE(CreateDirectories(dir + "/shards").ok());
   WriteShards(dir + "/shards");
   std::ofstream(dir + "/config.json") << kConfig;
-  const std::string flags =
-      absl::StrCat("--data ", dir, "/shards --config ", dir,
-                   "/config.json --quiet --calibration_values ", kCalibrationValues);
+  const std::string flags = absl::StrCat("--data ", dir, "/shards --config ", dir, "/config.json --quiet");
 
   // In memory, the limit stops it: the data does not fit.
   const testing::ShellResult memory_run =
@@ -87,7 +85,8 @@ TEST(MappedTrainE2eTest, ShardsFourTimesTheMemoryLimitTrainTheModelTheyTrainInMe
   EXPECT_THAT(memory_run.output, HasSubstr("out of memory"));
 
   const testing::ShellResult mapped_run = testing::Shell(
-      Limited(absl::StrCat("train --local --mapped ", flags, " --out ", dir, "/mapped")));
+      Limited(absl::StrCat("train --local --mapped ", flags, " --calibration_values ",
+                           kCalibrationValues, " --out ", dir, "/mapped")));
   ASSERT_EQ(mapped_run.exit_code, 0) << mapped_run.output;
   EXPECT_THAT(mapped_run.output,
               HasSubstr("converted --data into " + dir + "/shards/.strata-rows-"));

@@ -276,6 +276,25 @@ print('jobs', c.jobs())
                         "its default\njobs []\n"));
 }
 
+// pandas' default header (0,1,2,...) is numbers: submit_csv(header='yes')
+// says it is a header, instead of training it as a row.
+TEST_F(PythonClientTest, SubmitCsvSaysWhetherTheFileHasAHeader) {
+  ASSERT_EQ(std::system(absl::StrCat("awk -F, -v OFS=, 'NR == 1 { print \"0,1,2,3,4,5\"; next } "
+                                     "{ print $1,$2,$3,$4,$5,$6 }' data/thyroid.csv > ",
+                                     dir_, "/data/numbered.csv")
+                            .c_str()),
+            0);
+  const ShellResult py = Script(R"py(
+print('yes', c.submit_csv('m', 'numbered.csv', header='yes').rows)
+print('auto', c.submit_csv('m', 'numbered.csv').rows)
+try: c.submit_csv('m', 'numbered.csv', header='maybe')
+except ValueError as e: print('ValueError:', e)
+)py");
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  EXPECT_THAT(py.output, HasSubstr("yes 3772\nauto 3773\n"
+                                   "ValueError: header must be auto, yes or no, not 'maybe'\n"));
+}
+
 TEST_F(PythonClientTest, StreamScoresRaiseTheRealCause) {
   ASSERT_NO_FATAL_FAILURE(TrainThyroid());
   const ShellResult py = Script(R"py(

@@ -1249,6 +1249,10 @@ TEST(StrataServerTest, DriftReportFindsTheShiftedFeature) {
     ASSERT_TRUE(job.ok()) << job.status();
     ASSERT_EQ(WaitForJob(t, job->id()).state(), v1::TrainJob::SUCCEEDED);
   }
+  // Nothing seen yet: no drift score on /metrics (a 0 would read as stable).
+  const std::string unseen = t.server->metrics()->Scrape();
+  EXPECT_THAT(unseen, HasSubstr("strata_drift_window_records{model=\"calm\",version=\"1\"} 0"));
+  EXPECT_THAT(unseen, Not(HasSubstr("strata_drift_score{model=\"calm\"")));
   // Fresh records from the same distribution, and the same records with
   // "flow" moved by 2 training standard deviations.
   const Matrix live = testing::ManifoldData(3000, 6, 2, 11);

@@ -5,6 +5,7 @@
 
 #include "absl/time/clock.h"
 #include "core/trainer.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/dense_matrix.h"
 #include "tests/testing/test_server.h"
@@ -132,6 +133,58 @@ TEST(TrainingServiceTest, UploadsInProgressAreBoundedWithQueuedJobs) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   ASSERT_TRUE(d.first.ok()) << d.first.error_message();
+}
+
+// Named training rows over the wire: SubmitTrainJob's rows.column_names
+// become the model's feature names, upload chunks must name their columns
+// alike (they are joined by position), and spec names that contradict the
+// rows' are refused at once, with no job.
+TEST(TrainingServiceTest, TrainingRowsThatNameTheirColumnsGiveTheModelItsNames) {
+  TestServer t("named_rows");
+  const Matrix data = testing::ManifoldData(120, 3, 2, 9);
+  const std::vector<std::string> names = {"a", "b", "c"};
+  v1::SubmitTrainJobRequest submit;
+  submit.mutable_spec()->set_model_name("named");
+  submit.mutable_spec()->mutable_config()->set_finetune_epochs(1);
+  ToDenseMatrix(data, submit.mutable_rows(), names);
+  absl::StatusOr<v1::TrainJob> job = t.client->SubmitTrainJob(submit);
+  ASSERT_TRUE(job.ok()) << job.status();
+  absl::StatusOr<v1::TrainJob> done = t.client->WatchTrainJob(job->id(), [](const v1::TrainJob&) {});
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_EQ(done->state(), v1::TrainJob::SUCCEEDED) << done->error();
+  v1::ModelSpec named;
+  named.set_name("named");
+  EXPECT_EQ(t.client->GetModel(named)->feature_names_size(), 3);
+  EXPECT_EQ(t.client->GetModel(named)->feature_names(2), "c");
+  // Spec names in another order than the rows': refused, no job.
+  for (const char* n : {"c", "b", "a"}) submit.mutable_spec()->add_feature_names(n);
+  const absl::Status contradicted = t.client->SubmitTrainJob(submit).status();
+  EXPECT_EQ(contradicted.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(contradicted.message()),
+              ::testing::HasSubstr("column 0 is 'c' in spec.feature_names and 'a' in the data"));
+
+  // An upload whose second chunk names the columns otherwise than the first.
+  auto stub = v1::TrainingService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", t.server->port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::TrainJob uploaded;
+  auto writer = stub->UploadTrainJob(&context, &uploaded);
+  v1::UploadTrainJobRequest message;
+  submit.mutable_spec()->clear_feature_names();
+  *message.mutable_spec() = submit.spec();
+  ASSERT_TRUE(writer->Write(message));
+  ToDenseMatrix(data.topRows(60), message.mutable_chunk(), names);
+  ASSERT_TRUE(writer->Write(message));
+  ToDenseMatrix(data.bottomRows(60), message.mutable_chunk(),
+                std::vector<std::string>{"c", "b", "a"});
+  writer->Write(message);  // the server may have ended the call by now
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              ::testing::HasSubstr("upload message 2: column_names (c, b, a) differ from upload "
+                                   "message 1's (a, b, c); chunks are joined by position"));
+  EXPECT_EQ(t.client->ListTrainJobs("")->jobs_size(), 1);
 }
 
 }  // namespace
