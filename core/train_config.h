@@ -61,6 +61,10 @@ absl::Status CheckTrainingRows(const v1::TrainConfig& resolved, int64_t rows);
 // Training rows above the threshold below which its calibration is weak:
 // fewer than this many training rows score above the threshold percentile.
 inline constexpr double kMinRowsAboveThreshold = 10;
+// Labelled validation rows below which a classifier's validation accuracy
+// is a weak estimate: its binomial 95% interval, 1.96 sqrt(p(1-p)/n), is
+// up to +-0.098 at 100 rows and wider below (at p = 0.5).
+inline constexpr int kMinLabelledValidationRows = 100;
 
 // Weights of a network with `input_dim` inputs and encoder `widths` (the
 // decoder mirrors them; a tied decoder shares the encoder's). With `tied`

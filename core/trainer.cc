@@ -714,6 +714,14 @@ absl::StatusOr<ClassifierHead> TrainHead(
     for (size_t i = 0; i < predicted.size(); ++i) {
       ++confusion[static_cast<size_t>(val_classes[i]) * num_classes + predicted[i]];
     }
+    if (labelled_val.rows() < kMinLabelledValidationRows) {
+      // A sweep choosing by this accuracy would choose by chance.
+      summary->add_warnings(absl::StrFormat(
+          "weak accuracy estimate: the classifier's validation accuracy %.3f rests on %d "
+          "labelled validation rows (fewer than %d: its 95%% interval can be wider than "
+          "+-0.1); label more rows, or raise validation_fraction",
+          c->validation_accuracy(), labelled_val.rows(), kMinLabelledValidationRows));
+    }
   } else {
     summary->add_warnings(
         "no labelled row is in the validation split: the classifier's accuracy is measured on "

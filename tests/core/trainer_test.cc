@@ -6,6 +6,8 @@
 #include <limits>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/backprop.h"
 #include "core/class_labels.h"
 #include "core/classifier_head.h"
@@ -572,6 +574,25 @@ TEST(TrainerTest, SupervisedFineTuningPredictsTheLabelledClasses) {
 
   // Encode, Reconstruct and AnomalyScore serve as for any model.
   EXPECT_TRUE((*model)->Score(set.rows, (*model)->default_metric()).ok());
+}
+
+// A few labels (every 10th row): the accuracy a sweep would choose by rests
+// on ~15 labelled validation rows, and the summary says so.
+TEST(TrainerTest, AnAccuracyFromFewLabelledValidationRowsIsAWeakEstimate) {
+  LabelledSet set = ThreeBlobs();
+  for (size_t r = 0; r < set.classes.size(); ++r) {
+    if (r % 10 != 1) set.classes[r] = kUnlabelled;
+  }
+  auto model = Train(SupervisedConfig(), set.rows, set.options, set.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const v1::ClassifierSummary& c = (*model)->info().summary.classifier();
+  ASSERT_GT(c.validation_labelled_rows(), 0);
+  ASSERT_LT(c.validation_labelled_rows(), kMinLabelledValidationRows);
+  EXPECT_THAT((*model)->info().summary.warnings(),
+              ::testing::Contains(HasSubstr(absl::StrCat(
+                  "weak accuracy estimate: the classifier's validation accuracy ",
+                  absl::StrFormat("%.3f", c.validation_accuracy()), " rests on ",
+                  c.validation_labelled_rows(), " labelled validation rows"))));
 }
 
 // The frozen encoder leaves the autoencoder as training without labels
