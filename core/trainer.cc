@@ -309,9 +309,12 @@ absl::Status Diverged(absl::string_view what, v1::EpochRecord::Phase phase, int 
       "); lower optimizer.learning_rate or set grad_clip_norm"));
 }
 
-// BCE targets must lie in [0, 1]; names the first raw value that does not.
-// A block at a time: rows mapped from a file are read once, in order.
-absl::Status CheckUnitRange(const Scaler& scaler, const Eigen::Ref<const Matrix>& raw) {
+// BCE targets must lie in [0, 1]; names the first raw value that does not,
+// by its row in `raw` (`whose` says whose rows they are) and its column's
+// name when `names` has them. A block at a time: rows mapped from a file are
+// read once, in order.
+absl::Status CheckUnitRange(const Scaler& scaler, const Eigen::Ref<const Matrix>& raw,
+                            const std::vector<std::string>& names, const std::string& whose) {
   constexpr Eigen::Index kBlock = 4096;
   for (Eigen::Index at = 0; at < raw.rows(); at += kBlock) {
     const Eigen::Index n = std::min(kBlock, raw.rows() - at);
@@ -320,8 +323,12 @@ absl::Status CheckUnitRange(const Scaler& scaler, const Eigen::Ref<const Matrix>
     for (Eigen::Index r = 0; r < n; ++r) {
       for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
         if (scaled(r, c) < 0.0f || scaled(r, c) > 1.0f) {
+          const std::string column =
+              c < static_cast<Eigen::Index>(names.size())
+                  ? absl::StrCat(c, " (", names[static_cast<size_t>(c)], ")")
+                  : absl::StrCat(c);
           return absl::InvalidArgumentError(absl::StrCat(
-              "training data row ", at + r, ", column ", c, ": ", raw(at + r, c),
+              whose, " row ", at + r, " (counting from 0), column ", column, ": ", raw(at + r, c),
               " is outside [0, 1] after scaling; BCE needs inputs in [0, 1] (use scaler minmax)"));
         }
       }
@@ -926,7 +933,15 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   std::vector<int> positions;           // Data-parallel: see SplitOwnedRows.
   std::vector<int> val_in_order;        // Mapped: val_idx sorted.
   if (config_.loss() == v1::BCE) {
-    if (absl::Status s = AgreeOnStatus(ranks, CheckUnitRange(*scaler, data)); !s.ok()) return s;
+    const std::string whose =
+        ranks != nullptr ? absl::StrCat("rank ", map.rank, "'s training data")
+        : mapped         ? std::string("the row file's")
+                         : std::string("training data");
+    if (absl::Status s = AgreeOnStatus(
+            ranks, CheckUnitRange(*scaler, data, options_.feature_names, whose));
+        !s.ok()) {
+      return s;
+    }
   }
   SplitOwnedRows(map, val_rows, &rng, &train_idx, &val_idx, &positions);
   if (mapped) {

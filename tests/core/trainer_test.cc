@@ -219,6 +219,13 @@ TEST(TrainerTest, BceMisuseIsRejected) {
   auto out_of_range = Train(config, data);
   EXPECT_EQ(out_of_range.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(out_of_range.status().message(), HasSubstr("outside [0, 1]"));
+  // The cell by its row and its column's name.
+  Trainer::Options named;
+  named.feature_names = {"a", "b", "c", "d"};
+  Matrix one_bad = testing::UniformMatrix(100, 4, 3, 0.0, 1.0);
+  one_bad(7, 2) = 1.5f;
+  EXPECT_THAT(Train(config, one_bad, named).status().message(),
+              HasSubstr("training data row 7 (counting from 0), column 2 (c): 1.5 is outside"));
   config.set_finetune_epochs(2);
   EXPECT_TRUE(Train(config, testing::UniformMatrix(100, 4, 3, 0.0, 1.0)).ok());
   config.set_scaler(v1::MINMAX);
