@@ -1,6 +1,11 @@
 #include "core/csv_reader.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <fstream>
 #include <new>
 
 #include "absl/container/flat_hash_set.h"
@@ -46,14 +51,15 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
   // A byte-order mark (as spreadsheet programs write) is not part of the
   // first cell: left in, it made the first row a "header" and lost it.
   absl::ConsumePrefix(&text, "\xEF\xBB\xBF");
-  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
-  // Pair each non-blank line with its 1-based line number.
+  // Pair each non-blank line with its 1-based line number (split lazily:
+  // no vector of every line besides this one, see EstimateCsvReadBytes).
   std::vector<std::pair<int, absl::string_view>> rows;
-  for (size_t i = 0; i < lines.size(); ++i) {
-    absl::string_view line = lines[i];
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (absl::StripAsciiWhitespace(line).empty()) continue;
-    rows.emplace_back(static_cast<int>(i + 1), line);
+    rows.emplace_back(line_no, line);
   }
   if (rows.empty()) return absl::InvalidArgumentError("the CSV data is empty");
 
@@ -187,6 +193,32 @@ absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path, const CsvOptions& 
                      ": out of memory reading it (strata train --local --mapped trains from "
                      "data larger than memory)"));
   }
+}
+
+absl::StatusOr<int64_t> EstimateCsvReadBytes(const std::string& path, char delimiter) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return ErrnoToStatus("read the size of", path, errno);
+  const int64_t size = st.st_size;
+  if (size == 0) return int64_t{0};
+  // Lines and cells per byte from the first 64 KiB, scaled to the file.
+  constexpr int64_t kSampleBytes = 64 << 10;
+  std::ifstream in(path, std::ios::binary);
+  std::string sample(static_cast<size_t>(std::min(size, kSampleBytes)), '\0');
+  in.read(sample.data(), static_cast<std::streamsize>(sample.size()));
+  if (!in) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  const int64_t newlines = std::count(sample.begin(), sample.end(), '\n');
+  const int64_t delimiters = std::count(sample.begin(), sample.end(), delimiter);
+  const double scale = static_cast<double>(size) / static_cast<double>(sample.size());
+  const double lines = std::max<double>(1, static_cast<double>(newlines + 1) * scale);
+  const double cells = static_cast<double>(delimiters) * scale + lines;
+  // ParseCsv holds the text, per line its (number, view) pair (24 bytes),
+  // its line number in the table (4) and at most a label (32), and a float
+  // per cell.
+  constexpr double kBytesPerLine = 24 + 4 + 32, kBytesPerCell = sizeof(float);
+  // A tenth more, and 1 MiB, for the allocator's own overhead and a sample
+  // that is not quite the file.
+  const double bytes = static_cast<double>(size) + lines * kBytesPerLine + cells * kBytesPerCell;
+  return static_cast<int64_t>(1.1 * bytes) + (int64_t{1} << 20);
 }
 
 absl::Status CheckShardColumns(const std::string& first,

@@ -62,6 +62,13 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
 // As ParseCsv, with errors prefixed by the path.
 absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path, const CsvOptions& options);
 
+// About the peak memory ReadCsvFile needs for the file at `path`: its text,
+// a float per cell and each line's bookkeeping, the lines and cells per
+// byte taken from the file's first 64 KiB. A file of short lines (one
+// column) needs many times its size, a wide one about three times. Errors:
+// the file cannot be read.
+absl::StatusOr<int64_t> EstimateCsvReadBytes(const std::string& path, char delimiter = ',');
+
 // Shards of one data set must have the same columns, by name and in order:
 // InvalidArgument naming both files' columns when `file`'s `names` differ
 // from `first`'s.

@@ -364,18 +364,21 @@ void TrainJobManager::ReleaseUpload(int64_t values) {
 absl::Status TrainJobManager::CheckCsvMemory(const v1::TrainConfig& resolved,
                                              const std::vector<std::string>& files,
                                              bool mapped) const {
-  int64_t largest = 0;
+  int64_t largest_size = -1;
+  std::string largest;
   for (const std::string& path : files) {
     struct stat st;
     if (stat(path.c_str(), &st) != 0) {
       return absl::NotFoundError(absl::StrCat("cannot read the size of ", path));
     }
-    largest = std::max<int64_t>(largest, st.st_size);
+    if (st.st_size > largest_size) largest_size = st.st_size, largest = path;
   }
   TrainingMemory memory = EstimateTrainingMemory(resolved, 1, 0, mapped);
-  // Each file's text is read whole (mapped: one shard at a time, into the
-  // row file).
-  memory.data_bytes += largest;
+  // Each file is read whole, its text and its values (mapped: one shard at
+  // a time, into the row file).
+  absl::StatusOr<int64_t> read = EstimateCsvReadBytes(largest);
+  if (!read.ok()) return read.status();
+  memory.data_bytes += *read;
   return CheckTrainingMemory(memory, options_.max_job_memory_bytes);
 }
 

@@ -1,6 +1,11 @@
 #include "core/csv_reader.h"
 
+#include <sys/resource.h>
+
+#include <cstdio>
 #include <fstream>
+#include <iostream>
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -166,6 +171,71 @@ TEST(CsvReaderTest, ReadsTheBundledThyroidSet) {
   EXPECT_EQ(t->values.rows(), 3772);
   EXPECT_EQ(t->values.cols(), 6);
   EXPECT_THAT(t->column_names, ElementsAre("f0", "f1", "f2", "f3", "f4", "f5"));
+}
+
+// How much the process's peak resident memory grew while reading `path`,
+// and EstimateCsvReadBytes's figure for it. Each test runs in its own
+// process (ctest), so the peak before is the test binary's own.
+void ReadPeakAndEstimate(const std::string& path, int64_t* grown, int64_t* estimate) {
+  absl::StatusOr<int64_t> e = EstimateCsvReadBytes(path);
+  ASSERT_TRUE(e.ok()) << e.status();
+  *estimate = *e;
+  rusage before, after;
+  getrusage(RUSAGE_SELF, &before);
+  absl::StatusOr<CsvTable> table = ReadCsvFile(path, {});
+  ASSERT_TRUE(table.ok()) << table.status();
+  getrusage(RUSAGE_SELF, &after);
+  *grown = (after.ru_maxrss - before.ru_maxrss) * 1024;
+  std::cout << path << ": peak grew by " << *grown << " bytes; estimate " << *estimate << "\n";
+}
+
+bool UnderSanitizer() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  return true;
+#endif
+#endif
+  return false;
+}
+
+// One column of short lines: the lines' bookkeeping, not the text, is most
+// of the memory (the job check once counted the text alone, ~20x short).
+TEST(CsvReaderTest, TheReadEstimateBoundsTheRealPeakOfShortLines) {
+  if (UnderSanitizer()) GTEST_SKIP() << "sanitizers change what memory a read takes";
+  const std::string path = ::testing::TempDir() + "/strata_csv_narrow.csv";
+  {
+    std::ofstream out(path);
+    out << "x\n";
+    for (int r = 0; r < 1500000; ++r) out << r % 10 << "\n";
+  }
+  int64_t grown = 0, estimate = 0;
+  ReadPeakAndEstimate(path, &grown, &estimate);
+  EXPECT_GT(grown, 10 * 3000000) << "the text alone is ~3 MB";
+  EXPECT_LE(grown, estimate);
+  std::remove(path.c_str());
+}
+
+// Wide rows: about the text and its floats, not many times more.
+TEST(CsvReaderTest, TheReadEstimateOfWideRowsIsAboutTheTextAndItsValues) {
+  if (UnderSanitizer()) GTEST_SKIP() << "sanitizers change what memory a read takes";
+  const std::string path = ::testing::TempDir() + "/strata_csv_wide.csv";
+  int64_t size = 0;
+  {
+    std::ofstream out(path);
+    for (int r = 0; r < 4000; ++r) {
+      for (int c = 0; c < 500; ++c) out << (c ? "," : "") << (r + c) % 7 << ".5";
+      out << "\n";
+    }
+    size = out.tellp();
+  }
+  int64_t grown = 0, estimate = 0;
+  ReadPeakAndEstimate(path, &grown, &estimate);
+  EXPECT_LE(grown, estimate);
+  // Text plus 4 bytes per 4-byte cell: twice the text, and a margin.
+  EXPECT_LE(estimate, 2.5 * static_cast<double>(size));
+  std::remove(path.c_str());
 }
 
 }  // namespace
