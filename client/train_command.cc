@@ -382,8 +382,9 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     misplaced = "--model names the model to publish into --store: with --out, leave it out";
   } else if (!sweep && flags.Given("calibration_values") && !mapped &&
              !(local && MpiCollective::LaunchedRanks() > 1)) {
-    misplaced = "--calibration_values bounds the calibration sample of --local --mapped or "
-                "of data-parallel training under mpirun";
+    misplaced =
+        "--calibration_values bounds the calibration sample of --local --mapped or "
+        "of data-parallel training under mpirun";
   }
   if (misplaced != nullptr) {
     std::cerr << "strata " << g_command << ": " << misplaced << " (see --help)\n";

@@ -110,8 +110,8 @@ absl::StatusOr<std::vector<std::string>> ResolveTrainingNames(
     const std::vector<std::string>& spec_names, const std::vector<std::string>& data_names,
     int64_t cols) {
   if (!data_names.empty() && static_cast<int64_t>(data_names.size()) != cols) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the rows' column_names has ", data_names.size(), " names for ", cols, " columns"));
+    return absl::InvalidArgumentError(absl::StrCat("the rows' column_names has ", data_names.size(),
+                                                   " names for ", cols, " columns"));
   }
   std::vector<std::string> names = data_names;
   if (!spec_names.empty()) {
@@ -124,8 +124,8 @@ absl::StatusOr<std::vector<std::string>> ResolveTrainingNames(
       size_t f = 0;
       while (spec_names[f] == data_names[f]) ++f;
       return absl::InvalidArgumentError(absl::StrCat(
-          "spec.feature_names contradict the names the data gives its columns: column ", f,
-          " is '", spec_names[f], "' in spec.feature_names and '", data_names[f],
+          "spec.feature_names contradict the names the data gives its columns: column ", f, " is '",
+          spec_names[f], "' in spec.feature_names and '", data_names[f],
           "' in the data; leave spec.feature_names out to keep the data's names, or give the "
           "same names in the same order. spec.feature_names: ",
           Listed(spec_names), "; the data's: ", Listed(data_names)));

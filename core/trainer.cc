@@ -323,10 +323,9 @@ absl::Status CheckUnitRange(const Scaler& scaler, const Eigen::Ref<const Matrix>
     for (Eigen::Index r = 0; r < n; ++r) {
       for (Eigen::Index c = 0; c < scaled.cols(); ++c) {
         if (scaled(r, c) < 0.0f || scaled(r, c) > 1.0f) {
-          const std::string column =
-              c < static_cast<Eigen::Index>(names.size())
-                  ? absl::StrCat(c, " (", names[static_cast<size_t>(c)], ")")
-                  : absl::StrCat(c);
+          const std::string column = c < static_cast<Eigen::Index>(names.size())
+                                         ? absl::StrCat(c, " (", names[static_cast<size_t>(c)], ")")
+                                         : absl::StrCat(c);
           return absl::InvalidArgumentError(absl::StrCat(
               whose, " row ", at + r, " (counting from 0), column ", column, ": ", raw(at + r, c),
               " is outside [0, 1] after scaling; BCE needs inputs in [0, 1] (use scaler minmax)"));
@@ -933,12 +932,11 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   std::vector<int> positions;           // Data-parallel: see SplitOwnedRows.
   std::vector<int> val_in_order;        // Mapped: val_idx sorted.
   if (config_.loss() == v1::BCE) {
-    const std::string whose =
-        ranks != nullptr ? absl::StrCat("rank ", map.rank, "'s training data")
-        : mapped         ? std::string("the row file's")
-                         : std::string("training data");
-    if (absl::Status s = AgreeOnStatus(
-            ranks, CheckUnitRange(*scaler, data, options_.feature_names, whose));
+    const std::string whose = ranks != nullptr ? absl::StrCat("rank ", map.rank, "'s training data")
+                              : mapped         ? std::string("the row file's")
+                                               : std::string("training data");
+    if (absl::Status s =
+            AgreeOnStatus(ranks, CheckUnitRange(*scaler, data, options_.feature_names, whose));
         !s.ok()) {
       return s;
     }

@@ -154,9 +154,9 @@ TEST(MappedTrainingTest, BeyondTheSampleBudgetCalibratesOnEveryKthRowAndCountsTh
 // comes from fewer rows than a training set may have.
 TEST(MappedTrainingTest, TheCalibrationSampleIsNeverSmallerThanATrainingSet) {
   // Row counts that a stride of ceil(rows / 50) would sample below 50.
-  for (const auto& [rows, sampled] : std::vector<std::pair<int, std::string>>{
-           {3000, "every 60-th of the 3000 rows (50 rows)"},
-           {151, "every 3-th of the 151 rows (51 rows)"}}) {
+  for (const auto& [rows, sampled] :
+       std::vector<std::pair<int, std::string>>{{3000, "every 60-th of the 3000 rows (50 rows)"},
+                                                {151, "every 3-th of the 151 rows (51 rows)"}}) {
     const Matrix data = testing::ManifoldData(rows, 6, 2, 9);
     const std::unique_ptr<RowFile> file = RowFileOf(data, absl::StrCat("tiny_budget", rows));
     ASSERT_NE(file, nullptr);

@@ -596,10 +596,10 @@ TEST(TrainerTest, AnAccuracyFromFewLabelledValidationRowsIsAWeakEstimate) {
   ASSERT_GT(c.validation_labelled_rows(), 0);
   ASSERT_LT(c.validation_labelled_rows(), kMinLabelledValidationRows);
   EXPECT_THAT((*model)->info().summary.warnings(),
-              ::testing::Contains(HasSubstr(absl::StrCat(
-                  "weak accuracy estimate: the classifier's validation accuracy ",
-                  absl::StrFormat("%.3f", c.validation_accuracy()), " rests on ",
-                  c.validation_labelled_rows(), " labelled validation rows"))));
+              ::testing::Contains(HasSubstr(
+                  absl::StrCat("weak accuracy estimate: the classifier's validation accuracy ",
+                               absl::StrFormat("%.3f", c.validation_accuracy()), " rests on ",
+                               c.validation_labelled_rows(), " labelled validation rows"))));
 }
 
 // The frozen encoder leaves the autoencoder as training without labels

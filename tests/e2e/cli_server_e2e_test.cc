@@ -241,14 +241,28 @@ TEST_F(CliServerTest, VersionNumbersAreNeverReusedAndLabelsNeverMove) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   EXPECT_THAT(models.output, Not(HasSubstr("prod"))) << models.output;
-  EXPECT_THAT(testing::ReadAll(dir_ + "/server.log"),
-              HasSubstr("removed label 'prod' of m: its version 2 is gone from the store"));
+  const std::string log = testing::ReadAll(dir_ + "/server.log");
+  EXPECT_THAT(log, HasSubstr("removed label 'prod' of m: its version 2 is gone from the store"));
+  EXPECT_THAT(log, HasSubstr("unloaded m version 2: deleted from the store"));
+  // The removal is counted where an operator's alerts can see it.
+  const Result scraped = testing::Shell(
+      absl::StrCat("curl -s --max-time 5 http://127.0.0.1:", server_->metrics_port(), "/metrics"));
+  EXPECT_THAT(scraped.output, HasSubstr("strata_labels_removed_total{model=\"m\"} 1"));
   Result third = Strata(train);
   ASSERT_EQ(third.exit_code, 0) << third.output;
   EXPECT_THAT(third.output, HasSubstr("published m version 3"));
   Result prod = Strata("encode --model m --label prod --drop_columns label < data/thyroid.csv");
   EXPECT_EQ(prod.exit_code, 1);
   EXPECT_THAT(prod.output, HasSubstr("no label 'prod'"));
+  // Rollback: under --version_policy latest (the default) version 1 is no
+  // longer served, yet a label can point at it, and it serves again.
+  Result listed = Strata("models --output csv");
+  EXPECT_THAT(listed.output, HasSubstr("m,3,3,")) << listed.output;
+  Result rollback = Strata("label --model m --label stable --version 1");
+  ASSERT_EQ(rollback.exit_code, 0) << rollback.output;
+  Result stable = Strata("encode --model m --label stable --drop_columns label < data/thyroid.csv");
+  EXPECT_EQ(stable.exit_code, 0) << Tail(stable);
+  EXPECT_THAT(stable.output, HasSubstr("m version 1"));
 }
 
 // Issue 14, item 2: a header's columns are matched to the model's features
@@ -270,6 +284,11 @@ TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
   ASSERT_EQ(b.exit_code, 0) << b.output;
   // The same scores and per-feature errors, in the model's column order.
   EXPECT_TRUE(a.output == b.output) << Head(a) << "\n---\n" << Head(b);
+  // The same codes too.
+  Result codes_a = Strata("encode --model m < " + straight);
+  Result codes_b = Strata("encode --model m < " + reversed);
+  ASSERT_EQ(codes_a.exit_code, 0) << codes_a.output;
+  EXPECT_TRUE(codes_a.output == codes_b.output) << Head(codes_a) << "\n---\n" << Head(codes_b);
   EXPECT_THAT(a.output, HasSubstr("error_f0,error_f1"));
   // In the right order about 1% of these rows are above the p99 threshold;
   // read by position, the reversed columns put most rows above it (396 of

@@ -76,7 +76,8 @@ TEST(MappedTrainE2eTest, ShardsFourTimesTheMemoryLimitTrainTheModelTheyTrainInMe
   ASSERT_TRUE(CreateDirectories(dir + "/shards").ok());
   WriteShards(dir + "/shards");
   std::ofstream(dir + "/config.json") << kConfig;
-  const std::string flags = absl::StrCat("--data ", dir, "/shards --config ", dir, "/config.json --quiet");
+  const std::string flags =
+      absl::StrCat("--data ", dir, "/shards --config ", dir, "/config.json --quiet");
 
   // In memory, the limit stops it: the data does not fit.
   const testing::ShellResult memory_run =

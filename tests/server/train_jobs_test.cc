@@ -390,7 +390,7 @@ TEST(TrainJobsTest, AModelRecordsTheNamesItsDataGaveItsColumns) {
   for (const char* n : {"e", "d", "c", "b", "a"}) reversed.add_feature_names(n);
   const absl::Status refused = f.jobs->Submit(reversed, named).status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
-EXPECT_THAT(refused.message(),
+  EXPECT_THAT(refused.message(),
               HasSubstr("column 0 is 'e' in spec.feature_names and 'a' in the data"));
   // A CSV header likewise (checked when the job reads it).
   std::ofstream(f.root + "/data/named.csv")
@@ -415,8 +415,7 @@ EXPECT_THAT(refused.message(),
   dropped.add_drop_columns("f0");
   const v1::TrainJob from_headerless = f.WaitFor(f.jobs->Submit(dropped, unnamed_file)->id());
   ASSERT_EQ(from_headerless.state(), v1::TrainJob::SUCCEEDED) << from_headerless.error();
-  EXPECT_THAT(names_of(from_headerless.version()),
-              ::testing::ElementsAre("e", "d", "c", "b", "a"));
+  EXPECT_THAT(names_of(from_headerless.version()), ::testing::ElementsAre("e", "d", "c", "b", "a"));
 }
 
 // pandas writes a header of numbers (0,1,2,...): detected, it reads as a

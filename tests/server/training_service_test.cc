@@ -149,7 +149,8 @@ TEST(TrainingServiceTest, TrainingRowsThatNameTheirColumnsGiveTheModelItsNames) 
   ToDenseMatrix(data, submit.mutable_rows(), names);
   absl::StatusOr<v1::TrainJob> job = t.client->SubmitTrainJob(submit);
   ASSERT_TRUE(job.ok()) << job.status();
-  absl::StatusOr<v1::TrainJob> done = t.client->WatchTrainJob(job->id(), [](const v1::TrainJob&) {});
+  absl::StatusOr<v1::TrainJob> done =
+      t.client->WatchTrainJob(job->id(), [](const v1::TrainJob&) {});
   ASSERT_TRUE(done.ok()) << done.status();
   ASSERT_EQ(done->state(), v1::TrainJob::SUCCEEDED) << done->error();
   v1::ModelSpec named;
