@@ -131,6 +131,10 @@ absl::StatusOr<Axis> CheckParameter(int i, const v1::SweepParameter& p,
                                  : "; choose another objective"));
   }
   const bool range = p.has_min() || p.has_max();
+  if (p.log_scale() && !range) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": log_scale shapes a min/max range; listed values are tried as given"));
+  }
   if (range) {
     if (search != v1::SweepSpec::RANDOM) {
       return absl::InvalidArgumentError(
@@ -266,6 +270,11 @@ absl::StatusOr<std::vector<SweepTrialPlan>> PlanSweep(const v1::SweepSpec& sweep
     if (sweep.has_trials()) {
       return absl::InvalidArgumentError(
           "sweep.trials is for RANDOM search; a GRID tries every combination of the values");
+    }
+    if (sweep.has_seed()) {
+      return absl::InvalidArgumentError(
+          "sweep.seed seeds RANDOM search's draws; a GRID draws nothing (vary the training "
+          "seed with a parameter on the field seed)");
     }
     int64_t total = 1;
     for (const Axis& axis : axes) {

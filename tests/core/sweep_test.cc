@@ -177,6 +177,13 @@ TEST(SweepTest, BadSweepsAreRefusedNamingTheParameterOrTrial) {
   sweep.set_trials(3);
   EXPECT_THAT(Error(sweep), HasSubstr("sweep.trials is for RANDOM"));
   sweep.clear_trials();
+  // Settings that would be silently ignored are refused too.
+  sweep.set_seed(7);
+  EXPECT_THAT(Error(sweep), HasSubstr("sweep.seed seeds RANDOM search's draws"));
+  sweep.clear_seed();
+  *sweep.mutable_parameters(0) = SweepValues("optimizer.learning_rate", {"0.1", "0.01"});
+  sweep.mutable_parameters(0)->set_log_scale(true);
+  EXPECT_THAT(Error(sweep), HasSubstr("log_scale shapes a min/max range"));
   v1::SweepParameter range;
   range.set_field("finetune_epochs");
   range.set_min(1);
