@@ -122,6 +122,17 @@ absl::StatusOr<std::unique_ptr<TrainJobManager>> TrainJobManager::Create(Options
   if (options.max_concurrent_jobs < 0) {
     return absl::InvalidArgumentError("max_concurrent_jobs must be 0 (no training) or more");
   }
+  if (!options.row_cache_dir.empty()) {
+    // Checked now rather than by the first job that reads CSV data.
+    if (options.data_root.empty()) {
+      return absl::InvalidArgumentError(
+          "row_cache_dir holds the row files of csv_path data, which needs data_root; set "
+          "data_root, or leave row_cache_dir out");
+    }
+    if (absl::Status s = CreateDirectories(options.row_cache_dir); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("row_cache_dir: ", s.message()));
+    }
+  }
   std::unique_ptr<TrainJobManager> m(new TrainJobManager(std::move(options)));
   {
     MutexLock lock(&m->mu_);

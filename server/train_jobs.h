@@ -62,8 +62,8 @@ class TrainJobManager {
     // Directory that server-side CSV paths are confined to. Default empty:
     // CSV paths are refused.
     std::string data_root;
-    // Where the row files of CSV data go (core/row_file.h). Default empty:
-    // next to the first shard.
+    // Where the row files of CSV data go (core/row_file.h), created if
+    // missing; needs data_root. Default empty: next to the first shard.
     std::string row_cache_dir;
     // Largest training set, in floats (rows x columns), held in memory:
     // inline and uploaded rows (refused before they become a job), and CSV

@@ -826,5 +826,32 @@ TEST(TrainJobsTest, AWeakCalibrationIsAWarningOnTheJob) {
   EXPECT_EQ(firm.warnings_size(), 0) << absl::StrJoin(firm.warnings(), "; ");
 }
 
+// --row_cache_dir is checked when the server starts, not by the first job
+// that reads CSV data: it needs --data_root, and is created if missing.
+TEST(TrainJobsTest, TheRowCacheDirectoryIsCheckedAtStart) {
+  const std::string root = testing::ScratchDir("jobs_row_cache");
+  auto store = *ModelStore::Create({root + "/models"});
+  ModelRegistry::Options ro;
+  ro.store = store.get();
+  ro.poll_interval = absl::ZeroDuration();
+  auto registry = *ModelRegistry::Create(std::move(ro));
+  TrainJobManager::Options jo;
+  jo.store = store.get();
+  jo.registry = registry.get();
+  jo.max_concurrent_jobs = 0;
+  jo.row_cache_dir = root + "/rows/cache";
+  const absl::Status no_root = TrainJobManager::Create(jo).status();
+  EXPECT_EQ(no_root.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_root.message(), HasSubstr("row_cache_dir holds the row files of csv_path data"));
+  jo.data_root = root + "/data";
+  ASSERT_TRUE(TrainJobManager::Create(jo).ok());
+  EXPECT_EQ(testing::Shell("test -d " + jo.row_cache_dir).exit_code, 0);
+  std::ofstream(root + "/file") << "x";
+  jo.row_cache_dir = root + "/file/cache";
+  const absl::Status under_a_file = TrainJobManager::Create(jo).status();
+  EXPECT_FALSE(under_a_file.ok());
+  EXPECT_THAT(under_a_file.message(), HasSubstr("row_cache_dir: "));
+}
+
 }  // namespace
 }  // namespace strata
