@@ -132,8 +132,8 @@ absl::StatusOr<Axis> CheckParameter(int i, const v1::SweepParameter& p,
   }
   const bool range = p.has_min() || p.has_max();
   if (p.log_scale() && !range) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": log_scale shapes a min/max range; listed values are tried as given"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": log_scale shapes a min/max range; listed values are tried as given"));
   }
   if (range) {
     if (search != v1::SweepSpec::RANDOM) {

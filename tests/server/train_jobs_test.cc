@@ -45,7 +45,9 @@ struct Fixture {
     jo.records_dir = root + "/models/.jobs";
     std::system(("mkdir -p " + jo.data_root).c_str());
     if (configure) configure(&jo);
-    jobs = *TrainJobManager::Create(jo);
+    absl::StatusOr<std::unique_ptr<TrainJobManager>> made = TrainJobManager::Create(jo);
+    created = made.status();
+    if (made.ok()) jobs = *std::move(made);
   }
   v1::TrainJob WaitFor(const std::string& id) {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -60,7 +62,8 @@ struct Fixture {
   std::string root;
   std::unique_ptr<ModelStore> store;
   std::unique_ptr<ModelRegistry> registry;
-  std::unique_ptr<TrainJobManager> jobs;
+  std::unique_ptr<TrainJobManager> jobs;  // null when Create failed
+  absl::Status created;                   // what TrainJobManager::Create said
 };
 
 v1::TrainJobSpec Spec(const std::string& model, int epochs) {
@@ -829,28 +832,23 @@ TEST(TrainJobsTest, AWeakCalibrationIsAWarningOnTheJob) {
 // --row_cache_dir is checked when the server starts, not by the first job
 // that reads CSV data: it needs --data_root, and is created if missing.
 TEST(TrainJobsTest, TheRowCacheDirectoryIsCheckedAtStart) {
-  const std::string root = testing::ScratchDir("jobs_row_cache");
-  auto store = *ModelStore::Create({root + "/models"});
-  ModelRegistry::Options ro;
-  ro.store = store.get();
-  ro.poll_interval = absl::ZeroDuration();
-  auto registry = *ModelRegistry::Create(std::move(ro));
-  TrainJobManager::Options jo;
-  jo.store = store.get();
-  jo.registry = registry.get();
-  jo.max_concurrent_jobs = 0;
-  jo.row_cache_dir = root + "/rows/cache";
-  const absl::Status no_root = TrainJobManager::Create(jo).status();
-  EXPECT_EQ(no_root.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(no_root.message(), HasSubstr("row_cache_dir holds the row files of csv_path data"));
-  jo.data_root = root + "/data";
-  ASSERT_TRUE(TrainJobManager::Create(jo).ok());
-  EXPECT_EQ(testing::Shell("test -d " + jo.row_cache_dir).exit_code, 0);
-  std::ofstream(root + "/file") << "x";
-  jo.row_cache_dir = root + "/file/cache";
-  const absl::Status under_a_file = TrainJobManager::Create(jo).status();
-  EXPECT_FALSE(under_a_file.ok());
-  EXPECT_THAT(under_a_file.message(), HasSubstr("row_cache_dir: "));
+  const auto cache_in = [](const std::string& dir, bool with_data_root) {
+    return [dir, with_data_root](TrainJobManager::Options* o) {
+      o->row_cache_dir = ::testing::TempDir() + "/strata_jobs_row_cache/" + dir;
+      if (!with_data_root) o->data_root.clear();
+    };
+  };
+  const Fixture no_root("jobs_row_cache", 0, true, cache_in("rows", false));
+  EXPECT_EQ(no_root.created.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_root.created.message(),
+              HasSubstr("row_cache_dir holds the row files of csv_path data"));
+  const Fixture made("jobs_row_cache", 0, true, cache_in("rows/cache", true));
+  ASSERT_TRUE(made.created.ok()) << made.created;
+  EXPECT_EQ(testing::Shell("test -d " + made.root + "/rows/cache").exit_code, 0);
+  std::ofstream(made.root + "/file") << "x";
+  const Fixture under_a_file("jobs_row_cache", 0, false, cache_in("file/cache", true));
+  EXPECT_FALSE(under_a_file.created.ok());
+  EXPECT_THAT(under_a_file.created.message(), HasSubstr("row_cache_dir: "));
 }
 
 }  // namespace

@@ -15,14 +15,19 @@ namespace {
 
 using testing::TestServer;
 
+// A raw stub, for uploads message by message.
+std::unique_ptr<v1::TrainingService::Stub> Stub(const TestServer& t) {
+  return v1::TrainingService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", t.server->port()), grpc::InsecureChannelCredentials()));
+}
+
 TEST(TrainingServiceTest, UploadedChunksOfAnySizeTrainAsTheWholeSet) {
   TestServer t("upload_chunks");
   const Matrix data = testing::ManifoldData(300, 5, 2, 8);
   v1::TrainJobSpec spec;
   spec.set_model_name("up");
   spec.mutable_config()->set_finetune_epochs(2);
-  auto stub = v1::TrainingService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", t.server->port()), grpc::InsecureChannelCredentials()));
+  auto stub = Stub(t);
   grpc::ClientContext context;
   v1::TrainJob job;
   auto writer = stub->UploadTrainJob(&context, &job);
@@ -66,8 +71,7 @@ TEST(TrainingServiceTest, UploadedChunksOfAnySizeTrainAsTheWholeSet) {
 // upload gives its share back.
 TEST(TrainingServiceTest, UploadsInProgressAreBoundedWithQueuedJobs) {
   TestServer t("upload_bound", [](StrataServer::Options* o) { o->max_queued_train_values = 600; });
-  auto stub = v1::TrainingService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", t.server->port()), grpc::InsecureChannelCredentials()));
+  auto stub = Stub(t);
   v1::UploadTrainJobRequest spec;
   spec.mutable_spec()->set_model_name("up");
   spec.mutable_spec()->mutable_config()->set_finetune_epochs(1);
@@ -165,8 +169,7 @@ TEST(TrainingServiceTest, TrainingRowsThatNameTheirColumnsGiveTheModelItsNames) 
               ::testing::HasSubstr("column 0 is 'c' in spec.feature_names and 'a' in the data"));
 
   // An upload whose second chunk names the columns otherwise than the first.
-  auto stub = v1::TrainingService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", t.server->port()), grpc::InsecureChannelCredentials()));
+  auto stub = Stub(t);
   grpc::ClientContext context;
   v1::TrainJob uploaded;
   auto writer = stub->UploadTrainJob(&context, &uploaded);
