@@ -9,17 +9,24 @@ namespace strata {
 namespace {
 
 // InvalidArgument naming the first member of `fields` (its path after
-// `prefix`, at any depth) whose value is null.
-absl::Status RefuseNullMembers(const google::protobuf::Struct& fields, const std::string& prefix,
-                               absl::string_view what) {
+// `prefix`) that protobuf would read as left out: null at any depth, or an
+// empty list at the top. (A nested [], such as a config's
+// supervised.class_names, is what ProtoToJson prints for "none": it means
+// what leaving it out means.)
+absl::Status RefuseEmptyMembers(const google::protobuf::Struct& fields, const std::string& prefix,
+                                absl::string_view what) {
   for (const auto& [name, value] : fields.fields()) {
     const std::string path = prefix + name;
     if (value.has_null_value()) {
       return absl::InvalidArgumentError(
           absl::StrCat(what, " field ", path, ": is null; leave the field out for its default"));
     }
+    if (prefix.empty() && value.has_list_value() && value.list_value().values_size() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " field ", path, ": is an empty list; leave the field out for its default"));
+    }
     if (value.has_struct_value()) {
-      if (absl::Status s = RefuseNullMembers(value.struct_value(), path + ".", what); !s.ok()) {
+      if (absl::Status s = RefuseEmptyMembers(value.struct_value(), path + ".", what); !s.ok()) {
         return s;
       }
     }
@@ -28,7 +35,7 @@ absl::Status RefuseNullMembers(const google::protobuf::Struct& fields, const std
       for (int i = 0; i < list.values_size(); ++i) {
         if (!list.values(i).has_struct_value()) continue;
         const std::string element = absl::StrCat(path, "[", i, "].");
-        if (absl::Status s = RefuseNullMembers(list.values(i).struct_value(), element, what);
+        if (absl::Status s = RefuseEmptyMembers(list.values(i).struct_value(), element, what);
             !s.ok()) {
           return s;
         }
@@ -63,14 +70,15 @@ absl::Status JsonToProto(absl::string_view json, absl::string_view what,
     return absl::InvalidArgumentError(absl::StrCat(
         "invalid ", what, " JSON: ", DescribeJsonParseError(json, status.message().as_string())));
   }
-  // protobuf reads a member given as null as left out, which would quietly
-  // pick its default: refused, as an explicit out-of-range value is. (List
-  // elements are the message's business: a sweep's values say why.)
+  // protobuf reads a member given as null (or a top-level []) as left out,
+  // which would quietly pick its default: refused, as an explicit
+  // out-of-range value is. (List elements are the message's business: a
+  // sweep's values say why.)
   google::protobuf::Struct members;
   if (google::protobuf::util::JsonStringToMessage(
           google::protobuf::StringPiece(json.data(), json.size()), &members)
           .ok()) {
-    return RefuseNullMembers(members, "", what);
+    return RefuseEmptyMembers(members, "", what);
   }
   return absl::OkStatus();
 }

@@ -21,8 +21,9 @@ std::string ProtoToJson(const google::protobuf::Message& message);
 // Parses `json` into `message`: unknown fields refused, enum names in any
 // case. InvalidArgument "invalid <what> JSON: ..." with the line and column
 // of a syntax error on one line (json_parse_error.h), and "<what> field
-// a.b: is null; ..." for a member given as null at any depth (protobuf
-// would read it as left out, i.e. the default).
+// a.b: is null; ..." for a member given as null at any depth, or "... is an
+// empty list; ..." for a top-level [] (protobuf would read either as left
+// out, i.e. the default).
 absl::Status JsonToProto(absl::string_view json, absl::string_view what,
                          google::protobuf::Message* message);
 

@@ -7,8 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "core/class_labels.h"
 #include "core/proto_json.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace strata {
 namespace {
@@ -59,22 +57,9 @@ absl::Status ResolveOptimizer(v1::OptimizerConfig* o) {
 
 absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json) {
   v1::TrainConfig config;
+  // Also refuses null, and [] at the top (encoder_widths: []), which would
+  // quietly become the default, as an explicit 0 is refused.
   if (absl::Status s = JsonToProto(json, "training config", &config); !s.ok()) return s;
-  // A top-level field given as [] reads as left out, which would quietly
-  // pick its default: refuse it, as an explicit 0 is refused (JsonToProto
-  // refuses null). A nested [], such as supervised.class_names, is what a
-  // resolved config prints for "none declared": it means what leaving it
-  // out means.
-  google::protobuf::Struct fields;
-  if (google::protobuf::util::JsonStringToMessage(
-          google::protobuf::StringPiece(json.data(), json.size()), &fields)
-          .ok()) {
-    for (const auto& [name, value] : fields.fields()) {
-      if (value.has_list_value() && value.list_value().values_size() == 0) {
-        return Invalid(name, "is an empty list; leave the field out for its default");
-      }
-    }
-  }
   return config;
 }
 

@@ -223,8 +223,6 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
                              data.column_names, data.rows.cols());
     if (!names.ok()) return names.status();
     spec.mutable_feature_names()->Assign(names->begin(), names->end());
-  } else if (!data.column_names.empty()) {
-    return absl::InvalidArgumentError("column names travel with rows, not with csv_path");
   }
   // The config now, so that a bad one creates no job. A CSV's width is known
   // only once it is read: its fields are checked here as for one column

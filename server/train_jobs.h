@@ -97,7 +97,8 @@ class TrainJobManager {
   struct JobData {
     Matrix rows;
     // The names inline or uploaded rows gave their columns
-    // (DenseMatrix.column_names); empty when they gave none.
+    // (DenseMatrix.column_names); empty when they gave none, and for
+    // csv_path data (whose files name their own).
     std::vector<std::string> column_names;
     std::string csv_path;
     // csv_path's files, resolved under data_root by Submit.
