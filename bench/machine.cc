@@ -1,5 +1,7 @@
 #include "bench/machine.h"
 
+#include <omp.h>
+
 #include <chrono>
 #include <fstream>
 #include <vector>
@@ -12,8 +14,43 @@
 namespace strata::bench {
 
 std::string Machine::Describe() const {
-  return absl::StrFormat("machine: cpu=\"%s\" gemm_gflops=%.1f threads=%d", cpu, gemm_gflops,
-                         threads);
+  return absl::StrFormat("machine: cpu=\"%s\" fma_peak_gflops=%.1f gemm_gflops=%.1f threads=%d",
+                         cpu, fma_peak_gflops, gemm_gflops, threads);
+}
+
+double MeasureFmaPeakGflops(int threads) {
+  namespace ei = Eigen::internal;
+  using Packet = ei::packet_traits<float>::type;
+  constexpr int kLanes = ei::unpacket_traits<Packet>::size;
+  constexpr int kChains = 10;
+  constexpr int64_t kIterations = 2'000'000;
+  std::vector<double> seconds;
+  volatile float sink = 0;
+  for (int rep = 0; rep < 8; ++rep) {
+    const auto start = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads)
+    {
+      Packet acc[kChains];
+      for (int c = 0; c < kChains; ++c) acc[c] = ei::pset1<Packet>(static_cast<float>(c));
+      const Packet a = ei::pset1<Packet>(0.999999f), b = ei::pset1<Packet>(1e-7f);
+      for (int64_t i = 0; i < kIterations; ++i) {
+        for (int c = 0; c < kChains; ++c) acc[c] = ei::pmadd(acc[c], a, b);
+        // Keeps the chains in registers and the loop from being folded.
+        __asm__ volatile(""
+                         : "+x"(acc[0]), "+x"(acc[1]), "+x"(acc[2]), "+x"(acc[3]), "+x"(acc[4]),
+                           "+x"(acc[5]), "+x"(acc[6]), "+x"(acc[7]), "+x"(acc[8]), "+x"(acc[9]));
+      }
+      float total = 0;
+      for (int c = 0; c < kChains; ++c) total += ei::pfirst(acc[c]);
+#pragma omp critical
+      sink = sink + total;
+    }
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (rep > 0) seconds.push_back(s);  // the first warms the threads and clocks up
+  }
+  return 2.0 * kLanes * kChains * static_cast<double>(kIterations) * threads / Median(seconds) /
+         1e9;
 }
 
 Machine MeasureMachine() {
@@ -40,6 +77,7 @@ Machine MeasureMachine() {
   }
   m.gemm_gflops = 2.0 * kN * kN * kN / Median(seconds) / 1e9;
   m.threads = Eigen::nbThreads();
+  m.fma_peak_gflops = MeasureFmaPeakGflops(m.threads);
   return m;
 }
 

@@ -34,16 +34,10 @@ if [[ -z "$baseline" ]]; then
   exit 0
 fi
 
-sha=$(git rev-parse --verify "$baseline^{commit}")
-base_build="build/baseline-${sha:0:12}"
-if [[ ! -x "$base_build/bin/strata-server" ]]; then
-  echo "building strata-server at ${sha:0:12} into $base_build" >&2
-  mkdir -p "$base_build/src"
-  git archive "$sha" | tar -x -C "$base_build/src"
-  cmake -S "$base_build/src" -B "$base_build" -DCMAKE_BUILD_TYPE=Release \
-    -DSTRATA_NATIVE="${STRATA_NATIVE:-ON}" >/dev/null
-  cmake --build "$base_build" -j"$(nproc)" --target strata-server >/dev/null
-fi
+source bench/baseline_lib.sh
+build_baseline "$baseline" strata-server
+base_build=$BASELINE_BUILD
+sha=$BASELINE_SHA
 
 # One server at a time, each fresh, in the order A B B A A B.
 run() {  # run BINARY LABEL

@@ -1,5 +1,6 @@
 #include "core/activation.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/ascii.h"
@@ -29,8 +30,77 @@ absl::StatusOr<v1::Activation> ParseActivation(absl::string_view name) {
                    "'; expected relu, leaky_relu, elu, selu, sigmoid, tanh or linear"));
 }
 
+namespace {
+
+// f applied to every value of `x` by one vector routine: whole packets in
+// place, the last partial one through a zero-padded copy. Eigen's array
+// functions send the values past the last whole packet (and, in a block
+// that starts unaligned, the first few) through a scalar routine whose
+// rounding differs (std::exp, or the same polynomial without fused
+// multiply-adds), so which routine a value met depended on where its row
+// sat in the batch, and with it the value's last bits.
+template <typename F>
+void ForEachPacket(float* x, Eigen::Index size, F f) {
+  using Packet = Eigen::internal::packet_traits<float>::type;
+  constexpr Eigen::Index kLanes = Eigen::internal::unpacket_traits<Packet>::size;
+  Eigen::Index i = 0;
+  for (; i + kLanes <= size; i += kLanes) {
+    Eigen::internal::pstoreu(x + i, f(Eigen::internal::ploadu<Packet>(x + i)));
+  }
+  if (i < size) {
+    alignas(64) float tail[kLanes] = {};
+    std::copy(x + i, x + size, tail);
+    Eigen::internal::pstoreu(tail, f(Eigen::internal::ploadu<Packet>(tail)));
+    std::copy(tail, tail + (size - i), x + i);
+  }
+}
+
+// The float activations whose value needs exp or tanh, each value through
+// the same vector routine wherever it sits. False for the others, which
+// are exact in any order (max, select, multiply).
+bool ApplyByPacket(v1::Activation activation, MatrixT<float>* x) {
+  namespace ei = Eigen::internal;
+  using Packet = ei::packet_traits<float>::type;
+  const Packet zero = ei::pset1<Packet>(0.0f), one = ei::pset1<Packet>(1.0f);
+  float* data = x->data();
+  const Eigen::Index size = x->size();
+  switch (activation) {
+    case v1::ELU:
+      ForEachPacket(data, size, [&](const Packet& a) {
+        return ei::pselect(ei::pcmp_lt(zero, a), a, ei::psub(ei::pexp(a), one));
+      });
+      return true;
+    case v1::SELU: {
+      const Packet lambda = ei::pset1<Packet>(static_cast<float>(kSeluLambda));
+      const Packet alpha = ei::pset1<Packet>(static_cast<float>(kSeluAlpha));
+      ForEachPacket(data, size, [&](const Packet& a) {
+        return ei::pmul(lambda, ei::pselect(ei::pcmp_lt(zero, a), a,
+                                            ei::pmul(alpha, ei::psub(ei::pexp(a), one))));
+      });
+      return true;
+    }
+    case v1::SIGMOID:
+      ForEachPacket(data, size, [&](const Packet& a) {
+        return ei::pdiv(one, ei::padd(one, ei::pexp(ei::pnegate(a))));
+      });
+      return true;
+    case v1::TANH:
+      ForEachPacket(data, size, [](const Packet& a) { return ei::ptanh(a); });
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool ApplyByPacket(v1::Activation, MatrixT<double>*) { return false; }
+
+}  // namespace
+
 template <typename T>
 void ApplyActivation(v1::Activation activation, T leaky_slope, MatrixT<T>* x) {
+  // Float models serve: their values must not depend on their position.
+  // Double is the gradient checks' reference, where Eigen's routines do.
+  if (ApplyByPacket(activation, x)) return;
   auto a = x->array();
   switch (activation) {
     case v1::RELU:

@@ -71,9 +71,12 @@ absl::StatusOr<v1::AnomalyCalibration> CalibrateAnomalyScores(
     Matrix code;
     const Matrix diff = net.Reconstruct(scaled, &code) - scaled;
     codes.middleRows(start, n) = code;
+    // Each row's mean as serving computes it (RowScores), bit for bit.
+    const Eigen::VectorXf squared = RowMeans(diff.array().square().matrix());
+    const Eigen::VectorXf absolute = RowMeans(diff.cwiseAbs());
     for (Eigen::Index r = 0; r < n; ++r) {
-      mse.push_back(diff.row(r).squaredNorm() / static_cast<float>(diff.cols()));
-      mae.push_back(diff.row(r).cwiseAbs().mean());
+      mse.push_back(squared(r));
+      mae.push_back(absolute(r));
       // NaN must not reach the sorts below, nor the Gaussian's fit.
       if (!std::isfinite(mse.back()) || !std::isfinite(mae.back()) || !code.row(r).allFinite()) {
         return NonFiniteRow(start + r, "reconstruction error or code");
@@ -153,15 +156,14 @@ bool HasEnsembleScore(const v1::AnomalyCalibration& c) { return c.ensemble().cod
 
 namespace {
 
-// Mean and floored inverse covariance of the rows of z.
+// Mean and inverse covariance of the rows of z, the covariance shrunk
+// toward a scaled identity and its eigenvalues floored (ShrunkCovariance).
 void FitGaussian(const Eigen::MatrixXd& z, Eigen::RowVectorXd* mean, Eigen::MatrixXd* precision) {
   *mean = z.colwise().mean();
   const Eigen::MatrixXd centered = z.rowwise() - *mean;
-  const Eigen::MatrixXd covariance =
-      centered.transpose() * centered / static_cast<double>(std::max<Eigen::Index>(1, z.rows()));
-  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(covariance);
+  const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(ShrunkCovariance(centered));
   const Eigen::VectorXd& values = eigen.eigenvalues();  // ascending
-  const double floor = std::max(1e-6 * values(values.size() - 1), 1e-12);
+  const double floor = std::max(values(values.size() - 1) / kMaxCodeConditionNumber, 1e-12);
   const Eigen::VectorXd inverse = values.cwiseMax(floor).cwiseInverse();
   *precision = eigen.eigenvectors() * inverse.asDiagonal() * eigen.eigenvectors().transpose();
 }
@@ -231,14 +233,63 @@ absl::StatusOr<v1::CodeGaussian> FitCodeGaussian(const Matrix& codes,
   return g;
 }
 
+Eigen::MatrixXd ShrunkCovariance(const Eigen::MatrixXd& centered) {
+  const Eigen::Index p = centered.cols();
+  const double n = static_cast<double>(std::max<Eigen::Index>(1, centered.rows()));
+  const Eigen::MatrixXd s = centered.transpose() * centered / n;
+  // Ledoit and Wolf (2004), "A well-conditioned estimator for large-
+  // dimensional covariance matrices", section 3.3: the target mu * I with
+  // mu = tr(S) / p; d2 = |S - mu I|^2 (Frobenius); b2 = the mean over rows
+  // of |x x' - S|^2 / n, which is (sum |x|^4 - n |S|^2) / n^2, at most d2;
+  // the weight of the target is b2 / d2.
+  const double mu = s.trace() / static_cast<double>(p);
+  const Eigen::MatrixXd target = mu * Eigen::MatrixXd::Identity(p, p);
+  const double d2 = (s - target).squaredNorm();
+  const double fourth = centered.rowwise().squaredNorm().array().square().sum();
+  const double b2 = std::clamp((fourth - n * s.squaredNorm()) / (n * n), 0.0, d2);
+  const double shrinkage = d2 > 0 ? b2 / d2 : 0.0;
+  return (1 - shrinkage) * s + shrinkage * target;
+}
+
 Eigen::VectorXf CodeDistances(const v1::CodeGaussian& g, const Matrix& codes) {
+  // In double, each row alone and in a fixed order: a precision of
+  // condition number up to kMaxCodeConditionNumber amplifies the rounding
+  // of (z - mean) by as much, which float (6e-8) could not absorb; double
+  // keeps a score within ~1e-12 of the exact value of its inputs.
+  // d = sum_i c_i (P' c)_i, from the stored P row by row (no symmetry
+  // assumed), each (P' c)_i summed over j ascending.
   const Eigen::Index k = g.mean_size();
-  const Eigen::Map<const Eigen::RowVectorXf> mean(g.mean().data(), k);
-  const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>
-      precision(g.precision().data(), k, k);
-  const Matrix centered = codes.rowwise() - mean;
-  return ((centered * precision).array() * centered.array()).rowwise().sum() /
-         static_cast<float>(k);
+  const float* mean = g.mean().data();
+  const float* precision = g.precision().data();
+  Eigen::VectorXf out(codes.rows());
+  std::vector<double> c(static_cast<size_t>(k)), y(static_cast<size_t>(k));
+  for (Eigen::Index r = 0; r < codes.rows(); ++r) {
+    for (Eigen::Index i = 0; i < k; ++i) {
+      c[i] = static_cast<double>(codes(r, i)) - static_cast<double>(mean[i]);
+    }
+    std::fill(y.begin(), y.end(), 0.0);
+    for (Eigen::Index j = 0; j < k; ++j) {
+      const float* row = precision + j * k;
+      const double cj = c[j];
+      for (Eigen::Index i = 0; i < k; ++i) y[i] += static_cast<double>(row[i]) * cj;
+    }
+    double d = 0;
+    for (Eigen::Index i = 0; i < k; ++i) d += c[i] * y[i];
+    out(r) = static_cast<float>(d / static_cast<double>(k));
+  }
+  return out;
+}
+
+Eigen::VectorXf RowMeans(const Matrix& values) {
+  Eigen::VectorXf out(values.rows());
+  const double cols = static_cast<double>(values.cols());
+  for (Eigen::Index r = 0; r < values.rows(); ++r) {
+    const float* row = values.data() + r * values.cols();
+    double sum = 0;
+    for (Eigen::Index j = 0; j < values.cols(); ++j) sum += row[j];
+    out(r) = static_cast<float>(sum / cols);
+  }
+  return out;
 }
 
 Eigen::VectorXf RowScores(const v1::AnomalyCalibration& c, ScoreMetric metric,
@@ -246,15 +297,15 @@ Eigen::VectorXf RowScores(const v1::AnomalyCalibration& c, ScoreMetric metric,
   switch (metric) {
     case ScoreMetric::kMeanSquared:
     case ScoreMetric::kMeanAbsolute:
-      return errors.rowwise().mean();
+      return RowMeans(errors);
     case ScoreMetric::kCodeDistance:
       return CodeDistances(c.code(), code);
     case ScoreMetric::kCombined:
-      return CombinedScores(c, errors.rowwise().mean(), code);
+      return CombinedScores(c, RowMeans(errors), code);
     case ScoreMetric::kEnsemble:
       break;  // Model::Score's
   }
-  return errors.rowwise().mean();
+  return RowMeans(errors);
 }
 
 ScoreMetric DefaultMetric(const v1::AnomalyCalibration& c) {

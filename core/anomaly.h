@@ -95,17 +95,36 @@ Eigen::VectorXf RowScores(const v1::AnomalyCalibration& c, ScoreMetric metric,
 const v1::ScoreDistribution& ScoreDistributionOf(const v1::AnomalyCalibration& c,
                                                  ScoreMetric metric);
 
+// The largest ratio between the code covariance's eigenvalues that a fit
+// keeps: the precision's condition number is at most this.
+inline constexpr double kMaxCodeConditionNumber = 1e4;
+
+// The covariance of rows already centred, shrunk toward mu * I (mu its mean
+// eigenvalue) by the amount Ledoit and Wolf (2004) derive from the rows
+// themselves: little for many rows in few dimensions, more where the
+// sample covariance is noisy. It keeps the weakest directions of a code
+// from being fitted to noise.
+Eigen::MatrixXd ShrunkCovariance(const Eigen::MatrixXd& centered);
+
+// Each row's mean, summed in double over the columns in order: a row's
+// value never depends on the rows beside it (Eigen's rowwise().mean()
+// vectorises by the row's memory alignment, which does). Every score's
+// row mean, in calibration and serving, is this one.
+Eigen::VectorXf RowMeans(const Matrix& values);
+
 // Mean and (inverse) covariance of codes, one row each: fitted, then refitted
 // on the 80% of rows nearest that fit, and scaled so that the median row's
-// CodeDistance is 1. Directions with (almost) no variance get the variance
-// 1e-6 x the largest, so that the precision stays finite. Sets of more than
+// CodeDistance is 1. The covariance is shrunk (ShrunkCovariance), and its
+// eigenvalues floored at the largest / kMaxCodeConditionNumber, so that
+// the precision is well-conditioned. Sets of more than
 // 100,000 rows are fitted on an evenly strided 100,000. Cancelled once
 // *cancel (may be null) is true, polled between fitting steps. REQUIRES: at
 // least one row.
 absl::StatusOr<v1::CodeGaussian> FitCodeGaussian(const Matrix& codes,
                                                  const std::atomic<bool>* cancel = nullptr);
 
-// Per row: (z - mean)' precision (z - mean) / k. REQUIRES: codes.cols() == k.
+// Per row: (z - mean)' precision (z - mean) / k, in double, each row alone
+// in a fixed order. REQUIRES: codes.cols() == k.
 Eigen::VectorXf CodeDistances(const v1::CodeGaussian& g, const Matrix& codes);
 
 // The (linearly interpolated) p-th percentile, p in [0, 100], of `sorted`.

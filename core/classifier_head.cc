@@ -1,19 +1,47 @@
 #include "core/classifier_head.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <utility>
+
+#include "core/gemm.h"
 
 namespace strata {
 namespace {
 
-// Row-wise log-softmax of `logits`, in place.
+// Row-wise log-softmax of `logits`, in place: each row alone, its sum in
+// double over the classes in order, so that a row's probabilities never
+// depend on the rows beside it (Eigen's vectorised exp and row sums do).
 template <typename T>
 void LogSoftmax(MatrixT<T>* logits) {
-  const Eigen::Matrix<T, Eigen::Dynamic, 1> max = logits->rowwise().maxCoeff();
-  logits->colwise() -= max;
-  const Eigen::Matrix<T, Eigen::Dynamic, 1> log_sum =
-      logits->array().exp().rowwise().sum().log().matrix();
-  logits->colwise() -= log_sum;
+  for (Eigen::Index r = 0; r < logits->rows(); ++r) {
+    T* row = logits->data() + r * logits->cols();
+    const T max = *std::max_element(row, row + logits->cols());
+    double sum = 0;
+    for (Eigen::Index j = 0; j < logits->cols(); ++j) {
+      row[j] -= max;
+      sum += std::exp(static_cast<double>(row[j]));
+    }
+    const T log_sum = static_cast<T>(std::log(sum));
+    for (Eigen::Index j = 0; j < logits->cols(); ++j) row[j] -= log_sum;
+  }
+}
+
+// Each value's exp, one at a time (LogSoftmax's reason).
+template <typename T>
+MatrixT<T> Exp(MatrixT<T> values) {
+  for (Eigen::Index i = 0; i < values.size(); ++i) values.data()[i] = std::exp(values.data()[i]);
+  return values;
+}
+
+// code * weights + bias, each row alone (core/gemm.h).
+template <typename T>
+MatrixT<T> Logits(const ClassifierHeadT<T>& head, const MatrixT<T>& code) {
+  MatrixT<T> logits;
+  SplitProduct(code, head.weights, SplitFor(code.rows(), head.weights.cols()), &logits);
+  logits.rowwise() += head.bias;
+  return logits;
 }
 
 }  // namespace
@@ -34,10 +62,9 @@ ClassifierHeadT<T> ClassifierHeadT<T>::Create(int code_dim, int classes, uint64_
 
 template <typename T>
 MatrixT<T> ClassifierHeadT<T>::Probabilities(const MatrixT<T>& code) const {
-  MatrixT<T> p = code * weights;
-  p.rowwise() += bias;
+  MatrixT<T> p = Logits(*this, code);
   LogSoftmax(&p);
-  return p.array().exp().matrix();
+  return Exp(std::move(p));
 }
 
 template <typename T>
@@ -56,15 +83,14 @@ double CrossEntropy(const ClassifierHeadT<T>& head, const MatrixT<T>& code,
                     absl::Span<const int> classes, ClassifierHeadT<T>* grads,
                     MatrixT<T>* d_code) {
   const Eigen::Index rows = code.rows();
-  MatrixT<T> log_p = code * head.weights;
-  log_p.rowwise() += head.bias;
+  MatrixT<T> log_p = Logits(head, code);
   LogSoftmax(&log_p);
   double loss = 0;
   for (Eigen::Index r = 0; r < rows; ++r) loss -= static_cast<double>(log_p(r, classes[r]));
   loss /= static_cast<double>(rows);
   if (grads == nullptr && d_code == nullptr) return loss;
   // d(loss)/d(logits) = (softmax - one-hot) / rows.
-  MatrixT<T> d_logits = log_p.array().exp().matrix();
+  MatrixT<T> d_logits = Exp(log_p);
   for (Eigen::Index r = 0; r < rows; ++r) d_logits(r, classes[r]) -= T(1);
   d_logits *= T(1.0 / static_cast<double>(rows));
   if (grads != nullptr) {

@@ -29,8 +29,13 @@ float MedianScale(std::vector<float> v) {
 }
 
 // log1p(x / scale), the common footing of every term.
+// log1p value by value: Eigen's log1p sends the values past the last whole
+// packet through another routine, so a row's term would depend on its
+// place in the batch.
 Eigen::ArrayXf Normalized(const Eigen::VectorXf& x, float scale) {
-  return (x.array() / scale).log1p();
+  Eigen::ArrayXf out(x.size());
+  for (Eigen::Index r = 0; r < x.size(); ++r) out(r) = std::log1p(x(r) / scale);
+  return out;
 }
 
 }  // namespace
@@ -148,8 +153,18 @@ Eigen::VectorXf FeatureTailIndex::Scores(const Matrix& scaled) const {
 
 Eigen::VectorXf CodeSpreads(absl::Span<const float> centre, const Matrix& codes) {
   const Eigen::Index k = static_cast<Eigen::Index>(centre.size());
-  const Eigen::Map<const Eigen::RowVectorXf> c(centre.data(), k);
-  return (codes.rowwise() - c).rowwise().squaredNorm() / static_cast<float>(k);
+  // Each row alone, summed in double over the units in order (RowMeans'
+  // reason).
+  Eigen::VectorXf out(codes.rows());
+  for (Eigen::Index r = 0; r < codes.rows(); ++r) {
+    double sum = 0;
+    for (Eigen::Index i = 0; i < k; ++i) {
+      const double d = static_cast<double>(codes(r, i)) - static_cast<double>(centre[i]);
+      sum += d * d;
+    }
+    out(r) = static_cast<float>(sum / static_cast<double>(k));
+  }
+  return out;
 }
 
 absl::Span<const float> SpreadCentre(const v1::EnsembleCalibration& e, int m) {

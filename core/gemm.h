@@ -1,15 +1,16 @@
 // Matrix products for the layer shapes of training and inference.
 //
-//   SplitProduct(x, w, Split::kCols, &y);            // y = x * w
+//   SplitProduct(x, w, Split::kCols, &y);              // y = x * w
 //   SplitProduct(x.transpose(), d, Split::kRows, &g);  // g = x^T * d
 //
-// Each OpenMP thread of the caller computes one contiguous block of the
-// result's rows or columns with a single-threaded Eigen GEMM. At training
-// batch sizes (~128 rows) this runs 20-25% faster than Eigen's own parallel
-// GEMM, whose threads share packed panels and wait on each other; which
-// dimension to split is the caller's choice (bench/README.md has the
-// measurements). Small results, a single thread, or a build without OpenMP
-// parallelism (EIGEN_DONT_PARALLELIZE) use Eigen's product as is.
+// Every product runs core/fixed_order_gemm.h's kernel: each element of the
+// result is summed in one fixed order, so a row's outputs are the same bits
+// whatever else the product holds, however many threads share it and
+// however they split it. Large products run on several OpenMP threads of
+// the caller, each computing one contiguous block of the result's rows
+// (Split::kRows) or columns (Split::kCols); which to split is the caller's
+// choice (bench/README.md has the measurements). A build without OpenMP
+// parallelism (EIGEN_DONT_PARALLELIZE: the TSan build) runs on one.
 #ifndef STRATA_CORE_GEMM_H_
 #define STRATA_CORE_GEMM_H_
 
@@ -17,11 +18,10 @@
 
 #include <algorithm>
 
+#include "core/fixed_order_gemm.h"
 #include "core/matrix.h"
 
 namespace strata {
-
-enum class Split { kRows, kCols };
 
 // Threads for a product of (rows x inner) by (inner x cols), split along
 // `extent` (its rows or cols): at most one per 48-wide block of the extent
@@ -40,63 +40,20 @@ inline int SplitThreads(Eigen::Index rows, Eigen::Index inner, Eigen::Index cols
 }
 
 // dst = lhs * rhs (dst resized), or dst += lhs * rhs when `accumulate`.
+// lhs and rhs are matrices, blocks or transposes of them (direct access).
 template <typename Lhs, typename Rhs, typename T>
 void SplitProduct(const Lhs& lhs, const Rhs& rhs, Split split, MatrixT<T>* dst,
                   bool accumulate = false) {
   if (!accumulate) dst->resize(lhs.rows(), rhs.cols());
-  // Blocks are whole cache lines of floats and at least this wide.
-  constexpr Eigen::Index kAlign = 16;
-  const Eigen::Index extent = split == Split::kRows ? dst->rows() : dst->cols();
 #ifdef EIGEN_DONT_PARALLELIZE
   const int threads = 1;
 #else
+  const Eigen::Index extent = split == Split::kRows ? dst->rows() : dst->cols();
   const int threads =
       omp_in_parallel() ? 1 : SplitThreads(lhs.rows(), lhs.cols(), rhs.cols(), extent);
 #endif
-  if (threads <= 1) {
-#ifndef EIGEN_DONT_PARALLELIZE
-    // Eigen's own GEMM would fork an OpenMP team of omp_get_max_threads()
-    // for any product past its small threshold (a 256 x 64 by 64 x 32 layer
-    // did, on every call); the bound above is the one that holds. The
-    // count is the calling thread's own setting, restored after.
-    const int max_threads = omp_get_max_threads();
-    omp_set_num_threads(1);
-#endif
-    if (accumulate) {
-      dst->noalias() += lhs * rhs;
-    } else {
-      dst->noalias() = lhs * rhs;
-    }
-#ifndef EIGEN_DONT_PARALLELIZE
-    omp_set_num_threads(max_threads);
-#endif
-    return;
-  }
-  // Blocks of ceil(extent / threads) rounded up to whole cache lines, so
-  // that `threads` blocks always cover the extent.
-  const Eigen::Index per = ((extent + threads - 1) / threads + kAlign - 1) / kAlign * kAlign;
-#pragma omp parallel num_threads(threads)
-  {
-    const Eigen::Index begin = std::min<Eigen::Index>(extent, omp_get_thread_num() * per);
-    const Eigen::Index n = std::min(per, extent - begin);
-    if (n > 0) {
-      if (split == Split::kRows) {
-        auto block = dst->middleRows(begin, n);
-        if (accumulate) {
-          block.noalias() += lhs.middleRows(begin, n) * rhs;
-        } else {
-          block.noalias() = lhs.middleRows(begin, n) * rhs;
-        }
-      } else {
-        auto block = dst->middleCols(begin, n);
-        if (accumulate) {
-          block.noalias() += lhs * rhs.middleCols(begin, n);
-        } else {
-          block.noalias() = lhs * rhs.middleCols(begin, n);
-        }
-      }
-    }
-  }
+  FixedOrderProduct<T>(ViewOf(lhs), ViewOf(rhs), dst->data(), dst->cols(), accumulate, split,
+                       threads);
 }
 
 // The split that measured fastest for a layer's product with `cols` outputs:

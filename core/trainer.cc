@@ -56,8 +56,10 @@ Matrix GatherRows(const Matrix& top, const Matrix& bottom, const std::vector<int
 }
 
 // Every split of the trainer: positions 0 .. n-1 shuffled with `rng`, the
-// first `val_rows` of the shuffle held out (in its order), the others kept
-// in ascending order.
+// first `val_rows` of the shuffle held out; both sets in ascending order, so
+// that a validation loss sums its rows in the same order whether they are
+// gathered in memory or read from a row file (in the shuffle's order the
+// two paths summed differently ordered rows, and ended a few ulps apart).
 void SplitPositions(int64_t n, int64_t val_rows, std::mt19937_64* rng, std::vector<int>* train,
                     std::vector<int>* val) {
   std::vector<int> perm(static_cast<size_t>(n));
@@ -65,11 +67,12 @@ void SplitPositions(int64_t n, int64_t val_rows, std::mt19937_64* rng, std::vect
   std::shuffle(perm.begin(), perm.end(), *rng);
   val->assign(perm.begin(), perm.begin() + val_rows);
   train->assign(perm.begin() + val_rows, perm.end());
+  std::sort(val->begin(), val->end());
   std::sort(train->begin(), train->end());
 }
 
 // Shuffles the rows of `top` stacked over `bottom` with `rng` and holds out
-// the first `val_rows` of them; the training rows keep their order.
+// the first `val_rows` of them; both sets keep their rows' order.
 void SplitRows(const Matrix& top, const Matrix& bottom, int val_rows, std::mt19937_64* rng,
                Matrix* train, Matrix* val) {
   std::vector<int> train_rows, val_rows_idx;
@@ -257,8 +260,7 @@ void SplitOwnedRows(const RowMap& map, int64_t val_rows, std::mt19937_64* rng,
 
 // SplitRows over the indices of two sets (rows of the data), for rows that
 // are not in memory: the same rows in the same order as SplitRows gives
-// (training rows by their position in `top` then `bottom`, validation rows
-// in the shuffle's order).
+// (each set by its position in `top` then `bottom`).
 void SplitIndices(const std::vector<int>& top, const std::vector<int>& bottom, int val_rows,
                   std::mt19937_64* rng, std::vector<int>* train, std::vector<int>* val) {
   SplitPositions(static_cast<int64_t>(top.size() + bottom.size()), val_rows, rng, train, val);
@@ -930,7 +932,6 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   Matrix train, val;
   std::vector<int> train_idx, val_idx;  // The data rows each split took.
   std::vector<int> positions;           // Data-parallel: see SplitOwnedRows.
-  std::vector<int> val_in_order;        // Mapped: val_idx sorted.
   if (config_.loss() == v1::BCE) {
     const std::string whose = ranks != nullptr ? absl::StrCat("rank ", map.rank, "'s training data")
                               : mapped         ? std::string("the row file's")
@@ -942,13 +943,9 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     }
   }
   SplitOwnedRows(map, val_rows, &rng, &train_idx, &val_idx, &positions);
-  if (mapped) {
-    // No copy: the sets are indices into the mapping, scaled as fetched,
-    // the validation rows in file order (val_idx keeps the split's order,
-    // which the ensemble's splits start from).
-    val_in_order = val_idx;
-    std::sort(val_in_order.begin(), val_in_order.end());
-  } else {
+  // Mapped, no copy: the sets are indices into the mapping (in file
+  // order), scaled as fetched.
+  if (!mapped) {
     // Scoped so that the scaled copy is freed once split: training holds the
     // data twice at most (raw, and scaled train + validation rows).
     const Matrix scaled = scaler->Transform(*in_memory);
@@ -957,7 +954,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     val = GatherRows(scaled, none, val_idx);
   }
   const RowSet train_set = mapped ? RowSet(data, &*scaler, &train_idx) : RowSet(train);
-  const RowSet val_set = mapped ? RowSet(data, &*scaler, &val_in_order) : RowSet(val);
+  const RowSet val_set = mapped ? RowSet(data, &*scaler, &val_idx) : RowSet(val);
 
   const v1::Architecture arch = ArchitectureFromConfig(config_, options_.input_dim);
   absl::StatusOr<StackedAutoencoder> net = StackedAutoencoder::Create(arch, config_.seed());
@@ -1073,7 +1070,6 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     std::vector<int> other_train_idx, other_val_idx;
     if (mapped) {
       SplitIndices(train_idx, val_idx, val_rows, &other_rng, &other_train_idx, &other_val_idx);
-      std::sort(other_val_idx.begin(), other_val_idx.end());
     } else {
       SplitRows(train, val, val_rows, &other_rng, &other_train, &other_val);
     }

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/anomaly.h"
 #include "core/classifier_head.h"
 #include "core/train_config.h"
 
@@ -39,7 +40,7 @@ absl::StatusOr<Computed> Compute(const ServableModel& m, const InferenceOp& op,
         // The error in scaled space, from the two batches in original units.
         Matrix diff = c.out - rows;
         diff.array().rowwise() /= model.scaler().scale().array();
-        c.mse = diff.array().square().rowwise().mean();
+        c.mse = RowMeans(diff.array().square().matrix());
       }
       return c;
     }
@@ -49,9 +50,8 @@ absl::StatusOr<Computed> Compute(const ServableModel& m, const InferenceOp& op,
       c.out = *std::move(scored);
       if (watch) {
         const auto errors = c.out.leftCols(c.out.cols() - 1);
-        c.mse = op.metric == ScoreMetric::kMeanAbsolute
-                    ? Eigen::VectorXf(errors.array().square().rowwise().mean())
-                    : Eigen::VectorXf(errors.rowwise().mean());
+        c.mse = op.metric == ScoreMetric::kMeanAbsolute ? RowMeans(errors.array().square().matrix())
+                                                        : RowMeans(errors);
       }
       return c;
     }

@@ -16,6 +16,7 @@
 #include "core/train_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/model_diff.h"
 #include "tests/testing/synthetic_data.h"
 
 namespace strata {
@@ -50,6 +51,39 @@ double UntrainedLoss(const v1::TrainConfig& config, const Matrix& data) {
       ArchitectureFromConfig(*resolved, static_cast<int>(data.cols())), resolved->seed());
   const Matrix scaled = Scaler::Fit(resolved->scaler(), data)->Transform(data);
   return DataLoss<float>(resolved->loss(), net->Reconstruct(scaled), scaled);
+}
+
+// With a seed, training is the same computation every time: run to run,
+// and on 1 or 2 threads (every product is split between threads by blocks
+// of its result, each element reduced in one fixed order, core/gemm.h).
+// Layer-wise pretraining, fine-tuning, an ensemble and a classifier head
+// all take part.
+TEST(TrainerTest, WithASeedTrainingIsBitReproducibleRunToRunAndOnAnyThreadCount) {
+  v1::TrainConfig config;
+  for (int w : {256, 16, 4}) config.add_encoder_widths(w);
+  config.add_hidden_activations(v1::TANH);
+  config.set_pretrain_epochs(1);
+  config.set_finetune_epochs(2);
+  config.mutable_supervised()->set_epochs(2);
+  config.mutable_anomaly()->set_ensemble_size(2);
+  config.set_seed(9);
+  // Wide enough that the 256-unit layer's products split between threads.
+  const Matrix data = testing::ManifoldData(3000, 200, 4, 2);
+  std::vector<int> classes(3000, kUnlabelled);
+  for (int r = 0; r < 3000; r += 10) classes[r] = data(r, 0) > 0;
+  Trainer::Options options;
+  options.class_names = {"0", "1"};
+  std::unique_ptr<Model> models[3];
+  for (int run = 0; run < 3; ++run) {
+    config.set_threads(run == 2 ? 2 : 1);
+    absl::StatusOr<std::unique_ptr<Model>> m = Train(config, data, options, classes);
+    ASSERT_TRUE(m.ok()) << m.status();
+    models[run] = *std::move(m);
+  }
+  EXPECT_EQ(testing::FirstWeightDifference(*models[0], *models[1]), "") << "run to run";
+  EXPECT_EQ(testing::FirstWeightDifference(*models[0], *models[2]), "") << "1 and 2 threads";
+  EXPECT_EQ(models[0]->info().calibration.SerializeAsString(),
+            models[2]->info().calibration.SerializeAsString());
 }
 
 TEST(TrainerTest, LinearAutoencoderSpansPcaSubspace) {

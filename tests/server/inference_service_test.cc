@@ -2,8 +2,13 @@
 // server/score_stream.h): a stream failing at message k answers the k
 // messages before it, in order; and many streams at once, batched with a
 // tiny delay, stay correct (run under TSan in CI).
+#include "server/inference_service.h"
+
 #include <atomic>
+#include <cmath>
 #include <future>
+#include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -11,7 +16,6 @@
 #include "gtest/gtest.h"
 #include "proto/dense_matrix.h"
 #include "server/inference.h"
-#include "server/inference_service.h"
 #include "tests/testing/test_server.h"
 
 namespace strata {
@@ -184,6 +188,126 @@ TEST(InferenceServiceTest, EnsembleScoresCountEveryNetworkTowardsWhereTheyRun) {
   EXPECT_EQ(MultiplyAddsPerRow(*model, op), full);
   op.metric = ScoreMetric::kEnsemble;
   EXPECT_EQ(MultiplyAddsPerRow(*model, op), full + 4 * encoder + 4 * 32 * 6);
+}
+
+// Issue 32: a row's answer over gRPC is the same bytes whatever else its
+// request holds. 1,000 rows split at random into requests of 1 to 1,000
+// rows: unary calls sent from four threads at once (so that, with dynamic
+// batching, the batcher merges rows of different requests), and one stream
+// of messages of such sizes; batching off and on. Each RowScore (score,
+// is_anomaly, percentile, feature errors) and each row of codes and
+// reconstructions is compared byte for byte with one call of all rows.
+class BatchInvarianceTest : public ::testing::TestWithParam<int> {};
+
+INSTANTIATE_TEST_SUITE_P(Batching, BatchInvarianceTest, ::testing::Values(0, 256),
+                         [](const auto& info) { return absl::StrCat("max_rows_", info.param); });
+
+// Random split of `rows` rows into log-uniform sizes from 1 to `rows`.
+std::vector<std::pair<int, int>> RandomParts(int rows, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> log_size(0, std::log(static_cast<double>(rows)));
+  std::vector<std::pair<int, int>> parts;
+  for (int start = 0; start < rows;) {
+    const int n = std::min(rows - start, static_cast<int>(std::exp(log_size(rng))));
+    parts.emplace_back(start, n);
+    start += n;
+  }
+  return parts;
+}
+
+std::string RowBytes(const Matrix& m, Eigen::Index r) {
+  return std::string(reinterpret_cast<const char*>(m.data() + r * m.cols()),
+                     sizeof(float) * m.cols());
+}
+
+TEST_P(BatchInvarianceTest, EveryRowsAnswerIsTheSameBytesInAnyRequest) {
+  TestServer t(absl::StrCat("batch_invariance_", GetParam()), [&](StrataServer::Options* o) {
+    o->batch_max_rows = GetParam();
+    o->batch_max_delay = absl::Microseconds(500);
+  });
+  const std::unique_ptr<Model> model = testing::SmallModel();
+  t.Publish("m", *model);
+  constexpr int kRows = 1000;
+  Matrix x = testing::GaussianMatrix(kRows, 6, 31, 1.5);
+  const auto score_request = [&](int start, int n, v1::AnomalyScoreRequest* request) {
+    request->mutable_model()->set_name("m");
+    request->mutable_options()->set_feature_errors(true);
+    *request->mutable_rows() = Dense(x.middleRows(start, n));
+  };
+  // The reference: every row in one call.
+  v1::AnomalyScoreRequest all;
+  score_request(0, kRows, &all);
+  const absl::StatusOr<v1::AnomalyScoreResponse> whole = t.client->AnomalyScore(all);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_EQ(whole->scores_size(), kRows);
+  std::vector<std::string> expected(kRows);
+  for (int r = 0; r < kRows; ++r) expected[r] = whole->scores(r).SerializeAsString();
+  const auto encode = [&](int start, int n) {
+    v1::EncodeRequest request;
+    request.mutable_model()->set_name("m");
+    *request.mutable_rows() = Dense(x.middleRows(start, n));
+    absl::StatusOr<v1::EncodeResponse> response = t.client->Encode(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *FromDenseMatrix(response->features(), "features") : Matrix();
+  };
+  const auto reconstruct = [&](int start, int n) {
+    v1::ReconstructRequest request;
+    request.mutable_model()->set_name("m");
+    *request.mutable_rows() = Dense(x.middleRows(start, n));
+    absl::StatusOr<v1::ReconstructResponse> response = t.client->Reconstruct(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *FromDenseMatrix(response->reconstructions(), "reconstructions")
+                         : Matrix();
+  };
+  const Matrix codes = encode(0, kRows), outputs = reconstruct(0, kRows);
+
+  // Unary: four partitions sent at once, each from its own thread.
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int p = 0; p < 4; ++p) {
+    threads.emplace_back([&, p] {
+      for (const auto& [start, n] : RandomParts(kRows, 100 + p)) {
+        v1::AnomalyScoreRequest request;
+        score_request(start, n, &request);
+        const absl::StatusOr<v1::AnomalyScoreResponse> part = t.client->AnomalyScore(request);
+        ASSERT_TRUE(part.ok()) << part.status();
+        ASSERT_EQ(part->scores_size(), n);
+        const Matrix c = encode(start, n), o = reconstruct(start, n);
+        for (int r = 0; r < n; ++r) {
+          if (part->scores(r).SerializeAsString() != expected[start + r] ||
+              RowBytes(c, r) != RowBytes(codes, start + r) ||
+              RowBytes(o, r) != RowBytes(outputs, start + r)) {
+            ADD_FAILURE() << "row " << start + r << " in a request of " << n << " rows: score "
+                          << part->scores(r).score() << " vs " << whole->scores(start + r).score();
+            ++mismatches;
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+
+  // Streamed: one stream of messages of random sizes.
+  const std::vector<std::pair<int, int>> parts = RandomParts(kRows, 200);
+  size_t sent = 0, received = 0;
+  int answered = 0;
+  const absl::Status status = t.client->StreamAnomalyScore(
+      [&](v1::AnomalyScoreRequest* request) {
+        if (sent == parts.size()) return false;
+        score_request(parts[sent].first, parts[sent].second, request);
+        ++sent;
+        return true;
+      },
+      [&](const v1::AnomalyScoreResponse& response) {
+        const int start = parts[received++].first;
+        for (int r = 0; r < response.scores_size(); ++r, ++answered) {
+          EXPECT_EQ(response.scores(r).SerializeAsString(), expected[start + r])
+              << "streamed row " << start + r;
+        }
+      });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(answered, kRows);
 }
 
 }  // namespace

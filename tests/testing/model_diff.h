@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <string>
 
 #include "core/model.h"
 
@@ -25,6 +27,50 @@ inline double MaxRelativeWeightDifference(const Model& a, const Model& b) {
     compare(pa.biases[l], pb.biases[l]);
   }
   return worst;
+}
+
+// "" when every parameter of the two models, the served network's, each
+// ensemble network's and the classifier head's, is the same bits; else
+// which tensor differs first. For two trainings that must be the same
+// computation (in memory and mapped, run to run, any thread count).
+inline std::string FirstWeightDifference(const Model& a, const Model& b) {
+  const auto same = [](const auto& x, const auto& y) {
+    return x.size() == y.size() &&
+           std::memcmp(x.data(), y.data(), sizeof(*x.data()) * static_cast<size_t>(x.size())) == 0;
+  };
+  const auto network = [&](const StackedAutoencoder& x, const StackedAutoencoder& y,
+                           const std::string& name) -> std::string {
+    const Parameters& px = x.parameters();
+    const Parameters& py = y.parameters();
+    if (px.weights.size() != py.weights.size()) return name + ": layer counts";
+    for (size_t l = 0; l < px.weights.size(); ++l) {
+      const std::string at = name + " layer " + std::to_string(l);
+      if (!same(px.weights[l], py.weights[l])) return at + " weights";
+      if (!same(px.biases[l], py.biases[l])) return at + " biases";
+      if (l < px.out_scale.size() && l < py.out_scale.size() &&
+          (!same(px.out_scale[l], py.out_scale[l]) || !same(px.out_shift[l], py.out_shift[l]))) {
+        return at + " output scales";
+      }
+    }
+    return "";
+  };
+  if (std::string d = network(a.autoencoder(), b.autoencoder(), "served network"); !d.empty()) {
+    return d;
+  }
+  if (a.ensemble().size() != b.ensemble().size()) return "ensemble sizes";
+  for (size_t m = 0; m < a.ensemble().size(); ++m) {
+    if (std::string d =
+            network(a.ensemble()[m], b.ensemble()[m], "ensemble network " + std::to_string(m + 2));
+        !d.empty()) {
+      return d;
+    }
+  }
+  if (a.classifier().has_value() != b.classifier().has_value()) return "classifier heads";
+  if (a.classifier().has_value() && (!same(a.classifier()->weights, b.classifier()->weights) ||
+                                     !same(a.classifier()->bias, b.classifier()->bias))) {
+    return "classifier head";
+  }
+  return "";
 }
 
 // |a - b| / |a|.
