@@ -291,8 +291,10 @@ TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
   EXPECT_TRUE(codes_a.output == codes_b.output) << Head(codes_a) << "\n---\n" << Head(codes_b);
   EXPECT_THAT(a.output, HasSubstr("error_f0,error_f1"));
   // In the right order about 1% of these rows are above the p99 threshold;
-  // read by position, the reversed columns put most rows above it (396 of
-  // 399 when the issue was filed).
+  // read by position, the reversed columns put a large share above it (396
+  // of 399 when the issue was filed; 146 since issue 32 bounded the code
+  // Gaussian's condition number, which had weighed a near-constant code
+  // unit a million times its neighbours).
   std::system(absl::StrCat("tail -n +2 ", reversed, " > ", dir_, "/reversed_noheader.csv").c_str());
   Result wrong = Strata("score --model m < " + dir_ + "/reversed_noheader.csv");
   ASSERT_EQ(wrong.exit_code, 0) << Head(wrong);
@@ -304,7 +306,7 @@ TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
   };
   EXPECT_GE(above(a.output), 0) << Tail(a);
   EXPECT_LE(above(a.output), 12) << Tail(a);
-  EXPECT_GE(above(wrong.output), 200) << Tail(wrong);
+  EXPECT_GE(above(wrong.output), 100) << Tail(wrong);
   Result r = Strata("reconstruct --model m < " + reversed);
   ASSERT_EQ(r.exit_code, 0) << Head(r);
   EXPECT_THAT(r.output, HasSubstr("\nf0,f1,f2,f3,f4,f5\n"));
