@@ -327,7 +327,7 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
                   "server's --data_root (no upload; may be larger than the server's memory)");
   flags.AddString("drop_columns", &drop_columns, "A,B", "CSV columns to leave out, e.g. a label");
   flags.AddString("label_column", &label_column, "NAME",
-                  "a column of class labels (empty cell: unlabelled row): also train a "
+                  "a column of class labels (empty or NA cell: unlabelled row): also train a "
                   "classifier head on the code (config field supervised), for strata predict");
   flags.AddString("header", &header, "auto|yes|no",
                   "whether the CSV's first line names the columns");

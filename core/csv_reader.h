@@ -38,8 +38,9 @@ struct CsvOptions {
   // values are allocated: ResourceExhausted beyond it. Default 0: no limit.
   int64_t max_values = 0;
   // A column of class labels (by name, as drop_columns), kept as text in
-  // CsvTable::labels and left out of `values`; an empty cell is an
-  // unlabelled row. Default: none.
+  // CsvTable::labels and left out of `values`; an empty cell, or a
+  // missing-value marker such as NA (IsMissingLabel, core/class_labels.h),
+  // is an unlabelled row. Default: none.
   std::string label_column;
 };
 

@@ -744,6 +744,13 @@ absl::StatusOr<ClassifierHead> TrainHead(
     summary->add_warnings(absl::StrCat("no labelled row has class ", absl::StrJoin(unseen, ", "),
                                        ": the head never learned to predict it"));
   }
+  // `classes` covers every row, labelled or not (one process: data-parallel
+  // training refuses labels).
+  if (std::optional<std::string> dominant =
+          DominantClassWarning(counts, class_names, static_cast<int64_t>(classes.size()));
+      dominant.has_value()) {
+    summary->add_warnings(*std::move(dominant));
+  }
   return head;
 }
 

@@ -636,6 +636,22 @@ TEST(TrainerTest, AnAccuracyFromFewLabelledValidationRowsIsAWeakEstimate) {
                                c.validation_labelled_rows(), " labelled validation rows"))));
 }
 
+// A missing-value marker read as a class (as "?" or -1 would be): most rows
+// unlabelled, and one class holding most of the labelled ones. The summary
+// names it.
+TEST(TrainerTest, AClassHoldingMostOfFewLabelsIsAWarning) {
+  LabelledSet set = ThreeBlobs();
+  // Every 10th row labelled (60 of 600): a third of them a, the rest c.
+  for (size_t r = 0; r < set.classes.size(); ++r) {
+    set.classes[r] = r % 10 != 1 ? kUnlabelled : (r % 30 == 1 ? 0 : 2);
+  }
+  auto model = Train(SupervisedConfig(), set.rows, set.options, set.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_THAT((*model)->info().summary.warnings(),
+              ::testing::Contains(HasSubstr("class 'c' holds 40 of the 60 labelled rows (66.7%) "
+                                            "while 540 of the 600 rows (90.0%) are unlabelled")));
+}
+
 // The frozen encoder leaves the autoencoder as training without labels
 // left it, bit for bit; full fine-tuning moves the encoder, and with the
 // reconstruction weight at 0 leaves the decoder as it was.
