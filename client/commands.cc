@@ -81,7 +81,7 @@ absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::Mod
     if (table.values.cols() != static_cast<Eigen::Index>(input.feature_names.size())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the input has ", table.values.cols(), " columns and no header; ", which, " has ",
-          input.feature_names.size(), " features (", absl::StrJoin(input.feature_names, ", "),
+          input.feature_names.size(), " features (", FewNames(input.feature_names, 8),
           "). Give the input a header line to match columns by name, or leave columns out with "
           "--drop_columns f<i> (counting from f0)"));
     }
@@ -92,11 +92,10 @@ absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::Mod
 
 absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row) {
   if (sent == answered) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("the server answered ", answered, " rows for the ",
-                                          sent, " rows from row ", first_row,
+  return absl::InternalError(absl::StrCat("the server answered ", answered, " rows for the ", sent,
+                                          " rows from row ", first_row,
                                           "; no output can be trusted"));
 }
-
 
 absl::Status CheckOutput(const std::string& output) {
   if (output == "table" || output == "csv" || output == "json") return absl::OkStatus();
@@ -121,6 +120,14 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows, bool csv) {
     }
     std::cout << line << "\n";
   }
+}
+
+void PrintJson(const google::protobuf::Message& message) {
+  std::string json = ProtoToJson(message);
+  while (!json.empty() && absl::ascii_isspace(static_cast<unsigned char>(json.back()))) {
+    json.pop_back();
+  }
+  std::cout << json << "\n";
 }
 
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {

@@ -99,6 +99,10 @@ absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row
 absl::Status CheckOutput(const std::string& output);
 // Prints `rows` (the first is the header) as aligned columns, or as CSV.
 void PrintTable(const std::vector<std::vector<std::string>>& rows, bool csv);
+// Prints `message` as JSON (ProtoToJson) on stdout, ending in one newline
+// (protobuf's printer ends indented JSON with one of its own or not, by
+// version: the output neither runs into the prompt nor ends in a blank line).
+void PrintJson(const google::protobuf::Message& message);
 
 // A client for the server that --server names.
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global);

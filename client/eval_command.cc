@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "client/server_gone.h"
 #include "core/anomaly.h"
 #include "core/csv_reader.h"
 #include "core/evaluation.h"
@@ -131,7 +132,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
   // in batches, pinned to one version so that a hot swap mid-way cannot mix
   // two models.
   absl::StatusOr<ModelInput> input = MatchModelColumns(**client, target.Spec(), std::move(table));
-  if (!input.ok()) return Fail(input.status());
+  if (!input.ok()) return Fail(ServerGone(input.status(), global.server, ""));
   const Matrix& x = input->values;
   const v1::ModelSpec& spec = input->spec;
   std::vector<double> scores, mse;
@@ -139,6 +140,13 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
   std::string metric, description;
   Matrix codes;
   float threshold = 0;
+  // A batch's call failed: the server going away is said in words, with
+  // how far the measuring got (it prints at the end).
+  const auto batch_failed = [&](const absl::Status& status, Eigen::Index start) {
+    return Fail(ServerGone(
+        status, global.server,
+        absl::StrCat(start, " of ", x.rows(), " rows had been measured; nothing was printed")));
+  };
   for (Eigen::Index start = 0; start < x.rows(); start += kBatchRows) {
     const Eigen::Index n = std::min(kBatchRows, x.rows() - start);
     v1::AnomalyScoreRequest request;
@@ -147,7 +155,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
     // The model's default score, and the squared errors behind the MSE.
     request.mutable_options()->set_feature_errors(true);
     absl::StatusOr<v1::AnomalyScoreResponse> response = (*client)->AnomalyScore(request);
-    if (!response.ok()) return Fail(response.status());
+    if (!response.ok()) return batch_failed(response.status(), start);
     if (absl::Status s = CheckRowsAnswered(n, response->scores_size(), start); !s.ok()) {
       return Fail(s);
     }
@@ -165,7 +173,7 @@ int RunEval(const GlobalFlags& global, const std::vector<std::string>& args) {
       *encode.mutable_model() = spec;
       ToDenseMatrix(x.middleRows(start, n), encode.mutable_rows(), input->column_names);
       absl::StatusOr<v1::EncodeResponse> features = (*client)->Encode(encode);
-      if (!features.ok()) return Fail(features.status());
+      if (!features.ok()) return batch_failed(features.status(), start);
       if (absl::Status s = CheckRowsAnswered(n, features->features().rows(), start); !s.ok()) {
         return Fail(s);
       }

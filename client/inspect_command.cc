@@ -11,7 +11,6 @@
 #include "client/commands.h"
 #include "client/training_report.h"
 #include "core/model_io.h"
-#include "core/proto_json.h"
 
 namespace strata::cli {
 
@@ -50,7 +49,10 @@ int RunInspect(const std::vector<std::string>& args) {
     std::cout << absl::StrFormat(", validation %.6g", info.summary.final_validation_loss());
   }
   std::cout << "\n\n" << FormatCurve(info.history);
-  if (show_config) std::cout << "\nconfig:\n" << ProtoToJson(info.config) << "\n";
+  if (show_config) {
+    std::cout << "\nconfig:\n";
+    PrintJson(info.config);
+  }
   return kExitOk;
 }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "client/cli_flags.h"
+#include "client/server_gone.h"
 #include "client/training_report.h"
 #include "core/anomaly.h"
 #include "core/drift.h"
@@ -618,11 +619,11 @@ int RunReport(const GlobalFlags& global, const std::vector<std::string>& args) {
   if (!client.ok()) return Fail("report", client.status());
   v1::ModelSpec spec = target.Spec();
   absl::StatusOr<v1::GetModelResponse> info = (*client)->GetModel(spec);
-  if (!info.ok()) return Fail("report", info.status());
+  if (!info.ok()) return Fail("report", ServerGone(info.status(), global.server, ""));
   // The drift of exactly the version described, even if a newer one lands.
   spec.set_version(info->model().version());
   absl::StatusOr<v1::DriftReportResponse> drift = (*client)->DriftReport(spec);
-  if (!drift.ok()) return Fail("report", drift.status());
+  if (!drift.ok()) return Fail("report", ServerGone(drift.status(), global.server, ""));
   const std::string html = RenderReport(*info, *drift);
   if (absl::Status s = WriteFileAtomically(out, html); !s.ok()) return Fail("report", s);
   std::cout << absl::StrFormat("wrote %s (%d KB): %s version %d\n", out, html.size() / 1024,

@@ -72,7 +72,8 @@ absl::StatusOr<int64_t> EstimateCsvReadBytes(const std::string& path, char delim
 
 // Shards of one data set must have the same columns, by name and in order:
 // InvalidArgument naming both files' columns when `file`'s `names` differ
-// from `first`'s.
+// from `first`'s, or naming the shard without a header line when one has
+// positional names (f0, f1, ...) and the other has not.
 absl::Status CheckShardColumns(const std::string& first,
                                const std::vector<std::string>& first_names, const std::string& file,
                                const std::vector<std::string>& names);

@@ -51,9 +51,14 @@ def main():
     config = json.load(open(args.config)) if args.config else None
     with StrataClient(args.server, token=args.token).wait_until_ready() as client:
         try:
+            printed = set()
+
             def progress(job):
+                # Updates come on every change, not once an epoch: the job's
+                # end repeats its last epoch. Print each tenth epoch once.
                 p = job.progress
-                if p.epochs_done and p.epochs_done % 10 == 0:
+                if p.epochs_done and p.epochs_done % 10 == 0 and p.epochs_done not in printed:
+                    printed.add(p.epochs_done)
                     print("  epoch %d/%d  loss %.5f" % (p.epochs_done, p.epochs_planned,
                                                        p.train_loss), flush=True)
 

@@ -1,5 +1,8 @@
 #include "client/commands.h"
 
+#include <iostream>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -20,6 +23,21 @@ TEST(CommandsTest, AnAnswerWithAnotherRowCountFailsTheCommand) {
                                                     " rows for the 4 rows from row 8; no output "
                                                     "can be trusted")));
   }
+}
+
+// The --output json of models, jobs and drift, and inspect --config: one
+// newline at the end, whatever protobuf's printer ends with (the CLI added
+// one after the one protobuf 3.21 ends indented JSON with).
+TEST(CommandsTest, JsonEndsInOneNewline) {
+  v1::TrainJob job;
+  job.set_id("job-1");
+  ::testing::internal::CaptureStdout();
+  PrintJson(job);
+  std::cout << std::flush;
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  ASSERT_GE(out.size(), 3u);
+  EXPECT_THAT(out, HasSubstr("\"id\": \"job-1\""));
+  EXPECT_EQ(out.substr(out.size() - 2), "}\n") << out;
 }
 
 }  // namespace

@@ -270,6 +270,47 @@ TEST(StrataCliTest, EveryHelpAlignsItsColumnsAndIndentsWrappedLines) {
   }
 }
 
+// --row_cache naming a directory not made yet failed with "No such file or
+// directory"; strata-server makes its --row_cache_dir, and so does the CLI.
+TEST(StrataCliTest, MappedTrainingMakesTheRowCacheDirectory) {
+  const std::string dir = TempDir("row_cache");
+  const std::string cache = dir + "/cache/rows";
+  const std::string config =
+      WriteFile("cli_row_cache.json", R"({"encoder_widths": [3], "finetune_epochs": 1})");
+  const Result r = RunStrata(absl::StrCat(
+      "train --local --mapped --quiet --data data/thyroid.csv --drop_columns label --config ",
+      config, " --row_cache ", cache, " --out ", dir, "/model"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("converted --data into " + cache + "/.strata-rows-"));
+  // One that cannot be made says which flag, and why.
+  const Result file = RunStrata(absl::StrCat(
+      "train --local --mapped --quiet --data data/thyroid.csv --drop_columns label --config ",
+      config, " --row_cache data/thyroid.csv/rows --out ", dir, "/model2"));
+  EXPECT_EQ(file.exit_code, 1) << file.output;
+  EXPECT_THAT(file.output, HasSubstr("strata train: --row_cache: cannot create directory "
+                                     "data/thyroid.csv/rows"));
+}
+
+// A shard without a header line among shards with one said "cannot drop
+// column 'label'" of the columns f0, f1, ...: now the shard is named, and
+// what it lacks.
+TEST(StrataCliTest, AShardWithoutAHeaderIsNamed) {
+  const std::string named = WriteFile("cli_shard_named.csv", "x,y,label\n1,2,0\n3,4,1\n");
+  const std::string bare = WriteFile("cli_shard_bare.csv", "5,6,0\n7,8,1\n");
+  const Result drop = RunStrata(absl::StrCat("train --local --data ", named, ",", bare,
+                                             " --drop_columns label --out ", TempDir("bare")));
+  EXPECT_EQ(drop.exit_code, 1) << drop.output;
+  EXPECT_THAT(drop.output, HasSubstr(bare + ": cannot drop column 'label': the file has no header "
+                                            "line (its first line is a row of numbers)"));
+  const Result kept = RunStrata(
+      absl::StrCat("train --local --data ", named, ",", bare, " --out ", TempDir("bare2")));
+  EXPECT_EQ(kept.exit_code, 1) << kept.output;
+  EXPECT_THAT(kept.output, HasSubstr(bare +
+                                     " has no header line (its first line is a row of "
+                                     "numbers), while " +
+                                     named + " names its columns (x, y, label)"));
+}
+
 TEST(StrataCliTest, InspectConfigJsonKeepsZeroValuedFields) {
   const std::string out = TempDir("zeros");
   const std::string config =

@@ -1,5 +1,7 @@
 // The real binaries as a user runs them: strata-server on a free loopback
 // port, driven by the strata CLI.
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -113,11 +115,11 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
   Result missing = Strata("encode --model nope --drop_columns label < data/thyroid.csv");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.output, HasSubstr("strata encode: model 'nope' is not served"));
-  // One column too many: named, and the label-like one gets a hint.
+  // One column too many: named, with the flag that leaves it out.
   Result columns = Strata("encode --model thyroid < data/thyroid.csv");
   EXPECT_EQ(columns.exit_code, 1);
-  EXPECT_THAT(columns.output, HasSubstr("not features of the model: label (leave a label column "
-                                        "out with --drop_columns label)"));
+  EXPECT_THAT(columns.output, HasSubstr("not features of the model: label (leave it out with "
+                                        "--drop_columns label)"));
   Result bad_job = Strata(
       "train --model thyroid --data data/thyroid.csv --wait --quiet "
       "--config /dev/null");
@@ -584,7 +586,8 @@ TEST_F(CliServerTest, CancelOfAnEndedJobSaysSoAndFails) {
   ASSERT_FALSE(running.empty());
   const Result cancel = Strata("jobs --cancel " + running);
   EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
-  EXPECT_THAT(cancel.output, HasSubstr(running));
+  // What it did, in words: the table alone showed the job still RUNNING.
+  EXPECT_THAT(cancel.output, HasSubstr("cancelling " + running + " (model thyroid, RUNNING"));
   Result job;
   for (int i = 0; i < 200; ++i) {
     job = Strata("jobs --id " + running);
@@ -595,6 +598,143 @@ TEST_F(CliServerTest, CancelOfAnEndedJobSaysSoAndFails) {
   const Result again = Strata("jobs --cancel " + running);
   EXPECT_EQ(again.exit_code, 1) << again.output;
   EXPECT_THAT(again.output, HasSubstr("had already ended (CANCELLED)"));
+}
+
+// Starts the CLI against `server` in the background, stdout to OUT and
+// stderr to ERR; returns its pid.
+pid_t StrataInBackground(const ServerProcess& server, const std::string& args,
+                         const std::string& out, const std::string& err) {
+  return testing::Spawn(absl::StrCat("exec ", STRATA_CLI_PATH, " --server=127.0.0.1:",
+                                     server.port(), " ", args, " > ", out, " 2> ", err));
+}
+
+// The exit code of a child, -1 when a signal ended it.
+int ExitCode(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Waits (bounded) until `path` holds `text`; whether it does.
+bool WaitForText(const std::string& path, const std::string& text) {
+  for (int i = 0; i < 400; ++i) {
+    if (absl::StrContains(testing::ReadAll(path), text)) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+// Ctrl-C on `train --wait` (or `sweep`) ended the CLI without a word while
+// the job ran on and later published: it says the job goes on, and the
+// command that cancels it, which works as printed; exit 130.
+TEST_F(CliServerTest, CtrlCOnTrainWaitSaysTheJobGoesOnAndHowToCancelIt) {
+  std::ofstream(dir_ + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
+  const std::string out = dir_ + "/wait.out", err = dir_ + "/wait.err";
+  const pid_t pid = StrataInBackground(
+      *server_,
+      "train --model thyroid --server_csv thyroid.csv --drop_columns label --wait --quiet "
+      "--config " +
+          dir_ + "/long.json",
+      out, err);
+  ASSERT_GT(pid, 0);
+  // The handler is in place once the id is printed.
+  ASSERT_TRUE(WaitForText(out, "submitted ")) << testing::ReadAll(err);
+  ASSERT_TRUE(WaitForText(out, "\n")) << testing::ReadAll(out);
+  const std::string submitted = testing::ReadAll(out);
+  const size_t at = submitted.find("submitted ") + 10;
+  const std::string id = submitted.substr(at, submitted.find(' ', at) - at);
+  kill(pid, SIGINT);
+  EXPECT_EQ(ExitCode(pid), 130);
+  const std::string said = testing::ReadAll(err);
+  EXPECT_THAT(said, HasSubstr("strata train: interrupted; " + id +
+                              " keeps going on the server and will publish the next version of "
+                              "thyroid if it succeeds. Cancel it with: strata --server=127.0.0.1:"))
+      << said;
+  EXPECT_THAT(Strata("jobs --id " + id).output, Not(HasSubstr("CANCELLED")));
+
+  // The printed command, as a user would paste it.
+  const size_t command_at = said.find("Cancel it with: strata ");
+  ASSERT_NE(command_at, std::string::npos) << said;
+  const std::string command =
+      said.substr(command_at + 23, said.find('\n', command_at) - command_at - 23);
+  EXPECT_THAT(command, HasSubstr("jobs --cancel " + id));
+  const Result cancel = testing::Shell(absl::StrCat(STRATA_CLI_PATH, " ", command));
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
+  EXPECT_THAT(cancel.output, HasSubstr(id + " (model thyroid"));
+  Result job;
+  for (int i = 0; i < 200; ++i) {
+    job = Strata("jobs --id " + id);
+    if (absl::StrContains(job.output, "CANCELLED")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(job.output, HasSubstr("CANCELLED"));
+}
+
+// The server killed mid-command: the CLI printed gRPC's "recvmsg:Connection
+// reset by peer" (or "Socket closed") and no count of the rows answered.
+// Now it says what happened to the server and how many rows were answered
+// and written: exactly those on stdout.
+TEST_F(CliServerTest, AServerGoneMidScoreSaysHowManyRowsWereAnsweredAndWritten) {
+  ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "
+                   "--config data/configs/thyroid.json --wait --quiet")
+                .exit_code,
+            0);
+  // 20 copies of the set in batches of 4: thousands of calls, seconds long.
+  const std::string rows = dir_ + "/many.csv";
+  std::system(absl::StrCat("for i in $(seq 20); do tail -n +2 data/thyroid.csv | cut -d, -f1-6; "
+                           "done > ",
+                           rows)
+                  .c_str());
+  const std::string out = dir_ + "/score.out", err = dir_ + "/score.err";
+  const pid_t pid =
+      StrataInBackground(*server_, "score --model m --batch_rows 4 < " + rows, out, err);
+  ASSERT_GT(pid, 0);
+  // Rows answered: stdout to a file is written in 4 KiB blocks, the header
+  // with the first.
+  ASSERT_TRUE(WaitForText(out, "score,is_anomaly,percentile\n")) << testing::ReadAll(err);
+  server_->Kill();
+  EXPECT_EQ(ExitCode(pid), 1);
+  const std::string said = testing::ReadAll(err);
+  EXPECT_THAT(said, HasSubstr("strata score: the server at 127.0.0.1:")) << said;
+  EXPECT_THAT(said, HasSubstr(" of 75440 rows were answered and written; the other ")) << said;
+  EXPECT_THAT(said, Not(HasSubstr("no output can be trusted"))) << said;
+  // The count said is the rows written: the header, then one line a row.
+  const size_t colon = said.find(": ", said.find("the server at "));
+  ASSERT_NE(colon, std::string::npos) << said;
+  const int64_t written = std::atoll(said.c_str() + colon + 2);
+  const std::string scores = testing::ReadAll(out);
+  EXPECT_GT(written, 0) << said;
+  EXPECT_EQ(std::count(scores.begin(), scores.end(), '\n'), 1 + written) << said;
+}
+
+// The server killed while `train --wait` follows a job: gRPC's "Socket
+// closed" became where the job stood and how to ask about it.
+TEST_F(CliServerTest, AServerGoneMidWaitSaysWhereTheJobStood) {
+  std::ofstream(dir_ + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
+  const std::string out = dir_ + "/wait.out", err = dir_ + "/wait.err";
+  const pid_t pid = StrataInBackground(
+      *server_,
+      "train --model thyroid --server_csv thyroid.csv --drop_columns label --wait --quiet "
+      "--config " +
+          dir_ + "/long.json",
+      out, err);
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(WaitForText(out, "submitted ")) << testing::ReadAll(err);
+  ASSERT_TRUE(WaitForText(out, "\n")) << testing::ReadAll(out);
+  const std::string submitted = testing::ReadAll(out);
+  const size_t at = submitted.find("submitted ") + 10;
+  const std::string id = submitted.substr(at, submitted.find(' ', at) - at);
+  for (int i = 0; i < 200; ++i) {
+    if (absl::StrContains(Strata("jobs --id " + id).output, "RUNNING")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  server_->Kill();
+  EXPECT_EQ(ExitCode(pid), 1);
+  const std::string said = testing::ReadAll(err);
+  EXPECT_THAT(said, HasSubstr("strata train: the server at 127.0.0.1:")) << said;
+  EXPECT_THAT(said, HasSubstr(": " + id + " was ")) << said;
+  EXPECT_THAT(said, HasSubstr(" when last heard of; ask with 'strata --server=127.0.0.1:")) << said;
+  EXPECT_THAT(said, HasSubstr(" jobs --id " + id + "' once the server answers")) << said;
 }
 
 // Issue 14: JSON output keeps fields whose value is zero, empty or false.
