@@ -41,14 +41,21 @@ int RunInspect(const std::vector<std::string>& args) {
             << "features:     " << absl::StrJoin(info.feature_names, ", ") << "\n"
             << "scaler:       " << v1::ScalerKind_Name(m.scaler().kind()) << "\n"
             << absl::StrFormat(
-                   "training:     %d rows (+%d validation), %d epochs, %.2fs, loss %s\n",
-                   info.summary.train_rows(), info.summary.validation_rows(), info.summary.epochs(),
-                   info.summary.seconds(), v1::Loss_Name(info.config.loss()))
+                   "training:     %d rows (+%d validation), %s, loss %s\n",
+                   info.summary.train_rows(), info.summary.validation_rows(),
+                   FormatEpochsAndSeconds(info.summary, info.config.anomaly().ensemble_size()),
+                   v1::Loss_Name(info.config.loss()))
             << absl::StrFormat("final loss:   train %.6g", info.summary.final_train_loss());
   if (info.summary.has_final_validation_loss()) {
     std::cout << absl::StrFormat(", validation %.6g", info.summary.final_validation_loss());
   }
-  std::cout << "\n\n" << FormatCurve(info.history);
+  std::cout << " (reconstruction, " << v1::Loss_Name(info.config.loss()) << ")\n";
+  if (m.classifier().has_value()) {
+    std::cout << FormatClassifierSummary(info.summary.classifier(),
+                                         static_cast<int>(info.class_names.size()))
+              << "\n";
+  }
+  std::cout << "\ncurve of the served network:\n" << FormatCurve(info.history);
   if (show_config) {
     std::cout << "\nconfig:\n";
     PrintJson(info.config);

@@ -4,13 +4,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/time/time.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/job_messages.h"
 #include "client/server_gone.h"
 #include "client/strata_client.h"
+#include "client/training_report.h"
 
 namespace strata::cli {
 namespace {
@@ -18,12 +17,6 @@ namespace {
 bool IsEnded(v1::TrainJob::State state) {
   return state == v1::TrainJob::SUCCEEDED || state == v1::TrainJob::FAILED ||
          state == v1::TrainJob::CANCELLED;
-}
-
-std::string Time(int64_t unix_micros) {
-  if (unix_micros == 0) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(unix_micros),
-                          absl::LocalTimeZone());
 }
 
 }  // namespace
@@ -87,17 +80,7 @@ int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args) {
     PrintJson(jobs);
     return kExitOk;
   }
-  std::vector<std::vector<std::string>> rows = {
-      {"JOB", "MODEL", "STATE", "VERSION", "EPOCHS", "LOSS", "CREATED", "ERROR"}};
-  for (const v1::TrainJob& j : jobs.jobs()) {
-    const v1::TrainJobProgress& p = j.progress();
-    rows.push_back({j.id(), j.model_name(), v1::TrainJob::State_Name(j.state()),
-                    j.version() ? absl::StrCat(j.version()) : "-",
-                    absl::StrCat(p.epochs_done(), "/", p.epochs_planned()),
-                    p.epochs_done() ? absl::StrFormat("%.6g", p.train_loss()) : "-",
-                    Time(j.created_unix_micros()), j.error()});
-  }
-  PrintTable(rows, output == "csv");
+  PrintTable(FormatJobsTable(jobs.jobs()), output == "csv");
   return kExitOk;
 }
 

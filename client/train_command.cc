@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -74,6 +75,9 @@ TrainProgress FromWire(const v1::TrainJobProgress& p) {
   out.epochs_planned = p.epochs_planned();
   out.elapsed_seconds = p.elapsed_seconds();
   out.eta_seconds = p.eta_seconds();
+  // 0 from a server before networks were counted: the served one of one.
+  out.network = std::max(p.network(), 1);
+  out.networks = std::max(p.networks(), 1);
   return out;
 }
 
@@ -275,10 +279,23 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
             done->model_name(), done->version(), best.trial(), FormatSweepSettings(best),
             best.objective());
       } else {
-        std::cout << absl::StrFormat(
-            "%s SUCCEEDED after %d epochs (%.2fs): published %s version %d\n", done->id(),
-            done->progress().epochs_done(), done->progress().elapsed_seconds(), done->model_name(),
-            done->version());
+        // The summary's figures, which `strata inspect` shows: every
+        // network's epochs, and the seconds of the whole training (the last
+        // progress report's seconds stop at the last epoch). A server from before
+        // the job carried its summary: the progress.
+        v1::TrainingSummary summary = done->summary();
+        if (!done->has_summary()) {
+          summary.set_epochs(done->progress().epochs_done());
+          summary.set_seconds(done->progress().elapsed_seconds());
+        }
+        std::cout << absl::StrFormat("%s SUCCEEDED after %s: published %s version %d\n", done->id(),
+                                     FormatEpochsAndSeconds(summary, done->progress().networks()),
+                                     done->model_name(), done->version());
+        if (summary.has_classifier() && summary.classifier().train_labelled_rows() > 0) {
+          std::cout << FormatClassifierSummary(summary.classifier(),
+                                               summary.classifier().class_counts_size())
+                    << "\n";
+        }
       }
       for (const std::string& w : done->warnings()) std::cerr << "warning: " << w << "\n";
       return kExitOk;
@@ -641,9 +658,12 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   }
 
   const v1::TrainingSummary& summary = (*model)->info().summary;
-  std::cout << "\ntraining curve:\n" << FormatCurve((*model)->info().history) << "\n";
-  std::cout << absl::StrFormat("%d epochs in %.2fs; final loss: train %.6g", summary.epochs(),
-                               summary.seconds(), summary.final_train_loss());
+  std::cout << "\ntraining curve (the served network):\n"
+            << FormatCurve((*model)->info().history) << "\n";
+  std::cout << absl::StrFormat(
+      "%s; final reconstruction loss (%s): train %.6g",
+      FormatEpochsAndSeconds(summary, (*model)->info().config.anomaly().ensemble_size()),
+      v1::Loss_Name((*model)->info().config.loss()), summary.final_train_loss());
   if (summary.has_final_validation_loss()) {
     std::cout << absl::StrFormat(", validation %.6g (%d held-out rows)",
                                  summary.final_validation_loss(), summary.validation_rows());
@@ -652,16 +672,9 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   // Data-parallel, this rank holds a part of the rows only.
   if (*mpi == nullptr && !mapped) std::cout << FormatReconstructionError(**model, table->values);
   if ((*model)->classifier().has_value()) {
-    const v1::ClassifierSummary& c = summary.classifier();
-    std::cout << absl::StrFormat(
-        "classifier: %d classes, accuracy %.4f on %d labelled training "
-        "rows",
-        (*model)->info().class_names.size(), c.train_accuracy(), c.train_labelled_rows());
-    if (c.has_validation_accuracy()) {
-      std::cout << absl::StrFormat(", %.4f on %d labelled validation rows", c.validation_accuracy(),
-                                   c.validation_labelled_rows());
-    }
-    std::cout << "\n";
+    std::cout << FormatClassifierSummary(summary.classifier(),
+                                         static_cast<int>((*model)->info().class_names.size()))
+              << "\n";
   }
   std::cout << "model written to " << path << "\n";
   for (const std::string& w : summary.warnings()) std::cerr << "warning: " << w << "\n";

@@ -64,8 +64,10 @@ def main():
 
             job = client.train(args.model, rows, feature_names=names, config=config,
                                on_progress=progress)
+            # The version's summary, as `strata inspect` shows it: every
+            # network's epochs and the whole training's seconds.
             print("trained %s version %d in %d epochs (%.1f s)" % (
-                args.model, job.version, job.progress.epochs_done, job.progress.elapsed_seconds))
+                args.model, job.version, job.summary.epochs, job.summary.seconds))
 
             codes = client.encode(args.model, rows, version=job.version)
             h1 = client.encode(args.model, rows[:3], version=job.version, layer=1)
