@@ -35,7 +35,9 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
   auto client = Connect(global);
   if (!client.ok()) return Fail("drift", client.status());
   absl::StatusOr<v1::DriftReportResponse> report = (*client)->DriftReport(target.Spec());
-  if (!report.ok()) return Fail("drift", report.status());
+  if (!report.ok()) {
+    return Fail("drift", ExplainUnservedVersion(report.status(), target.Spec(), "drift"));
+  }
   v1::DriftFigures& f = *report->mutable_figures();
   if (f.window_rows() == 0) {
     // A drift score of 0 here would read as "stable"; it means nothing yet.

@@ -618,7 +618,7 @@ int RunReport(const GlobalFlags& global, const std::vector<std::string>& args) {
   if (!client.ok()) return Fail("report", client.status());
   v1::ModelSpec spec = target.Spec();
   absl::StatusOr<v1::GetModelResponse> info = (*client)->GetModel(spec);
-  if (!info.ok()) return Fail("report", info.status());
+  if (!info.ok()) return Fail("report", ExplainUnservedVersion(info.status(), spec, "report"));
   // The drift of exactly the version described, even if a newer one lands.
   spec.set_version(info->model().version());
   absl::StatusOr<v1::DriftReportResponse> drift = (*client)->DriftReport(spec);

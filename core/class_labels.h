@@ -1,8 +1,11 @@
-// Class labels of training rows: from text (a CSV column, or a label vector
-// on the wire) to class indices, with errors that name the row.
+// Class labels of rows: from text (a CSV column, or a label vector on the
+// wire) to class indices, with errors that name the row. IndexClassLabels
+// decides the classes of training rows; MatchClassLabels reads labelled
+// rows against a trained classifier's classes, to measure it.
 //
 //   absl::StatusOr<ClassLabels> labels = IndexClassLabels(texts, declared, lines);
 //   // labels->names: "0", "1", ...; labels->classes[r]: index, or kUnlabelled.
+//   absl::StatusOr<std::vector<int>> truth = MatchClassLabels(texts, head_names, lines);
 #ifndef STRATA_CORE_CLASS_LABELS_H_
 #define STRATA_CORE_CLASS_LABELS_H_
 
@@ -10,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "strata/v1/train_config.pb.h"
 
@@ -45,6 +49,21 @@ absl::Status ValidateClassNames(absl::Span<const std::string> names);
 absl::StatusOr<ClassLabels> IndexClassLabels(absl::Span<const std::string> labels,
                                              absl::Span<const std::string> declared,
                                              absl::Span<const int> lines = {});
+
+// Whether a label cell stands for a missing value: empty, or NA, NaN, N/A,
+// null or None in any case (what pandas, R and spreadsheets write), with
+// surrounding spaces ignored.
+bool IsMissingLabel(absl::string_view label);
+
+// Each row's class among `names` (a trained classifier's classes, in its
+// output order): the index of the name its label equals (surrounding spaces
+// ignored), or kUnlabelled for a missing value (IsMissingLabel) that is not
+// itself one of the names. InvalidArgument naming the row (its line, when
+// `lines` gives each row's 1-based line), the label and the names for any
+// other label.
+absl::StatusOr<std::vector<int>> MatchClassLabels(absl::Span<const std::string> labels,
+                                                  absl::Span<const std::string> names,
+                                                  absl::Span<const int> lines = {});
 
 }  // namespace strata
 

@@ -258,6 +258,12 @@ TEST_F(CliServerTest, VersionNumbersAreNeverReusedAndLabelsNeverMove) {
   // longer served, yet a label can point at it, and it serves again.
   Result listed = Strata("models --output csv");
   EXPECT_THAT(listed.output, HasSubstr("m,3,3,")) << listed.output;
+  // Asked for by number, the unserved version says how to serve it.
+  Result unserved = Strata("report --model m --version 1 --out " + dir_ + "/report.html");
+  EXPECT_EQ(unserved.exit_code, 1);
+  EXPECT_THAT(unserved.output, HasSubstr("version 1 is not served (served: 3). strata report needs "
+                                         "a served version. If the store holds version 1, "
+                                         "'strata label --model m --label NAME --version 1'"));
   Result rollback = Strata("label --model m --label stable --version 1");
   ASSERT_EQ(rollback.exit_code, 0) << rollback.output;
   Result stable = Strata("encode --model m --label stable --drop_columns label < data/thyroid.csv");
