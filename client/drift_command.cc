@@ -35,7 +35,10 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
   auto client = Connect(global);
   if (!client.ok()) return Fail("drift", client.status());
   absl::StatusOr<v1::DriftReportResponse> report = (*client)->DriftReport(target.Spec());
-  if (!report.ok()) return Fail("drift", ServerGone(report.status(), global.server, ""));
+  if (!report.ok()) {
+    return Fail("drift", ServerGone(ExplainUnservedVersion(report.status(), target.Spec(), "drift"),
+                                    global.server, ""));
+  }
   v1::DriftFigures& f = *report->mutable_figures();
   if (f.window_rows() == 0) {
     // A drift score of 0 here would read as "stable"; it means nothing yet.

@@ -55,8 +55,9 @@ int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args) {
   std::string model, label;
   int version = -1;
   FlagSet flags("label",
-                "Points a label (e.g. stable, canary) at a served version; --version 0 removes "
-                "it.\nLabelled versions stay served whatever the version policy.");
+                "Points a label (e.g. stable, canary) at a version in the store, served or not;\n"
+                "--version 0 removes it. Labelled versions stay served whatever the version\n"
+                "policy: labelling an unserved one (a rollback) makes the server load it.");
   flags.AddString("model", &model, "NAME", "the model", true);
   flags.AddString("label", &label, "LABEL", "the label", true);
   flags.AddInt("version", &version, "the version (0 removes the label)");

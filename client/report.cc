@@ -636,7 +636,10 @@ int RunReport(const GlobalFlags& global, const std::vector<std::string>& args) {
   if (!client.ok()) return Fail("report", client.status());
   v1::ModelSpec spec = target.Spec();
   absl::StatusOr<v1::GetModelResponse> info = (*client)->GetModel(spec);
-  if (!info.ok()) return Fail("report", ServerGone(info.status(), global.server, ""));
+  if (!info.ok()) {
+    return Fail("report",
+                ServerGone(ExplainUnservedVersion(info.status(), spec, "report"), global.server, ""));
+  }
   // The drift of exactly the version described, even if a newer one lands.
   spec.set_version(info->model().version());
   absl::StatusOr<v1::DriftReportResponse> drift = (*client)->DriftReport(spec);

@@ -23,7 +23,7 @@ std::string Row(size_t r, absl::Span<const int> lines) {
 }
 
 // The names, shortened for a message when there are many.
-std::string NameList(const std::vector<std::string>& names) {
+std::string NameList(absl::Span<const std::string> names) {
   constexpr size_t kShown = 20;
   if (names.size() <= kShown) return absl::StrJoin(names, ", ");
   return absl::StrCat(absl::StrJoin(names.begin(), names.begin() + kShown, ", "), ", ... (",
@@ -196,6 +196,30 @@ std::optional<std::string> DominantClassWarning(absl::Span<const int64_t> class_
       "any other label)",
       class_names[top], class_counts[top], labelled, percent(class_counts[top], labelled),
       rows - labelled, rows, percent(rows - labelled, rows), class_names[top]);
+}
+
+absl::StatusOr<std::vector<int>> MatchClassLabels(absl::Span<const std::string> labels,
+                                                  absl::Span<const std::string> names,
+                                                  absl::Span<const int> lines) {
+  absl::flat_hash_map<absl::string_view, int> index;
+  for (size_t i = 0; i < names.size(); ++i) index.emplace(names[i], static_cast<int>(i));
+  std::vector<int> classes;
+  classes.reserve(labels.size());
+  for (size_t r = 0; r < labels.size(); ++r) {
+    const absl::string_view label = absl::StripAsciiWhitespace(labels[r]);
+    // A class named "None" is that class, not a missing value.
+    const auto it = index.find(label);
+    if (it != index.end()) {
+      classes.push_back(it->second);
+    } else if (IsMissingLabel(label)) {
+      classes.push_back(kUnlabelled);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Row(r, lines), ": the label '", absl::CHexEscape(label),
+                       "' is not one of the model's classes (", NameList(names), ")"));
+    }
+  }
+  return classes;
 }
 
 }  // namespace strata

@@ -1,5 +1,7 @@
-// Class labels of training rows: from text (a CSV column, or a label vector
-// on the wire) to class indices, with errors that name the row.
+// Class labels of rows: from text (a CSV column, or a label vector on the
+// wire) to class indices, with errors that name the row. IndexClassLabels
+// decides the classes of training rows; MatchClassLabels reads labelled
+// rows against a trained classifier's classes, to measure it.
 //
 //   absl::StatusOr<ClassLabels> labels = IndexClassLabels(texts, declared, lines);
 //   // labels->names: "0", "1", ...; labels->classes[r]: index, or kUnlabelled.
@@ -9,6 +11,7 @@
 // every path that reads labels (a CSV column, the wire, the CLI) goes
 // through IndexClassLabels, which asks it. (Read as a class, NA became one
 // and Predict answered it.)
+//   absl::StatusOr<std::vector<int>> truth = MatchClassLabels(texts, head_names, lines);
 #ifndef STRATA_CORE_CLASS_LABELS_H_
 #define STRATA_CORE_CLASS_LABELS_H_
 
@@ -70,6 +73,15 @@ absl::StatusOr<ClassLabels> IndexClassLabels(absl::Span<const std::string> label
 std::optional<std::string> DominantClassWarning(absl::Span<const int64_t> class_counts,
                                                 absl::Span<const std::string> class_names,
                                                 int64_t rows);
+// Each row's class among `names` (a trained classifier's classes, in its
+// output order): the index of the name its label equals (surrounding spaces
+// ignored), or kUnlabelled for a missing value (IsMissingLabel) that is not
+// itself one of the names. InvalidArgument naming the row (its line, when
+// `lines` gives each row's 1-based line), the label and the names for any
+// other label.
+absl::StatusOr<std::vector<int>> MatchClassLabels(absl::Span<const std::string> labels,
+                                                  absl::Span<const std::string> names,
+                                                  absl::Span<const int> lines = {});
 
 }  // namespace strata
 

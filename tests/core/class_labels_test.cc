@@ -131,5 +131,37 @@ TEST(ClassLabelsTest, AClassHoldingMostOfFewLabelsIsWarnedOf) {
   EXPECT_TRUE(DominantClassWarning(std::vector<int64_t>{0, 1, 1498}, names, 3000).has_value());
 }
 
+// Labelled rows read against a trained head's classes: missing values are
+// unlabelled rows, anything else outside the classes names its row.
+TEST(MatchClassLabelsTest, MissingValuesAreUnlabelledAndOtherLabelsAreRefused) {
+  const std::vector<std::string> names = {"low", "mid", "high"};
+  const std::vector<std::string> labels = {"high", " low ", "",     "NA", "nan",
+                                           "N/A",  "NULL",  "None", "mid"};
+  auto matched = MatchClassLabels(labels, names);
+  ASSERT_TRUE(matched.ok()) << matched.status();
+  EXPECT_THAT(*matched, ElementsAre(2, 0, kUnlabelled, kUnlabelled, kUnlabelled, kUnlabelled,
+                                    kUnlabelled, kUnlabelled, 1));
+  // A class that is itself called "None" stays a class.
+  auto none = MatchClassLabels(std::vector<std::string>{"None", "some"},
+                               std::vector<std::string>{"None", "some"});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_THAT(*none, ElementsAre(0, 1));
+
+  const std::vector<int> lines = {2, 3, 5};
+  auto unknown = MatchClassLabels(std::vector<std::string>{"low", "mid", "medium"}, names, lines);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(unknown.status().message(),
+              HasSubstr("line 5: the label 'medium' is not one of the model's classes "
+                        "(low, mid, high)"));
+  // Labels are matched as written: "2.0" is not the class "2".
+  EXPECT_THAT(MatchClassLabels(std::vector<std::string>{"2.0"}, std::vector<std::string>{"1", "2"})
+                  .status()
+                  .message(),
+              HasSubstr("row 0: the label '2.0'"));
+  EXPECT_TRUE(IsMissingLabel("  n/a "));
+  EXPECT_FALSE(IsMissingLabel("0"));
+  EXPECT_FALSE(IsMissingLabel("nan2"));
+}
+
 }  // namespace
 }  // namespace strata

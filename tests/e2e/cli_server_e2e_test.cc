@@ -6,8 +6,10 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -260,6 +262,12 @@ TEST_F(CliServerTest, VersionNumbersAreNeverReusedAndLabelsNeverMove) {
   // longer served, yet a label can point at it, and it serves again.
   Result listed = Strata("models --output csv");
   EXPECT_THAT(listed.output, HasSubstr("m,3,3,")) << listed.output;
+  // Asked for by number, the unserved version says how to serve it.
+  Result unserved = Strata("report --model m --version 1 --out " + dir_ + "/report.html");
+  EXPECT_EQ(unserved.exit_code, 1);
+  EXPECT_THAT(unserved.output, HasSubstr("version 1 is not served (served: 3). strata report needs "
+                                         "a served version. If the store holds version 1, "
+                                         "'strata label --model m --label NAME --version 1'"));
   Result rollback = Strata("label --model m --label stable --version 1");
   ASSERT_EQ(rollback.exit_code, 0) << rollback.output;
   Result stable = Strata("encode --model m --label stable --drop_columns label < data/thyroid.csv");
@@ -778,6 +786,54 @@ TEST_F(CliServerTest, OverlongNamesAreBadArgumentsNotMetadataOverflows) {
   EXPECT_EQ(job.exit_code, 1) << Head(job);
   EXPECT_THAT(job.output, HasSubstr("no train job 'aaaa")) << Head(job);
   EXPECT_LT(job.output.size(), 2000u) << Head(job);
+}
+
+// deploy/demo.sh as it runs: the server's row files go under the store
+// (--row_cache_dir), not into the data directory, and the store does not
+// take that directory for a model. Of the two rows its first anomaly example
+// scores (README's quick start too), the typical one is well below the
+// threshold and the one with f0 far outside its training range is flagged.
+TEST(DemoTest, RowFilesStayOutOfTheDataAndTheFarRowIsFlagged) {
+  const std::string dir = testing::ScratchDir("e2e_demo");
+  std::system(("mkdir -p " + dir + "/data && cp data/thyroid.csv " + dir + "/data/").c_str());
+  ServerProcess server(dir, "--row_cache_dir=" + dir + "/models/.row-cache");
+  ASSERT_GT(server.port(), 0);
+  const Result train = server.Strata(
+      "train --model thyroid --server_csv thyroid.csv --drop_columns label "
+      "--config data/configs/thyroid.json --labels stable --wait --quiet");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_THAT(testing::Shell("ls -a " + dir + "/data").output, Not(HasSubstr(".strata-rows-")));
+  EXPECT_THAT(testing::Shell("ls -a " + dir + "/models/.row-cache").output,
+              HasSubstr(".strata-rows-"));
+  const Result models = server.Strata("models --output csv");
+  EXPECT_THAT(models.output, HasSubstr("\nthyroid,1,1,stable=1\n")) << models.output;
+  EXPECT_THAT(models.output, Not(HasSubstr("row-cache"))) << models.output;
+
+  // Line 3603 of thyroid.csv (near every feature's median), then f0 at 10;
+  // the largest f0 in training is 1.
+  const std::string rows = dir + "/rows.csv";
+  std::ofstream(rows) << "f0,f1,f2,f3,f4,f5\n"
+                         "0.5806,0.0018,0.1907,0.2453,0.3756,0.1721\n"
+                         "10,0.0018,0.1907,0.2453,0.3756,0.1721\n";
+  const Result score = server.Strata("score --model thyroid < " + rows);
+  ASSERT_EQ(score.exit_code, 0) << score.output;
+  // score,is_anomaly,percentile per row (the summary on stderr may come
+  // first in the output).
+  std::vector<std::vector<std::string>> answers;
+  for (absl::string_view line : absl::StrSplit(score.output, '\n')) {
+    std::vector<std::string> cells = absl::StrSplit(line, ',');
+    if (cells.size() == 3 && cells[0] != "score") answers.push_back(std::move(cells));
+  }
+  ASSERT_EQ(answers.size(), 2u) << score.output;
+  double typical = 100, far = 0;
+  ASSERT_TRUE(absl::SimpleAtod(answers[0][2], &typical)) << score.output;
+  ASSERT_TRUE(absl::SimpleAtod(answers[1][2], &far)) << score.output;
+  EXPECT_EQ(answers[0][1], "0") << score.output;
+  EXPECT_LT(typical, 90) << score.output;
+  EXPECT_EQ(answers[1][1], "1") << score.output;
+  EXPECT_GT(far, 99) << score.output;
+  EXPECT_THAT(score.output,
+              HasSubstr("thyroid version 1: 1 of 2 rows above the ensemble threshold"));
 }
 
 }  // namespace
