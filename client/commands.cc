@@ -1,12 +1,15 @@
 #include "client/commands.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/column_names.h"
 #include "core/proto_json.h"
@@ -59,10 +62,28 @@ v1::ModelSpec ModelFlags::Spec() const {
   return spec;
 }
 
+absl::Status ExplainUnservedVersion(const absl::Status& status, const v1::ModelSpec& spec,
+                                    absl::string_view command) {
+  if (!absl::IsNotFound(status) || spec.selector_case() != v1::ModelSpec::kVersion ||
+      !absl::StrContains(status.message(),
+                         absl::StrCat(" version ", spec.version(), " is not served"))) {
+    return status;
+  }
+  return absl::Status(
+      status.code(),
+      absl::StrCat(status.message(), ". ",
+                   command.empty() ? std::string("Only a served version answers")
+                                   : absl::StrCat("strata ", command, " needs a served version"),
+                   ". If the store holds version ", spec.version(), ", 'strata label --model ",
+                   spec.name(), " --label NAME --version ", spec.version(),
+                   "' makes the server load it (a label pins its version; --version 0 removes "
+                   "the label again)"));
+}
+
 absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::ModelSpec& spec,
                                              CsvTable table) {
   absl::StatusOr<v1::GetModelResponse> model = client.GetModel(spec);
-  if (!model.ok()) return model.status();
+  if (!model.ok()) return ExplainUnservedVersion(model.status(), spec);
   ModelInput input;
   input.spec.set_name(model->model().name());
   input.spec.set_version(model->model().version());
@@ -81,7 +102,7 @@ absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::Mod
     if (table.values.cols() != static_cast<Eigen::Index>(input.feature_names.size())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the input has ", table.values.cols(), " columns and no header; ", which, " has ",
-          input.feature_names.size(), " features (", absl::StrJoin(input.feature_names, ", "),
+          input.feature_names.size(), " features (", FewNames(input.feature_names, 8),
           "). Give the input a header line to match columns by name, or leave columns out with "
           "--drop_columns f<i> (counting from f0)"));
     }
@@ -92,11 +113,10 @@ absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::Mod
 
 absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row) {
   if (sent == answered) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("the server answered ", answered, " rows for the ",
-                                          sent, " rows from row ", first_row,
+  return absl::InternalError(absl::StrCat("the server answered ", answered, " rows for the ", sent,
+                                          " rows from row ", first_row,
                                           "; no output can be trusted"));
 }
-
 
 absl::Status CheckOutput(const std::string& output) {
   if (output == "table" || output == "csv" || output == "json") return absl::OkStatus();
@@ -121,6 +141,39 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows, bool csv) {
     }
     std::cout << line << "\n";
   }
+}
+
+void PrintJson(const google::protobuf::Message& message) {
+  std::string json = ProtoToJson(message);
+  while (!json.empty() && absl::ascii_isspace(static_cast<unsigned char>(json.back()))) {
+    json.pop_back();
+  }
+  std::cout << json << "\n";
+}
+
+void PrintClassifierMetrics(const std::vector<std::string>& class_names,
+                            const ClassifierMetrics& metrics) {
+  const size_t k = class_names.size();
+  std::vector<std::vector<std::string>> confusion = {{"true \\ predicted"}};
+  for (const std::string& name : class_names) confusion[0].push_back(name);
+  for (size_t i = 0; i < k; ++i) {
+    std::vector<std::string> row = {class_names[i]};
+    for (size_t j = 0; j < k; ++j) row.push_back(absl::StrCat(metrics.confusion[i * k + j]));
+    confusion.push_back(std::move(row));
+  }
+  PrintTable(confusion, /*csv=*/false);
+  const auto figure = [](double v) {
+    return std::isnan(v) ? std::string("-") : absl::StrFormat("%.4f", v);
+  };
+  std::vector<std::vector<std::string>> per_class = {{"class", "precision", "recall", "rows"}};
+  for (size_t c = 0; c < k; ++c) {
+    int64_t rows = 0;
+    for (size_t j = 0; j < k; ++j) rows += metrics.confusion[c * k + j];
+    per_class.push_back({class_names[c], figure(metrics.precision[c]), figure(metrics.recall[c]),
+                         absl::StrCat(rows)});
+  }
+  std::cout << "\n";
+  PrintTable(per_class, /*csv=*/false);
 }
 
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global) {

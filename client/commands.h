@@ -10,9 +10,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "client/cli_flags.h"
 #include "client/strata_client.h"
 #include "core/csv_reader.h"
+#include "core/evaluation.h"
 #include "core/matrix.h"
 #include "google/protobuf/message.h"
 
@@ -85,9 +87,19 @@ struct ModelInput {
 // Asks the server for the model `spec` selects and maps `table`'s columns
 // to its features: by name when the CSV had a header (a column the model
 // lacks, or a feature missing, is InvalidArgument listing both sets of
-// names), else by position (the count must match).
+// names), else by position (the count must match). A version the server
+// does not serve fails as ExplainUnservedVersion says.
 absl::StatusOr<ModelInput> MatchModelColumns(StrataClient& client, const v1::ModelSpec& spec,
                                              CsvTable table);
+
+// `status` from a call that asked for `spec`, with what to do added when it
+// is the server's NOT_FOUND for a version number it does not serve ("model
+// 'm' version 1 is not served (served: 2, 4)"): only served versions answer,
+// and a label pins a stored version so that the server loads it.
+// `command` (e.g. "report") names what needs the version; empty, the hint
+// says so of every command. Any other status comes back as it is.
+absl::Status ExplainUnservedVersion(const absl::Status& status, const v1::ModelSpec& spec,
+                                    absl::string_view command = "");
 
 // Internal (the server misbehaved, not the input) unless a response
 // answered exactly the `sent` rows starting at input row `first_row`: the
@@ -99,6 +111,17 @@ absl::Status CheckRowsAnswered(int64_t sent, int64_t answered, int64_t first_row
 absl::Status CheckOutput(const std::string& output);
 // Prints `rows` (the first is the header) as aligned columns, or as CSV.
 void PrintTable(const std::vector<std::vector<std::string>>& rows, bool csv);
+// Prints `message` as JSON (ProtoToJson) on stdout, ending in one newline
+// (protobuf's printer ends indented JSON with one of its own or not, by
+// version: the output neither runs into the prompt nor ends in a blank line).
+void PrintJson(const google::protobuf::Message& message);
+
+// Prints a classifier's confusion matrix (the true class down, the
+// predicted class across, class names as headers), then each class's
+// precision, recall and rows ("-" where a figure is undefined).
+// REQUIRES: class_names.size() == metrics.classes.
+void PrintClassifierMetrics(const std::vector<std::string>& class_names,
+                            const ClassifierMetrics& metrics);
 
 // A client for the server that --server names.
 absl::StatusOr<std::unique_ptr<StrataClient>> Connect(const GlobalFlags& global);

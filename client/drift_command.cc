@@ -7,9 +7,9 @@
 #include "absl/strings/str_format.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "client/server_gone.h"
 #include "client/strata_client.h"
 #include "core/drift.h"
-#include "core/proto_json.h"
 
 namespace strata::cli {
 
@@ -35,7 +35,10 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
   auto client = Connect(global);
   if (!client.ok()) return Fail("drift", client.status());
   absl::StatusOr<v1::DriftReportResponse> report = (*client)->DriftReport(target.Spec());
-  if (!report.ok()) return Fail("drift", report.status());
+  if (!report.ok()) {
+    return Fail("drift", ServerGone(ExplainUnservedVersion(report.status(), target.Spec(), "drift"),
+                                    global.server, ""));
+  }
   v1::DriftFigures& f = *report->mutable_figures();
   if (f.window_rows() == 0) {
     // A drift score of 0 here would read as "stable"; it means nothing yet.
@@ -48,7 +51,7 @@ int RunDrift(const GlobalFlags& global, const std::vector<std::string>& args) {
     f.mutable_features()->DeleteSubrange(top, f.features_size() - top);
   }
   if (output == "json") {
-    std::cout << ProtoToJson(*report) << "\n";
+    PrintJson(*report);
     return kExitOk;
   }
   if (f.window_rows() == 0) return kExitOk;

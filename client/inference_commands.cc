@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "client/server_gone.h"
 #include "client/strata_client.h"
 #include "core/csv_reader.h"
 #include "proto/dense_matrix.h"
@@ -77,6 +78,8 @@ absl::StatusOr<CsvTable> ReadStdin(const InferenceFlags& flags) {
 struct Session {
   std::unique_ptr<StrataClient> client;
   ModelInput input;
+  // host:port of the server, for messages.
+  std::string server;
 
   // Rows [start, start + batch_rows) of the input, for a request.
   Eigen::Index BatchRows(Eigen::Index start, int batch_rows) const {
@@ -96,14 +99,20 @@ absl::StatusOr<Session> Open(const GlobalFlags& global, const InferenceFlags& fl
   absl::StatusOr<std::unique_ptr<StrataClient>> client = Connect(global);
   if (!client.ok()) return client.status();
   absl::StatusOr<ModelInput> input = MatchModelColumns(**client, flags.Spec(), *std::move(table));
-  if (!input.ok()) return input.status();
-  return Session{*std::move(client), *std::move(input)};
+  if (!input.ok()) return ServerGone(input.status(), global.server, "");
+  return Session{*std::move(client), *std::move(input), global.server};
 }
 
 // A failed call or stream message on rows [start, start + n) of the input:
 // InvalidArgument (a fault in the rows) says where in the input they are,
-// in the same words whether the rows went unary or streamed.
-absl::Status AtInputRows(const absl::Status& status, Eigen::Index start, Eigen::Index n) {
+// in the same words whether the rows went unary or streamed. The server
+// going away says so, and that the rows before `start` were answered and
+// written and the others not, in the words of every command (ServerGone).
+absl::Status AtInputRows(const absl::Status& status, Eigen::Index start, Eigen::Index n,
+                         const Session& session) {
+  if (IsServerGone(status)) {
+    return ServerGone(status, session.server, RowsWritten(start, session.input.values.rows()));
+  }
   if (!absl::IsInvalidArgument(status)) return status;
   return absl::InvalidArgumentError(absl::StrCat(
       "rows ", start, " to ", start + n - 1, " of the input, counting from 0: ", status.message()));
@@ -137,7 +146,9 @@ absl::Status SendBatches(
       Request request;
       make_request(start, &request);
       absl::StatusOr<Response> response = unary(request);
-      if (!response.ok()) return AtInputRows(response.status(), start, request.rows().rows());
+      if (!response.ok()) {
+        return AtInputRows(response.status(), start, request.rows().rows(), session);
+      }
       if (absl::Status s = print(*response); !s.ok()) return s;
     }
     return absl::OkStatus();
@@ -165,9 +176,9 @@ absl::Status SendBatches(
   // The stream ends with the earliest failing message's status after every
   // earlier message was answered (service.proto): the first unanswered one.
   const Eigen::Index at = answered * batch_rows;
-  if (!s.ok() && at < rows)
-    return AtInputRows(s, at, std::min<Eigen::Index>(batch_rows, rows - at));
-  return s;
+  if (s.ok()) return s;
+  if (at < rows) return AtInputRows(s, at, std::min<Eigen::Index>(batch_rows, rows - at), session);
+  return ServerGone(s, session.server, RowsWritten(rows, rows));
 }
 
 }  // namespace
@@ -191,7 +202,7 @@ int RunEncode(const GlobalFlags& global, const std::vector<std::string>& args) {
     request.set_layer(layer);
     absl::StatusOr<v1::EncodeResponse> response = session->client->Encode(request);
     if (!response.ok()) {
-      return Fail("encode", AtInputRows(response.status(), start, request.rows().rows()));
+      return Fail("encode", AtInputRows(response.status(), start, request.rows().rows(), *session));
     }
     if (absl::Status s =
             CheckRowsAnswered(request.rows().rows(), response->features().rows(), start);
@@ -233,7 +244,8 @@ int RunReconstruct(const GlobalFlags& global, const std::vector<std::string>& ar
     *request.mutable_rows() = session->Batch(start, common.batch_rows);
     absl::StatusOr<v1::ReconstructResponse> response = session->client->Reconstruct(request);
     if (!response.ok()) {
-      return Fail("reconstruct", AtInputRows(response.status(), start, request.rows().rows()));
+      return Fail("reconstruct",
+                  AtInputRows(response.status(), start, request.rows().rows(), *session));
     }
     if (absl::Status s =
             CheckRowsAnswered(request.rows().rows(), response->reconstructions().rows(), start);

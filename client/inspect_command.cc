@@ -2,6 +2,8 @@
 #include <sys/stat.h>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -10,15 +12,55 @@
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/training_report.h"
+#include "core/evaluation.h"
 #include "core/model_io.h"
-#include "core/proto_json.h"
 
 namespace strata::cli {
+namespace {
+
+// Past this many classes the names are cut short and the matrices left out.
+constexpr size_t kClassesShown = 20;
+
+// The head's classes, its accuracy, labelled rows per class and, with
+// labelled validation rows, their confusion matrix with each class's
+// precision and recall.
+void PrintClassifier(const std::vector<std::string>& names, const v1::ClassifierSummary& c) {
+  std::vector<std::string> classes;
+  for (size_t k = 0; k < names.size() && k < kClassesShown; ++k) {
+    classes.push_back(
+        k < static_cast<size_t>(c.class_counts_size())
+            ? absl::StrCat(names[k], " (", c.class_counts(static_cast<int>(k)), " labelled rows)")
+            : names[k]);
+  }
+  if (names.size() > kClassesShown)
+    classes.push_back(absl::StrCat("... (", names.size(), " in all)"));
+  std::cout << "classes:      " << absl::StrJoin(classes, ", ") << "\n"
+            << absl::StrFormat("head:         accuracy %.4f on %d labelled training rows",
+                               c.train_accuracy(), c.train_labelled_rows());
+  if (c.has_validation_accuracy()) {
+    std::cout << absl::StrFormat(", %.4f on %d labelled validation rows", c.validation_accuracy(),
+                                 c.validation_labelled_rows());
+  }
+  std::cout << "\n";
+  const size_t k = names.size();
+  if (!c.has_validation_accuracy() || k > kClassesShown ||
+      static_cast<size_t>(c.confusion_size()) != k * k) {
+    return;
+  }
+  std::cout << "\nvalidation rows by true class (down) and the head's class (across):\n";
+  PrintClassifierMetrics(
+      names, MetricsFromConfusion(std::vector<int64_t>(c.confusion().begin(), c.confusion().end()),
+                                  static_cast<int>(k)));
+}
+
+}  // namespace
 
 int RunInspect(const std::vector<std::string>& args) {
   std::string model_path;
   bool show_config = false;
-  FlagSet flags("inspect", "Prints a model's architecture, scaler, training summary and curve.");
+  FlagSet flags("inspect",
+                "Prints a model's architecture, scaler, training summary and curve; its\n"
+                "classifier head's classes and accuracy, and a sweep's trials, where it has them.");
   flags.AddString("model", &model_path, "PATH", "model directory or file", true);
   flags.AddBool("config", &show_config, "also print the full training config as JSON");
   if (int code = flags.ParseOrExit(args); code >= 0) return code;
@@ -42,15 +84,26 @@ int RunInspect(const std::vector<std::string>& args) {
             << "features:     " << absl::StrJoin(info.feature_names, ", ") << "\n"
             << "scaler:       " << v1::ScalerKind_Name(m.scaler().kind()) << "\n"
             << absl::StrFormat(
-                   "training:     %d rows (+%d validation), %d epochs, %.2fs, loss %s\n",
-                   info.summary.train_rows(), info.summary.validation_rows(), info.summary.epochs(),
-                   info.summary.seconds(), v1::Loss_Name(info.config.loss()))
+                   "training:     %d rows (+%d validation), %s, loss %s\n",
+                   info.summary.train_rows(), info.summary.validation_rows(),
+                   FormatEpochsAndSeconds(info.summary, info.config.anomaly().ensemble_size()),
+                   v1::Loss_Name(info.config.loss()))
             << absl::StrFormat("final loss:   train %.6g", info.summary.final_train_loss());
   if (info.summary.has_final_validation_loss()) {
     std::cout << absl::StrFormat(", validation %.6g", info.summary.final_validation_loss());
   }
-  std::cout << "\n\n" << FormatCurve(info.history);
-  if (show_config) std::cout << "\nconfig:\n" << ProtoToJson(info.config) << "\n";
+  std::cout << " (reconstruction, " << v1::Loss_Name(info.config.loss()) << ")\n";
+  if (!info.class_names.empty()) PrintClassifier(info.class_names, info.summary.classifier());
+  for (const std::string& w : info.summary.warnings()) std::cout << "warning:      " << w << "\n";
+  std::cout << "\ncurve of the served network:\n" << FormatCurve(info.history);
+  if (info.summary.sweep().trials_size() > 0) {
+    std::cout << "\nsweep (this version is the best trial's model):\n"
+              << FormatSweepTable(info.summary.sweep());
+  }
+  if (show_config) {
+    std::cout << "\nconfig:\n";
+    PrintJson(info.config);
+  }
   return kExitOk;
 }
 

@@ -4,12 +4,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/time/time.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "client/job_messages.h"
+#include "client/server_gone.h"
 #include "client/strata_client.h"
-#include "core/proto_json.h"
+#include "client/training_report.h"
 
 namespace strata::cli {
 namespace {
@@ -17,12 +17,6 @@ namespace {
 bool IsEnded(v1::TrainJob::State state) {
   return state == v1::TrainJob::SUCCEEDED || state == v1::TrainJob::FAILED ||
          state == v1::TrainJob::CANCELLED;
-}
-
-std::string Time(int64_t unix_micros) {
-  if (unix_micros == 0) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(unix_micros),
-                          absl::LocalTimeZone());
 }
 
 }  // namespace
@@ -50,9 +44,19 @@ int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args) {
     // the command line was fine). The state is read first because a queued
     // job's cancel ends it at once, CANCELLED like one cancelled before.
     absl::StatusOr<v1::TrainJob> job = (*client)->GetTrainJob(cancel);
-    const bool had_ended = job.ok() && IsEnded(job->state());
-    if (job.ok() && !had_ended) job = (*client)->CancelTrainJob(cancel);
-    if (!job.ok()) return Fail("jobs", job.status());
+    if (!job.ok()) return Fail("jobs", ServerGone(job.status(), global.server, ""));
+    const bool had_ended = IsEnded(job->state());
+    if (!had_ended) {
+      job = (*client)->CancelTrainJob(cancel);
+      if (!job.ok()) {
+        return Fail(
+            "jobs",
+            ServerGone(job.status(), global.server,
+                       absl::StrCat("whether ", cancel, " was cancelled is unknown; ask with '",
+                                    StrataCommandLine(global, "jobs --id " + cancel),
+                                    "' once the server answers")));
+      }
+    }
     // SUCCEEDED or FAILED after the cancel: it ended on its own meanwhile.
     if (had_ended || job->state() == v1::TrainJob::SUCCEEDED ||
         job->state() == v1::TrainJob::FAILED) {
@@ -60,31 +64,23 @@ int RunJobs(const GlobalFlags& global, const std::vector<std::string>& args) {
                               cancel, " had already ended (",
                               v1::TrainJob::State_Name(job->state()), "): nothing to cancel")));
     }
+    // On stderr, so that --output csv and json stay the job alone.
+    std::cerr << CancelRequested(*job) << "\n";
     *jobs.add_jobs() = *std::move(job);
   } else if (!id.empty()) {
     absl::StatusOr<v1::TrainJob> job = (*client)->GetTrainJob(id);
-    if (!job.ok()) return Fail("jobs", job.status());
+    if (!job.ok()) return Fail("jobs", ServerGone(job.status(), global.server, ""));
     *jobs.add_jobs() = *std::move(job);
   } else {
     absl::StatusOr<v1::ListTrainJobsResponse> list = (*client)->ListTrainJobs(model);
-    if (!list.ok()) return Fail("jobs", list.status());
+    if (!list.ok()) return Fail("jobs", ServerGone(list.status(), global.server, ""));
     jobs = *std::move(list);
   }
   if (output == "json") {
-    std::cout << ProtoToJson(jobs) << "\n";
+    PrintJson(jobs);
     return kExitOk;
   }
-  std::vector<std::vector<std::string>> rows = {
-      {"JOB", "MODEL", "STATE", "VERSION", "EPOCHS", "LOSS", "CREATED", "ERROR"}};
-  for (const v1::TrainJob& j : jobs.jobs()) {
-    const v1::TrainJobProgress& p = j.progress();
-    rows.push_back({j.id(), j.model_name(), v1::TrainJob::State_Name(j.state()),
-                    j.version() ? absl::StrCat(j.version()) : "-",
-                    absl::StrCat(p.epochs_done(), "/", p.epochs_planned()),
-                    p.epochs_done() ? absl::StrFormat("%.6g", p.train_loss()) : "-",
-                    Time(j.created_unix_micros()), j.error()});
-  }
-  PrintTable(rows, output == "csv");
+  PrintTable(FormatJobsTable(jobs.jobs()), output == "csv");
   return kExitOk;
 }
 

@@ -9,8 +9,8 @@
 #include "absl/strings/str_join.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "client/server_gone.h"
 #include "client/strata_client.h"
-#include "core/proto_json.h"
 
 namespace strata::cli {
 namespace {
@@ -36,9 +36,9 @@ int RunModels(const GlobalFlags& global, const std::vector<std::string>& args) {
   auto client = Connect(global);
   if (!client.ok()) return Fail("models", client.status());
   absl::StatusOr<v1::ListModelsResponse> models = (*client)->ListModels();
-  if (!models.ok()) return Fail("models", models.status());
+  if (!models.ok()) return Fail("models", ServerGone(models.status(), global.server, ""));
   if (output == "json") {
-    std::cout << ProtoToJson(*models) << "\n";
+    PrintJson(*models);
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows = {{"MODEL", "VERSIONS", "LATEST", "LABELS"}};
@@ -55,8 +55,9 @@ int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args) {
   std::string model, label;
   int version = -1;
   FlagSet flags("label",
-                "Points a label (e.g. stable, canary) at a served version; --version 0 removes "
-                "it.\nLabelled versions stay served whatever the version policy.");
+                "Points a label (e.g. stable, canary) at a version in the store, served or not;\n"
+                "--version 0 removes it. Labelled versions stay served whatever the version\n"
+                "policy: labelling an unserved one (a rollback) makes the server load it.");
   flags.AddString("model", &model, "NAME", "the model", true);
   flags.AddString("label", &label, "LABEL", "the label", true);
   flags.AddInt("version", &version, "the version (0 removes the label)");
@@ -68,7 +69,7 @@ int RunLabel(const GlobalFlags& global, const std::vector<std::string>& args) {
   auto client = Connect(global);
   if (!client.ok()) return Fail("label", client.status());
   absl::StatusOr<v1::SetLabelResponse> response = (*client)->SetLabel(model, label, version);
-  if (!response.ok()) return Fail("label", response.status());
+  if (!response.ok()) return Fail("label", ServerGone(response.status(), global.server, ""));
   std::cout << model << ": "
             << (Labels(response->labels()).empty() ? "(no labels)" : Labels(response->labels()))
             << "\n";

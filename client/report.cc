@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "client/cli_flags.h"
+#include "client/server_gone.h"
 #include "client/training_report.h"
 #include "core/anomaly.h"
 #include "core/drift.h"
@@ -347,22 +348,34 @@ bool CodeSample(const v1::GetModelResponse& m, Matrix* codes) {
 constexpr char kNoSample[] =
     "<p>No code sample recorded: the model was trained before strata recorded one.</p>";
 
-// Which sampled rows score above the threshold of the score the training
-// sample has (the model's default, except for the ensemble score, which
-// needs every network), and that score.
-std::vector<bool> SampleAnomalies(const v1::GetModelResponse& m, const Matrix& codes,
-                                  ScoreMetric* metric) {
+// Which sampled rows score above the threshold of `metric`, the score they
+// were scored by: the model's default, except for the ensemble score (which
+// needs every network), and the sample's own MSE where there is no code
+// calibration to combine it with. One value holds both: the t-SNE chart
+// once passed the metric, an out-parameter, in the call that set it, and
+// read it unset (arguments are evaluated in an unspecified order): "above
+// the mse threshold" beside the PCA chart's "combined" on the same rows.
+struct SampleScores {
+  std::vector<bool> above;
+  ScoreMetric metric;
+};
+SampleScores SampleAnomalies(const v1::GetModelResponse& m, const Matrix& codes) {
   const v1::CodeBaseline& c = m.drift_baseline().code();
-  *metric = CodeSampleMetric(m.calibration());
-  const float threshold = ScoreDistributionOf(m.calibration(), *metric).threshold();
+  SampleScores out;
+  out.metric = CodeSampleMetric(m.calibration());
   Eigen::VectorXf scores =
       Eigen::Map<const Eigen::VectorXf>(c.sample_errors().data(), c.sample_errors_size());
-  if (*metric == ScoreMetric::kCombined && m.calibration().code().mean_size() == codes.cols()) {
-    scores = CombinedScores(m.calibration(), scores, codes);
+  if (out.metric == ScoreMetric::kCombined) {
+    if (m.calibration().code().mean_size() == codes.cols()) {
+      scores = CombinedScores(m.calibration(), scores, codes);
+    } else {
+      out.metric = ScoreMetric::kMeanSquared;
+    }
   }
-  std::vector<bool> above(static_cast<size_t>(codes.rows()));
-  for (Eigen::Index r = 0; r < codes.rows(); ++r) above[r] = scores(r) > threshold;
-  return above;
+  const float threshold = ScoreDistributionOf(m.calibration(), out.metric).threshold();
+  out.above.resize(static_cast<size_t>(codes.rows()));
+  for (Eigen::Index r = 0; r < codes.rows(); ++r) out.above[r] = scores(r) > threshold;
+  return out;
 }
 
 // Sets the chart's axes to the points' range, padded by 5%.
@@ -376,9 +389,10 @@ void FitAxes(Chart* chart, const Matrix& xy) {
   if (xy.cols() < 2) chart->SetY(-1, 1);
 }
 
-// Dots coloured normal or anomalous (drawn last, on top), with the legend.
-void DrawAnomalies(Chart* chart, const Matrix& xy, const std::vector<bool>& above,
-                   ScoreMetric metric) {
+// Dots coloured normal or anomalous (drawn last, on top), with the legend
+// naming the metric they were scored by.
+void DrawAnomalies(Chart* chart, const Matrix& xy, const SampleScores& scores) {
+  const std::vector<bool>& above = scores.above;
   int anomalies = 0;
   for (int pass = 0; pass < 2; ++pass) {
     for (Eigen::Index r = 0; r < xy.rows(); ++r) {
@@ -389,7 +403,8 @@ void DrawAnomalies(Chart* chart, const Matrix& xy, const std::vector<bool>& abov
   }
   chart->Legend(
       {{"normal", kBlue},
-       {absl::StrFormat("above the %s threshold (%d)", MetricName(metric), anomalies), kRed}});
+       {absl::StrFormat("above the %s threshold (%d)", MetricName(scores.metric), anomalies),
+        kRed}});
 }
 
 // The sample of training codes on their first two principal components,
@@ -411,9 +426,7 @@ std::string CodeChart(const v1::GetModelResponse& m) {
   FitAxes(&chart, xy);
   chart.Axes(absl::StrFormat("PC1 (%.0f%% of code variance)", share(0)),
              k == 2 ? absl::StrFormat("PC2 (%.0f%%)", share(1)) : "(one code unit)");
-  ScoreMetric metric;
-  const std::vector<bool> above = SampleAnomalies(m, codes, &metric);
-  DrawAnomalies(&chart, xy, above, metric);
+  DrawAnomalies(&chart, xy, SampleAnomalies(m, codes));
   return chart.Svg();
 }
 
@@ -470,8 +483,7 @@ std::string TsneChart(const v1::GetModelResponse& m) {
     if (unlabelled > 0) legend.emplace_back("unlabelled", kUnlabelledColor);
     chart.Legend(legend);
   } else {
-    ScoreMetric metric;
-    DrawAnomalies(&chart, map->embedding, SampleAnomalies(m, codes, &metric), metric);
+    DrawAnomalies(&chart, map->embedding, SampleAnomalies(m, codes));
   }
   std::string note = absl::StrFormat(
       "Exact t-SNE of the sampled training codes (perplexity %.3g, %d iterations, started on "
@@ -549,22 +561,26 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
                          : absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
                                             absl::FromUnixMicros(m.created_unix_micros()),
                                             absl::UTCTimeZone())),
-      Row("training", absl::StrFormat("%d rows (+%d validation), %d epochs, %.1f s", s.train_rows(),
-                                      s.validation_rows(), s.epochs(), s.seconds())),
-      Row("final loss",
+      Row("training",
+          absl::StrFormat("%d rows (+%d validation), %s", s.train_rows(), s.validation_rows(),
+                          FormatEpochsAndSeconds(s, m.config().anomaly().ensemble_size()))),
+      Row("final reconstruction loss",
           absl::StrCat("train ", Num(s.final_train_loss()),
                        s.has_final_validation_loss()
                            ? absl::StrCat(", validation ", Num(s.final_validation_loss()))
-                           : "")),
+                           : "",
+                       " (", v1::Loss_Name(m.config().loss()), ")")),
       Row("classifier",
           m.class_names_size() == 0
               ? std::string("-")
               : absl::StrCat(
                     m.class_names_size(), " classes (", absl::StrJoin(m.class_names(), ", "), ")",
                     s.classifier().has_validation_accuracy()
-                        ? absl::StrCat("; accuracy ", Num(s.classifier().validation_accuracy()),
-                                       " on ", s.classifier().validation_labelled_rows(),
-                                       " labelled validation rows")
+                        ? absl::StrCat("; validation accuracy ",
+                                       Num(s.classifier().validation_accuracy()), " on ",
+                                       s.classifier().validation_labelled_rows(),
+                                       " labelled rows (the published weights: the epoch early "
+                                       "stopping kept)")
                         : "")),
       Row("anomaly score",
           absl::StrFormat("%s (the default score), threshold %s (training p%s)",
@@ -583,8 +599,10 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
                                 f.expected_anomaly_ratio())),
       "</table>\n");
   absl::StrAppend(&html, "<section><h2>Training</h2>", LossChart(m),
-                  "<p class='note'>Pretraining losses are each layer's own reconstruction of its "
-                  "input; fine-tuning is the whole network's, in scaled units.</p></section>\n");
+                  "<p class='note'>The served network's epochs. Pretraining losses are each "
+                  "layer's own reconstruction of its input; fine-tuning is the whole network's, "
+                  "in scaled units; supervised epochs show the supervised objective "
+                  "(cross-entropy plus the weighted reconstruction loss).</p></section>\n");
   absl::StrAppend(&html, "<section><h2>Anomaly score</h2>", ScoreChart(m, metric),
                   "<p class='note'>Rows scoring above the red line are reported as anomalies "
                   "(AnomalyScore's default score, as <code>strata score</code> and "
@@ -618,11 +636,14 @@ int RunReport(const GlobalFlags& global, const std::vector<std::string>& args) {
   if (!client.ok()) return Fail("report", client.status());
   v1::ModelSpec spec = target.Spec();
   absl::StatusOr<v1::GetModelResponse> info = (*client)->GetModel(spec);
-  if (!info.ok()) return Fail("report", info.status());
+  if (!info.ok()) {
+    return Fail("report",
+                ServerGone(ExplainUnservedVersion(info.status(), spec, "report"), global.server, ""));
+  }
   // The drift of exactly the version described, even if a newer one lands.
   spec.set_version(info->model().version());
   absl::StatusOr<v1::DriftReportResponse> drift = (*client)->DriftReport(spec);
-  if (!drift.ok()) return Fail("report", drift.status());
+  if (!drift.ok()) return Fail("report", ServerGone(drift.status(), global.server, ""));
   const std::string html = RenderReport(*info, *drift);
   if (absl::Status s = WriteFileAtomically(out, html); !s.ok()) return Fail("report", s);
   std::cout << absl::StrFormat("wrote %s (%d KB): %s version %d\n", out, html.size() / 1024,

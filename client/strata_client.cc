@@ -14,12 +14,17 @@
 namespace strata {
 namespace {
 
+// Begins the status of a call that found nothing listening at the target.
+constexpr char kUnreachable[] = "no strata-server answers at ";
+
 // The whole of a (PEM) file; the client library does not link core/.
 absl::StatusOr<std::string> ReadPem(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  if (content.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " is empty or missing"));
+  if (content.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is empty or missing"));
+  }
   return content;
 }
 
@@ -56,11 +61,15 @@ absl::Status StrataClient::FromGrpc(const grpc::Status& s) const {
   // one. Other failures to connect (TLS handshakes, DNS) keep gRPC's words.
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
       absl::StrContains(s.error_message(), "Connection refused")) {
-    return absl::UnavailableError(absl::StrCat("no strata-server answers at ", options_.target,
+    return absl::UnavailableError(absl::StrCat(kUnreachable, options_.target,
                                                options_.unreachable_hint.empty() ? "" : "; ",
                                                options_.unreachable_hint));
   }
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+bool StrataClient::IsUnreachable(const absl::Status& status) {
+  return absl::IsUnavailable(status) && absl::StartsWith(status.message(), kUnreachable);
 }
 
 template <typename Response>
@@ -166,8 +175,7 @@ absl::Status StrataClient::StreamPredict(
     const std::function<bool(v1::PredictRequest*)>& next,
     const std::function<void(const v1::PredictResponse&)>& on_response) {
   return Stream<v1::PredictRequest, v1::PredictResponse>(
-      [this](grpc::ClientContext* c) { return inference_->StreamPredict(c); }, next,
-      on_response);
+      [this](grpc::ClientContext* c) { return inference_->StreamPredict(c); }, next, on_response);
 }
 
 absl::StatusOr<v1::TrainJob> StrataClient::SubmitTrainJob(

@@ -50,6 +50,9 @@ class StrataClient {
     std::string unreachable_hint;
   };
   static absl::StatusOr<std::unique_ptr<StrataClient>> Create(Options options);
+  // Whether `status` is the UNAVAILABLE "no strata-server answers at
+  // <target>" of a call that found nothing listening there.
+  static bool IsUnreachable(const absl::Status& status);
 
   absl::StatusOr<v1::EncodeResponse> Encode(const v1::EncodeRequest& request);
   absl::StatusOr<v1::ReconstructResponse> Reconstruct(const v1::ReconstructRequest& request);

@@ -31,7 +31,7 @@ constexpr char kUsage[] =
     "  label        point a label at a version\n"
     "  drift        how live records drift from a version's training data\n"
     "  report       an HTML page of charts about a model version\n"
-    "  eval         how a model does on labelled data (AUC, linear probe)\n"
+    "  eval         how a model does on labelled data (AUC, linear probe, classifier head)\n"
     "  health       whether the server is serving (exit 0) or not (exit 1)\n"
     "  inspect      print what a local model file holds\n"
     "  version      print the version\n"

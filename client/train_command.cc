@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -18,7 +19,9 @@
 #include "absl/time/time.h"
 #include "client/cli_flags.h"
 #include "client/commands.h"
+#include "client/job_messages.h"
 #include "client/mpi_collective.h"
+#include "client/server_gone.h"
 #include "client/strata_client.h"
 #include "client/training_report.h"
 #include "core/class_labels.h"
@@ -39,6 +42,21 @@ std::atomic<bool> g_interrupted{false};
 
 void OnSigint(int) { g_interrupted.store(true); }
 
+// What Ctrl-C prints while a server's job is followed (InterruptedWaitMessage),
+// made before OnSigintWhileFollowing is installed: a signal handler may
+// only read it.
+std::string g_follow_interrupted;
+
+// Ctrl-C stops the following, not the job: say so, and exit 130. write(2)
+// and _exit(2) are async-signal-safe; the gRPC call is not ended cleanly,
+// and the server lets the watch go.
+void OnSigintWhileFollowing(int) {
+  const ssize_t written =
+      write(STDERR_FILENO, g_follow_interrupted.data(), g_follow_interrupted.size());
+  (void)written;
+  _exit(kExitInterrupted);
+}
+
 // "train" or "sweep": the command whose errors these are.
 const char* g_command = "train";
 
@@ -57,6 +75,9 @@ TrainProgress FromWire(const v1::TrainJobProgress& p) {
   out.epochs_planned = p.epochs_planned();
   out.elapsed_seconds = p.elapsed_seconds();
   out.eta_seconds = p.eta_seconds();
+  // 0 from a server before networks were counted: the served one of one.
+  out.network = std::max(p.network(), 1);
+  out.networks = std::max(p.networks(), 1);
   return out;
 }
 
@@ -174,6 +195,10 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
                   const std::string& follow_id = "") {
   absl::StatusOr<std::unique_ptr<StrataClient>> client = Connect(global);
   if (!client.ok()) return Fail(client.status());
+  // The server going away mid-call is said in words, not gRPC's.
+  const auto fail = [&global](const absl::Status& status, const std::string& progress) {
+    return Fail(ServerGone(status, global.server, progress));
+  };
   absl::StatusOr<v1::TrainJob> job;
   if (!follow_id.empty()) {
     job = (*client)->GetTrainJob(follow_id);
@@ -196,7 +221,17 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
     job = (*client)->UploadTrainJob(spec, table->values.data(), table->values.rows(),
                                     static_cast<int32_t>(table->values.cols()));
   }
-  if (!job.ok()) return Fail(job.status());
+  if (!job.ok()) return fail(job.status(), "");
+  const bool live = !quiet && isatty(STDERR_FILENO);
+  // From here Ctrl-C leaves a job running on the server: installed before
+  // the job's id is printed, so that an interrupt after it always says so.
+  struct sigaction on_sigint = {};
+  if (wait) {
+    g_follow_interrupted =
+        absl::StrCat(live ? "\r\033[K" : "", InterruptedWaitMessage(global, g_command, *job));
+    on_sigint.sa_handler = OnSigintWhileFollowing;
+    sigaction(SIGINT, &on_sigint, nullptr);
+  }
   if (follow_id.empty()) {
     std::cout << "submitted " << job->id() << " (model " << job->model_name() << ")";
     if (job->sweep().trials_size() > 0) {
@@ -207,10 +242,11 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
   }
   if (!wait) return kExitOk;
 
-  const bool live = !quiet && isatty(STDERR_FILENO);
   absl::Time last_line = absl::InfinitePast();
+  v1::TrainJob last = *job;  // where it stood, should the server go away
   absl::StatusOr<v1::TrainJob> done =
       (*client)->WatchTrainJob(job->id(), [&](const v1::TrainJob& j) {
+        last = j;
         if (j.progress().epochs_done() == 0) return;
         std::string line = FormatProgress(FromWire(j.progress()));
         if (j.progress().trial() > 0) {
@@ -228,8 +264,10 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
           last_line = absl::Now();
         }
       });
+  on_sigint.sa_handler = SIG_DFL;
+  sigaction(SIGINT, &on_sigint, nullptr);
   if (live) std::cerr << "\r\033[K" << std::flush;
-  if (!done.ok()) return Fail(done.status());
+  if (!done.ok()) return fail(done.status(), LastSeenJob(global, last));
   if (done->sweep().trials_size() > 0) std::cout << FormatSweepTable(done->sweep());
   switch (done->state()) {
     case v1::TrainJob::SUCCEEDED:
@@ -241,15 +279,31 @@ int TrainOnServer(const GlobalFlags& global, v1::TrainJobSpec spec, const std::s
             done->model_name(), done->version(), best.trial(), FormatSweepSettings(best),
             best.objective());
       } else {
-        std::cout << absl::StrFormat(
-            "%s SUCCEEDED after %d epochs (%.2fs): published %s version %d\n", done->id(),
-            done->progress().epochs_done(), done->progress().elapsed_seconds(), done->model_name(),
-            done->version());
+        // The summary's figures, which `strata inspect` shows: every
+        // network's epochs, and the seconds of the whole training (the last
+        // progress report's seconds stop at the last epoch). A server from before
+        // the job carried its summary: the progress.
+        v1::TrainingSummary summary = done->summary();
+        if (!done->has_summary()) {
+          summary.set_epochs(done->progress().epochs_done());
+          summary.set_seconds(done->progress().elapsed_seconds());
+        }
+        std::cout << absl::StrFormat("%s SUCCEEDED after %s: published %s version %d\n", done->id(),
+                                     FormatEpochsAndSeconds(summary, done->progress().networks()),
+                                     done->model_name(), done->version());
+        if (summary.has_classifier() && summary.classifier().train_labelled_rows() > 0) {
+          std::cout << FormatClassifierSummary(summary.classifier(),
+                                               summary.classifier().class_counts_size())
+                    << "\n";
+        }
       }
       for (const std::string& w : done->warnings()) std::cerr << "warning: " << w << "\n";
       return kExitOk;
     case v1::TrainJob::CANCELLED:
-      std::cerr << "strata " << g_command << ": " << done->id() << " was cancelled\n";
+      // The job's error says by what (a cancel, a server that stopped).
+      std::cerr << "strata " << g_command << ": " << done->id() << " was cancelled"
+                << (done->error().empty() ? "" : ": " + done->error())
+                << "; nothing was published\n";
       return kExitFailure;
     default:
       std::cerr << "strata " << g_command << ": " << done->id() << " "
@@ -311,7 +365,8 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
                   "--local: train from a binary row file memory-mapped, for data larger than "
                   "memory (converted from --data once, reused while the shards are unchanged)");
     flags.AddString("row_cache", &row_cache, "DIR",
-                    "--mapped: directory for the row file; default: next to the first shard");
+                    "--mapped: directory for the row file (created if missing); default: next to "
+                    "the first shard");
     flags.AddInt("calibration_values", &calibration_values,
                  "--mapped or under mpirun: thresholds, percentiles and drift bin edges from "
                  "every k-th row when the rows hold more values than this (default 2^24, 64 MB)");
@@ -327,7 +382,7 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
                   "server's --data_root (no upload; may be larger than the server's memory)");
   flags.AddString("drop_columns", &drop_columns, "A,B", "CSV columns to leave out, e.g. a label");
   flags.AddString("label_column", &label_column, "NAME",
-                  "a column of class labels (empty cell: unlabelled row): also train a "
+                  "a column of class labels (empty or NA cell: unlabelled row): also train a "
                   "classifier head on the code (config field supervised), for strata predict");
   flags.AddString("header", &header, "auto|yes|no",
                   "whether the CSV's first line names the columns");
@@ -458,6 +513,13 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
     return fail(absl::InvalidArgumentError(
         "--label_column: class labels (a classifier head) are not trained data-parallel; "
         "train it in one process"));
+  }
+  // The row file's directory is made here, as strata-server makes its
+  // --row_cache_dir: RowFile creates files in it, not the directory.
+  if (!row_cache.empty()) {
+    if (absl::Status s = CreateDirectories(row_cache); !s.ok()) {
+      return fail(absl::Status(s.code(), absl::StrCat("--row_cache: ", s.message())));
+    }
   }
   absl::StatusOr<std::vector<std::string>> files = ListDataFiles(data_path);
   if (!files.ok()) {
@@ -596,9 +658,12 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   }
 
   const v1::TrainingSummary& summary = (*model)->info().summary;
-  std::cout << "\ntraining curve:\n" << FormatCurve((*model)->info().history) << "\n";
-  std::cout << absl::StrFormat("%d epochs in %.2fs; final loss: train %.6g", summary.epochs(),
-                               summary.seconds(), summary.final_train_loss());
+  std::cout << "\ntraining curve (the served network):\n"
+            << FormatCurve((*model)->info().history) << "\n";
+  std::cout << absl::StrFormat(
+      "%s; final reconstruction loss (%s): train %.6g",
+      FormatEpochsAndSeconds(summary, (*model)->info().config.anomaly().ensemble_size()),
+      v1::Loss_Name((*model)->info().config.loss()), summary.final_train_loss());
   if (summary.has_final_validation_loss()) {
     std::cout << absl::StrFormat(", validation %.6g (%d held-out rows)",
                                  summary.final_validation_loss(), summary.validation_rows());
@@ -607,16 +672,9 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   // Data-parallel, this rank holds a part of the rows only.
   if (*mpi == nullptr && !mapped) std::cout << FormatReconstructionError(**model, table->values);
   if ((*model)->classifier().has_value()) {
-    const v1::ClassifierSummary& c = summary.classifier();
-    std::cout << absl::StrFormat(
-        "classifier: %d classes, accuracy %.4f on %d labelled training "
-        "rows",
-        (*model)->info().class_names.size(), c.train_accuracy(), c.train_labelled_rows());
-    if (c.has_validation_accuracy()) {
-      std::cout << absl::StrFormat(", %.4f on %d labelled validation rows", c.validation_accuracy(),
-                                   c.validation_labelled_rows());
-    }
-    std::cout << "\n";
+    std::cout << FormatClassifierSummary(summary.classifier(),
+                                         static_cast<int>((*model)->info().class_names.size()))
+              << "\n";
   }
   std::cout << "model written to " << path << "\n";
   for (const std::string& w : summary.warnings()) std::cerr << "warning: " << w << "\n";

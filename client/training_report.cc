@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "core/activation.h"
 #include "core/sweep.h"
 
@@ -27,22 +28,98 @@ std::string Duration(double seconds) {
                          (static_cast<int>(seconds) % 3600) / 60);
 }
 
+std::string CreatedTime(int64_t unix_micros) {
+  if (unix_micros == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMicros(unix_micros),
+                          absl::LocalTimeZone());
+}
+
+// A job's LOSS cell: see FormatJobsTable.
+std::string JobLoss(const v1::TrainJob& j) {
+  if (j.state() == v1::TrainJob::SUCCEEDED && j.has_summary()) {
+    return absl::StrFormat("%.6g final reconstruction", j.summary().final_train_loss());
+  }
+  const v1::TrainJobProgress& p = j.progress();
+  if (p.epochs_done() == 0) return "-";
+  v1::EpochRecord e;
+  e.set_phase(p.phase());
+  e.set_layer(p.layer());
+  // Without commas: PrintTable writes CSV unquoted. Another network's
+  // epoch is not the served network's loss: it says whose it is.
+  if (p.network() > 1) {
+    return absl::StrFormat("%.6g %s (last epoch of network %d of %d)", p.train_loss(),
+                           EpochLossName(e), p.network(), p.networks());
+  }
+  return absl::StrFormat("%.6g %s (last epoch)", p.train_loss(), EpochLossName(e));
+}
+
 }  // namespace
 
 std::string FormatProgress(const TrainProgress& p) {
   const v1::EpochRecord& e = p.record;
   constexpr int kBar = 20;
-  const int filled = p.epochs_planned > 0 ? kBar * p.epochs_done / p.epochs_planned : 0;
+  // In 64 bits (20 x a plan past 107 million epochs overflowed int), and
+  // within the bar whatever the counts say.
+  const int filled = p.epochs_planned > 0
+                         ? static_cast<int>(std::clamp<int64_t>(
+                               int64_t{kBar} * p.epochs_done / p.epochs_planned, 0, kBar))
+                         : 0;
   std::string line =
-      absl::StrFormat("[%s%s] %d/%d %-11s epoch %-4d loss %.6g", std::string(filled, '#'),
-                      std::string(kBar - filled, '.'), p.epochs_done, p.epochs_planned,
-                      PhaseName(e), e.epoch(), e.train_loss());
+      absl::StrFormat("[%s%s] %d/%d ", std::string(filled, '#'), std::string(kBar - filled, '.'),
+                      p.epochs_done, p.epochs_planned);
+  if (p.networks > 1) absl::StrAppendFormat(&line, "network %d of %d ", p.network, p.networks);
+  absl::StrAppendFormat(&line, "%-11s epoch %-4d loss %.6g", PhaseName(e), e.epoch(),
+                        e.train_loss());
   if (e.has_validation_loss()) absl::StrAppendFormat(&line, "  val %.6g", e.validation_loss());
   if (e.has_validation_accuracy()) {
-    absl::StrAppendFormat(&line, "  acc %.3f", e.validation_accuracy());
+    absl::StrAppendFormat(&line, "  val_acc %.3f", e.validation_accuracy());
   }
   absl::StrAppendFormat(&line, "  lr %.2g  ETA %s", e.learning_rate(), Duration(p.eta_seconds));
   return line;
+}
+
+std::string EpochLossName(const v1::EpochRecord& e) {
+  switch (e.phase()) {
+    case v1::EpochRecord::PRETRAIN:
+      return absl::StrCat("layer ", e.layer(), " reconstruction");
+    case v1::EpochRecord::SUPERVISED:
+      return "supervised objective";
+    default:
+      return "reconstruction";
+  }
+}
+
+std::string FormatEpochsAndSeconds(const v1::TrainingSummary& summary, int networks) {
+  return absl::StrFormat("%d epochs%s in %.2fs", summary.epochs(),
+                         networks > 1 ? absl::StrCat(" (", networks, " networks)") : "",
+                         summary.seconds());
+}
+
+std::string FormatClassifierSummary(const v1::ClassifierSummary& c, int classes) {
+  std::string out =
+      absl::StrFormat("classifier: %d classes, accuracy %.4f on %d labelled training rows", classes,
+                      c.train_accuracy(), c.train_labelled_rows());
+  if (c.has_validation_accuracy()) {
+    absl::StrAppendFormat(&out,
+                          ", validation accuracy %.4f on %d labelled rows (the published "
+                          "weights: the epoch early stopping kept)",
+                          c.validation_accuracy(), c.validation_labelled_rows());
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>> FormatJobsTable(
+    const google::protobuf::RepeatedPtrField<v1::TrainJob>& jobs) {
+  std::vector<std::vector<std::string>> rows = {
+      {"JOB", "MODEL", "STATE", "VERSION", "EPOCHS", "LOSS", "CREATED", "ERROR"}};
+  for (const v1::TrainJob& j : jobs) {
+    const v1::TrainJobProgress& p = j.progress();
+    rows.push_back({j.id(), j.model_name(), v1::TrainJob::State_Name(j.state()),
+                    j.version() ? absl::StrCat(j.version()) : "-",
+                    absl::StrCat(p.epochs_done(), "/", p.epochs_planned()), JobLoss(j),
+                    CreatedTime(j.created_unix_micros()), j.error()});
+  }
+  return rows;
 }
 
 std::string FormatCurve(const std::vector<v1::EpochRecord>& history, int max_rows) {

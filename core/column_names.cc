@@ -16,14 +16,33 @@ std::string Listed(const std::vector<std::string>& names) {
   return names.empty() ? "(none)" : absl::StrJoin(names, ", ");
 }
 
+// Names in a mismatch: a few of each kind, so that one extra column of a
+// wide input is not lost among hundreds of names.
+constexpr size_t kNamedColumns = 5;
+// Both sets are listed whole when neither is longer than this.
+constexpr size_t kListedColumns = 12;
+
 absl::Status Mismatch(const std::string& what, const std::vector<std::string>& input_names,
                       const std::vector<std::string>& model_names) {
+  std::string sets;
+  if (input_names.size() <= kListedColumns && model_names.size() <= kListedColumns) {
+    sets = absl::StrCat("The input's columns: ", Listed(input_names),
+                        "; the model's features: ", Listed(model_names));
+  } else {
+    sets = absl::StrCat("The input has ", input_names.size(), " columns; the model has ",
+                        model_names.size(), " features");
+  }
   return absl::InvalidArgumentError(
-      absl::StrCat("columns do not match the model's features: ", what, ". The input's columns: ",
-                   Listed(input_names), "; the model's features: ", Listed(model_names)));
+      absl::StrCat("columns do not match the model's features: ", what, ". ", sets));
 }
 
 }  // namespace
+
+std::string FewNames(const std::vector<std::string>& names, size_t at_most) {
+  if (names.size() <= at_most) return Listed(names);
+  const std::vector<std::string> first(names.begin(), names.begin() + at_most);
+  return absl::StrCat(absl::StrJoin(first, ", "), " and ", names.size() - at_most, " more");
+}
 
 bool LooksLikeLabelColumn(const std::string& name) {
   static const auto* const kLabelNames =
@@ -61,10 +80,23 @@ absl::StatusOr<std::vector<int>> MapColumnsByName(const std::vector<std::string>
   }
   if (missing.empty() && extra.empty()) return order;
   std::vector<std::string> what;
-  if (!missing.empty()) what.push_back(absl::StrCat("missing from the input: ", Listed(missing)));
+  if (!missing.empty()) {
+    what.push_back(absl::StrCat("missing from the input: ", FewNames(missing, kNamedColumns)));
+  }
   if (!extra.empty()) {
-    what.push_back(absl::StrCat("not features of the model: ", Listed(extra)));
-    if (!labels.empty()) {
+    what.push_back(absl::StrCat("not features of the model: ", FewNames(extra, kNamedColumns)));
+    if (missing.empty()) {
+      // Every feature is there: leaving the others out is the whole fix.
+      if (extra.size() == 1) {
+        what.back() += absl::StrCat(" (leave it out with --drop_columns ", extra[0], ")");
+      } else if (extra.size() <= kNamedColumns) {
+        what.back() +=
+            absl::StrCat(" (leave them out with --drop_columns ", absl::StrJoin(extra, ","), ")");
+      } else {
+        what.back() += " (leave them out with --drop_columns NAME,NAME,...)";
+      }
+    } else if (!labels.empty()) {
+      // Features are missing too (renamed?); a label column is still not one.
       what.back() += absl::StrCat(" (leave a label column out with --drop_columns ",
                                   absl::StrJoin(labels, ","), ")");
     }

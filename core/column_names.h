@@ -22,9 +22,11 @@
 namespace strata {
 
 // For each of `model_names`, the index of the column of `input_names` that
-// holds it. InvalidArgument, listing both sets of names, when a name is
-// missing, left over or repeated; a left-over column that looks like a label
-// ("label", "class", "target", ...) gets a hint to drop it.
+// holds it. InvalidArgument when a name is missing, left over or repeated:
+// it names a few of the missing and left-over columns (FewNames), then
+// lists both sets when they are short, else counts them. Left-over columns
+// get a hint to drop them (--drop_columns) when no feature is missing;
+// otherwise only those that look like a label ("label", "class", ...) do.
 absl::StatusOr<std::vector<int>> MapColumnsByName(const std::vector<std::string>& input_names,
                                                   const std::vector<std::string>& model_names);
 
@@ -53,6 +55,10 @@ bool ArePositionalNames(const std::vector<std::string>& names);
 
 // The columns of `values` in `order` (as MapColumnsByName returns).
 Matrix SelectColumns(const Matrix& values, const std::vector<int>& order);
+
+// At most `at_most` of `names`, then how many more: "a, b, c and 17 more";
+// "(none)" for none. For messages, where hundreds of names hide the point.
+std::string FewNames(const std::vector<std::string>& names, size_t at_most);
 
 // Whether a column name usually holds labels rather than features.
 bool LooksLikeLabelColumn(const std::string& name);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/column_names.h"
 #include "core/file_util.h"
 
 namespace strata {
@@ -93,6 +94,16 @@ absl::StatusOr<CsvTable> ParseCsv(absl::string_view text, const CsvOptions& opti
     bool found = false;
     for (int c = 0; c < cols; ++c) {
       if (names[c] == drop) keep[c] = false, found = true;
+    }
+    if (!found && !has_header) {
+      // Named columns cannot be found in a file without names: say that,
+      // not which names it lacks (a headerless shard among named ones).
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot drop column '", drop, "': the file has no header line (",
+          options.header == CsvOptions::Header::kAbsent ? "--header no"
+                                                        : "its first line is a row of numbers",
+          "), so its columns are named by position, f0 to f", cols - 1,
+          "; give it the header line, or drop a column by position (f<i>, counting from f0)"));
     }
     if (!found) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -225,6 +236,17 @@ absl::Status CheckShardColumns(const std::string& first,
                                const std::vector<std::string>& first_names, const std::string& file,
                                const std::vector<std::string>& names) {
   if (names == first_names) return absl::OkStatus();
+  // A shard without a header line (its columns f0, f1, ...) among shards
+  // with one: the header is what is missing, not the columns.
+  const bool headerless = ArePositionalNames(names);
+  if (headerless != ArePositionalNames(first_names)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(headerless ? file : first,
+                     " has no header line (its first line is a row of numbers), while ",
+                     headerless ? first : file, " names its columns (",
+                     FewNames(headerless ? first_names : names, 5),
+                     "): every shard needs the same header line"));
+  }
   return absl::InvalidArgumentError(
       absl::StrCat(file, " has the columns ", absl::StrJoin(names, ","), "; ", first, " has ",
                    absl::StrJoin(first_names, ","), ": every shard needs the same columns"));

@@ -38,8 +38,9 @@ struct CsvOptions {
   // values are allocated: ResourceExhausted beyond it. Default 0: no limit.
   int64_t max_values = 0;
   // A column of class labels (by name, as drop_columns), kept as text in
-  // CsvTable::labels and left out of `values`; an empty cell is an
-  // unlabelled row. Default: none.
+  // CsvTable::labels and left out of `values`; an empty cell, or a
+  // missing-value marker such as NA (IsMissingLabel, core/class_labels.h),
+  // is an unlabelled row. Default: none.
   std::string label_column;
 };
 
@@ -71,7 +72,8 @@ absl::StatusOr<int64_t> EstimateCsvReadBytes(const std::string& path, char delim
 
 // Shards of one data set must have the same columns, by name and in order:
 // InvalidArgument naming both files' columns when `file`'s `names` differ
-// from `first`'s.
+// from `first`'s, or naming the shard without a header line when one has
+// positional names (f0, f1, ...) and the other has not.
 absl::Status CheckShardColumns(const std::string& first,
                                const std::vector<std::string>& first_names, const std::string& file,
                                const std::vector<std::string>& names);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/scaler.h"
@@ -162,6 +163,43 @@ absl::StatusOr<ProbeResult> LinearProbe(const Matrix& features, const std::vecto
   for (double a : accuracies) sq += (a - result.mean_accuracy) * (a - result.mean_accuracy);
   result.std_accuracy = std::sqrt(sq / k);
   return result;
+}
+
+ClassifierMetrics MetricsFromConfusion(std::vector<int64_t> confusion, int classes) {
+  ClassifierMetrics m;
+  m.classes = classes;
+  m.confusion = std::move(confusion);
+  const size_t k = static_cast<size_t>(classes);
+  std::vector<int64_t> predicted(k, 0), actual(k, 0);
+  int64_t right = 0;
+  for (size_t i = 0; i < k; ++i) {
+    for (size_t j = 0; j < k; ++j) {
+      const int64_t n = m.confusion[i * k + j];
+      m.rows += n;
+      actual[i] += n;
+      predicted[j] += n;
+      if (i == j) right += n;
+    }
+  }
+  const double nan = std::nan("");
+  m.accuracy = m.rows > 0 ? static_cast<double>(right) / static_cast<double>(m.rows) : nan;
+  for (size_t c = 0; c < k; ++c) {
+    const double hits = static_cast<double>(m.confusion[c * k + c]);
+    m.precision.push_back(predicted[c] > 0 ? hits / static_cast<double>(predicted[c]) : nan);
+    m.recall.push_back(actual[c] > 0 ? hits / static_cast<double>(actual[c]) : nan);
+  }
+  return m;
+}
+
+ClassifierMetrics EvaluateClassifier(const std::vector<int>& truth,
+                                     const std::vector<int>& predicted, int classes) {
+  const size_t k = static_cast<size_t>(classes);
+  std::vector<int64_t> confusion(k * k, 0);
+  for (size_t r = 0; r < truth.size(); ++r) {
+    if (truth[r] < 0) continue;
+    ++confusion[static_cast<size_t>(truth[r]) * k + static_cast<size_t>(predicted[r])];
+  }
+  return MetricsFromConfusion(std::move(confusion), classes);
 }
 
 }  // namespace strata

@@ -1,10 +1,12 @@
 // How good a model's outputs are for a task, measured the way the literature
 // does: ROC-AUC and average precision of anomaly scores against 0/1 labels,
-// and the cross-validated accuracy of a linear probe (multinomial logistic
-// regression) on features against class labels.
+// the cross-validated accuracy of a linear probe (multinomial logistic
+// regression) on features against class labels, and a classifier's accuracy,
+// confusion matrix, precision and recall.
 //
 //   double auc = RocAuc(scores, labels);                 // labels: 1 = anomaly
 //   absl::StatusOr<ProbeResult> probe = LinearProbe(codes, classes, {});
+//   ClassifierMetrics head = EvaluateClassifier(truth, predicted, classes);
 #ifndef STRATA_CORE_EVALUATION_H_
 #define STRATA_CORE_EVALUATION_H_
 
@@ -49,6 +51,29 @@ struct ProbeResult {
 // Scaler refuses (not finite).
 absl::StatusOr<ProbeResult> LinearProbe(const Matrix& features, const std::vector<int>& labels,
                                         const ProbeOptions& options);
+
+// A classifier's predictions against the true classes.
+struct ClassifierMetrics {
+  int classes = 0;
+  int64_t rows = 0;  // rows compared
+  // classes x classes, row-major: rows of true class i predicted as class j.
+  std::vector<int64_t> confusion;
+  double accuracy = 0;  // NaN without rows
+  // Per class: of the rows predicted as it, the share truly of it (NaN when
+  // none was predicted as it); of the rows truly of it, the share predicted
+  // as it (NaN when it has none).
+  std::vector<double> precision, recall;
+};
+
+// The figures of a confusion matrix (classes x classes, row-major, rows the
+// true class). REQUIRES: confusion.size() == classes * classes, counts >= 0.
+ClassifierMetrics MetricsFromConfusion(std::vector<int64_t> confusion, int classes);
+
+// The figures of `predicted` against `truth`, row by row; rows whose truth
+// is negative (unlabelled) are left out. REQUIRES: equal sizes; every
+// predicted class in [0, classes); every truth below classes.
+ClassifierMetrics EvaluateClassifier(const std::vector<int>& truth,
+                                     const std::vector<int>& predicted, int classes);
 
 }  // namespace strata
 

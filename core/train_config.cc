@@ -271,6 +271,21 @@ int EnsembleSize(const v1::TrainConfig& resolved, int64_t rows, int input_dim) {
                                                 : DefaultEnsembleSize(rows, input_dim);
 }
 
+int TrainedNetworks(const v1::TrainConfig& resolved, int64_t rows, int input_dim) {
+  const bool unsupervised = resolved.pretrain_epochs() > 0 || resolved.finetune_epochs() > 0;
+  return unsupervised ? EnsembleSize(resolved, rows, input_dim) : 1;
+}
+
+int PlannedEpochs(const v1::TrainConfig& resolved, int networks, bool labelled) {
+  // In 64 bits: a million pretraining epochs for each of thousands of
+  // (narrow) layers passes the config's limits and overflowed int.
+  const int64_t depth = resolved.encoder_widths_size();
+  const int64_t each = int64_t{resolved.pretrain_epochs()} * depth + resolved.finetune_epochs();
+  const int64_t planned =
+      each * std::max(networks, 1) + (labelled ? int64_t{resolved.supervised().epochs()} : 0);
+  return static_cast<int>(std::min<int64_t>(planned, std::numeric_limits<int>::max()));
+}
+
 int64_t MinTrainingRows(const v1::TrainConfig& resolved) {
   const int64_t code_width = resolved.encoder_widths_size() > 0
                                  ? resolved.encoder_widths(resolved.encoder_widths_size() - 1)

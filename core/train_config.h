@@ -33,6 +33,17 @@ int DefaultEnsembleSize(int64_t rows, int input_dim);
 // The networks a job trains: anomaly.ensemble_size, or the default for its
 // data. REQUIRES: `resolved` came from ResolveTrainConfig.
 int EnsembleSize(const v1::TrainConfig& resolved, int64_t rows, int input_dim);
+// The networks a training in one process trains: EnsembleSize, but one
+// without unsupervised epochs (a classifier trained from its
+// initialisation, where the others would stay untrained).
+// REQUIRES: `resolved` came from ResolveTrainConfig.
+int TrainedNetworks(const v1::TrainConfig& resolved, int64_t rows, int input_dim);
+// The epochs a training of `networks` networks plans, as its progress
+// counts them: each network's pretraining (every layer) and fine-tuning,
+// then, with class labels (`labelled`), the served network's supervised
+// phase. At most INT_MAX; early stopping may end sooner.
+// REQUIRES: `resolved` came from ResolveTrainConfig.
+int PlannedEpochs(const v1::TrainConfig& resolved, int networks, bool labelled);
 
 // Parses a TrainConfig from JSON. Unknown fields are errors; enum values are
 // case-insensitive ("relu" or "RELU").

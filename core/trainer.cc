@@ -369,6 +369,13 @@ class PhaseRunner {
   // Shuffles in blocks of this many rows (see ShuffleOrder). Default 0: row
   // by row.
   void set_shuffle_block_rows(int64_t rows) { shuffle_block_rows_ = rows; }
+  // The network of the ensemble whose epochs these are (1-based, 1 the
+  // served one) and how many there are, for the progress reports.
+  // Default: 1 of 1.
+  void set_network(int network, int networks) {
+    network_ = network;
+    networks_ = networks;
+  }
 
   // With `supervised`, trains the head (and the network, unless
   // objective.frozen_encoder) on the supervised objective; the rows go in
@@ -398,6 +405,8 @@ class PhaseRunner {
   std::vector<v1::EpochRecord>* history_;
   std::vector<float> reduce_buffer_;
   int64_t shuffle_block_rows_ = 0;
+  int network_ = 1;
+  int networks_ = 1;
 };
 
 void PhaseRunner::AverageOverRanks(const std::vector<ParameterBlock<float>>& grads,
@@ -603,6 +612,8 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const RowSet& train, cons
       progress.record = record;
       progress.epochs_done = *epochs_done_;
       progress.epochs_planned = epochs_planned_;
+      progress.network = network_;
+      progress.networks = networks_;
       progress.elapsed_seconds = SecondsSince(start_);
       progress.eta_seconds =
           progress.elapsed_seconds / *epochs_done_ * std::max(0, epochs_planned_ - *epochs_done_);
@@ -743,6 +754,13 @@ absl::StatusOr<ClassifierHead> TrainHead(
   if (!unseen.empty()) {
     summary->add_warnings(absl::StrCat("no labelled row has class ", absl::StrJoin(unseen, ", "),
                                        ": the head never learned to predict it"));
+  }
+  // `classes` covers every row, labelled or not (one process: data-parallel
+  // training refuses labels).
+  if (std::optional<std::string> dominant =
+          DominantClassWarning(counts, class_names, static_cast<int64_t>(classes.size()));
+      dominant.has_value()) {
+    summary->add_warnings(*std::move(dominant));
   }
   return head;
 }
@@ -967,12 +985,14 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   objective.dropout = config_.dropout();
 
   const int depth = net->depth();
-  // In 64 bits: a million pretraining epochs for each of thousands of
-  // (narrow) layers passes the config's limits and overflowed int.
-  const int planned = static_cast<int>(
-      std::min<int64_t>(int64_t{config_.pretrain_epochs()} * depth + config_.finetune_epochs() +
-                            (classes.empty() ? 0 : config_.supervised().epochs()),
-                        std::numeric_limits<int>::max()));
+  // The ensemble: this network, then the others (below). Data-parallel
+  // training trains one.
+  const bool unsupervised = config_.pretrain_epochs() > 0 || config_.finetune_epochs() > 0;
+  const int ensemble_size =
+      ranks == nullptr ? TrainedNetworks(config_, data.rows(), options_.input_dim) : 1;
+  // Progress counts every network's epochs, in one count: what the job
+  // takes is what it reports.
+  const int planned = PlannedEpochs(config_, ensemble_size, !classes.empty());
   int epochs_done = 0;
   std::vector<v1::EpochRecord> history;
   PhaseRunner runner(config_, options_, &rng, start, &epochs_done, planned, &history, ranks,
@@ -981,6 +1001,7 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
                              : mapped ? DefaultShuffleBlockRows(options_.input_dim)
                                       : 0;
   runner.set_shuffle_block_rows(block_rows);
+  runner.set_network(1, ensemble_size);
   const std::vector<int>* const owned = ranks != nullptr ? &positions : nullptr;
 
   // Layer-wise pretraining, then fine-tuning, of one network; each network
@@ -1046,26 +1067,20 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   // The ensemble's other networks: seeds seed + 1, ..., each with its own
   // validation split of the same rows drawn with its seed, so that they
   // also stop early on different rows (a small gain on the ODDS bench:
-  // bench/README.md). Their epochs are not in the history or the progress
-  // reports, which describe the served network.
-  // Without unsupervised epochs (a classifier trained from its
-  // initialisation) the others would stay untrained: one network.
-  const bool unsupervised = config_.pretrain_epochs() > 0 || config_.finetune_epochs() > 0;
-  const int ensemble_size =
-      unsupervised && ranks == nullptr ? EnsembleSize(config_, data.rows(), options_.input_dim) : 1;
+  // bench/README.md). Their epochs go to the progress reports (marked by
+  // network) and the epoch count, not the history, which is the served
+  // network's.
   std::vector<StackedAutoencoder> others;
-  Trainer::Options quiet = options_;
-  quiet.on_epoch = nullptr;
   for (int m = 1; m < ensemble_size; ++m) {
     const uint64_t seed = config_.seed() + static_cast<uint64_t>(m);
     absl::StatusOr<StackedAutoencoder> other = StackedAutoencoder::Create(arch, seed);
     if (!other.ok()) return other.status();
     std::mt19937_64 other_rng(seed);
-    int other_epochs = 0;
     std::vector<v1::EpochRecord> other_history;
-    PhaseRunner other_runner(config_, quiet, &other_rng, start, &other_epochs, planned,
+    PhaseRunner other_runner(config_, options_, &other_rng, start, &epochs_done, planned,
                              &other_history);
     other_runner.set_shuffle_block_rows(block_rows);
+    other_runner.set_network(m + 1, ensemble_size);
     Matrix other_train, other_val;
     std::vector<int> other_train_idx, other_val_idx;
     if (mapped) {

@@ -40,12 +40,22 @@
 
 namespace strata {
 
+// Reported after every epoch of every network of the ensemble: the served
+// network's pretraining and fine-tuning (network 1), then each other
+// network's, then the served network's supervised phase (network 1 again).
+// The model's history holds the served network's epochs only.
 struct TrainProgress {
   v1::EpochRecord record;  // The epoch that just finished.
-  int epochs_done = 0;     // Across all phases.
-  int epochs_planned = 0;  // Upper bound: early stopping may end sooner.
+  int epochs_done = 0;     // Across all phases and networks.
+  // PlannedEpochs (core/train_config.h): upper bound, as early stopping may
+  // end sooner.
+  int epochs_planned = 0;
   double elapsed_seconds = 0;
   double eta_seconds = 0;  // For the planned epochs at the pace so far.
+  // The network whose epoch this is, 1-based (1: the served one), of
+  // `networks` (anomaly.ensemble_size as trained).
+  int network = 1;
+  int networks = 1;
 };
 
 class Trainer {

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <iterator>
-#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -167,47 +166,29 @@ bool ModelRegistry::RefreshLocked() {
     // Versions not known to be broken (a changed file gets another chance).
     std::vector<int64_t> available;
     for (int64_t v : *on_disk) {
-      auto f = failed_.find({name, v});
-      if (f != failed_.end()) {
-        int64_t size, mtime;
-        if (StatFile(store.ModelFilePath(name, v), &size, &mtime) && size == f->second.size &&
-            mtime == f->second.mtime_ns) {
-          continue;
-        }
-        failed_.erase(f);
-      }
-      available.push_back(v);
+      if (!KnownBroken(name, v)) available.push_back(v);
     }
     std::vector<int64_t> labelled;
     for (const auto& [label, v] : entry.labels) labelled.push_back(v);
-    const std::vector<int64_t> aspired = AspiredVersions(options_.policy, available, labelled);
 
     // Load what is aspired and not yet loaded, before anything is unloaded.
+    // A version that fails to load is then absent, as one known broken, and
+    // the policy is asked again: `latest` keeps the version before a broken
+    // newest one. (Serving what loaded of the first answer unloaded that
+    // version whenever a label pinned another, and unversioned calls went
+    // to the labelled one until the next poll.) Each failure shortens
+    // `available`, so this ends; no answer drops a version the one before
+    // held but a failed one, so nothing is loaded for nothing.
     std::map<int64_t, Served> loaded;
     if (old_entry != nullptr) loaded = old_entry->versions;
-    for (int64_t v : aspired) {
-      if (loaded.count(v)) continue;
-      const std::string path = store.ModelFilePath(name, v);
-      const absl::Time start = absl::Now();
-      absl::StatusOr<std::unique_ptr<Model>> model = ReadModelFile(path);
-      if (model.ok()) {
-        Served served;
-        served.model = std::shared_ptr<const Model>(std::move(*model));
-        const ModelInfo& info = served.model->info();
-        if (info.drift_baseline.features_size() == served.model->input_dim()) {
-          served.drift = std::make_shared<DriftMonitor>(
-              info.drift_baseline, served.model->scaler(), info.feature_names,
-              info.calibration, options_.drift_window_rows);
-        }
-        loaded[v] = std::move(served);
-        events.push_back({VersionEvent::Kind::kLoaded, name, v, absl::Now() - start, ""});
-      } else {
-        FailedFile f;
-        StatFile(path, &f.size, &f.mtime_ns);
-        f.error = std::string(model.status().message());
-        failed_[{name, v}] = f;
-        events.push_back({VersionEvent::Kind::kLoadFailed, name, v, absl::ZeroDuration(),
-                          std::string(model.status().message())});
+    std::vector<int64_t> aspired;
+    for (bool ask = true; ask;) {
+      aspired = AspiredVersions(options_.policy, available, labelled);
+      ask = false;
+      for (int64_t v : aspired) {
+        if (loaded.count(v) || LoadVersion(name, v, &loaded, &events).ok()) continue;
+        available.erase(std::find(available.begin(), available.end(), v));
+        ask = true;
       }
     }
     std::vector<int64_t> loaded_versions, served_now;
@@ -230,11 +211,55 @@ bool ModelRegistry::RefreshLocked() {
     MutexLock lock(&mu_);
     snapshot_ = std::move(next);
   }
-  if (events.empty()) return false;
+  const bool changed = !events.empty();
+  QueueEvents(std::move(events));
+  return changed;
+}
+
+bool ModelRegistry::KnownBroken(const std::string& name, int64_t v) {
+  const auto f = failed_.find({name, v});
+  if (f == failed_.end()) return false;
+  int64_t size, mtime_ns;
+  if (StatFile(options_.store->ModelFilePath(name, v), &size, &mtime_ns) &&
+      size == f->second.size && mtime_ns == f->second.mtime_ns) {
+    return true;
+  }
+  failed_.erase(f);
+  return false;
+}
+
+absl::Status ModelRegistry::LoadVersion(const std::string& name, int64_t v,
+                                        std::map<int64_t, Served>* loaded,
+                                        std::vector<VersionEvent>* events) {
+  const std::string path = options_.store->ModelFilePath(name, v);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<Model>> model = ReadModelFile(path);
+  if (!model.ok()) {
+    FailedFile f;
+    StatFile(path, &f.size, &f.mtime_ns);
+    f.error = std::string(model.status().message());
+    failed_[{name, v}] = f;
+    events->push_back({VersionEvent::Kind::kLoadFailed, name, v, absl::ZeroDuration(), f.error});
+    return model.status();
+  }
+  Served served;
+  served.model = std::shared_ptr<const Model>(std::move(*model));
+  const ModelInfo& info = served.model->info();
+  if (info.drift_baseline.features_size() == served.model->input_dim()) {
+    served.drift = std::make_shared<DriftMonitor>(info.drift_baseline, served.model->scaler(),
+                                                  info.feature_names, info.calibration,
+                                                  options_.drift_window_rows);
+  }
+  (*loaded)[v] = std::move(served);
+  events->push_back({VersionEvent::Kind::kLoaded, name, v, absl::Now() - start, ""});
+  return absl::OkStatus();
+}
+
+void ModelRegistry::QueueEvents(std::vector<VersionEvent> events) {
+  if (events.empty()) return;
   MutexLock lock(&events_mu_);
   pending_events_.insert(pending_events_.end(), std::make_move_iterator(events.begin()),
                          std::make_move_iterator(events.end()));
-  return true;
 }
 
 void ModelRegistry::DeliverEvents() {
@@ -312,69 +337,75 @@ absl::StatusOr<std::map<std::string, int64_t>> ModelRegistry::SetLabel(const std
   if (absl::Status s = ModelStore::ValidateModelName(name); !s.ok()) return s;
   if (absl::Status s = ModelStore::ValidateLabel(label); !s.ok()) return s;
   if (version < 0) return absl::InvalidArgumentError("version must be positive (or 0 to remove)");
-  std::optional<int64_t> previous;
+  absl::Status written;
+  bool changed = false;
   {
     MutexLock refresh_lock(&refresh_mu_);
-    absl::StatusOr<v1::ModelLabels> labels = options_.store->ReadLabels(name);
-    if (!labels.ok()) return labels.status();
-    const auto current = labels->labels().find(label);
-    if (current != labels->labels().end()) previous = current->second;
-    if (version == 0) {
-      if (!previous.has_value()) {
-        return absl::NotFoundError(absl::StrCat("model '", name, "' has no label '", label, "'"));
-      }
-      labels->mutable_labels()->erase(label);
-    } else {
-      // Any version in the store, served now or not: a label pins its
-      // version, so the refresh below loads it (a rollback to an old one).
-      absl::StatusOr<std::vector<int64_t>> on_disk = options_.store->ListVersions(name);
-      if (!on_disk.ok()) return on_disk.status();
-      if (std::find(on_disk->begin(), on_disk->end(), version) == on_disk->end()) {
-        return absl::NotFoundError(absl::StrCat(
-            "model '", name, "' has no version ", version, " in the store",
-            on_disk->empty() ? "" : absl::StrCat(" (it has ", absl::StrJoin(*on_disk, ", "), ")")));
-      }
-      (*labels->mutable_labels())[label] = version;
-    }
-    if (absl::Status s = options_.store->WriteLabels(name, *labels); !s.ok()) return s;
+    written = WriteLabel(name, label, version);
+    // Also after a refusal: a version WriteLabel loaded is then unloaded
+    // again unless something else pins it.
+    changed = RefreshLocked();
   }
-  Refresh();
+  if (changed) ReleaseFreeMemory();
+  DeliverEvents();
+  if (!written.ok()) return written;
   const std::shared_ptr<const Snapshot> snap = snapshot();
   const auto it = snap->find(name);
-  if (version > 0 && (it == snap->end() || !it->second.versions.count(version))) {
-    // The version is in the store but does not load: put the label back
-    // rather than leave it pointing at nothing.
-    std::string why = "it failed to load";
-    {
-      MutexLock refresh_lock(&refresh_mu_);
-      const auto failed = failed_.find({name, version});
-      if (failed != failed_.end()) why = absl::StrCat("it failed to load: ", failed->second.error);
-      absl::StatusOr<v1::ModelLabels> labels = options_.store->ReadLabels(name);
-      absl::Status restored = labels.status();
-      if (labels.ok()) {
-        if (previous.has_value()) {
-          (*labels->mutable_labels())[label] = *previous;
-        } else {
-          labels->mutable_labels()->erase(label);
-        }
-        restored = options_.store->WriteLabels(name, *labels);
-      }
-      if (!restored.ok()) {
-        // The label is left on a version that does not load: requests for
-        // it get NOT_FOUND, never another version; say so loudly.
-        Log(LogLevel::kError, "registry",
-            absl::StrCat("cannot put label '", label, "' of ", name, " back: ",
-                         restored.message()));
-        why = absl::StrCat(why, "; and the label could not be put back (", restored.message(),
-                           "), so it points at that version");
-      }
-    }
-    Refresh();
-    return absl::FailedPreconditionError(absl::StrCat("cannot point label '", label, "' of ", name,
-                                                      " at version ", version, ": ", why));
-  }
   if (it == snap->end()) return std::map<std::string, int64_t>();
   return it->second.labels;
+}
+
+absl::Status ModelRegistry::WriteLabel(const std::string& name, const std::string& label,
+                                       int64_t version) {
+  ModelStore& store = *options_.store;
+  absl::StatusOr<v1::ModelLabels> labels = store.ReadLabels(name);
+  if (!labels.ok()) return labels.status();
+  if (version == 0) {
+    if (!labels->labels().count(label)) {
+      return absl::NotFoundError(absl::StrCat("model '", name, "' has no label '", label, "'"));
+    }
+    labels->mutable_labels()->erase(label);
+    return store.WriteLabels(name, *labels);
+  }
+  // Any version in the store, served now or not: a label pins its version
+  // (a rollback to an old one).
+  absl::StatusOr<std::vector<int64_t>> on_disk = store.ListVersions(name);
+  if (!on_disk.ok()) return on_disk.status();
+  if (std::find(on_disk->begin(), on_disk->end(), version) == on_disk->end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "model '", name, "' has no version ", version, " in the store",
+        on_disk->empty() ? "" : absl::StrCat(" (it has ", absl::StrJoin(*on_disk, ", "), ")")));
+  }
+  // Served before the label moves, so that a version that does not load is
+  // refused with the label where it was. (Moved first and put back after a
+  // failed load, the label pointed at nothing meanwhile, answering
+  // NOT_FOUND, and the version it had pinned could be unloaded and loaded
+  // again.)
+  const std::shared_ptr<const Snapshot> old = snapshot();
+  const auto served = old->find(name);
+  if (served == old->end() || !served->second.versions.count(version)) {
+    std::vector<VersionEvent> events;
+    std::map<int64_t, Served> loaded;
+    absl::Status load;
+    if (KnownBroken(name, version)) {
+      load = absl::DataLossError(failed_.at({name, version}).error);
+    } else {
+      load = LoadVersion(name, version, &loaded, &events);
+    }
+    QueueEvents(std::move(events));
+    if (!load.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot point label '", label, "' of ",
+                                                        name, " at version ", version,
+                                                        ": it failed to load: ", load.message()));
+    }
+    // Only refreshes swap the snapshot, and they hold refresh_mu_ as we do.
+    auto next = std::make_shared<Snapshot>(*old);
+    (*next)[name].versions[version] = std::move(loaded[version]);
+    MutexLock lock(&mu_);
+    snapshot_ = std::move(next);
+  }
+  (*labels->mutable_labels())[label] = version;
+  return store.WriteLabels(name, *labels);
 }
 
 std::vector<ServableModel> ModelRegistry::ServedVersions() const {

@@ -6,9 +6,11 @@
 // request takes a ServableModel (a shared_ptr to an immutable Model), so a
 // request in flight on an old version finishes on it; the old version is
 // freed when its last request drops the handle. A version that fails to load
-// is logged and skipped until its file changes. A version deleted from the
-// store is unloaded, and a label pointing at it removed, at the next refresh,
-// each with a log line and an event.
+// is logged and skipped until its file changes, and the policy is asked again
+// as if it were not in the store: a broken new version never displaces one
+// that serves. A version deleted from the store is unloaded, and a label
+// pointing at it removed, at the next refresh, each with a log line and an
+// event.
 //
 //   absl::StatusOr<ServableModel> m = registry->Get(spec);
 //   m.model->Encode(batch, layer);   // m.version says who answered
@@ -94,10 +96,10 @@ class ModelRegistry {
   // Points `label` at `version` of `name` (0 removes the label), persists it
   // in the store, loads the version if the policy did not serve it (labels
   // pin their versions, so any version in the store can be labelled: a
-  // rollback), and returns the model's labels afterwards. NotFound for a
-  // version not in the store or a label to remove that does not exist;
-  // FailedPrecondition, with the label left as it was, for a version that
-  // does not load.
+  // rollback), and returns the model's labels afterwards. The version is
+  // loaded before the label moves. NotFound for a version not in the store
+  // or a label to remove that does not exist; FailedPrecondition for a
+  // version that does not load, the label never having left where it was.
   absl::StatusOr<std::map<std::string, int64_t>> SetLabel(const std::string& name,
                                                           const std::string& label, int64_t version)
       ABSL_LOCKS_EXCLUDED(refresh_mu_);
@@ -134,6 +136,21 @@ class ModelRegistry {
   // Refresh's work: swaps in the new snapshot and queues its events.
   // Returns whether there were any.
   bool RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_) ABSL_LOCKS_EXCLUDED(events_mu_);
+  // Whether version `v` of `name` failed to load and its file has not
+  // changed since; a changed file's failure is forgotten (it gets another
+  // chance).
+  bool KnownBroken(const std::string& name, int64_t v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
+  // Reads version `v` of `name` into (*loaded)[v] and adds a kLoaded event,
+  // or remembers the failure in failed_ and adds a kLoadFailed event.
+  // Returns the load's error.
+  absl::Status LoadVersion(const std::string& name, int64_t v, std::map<int64_t, Served>* loaded,
+                           std::vector<VersionEvent>* events)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_);
+  // SetLabel's work, before its refresh: checks the version, loads it into
+  // the served snapshot unless it is there, and only then writes the label.
+  absl::Status WriteLabel(const std::string& name, const std::string& label, int64_t version)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_) ABSL_LOCKS_EXCLUDED(mu_, events_mu_);
+  void QueueEvents(std::vector<VersionEvent> events) ABSL_LOCKS_EXCLUDED(events_mu_);
   // Logs the queued events and calls on_event with each, without a lock
   // held, unless another thread is doing so (it then takes these too).
   void DeliverEvents() ABSL_LOCKS_EXCLUDED(refresh_mu_, events_mu_);

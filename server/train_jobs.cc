@@ -30,6 +30,13 @@ namespace {
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
+// The sum of epoch counts, at most INT_MAX.
+int SumEpochs(const std::vector<int>& counts) {
+  int64_t sum = 0;
+  for (int n : counts) sum += n;
+  return static_cast<int>(std::min<int64_t>(sum, INT_MAX));
+}
+
 // `text` with glob's special characters escaped, to match itself.
 std::string GlobEscape(const std::string& text) {
   std::string out;
@@ -242,6 +249,8 @@ absl::StatusOr<v1::TrainJob> TrainJobManager::Submit(v1::TrainJobSpec spec, JobD
     sweep->objective = ResolveSweepObjective(spec.sweep(), labelled);
     sweep->trains_head = SweepTrainsHead(sweep->objective, labelled);
     sweep->plans = *std::move(plans);
+    sweep->epochs_done.assign(sweep->plans.size(), 0);
+    sweep->epochs_planned.assign(sweep->plans.size(), 0);
     configs.clear();
     for (const SweepTrialPlan& plan : sweep->plans) configs.push_back(&plan.config);
   }
@@ -721,8 +730,16 @@ absl::StatusOr<std::unique_ptr<Model>> TrainJobManager::TrainModel(Job* job,
     progress.set_elapsed_seconds(p.elapsed_seconds);
     progress.set_eta_seconds(p.eta_seconds);
     progress.set_trial(trial);
+    progress.set_network(p.network);
+    progress.set_networks(p.networks);
     MutexLock lock(&mu_);
     *job->record.mutable_progress() = std::move(progress);
+    if (trial > 0 && job->sweep) {
+      // The trial's own counts; the job's are every trial's.
+      job->sweep->epochs_done[trial - 1] = p.epochs_done;
+      job->sweep->epochs_planned[trial - 1] = p.epochs_planned;
+      UpdateSweepProgress(job);
+    }
   };
   absl::StatusOr<std::unique_ptr<Trainer>> trainer = Trainer::Create(std::move(options));
   if (!trainer.ok()) return trainer.status();
@@ -743,6 +760,10 @@ absl::StatusOr<int64_t> TrainJobManager::Publish(Job* job, const Model& model) {
   {
     MutexLock lock(&mu_);
     *job->record.mutable_warnings() = model.info().summary.warnings();
+    // What GetModel and `strata inspect` give: the CLI reports the job's
+    // epochs and seconds from here, not from the last epoch's progress.
+    *job->record.mutable_summary() = model.info().summary;
+    job->record.mutable_summary()->clear_sweep();
   }
   for (const std::string& label : spec.labels()) {
     absl::StatusOr<std::map<std::string, int64_t>> labels =
@@ -784,6 +805,7 @@ void TrainJobManager::RunTrial(Job* job, int t) {
     result = job->record.sweep().trials(t);
   }
   const absl::Status loaded = LoadData(job);
+  if (loaded.ok()) PlanSweepEpochs(job);
   std::unique_ptr<Model> model;
   absl::Status status = loaded;
   if (status.ok() && job->cancel) status = absl::CancelledError("the sweep was cancelled");
@@ -814,6 +836,9 @@ void TrainJobManager::RunTrial(Job* job, int t) {
     *table.mutable_trials(t) = result;
     --sweep.running;
     ++sweep.ended;
+    // It ran what it ran: the plan keeps none of its unspent epochs.
+    sweep.epochs_planned[t] = sweep.epochs_done[t];
+    UpdateSweepProgress(job);
     if (status.ok() &&
         (sweep.best == nullptr || SweepBetter(sweep.objective, result.objective(),
                                               table.trials(table.best_trial() - 1).objective()))) {
@@ -839,6 +864,52 @@ void TrainJobManager::RunTrial(Job* job, int t) {
   }
 }
 
+void TrainJobManager::PlanSweepEpochs(Job* job) {
+  Job::Sweep& sweep = *job->sweep;
+  {
+    MutexLock lock(&mu_);
+    if (sweep.epochs_planned_from_configs) return;
+    sweep.epochs_planned_from_configs = true;
+  }
+  // The data is read-only once loaded (LoadData), as TrainModel reads it.
+  const std::shared_ptr<const RowFile> file = job->data.row_file;
+  const int64_t rows = file != nullptr ? file->rows().rows() : job->data.rows.rows();
+  const int cols = static_cast<int>(file != nullptr ? file->rows().cols() : job->data.rows.cols());
+  std::vector<int> planned(sweep.plans.size(), 0);
+  for (size_t t = 0; t < sweep.plans.size(); ++t) {
+    absl::StatusOr<v1::TrainConfig> resolved = ResolveTrainConfig(sweep.plans[t].config, cols);
+    // A config the data's width refuses fails its trial, which says why.
+    if (!resolved.ok()) continue;
+    planned[t] =
+        PlannedEpochs(*resolved, TrainedNetworks(*resolved, rows, cols), sweep.trains_head);
+  }
+  MutexLock lock(&mu_);
+  for (size_t t = 0; t < planned.size(); ++t) {
+    // A trial whose trainer has reported keeps its own count; one that
+    // ended (or was skipped), what it ran.
+    const v1::SweepTrial::State state = job->record.sweep().trials(static_cast<int>(t)).state();
+    const bool pending = state == v1::SweepTrial::QUEUED || state == v1::SweepTrial::RUNNING;
+    if (pending && sweep.epochs_done[t] == 0) sweep.epochs_planned[t] = planned[t];
+  }
+  UpdateSweepProgress(job);
+}
+
+void TrainJobManager::UpdateSweepProgress(Job* job) {
+  const Job::Sweep& sweep = *job->sweep;
+  v1::TrainJobProgress& progress = *job->record.mutable_progress();
+  const int done = SumEpochs(sweep.epochs_done);
+  const int planned = SumEpochs(sweep.epochs_planned);
+  progress.set_epochs_done(done);
+  progress.set_epochs_planned(planned);
+  // Trials may run at once: the pace is the job's, not a trial's.
+  if (done > 0 && job->record.started_unix_micros() > 0) {
+    const double elapsed =
+        static_cast<double>(NowMicros() - job->record.started_unix_micros()) / 1e6;
+    progress.set_elapsed_seconds(elapsed);
+    progress.set_eta_seconds(elapsed / done * std::max(0, planned - done));
+  }
+}
+
 bool TrainJobManager::SkipRemainingTrials(Job* job, const std::string& why) {
   Job::Sweep& sweep = *job->sweep;
   const int total = static_cast<int>(sweep.plans.size());
@@ -846,7 +917,9 @@ bool TrainJobManager::SkipRemainingTrials(Job* job, const std::string& why) {
     v1::SweepTrial& trial = *job->record.mutable_sweep()->mutable_trials(sweep.next);
     trial.set_state(v1::SweepTrial::CANCELLED);
     trial.set_error(why);
+    sweep.epochs_planned[sweep.next] = 0;
   }
+  UpdateSweepProgress(job);
   RecordChanged(job);
   const bool finish = sweep.running == 0 && !sweep.finishing;
   sweep.finishing |= finish;

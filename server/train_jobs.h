@@ -11,7 +11,7 @@
 // A sweep job (spec.sweep) plans its trials at Submit and queues each as a
 // unit of work, so that its trials share the workers, and
 // max_concurrent_jobs, with other jobs. Its data is read once, by the first
-// trial to run. A trial that fails is recorded and the others go on; when
+// trial to run. Its progress counts every trial's epochs. A trial that fails is recorded and the others go on; when
 // the last ends, the best trial's model is published with the results table
 // in its summary, or the job FAILS when none succeeded. Cancel cancels the
 // trials still queued and stops the running ones.
@@ -175,6 +175,14 @@ class TrainJobManager {
       // Set by whoever takes the ended sweep to FinishSweep (the last
       // trial, or a Cancel with none running): it is finished once.
       bool finishing = false;
+      // Each trial's epochs, done and planned: the job's progress counts
+      // their sums, so that it does not start again with every trial. A
+      // trial's plan comes from its config once the data is read
+      // (PlanSweepEpochs), then from its trainer's reports; a trial that
+      // ended plans what it ran, one skipped nothing.
+      std::vector<int> epochs_done;
+      std::vector<int> epochs_planned;
+      bool epochs_planned_from_configs = false;
     };
     std::unique_ptr<Sweep> sweep;
     // Each change of `record` worth keeping bumps record_seq (under mu_);
@@ -202,6 +210,15 @@ class TrainJobManager {
   absl::StatusOr<int64_t> Publish(Job* job, const Model& model) ABSL_LOCKS_EXCLUDED(mu_);
   // Runs trial `t` (0-based) of a sweep, and ends the sweep after its last.
   void RunTrial(Job* job, int t) ABSL_LOCKS_EXCLUDED(mu_);
+  // Plans every trial's epochs from its config and the data's shape, once
+  // the data is read (the first trial to get here does).
+  void PlanSweepEpochs(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets a sweep's progress to the sums of its trials' epochs, and its
+  // elapsed time and ETA to the job's since its first trial started.
+  // REQUIRES: mu_ held (the Job's record and counts are guarded by it,
+  // unchecked; static, so that the trainer's progress callback may call it
+  // without the analysis having to follow a lambda's capture).
+  static void UpdateSweepProgress(Job* job);
   // Marks the trials not yet started CANCELLED (with `why`). True when the
   // caller is to end the sweep (FinishSweep): every trial has ended, and no
   // one else is ending it.

@@ -3,7 +3,8 @@
 //
 //   absl::StatusOr<VersionPolicy> p = VersionPolicy::Parse("latest:2");
 //   std::vector<int64_t> aspired = AspiredVersions(p, on_disk_and_loadable, labelled);
-//   ... load the aspired versions that are not loaded yet ...
+//   ... load the aspired versions that are not loaded yet; while one fails,
+//   ask again without it (it is not loadable) ...
 //   std::vector<int64_t> serve = VersionsToServe(aspired, loaded, served_now, in_store);
 #ifndef STRATA_SERVER_VERSION_POLICY_H_
 #define STRATA_SERVER_VERSION_POLICY_H_
@@ -30,7 +31,8 @@ struct VersionPolicy {
 
 // The versions the policy wants served, ascending: chosen from `available`
 // (complete on disk and not known to be broken), plus every available
-// version a label points at (labels pin their versions).
+// version a label points at (labels pin their versions). A broken version
+// left in `available` counts: under latest it displaces the one before it.
 std::vector<int64_t> AspiredVersions(const VersionPolicy& policy,
                                      const std::vector<int64_t>& available,
                                      const std::vector<int64_t>& labelled);

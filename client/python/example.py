@@ -51,16 +51,23 @@ def main():
     config = json.load(open(args.config)) if args.config else None
     with StrataClient(args.server, token=args.token).wait_until_ready() as client:
         try:
+            printed = set()
+
             def progress(job):
+                # Updates come on every change, not once an epoch: the job's
+                # end repeats its last epoch. Print each tenth epoch once.
                 p = job.progress
-                if p.epochs_done and p.epochs_done % 10 == 0:
+                if p.epochs_done and p.epochs_done % 10 == 0 and p.epochs_done not in printed:
+                    printed.add(p.epochs_done)
                     print("  epoch %d/%d  loss %.5f" % (p.epochs_done, p.epochs_planned,
                                                        p.train_loss), flush=True)
 
             job = client.train(args.model, rows, feature_names=names, config=config,
                                on_progress=progress)
+            # The version's summary, as `strata inspect` shows it: every
+            # network's epochs and the whole training's seconds.
             print("trained %s version %d in %d epochs (%.1f s)" % (
-                args.model, job.version, job.progress.epochs_done, job.progress.elapsed_seconds))
+                args.model, job.version, job.summary.epochs, job.summary.seconds))
 
             codes = client.encode(args.model, rows, version=job.version)
             h1 = client.encode(args.model, rows[:3], version=job.version, layer=1)

@@ -270,6 +270,47 @@ TEST(StrataCliTest, EveryHelpAlignsItsColumnsAndIndentsWrappedLines) {
   }
 }
 
+// --row_cache naming a directory not made yet failed with "No such file or
+// directory"; strata-server makes its --row_cache_dir, and so does the CLI.
+TEST(StrataCliTest, MappedTrainingMakesTheRowCacheDirectory) {
+  const std::string dir = TempDir("row_cache");
+  const std::string cache = dir + "/cache/rows";
+  const std::string config =
+      WriteFile("cli_row_cache.json", R"({"encoder_widths": [3], "finetune_epochs": 1})");
+  const Result r = RunStrata(absl::StrCat(
+      "train --local --mapped --quiet --data data/thyroid.csv --drop_columns label --config ",
+      config, " --row_cache ", cache, " --out ", dir, "/model"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("converted --data into " + cache + "/.strata-rows-"));
+  // One that cannot be made says which flag, and why.
+  const Result file = RunStrata(absl::StrCat(
+      "train --local --mapped --quiet --data data/thyroid.csv --drop_columns label --config ",
+      config, " --row_cache data/thyroid.csv/rows --out ", dir, "/model2"));
+  EXPECT_EQ(file.exit_code, 1) << file.output;
+  EXPECT_THAT(file.output, HasSubstr("strata train: --row_cache: cannot create directory "
+                                     "data/thyroid.csv/rows"));
+}
+
+// A shard without a header line among shards with one said "cannot drop
+// column 'label'" of the columns f0, f1, ...: now the shard is named, and
+// what it lacks.
+TEST(StrataCliTest, AShardWithoutAHeaderIsNamed) {
+  const std::string named = WriteFile("cli_shard_named.csv", "x,y,label\n1,2,0\n3,4,1\n");
+  const std::string bare = WriteFile("cli_shard_bare.csv", "5,6,0\n7,8,1\n");
+  const Result drop = RunStrata(absl::StrCat("train --local --data ", named, ",", bare,
+                                             " --drop_columns label --out ", TempDir("bare")));
+  EXPECT_EQ(drop.exit_code, 1) << drop.output;
+  EXPECT_THAT(drop.output, HasSubstr(bare + ": cannot drop column 'label': the file has no header "
+                                            "line (its first line is a row of numbers)"));
+  const Result kept = RunStrata(
+      absl::StrCat("train --local --data ", named, ",", bare, " --out ", TempDir("bare2")));
+  EXPECT_EQ(kept.exit_code, 1) << kept.output;
+  EXPECT_THAT(kept.output, HasSubstr(bare +
+                                     " has no header line (its first line is a row of "
+                                     "numbers), while " +
+                                     named + " names its columns (x, y, label)"));
+}
+
 TEST(StrataCliTest, InspectConfigJsonKeepsZeroValuedFields) {
   const std::string out = TempDir("zeros");
   const std::string config =
@@ -283,6 +324,60 @@ TEST(StrataCliTest, InspectConfigJsonKeepsZeroValuedFields) {
   EXPECT_THAT(r.output, HasSubstr("\"dropout\": 0,"));
   EXPECT_THAT(r.output, HasSubstr("\"pretrain_epochs\": 0,"));
   EXPECT_THAT(r.output, HasSubstr("\"tied_weights\": false,"));
+}
+
+// inspect shows what a classifier model holds about its head (classes with
+// their labelled rows, accuracy, the validation confusion matrix) and, for a
+// sweep's version, the trials.
+TEST(StrataCliTest, InspectShowsTheClassifierHeadAndASweepsTrials) {
+  const std::string out = TempDir("classifier");
+  const std::string config = WriteFile("cli_classifier.json", R"({"encoder_widths": [4, 2],
+      "finetune_epochs": 2, "supervised": {"epochs": 3}, "anomaly": {"ensemble_size": 1},
+      "seed": 3})");
+  const Result train = RunStrata(
+      absl::StrCat("train --local --quiet --data data/thyroid.csv --label_column label --config ",
+                   config, " --out ", out));
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const Result r = RunStrata("inspect --model " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // thyroid.csv: 3,679 rows of class 0 and 93 of class 1, all labelled.
+  EXPECT_THAT(r.output, HasSubstr("classes:      0 (3679 labelled rows), 1 (93 labelled rows)\n"));
+  EXPECT_THAT(r.output, ::testing::ContainsRegex(
+                            "head: +accuracy [01]\\.[0-9]{4} on [0-9]+ labelled training rows, "
+                            "[01]\\.[0-9]{4} on [0-9]+ labelled validation rows"));
+  EXPECT_THAT(r.output, HasSubstr("validation rows by true class (down) and the head's class"));
+  EXPECT_THAT(r.output, HasSubstr("true \\ predicted"));
+  EXPECT_THAT(r.output, HasSubstr("class  precision  recall"));
+  EXPECT_THAT(r.output, Not(HasSubstr("sweep (")));
+
+  // The same model as a sweep's best trial would publish it.
+  absl::StatusOr<std::unique_ptr<Model>> model = ReadModelFile(out + "/" + kModelFileName);
+  ASSERT_TRUE(model.ok()) << model.status();
+  v1::ModelArtifact artifact = ModelToArtifact(**model);
+  v1::SweepSummary* sweep = artifact.mutable_summary()->mutable_sweep();
+  sweep->set_objective(v1::HEAD_ACCURACY);
+  sweep->set_best_trial(2);
+  for (int t = 1; t <= 2; ++t) {
+    v1::SweepTrial* trial = sweep->add_trials();
+    trial->set_trial(t);
+    trial->set_state(v1::SweepTrial::SUCCEEDED);
+    v1::SweepSetting* setting = trial->add_settings();
+    setting->set_field("encoder_widths");
+    setting->set_value(t == 1 ? "[4,1]" : "[4,2]");
+    trial->set_objective(0.9 + 0.01 * t);
+    trial->set_head_accuracy(0.9 + 0.01 * t);
+    trial->set_epochs(5);
+    trial->set_seconds(1.5);
+  }
+  absl::StatusOr<std::unique_ptr<Model>> swept = ModelFromArtifact(artifact);
+  ASSERT_TRUE(swept.ok()) << swept.status();
+  ASSERT_TRUE(WriteModelFile(**swept, out + "/" + kModelFileName).ok());
+  const Result again = RunStrata("inspect --model " + out);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("sweep (this version is the best trial's model):\n"
+                                      "objective HEAD_ACCURACY (highest wins)"));
+  EXPECT_THAT(again.output, ::testing::ContainsRegex("\n2 \\* +SUCCEEDED +0\\.92 "));
+  EXPECT_THAT(again.output, HasSubstr("encoder_widths=[4,1]"));
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "core/column_names.h"
 
+#include <string>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -32,11 +35,51 @@ TEST(ColumnNamesTest, MissingAndExtraColumnsListBothSets) {
                                  HasSubstr("--drop_columns label"),
                                  HasSubstr("The input's columns: f0, label, zz"),
                                  HasSubstr("the model's features: f0, f1")));
-  // No label-like extra column: no hint.
-  EXPECT_THAT(MapColumnsByName({"f0", "f1", "zz"}, {"f0", "f1"}).status().message(),
+  // A feature missing and no label-like extra column (a rename?): dropping
+  // would not fix it, so no hint.
+  EXPECT_THAT(MapColumnsByName({"f0", "zz"}, {"f0", "f1"}).status().message(),
               Not(HasSubstr("--drop_columns")));
   EXPECT_THAT(MapColumnsByName({"f0", "f0"}, {"f0", "f1"}).status().message(),
               HasSubstr("'f0' twice"));
+}
+
+// Every feature present and columns to spare: the hint names the flag and
+// the columns, whatever they are called.
+TEST(ColumnNamesTest, ExtraColumnsAloneGetTheDropColumnsHint) {
+  EXPECT_THAT(MapColumnsByName({"f0", "f1", "zz"}, {"f0", "f1"}).status().message(),
+              HasSubstr("not features of the model: zz (leave it out with --drop_columns zz)"));
+  EXPECT_THAT(MapColumnsByName({"kind", "f0", "id", "f1"}, {"f0", "f1"}).status().message(),
+              HasSubstr("not features of the model: kind, id (leave them out with "
+                        "--drop_columns kind,id)"));
+}
+
+// Issue: predict with one extra column of a 392-feature model printed 4 KB
+// of names and no hint. The extra column comes first, then counts.
+TEST(ColumnNamesTest, AWideInputNamesTheDifferenceNotEveryColumn) {
+  std::vector<std::string> model, input;
+  for (int i = 0; i < 392; ++i) model.push_back("px" + std::to_string(i));
+  input = model;
+  input.push_back("digit");
+  const absl::Status extra = MapColumnsByName(input, model).status();
+  EXPECT_EQ(extra.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(extra.message(),
+            "columns do not match the model's features: not features of the model: digit (leave "
+            "it out with --drop_columns digit). The input has 393 columns; the model has 392 "
+            "features");
+
+  // Many missing: a few named, then how many more.
+  const std::vector<std::string> half(model.begin(), model.begin() + 196);
+  const absl::Status missing = MapColumnsByName(half, model).status();
+  EXPECT_THAT(missing.message(),
+              HasSubstr("missing from the input: px196, px197, px198, px199, px200 and 191 more. "
+                        "The input has 196 columns; the model has 392 features"));
+  EXPECT_LT(missing.message().size(), 200u) << missing.message();
+}
+
+TEST(ColumnNamesTest, FewNamesCountsTheRest) {
+  EXPECT_EQ(FewNames({}, 3), "(none)");
+  EXPECT_EQ(FewNames({"a", "b", "c"}, 3), "a, b, c");
+  EXPECT_EQ(FewNames({"a", "b", "c", "d", "e"}, 2), "a, b and 3 more");
 }
 
 TEST(ColumnNamesTest, CheckWantsTheSameNamesInTheSameOrder) {

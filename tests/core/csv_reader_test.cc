@@ -139,6 +139,39 @@ TEST(CsvReaderTest, UnknownDropColumnListsColumns) {
   EXPECT_THAT(t.status().message(), HasSubstr("cannot drop column 'target': the columns are a, b"));
 }
 
+// A file without a header line has no column called 'label': it says so,
+// rather than that f0, f1, ... hold no 'label' (a headerless shard among
+// shards with a header).
+TEST(CsvReaderTest, DroppingANamedColumnOfAHeaderlessFileSaysItHasNoHeader) {
+  CsvOptions options;
+  options.drop_columns = {"label"};
+  const absl::Status detected = ParseCsv("1,2,0\n3,4,1\n", options).status();
+  EXPECT_EQ(detected.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(detected.message(),
+            "cannot drop column 'label': the file has no header line (its first line is a row of "
+            "numbers), so its columns are named by position, f0 to f2; give it the header line, "
+            "or drop a column by position (f<i>, counting from f0)");
+  options.header = CsvOptions::Header::kAbsent;
+  EXPECT_THAT(ParseCsv("1,2,0\n3,4,1\n", options).status().message(),
+              HasSubstr("no header line (--header no)"));
+}
+
+TEST(CsvReaderTest, AShardWithoutAHeaderAmongShardsWithOneIsNamed) {
+  const absl::Status s =
+      CheckShardColumns("a.csv", {"x", "y", "label"}, "b.csv", {"f0", "f1", "f2"});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "b.csv has no header line (its first line is a row of numbers), while a.csv names its "
+            "columns (x, y, label): every shard needs the same header line");
+  // The first shard the one without.
+  EXPECT_THAT(CheckShardColumns("a.csv", {"f0", "f1"}, "b.csv", {"x", "y"}).message(),
+              HasSubstr("a.csv has no header line"));
+  // Both named, differently: both sets of names.
+  EXPECT_THAT(CheckShardColumns("a.csv", {"x", "y"}, "b.csv", {"y", "x"}).message(),
+              HasSubstr("b.csv has the columns y,x; a.csv has x,y"));
+  EXPECT_TRUE(CheckShardColumns("a.csv", {"x", "y"}, "b.csv", {"x", "y"}).ok());
+}
+
 TEST(CsvReaderTest, DroppedColumnNeedNotBeNumeric) {
   CsvOptions options;
   options.drop_columns = {"kind"};

@@ -4,6 +4,7 @@
 #include <limits>
 #include <random>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace strata {
@@ -105,6 +106,42 @@ TEST(LinearProbeTest, StandardisesEachFoldLikeAModelsScaler) {
 
   units(7, 3) = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(LinearProbe(units, y, {}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A classifier's figures worked out by hand: three classes, one row
+// unlabelled, one class never predicted.
+TEST(EvaluateClassifierTest, ConfusionPrecisionAndRecallByHand) {
+  //   truth:      0  0  0  1  1  2  2  -1
+  //   predicted:  0  0  1  1  1  1  0   2
+  const ClassifierMetrics m =
+      EvaluateClassifier({0, 0, 0, 1, 1, 2, 2, -1}, {0, 0, 1, 1, 1, 1, 0, 2}, 3);
+  EXPECT_EQ(m.classes, 3);
+  EXPECT_EQ(m.rows, 7);  // the unlabelled row left out
+  // Rows: the true class; columns: the predicted one.
+  EXPECT_THAT(m.confusion, ::testing::ElementsAre(2, 1, 0,  //
+                                                  0, 2, 0,  //
+                                                  1, 1, 0));
+  EXPECT_DOUBLE_EQ(m.accuracy, 4.0 / 7.0);
+  // Predicted 0: 3 rows, 2 right; predicted 1: 4 rows, 2 right; 2: never.
+  EXPECT_DOUBLE_EQ(m.precision[0], 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.precision[1], 0.5);
+  EXPECT_TRUE(std::isnan(m.precision[2]));
+  // True 0: 3 rows, 2 found; true 1: 2 of 2; true 2: 0 of 2.
+  EXPECT_DOUBLE_EQ(m.recall[0], 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.recall[1], 1.0);
+  EXPECT_DOUBLE_EQ(m.recall[2], 0.0);
+}
+
+TEST(EvaluateClassifierTest, AStoredConfusionMatrixGivesTheSameFigures) {
+  const ClassifierMetrics rows = EvaluateClassifier({1, 0, 1, 1}, {1, 0, 0, 1}, 2);
+  const ClassifierMetrics stored = MetricsFromConfusion({1, 0, 1, 2}, 2);
+  EXPECT_EQ(rows.confusion, stored.confusion);
+  EXPECT_EQ(stored.rows, 4);
+  EXPECT_DOUBLE_EQ(stored.accuracy, 0.75);
+  EXPECT_DOUBLE_EQ(stored.precision[0], 0.5);
+  EXPECT_DOUBLE_EQ(stored.recall[1], 2.0 / 3.0);
+  // Nothing compared: no accuracy to speak of.
+  EXPECT_TRUE(std::isnan(EvaluateClassifier({-1}, {0}, 2).accuracy));
 }
 
 }  // namespace

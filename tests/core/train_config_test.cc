@@ -1,5 +1,6 @@
 #include "core/train_config.h"
 
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -250,6 +251,35 @@ TEST(TrainConfigTest, ArchitectureMirrorsConfig) {
   EXPECT_EQ(a.input_dim(), 10);
   EXPECT_THAT(a.encoder_activations(), ElementsAre(v1::TANH, v1::TANH, v1::LINEAR));
   EXPECT_TRUE(a.tied_weights());
+}
+
+// The count a job's progress plans, the trainer's and a sweep's alike:
+// every network's unsupervised epochs, the served one's supervised ones.
+TEST(TrainConfigTest, PlannedEpochsCountEveryNetwork) {
+  v1::TrainConfig config;
+  config.add_encoder_widths(4);
+  config.add_encoder_widths(2);
+  config.set_pretrain_epochs(3);
+  config.set_finetune_epochs(10);
+  config.mutable_supervised()->set_epochs(7);
+  auto resolved = ResolveTrainConfig(config, 6);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(TrainedNetworks(*resolved, 300, 6), 5);  // the default on small data
+  EXPECT_EQ(PlannedEpochs(*resolved, 5, /*labelled=*/false), 5 * (3 * 2 + 10));
+  EXPECT_EQ(PlannedEpochs(*resolved, 5, /*labelled=*/true), 5 * (3 * 2 + 10) + 7);
+  // A classifier from its initialisation: one network, its supervised epochs.
+  config.set_pretrain_epochs(0);
+  config.set_finetune_epochs(0);
+  resolved = ResolveTrainConfig(config, 6);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(TrainedNetworks(*resolved, 300, 6), 1);
+  EXPECT_EQ(PlannedEpochs(*resolved, 1, /*labelled=*/true), 7);
+  // Beyond int: saturates rather than wraps.
+  for (int i = 0; i < 2200; ++i) config.add_encoder_widths(1);
+  config.set_pretrain_epochs(kMaxEpochs);
+  resolved = ResolveTrainConfig(config, 6);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(PlannedEpochs(*resolved, 16, false), std::numeric_limits<int>::max());
 }
 
 TEST(TrainConfigTest, JsonRoundTrip) {

@@ -292,6 +292,7 @@ TEST(TrainerTest, ProgressIsReportedEveryEpochAndCancellationStops) {
   v1::TrainConfig config;
   config.set_pretrain_epochs(2);
   config.set_finetune_epochs(5);
+  config.mutable_anomaly()->set_ensemble_size(1);  // an ensemble: the next test
   std::vector<TrainProgress> seen;
   Trainer::Options options;
   options.on_epoch = [&](const TrainProgress& p) { seen.push_back(p); };
@@ -301,6 +302,8 @@ TEST(TrainerTest, ProgressIsReportedEveryEpochAndCancellationStops) {
     EXPECT_EQ(seen[i].epochs_done, static_cast<int>(i + 1));
     EXPECT_EQ(seen[i].epochs_planned, 9);
     EXPECT_GE(seen[i].eta_seconds, 0);
+    EXPECT_EQ(seen[i].network, 1);
+    EXPECT_EQ(seen[i].networks, 1);
   }
   EXPECT_EQ(seen.back().eta_seconds, 0);
 
@@ -315,6 +318,66 @@ TEST(TrainerTest, ProgressIsReportedEveryEpochAndCancellationStops) {
   EXPECT_EQ(epochs, 3);
 }
 
+// An ensemble's networks were trained after the served one without a word:
+// progress sat at 9/9 ("ETA 0s") while four more networks trained, and the
+// summary counted 9 epochs. Every network's epochs are progress now, each
+// marked with its network, and the summary counts them; the history stays
+// the served network's.
+TEST(TrainerTest, ProgressCountsEveryNetworkOfTheEnsemble) {
+  const Matrix data = testing::ManifoldData(300, 6, 2, 61);
+  v1::TrainConfig config;
+  config.set_pretrain_epochs(2);
+  config.set_finetune_epochs(5);
+  config.mutable_anomaly()->set_ensemble_size(3);
+  std::vector<TrainProgress> seen;
+  Trainer::Options options;
+  options.on_epoch = [&](const TrainProgress& p) { seen.push_back(p); };
+  auto model = Train(config, data, options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  constexpr int kEach = 2 * 2 + 5;  // default widths: 2 layers for 6 features
+  ASSERT_EQ(seen.size(), 3u * kEach);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    SCOPED_TRACE(::testing::Message() << "report " << i);
+    EXPECT_EQ(seen[i].epochs_done, static_cast<int>(i + 1));
+    EXPECT_EQ(seen[i].epochs_planned, 3 * kEach);
+    EXPECT_EQ(seen[i].network, 1 + static_cast<int>(i) / kEach);
+    EXPECT_EQ(seen[i].networks, 3);
+    EXPECT_GE(seen[i].eta_seconds, 0);
+    if (i > 0) {
+      EXPECT_GE(seen[i].elapsed_seconds, seen[i - 1].elapsed_seconds);
+    }
+  }
+  // Each network goes through the same phases.
+  EXPECT_EQ(seen[kEach].record.phase(), v1::EpochRecord::PRETRAIN);
+  EXPECT_EQ(seen[kEach].record.layer(), 1);
+  EXPECT_EQ(seen.back().record.phase(), v1::EpochRecord::FINETUNE);
+  EXPECT_EQ(seen.back().eta_seconds, 0);
+  const ModelInfo& info = (*model)->info();
+  EXPECT_EQ(info.summary.epochs(), 3 * kEach);
+  EXPECT_EQ(info.history.size(), static_cast<size_t>(kEach));
+  EXPECT_EQ((*model)->ensemble().size(), 2u);
+  // The summary's seconds are the whole training's: the last network's
+  // last epoch is in them.
+  EXPECT_GE(info.summary.seconds(), seen.back().elapsed_seconds);
+
+  // With class labels the served network's supervised phase comes last,
+  // counted once.
+  testing::Blobs blobs = testing::GaussianBlobs(300, 6, 3, 17, 0.5);
+  config.set_pretrain_epochs(0);
+  config.mutable_supervised()->set_epochs(4);
+  config.mutable_early_stopping()->set_patience(0);
+  seen.clear();
+  options.class_names = {"a", "b", "c"};
+  model = Train(config, blobs.rows, options, blobs.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_EQ(seen.size(), 3u * 5 + 4);
+  EXPECT_EQ(seen.back().epochs_planned, 3 * 5 + 4);
+  EXPECT_EQ(seen.back().network, 1);
+  EXPECT_EQ(seen.back().record.phase(), v1::EpochRecord::SUPERVISED);
+  EXPECT_EQ(seen[3 * 5 - 1].network, 3);
+  EXPECT_EQ((*model)->info().summary.epochs(), 3 * 5 + 4);
+}
+
 // Calibration and the drift baseline run after the last mini-batch; a
 // cancel that arrives then still stops the job (no model returned).
 TEST(TrainerTest, CancellingAfterTheLastEpochStopsCalibration) {
@@ -325,8 +388,9 @@ TEST(TrainerTest, CancellingAfterTheLastEpochStopsCalibration) {
   std::atomic<bool> cancel{false};
   Trainer::Options options;
   options.cancel = &cancel;
+  // After the served network's last epoch.
   options.on_epoch = [&](const TrainProgress& p) {
-    if (p.epochs_done == p.epochs_planned) cancel = true;
+    if (p.epochs_done == 2) cancel = true;
   };
   // By default the ensemble's other networks train next, and stop.
   auto cancelled = Train(config, data, options);
@@ -617,6 +681,32 @@ TEST(TrainerTest, SupervisedFineTuningPredictsTheLabelledClasses) {
   EXPECT_TRUE((*model)->Score(set.rows, (*model)->default_metric()).ok());
 }
 
+// "Figures that disagree" (b): why a job's last validation accuracy and its
+// version's differ. Progress reports each epoch's; early stopping then
+// restores the weights of the epoch with the lowest validation objective,
+// and the summary measures those, on the same labelled validation rows.
+TEST(TrainerTest, TheSummarysValidationAccuracyIsTheKeptEpochs) {
+  const LabelledSet set = ThreeBlobs();
+  v1::TrainConfig config = SupervisedConfig();
+  config.mutable_supervised()->set_epochs(200);
+  config.mutable_early_stopping()->set_patience(3);
+  auto model = Train(config, set.rows, set.options, set.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  double best = std::numeric_limits<double>::infinity();
+  const v1::EpochRecord* kept = nullptr;
+  for (const v1::EpochRecord& e : (*model)->info().history) {
+    if (e.phase() != v1::EpochRecord::SUPERVISED) continue;
+    ASSERT_TRUE(e.has_validation_accuracy());
+    if (e.validation_loss() < best) {  // min_delta 0
+      best = e.validation_loss();
+      kept = &e;
+    }
+  }
+  ASSERT_TRUE(kept != nullptr);
+  EXPECT_DOUBLE_EQ((*model)->info().summary.classifier().validation_accuracy(),
+                   kept->validation_accuracy());
+}
+
 // A few labels (every 10th row): the accuracy a sweep would choose by rests
 // on ~15 labelled validation rows, and the summary says so.
 TEST(TrainerTest, AnAccuracyFromFewLabelledValidationRowsIsAWeakEstimate) {
@@ -634,6 +724,22 @@ TEST(TrainerTest, AnAccuracyFromFewLabelledValidationRowsIsAWeakEstimate) {
                   absl::StrCat("weak accuracy estimate: the classifier's validation accuracy ",
                                absl::StrFormat("%.3f", c.validation_accuracy()), " rests on ",
                                c.validation_labelled_rows(), " labelled validation rows"))));
+}
+
+// A missing-value marker read as a class (as "?" or -1 would be): most rows
+// unlabelled, and one class holding most of the labelled ones. The summary
+// names it.
+TEST(TrainerTest, AClassHoldingMostOfFewLabelsIsAWarning) {
+  LabelledSet set = ThreeBlobs();
+  // Every 10th row labelled (60 of 600): a third of them a, the rest c.
+  for (size_t r = 0; r < set.classes.size(); ++r) {
+    set.classes[r] = r % 10 != 1 ? kUnlabelled : (r % 30 == 1 ? 0 : 2);
+  }
+  auto model = Train(SupervisedConfig(), set.rows, set.options, set.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_THAT((*model)->info().summary.warnings(),
+              ::testing::Contains(HasSubstr("class 'c' holds 40 of the 60 labelled rows (66.7%) "
+                                            "while 540 of the 600 rows (90.0%) are unlabelled")));
 }
 
 // The frozen encoder leaves the autoencoder as training without labels

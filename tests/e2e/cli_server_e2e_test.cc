@@ -1,11 +1,15 @@
 // The real binaries as a user runs them: strata-server on a free loopback
 // port, driven by the strata CLI.
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -113,11 +117,11 @@ TEST_F(CliServerTest, TrainThenEncodeScoreReconstructAndManage) {
   Result missing = Strata("encode --model nope --drop_columns label < data/thyroid.csv");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.output, HasSubstr("strata encode: model 'nope' is not served"));
-  // One column too many: named, and the label-like one gets a hint.
+  // One column too many: named, with the flag that leaves it out.
   Result columns = Strata("encode --model thyroid < data/thyroid.csv");
   EXPECT_EQ(columns.exit_code, 1);
-  EXPECT_THAT(columns.output, HasSubstr("not features of the model: label (leave a label column "
-                                        "out with --drop_columns label)"));
+  EXPECT_THAT(columns.output, HasSubstr("not features of the model: label (leave it out with "
+                                        "--drop_columns label)"));
   Result bad_job = Strata(
       "train --model thyroid --data data/thyroid.csv --wait --quiet "
       "--config /dev/null");
@@ -258,6 +262,12 @@ TEST_F(CliServerTest, VersionNumbersAreNeverReusedAndLabelsNeverMove) {
   // longer served, yet a label can point at it, and it serves again.
   Result listed = Strata("models --output csv");
   EXPECT_THAT(listed.output, HasSubstr("m,3,3,")) << listed.output;
+  // Asked for by number, the unserved version says how to serve it.
+  Result unserved = Strata("report --model m --version 1 --out " + dir_ + "/report.html");
+  EXPECT_EQ(unserved.exit_code, 1);
+  EXPECT_THAT(unserved.output, HasSubstr("version 1 is not served (served: 3). strata report needs "
+                                         "a served version. If the store holds version 1, "
+                                         "'strata label --model m --label NAME --version 1'"));
   Result rollback = Strata("label --model m --label stable --version 1");
   ASSERT_EQ(rollback.exit_code, 0) << rollback.output;
   Result stable = Strata("encode --model m --label stable --drop_columns label < data/thyroid.csv");
@@ -586,7 +596,8 @@ TEST_F(CliServerTest, CancelOfAnEndedJobSaysSoAndFails) {
   ASSERT_FALSE(running.empty());
   const Result cancel = Strata("jobs --cancel " + running);
   EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
-  EXPECT_THAT(cancel.output, HasSubstr(running));
+  // What it did, in words: the table alone showed the job still RUNNING.
+  EXPECT_THAT(cancel.output, HasSubstr("cancelling " + running + " (model thyroid, RUNNING"));
   Result job;
   for (int i = 0; i < 200; ++i) {
     job = Strata("jobs --id " + running);
@@ -597,6 +608,143 @@ TEST_F(CliServerTest, CancelOfAnEndedJobSaysSoAndFails) {
   const Result again = Strata("jobs --cancel " + running);
   EXPECT_EQ(again.exit_code, 1) << again.output;
   EXPECT_THAT(again.output, HasSubstr("had already ended (CANCELLED)"));
+}
+
+// Starts the CLI against `server` in the background, stdout to OUT and
+// stderr to ERR; returns its pid.
+pid_t StrataInBackground(const ServerProcess& server, const std::string& args,
+                         const std::string& out, const std::string& err) {
+  return testing::Spawn(absl::StrCat("exec ", STRATA_CLI_PATH, " --server=127.0.0.1:",
+                                     server.port(), " ", args, " > ", out, " 2> ", err));
+}
+
+// The exit code of a child, -1 when a signal ended it.
+int ExitCode(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Waits (bounded) until `path` holds `text`; whether it does.
+bool WaitForText(const std::string& path, const std::string& text) {
+  for (int i = 0; i < 400; ++i) {
+    if (absl::StrContains(testing::ReadAll(path), text)) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+// Ctrl-C on `train --wait` (or `sweep`) ended the CLI without a word while
+// the job ran on and later published: it says the job goes on, and the
+// command that cancels it, which works as printed; exit 130.
+TEST_F(CliServerTest, CtrlCOnTrainWaitSaysTheJobGoesOnAndHowToCancelIt) {
+  std::ofstream(dir_ + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
+  const std::string out = dir_ + "/wait.out", err = dir_ + "/wait.err";
+  const pid_t pid = StrataInBackground(
+      *server_,
+      "train --model thyroid --server_csv thyroid.csv --drop_columns label --wait --quiet "
+      "--config " +
+          dir_ + "/long.json",
+      out, err);
+  ASSERT_GT(pid, 0);
+  // The handler is in place once the id is printed.
+  ASSERT_TRUE(WaitForText(out, "submitted ")) << testing::ReadAll(err);
+  ASSERT_TRUE(WaitForText(out, "\n")) << testing::ReadAll(out);
+  const std::string submitted = testing::ReadAll(out);
+  const size_t at = submitted.find("submitted ") + 10;
+  const std::string id = submitted.substr(at, submitted.find(' ', at) - at);
+  kill(pid, SIGINT);
+  EXPECT_EQ(ExitCode(pid), 130);
+  const std::string said = testing::ReadAll(err);
+  EXPECT_THAT(said, HasSubstr("strata train: interrupted; " + id +
+                              " keeps going on the server and will publish the next version of "
+                              "thyroid if it succeeds. Cancel it with: strata --server=127.0.0.1:"))
+      << said;
+  EXPECT_THAT(Strata("jobs --id " + id).output, Not(HasSubstr("CANCELLED")));
+
+  // The printed command, as a user would paste it.
+  const size_t command_at = said.find("Cancel it with: strata ");
+  ASSERT_NE(command_at, std::string::npos) << said;
+  const std::string command =
+      said.substr(command_at + 23, said.find('\n', command_at) - command_at - 23);
+  EXPECT_THAT(command, HasSubstr("jobs --cancel " + id));
+  const Result cancel = testing::Shell(absl::StrCat(STRATA_CLI_PATH, " ", command));
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
+  EXPECT_THAT(cancel.output, HasSubstr(id + " (model thyroid"));
+  Result job;
+  for (int i = 0; i < 200; ++i) {
+    job = Strata("jobs --id " + id);
+    if (absl::StrContains(job.output, "CANCELLED")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(job.output, HasSubstr("CANCELLED"));
+}
+
+// The server killed mid-command: the CLI printed gRPC's "recvmsg:Connection
+// reset by peer" (or "Socket closed") and no count of the rows answered.
+// Now it says what happened to the server and how many rows were answered
+// and written: exactly those on stdout.
+TEST_F(CliServerTest, AServerGoneMidScoreSaysHowManyRowsWereAnsweredAndWritten) {
+  ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "
+                   "--config data/configs/thyroid.json --wait --quiet")
+                .exit_code,
+            0);
+  // 20 copies of the set in batches of 4: thousands of calls, seconds long.
+  const std::string rows = dir_ + "/many.csv";
+  std::system(absl::StrCat("for i in $(seq 20); do tail -n +2 data/thyroid.csv | cut -d, -f1-6; "
+                           "done > ",
+                           rows)
+                  .c_str());
+  const std::string out = dir_ + "/score.out", err = dir_ + "/score.err";
+  const pid_t pid =
+      StrataInBackground(*server_, "score --model m --batch_rows 4 < " + rows, out, err);
+  ASSERT_GT(pid, 0);
+  // Rows answered: stdout to a file is written in 4 KiB blocks, the header
+  // with the first.
+  ASSERT_TRUE(WaitForText(out, "score,is_anomaly,percentile\n")) << testing::ReadAll(err);
+  server_->Kill();
+  EXPECT_EQ(ExitCode(pid), 1);
+  const std::string said = testing::ReadAll(err);
+  EXPECT_THAT(said, HasSubstr("strata score: the server at 127.0.0.1:")) << said;
+  EXPECT_THAT(said, HasSubstr(" of 75440 rows were answered and written; the other ")) << said;
+  EXPECT_THAT(said, Not(HasSubstr("no output can be trusted"))) << said;
+  // The count said is the rows written: the header, then one line a row.
+  const size_t colon = said.find(": ", said.find("the server at "));
+  ASSERT_NE(colon, std::string::npos) << said;
+  const int64_t written = std::atoll(said.c_str() + colon + 2);
+  const std::string scores = testing::ReadAll(out);
+  EXPECT_GT(written, 0) << said;
+  EXPECT_EQ(std::count(scores.begin(), scores.end(), '\n'), 1 + written) << said;
+}
+
+// The server killed while `train --wait` follows a job: gRPC's "Socket
+// closed" became where the job stood and how to ask about it.
+TEST_F(CliServerTest, AServerGoneMidWaitSaysWhereTheJobStood) {
+  std::ofstream(dir_ + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
+  const std::string out = dir_ + "/wait.out", err = dir_ + "/wait.err";
+  const pid_t pid = StrataInBackground(
+      *server_,
+      "train --model thyroid --server_csv thyroid.csv --drop_columns label --wait --quiet "
+      "--config " +
+          dir_ + "/long.json",
+      out, err);
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(WaitForText(out, "submitted ")) << testing::ReadAll(err);
+  ASSERT_TRUE(WaitForText(out, "\n")) << testing::ReadAll(out);
+  const std::string submitted = testing::ReadAll(out);
+  const size_t at = submitted.find("submitted ") + 10;
+  const std::string id = submitted.substr(at, submitted.find(' ', at) - at);
+  for (int i = 0; i < 200; ++i) {
+    if (absl::StrContains(Strata("jobs --id " + id).output, "RUNNING")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  server_->Kill();
+  EXPECT_EQ(ExitCode(pid), 1);
+  const std::string said = testing::ReadAll(err);
+  EXPECT_THAT(said, HasSubstr("strata train: the server at 127.0.0.1:")) << said;
+  EXPECT_THAT(said, HasSubstr(": " + id + " was ")) << said;
+  EXPECT_THAT(said, HasSubstr(" when last heard of; ask with 'strata --server=127.0.0.1:")) << said;
+  EXPECT_THAT(said, HasSubstr(" jobs --id " + id + "' once the server answers")) << said;
 }
 
 // Issue 14: JSON output keeps fields whose value is zero, empty or false.
@@ -640,6 +788,54 @@ TEST_F(CliServerTest, OverlongNamesAreBadArgumentsNotMetadataOverflows) {
   EXPECT_EQ(job.exit_code, 1) << Head(job);
   EXPECT_THAT(job.output, HasSubstr("no train job 'aaaa")) << Head(job);
   EXPECT_LT(job.output.size(), 2000u) << Head(job);
+}
+
+// deploy/demo.sh as it runs: the server's row files go under the store
+// (--row_cache_dir), not into the data directory, and the store does not
+// take that directory for a model. Of the two rows its first anomaly example
+// scores (README's quick start too), the typical one is well below the
+// threshold and the one with f0 far outside its training range is flagged.
+TEST(DemoTest, RowFilesStayOutOfTheDataAndTheFarRowIsFlagged) {
+  const std::string dir = testing::ScratchDir("e2e_demo");
+  std::system(("mkdir -p " + dir + "/data && cp data/thyroid.csv " + dir + "/data/").c_str());
+  ServerProcess server(dir, "--row_cache_dir=" + dir + "/models/.row-cache");
+  ASSERT_GT(server.port(), 0);
+  const Result train = server.Strata(
+      "train --model thyroid --server_csv thyroid.csv --drop_columns label "
+      "--config data/configs/thyroid.json --labels stable --wait --quiet");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  EXPECT_THAT(testing::Shell("ls -a " + dir + "/data").output, Not(HasSubstr(".strata-rows-")));
+  EXPECT_THAT(testing::Shell("ls -a " + dir + "/models/.row-cache").output,
+              HasSubstr(".strata-rows-"));
+  const Result models = server.Strata("models --output csv");
+  EXPECT_THAT(models.output, HasSubstr("\nthyroid,1,1,stable=1\n")) << models.output;
+  EXPECT_THAT(models.output, Not(HasSubstr("row-cache"))) << models.output;
+
+  // Line 3603 of thyroid.csv (near every feature's median), then f0 at 10;
+  // the largest f0 in training is 1.
+  const std::string rows = dir + "/rows.csv";
+  std::ofstream(rows) << "f0,f1,f2,f3,f4,f5\n"
+                         "0.5806,0.0018,0.1907,0.2453,0.3756,0.1721\n"
+                         "10,0.0018,0.1907,0.2453,0.3756,0.1721\n";
+  const Result score = server.Strata("score --model thyroid < " + rows);
+  ASSERT_EQ(score.exit_code, 0) << score.output;
+  // score,is_anomaly,percentile per row (the summary on stderr may come
+  // first in the output).
+  std::vector<std::vector<std::string>> answers;
+  for (absl::string_view line : absl::StrSplit(score.output, '\n')) {
+    std::vector<std::string> cells = absl::StrSplit(line, ',');
+    if (cells.size() == 3 && cells[0] != "score") answers.push_back(std::move(cells));
+  }
+  ASSERT_EQ(answers.size(), 2u) << score.output;
+  double typical = 100, far = 0;
+  ASSERT_TRUE(absl::SimpleAtod(answers[0][2], &typical)) << score.output;
+  ASSERT_TRUE(absl::SimpleAtod(answers[1][2], &far)) << score.output;
+  EXPECT_EQ(answers[0][1], "0") << score.output;
+  EXPECT_LT(typical, 90) << score.output;
+  EXPECT_EQ(answers[1][1], "1") << score.output;
+  EXPECT_GT(far, 99) << score.output;
+  EXPECT_THAT(score.output,
+              HasSubstr("thyroid version 1: 1 of 2 rows above the ensemble threshold"));
 }
 
 }  // namespace

@@ -1,10 +1,12 @@
 // strata eval against the real server: anomaly metrics agree with the scores
-// `strata score` prints, and the linear probe ranks feature sets sensibly on
-// data whose classes live in the code.
+// `strata score` prints, the linear probe ranks feature sets sensibly on
+// data whose classes live in the code, and the classifier head's figures
+// agree with the classes `strata predict` prints.
 #include <fstream>
 #include <random>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -14,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/synthetic_data.h"
 #include "tests/testing/test_models.h"
 
 namespace strata {
@@ -208,7 +211,7 @@ TEST_F(EvalTest, BadLabelsAreOneLineErrors) {
   const ShellResult missing =
       server_->Strata("eval --model thyroid --data data/thyroid.csv --label_column nope");
   EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_THAT(missing.output, HasSubstr("no column 'nope'"));
+  EXPECT_THAT(missing.output, HasSubstr("no label column 'nope'"));
   // A fractional label: named by line and column.
   const ShellResult fractional =
       server_->Strata("eval --model thyroid --data data/thyroid.csv --label_column f0");
@@ -226,6 +229,110 @@ TEST_F(EvalTest, BadLabelsAreOneLineErrors) {
       server_->Strata("eval --model nope --data data/thyroid.csv --label_column label");
   EXPECT_EQ(wrong_model.exit_code, 1);
   EXPECT_THAT(wrong_model.output, HasSubstr("nope"));
+}
+
+// Row r of the blobs below is of class kKinds[r % 3].
+const char* const kKinds[] = {"low", "mid", "high"};
+// How data sets write a missing value; evaluation skips such rows.
+const char* const kMissing[] = {"", "NA", "NaN", "N/A", "null", "None"};
+
+// 300 rows of three blobs with the class in column "kind". Every fifth row
+// has no label: empty for training, and for evaluation each spelling of a
+// missing value in turn. Row `bad_row` (if any) is labelled "medium".
+void WriteBlobs(const std::string& path, bool for_training, int bad_row = -1) {
+  const testing::Blobs blobs = testing::GaussianBlobs(300, 6, 3, 29, 0.5);
+  std::ofstream out(path);
+  out << "a,b,c,d,e,f,kind\n";
+  for (int r = 0; r < 300; ++r) {
+    for (int c = 0; c < 6; ++c) out << blobs.rows(r, c) << ",";
+    if (r == bad_row) {
+      out << "medium";
+    } else if (r % 5 == 0) {
+      out << (for_training ? "" : kMissing[(r / 5) % 6]);
+    } else {
+      out << kKinds[r % 3];
+    }
+    out << "\n";
+  }
+}
+
+TEST_F(EvalTest, HeadFiguresMatchTheClassesPredictPrints) {
+  const std::string train_csv = dir_ + "/data/blobs_train.csv", csv = dir_ + "/data/blobs.csv";
+  WriteBlobs(train_csv, /*for_training=*/true);
+  WriteBlobs(csv, /*for_training=*/false);
+  std::ofstream(dir_ + "/classes.json")
+      << R"({"encoder_widths": [4, 3], "finetune_epochs": 30, "optimizer": {"learning_rate": )"
+      << R"(0.01}, "supervised": {"epochs": 30}, "anomaly": {"ensemble_size": 1}})";
+  const ShellResult train =
+      server_->Strata("train --model blobs --data " + train_csv + " --label_column kind --config " +
+                      dir_ + "/classes.json --wait --quiet");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+
+  const ShellResult eval =
+      server_->Strata("eval --model blobs --data " + csv + " --label_column kind --task head");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_THAT(eval.output, HasSubstr("classifier head, 3 classes: 240 labelled rows (60 rows "
+                                     "without a label in kind skipped)"));
+  // The matrix under the class names (the head's order: sorted), then each
+  // class's precision, recall and rows (80 labelled rows each).
+  EXPECT_THAT(eval.output, HasSubstr("true \\ predicted  high  low  mid\n"));
+  EXPECT_THAT(eval.output, HasSubstr("class  precision  recall  rows\n"));
+  for (const char* kind : kKinds) {
+    EXPECT_THAT(eval.output, ::testing::ContainsRegex(absl::StrCat(
+                                 "\n", kind, " +(-|[01]\\.[0-9]{4}) +[01]\\.[0-9]{4} +80\n")))
+        << kind;
+  }
+  EXPECT_EQ(ResultValue(eval.output, "labelled_rows"), 240);
+  EXPECT_EQ(ResultValue(eval.output, "unlabelled_rows"), 60);
+  EXPECT_EQ(ResultValue(eval.output, "classes"), 3);
+
+  // The accuracy is that of the classes `strata predict` answers for the
+  // labelled rows.
+  const ShellResult predict = server_->Strata("predict --model blobs --drop_columns kind < " + csv);
+  ASSERT_EQ(predict.exit_code, 0) << predict.output;
+  std::vector<std::string> predicted;
+  for (absl::string_view line : absl::StrSplit(predict.output, '\n')) {
+    for (const char* kind : kKinds) {
+      if (absl::StartsWith(line, absl::StrCat(kind, ","))) predicted.emplace_back(kind);
+    }
+  }
+  ASSERT_EQ(predicted.size(), 300u) << predict.output.substr(0, 300);
+  int right = 0, labelled = 0;
+  for (int r = 0; r < 300; ++r) {
+    if (r % 5 == 0) continue;
+    ++labelled;
+    right += predicted[static_cast<size_t>(r)] == kKinds[r % 3];
+  }
+  ASSERT_EQ(labelled, 240);
+  EXPECT_NEAR(ResultValue(eval.output, "head_accuracy"), static_cast<double>(right) / labelled,
+              1e-4);
+  EXPECT_GT(ResultValue(eval.output, "head_accuracy"), 0.9);  // well-separated blobs
+
+  // A label that is none of the classes: its line and the classes named.
+  WriteBlobs(dir_ + "/data/bad.csv", /*for_training=*/false, /*bad_row=*/2);
+  const ShellResult bad = server_->Strata("eval --model blobs --data " + dir_ +
+                                          "/data/bad.csv --label_column kind --task head");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("column kind: line 4: the label 'medium' is not one of the "
+                                    "model's classes (high, low, mid)"));
+  // Class names are for --task head; the other tasks say so.
+  const ShellResult names =
+      server_->Strata("eval --model blobs --data " + csv + " --label_column kind --task classes");
+  EXPECT_EQ(names.exit_code, 1);
+  EXPECT_THAT(names.output, HasSubstr("line 2, column kind: no label"));
+  EXPECT_THAT(names.output, HasSubstr("--task head skips rows without one"));
+
+  // A model without a head: refused, naming the flag.
+  ASSERT_EQ(server_
+                ->Strata("train --model plain --data " + train_csv +
+                         " --drop_columns kind --config " + dir_ + "/classes.json --wait --quiet")
+                .exit_code,
+            0);
+  const ShellResult headless =
+      server_->Strata("eval --model plain --data " + csv + " --label_column kind --task head");
+  EXPECT_EQ(headless.exit_code, 1);
+  EXPECT_THAT(headless.output, HasSubstr("--task head measures a classifier head, and plain "
+                                         "version 1 has none"));
 }
 
 }  // namespace

@@ -3,9 +3,12 @@
 // thyroid set; errors come back as StrataError with the server's code; named
 // columns are matched by name; rows that cannot be right, bad metric names
 // and feature names raise ValueError before any RPC.
+#include <set>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/server_process.h"
@@ -65,6 +68,17 @@ TEST_F(PythonClientTest, ExampleTrainsEncodesAndScoresThyroid) {
       "--model thyroid"));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_THAT(run.output, HasSubstr("trained thyroid version 1"));
+  // Each tenth epoch once: the job's last update repeats its last epoch
+  // (the script printed "epoch 90/90" twice).
+  std::set<std::string> epochs;
+  int epoch_lines = 0;
+  for (absl::string_view line : absl::StrSplit(run.output, '\n')) {
+    if (!absl::StartsWith(line, "  epoch ")) continue;
+    ++epoch_lines;
+    epochs.insert(std::string(line.substr(0, line.find("  loss"))));
+  }
+  EXPECT_GT(epoch_lines, 0) << run.output;
+  EXPECT_EQ(epoch_lines, static_cast<int>(epochs.size())) << run.output;
   // data/configs/thyroid.json: encoder 16-8-3.
   EXPECT_THAT(run.output, HasSubstr("encoded 3772 rows: code width 3, h1 width 16"));
   EXPECT_THAT(run.output, HasSubstr("scored 3772 rows on a stream"));

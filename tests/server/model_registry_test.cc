@@ -4,7 +4,9 @@
 #include <fstream>
 #include <future>
 #include <thread>
+#include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "core/model_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -137,6 +139,126 @@ bool HasEvent(const std::vector<VersionEvent>& events, VersionEvent::Kind kind, 
     if (e.kind == kind && e.version == version && e.label == label) return true;
   }
   return false;
+}
+
+// Writes `bytes` as version `version` of `name`, by hand (as an operator
+// copying files in would), over any file there.
+void PutVersion(const ModelStore& store, const std::string& name, int64_t version,
+                const std::string& bytes) {
+  const std::string dir = absl::StrCat(store.root(), "/", name, "/", version);
+  std::system(("mkdir -p " + dir).c_str());
+  std::ofstream(dir + "/" + kModelFileName, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The incident: versions 2 (labelled old) and 6 served by `latest`, and a
+// truncated 7 dropped into the store. The policy aspired to {2, 7}; 2 was
+// loaded, so 6 was unloaded, and unversioned calls went to 2 until the next
+// poll loaded 6 again. A version that fails to load never displaces one
+// that serves.
+TEST(ModelRegistryTest, AVersionThatFailsToLoadNeverDisplacesOneThatServes) {
+  Fixture f("registry_failed_load_displaces_nothing");
+  PutVersion(*f.store, "pen", 2, *SerializeModel(*testing::SmallModel(6, 2)));
+  PutVersion(*f.store, "pen", 6, *SerializeModel(*testing::SmallModel(6, 6)));
+  f.registry->Refresh();
+  ASSERT_TRUE(f.registry->SetLabel("pen", "old", 2).ok());
+  ASSERT_THAT(f.registry->List()[0].versions, ElementsAre(2, 6));
+  ASSERT_EQ(f.registry->Get(Spec("pen"))->version, 6);
+  v1::ModelSpec old = Spec("pen");
+  old.set_label("old");
+
+  const std::string seven = *SerializeModel(*testing::SmallModel(6, 7));
+  PutVersion(*f.store, "pen", 7, seven.substr(0, seven.size() / 2));
+  f.events.clear();
+  // The poll that finds 7, and the one after (which loaded 6 back).
+  for (int poll = 0; poll < 2; ++poll) {
+    f.registry->Refresh();
+    EXPECT_THAT(f.registry->List()[0].versions, ElementsAre(2, 6)) << "poll " << poll;
+    EXPECT_EQ(f.registry->Get(Spec("pen"))->version, 6) << "poll " << poll;
+    EXPECT_EQ(f.registry->Get(old)->version, 2) << "poll " << poll;
+  }
+  // 7 is reported once; 6 never left.
+  ASSERT_EQ(f.events.size(), 1u);
+  EXPECT_EQ(f.events[0].kind, VersionEvent::Kind::kLoadFailed);
+  EXPECT_EQ(f.events[0].version, 7);
+  EXPECT_THAT(f.events[0].error, HasSubstr("truncated"));
+
+  // A registry starting on this store serves 6 too (it served 2 alone).
+  Fixture restarted("registry_failed_load_displaces_nothing", "latest", /*fresh=*/false);
+  EXPECT_EQ(restarted.registry->Get(Spec("pen"))->version, 6);
+  EXPECT_THAT(restarted.registry->List()[0].versions, ElementsAre(2, 6));
+
+  // A good 7 in its place is loaded, and replaces 6.
+  f.events.clear();
+  PutVersion(*f.store, "pen", 7, seven);
+  f.registry->Refresh();
+  EXPECT_EQ(f.registry->Get(Spec("pen"))->version, 7);
+  EXPECT_EQ(f.registry->Get(old)->version, 2);
+  EXPECT_THAT(f.registry->List()[0].versions, ElementsAre(2, 7));
+  using K = VersionEvent::Kind;
+  std::vector<std::pair<K, int64_t>> events;
+  for (const VersionEvent& e : f.events) events.push_back({e.kind, e.version});
+  EXPECT_THAT(events,
+              ElementsAre(std::pair(K::kLoaded, int64_t{7}), std::pair(K::kUnloaded, int64_t{6})));
+}
+
+// The same under latest:2, with no label: a broken 3 does not unload 1.
+TEST(ModelRegistryTest, ABrokenNewestVersionLeavesLatestNServed) {
+  Fixture f("registry_failed_load_latest_n", "latest:2");
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  ASSERT_TRUE(f.store->Publish("m", *testing::SmallModel(6, 2)).ok());
+  f.registry->Refresh();
+  ASSERT_THAT(f.registry->List()[0].versions, ElementsAre(1, 2));
+  PutVersion(*f.store, "m", 3, "not a model");
+  f.events.clear();
+  f.registry->Refresh();
+  EXPECT_THAT(f.registry->List()[0].versions, ElementsAre(1, 2));
+  EXPECT_FALSE(HasEvent(f.events, VersionEvent::Kind::kUnloaded, 1));
+  EXPECT_TRUE(HasEvent(f.events, VersionEvent::Kind::kLoadFailed, 3));
+}
+
+// SetLabel loads the version before the label moves: one that does not
+// load is refused with the label, and the version it pinned, as they were
+// at every moment. (The label used to move first and be put back after the
+// load failed: at the failure's event, "stable" answered NOT_FOUND.)
+TEST(ModelRegistryTest, ALabelRefusedForABrokenVersionNeverLeftItsVersion) {
+  auto store = *ModelStore::Create({testing::ScratchDir("registry_label_broken_version")});
+  ModelRegistry* registry = nullptr;
+  v1::ModelSpec stable = Spec("m");
+  stable.set_label("stable");
+  using K = VersionEvent::Kind;
+  // Each event, and the version "stable" resolved to as it arrived (0: none).
+  std::vector<std::tuple<K, int64_t, int64_t>> seen;
+  ModelRegistry::Options options;
+  options.store = store.get();
+  options.poll_interval = absl::ZeroDuration();
+  options.on_event = [&](const VersionEvent& e) {
+    if (registry == nullptr) return;
+    const absl::StatusOr<ServableModel> m = registry->Get(stable);
+    seen.emplace_back(e.kind, e.version, m.ok() ? m->version : 0);
+  };
+  auto owned = *ModelRegistry::Create(std::move(options));
+  registry = owned.get();
+  ASSERT_TRUE(store->Publish("m", *testing::SmallModel(6, 1)).ok());
+  ASSERT_TRUE(store->Publish("m", *testing::SmallModel(6, 2)).ok());
+  registry->Refresh();
+  ASSERT_TRUE(registry->SetLabel("m", "stable", 1).ok());
+  ASSERT_THAT(registry->List()[0].versions, ElementsAre(1, 2));
+  PutVersion(*store, "m", 3, "not a model");
+
+  seen.clear();
+  const auto refused = registry->SetLabel("m", "stable", 3);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("not a strata model file"));
+  EXPECT_EQ(store->ReadLabels("m")->labels().at("stable"), 1);
+  EXPECT_EQ(registry->Get(stable)->version, 1);
+  EXPECT_THAT(registry->List()[0].versions, ElementsAre(1, 2));
+  // 3 failed while "stable" answered 1; 1 was never unloaded.
+  EXPECT_THAT(seen, ElementsAre(std::tuple(K::kLoadFailed, int64_t{3}, int64_t{1})));
+  // Asked again, it is refused from memory, with the same error.
+  EXPECT_THAT(registry->SetLabel("m", "stable", 3).status().message(),
+              HasSubstr("not a strata model file"));
+  EXPECT_EQ(seen.size(), 1u);
 }
 
 TEST(ModelRegistryTest, DeletedVersionsAreUnloadedAndTheirLabelsRemoved) {

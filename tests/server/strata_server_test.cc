@@ -319,8 +319,11 @@ TEST(StrataServerTest, TrainJobUploadedThenServedWithoutRestart) {
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), v1::TrainJob::SUCCEEDED) << done->error();
   EXPECT_EQ(done->version(), 1);
-  EXPECT_EQ(done->progress().epochs_done(), 15);
-  EXPECT_EQ(done->progress().epochs_planned(), 15);
+  // Every network of the default ensemble (5 for this data) counts.
+  EXPECT_EQ(done->progress().epochs_done(), 5 * 15);
+  EXPECT_EQ(done->progress().epochs_planned(), 5 * 15);
+  EXPECT_EQ(done->progress().networks(), 5);
+  EXPECT_EQ(done->summary().epochs(), 5 * 15);
   EXPECT_TRUE(std::is_sorted(epochs.begin(), epochs.end()));
   EXPECT_TRUE(states.count(v1::TrainJob::SUCCEEDED));
 
@@ -335,8 +338,12 @@ TEST(StrataServerTest, TrainJobUploadedThenServedWithoutRestart) {
   EXPECT_EQ(code->model().version(), 1);
   auto info = t.client->GetModel(Spec("fresh"));
   ASSERT_TRUE(info.ok()) << info.status();
-  EXPECT_EQ(info->history_size(), 15);
+  EXPECT_EQ(info->history_size(), 15);  // the served network's
   EXPECT_EQ(info->config().finetune_epochs(), 15);
+  // The job's summary is the version's: the same seconds the CLI and
+  // `strata inspect` print.
+  EXPECT_EQ(done->summary().seconds(), info->summary().seconds());
+  EXPECT_EQ(done->summary().epochs(), info->summary().epochs());
   EXPECT_DOUBLE_EQ(info->calibration().threshold_percentile(), 95);
   EXPECT_EQ(info->calibration().mean_squared().quantiles_size(), 800);
   EXPECT_EQ(info->feature_names(4), "x4");

@@ -683,6 +683,64 @@ TEST(TrainJobsTest, ASweepPublishesItsBestTrialWithTheResultsTable) {
   EXPECT_LE(j.progress().trial(), 3);
 }
 
+// A sweep's progress counted the running trial's epochs alone: a 6-trial
+// sweep read RUNNING 15/15 after its first trial, and started again with
+// each. It counts every trial's now (each trial here: 2 networks x 3
+// epochs), never going back, with two trials running at once.
+TEST(TrainJobsTest, ASweepsProgressCountsEveryTrialsEpochs) {
+  Fixture f("jobs_sweep_progress", 2);
+  v1::TrainJobSpec spec = Spec("m", 3);
+  spec.mutable_config()->mutable_anomaly()->set_ensemble_size(2);
+  *spec.mutable_sweep()->add_parameters() = SweepValues("weight_decay", {"0", "0.001", "0.01"});
+  const absl::StatusOr<v1::TrainJob> queued = f.jobs->Submit(spec, Rows(300));
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  int last_done = 0;
+  v1::TrainJob j;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  do {
+    j = *f.jobs->Get(queued->id());
+    const v1::TrainJobProgress& p = j.progress();
+    EXPECT_GE(p.epochs_done(), last_done) << "the count went back";
+    EXPECT_LE(p.epochs_done(), p.epochs_planned());
+    EXPECT_LE(p.epochs_planned(), 3 * 2 * 3);
+    last_done = p.epochs_done();
+    absl::SleepFor(absl::Milliseconds(1));
+  } while (!IsTerminalState(j.state()) && absl::Now() < deadline);
+  ASSERT_EQ(j.state(), v1::TrainJob::SUCCEEDED) << j.error();
+  EXPECT_EQ(j.progress().epochs_done(), 3 * 2 * 3);
+  EXPECT_EQ(j.progress().epochs_planned(), 3 * 2 * 3);
+  for (const v1::SweepTrial& t : j.sweep().trials()) EXPECT_EQ(t.epochs(), 2 * 3) << t.trial();
+  EXPECT_GE(j.progress().trial(), 1);
+  EXPECT_EQ(j.progress().networks(), 2);
+}
+
+// A job counts every network of its ensemble, marked by network, and ends
+// with the published version's summary: the CLI printed the served
+// network's "40 epochs (1.12s)" of a training that took 9.89 s, while
+// `strata inspect` gave the version's seconds.
+TEST(TrainJobsTest, AJobCountsEveryNetworkAndCarriesTheVersionsSummary) {
+  Fixture f("jobs_networks");
+  v1::TrainJobSpec spec = Spec("m", 4);
+  spec.mutable_config()->mutable_anomaly()->set_ensemble_size(3);
+  const v1::TrainJob j = f.WaitFor(f.jobs->Submit(spec, Rows(200))->id());
+  ASSERT_EQ(j.state(), v1::TrainJob::SUCCEEDED) << j.error();
+  EXPECT_EQ(j.progress().epochs_done(), 3 * 4);
+  EXPECT_EQ(j.progress().epochs_planned(), 3 * 4);
+  EXPECT_EQ(j.progress().network(), 3);
+  EXPECT_EQ(j.progress().networks(), 3);
+  ASSERT_TRUE(j.has_summary());
+  auto model = ReadModelFile(f.store->ModelFilePath("m", j.version()));
+  ASSERT_TRUE(model.ok()) << model.status();
+  const v1::TrainingSummary& published = (*model)->info().summary;
+  EXPECT_EQ(j.summary().epochs(), 3 * 4);
+  EXPECT_EQ(j.summary().epochs(), published.epochs());
+  EXPECT_EQ(j.summary().seconds(), published.seconds());
+  EXPECT_EQ(j.summary().final_train_loss(), published.final_train_loss());
+  // The whole training's seconds: the last epoch's report is in them.
+  EXPECT_GE(j.summary().seconds(), j.progress().elapsed_seconds());
+  EXPECT_EQ((*model)->info().history.size(), 4u);  // the served network's
+}
+
 TEST(TrainJobsTest, ASweepGoesOnPastFailedTrialsAndFailsWhenAllFail) {
   Fixture f("jobs_sweep_fail");
   v1::TrainJobSpec spec = Spec("m", 2);

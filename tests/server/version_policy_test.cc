@@ -36,6 +36,18 @@ TEST(VersionPolicyTest, AspiredVersions) {
   EXPECT_THAT(AspiredVersions(latest, {}, {1}), IsEmpty());
 }
 
+// The policy's half of an incident: versions 2 (labelled) and 6 served
+// under latest, and a truncated 7 in the store. Asked with 7, the policy
+// wants 2 and 7, and serving what loaded of that (2) dropped 6; so once 7
+// fails to load the registry asks again without it, and 6 stays.
+TEST(VersionPolicyTest, AVersionThatFailedToLoadMustBeLeftOutOfAvailable) {
+  const VersionPolicy latest = *VersionPolicy::Parse("latest");
+  EXPECT_THAT(AspiredVersions(latest, {2, 6, 7}, {2}), ElementsAre(2, 7));
+  EXPECT_THAT(VersionsToServe({2, 7}, {2, 6}, {2, 6}, {2, 6, 7}), ElementsAre(2));
+  EXPECT_THAT(AspiredVersions(latest, {2, 6}, {2}), ElementsAre(2, 6));
+  EXPECT_THAT(VersionsToServe({2, 6}, {2, 6}, {2, 6}, {2, 6, 7}), ElementsAre(2, 6));
+}
+
 TEST(VersionPolicyTest, NeverUnloadsTheOnlyServableVersion) {
   // The new version loaded: serve it; the old one goes.
   EXPECT_THAT(VersionsToServe({2}, {1, 2}, {1}, {1, 2}), ElementsAre(2));
