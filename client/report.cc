@@ -7,10 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "client/cli_flags.h"
 #include "client/server_gone.h"
+#include "client/svg_chart.h"
 #include "client/training_report.h"
 #include "core/anomaly.h"
 #include "core/drift.h"
@@ -29,11 +29,6 @@ constexpr char kRed[] = "#d62728";     // threshold, anomalous codes, drifted
 constexpr char kGreen[] = "#2ca02c";   // stable features
 constexpr char kBar[] = "#9ecae1";     // histogram bars
 
-std::string Escape(const std::string& s) {
-  return absl::StrReplaceAll(
-      s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
-}
-
 std::string Num(double v) { return absl::StrFormat("%.4g", v); }
 
 // The score the drift monitor counts anomalies by, and the code chart
@@ -44,211 +39,107 @@ ScoreMetric CodeSampleMetric(const v1::AnomalyCalibration& c) {
   return metric == ScoreMetric::kEnsemble ? ScoreMetric::kCombined : metric;
 }
 
-// One SVG chart: a plot area with linear or log axes, and marks in data
-// coordinates.
-class Chart {
- public:
-  static constexpr int kRight = 24, kTop = 34, kBottom = 46;
-
-  // `left`: the margin for the y axis' labels.
-  Chart(std::string id, std::string title, int width, int height, int left = 64)
-      : id_(std::move(id)), title_(std::move(title)), width_(width), height_(height), left_(left) {}
-
-  void SetX(double lo, double hi, bool log = false) { SetAxis(&x_, lo, hi, log); }
-  void SetY(double lo, double hi, bool log = false) { SetAxis(&y_, lo, hi, log); }
-  double X(double v) const { return left_ + Fraction(x_, v) * (width_ - left_ - kRight); }
-  double Y(double v) const {
-    return height_ - kBottom - Fraction(y_, v) * (height_ - kTop - kBottom);
-  }
-
-  void Axes(const std::string& x_label, const std::string& y_label, bool y_ticks = true) {
-    const double x0 = left_, x1 = width_ - kRight, y0 = height_ - kBottom, y1 = kTop;
-    absl::StrAppendFormat(&body_,
-                          "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' "
-                          "stroke='#bbb'/>\n",
-                          x0, y1, x1 - x0, y0 - y1);
-    for (double t : Ticks(x_)) {
-      absl::StrAppendFormat(&body_,
-                            "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#bbb'/>"
-                            "<text x='%.1f' y='%.1f' text-anchor='middle'>%s</text>\n",
-                            X(t), y0, X(t), y0 + 4, X(t), y0 + 16, Num(t));
-    }
-    for (double t : y_ticks ? Ticks(y_) : std::vector<double>{}) {
-      absl::StrAppendFormat(&body_,
-                            "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#eee'/>"
-                            "<text x='%.1f' y='%.1f' text-anchor='end'>%s</text>\n",
-                            x0, Y(t), x1, Y(t), x0 - 4, Y(t) + 4, Num(t));
-    }
-    absl::StrAppendFormat(&body_, "<text x='%.1f' y='%d' text-anchor='middle'>%s</text>\n",
-                          (x0 + x1) / 2, height_ - 8, Escape(x_label));
-    absl::StrAppendFormat(&body_,
-                          "<text transform='translate(14,%.1f) rotate(-90)' "
-                          "text-anchor='middle'>%s</text>\n",
-                          (y0 + y1) / 2, Escape(y_label));
-  }
-
-  void Line(const std::vector<std::pair<double, double>>& points, const char* color,
-            bool dashed = false) {
-    if (points.empty()) return;
-    std::string d;
-    for (const auto& [x, y] : points) absl::StrAppendFormat(&d, "%.1f,%.1f ", X(x), Y(y));
-    absl::StrAppendFormat(&body_,
-                          "<polyline points='%s' fill='none' stroke='%s' stroke-width='2.5'%s/>\n",
-                          d, color, dashed ? " stroke-dasharray='6 4'" : "");
-  }
-  // A vertical line at data x, its label to the right of it, or to the left
-  // where the label would run past the plot's right edge.
-  void VLine(double x, const char* color, const std::string& label) {
-    // 12 px sans-serif: about 7 px a character.
-    const bool fits_right = X(x) + 4 + 7.0 * static_cast<double>(label.size()) <= width_ - kRight;
-    absl::StrAppendFormat(&body_,
-                          "<line x1='%.1f' y1='%d' x2='%.1f' y2='%d' stroke='%s' "
-                          "stroke-width='3'/><text x='%.1f' y='%d' fill='%s' "
-                          "text-anchor='%s'>%s</text>\n",
-                          X(x), kTop, X(x), height_ - kBottom, color,
-                          fits_right ? X(x) + 4 : X(x) - 4, kTop + 14, color,
-                          fits_right ? "start" : "end", Escape(label));
-  }
-  void Rect(double x0, double x1, double y0, double y1, const char* color,
-            const std::string& tooltip) {
-    const double left = std::min(X(x0), X(x1)), top = std::min(Y(y0), Y(y1));
-    absl::StrAppendFormat(&body_,
-                          "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='%s'>"
-                          "<title>%s</title></rect>\n",
-                          left, top, std::abs(X(x1) - X(x0)), std::abs(Y(y1) - Y(y0)), color,
-                          Escape(tooltip));
-  }
-  void Dot(double x, double y, const char* color) {
-    absl::StrAppendFormat(&body_, "<circle cx='%.1f' cy='%.1f' r='3.5' fill='%s'/>\n", X(x), Y(y),
-                          color);
-  }
-  // Text at data x moved by dx pixels, pixel y (or data y when data_y).
-  // SVG collapses leading and trailing spaces, so gaps are dx, not spaces.
-  void Text(double x, double y, const std::string& text, const char* anchor = "start",
-            bool data_y = false, const char* color = "#333", double dx = 0) {
-    absl::StrAppendFormat(&body_, "<text x='%.1f' y='%.1f' text-anchor='%s' fill='%s'>%s</text>\n",
-                          X(x) + dx, data_y ? Y(y) : y, anchor, color, Escape(text));
-  }
-  void Legend(const std::vector<std::pair<std::string, const char*>>& entries) {
-    double x = width_ - kRight - 8;
-    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-      x -= 8.0 * static_cast<double>(it->first.size()) + 30;
-      absl::StrAppendFormat(&body_,
-                            "<rect x='%.1f' y='12' width='14' height='10' fill='%s'/>"
-                            "<text x='%.1f' y='21'>%s</text>\n",
-                            x, it->second, x + 18, Escape(it->first));
-    }
-  }
-
-  std::string Svg() const {
-    return absl::StrFormat(
-        "<svg id='%s' xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-        "viewBox='0 0 %d %d' font-family='sans-serif' font-size='12'>\n"
-        "<text x='%d' y='20' font-size='14' font-weight='bold'>%s</text>\n%s</svg>\n",
-        id_, width_, height_, width_, height_, left_, Escape(title_), body_);
-  }
-
- private:
-  struct Axis {
-    double lo = 0, hi = 1;
-    bool log = false;
-  };
-  static void SetAxis(Axis* a, double lo, double hi, bool log) {
-    if (log) {
-      lo = std::log10(std::max(lo, 1e-30));
-      hi = std::log10(std::max(hi, 1e-30));
-    }
-    if (!(hi > lo)) hi = lo + 1;  // also catches NaN
-    *a = {lo, hi, log};
-  }
-  static double Fraction(const Axis& a, double v) {
-    const double t = a.log ? std::log10(std::max(v, 1e-30)) : v;
-    return std::clamp((t - a.lo) / (a.hi - a.lo), -0.02, 1.02);
-  }
-  // About five round ticks: 1-2-5 steps, or powers of ten on a log axis.
-  static std::vector<double> Ticks(const Axis& a) {
-    std::vector<double> ticks;
-    if (a.log) {
-      for (double e = std::ceil(a.lo); e <= a.hi + 1e-9; e += 1) ticks.push_back(std::pow(10, e));
-      if (ticks.size() >= 2) return ticks;
-      ticks.clear();
-      for (double e = std::floor(a.lo); e <= a.hi; e += 1) {
-        for (double m : {1.0, 2.0, 5.0}) {
-          const double t = std::log10(m) + e;
-          if (t >= a.lo - 1e-9 && t <= a.hi + 1e-9) ticks.push_back(std::pow(10, t));
-        }
-      }
-      return ticks;
-    }
-    const double raw = (a.hi - a.lo) / 5;
-    const double mag = std::pow(10, std::floor(std::log10(raw)));
-    double step = mag;
-    for (double m : {1.0, 2.0, 5.0, 10.0}) {
-      if (m * mag >= raw) {
-        step = m * mag;
-        break;
-      }
-    }
-    for (double t = std::ceil(a.lo / step) * step; t <= a.hi + 1e-9 * step; t += step) {
-      ticks.push_back(std::abs(t) < 1e-12 * step ? 0.0 : t);
-    }
-    return ticks;
-  }
-
-  const std::string id_, title_;
-  const int width_, height_, left_;
-  Axis x_, y_;
-  std::string body_;
-};
-
 std::string SegmentName(const v1::EpochRecord& e) {
   if (e.phase() == v1::EpochRecord::PRETRAIN) return absl::StrCat("pretrain h", e.layer());
   return e.phase() == v1::EpochRecord::SUPERVISED ? "supervised" : "fine-tune";
 }
 
-// Training and validation loss over all epochs, one segment per phase and
-// layer (pretraining losses are each layer's own reconstruction).
-std::string LossChart(const v1::GetModelResponse& m) {
-  Chart chart("loss-chart", "Training loss per phase and layer (log scale)", 900, 320);
-  const auto& history = m.history();
-  if (history.empty()) return "<p>No training history recorded.</p>";
+// The configured reconstruction loss, as the axes name it.
+const char* LossName(const v1::TrainConfig& config) {
+  return config.loss() == v1::BCE ? "BCE" : "MSE";
+}
+
+// The supervised epochs of the history, or the others, in its order.
+std::vector<const v1::EpochRecord*> EpochsWhere(const v1::GetModelResponse& m, bool supervised) {
+  std::vector<const v1::EpochRecord*> epochs;
+  for (const v1::EpochRecord& e : m.history()) {
+    if ((e.phase() == v1::EpochRecord::SUPERVISED) == supervised) epochs.push_back(&e);
+  }
+  return epochs;
+}
+
+// Draws `epochs`' training (solid) and validation (dashed) losses at x = 1,
+// 2, ... on a log axis fitted to them, one segment per phase and layer, each
+// named over it (in two staggered rows where a name is wider than its
+// segment, so that neighbours' names never overlap).
+void DrawLossCurves(const std::vector<const v1::EpochRecord*>& epochs, const std::string& x_label,
+                    const std::string& y_label, SvgChart* chart) {
   double lo = 1e300, hi = 0;
-  for (const v1::EpochRecord& e : history) {
-    for (double v : {e.train_loss(), e.has_validation_loss() ? e.validation_loss() : 0.0}) {
+  for (const v1::EpochRecord* e : epochs) {
+    for (double v : {e->train_loss(), e->has_validation_loss() ? e->validation_loss() : 0.0}) {
       if (v > 0 && std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
     }
   }
   if (hi == 0) lo = hi = 1;
-  chart.SetX(0, history.size() + 1);
-  chart.SetY(lo / 1.2, hi * 1.2, /*log=*/true);
-  chart.Axes("epoch (all phases in order)", "loss");
-  std::vector<std::pair<double, double>> train, validation;
-  std::string segment;
-  size_t segment_start = 0;
-  auto flush = [&](size_t end) {
-    chart.Line(train, kBlue);
-    chart.Line(validation, kOrange, /*dashed=*/true);
-    chart.Text((segment_start + end + 1) / 2.0, Chart::kTop + 28, segment, "middle");
-    train.clear();
-    validation.clear();
+  const int n = static_cast<int>(epochs.size());
+  chart->SetX(0, n + 1);
+  chart->SetY(lo / 1.2, hi * 1.2, /*log=*/true);
+  chart->Axes(x_label, y_label);
+  struct Segment {
+    int begin, end;  // [begin, end) of `epochs`
+    std::string name;
   };
-  for (int i = 0; i < history.size(); ++i) {
-    const v1::EpochRecord& e = history[i];
-    if (SegmentName(e) != segment) {
-      if (!segment.empty()) {
-        flush(i);
-        chart.VLine(i + 0.5, "#999", "");
-      }
-      segment = SegmentName(e);
-      segment_start = i;
-    }
-    if (e.train_loss() > 0) train.emplace_back(i + 1, e.train_loss());
-    if (e.has_validation_loss() && e.validation_loss() > 0) {
-      validation.emplace_back(i + 1, e.validation_loss());
-    }
+  std::vector<Segment> segments;
+  for (int i = 0; i < n; ++i) {
+    const std::string name = SegmentName(*epochs[i]);
+    if (segments.empty() || segments.back().name != name) segments.push_back({i, i, name});
+    segments.back().end = i + 1;
   }
-  flush(history.size());
-  chart.Legend({{"train", kBlue}, {"validation", kOrange}});
+  bool stagger = false;
+  for (const Segment& s : segments) {
+    const double room = chart->X(s.end + 0.5) - chart->X(s.begin + 0.5);
+    stagger = stagger || EstimatedTextWidth(s.name, SvgChart::kTextCharPx) + 8 > room;
+  }
+  for (size_t k = 0; k < segments.size(); ++k) {
+    const Segment& s = segments[k];
+    if (k > 0) chart->VLine(s.begin + 0.5, "#999", "");
+    std::vector<std::pair<double, double>> train, validation;
+    for (int i = s.begin; i < s.end; ++i) {
+      const v1::EpochRecord& e = *epochs[i];
+      if (e.train_loss() > 0) train.emplace_back(i + 1, e.train_loss());
+      if (e.has_validation_loss() && e.validation_loss() > 0) {
+        validation.emplace_back(i + 1, e.validation_loss());
+      }
+    }
+    chart->Line(train, kBlue);
+    chart->Line(validation, kOrange, /*dashed=*/true);
+    const int row = stagger ? static_cast<int>(k % 2) : 0;
+    chart->Text((s.begin + 1 + s.end) / 2.0, SvgChart::kTop + 28 + 14 * row, s.name, "middle");
+  }
+  chart->Legend({{"train", kBlue}, {"validation", kOrange}});
+}
+
+// The reconstruction losses of pretraining (each layer's own reconstruction
+// of its input) and fine-tuning (the whole network's, in scaled units). A
+// classifier's supervised phase minimises another objective, in other
+// units: SupervisedChart draws it on an axis of its own.
+std::string LossChart(const v1::GetModelResponse& m) {
+  if (m.history().empty()) return "<p>No training history recorded.</p>";
+  const std::vector<const v1::EpochRecord*> epochs = EpochsWhere(m, /*supervised=*/false);
+  if (epochs.empty()) return "<p>No reconstruction epochs recorded.</p>";
+  SvgChart chart("loss-chart", "Reconstruction loss per phase and layer (log scale)", 900, 320);
+  DrawLossCurves(epochs, "epoch (pretraining and fine-tuning, in order)",
+                 absl::StrCat("reconstruction loss (", LossName(m.config()), ")"), &chart);
+  return chart.Svg();
+}
+
+// A classifier's supervised phase (SupervisedConfig): the head's
+// cross-entropy on the labelled rows, plus the weighted reconstruction loss
+// when the encoder trains too, per epoch; "" without one.
+std::string SupervisedChart(const v1::GetModelResponse& m) {
+  const std::vector<const v1::EpochRecord*> epochs = EpochsWhere(m, /*supervised=*/true);
+  if (epochs.empty()) return "";
+  const v1::SupervisedConfig& sc = m.config().supervised();
+  const double weight = sc.has_reconstruction_weight() ? sc.reconstruction_weight() : 1.0;
+  const bool weighted = sc.mode() != v1::SupervisedConfig::FROZEN_ENCODER && weight > 0;
+  const std::string objective =
+      weighted ? absl::StrCat("cross-entropy + ", Num(weight), " x ", LossName(m.config()))
+               : std::string("cross-entropy");
+  SvgChart chart("supervised-chart",
+                 absl::StrCat("Classifier's supervised phase: ", objective,
+                              weighted ? " reconstruction loss" : "", " (log scale)"),
+                 900, 280);
+  DrawLossCurves(epochs, "epoch of the supervised phase (labelled rows)", objective, &chart);
   return chart.Svg();
 }
 
@@ -262,9 +153,11 @@ std::string ScoreChart(const v1::GetModelResponse& m, ScoreMetric metric) {
     if (v > 0 && std::isfinite(v)) q.push_back(v);
   }
   if (q.size() < 2) return "<p>No score distribution recorded.</p>";
-  Chart chart("error-chart",
-              absl::StrFormat("Anomaly score (%s) of the training rows", MetricDescription(metric)),
-              900, 300);
+  // Named, not described: the description (an ensemble's runs to 250
+  // characters) is in the note under the chart.
+  SvgChart chart("error-chart",
+                 absl::StrFormat("Anomaly score (%s) of the training rows", MetricName(metric)),
+                 900, 300);
   const double lo = std::log10(q.front()),
                hi = std::log10(std::max(q.back(), static_cast<double>(d.threshold())));
   constexpr int kBins = 40;
@@ -301,9 +194,10 @@ std::string DriftChart(const v1::DriftReportResponse& report) {
   }
   const int n = std::min(f.features_size(), 25);
   if (n == 0) return "<p>No features.</p>";
-  Chart chart("drift-chart",
-              absl::StrFormat("Live drift per feature over the last %d records", f.window_rows()),
-              900, 80 + 22 * n, /*left=*/150);
+  SvgChart chart(
+      "drift-chart",
+      absl::StrFormat("Live drift per feature over the last %d records", f.window_rows()), 900,
+      80 + 22 * n, /*left=*/150);
   double max_drift = 0.3;
   for (int i = 0; i < n; ++i) max_drift = std::max(max_drift, f.features(i).drift() * 1.1);
   chart.SetX(0, max_drift);
@@ -318,7 +212,9 @@ std::string DriftChart(const v1::DriftReportResponse& report) {
                absl::StrFormat("%s: PSI %.4f, out of range %.4f (PSI %.4f), mean shift %+.3f std",
                                d.name(), d.psi(), d.out_of_range_ratio(), d.out_of_range_psi(),
                                d.mean_shift()));
-    chart.Text(0, chart.Y(row) + 4, d.name(), "end", false, "#333", /*dx=*/-6);
+    // A name wider than the margin is cut (the bar's tooltip has it whole).
+    chart.Text(0, chart.Y(row) + 4, FitText(d.name(), chart.left() - 6, SvgChart::kTextCharPx),
+               "end", false, "#333", /*dx=*/-6);
     chart.Text(end, chart.Y(row) + 4, absl::StrFormat("%.3f", d.drift()), "start", false, "#333",
                /*dx=*/6);
   }
@@ -379,7 +275,7 @@ SampleScores SampleAnomalies(const v1::GetModelResponse& m, const Matrix& codes)
 }
 
 // Sets the chart's axes to the points' range, padded by 5%.
-void FitAxes(Chart* chart, const Matrix& xy) {
+void FitAxes(SvgChart* chart, const Matrix& xy) {
   for (int c = 0; c < xy.cols(); ++c) {
     const double lo = xy.col(c).minCoeff(), hi = xy.col(c).maxCoeff();
     const double pad = 0.05 * std::max(1e-6, hi - lo);
@@ -391,7 +287,7 @@ void FitAxes(Chart* chart, const Matrix& xy) {
 
 // Dots coloured normal or anomalous (drawn last, on top), with the legend
 // naming the metric they were scored by.
-void DrawAnomalies(Chart* chart, const Matrix& xy, const SampleScores& scores) {
+void DrawAnomalies(SvgChart* chart, const Matrix& xy, const SampleScores& scores) {
   const std::vector<bool>& above = scores.above;
   int anomalies = 0;
   for (int pass = 0; pass < 2; ++pass) {
@@ -415,14 +311,16 @@ std::string CodeChart(const v1::GetModelResponse& m) {
   const int rows = static_cast<int>(codes.rows()), cols = static_cast<int>(codes.cols());
   const int k = std::min(2, cols);
   absl::StatusOr<Pca> pca = FitPca(codes, k);
-  if (!pca.ok()) return absl::StrCat("<p>", Escape(std::string(pca.status().message())), "</p>");
+  if (!pca.ok()) {
+    return absl::StrCat("<p>", HtmlEscape(std::string(pca.status().message())), "</p>");
+  }
   const Matrix xy = pca->Project(codes);
   auto share = [&](int i) {
     return pca->total_variance > 0 ? 100.0 * pca->variance(i) / pca->total_variance : 0.0;
   };
-  Chart chart("code-chart",
-              absl::StrFormat("Codes of %d training rows: first two principal components", rows),
-              900, 440);
+  SvgChart chart("code-chart",
+                 absl::StrFormat("Codes of %d training rows: first two principal components", rows),
+                 900, 440);
   FitAxes(&chart, xy);
   chart.Axes(absl::StrFormat("PC1 (%.0f%% of code variance)", share(0)),
              k == 2 ? absl::StrFormat("PC2 (%.0f%%)", share(1)) : "(one code unit)");
@@ -443,12 +341,14 @@ std::string TsneChart(const v1::GetModelResponse& m) {
   if (!CodeSample(m, &codes)) return kNoSample;
   const TsneOptions options;
   absl::StatusOr<TsneResult> map = Tsne(codes, options);
-  if (!map.ok()) return absl::StrCat("<p>", Escape(std::string(map.status().message())), "</p>");
+  if (!map.ok()) {
+    return absl::StrCat("<p>", HtmlEscape(std::string(map.status().message())), "</p>");
+  }
   const int rows = static_cast<int>(codes.rows());
   constexpr int kNeighbours = 10;
   const absl::StatusOr<double> trust = Trustworthiness(codes, map->embedding, kNeighbours);
-  Chart chart("tsne-chart", absl::StrFormat("Codes of %d training rows: t-SNE map", rows), 900,
-              440);
+  SvgChart chart("tsne-chart", absl::StrFormat("Codes of %d training rows: t-SNE map", rows), 900,
+                 440);
   FitAxes(&chart, map->embedding);
   chart.Axes("t-SNE 1", "t-SNE 2");
   const v1::CodeBaseline& c = m.drift_baseline().code();
@@ -500,7 +400,7 @@ std::string TsneChart(const v1::GetModelResponse& m) {
                   by_class ? "Coloured by each row's class label."
                            : "Coloured as the PCA view, by the anomaly threshold.",
                   " Distances between clusters on a t-SNE map mean little; neighbourhoods do.");
-  return absl::StrCat(chart.Svg(), "<p class='note'>", Escape(note), "</p>");
+  return absl::StrCat(chart.Svg(), "<p class='note'>", HtmlEscape(note), "</p>");
 }
 
 // A sweep's trials, one row each, the best in bold: what the published
@@ -525,15 +425,15 @@ std::string SweepTable(const v1::SweepSummary& sweep) {
         figure(t.has_probe_accuracy(), t.probe_accuracy()), "</td><td>",
         figure(t.has_head_accuracy(), t.head_accuracy()), "</td><td>",
         ok ? absl::StrCat(t.epochs()) : "-", "</td><td>", ok ? Num(t.seconds()) : "-", "</td><td>",
-        Escape(FormatSweepSettings(t)),
-        t.error().empty() ? "" : absl::StrCat("<br><small>", Escape(t.error()), "</small>"),
+        HtmlEscape(FormatSweepSettings(t)),
+        t.error().empty() ? "" : absl::StrCat("<br><small>", HtmlEscape(t.error()), "</small>"),
         "</td></tr>\n");
   }
   return html + "</table>\n";
 }
 
 std::string Row(const std::string& name, const std::string& value) {
-  return absl::StrCat("<tr><th>", Escape(name), "</th><td>", Escape(value), "</td></tr>\n");
+  return absl::StrCat("<tr><th>", HtmlEscape(name), "</th><td>", HtmlEscape(value), "</td></tr>\n");
 }
 
 }  // namespace
@@ -546,13 +446,14 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
   const ScoreMetric metric = DefaultMetric(m.calibration());
   std::string labels = absl::StrJoin(m.labels(), ", ");
   std::string html = absl::StrCat(
-      "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>", Escape(title),
+      "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>", HtmlEscape(title),
       "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222;max-width:960px}"
+      "svg{max-width:100%;height:auto}"
       "table{border-collapse:collapse;margin-bottom:16px}th,td{text-align:left;padding:3px 12px "
       "3px 0;font-size:14px}th{color:#555;font-weight:normal}section{margin:18px 0}"
       "h1{font-size:22px}h2{font-size:17px;margin-bottom:4px}p.note{color:#555;font-size:13px;"
       "margin-top:2px}</style></head>\n<body>\n<h1>",
-      Escape(title), "</h1>\n<table>\n");
+      HtmlEscape(title), "</h1>\n<table>\n");
   absl::StrAppend(
       &html, Row("architecture", FormatArchitecture(m.architecture())),
       Row("labels", labels.empty() ? "-" : labels),
@@ -598,13 +499,22 @@ std::string RenderReport(const v1::GetModelResponse& m, const v1::DriftReportRes
                                     : f.anomaly_score(),
                                 f.expected_anomaly_ratio())),
       "</table>\n");
+  const std::string supervised = SupervisedChart(m);
   absl::StrAppend(&html, "<section><h2>Training</h2>", LossChart(m),
                   "<p class='note'>The served network's epochs. Pretraining losses are each "
                   "layer's own reconstruction of its input; fine-tuning is the whole network's, "
-                  "in scaled units; supervised epochs show the supervised objective "
-                  "(cross-entropy plus the weighted reconstruction loss).</p></section>\n");
+                  "in scaled units.</p>\n",
+                  supervised,
+                  supervised.empty()
+                      ? ""
+                      : "<p class='note'>The classifier head's supervised phase, on the labelled "
+                        "rows: its objective is the head's cross-entropy (plus the weighted "
+                        "reconstruction loss when the encoder trains too), in other units than "
+                        "the reconstruction loss, so it has an axis of its own.</p>\n",
+                  "</section>\n");
   absl::StrAppend(&html, "<section><h2>Anomaly score</h2>", ScoreChart(m, metric),
-                  "<p class='note'>Rows scoring above the red line are reported as anomalies "
+                  "<p class='note'>", HtmlEscape(MetricDescription(metric)),
+                  ". Rows scoring above the red line are reported as anomalies "
                   "(AnomalyScore's default score, as <code>strata score</code> and "
                   "<code>strata eval</code> use it).</p></section>\n");
   absl::StrAppend(&html, "<section><h2>Drift</h2>", DriftChart(drift), "</section>\n");

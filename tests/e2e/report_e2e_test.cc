@@ -235,6 +235,14 @@ TEST(ReportTest, ASweepsVersionShowsTheTsneMapByClassAndTheSweepTable) {
   EXPECT_THAT(table, HasSubstr("encoder_widths=[6, 3] weight_decay=0"));
   EXPECT_THAT(html, HasSubstr("4 trials scored on HEAD_ACCURACY (highest wins)"));
   EXPECT_THAT(html, HasSubstr("classifier</th><td>4 classes"));
+  // The supervised phase's objective has a chart of its own, named for what
+  // it is, and the reconstruction-loss chart leaves it out.
+  EXPECT_THAT(html, HasSubstr("<svg id='supervised-chart'"));
+  EXPECT_THAT(html, HasSubstr("supervised phase: cross-entropy + 1 x MSE reconstruction loss"));
+  const size_t loss_at = html.find("<svg id='loss-chart'");
+  ASSERT_NE(loss_at, std::string::npos);
+  EXPECT_THAT(html.substr(loss_at, html.find("</svg>", loss_at) - loss_at),
+              Not(HasSubstr(">supervised<")));
 
   absl::StatusOr<testing::Image> image = Screenshot(html_path, 3000);
   ASSERT_TRUE(image.ok()) << image.status();
