@@ -111,9 +111,21 @@ void Product(const StridedMatrix<T>& a, const StridedMatrix<T>& b, T* c, Index l
   for (Index t = in_place; t < panels; ++t) {
     T* out = packed.data() + (t - in_place) * k * kWidth;
     const Index j0 = t * kWidth, width = std::min(kWidth, n - j0);
-    for (Index p = 0; p < k; ++p) {
-      const T* in = b.data + p * b.row_stride + j0 * b.col_stride;
-      for (Index j = 0; j < width; ++j) out[p * kWidth + j] = in[j * b.col_stride];
+    const T* in = b.data + j0 * b.col_stride;
+    // Read along b's contiguous dimension: a transposed b (a tied decoder's
+    // weights, backprop's W') along p, column by column.
+    if (b.row_stride < b.col_stride) {
+      for (Index j = 0; j < width; ++j) {
+        for (Index p = 0; p < k; ++p) {
+          out[p * kWidth + j] = in[p * b.row_stride + j * b.col_stride];
+        }
+      }
+    } else {
+      for (Index p = 0; p < k; ++p) {
+        for (Index j = 0; j < width; ++j) {
+          out[p * kWidth + j] = in[p * b.row_stride + j * b.col_stride];
+        }
+      }
     }
   }
   const auto panel = [&](Index t) -> Panel<T> {

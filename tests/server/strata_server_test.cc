@@ -660,6 +660,10 @@ TEST(StrataServerTest, SweepPublishesTheBestTrialAndWatchShowsTheTrials) {
   TestServer t("server_sweep", [](StrataServer::Options* o) { o->max_concurrent_jobs = 2; });
   const LabelledRows data = LabelledBlobs();
   v1::TrainJobSpec spec = SupervisedSpec(data);
+  // Trials long enough (about 0.3 s each) that the watch's 50 ms polls see
+  // them running even on a loaded machine: with 30 epochs the whole sweep
+  // took 0.2 s, and under ctest -j2 a watch once saw no trial RUNNING.
+  spec.mutable_config()->set_finetune_epochs(200);
   *spec.mutable_sweep()->add_parameters() = SweepValues("encoder_widths", {"[4, 1]", "[4, 3]"});
   *spec.mutable_sweep()->add_parameters() =
       SweepValues("supervised.mode", {"\"FROZEN_ENCODER\"", "\"FULL\""});
