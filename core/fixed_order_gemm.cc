@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 // Every term must be one fused multiply-add: without FMA, Eigen's pmadd is
@@ -26,6 +27,8 @@ constexpr int kLanes = ei::unpacket_traits<Packet<T>>::size;
 
 // Rows of the result held in registers at once.
 constexpr int kBlockRows = 6;
+// Products of at most this many rows stream b in order (StreamedRows).
+constexpr Index kStreamedRows = 4;
 // What one pass over a group of panels keeps in the L2 cache while every
 // block of rows goes by.
 constexpr Index kPanelGroupBytes = Index{256} << 10;
@@ -93,6 +96,71 @@ void RowBlock(int rows, Index k, const T* a, Index a_rs, Index a_cs, const Panel
       return Block<T, 5, NP>(k, a, a_rs, a_cs, b, c, ldc, accumulate);
     default:
       return Block<T, kBlockRows, NP>(k, a, a_rs, a_cs, b, c, ldc, accumulate);
+  }
+}
+
+// Rows of c for a product of few rows, columns [j_begin, j_end): b read a
+// row at a time, front to back, each of its rows used by every row of a
+// before the next (the way a one-row request wants it: the weights stream
+// in order, where column panels read them a stride apart). Each element is
+// the same chain as in Block: accumulators start at 0, then one fused
+// multiply-add per p upwards, kept in memory between p's (a float store and
+// load change nothing). REQUIRES: b.col_stride == 1; m * (j_end - j_begin)
+// floats fit the cache (few rows).
+template <typename T>
+void StreamedRows(const StridedMatrix<T>& a, const StridedMatrix<T>& b, T* c, Index ldc,
+                  bool accumulate, Index j_begin, Index j_end) {
+  using P = Packet<T>;
+  constexpr Index L = kLanes<T>;
+  // Rows of b taken per pass over the outputs: four terms of each chain
+  // per load and store of its accumulator, in the chain's order.
+  constexpr Index kDepth = 4;
+  const Index m = a.rows, k = a.cols, width = j_end - j_begin;
+  std::vector<T> acc(static_cast<size_t>(m * width), T(0));
+  const auto x = [&](Index r, Index p) { return a.data[r * a.row_stride + p * a.col_stride]; };
+  Index p = 0;
+  for (; p + kDepth <= k; p += kDepth) {
+    const T* b0 = b.data + p * b.row_stride + j_begin;
+    const T* b1 = b0 + b.row_stride;
+    const T* b2 = b1 + b.row_stride;
+    const T* b3 = b2 + b.row_stride;
+    for (Index r = 0; r < m; ++r) {
+      const T x0 = x(r, p), x1 = x(r, p + 1), x2 = x(r, p + 2), x3 = x(r, p + 3);
+      const P v0 = ei::pset1<P>(x0), v1 = ei::pset1<P>(x1), v2 = ei::pset1<P>(x2),
+              v3 = ei::pset1<P>(x3);
+      T* y = acc.data() + r * width;
+      Index j = 0;
+      for (; j + L <= width; j += L) {
+        P t = ei::ploadu<P>(y + j);
+        t = ei::pmadd(v0, ei::ploadu<P>(b0 + j), t);
+        t = ei::pmadd(v1, ei::ploadu<P>(b1 + j), t);
+        t = ei::pmadd(v2, ei::ploadu<P>(b2 + j), t);
+        t = ei::pmadd(v3, ei::ploadu<P>(b3 + j), t);
+        ei::pstoreu(y + j, t);
+      }
+      for (; j < width; ++j) {
+        y[j] = std::fma(x3, b3[j],
+                        std::fma(x2, b2[j], std::fma(x1, b1[j], std::fma(x0, b0[j], y[j]))));
+      }
+    }
+  }
+  for (; p < k; ++p) {
+    const T* bp = b.data + p * b.row_stride + j_begin;
+    for (Index r = 0; r < m; ++r) {
+      const T xr = x(r, p);
+      const P xv = ei::pset1<P>(xr);
+      T* y = acc.data() + r * width;
+      Index j = 0;
+      for (; j + L <= width; j += L) {
+        ei::pstoreu(y + j, ei::pmadd(xv, ei::ploadu<P>(bp + j), ei::ploadu<P>(y + j)));
+      }
+      for (; j < width; ++j) y[j] = std::fma(xr, bp[j], y[j]);
+    }
+  }
+  for (Index r = 0; r < m; ++r) {
+    T* cr = c + r * ldc + j_begin;
+    const T* y = acc.data() + r * width;
+    for (Index j = 0; j < width; ++j) cr[j] = accumulate ? cr[j] + y[j] : y[j];
   }
 }
 
@@ -179,6 +247,25 @@ void FixedOrderProduct(const StridedMatrix<T>& a, const StridedMatrix<T>& b, T* 
   if (a.cols == 0) {
     if (!accumulate) {
       for (Index i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+    }
+    return;
+  }
+  if (m <= kStreamedRows && b.col_stride == 1) {
+    // Few rows of a b with contiguous rows (every layer's forward product):
+    // b streamed in order, split between threads by whole vectors of columns.
+    constexpr Index kLanesT = kLanes<T>;
+    if (threads <= 1) {
+      StreamedRows(a, b, c, ldc, accumulate, 0, n);
+      return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+      const Index id = omp_get_thread_num(), count = omp_get_num_threads();
+      const Index vectors = (n + kLanesT - 1) / kLanesT;
+      const Index per = (vectors + count - 1) / count;
+      const Index begin = std::min(n, id * per * kLanesT);
+      const Index end = std::min(n, begin + per * kLanesT);
+      if (begin < end) StreamedRows(a, b, c, ldc, accumulate, begin, end);
     }
     return;
   }

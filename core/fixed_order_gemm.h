@@ -16,11 +16,13 @@
 //   FixedOrderProduct<float>(ViewOf(x), ViewOf(w), y.data(), y.cols(),
 //                            /*accumulate=*/false, Split::kCols, threads);
 //
-// The kernel keeps a block of up to 6 rows x 2 vector widths of outputs in
-// registers (more widths when fewer rows, so that a one-row request still
-// has 8 independent chains) and reads `b` in column panels, packed only
-// when its rows are not contiguous (a transposed operand) or for the last,
-// partial panel. bench/README.md ("Issue 32") has its speed against Eigen's.
+// Two loop orders compute those chains. A product of up to 4 rows (a
+// one-row request) streams `b` row by row, front to back, updating every
+// output of the row in memory. Larger ones keep a block of up to 6 rows x 2
+// vector widths of outputs in registers and read `b` in column panels,
+// packed only when its rows are not contiguous (a transposed operand) or
+// for the last, partial panel. Either gives every element the same chain.
+// bench/README.md ("Issue 32") has their speed against Eigen's.
 #ifndef STRATA_CORE_FIXED_ORDER_GEMM_H_
 #define STRATA_CORE_FIXED_ORDER_GEMM_H_
 

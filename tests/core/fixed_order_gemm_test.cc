@@ -64,10 +64,19 @@ void ExpectEveryShapeMatchesTheReference() {
         const MatrixT<T> a = RandomMatrix<T>(m, k, &rng);
         const MatrixT<T> b = RandomMatrix<T>(k, n, &rng);
         const MatrixT<T> expected = Reference(a, b);
+        // b also as the transpose of a stored matrix (strided: the packed
+        // panels), as a tied decoder's weights are.
+        const MatrixT<T> bt = b.transpose();
         for (const Split split : {Split::kRows, Split::kCols}) {
           for (const int threads : {1, 3}) {
             EXPECT_TRUE(SameBits(Product(a, b, split, threads), expected))
                 << m << "x" << k << " by " << k << "x" << n << ", " << threads << " threads";
+            MatrixT<T> strided = MatrixT<T>::Constant(m, n, std::numeric_limits<T>::quiet_NaN());
+            FixedOrderProduct<T>(ViewOf(a), ViewOf(bt.transpose()), strided.data(), n, false,
+                                 split, threads);
+            EXPECT_TRUE(SameBits(strided, expected))
+                << m << "x" << k << " by a transposed " << k << "x" << n << ", " << threads
+                << " threads";
           }
         }
       }
