@@ -1,10 +1,10 @@
 #include "core/activation.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "core/elementwise.h"
 
 namespace strata {
 namespace {
@@ -32,35 +32,12 @@ absl::StatusOr<v1::Activation> ParseActivation(absl::string_view name) {
 
 namespace {
 
-// f applied to every value of `x` by one vector routine: whole packets in
-// place, the last partial one through a zero-padded copy. Eigen's array
-// functions send the values past the last whole packet (and, in a block
-// that starts unaligned, the first few) through a scalar routine whose
-// rounding differs (std::exp, or the same polynomial without fused
-// multiply-adds), so which routine a value met depended on where its row
-// sat in the batch, and with it the value's last bits.
-template <typename F>
-void ForEachPacket(float* x, Eigen::Index size, F f) {
-  using Packet = Eigen::internal::packet_traits<float>::type;
-  constexpr Eigen::Index kLanes = Eigen::internal::unpacket_traits<Packet>::size;
-  Eigen::Index i = 0;
-  for (; i + kLanes <= size; i += kLanes) {
-    Eigen::internal::pstoreu(x + i, f(Eigen::internal::ploadu<Packet>(x + i)));
-  }
-  if (i < size) {
-    alignas(64) float tail[kLanes] = {};
-    std::copy(x + i, x + size, tail);
-    Eigen::internal::pstoreu(tail, f(Eigen::internal::ploadu<Packet>(tail)));
-    std::copy(tail, tail + (size - i), x + i);
-  }
-}
-
 // The float activations whose value needs exp or tanh, each value through
 // the same vector routine wherever it sits. False for the others, which
 // are exact in any order (max, select, multiply).
 bool ApplyByPacket(v1::Activation activation, MatrixT<float>* x) {
   namespace ei = Eigen::internal;
-  using Packet = ei::packet_traits<float>::type;
+  using Packet = FloatPacket;
   const Packet zero = ei::pset1<Packet>(0.0f), one = ei::pset1<Packet>(1.0f);
   float* data = x->data();
   const Eigen::Index size = x->size();

@@ -285,9 +285,15 @@ Eigen::VectorXf RowMeans(const Matrix& values) {
   const double cols = static_cast<double>(values.cols());
   for (Eigen::Index r = 0; r < values.rows(); ++r) {
     const float* row = values.data() + r * values.cols();
-    double sum = 0;
-    for (Eigen::Index j = 0; j < values.cols(); ++j) sum += row[j];
-    out(r) = static_cast<float>(sum / cols);
+    // Four partial sums, column j into sum[j % 4], then added in one order:
+    // fixed, whatever the row's place, and four times the adds in flight.
+    double sum[4] = {0, 0, 0, 0};
+    Eigen::Index j = 0;
+    for (; j + 4 <= values.cols(); j += 4) {
+      for (int q = 0; q < 4; ++q) sum[q] += row[j + q];
+    }
+    for (; j < values.cols(); ++j) sum[j % 4] += row[j];
+    out(r) = static_cast<float>(((sum[0] + sum[1]) + (sum[2] + sum[3])) / cols);
   }
   return out;
 }

@@ -106,7 +106,7 @@ inline constexpr double kMaxCodeConditionNumber = 1e4;
 // from being fitted to noise.
 Eigen::MatrixXd ShrunkCovariance(const Eigen::MatrixXd& centered);
 
-// Each row's mean, summed in double over the columns in order: a row's
+// Each row's mean, summed in double in one fixed order: a row's
 // value never depends on the rows beside it (Eigen's rowwise().mean()
 // vectorises by the row's memory alignment, which does). Every score's
 // row mean, in calibration and serving, is this one.

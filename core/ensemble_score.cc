@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/anomaly.h"
 #include "core/cancellation.h"
+#include "core/elementwise.h"
 
 namespace strata {
 namespace {
@@ -29,12 +30,12 @@ float MedianScale(std::vector<float> v) {
 }
 
 // log1p(x / scale), the common footing of every term.
-// log1p value by value: Eigen's log1p sends the values past the last whole
-// packet through another routine, so a row's term would depend on its
-// place in the batch.
+// Every row's log1p through one vector routine (core/elementwise.h): a
+// row's term must not depend on its place in the batch.
 Eigen::ArrayXf Normalized(const Eigen::VectorXf& x, float scale) {
-  Eigen::ArrayXf out(x.size());
-  for (Eigen::Index r = 0; r < x.size(); ++r) out(r) = std::log1p(x(r) / scale);
+  namespace ei = Eigen::internal;
+  Eigen::ArrayXf out = x.array() / scale;
+  ForEachPacket(out.data(), out.size(), [](const FloatPacket& v) { return ei::plog1p(v); });
   return out;
 }
 
