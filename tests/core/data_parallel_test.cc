@@ -111,6 +111,23 @@ Matrix Interleaved(const Matrix& data, int rank, int n) {
   return out;
 }
 
+// One rank (mpirun -np 1) is one process: the same computation, so the
+// same bits, in both row layouts.
+TEST(DataParallelTest, OneRankTrainsTheBitsOneProcessTrains) {
+  const Matrix data = testing::ManifoldData(900, 8, 3, 13);
+  const v1::TrainConfig config = Config(32);
+  const std::unique_ptr<Model> alone = TrainAlone(data, config);
+  ASSERT_NE(alone, nullptr);
+  for (const auto layout :
+       {Trainer::Options::RowLayout::kInterleaved, Trainer::Options::RowLayout::kBlocks}) {
+    std::vector<absl::StatusOr<std::unique_ptr<Model>>> out = TrainOnRanks({data}, config, layout);
+    ASSERT_TRUE(out[0].ok()) << out[0].status();
+    EXPECT_EQ(testing::FirstWeightDifference(*alone, **out[0]), "");
+    EXPECT_EQ(alone->info().calibration.SerializeAsString(),
+              (*out[0])->info().calibration.SerializeAsString());
+  }
+}
+
 TEST(DataParallelTest, TwoRanksTrainTheModelOneProcessTrainsWithTheSameGlobalBatch) {
   const Matrix data = testing::ManifoldData(1203, 8, 3, 5);
   const std::unique_ptr<Model> alone = TrainAlone(data, Config(64));

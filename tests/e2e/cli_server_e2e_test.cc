@@ -634,25 +634,35 @@ bool WaitForText(const std::string& path, const std::string& text) {
   return false;
 }
 
-// Ctrl-C on `train --wait` (or `sweep`) ended the CLI without a word while
-// the job ran on and later published: it says the job goes on, and the
-// command that cancels it, which works as printed; exit 130.
-TEST_F(CliServerTest, CtrlCOnTrainWaitSaysTheJobGoesOnAndHowToCancelIt) {
-  std::ofstream(dir_ + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
-  const std::string out = dir_ + "/wait.out", err = dir_ + "/wait.err";
-  const pid_t pid = StrataInBackground(
-      *server_,
+// Starts `strata train --wait` in the background on a job that would run
+// for hours, stdout to OUT and stderr to ERR; sets *pid and *id (the job's)
+// once the id is printed, when the CLI's Ctrl-C handler is in place.
+void StartLongTrainWait(const ServerProcess& server, const std::string& dir,
+                        const std::string& out, const std::string& err, pid_t* pid,
+                        std::string* id) {
+  std::ofstream(dir + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
+  *pid = StrataInBackground(
+      server,
       "train --model thyroid --server_csv thyroid.csv --drop_columns label --wait --quiet "
       "--config " +
-          dir_ + "/long.json",
+          dir + "/long.json",
       out, err);
-  ASSERT_GT(pid, 0);
-  // The handler is in place once the id is printed.
+  ASSERT_GT(*pid, 0);
   ASSERT_TRUE(WaitForText(out, "submitted ")) << testing::ReadAll(err);
   ASSERT_TRUE(WaitForText(out, "\n")) << testing::ReadAll(out);
   const std::string submitted = testing::ReadAll(out);
   const size_t at = submitted.find("submitted ") + 10;
-  const std::string id = submitted.substr(at, submitted.find(' ', at) - at);
+  *id = submitted.substr(at, submitted.find(' ', at) - at);
+}
+
+// Ctrl-C on `train --wait` (or `sweep`) ended the CLI without a word while
+// the job ran on and later published: it says the job goes on, and the
+// command that cancels it, which works as printed; exit 130.
+TEST_F(CliServerTest, CtrlCOnTrainWaitSaysTheJobGoesOnAndHowToCancelIt) {
+  const std::string out = dir_ + "/wait.out", err = dir_ + "/wait.err";
+  pid_t pid = 0;
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(StartLongTrainWait(*server_, dir_, out, err, &pid, &id));
   kill(pid, SIGINT);
   EXPECT_EQ(ExitCode(pid), 130);
   const std::string said = testing::ReadAll(err);
@@ -720,20 +730,10 @@ TEST_F(CliServerTest, AServerGoneMidScoreSaysHowManyRowsWereAnsweredAndWritten) 
 // The server killed while `train --wait` follows a job: gRPC's "Socket
 // closed" became where the job stood and how to ask about it.
 TEST_F(CliServerTest, AServerGoneMidWaitSaysWhereTheJobStood) {
-  std::ofstream(dir_ + "/long.json") << R"({"finetune_epochs": 100000, "seed": 3})";
   const std::string out = dir_ + "/wait.out", err = dir_ + "/wait.err";
-  const pid_t pid = StrataInBackground(
-      *server_,
-      "train --model thyroid --server_csv thyroid.csv --drop_columns label --wait --quiet "
-      "--config " +
-          dir_ + "/long.json",
-      out, err);
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(WaitForText(out, "submitted ")) << testing::ReadAll(err);
-  ASSERT_TRUE(WaitForText(out, "\n")) << testing::ReadAll(out);
-  const std::string submitted = testing::ReadAll(out);
-  const size_t at = submitted.find("submitted ") + 10;
-  const std::string id = submitted.substr(at, submitted.find(' ', at) - at);
+  pid_t pid = 0;
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(StartLongTrainWait(*server_, dir_, out, err, &pid, &id));
   for (int i = 0; i < 200; ++i) {
     if (absl::StrContains(Strata("jobs --id " + id).output, "RUNNING")) break;
     absl::SleepFor(absl::Milliseconds(50));

@@ -35,8 +35,10 @@ inline double MaxRelativeWeightDifference(const Model& a, const Model& b) {
 // computation (in memory and mapped, run to run, any thread count).
 inline std::string FirstWeightDifference(const Model& a, const Model& b) {
   const auto same = [](const auto& x, const auto& y) {
+    // An empty tensor's data() is null, which memcmp must not get.
     return x.size() == y.size() &&
-           std::memcmp(x.data(), y.data(), sizeof(*x.data()) * static_cast<size_t>(x.size())) == 0;
+           (x.size() == 0 || std::memcmp(x.data(), y.data(),
+                                         sizeof(*x.data()) * static_cast<size_t>(x.size())) == 0);
   };
   const auto network = [&](const StackedAutoencoder& x, const StackedAutoencoder& y,
                            const std::string& name) -> std::string {
