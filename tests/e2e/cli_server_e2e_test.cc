@@ -48,6 +48,12 @@ class CliServerTest : public ::testing::Test {
   void TearDown() override { server_.reset(); }
 
   Result Strata(const std::string& args) { return server_->Strata(args); }
+  // Trains model `m` on the demo's thyroid rows (label left out) and waits.
+  Result TrainThyroid() {
+    return Strata(
+        "train --model m --data data/thyroid.csv --drop_columns label "
+        "--config data/configs/thyroid.json --wait --quiet");
+  }
 
   std::string dir_;
   std::unique_ptr<ServerProcess> server_;
@@ -278,10 +284,7 @@ TEST_F(CliServerTest, VersionNumbersAreNeverReusedAndLabelsNeverMove) {
 // Issue 14, item 2: a header's columns are matched to the model's features
 // by name, whatever their order; headerless input goes by position.
 TEST_F(CliServerTest, NamedColumnsAreMatchedByNameInAnyOrder) {
-  ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "
-                   "--config data/configs/thyroid.json --wait --quiet")
-                .exit_code,
-            0);
+  ASSERT_EQ(TrainThyroid().exit_code, 0);
   const std::string straight = dir_ + "/straight.csv", reversed = dir_ + "/reversed.csv";
   std::system(absl::StrCat("head -400 data/thyroid.csv | cut -d, -f1-6 > ", straight).c_str());
   std::system(absl::StrCat("head -400 data/thyroid.csv | awk -F, -v OFS=, "
@@ -449,10 +452,7 @@ TEST_F(CliServerTest, TrainWithALabelColumnThenPredict) {
 // A row the model cannot score is named by its place in the input, whether
 // the batches go as unary calls or down one stream.
 TEST_F(CliServerTest, AFailedRowIsNamedByItsPlaceInTheInput) {
-  ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "
-                   "--config data/configs/thyroid.json --wait --quiet")
-                .exit_code,
-            0);
+  ASSERT_EQ(TrainThyroid().exit_code, 0);
   // Row 5 (from 0) overflows the model: a finite value far outside training.
   const std::string rows = dir_ + "/overflow.csv";
   std::system(absl::StrCat("sed -n 2,9p data/thyroid.csv | cut -d, -f1-6 | "
@@ -473,10 +473,7 @@ TEST_F(CliServerTest, AFailedRowIsNamedByItsPlaceInTheInput) {
 
 // Issue 14, item 3: header detection never eats a data row.
 TEST_F(CliServerTest, HeaderDetectionNeverDropsARow) {
-  ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "
-                   "--config data/configs/thyroid.json --wait --quiet")
-                .exit_code,
-            0);
+  ASSERT_EQ(TrainThyroid().exit_code, 0);
   // A headerless file with a UTF-8 byte-order mark: 4 rows in, 4 out.
   const std::string bom = dir_ + "/bom.csv";
   std::system(absl::StrCat("printf '\\357\\273\\277' > ", bom,
@@ -695,10 +692,7 @@ TEST_F(CliServerTest, CtrlCOnTrainWaitSaysTheJobGoesOnAndHowToCancelIt) {
 // Now it says what happened to the server and how many rows were answered
 // and written: exactly those on stdout.
 TEST_F(CliServerTest, AServerGoneMidScoreSaysHowManyRowsWereAnsweredAndWritten) {
-  ASSERT_EQ(Strata("train --model m --data data/thyroid.csv --drop_columns label "
-                   "--config data/configs/thyroid.json --wait --quiet")
-                .exit_code,
-            0);
+  ASSERT_EQ(TrainThyroid().exit_code, 0);
   // 20 copies of the set in batches of 4: thousands of calls, seconds long.
   const std::string rows = dir_ + "/many.csv";
   std::system(absl::StrCat("for i in $(seq 20); do tail -n +2 data/thyroid.csv | cut -d, -f1-6; "
