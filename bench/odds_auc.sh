@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Anomaly detection on the labelled ODDS sets: strata's default score against
 # the classical detectors (IsolationForest, PCA, kNN, LOF, MCD, one-class SVM,
-# ECOD; bench/odds_baselines.py), on the same stratified 70/30 splits, one per
-# seed (see bench/odds_auc.cc). Prints ROC-AUC and average precision per set
-# and method, each the mean over the seeds.
+# ECOD; bench/odds_baselines.py) and their classical ensemble, on the same
+# stratified 70/30 splits, one per seed (see bench/odds_auc.cc). Prints ROC-AUC
+# and average precision per set and method, each the mean over the seeds.
 #   bash bench/odds_auc.sh [--data_dir DIR] [--seeds 0,1,2] [--config FILE.json]
 #                          [--metric M] [--dump_dir DIR]
 # DIR defaults to ../shared/data/odds; any directory of CSVs whose last column
 # is `label` (1 = anomaly) works. strata trains with its defaults unless
 # --config is given. Installs python3-sklearn for the baselines. Bounded:
 # killed after 60 minutes.
+# The classical detectors' figures are cached (bench/odds_baselines.py), so a
+# second run costs strata's training only. Prints the per-set gap to the best
+# single detector and the two halves of the panel (bench/odds_auc.cc).
 # Ends with: RESULT mean_auc=... mean_ap=... best_baseline=... best_baseline_auc=...
-#   best_baseline_ap=... iforest_auc=... oracle_auc=... sets=... seeds=...
+#   ensemble_baseline_auc=... mean_auc_half_a=... mean_auc_half_b=...
+#   best_baseline_auc_half_a=... ... worst_gap=... met=... sets=... seeds=...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data_dir=../shared/data/odds
