@@ -67,9 +67,11 @@ def ecod(train, test):
 
 
 def standardised(train_scores, test_scores):
-    """Test scores in units of the training scores' deviation from their mean."""
-    sd = train_scores.std()
-    return (test_scores - train_scores.mean()) / (sd if sd > 0 else 1.0)
+    """Test scores in units of the training scores' deviation from their mean. Over the
+    finite training scores: MinCovDet gives NaN for a few of campaign's training rows."""
+    finite = train_scores[np.isfinite(train_scores)]
+    sd = finite.std()
+    return (test_scores - finite.mean()) / (sd if sd > 0 else 1.0)
 
 
 def detectors(train, test, varying):
@@ -161,7 +163,7 @@ def run(train, test, labels, scores_out):
                 # Its log, as the ensemble's definition says. Squared distances of rows
                 # repeated in the robust fit's support can be 0 (campaign's one-hot rows):
                 # floored at a millionth of the training median, not at -inf.
-                floor = 1e-6 * max(np.median(train_scores), np.finfo(float).tiny)
+                floor = 1e-6 * max(np.nanmedian(train_scores), np.finfo(float).tiny)
                 train_scores = np.log(np.maximum(train_scores, floor))
                 test_scores = np.log(np.maximum(test_scores, floor))
             members.append(standardised(train_scores, test_scores))
