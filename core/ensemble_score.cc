@@ -9,6 +9,7 @@
 #include "core/anomaly.h"
 #include "core/cancellation.h"
 #include "core/elementwise.h"
+#include "core/isolation_forest.h"
 
 namespace strata {
 namespace {
@@ -175,8 +176,16 @@ absl::Span<const float> SpreadCentre(const v1::EnsembleCalibration& e, int m) {
   return absl::MakeConstSpan(e.spread_centres().data() + m * k, k);
 }
 
-Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, const FeatureTailIndex& tails,
-                               absl::Span<const Matrix> codes, const Matrix& scaled) {
+bool HasIsolationForest(const v1::EnsembleCalibration& e) {
+  return !e.forest().tree_starts().empty();
+}
+
+namespace {
+
+// E of model.proto's EnsembleCalibration: the networks' terms and the tail
+// term.
+Eigen::ArrayXf NetworkScores(const v1::EnsembleCalibration& e, const FeatureTailIndex& tails,
+                             absl::Span<const Matrix> codes, const Matrix& scaled) {
   Eigen::ArrayXf networks = Eigen::ArrayXf::Zero(scaled.rows());
   for (size_t m = 0; m < codes.size(); ++m) {
     const int i = static_cast<int>(m);
@@ -184,12 +193,45 @@ Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, const FeatureTa
                 Normalized(CodeSpreads(SpreadCentre(e, i), codes[m]), e.spread_scales(i));
   }
   networks /= static_cast<float>(codes.size());
-  return (networks + Normalized(tails.Scores(scaled), e.tail_scale())).matrix();
+  return networks + Normalized(tails.Scores(scaled), e.tail_scale());
+}
+
+// Each row's E and forest score in units of their training spreads,
+// averaged; in double, element by element (no row depends on another).
+Eigen::VectorXf Standardized(const v1::EnsembleCalibration& e, const Eigen::ArrayXf& networks,
+                             const Eigen::VectorXf& forest) {
+  Eigen::VectorXf out(networks.size());
+  for (Eigen::Index r = 0; r < networks.size(); ++r) {
+    out(r) = static_cast<float>(((networks(r) - e.networks_mean()) / e.networks_std() +
+                                 (forest(r) - e.forest_mean()) / e.forest_std()) /
+                                2);
+  }
+  return out;
+}
+
+// Mean and standard deviation of `v`, in double; the deviation floored so
+// that dividing by it stays finite (a constant score).
+std::pair<double, double> MeanAndSpread(const Eigen::ArrayXf& v) {
+  double sum = 0;
+  for (Eigen::Index r = 0; r < v.size(); ++r) sum += v(r);
+  const double mean = sum / static_cast<double>(v.size());
+  double squares = 0;
+  for (Eigen::Index r = 0; r < v.size(); ++r) squares += (v(r) - mean) * (v(r) - mean);
+  return {mean, std::max(std::sqrt(squares / static_cast<double>(v.size())), 1e-12)};
+}
+
+}  // namespace
+
+Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, const FeatureTailIndex& tails,
+                               absl::Span<const Matrix> codes, const Matrix& scaled) {
+  const Eigen::ArrayXf networks = NetworkScores(e, tails, codes, scaled);
+  if (!HasIsolationForest(e)) return networks.matrix();
+  return Standardized(e, networks, IsolationScores(e.forest(), scaled));
 }
 
 absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
     absl::Span<const StackedAutoencoder* const> nets, const Scaler& scaler, const Matrix& raw,
-    const v1::CodeGaussian& first_code, double threshold_percentile,
+    const v1::CodeGaussian& first_code, double threshold_percentile, uint64_t forest_seed,
     const std::atomic<bool>* cancel) {
   constexpr Eigen::Index kChunk = 4096;
   const Matrix scaled = scaler.Transform(raw);
@@ -237,6 +279,16 @@ absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
   if (!index.ok()) return index.status();
   const Eigen::VectorXf tails = index->Scores(scaled);
   e.set_tail_scale(MedianScale(std::vector<float>(tails.data(), tails.data() + tails.size())));
+  absl::StatusOr<v1::IsolationForest> forest = FitIsolationForest(scaled, forest_seed, cancel);
+  if (!forest.ok()) return forest.status();
+  *e.mutable_forest() = *std::move(forest);
+  const Eigen::VectorXf isolation = IsolationScores(e.forest(), scaled);
+  const auto [networks_mean, networks_std] = MeanAndSpread(NetworkScores(e, *index, codes, scaled));
+  const auto [forest_mean, forest_std] = MeanAndSpread(isolation.array());
+  e.set_networks_mean(networks_mean);
+  e.set_networks_std(networks_std);
+  e.set_forest_mean(forest_mean);
+  e.set_forest_std(forest_std);
   const Eigen::VectorXf scores = EnsembleScores(e, *index, codes, scaled);
   for (Eigen::Index r = 0; r < scores.size(); ++r) {
     if (!std::isfinite(scores(r))) {
@@ -299,6 +351,19 @@ absl::Status ValidateEnsembleCalibration(const v1::EnsembleCalibration& e, int n
   if (absl::Status s = ValidateFeatureTails(e.tails(), input_dim); !s.ok()) return s;
   if (!(e.tail_scale() > 0 && std::isfinite(e.tail_scale()))) {
     return absl::InvalidArgumentError("the ensemble calibration's tail scale is not positive");
+  }
+  if (HasIsolationForest(e)) {
+    if (absl::Status s = ValidateIsolationForest(e.forest(), input_dim); !s.ok()) return s;
+    const auto spread_ok = [](double mean, double std) {
+      return std::isfinite(mean) && std::isfinite(std) && std > 0;
+    };
+    if (!spread_ok(e.networks_mean(), e.networks_std()) ||
+        !spread_ok(e.forest_mean(), e.forest_std())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the ensemble calibration's training means and deviations (networks ",
+          e.networks_mean(), " and ", e.networks_std(), ", forest ", e.forest_mean(), " and ",
+          e.forest_std(), ") are not finite with positive deviations"));
+    }
   }
   const v1::ScoreDistribution& d = e.scores();
   if (!std::isfinite(d.threshold()) || d.quantiles().empty() || !AllFinite(d.quantiles()) ||

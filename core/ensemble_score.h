@@ -18,6 +18,13 @@
 // training, which a network may reconstruct well and place near the
 // others. bench/README.md ("Issue 16") has the measurements behind it.
 //
+// Models trained since issue 33 also hold an isolation forest
+// (isolation_forest.h) over the scaled training rows. Their score averages
+// the sum above and the forest's score, each standardised by its mean and
+// deviation on the training rows (model.proto's EnsembleCalibration): on
+// the 19-set panel the forest is right where the networks are not
+// (bench/README.md, "Issue 33").
+//
 //   v1::EnsembleCalibration e = *CalibrateEnsemble(nets, scaler, train_raw, code, 99.0);
 //   FeatureTailIndex tails = *FeatureTailIndex::Create(e.tails(), input_dim);
 //   Eigen::VectorXf scores = EnsembleScores(e, tails, member_codes, scaler.Transform(batch));
@@ -83,6 +90,9 @@ Eigen::VectorXf CodeSpreads(absl::Span<const float> centre, const Matrix& codes)
 // ValidateEnsembleCalibration.
 absl::Span<const float> SpreadCentre(const v1::EnsembleCalibration& e, int m);
 
+// Whether `e` holds an isolation forest (calibrations since issue 33).
+bool HasIsolationForest(const v1::EnsembleCalibration& e);
+
 // Per row: the ensemble score (model.proto's EnsembleCalibration), from
 // each network's codes of the rows and the rows' scaled values.
 // REQUIRES: codes.size() == e.codes_size(), every matrix of the same rows,
@@ -91,13 +101,15 @@ Eigen::VectorXf EnsembleScores(const v1::EnsembleCalibration& e, const FeatureTa
                                absl::Span<const Matrix> codes, const Matrix& scaled);
 
 // Fits every network's code Gaussian (net 0 keeps `first_code`, the
-// calibration's own), the spreads' and tails' medians and the score table
-// on the training rows `raw`, in chunks. FailedPrecondition naming the row
-// for a non-finite code; Cancelled once *cancel (may be null) is true.
-// REQUIRES: nets non-empty, all of the scaler's width; raw non-empty.
+// calibration's own), the spreads' and tails' medians, the isolation forest
+// (grown with `forest_seed`), the two families' training means and
+// deviations and the score table on the training rows `raw`, in chunks.
+// FailedPrecondition naming the row for a non-finite code; Cancelled once
+// *cancel (may be null) is true. REQUIRES: nets non-empty, all of the
+// scaler's width; raw non-empty.
 absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
     absl::Span<const StackedAutoencoder* const> nets, const Scaler& scaler, const Matrix& raw,
-    const v1::CodeGaussian& first_code, double threshold_percentile,
+    const v1::CodeGaussian& first_code, double threshold_percentile, uint64_t forest_seed,
     const std::atomic<bool>* cancel = nullptr);
 
 // What scoring relies on: knots_per_feature in [1, kMaxTailKnots],
@@ -108,9 +120,10 @@ absl::Status ValidateFeatureTails(const v1::FeatureTails& t, int input_dim);
 // The ensemble calibration of a model with `networks` networks: one finite
 // code Gaussian of code_dim means and code_dim^2 precisions, one finite
 // positive spread scale per network, networks x code_dim finite spread
-// centres or none, valid tails, a finite positive tail
-// scale, a finite ascending score table. InvalidArgument naming what is
-// wrong.
+// centres or none, valid tails, a finite positive tail scale, no forest or
+// one passing ValidateIsolationForest with finite means and positive finite
+// deviations, a finite ascending score table. InvalidArgument naming what
+// is wrong.
 absl::Status ValidateEnsembleCalibration(const v1::EnsembleCalibration& e, int networks,
                                          int input_dim, int code_dim);
 

@@ -1177,7 +1177,8 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
     for (const StackedAutoencoder& other : others) nets.push_back(&other);
     absl::StatusOr<v1::EnsembleCalibration> ensemble =
         CalibrateEnsemble(nets, *scaler, calibration_rows, info.calibration.code(),
-                          config_.anomaly().threshold_percentile(), cancel);
+                          config_.anomaly().threshold_percentile(),
+                          config_.seed() ^ 0xf0'4e57ULL, cancel);
     if (!ensemble.ok()) return ensemble.status();
     *info.calibration.mutable_ensemble() = *std::move(ensemble);
   }

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "core/anomaly.h"
+#include "core/isolation_forest.h"
 #include "core/model_io.h"
 #include "core/train_config.h"
 #include "gmock/gmock.h"
@@ -157,6 +159,68 @@ TEST(EnsembleScoreTest, ScoreIsTheMeanOverNetworksPlusTheTailTermByHand) {
   EXPECT_NEAR(EnsembleScores(e, *FeatureTailIndex::Create(e.tails(), 1), {z0, z1}, x)(0), expected, 1e-5);
 }
 
+// One tree on a sample of 4 over one feature: x < 0.5 is a leaf of one
+// row, else x < 2 a leaf of two, else a leaf of one.
+v1::IsolationForest HandForest() {
+  v1::IsolationForest f;
+  f.set_sample_size(4);
+  f.add_tree_starts(0);
+  for (auto [feature, threshold, right] :
+       {std::tuple{0, 0.5f, 2}, {-1, 0.f, 1}, {0, 2.f, 4}, {-1, 0.f, 2}, {-1, 0.f, 1}}) {
+    f.add_feature(feature);
+    f.add_threshold(threshold);
+    f.add_right(right);
+  }
+  return f;
+}
+
+TEST(EnsembleScoreTest, WithAForestTheScoreAveragesBothFamiliesInTrainingDeviationsByHand) {
+  v1::EnsembleCalibration e = HandCalibration();
+  EXPECT_FALSE(HasIsolationForest(e));
+  *e.mutable_forest() = HandForest();
+  e.set_networks_mean(2);
+  e.set_networks_std(0.5);
+  e.set_forest_mean(0.4);
+  e.set_forest_std(0.1);
+  ASSERT_TRUE(HasIsolationForest(e));
+  ASSERT_TRUE(ValidateEnsembleCalibration(e, 2, 1, 1).ok());
+  const Matrix z0 = Matrix::Constant(1, 1, 1), z1 = Matrix::Constant(1, 1, 3);
+  const Matrix x = Matrix::Constant(1, 1, 5);
+  // E as in ScoreIsTheMeanOverNetworksPlusTheTailTermByHand. The forest:
+  // 5 goes right twice, depth 2 into a leaf of one row: h = 2, c(4) =
+  // 2 H(3) - 1.5 = 11/3 - 1.5, I = 2^(-2 / c(4)).
+  const double networks =
+      (std::log1p(4.0) + std::log1p(0.25) + std::log1p(4.0) + std::log1p(0.5)) / 2 +
+      std::log1p(std::log(3.0) / 2);
+  const double forest = std::exp2(-2 / (11.0 / 3 - 1.5));
+  const double expected = ((networks - 2) / 0.5 + (forest - 0.4) / 0.1) / 2;
+  EXPECT_NEAR(EnsembleScores(e, *FeatureTailIndex::Create(e.tails(), 1), {z0, z1}, x)(0),
+              expected, 1e-5);
+}
+
+TEST(EnsembleScoreTest, ValidationChecksTheForestAndTheTrainingDeviations) {
+  v1::EnsembleCalibration good = HandCalibration();
+  *good.mutable_forest() = HandForest();
+  good.set_networks_mean(2);
+  good.set_networks_std(0.5);
+  good.set_forest_mean(0.4);
+  good.set_forest_std(0.1);
+  const auto message = [](const v1::EnsembleCalibration& e) {
+    const absl::Status s = ValidateEnsembleCalibration(e, 2, 1, 1);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    return std::string(s.message());
+  };
+  v1::EnsembleCalibration e = good;
+  e.mutable_forest()->set_feature(2, 1);  // one feature only
+  EXPECT_THAT(message(e), HasSubstr("isolation forest's tree 1 node 2 splits feature 1"));
+  e = good;
+  e.set_forest_std(0);
+  EXPECT_THAT(message(e), HasSubstr("forest 0.4 and 0) are not finite with positive deviations"));
+  e = good;
+  e.set_networks_mean(std::nan(""));
+  EXPECT_THAT(message(e), HasSubstr("networks nan and 0.5"));
+}
+
 TEST(EnsembleScoreTest, CalibrationsWithoutSpreadCentresMeasureFromTheGaussiansMeans) {
   v1::EnsembleCalibration e = HandCalibration();
   e.clear_spread_centres();
@@ -243,6 +307,75 @@ TEST(EnsembleScoreTest, TrainingCalibratesEveryNetworkAndTheThreshold) {
   EXPECT_GT((*model->Score(far, ScoreMetric::kEnsemble))(0, 6), c.ensemble().scores().threshold());
 }
 
+TEST(EnsembleScoreTest, TrainingGrowsTheForestAndStandardisesBothFamiliesOnTheTrainingRows) {
+  const std::unique_ptr<Model> model = testing::SmallModel(6, 3, 5);
+  const v1::EnsembleCalibration& e = model->info().calibration.ensemble();
+  ASSERT_TRUE(HasIsolationForest(e));
+  EXPECT_TRUE(ValidateIsolationForest(e.forest(), 6).ok());
+  EXPECT_EQ(e.forest().sample_size(), kForestSampleSize);  // 300 training rows
+  EXPECT_EQ(e.forest().tree_starts_size(), kForestTrees);
+  // The same rows SmallModel trained on: each family's mean and deviation
+  // over them are the calibration's (to float rounding of the scores,
+  // summed in double in both).
+  const Matrix train = testing::ManifoldData(300, 6, 2, 3);
+  const Matrix scaled = model->scaler().Transform(train);
+  v1::EnsembleCalibration without = e;
+  without.clear_forest();
+  std::vector<Matrix> codes;
+  codes.push_back(model->autoencoder().Encode(scaled, model->depth()));
+  for (const StackedAutoencoder& net : model->ensemble()) {
+    codes.push_back(net.Encode(scaled, net.depth()));
+  }
+  const FeatureTailIndex tails = *FeatureTailIndex::Create(e.tails(), 6);
+  const Eigen::ArrayXd networks = EnsembleScores(without, tails, codes, scaled).cast<double>();
+  const Eigen::ArrayXd forest = IsolationScores(e.forest(), scaled).cast<double>();
+  const auto std_of = [](const Eigen::ArrayXd& v) {
+    return std::sqrt((v - v.mean()).square().mean());
+  };
+  EXPECT_NEAR(e.networks_mean(), networks.mean(), 1e-5 * std::abs(networks.mean()));
+  EXPECT_NEAR(e.networks_std(), std_of(networks), 1e-4 * std_of(networks));
+  EXPECT_NEAR(e.forest_mean(), forest.mean(), 1e-6);
+  EXPECT_NEAR(e.forest_std(), std_of(forest), 1e-4 * std_of(forest));
+  // Served: the average of the two in those units, so the training rows'
+  // scores have mean 0.
+  const Matrix scored = *model->Score(train, ScoreMetric::kEnsemble);
+  for (int r : {0, 150, 299}) {
+    const double expected = ((networks(r) - e.networks_mean()) / e.networks_std() +
+                             (forest(r) - e.forest_mean()) / e.forest_std()) /
+                            2;
+    EXPECT_NEAR(scored(r, 6), expected, 1e-5) << "row " << r;
+  }
+  EXPECT_NEAR(scored.col(6).cast<double>().mean(), 0, 1e-4);
+}
+
+TEST(EnsembleScoreTest, ArtifactsFromBeforeTheForestLoadAndScoreAsBefore) {
+  const std::unique_ptr<Model> model = testing::SmallModel(6, 2, 3);
+  v1::ModelArtifact old = ModelToArtifact(*model);
+  v1::EnsembleCalibration* e = old.mutable_calibration()->mutable_ensemble();
+  e->clear_forest();
+  e->clear_networks_mean();
+  e->clear_networks_std();
+  e->clear_forest_mean();
+  e->clear_forest_std();
+  auto loaded = ModelFromArtifact(old);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->default_metric(), ScoreMetric::kEnsemble);
+  // Its score is the networks' and tails' sum alone (the formula
+  // ScoreIsTheMeanOverNetworksPlusTheTailTermByHand checks), not the
+  // standardised average the new artifact serves.
+  const Matrix x = testing::ManifoldData(20, 6, 2, 9);
+  const Matrix scaled = model->scaler().Transform(x);
+  std::vector<Matrix> codes = {model->autoencoder().Encode(scaled, model->depth())};
+  for (const StackedAutoencoder& net : model->ensemble()) {
+    codes.push_back(net.Encode(scaled, net.depth()));
+  }
+  const Eigen::VectorXf before =
+      EnsembleScores(*e, *FeatureTailIndex::Create(e->tails(), 6), codes, scaled);
+  const Matrix old_scores = *(*loaded)->Score(x, ScoreMetric::kEnsemble);
+  EXPECT_EQ(Eigen::VectorXf(old_scores.col(6)), before);
+  EXPECT_NE(Eigen::VectorXf(model->Score(x, ScoreMetric::kEnsemble)->col(6)), before);
+}
+
 TEST(EnsembleScoreTest, OneNetworkStillHasTheScore) {
   Trainer::Options options;
   options.input_dim = 6;
@@ -297,6 +430,15 @@ TEST(EnsembleScoreTest, TheLoaderChecksTheEnsembleNetworksAgainstTheCalibration)
   a = good;
   a.mutable_calibration()->mutable_ensemble()->mutable_tails()->set_knots(0, 1e9f);
   EXPECT_THAT(refused(a), HasSubstr("knots of feature 0 are not ascending"));
+  a = good;
+  a.mutable_calibration()->mutable_ensemble()->mutable_forest()->mutable_right()->RemoveLast();
+  EXPECT_THAT(refused(a), HasSubstr("right children"));
+  a = good;
+  a.mutable_calibration()->mutable_ensemble()->mutable_forest()->set_feature(0, 6);
+  EXPECT_THAT(refused(a), HasSubstr("tree 1 node 0 splits feature 6"));
+  a = good;
+  a.mutable_calibration()->mutable_ensemble()->set_forest_std(-1);
+  EXPECT_THAT(refused(a), HasSubstr("not finite with positive deviations"));
 }
 
 TEST(EnsembleScoreTest, ArtifactsFromBeforeTheEnsembleLoadAndScoreAsBefore) {
