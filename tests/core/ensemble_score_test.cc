@@ -307,6 +307,16 @@ TEST(EnsembleScoreTest, TrainingCalibratesEveryNetworkAndTheThreshold) {
   EXPECT_GT((*model->Score(far, ScoreMetric::kEnsemble))(0, 6), c.ensemble().scores().threshold());
 }
 
+// The codes of scaled rows under the model's network, then each of the
+// ensemble's others, as Model::Score computes them.
+std::vector<Matrix> EveryNetworksCodes(const Model& model, const Matrix& scaled) {
+  std::vector<Matrix> codes = {model.autoencoder().Encode(scaled, model.depth())};
+  for (const StackedAutoencoder& net : model.ensemble()) {
+    codes.push_back(net.Encode(scaled, net.depth()));
+  }
+  return codes;
+}
+
 TEST(EnsembleScoreTest, TrainingGrowsTheForestAndStandardisesBothFamiliesOnTheTrainingRows) {
   const std::unique_ptr<Model> model = testing::SmallModel(6, 3, 5);
   const v1::EnsembleCalibration& e = model->info().calibration.ensemble();
@@ -321,11 +331,7 @@ TEST(EnsembleScoreTest, TrainingGrowsTheForestAndStandardisesBothFamiliesOnTheTr
   const Matrix scaled = model->scaler().Transform(train);
   v1::EnsembleCalibration without = e;
   without.clear_forest();
-  std::vector<Matrix> codes;
-  codes.push_back(model->autoencoder().Encode(scaled, model->depth()));
-  for (const StackedAutoencoder& net : model->ensemble()) {
-    codes.push_back(net.Encode(scaled, net.depth()));
-  }
+  const std::vector<Matrix> codes = EveryNetworksCodes(*model, scaled);
   const FeatureTailIndex tails = *FeatureTailIndex::Create(e.tails(), 6);
   const Eigen::ArrayXd networks = EnsembleScores(without, tails, codes, scaled).cast<double>();
   const Eigen::ArrayXd forest = IsolationScores(e.forest(), scaled).cast<double>();
@@ -365,10 +371,7 @@ TEST(EnsembleScoreTest, ArtifactsFromBeforeTheForestLoadAndScoreAsBefore) {
   // standardised average the new artifact serves.
   const Matrix x = testing::ManifoldData(20, 6, 2, 9);
   const Matrix scaled = model->scaler().Transform(x);
-  std::vector<Matrix> codes = {model->autoencoder().Encode(scaled, model->depth())};
-  for (const StackedAutoencoder& net : model->ensemble()) {
-    codes.push_back(net.Encode(scaled, net.depth()));
-  }
+  const std::vector<Matrix> codes = EveryNetworksCodes(*model, scaled);
   const Eigen::VectorXf before =
       EnsembleScores(*e, *FeatureTailIndex::Create(e->tails(), 6), codes, scaled);
   const Matrix old_scores = *(*loaded)->Score(x, ScoreMetric::kEnsemble);
