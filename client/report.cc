@@ -144,38 +144,44 @@ std::string SupervisedChart(const v1::GetModelResponse& m) {
 }
 
 // The training rows' scores under the model's default score (`metric`),
-// from the calibration's quantiles (0.1-percentile steps), as a histogram on
-// a log axis, with that score's threshold.
+// from the calibration's quantiles (0.1-percentile steps), as a histogram,
+// with that score's threshold. A log axis where every quantile is positive
+// (the long right tail of an error); a linear one otherwise (the ensemble
+// score of models with a forest is in deviations around the mean training
+// row, half of them negative, which a log axis would leave out).
 std::string ScoreChart(const v1::GetModelResponse& m, ScoreMetric metric) {
   const v1::ScoreDistribution& d = ScoreDistributionOf(m.calibration(), metric);
   std::vector<double> q;
   for (float v : d.quantiles()) {
-    if (v > 0 && std::isfinite(v)) q.push_back(v);
+    if (std::isfinite(v)) q.push_back(v);
   }
   if (q.size() < 2) return "<p>No score distribution recorded.</p>";
+  const bool log = q.front() > 0;
+  const auto to_axis = [log](double v) { return log ? std::log10(v) : v; };
+  const auto from_axis = [log](double t) { return log ? std::pow(10, t) : t; };
   // Named, not described: the description (an ensemble's runs to 250
   // characters) is in the note under the chart.
   SvgChart chart("error-chart",
                  absl::StrFormat("Anomaly score (%s) of the training rows", MetricName(metric)),
                  900, 300);
-  const double lo = std::log10(q.front()),
-               hi = std::log10(std::max(q.back(), static_cast<double>(d.threshold())));
+  const double lo = to_axis(q.front()),
+               hi = to_axis(std::max(q.back(), static_cast<double>(d.threshold())));
   constexpr int kBins = 40;
   const double width = (hi - lo) / kBins > 0 ? (hi - lo) / kBins : 1.0;
   std::vector<double> share(kBins, 0.0);
   // Each step between neighbouring quantiles holds 1 / (steps) of the rows.
-  const double steps = static_cast<double>(d.quantiles_size() - 1);
+  const double steps = static_cast<double>(q.size() - 1);
   for (size_t i = 0; i + 1 < q.size(); ++i) {
-    const double mid = (std::log10(q[i]) + std::log10(q[i + 1])) / 2;
+    const double mid = (to_axis(q[i]) + to_axis(q[i + 1])) / 2;
     share[std::clamp(static_cast<int>((mid - lo) / width), 0, kBins - 1)] += 100.0 / steps;
   }
-  chart.SetX(std::pow(10, lo), std::pow(10, lo + kBins * width), /*log=*/true);
+  chart.SetX(from_axis(lo), from_axis(lo + kBins * width), log);
   chart.SetY(0, *std::max_element(share.begin(), share.end()) * 1.15);
-  chart.Axes(absl::StrFormat("%s score per row (log scale)", MetricName(metric)),
+  chart.Axes(absl::StrFormat("%s score per row%s", MetricName(metric), log ? " (log scale)" : ""),
              "% of training rows");
   for (int b = 0; b < kBins; ++b) {
     if (share[b] <= 0) continue;
-    const double x0 = std::pow(10, lo + b * width), x1 = std::pow(10, lo + (b + 1) * width);
+    const double x0 = from_axis(lo + b * width), x1 = from_axis(lo + (b + 1) * width);
     chart.Rect(x0, x1, 0, share[b], kBar,
                absl::StrFormat("%s - %s: %.1f%%", Num(x0), Num(x1), share[b]));
   }

@@ -335,7 +335,9 @@ constexpr MetricText kMetricTexts[] = {
     {ScoreMetric::kEnsemble, "ensemble",
      "ensemble: the mean over the ensemble's networks of how far the row's code is from the "
      "training codes (whitened, and not), plus how far into the training data's tails its "
-     "values lie, feature by feature; each term log(1 + term / its training median)"},
+     "values lie, feature by feature; each term log(1 + term / its training median); in "
+     "models trained since issue 33, averaged with an isolation forest's score, each in "
+     "units of its deviation over the training rows"},
 };
 
 const MetricText& TextOf(ScoreMetric metric) {

@@ -160,6 +160,29 @@ TEST(RenderReportTest, NoChartsTextRunsPastItsWidth) {
               HasSubstr("<title>serum_thyroid_stimulating_hormone_at_admission: PSI"));
 }
 
+// The ensemble score of a model with a forest is in deviations around the
+// mean training row: about half the training rows score below 0. The score
+// chart drew only positive quantiles on a log axis, so it showed half the
+// rows. Now its bars hold every training row (each bar's tooltip gives its
+// share, to 0.1%: 40 bars round by 2% at most), on a linear axis.
+TEST(RenderReportTest, TheScoreChartShowsEveryTrainingRowWhenScoresGoBelowZero) {
+  const std::unique_ptr<Model> model = testing::SmallModel(6, 1, 5);
+  ASSERT_TRUE(model != nullptr);
+  const v1::ScoreDistribution& d = model->info().calibration.ensemble().scores();
+  ASSERT_LT(d.quantiles(0), 0) << "the chart's case: negative training scores";
+  const std::string svg = Svg(RenderReport(Describe(*model), v1::DriftReportResponse()),
+                              "error-chart");
+  ASSERT_FALSE(svg.empty());
+  EXPECT_THAT(svg, Not(HasSubstr("(log scale)")));
+  double total = 0;
+  for (const SvgElement& t : testing::SvgElements(svg, "title")) {
+    const size_t colon = t.text.rfind(": ");
+    if (colon == std::string::npos || t.text.back() != '%') continue;
+    total += std::stod(t.text.substr(colon + 2, t.text.size() - colon - 3));
+  }
+  EXPECT_NEAR(total, 100, 2);
+}
+
 // "The PCA chart's title runs under its legend": the legend sat at y 12-22,
 // right-aligned over the title's baseline at 20. In both code views the
 // legend is under the title, and above the plot.
