@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/ensemble_score.h"
+#include "core/isolation_forest.h"
 #include "core/train_config.h"
 
 namespace strata {
@@ -100,12 +101,16 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
   // double); the per-row scores; the precision in the artifact, twice.
   // The ensemble score adds every network's codes, a scaled copy of the
   // rows, one sorted column and the knots, and each network's precision,
-  // twice.
+  // twice; its isolation forest a row index (8 bytes a row), the forest's
+  // and the networks' scores of every row, and the forest's nodes (12
+  // bytes each), twice.
   const double c = calibrated;
   const double sample = std::min(c, kMaxGaussianRows);
+  const double forest_nodes = kForestTrees * (2.0 * kForestSampleSize - 1);
   m.calibration_bytes =
       Saturate(4 * c * k + 8 * 4 * sample * k + 8 * 5 * k * k + 4 * 6 * c + 4 * 2 * k * k +
-               4 * (networks * c * k + c * d + c + d * kMaxTailKnots) + 4 * 2 * networks * k * k);
+               4 * (networks * c * k + c * d + c + d * kMaxTailKnots) + 4 * 2 * networks * k * k +
+               8 * c + 4 * 2 * c + 2 * 12 * forest_nodes);
   return m;
 }
 

@@ -45,9 +45,12 @@ TEST(TrainMemoryTest, SmallConfigByHand) {
   // Codes 100 x 1 (float), a sample of 100 x 1 four times (double), five
   // 1 x 1 matrices (double), six score vectors, the precision twice; the
   // ensemble score's 5 networks' codes, the scaled rows, a sorted column,
-  // 4 x 1024 knots, and 5 precisions twice.
+  // 4 x 1024 knots, and 5 precisions twice; the forest's row index (8
+  // bytes a row), two more score vectors, and 100 trees of at most 511
+  // nodes of 12 bytes, twice.
   EXPECT_EQ(m.calibration_bytes, 100 * 4 + 4 * 100 * 8 + 5 * 8 + 6 * 100 * 4 + 2 * 4 +
-                                     4 * (5 * 100 + 100 * 4 + 100 + 4 * 1024) + 2 * 5 * 4);
+                                     4 * (5 * 100 + 100 * 4 + 100 + 4 * 1024) + 2 * 5 * 4 +
+                                     8 * 100 + 2 * 100 * 4 + 2 * 12 * 100 * 511);
   EXPECT_EQ(m.total_bytes(),
             m.data_bytes + m.parameter_bytes + m.activation_bytes + m.calibration_bytes);
 }
