@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Classical detectors for bench/odds_auc.sh, on one split.
 
-  odds_baselines.py TRAIN.csv TEST.csv [--scores_out FILE.npz]
+  odds_baselines.py TRAIN.csv TEST.csv [--scores_out=FILE.npz]
 
 TRAIN.csv holds the training rows' features, TEST.csv the test rows'
 features then their 0/1 label (no headers). Every detector is fitted on the
