@@ -282,14 +282,17 @@ absl::StatusOr<v1::EnsembleCalibration> CalibrateEnsemble(
   absl::StatusOr<v1::IsolationForest> forest = FitIsolationForest(scaled, forest_seed, cancel);
   if (!forest.ok()) return forest.status();
   *e.mutable_forest() = *std::move(forest);
+  // Each family once over the training rows: their spreads, then the
+  // served score from the same values (what EnsembleScores computes).
   const Eigen::VectorXf isolation = IsolationScores(e.forest(), scaled);
-  const auto [networks_mean, networks_std] = MeanAndSpread(NetworkScores(e, *index, codes, scaled));
+  const Eigen::ArrayXf networks = NetworkScores(e, *index, codes, scaled);
+  const auto [networks_mean, networks_std] = MeanAndSpread(networks);
   const auto [forest_mean, forest_std] = MeanAndSpread(isolation.array());
   e.set_networks_mean(networks_mean);
   e.set_networks_std(networks_std);
   e.set_forest_mean(forest_mean);
   e.set_forest_std(forest_std);
-  const Eigen::VectorXf scores = EnsembleScores(e, *index, codes, scaled);
+  const Eigen::VectorXf scores = Standardized(e, networks, isolation);
   for (Eigen::Index r = 0; r < scores.size(); ++r) {
     if (!std::isfinite(scores(r))) {
       return absl::FailedPreconditionError(absl::StrCat(
