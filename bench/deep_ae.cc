@@ -42,12 +42,12 @@
 #include "bench/machine.h"
 #include "bench/mnist.h"
 #include "bench/train_job.h"
-#include "core/allocator.h"
-#include "core/file_util.h"
-#include "core/model.h"
-#include "core/model_io.h"
-#include "core/pca.h"
-#include "core/train_config.h"
+#include "core/analysis/pca.h"
+#include "core/base/file_util.h"
+#include "core/model/model.h"
+#include "core/model/model_io.h"
+#include "core/nn/allocator.h"
+#include "core/train/train_config.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");
 ABSL_FLAG(std::string, model_root, "", "the server's --model_root (for the Encode comparison)");

@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "bench/machine.h"
-#include "core/allocator.h"
-#include "core/model.h"
-#include "core/scaler.h"
-#include "core/stacked_autoencoder.h"
+#include "core/data/scaler.h"
+#include "core/model/model.h"
+#include "core/nn/allocator.h"
+#include "core/nn/stacked_autoencoder.h"
 
 namespace {
 

@@ -36,10 +36,10 @@
 #include "bench/mnist.h"
 #include "bench/train_job.h"
 #include "client/strata_client.h"
-#include "core/classifier_head.h"
-#include "core/optimizer.h"
-#include "core/scaler.h"
-#include "core/train_config.h"
+#include "core/data/scaler.h"
+#include "core/nn/classifier_head.h"
+#include "core/nn/optimizer.h"
+#include "core/train/train_config.h"
 #include "proto/dense_matrix.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");

@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "bench/load_gen.h"
-#include "core/matrix.h"
+#include "core/nn/matrix.h"
 
 namespace strata::bench {
 

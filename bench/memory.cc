@@ -13,13 +13,13 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "bench/mnist.h"
-#include "core/anomaly.h"
-#include "core/drift.h"
-#include "core/model.h"
-#include "core/scaler.h"
 #include "client/strata_client.h"
+#include "core/data/scaler.h"
+#include "core/model/model.h"
+#include "core/model/model_store.h"
+#include "core/scoring/anomaly.h"
+#include "core/scoring/drift.h"
 #include "proto/dense_matrix.h"
-#include "server/model_store.h"
 
 ABSL_FLAG(std::string, make_models, "", "model store to write");
 ABSL_FLAG(int, versions, 10, "versions to publish, or to call");

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/matrix.h"
+#include "core/nn/matrix.h"
 
 namespace strata::bench {
 

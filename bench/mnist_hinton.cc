@@ -22,10 +22,10 @@
 #include "bench/train_job.h"
 #include "client/strata_client.h"
 #include "client/training_report.h"
-#include "core/evaluation.h"
-#include "core/file_util.h"
-#include "core/pca.h"
-#include "core/train_config.h"
+#include "core/analysis/pca.h"
+#include "core/base/file_util.h"
+#include "core/scoring/evaluation.h"
+#include "core/train/train_config.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");
 ABSL_FLAG(std::string, config, "data/configs/mnist_hinton.json", "TrainConfig JSON (the preset)");

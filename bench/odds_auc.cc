@@ -48,10 +48,10 @@
 #include "absl/time/clock.h"
 #include "bench/machine.h"
 #include "client/strata_client.h"
-#include "core/csv_reader.h"
-#include "core/evaluation.h"
-#include "core/file_util.h"
-#include "core/train_config.h"
+#include "core/base/file_util.h"
+#include "core/data/csv_reader.h"
+#include "core/scoring/evaluation.h"
+#include "core/train/train_config.h"
 #include "proto/dense_matrix.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");

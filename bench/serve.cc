@@ -20,7 +20,7 @@
 #include "bench/load_gen.h"
 #include "bench/machine.h"
 #include "bench/serving_model.h"
-#include "core/matrix.h"
+#include "core/nn/matrix.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "proto/dense_matrix.h"
 #include "strata/v1/service.grpc.pb.h"

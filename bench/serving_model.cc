@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <random>
 
-#include "core/trainer.h"
-#include "server/model_store.h"
+#include "core/model/model_store.h"
+#include "core/train/trainer.h"
 
 namespace strata::bench {
 

@@ -23,7 +23,7 @@
 #include "bench/load_gen.h"
 #include "bench/serving_model.h"
 #include "client/strata_client.h"
-#include "core/matrix.h"
+#include "core/nn/matrix.h"
 #include "proto/dense_matrix.h"
 #include "strata/v1/service.grpc.pb.h"
 

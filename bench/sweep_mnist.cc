@@ -25,8 +25,8 @@
 #include "bench/mnist.h"
 #include "bench/train_job.h"
 #include "client/strata_client.h"
-#include "core/evaluation.h"
-#include "core/sweep.h"
+#include "core/scoring/evaluation.h"
+#include "core/train/sweep.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "strata-server address");
 ABSL_FLAG(int, rows, 20000, "training images (the first ones), all labelled");

@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/strata_client.h"
-#include "core/matrix.h"
+#include "core/nn/matrix.h"
 
 namespace strata::bench {
 

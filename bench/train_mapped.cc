@@ -20,9 +20,9 @@
 #include "absl/time/clock.h"
 #include "bench/machine.h"
 #include "bench/mnist.h"
-#include "core/file_util.h"
-#include "core/row_file.h"
-#include "core/trainer.h"
+#include "core/base/file_util.h"
+#include "core/data/row_file.h"
+#include "core/train/trainer.h"
 
 namespace strata::bench {
 namespace {

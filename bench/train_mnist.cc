@@ -13,8 +13,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "bench/mnist.h"
-#include "core/allocator.h"
-#include "core/trainer.h"
+#include "core/nn/allocator.h"
+#include "core/train/trainer.h"
 
 ABSL_FLAG(int, epochs, 1, "end-to-end epochs");
 ABSL_FLAG(int, threads, 0, "threads for the matrix products; 0 = all cores");

@@ -14,9 +14,9 @@
 
 #include "bench/machine.h"
 #include "client/mpi_collective.h"
-#include "core/backprop.h"
-#include "core/stacked_autoencoder.h"
-#include "core/train_config.h"
+#include "core/nn/backprop.h"
+#include "core/nn/stacked_autoencoder.h"
+#include "core/train/train_config.h"
 
 namespace strata::bench {
 namespace {

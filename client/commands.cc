@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "core/column_names.h"
-#include "core/proto_json.h"
+#include "core/base/proto_json.h"
+#include "core/data/column_names.h"
 
 namespace strata::cli {
 

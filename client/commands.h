@@ -13,9 +13,9 @@
 #include "absl/strings/string_view.h"
 #include "client/cli_flags.h"
 #include "client/strata_client.h"
-#include "core/csv_reader.h"
-#include "core/evaluation.h"
-#include "core/matrix.h"
+#include "core/data/csv_reader.h"
+#include "core/nn/matrix.h"
+#include "core/scoring/evaluation.h"
 #include "google/protobuf/message.h"
 
 namespace strata::cli {

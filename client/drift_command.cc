@@ -9,7 +9,7 @@
 #include "client/commands.h"
 #include "client/server_gone.h"
 #include "client/strata_client.h"
-#include "core/drift.h"
+#include "core/scoring/drift.h"
 
 namespace strata::cli {
 

@@ -19,11 +19,11 @@
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/server_gone.h"
-#include "core/anomaly.h"
-#include "core/class_labels.h"
-#include "core/csv_reader.h"
-#include "core/evaluation.h"
-#include "core/pca.h"
+#include "core/analysis/pca.h"
+#include "core/data/class_labels.h"
+#include "core/data/csv_reader.h"
+#include "core/scoring/anomaly.h"
+#include "core/scoring/evaluation.h"
 #include "proto/dense_matrix.h"
 
 namespace strata::cli {

@@ -19,7 +19,7 @@
 #include "client/commands.h"
 #include "client/server_gone.h"
 #include "client/strata_client.h"
-#include "core/csv_reader.h"
+#include "core/data/csv_reader.h"
 #include "proto/dense_matrix.h"
 
 namespace strata::cli {

@@ -12,8 +12,8 @@
 #include "client/cli_flags.h"
 #include "client/commands.h"
 #include "client/training_report.h"
-#include "core/evaluation.h"
-#include "core/model_io.h"
+#include "core/model/model_io.h"
+#include "core/scoring/evaluation.h"
 
 namespace strata::cli {
 namespace {

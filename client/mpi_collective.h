@@ -1,4 +1,4 @@
-// MpiCollective: core/collective.h on MPI (Debian's Open MPI), for
+// MpiCollective: core/base/collective.h on MPI (Debian's Open MPI), for
 // `strata train --local` started by mpirun.
 //
 //   absl::StatusOr<std::unique_ptr<MpiCollective>> mpi = MpiCollective::FromEnvironment();
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/collective.h"
+#include "core/base/collective.h"
 
 namespace strata::cli {
 

@@ -12,12 +12,12 @@
 #include "client/server_gone.h"
 #include "client/svg_chart.h"
 #include "client/training_report.h"
-#include "core/anomaly.h"
-#include "core/drift.h"
-#include "core/file_util.h"
-#include "core/pca.h"
-#include "core/sweep.h"
-#include "core/tsne.h"
+#include "core/analysis/pca.h"
+#include "core/analysis/tsne.h"
+#include "core/base/file_util.h"
+#include "core/scoring/anomaly.h"
+#include "core/scoring/drift.h"
+#include "core/train/sweep.h"
 
 namespace strata::cli {
 namespace {

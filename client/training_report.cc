@@ -8,8 +8,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "core/activation.h"
-#include "core/sweep.h"
+#include "core/nn/activation.h"
+#include "core/train/sweep.h"
 
 namespace strata::cli {
 namespace {

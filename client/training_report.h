@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "core/model.h"
-#include "core/trainer.h"
+#include "core/model/model.h"
+#include "core/train/trainer.h"
 #include "strata/v1/model.pb.h"
 #include "strata/v1/service.pb.h"
 

@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "core/matrix.h"
+#include "core/nn/matrix.h"
 #include "strata/v1/service.pb.h"
 
 namespace strata {

@@ -10,7 +10,7 @@
 #ifndef STRATA_PROTO_TRAIN_JOB_CSV_H_
 #define STRATA_PROTO_TRAIN_JOB_CSV_H_
 
-#include "core/csv_reader.h"
+#include "core/data/csv_reader.h"
 #include "strata/v1/service.pb.h"
 
 namespace strata {

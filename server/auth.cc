@@ -3,7 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/file_util.h"
+#include "core/base/file_util.h"
 
 namespace strata {
 

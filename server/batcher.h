@@ -24,8 +24,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/matrix.h"
-#include "core/mutex.h"
+#include "core/base/mutex.h"
+#include "core/nn/matrix.h"
 #include "server/inference.h"
 #include "server/model_registry.h"
 

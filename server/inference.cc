@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/anomaly.h"
-#include "core/classifier_head.h"
-#include "core/train_config.h"
+#include "core/nn/classifier_head.h"
+#include "core/scoring/anomaly.h"
+#include "core/train/train_config.h"
 
 namespace strata {
 namespace {

@@ -18,8 +18,8 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
-#include "core/anomaly.h"
-#include "core/matrix.h"
+#include "core/nn/matrix.h"
+#include "core/scoring/anomaly.h"
 #include "server/model_registry.h"
 
 namespace strata {

@@ -7,9 +7,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/anomaly.h"
-#include "core/classifier_head.h"
-#include "core/column_names.h"
+#include "core/data/column_names.h"
+#include "core/nn/classifier_head.h"
+#include "core/scoring/anomaly.h"
 #include "proto/dense_matrix.h"
 #include "server/grpc_status.h"
 #include "server/inference.h"

@@ -16,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "core/allocator.h"
-#include "core/train_memory.h"
+#include "core/nn/allocator.h"
+#include "core/train/train_memory.h"
 #include "server/log.h"
 #include "server/strata_server.h"
 

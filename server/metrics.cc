@@ -14,7 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/drift.h"
+#include "core/scoring/drift.h"
 
 namespace strata {
 namespace {

@@ -23,7 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/mutex.h"
+#include "core/base/mutex.h"
 #include "server/model_registry.h"
 #include "server/train_jobs.h"
 

@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/allocator.h"
-#include "core/model_io.h"
+#include "core/model/model_io.h"
+#include "core/nn/allocator.h"
 #include "server/log.h"
 
 namespace strata {

@@ -1,7 +1,7 @@
 #include "server/model_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "core/model_io.h"
+#include "core/model/model_io.h"
 #include "server/rpc_call.h"
 
 namespace strata {

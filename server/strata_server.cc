@@ -6,7 +6,7 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
-#include "core/file_util.h"
+#include "core/base/file_util.h"
 #include "server/log.h"
 
 namespace strata {

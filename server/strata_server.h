@@ -23,12 +23,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/model/model_store.h"
 #include "server/auth.h"
 #include "server/inference_service.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/model_service.h"
-#include "server/model_store.h"
 #include "server/train_jobs.h"
 #include "server/training_service.h"
 #include "server/version_policy.h"

@@ -33,14 +33,14 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/class_labels.h"
-#include "core/matrix.h"
-#include "core/model.h"
-#include "core/mutex.h"
-#include "core/row_file.h"
-#include "core/sweep.h"
+#include "core/base/mutex.h"
+#include "core/data/class_labels.h"
+#include "core/data/row_file.h"
+#include "core/model/model.h"
+#include "core/model/model_store.h"
+#include "core/nn/matrix.h"
+#include "core/train/sweep.h"
 #include "server/model_registry.h"
-#include "server/model_store.h"
 #include "strata/v1/service.pb.h"
 
 namespace strata {
@@ -62,7 +62,7 @@ class TrainJobManager {
     // Directory that server-side CSV paths are confined to. Default empty:
     // CSV paths are refused.
     std::string data_root;
-    // Where the row files of CSV data go (core/row_file.h), created if
+    // Where the row files of CSV data go (core/data/row_file.h), created if
     // missing; needs data_root. Default empty: next to the first shard.
     std::string row_cache_dir;
     // Largest training set, in floats (rows x columns), held in memory:
@@ -70,7 +70,7 @@ class TrainJobManager {
     // data with a label column. Other CSV data trains from a row file,
     // limited by disk. Default 2^28.
     int64_t max_train_values = int64_t{1} << 28;
-    // A job's estimated peak memory (core/train_memory.h) above this many
+    // A job's estimated peak memory (core/train/train_memory.h) above this many
     // bytes is refused with ResourceExhausted: at Submit for rows in memory
     // (and for a CSV's config and file size), when it is read for the rest.
     // Default 0: no limit (strata-server sets one from the memory it has).
@@ -93,7 +93,7 @@ class TrainJobManager {
 
   // The data of a job: rows in memory, or CSV data under data_root (a
   // file, a directory of shards or a glob). CSV data trains from a row file
-  // (core/row_file.h), or in memory when it has a label column.
+  // (core/data/row_file.h), or in memory when it has a label column.
   struct JobData {
     Matrix rows;
     // The names inline or uploaded rows gave their columns

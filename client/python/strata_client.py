@@ -110,7 +110,7 @@ def _is_real(value):
         return False
 
 
-# As core/column_names.cc's LooksLikeLabelColumn.
+# As core/data/column_names.cc's LooksLikeLabelColumn.
 _LABEL_LIKE = {"label", "labels", "class", "target", "y", "anomaly", "is_anomaly", "outlier",
                "is_outlier"}
 

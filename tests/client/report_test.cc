@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "client/training_report.h"
-#include "core/anomaly.h"
+#include "core/scoring/anomaly.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/svg_layout.h"

@@ -2,7 +2,7 @@
 // training gives one process's model (same global batch and seed), every
 // rank holds the same weights, rank 0 publishes into the model store that a
 // strata-server serves, and a rank that dies fails the job with nothing
-// published. (The same trainer with thread ranks: tests/core/data_parallel_test.cc.)
+// published. (The same trainer with thread ranks: tests/core/train/data_parallel_test.cc.)
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -15,7 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "core/model_io.h"
+#include "core/model/model_io.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/model_diff.h"

@@ -7,9 +7,9 @@
 #include <cstdint>
 
 #include "absl/strings/match.h"
-#include "core/anomaly.h"
-#include "core/drift.h"
-#include "core/model_io.h"
+#include "core/model/model_io.h"
+#include "core/scoring/anomaly.h"
+#include "core/scoring/drift.h"
 
 namespace {
 

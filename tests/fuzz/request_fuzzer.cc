@@ -12,8 +12,8 @@
 #include <random>
 
 #include "client/strata_client.h"
-#include "core/trainer.h"
-#include "server/model_store.h"
+#include "core/model/model_store.h"
+#include "core/train/trainer.h"
 #include "server/strata_server.h"
 
 namespace {

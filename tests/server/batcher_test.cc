@@ -3,7 +3,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/mutex.h"
+#include "core/base/mutex.h"
 #include "gtest/gtest.h"
 #include "tests/testing/test_models.h"
 

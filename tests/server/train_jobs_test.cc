@@ -13,9 +13,9 @@
 #include <thread>
 
 #include "absl/strings/str_join.h"
-#include "core/file_util.h"
-#include "core/model_io.h"
-#include "core/train_config.h"
+#include "core/base/file_util.h"
+#include "core/model/model_io.h"
+#include "core/train/train_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/shell.h"

@@ -4,7 +4,7 @@
 #include <grpcpp/create_channel.h>
 
 #include "absl/time/clock.h"
-#include "core/trainer.h"
+#include "core/train/trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/dense_matrix.h"

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/model.h"
+#include "core/model/model.h"
 
 namespace strata::testing {
 

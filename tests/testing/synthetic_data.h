@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/matrix.h"
+#include "core/nn/matrix.h"
 
 namespace strata::testing {
 

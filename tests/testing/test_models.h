@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "core/model_io.h"
-#include "core/trainer.h"
+#include "core/model/model_io.h"
+#include "core/train/trainer.h"
 #include "gtest/gtest.h"
 #include "tests/testing/synthetic_data.h"
 

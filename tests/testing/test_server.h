@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/strata_client.h"
+#include "core/model/model_store.h"
 #include "gtest/gtest.h"
-#include "server/model_store.h"
 #include "server/strata_server.h"
 #include "tests/testing/test_models.h"
 

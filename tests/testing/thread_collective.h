@@ -1,4 +1,4 @@
-// ThreadCollective: a core/collective.h for tests, whose ranks are threads
+// ThreadCollective: a core/base/collective.h for tests, whose ranks are threads
 // of one process, so that data-parallel training runs under plain ctest (and
 // the sanitizers). MPI's is client/mpi_collective.h.
 //
@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "core/collective.h"
-#include "core/mutex.h"
+#include "core/base/collective.h"
+#include "core/base/mutex.h"
 
 namespace strata::testing {
 

@@ -1,0 +1,123 @@
+#include "core/nn/classifier_head.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <utility>
+
+#include "core/nn/gemm.h"
+
+namespace strata {
+namespace {
+
+// Row-wise log-softmax of `logits`, in place: each row alone, its sum in
+// double over the classes in order, so that a row's probabilities never
+// depend on the rows beside it (Eigen's vectorised exp and row sums do).
+template <typename T>
+void LogSoftmax(MatrixT<T>* logits) {
+  for (Eigen::Index r = 0; r < logits->rows(); ++r) {
+    T* row = logits->data() + r * logits->cols();
+    const T max = *std::max_element(row, row + logits->cols());
+    double sum = 0;
+    for (Eigen::Index j = 0; j < logits->cols(); ++j) {
+      row[j] -= max;
+      sum += std::exp(static_cast<double>(row[j]));
+    }
+    const T log_sum = static_cast<T>(std::log(sum));
+    for (Eigen::Index j = 0; j < logits->cols(); ++j) row[j] -= log_sum;
+  }
+}
+
+// Each value's exp, one at a time (LogSoftmax's reason).
+template <typename T>
+MatrixT<T> Exp(MatrixT<T> values) {
+  for (Eigen::Index i = 0; i < values.size(); ++i) values.data()[i] = std::exp(values.data()[i]);
+  return values;
+}
+
+// code * weights + bias, each row alone (core/nn/gemm.h).
+template <typename T>
+MatrixT<T> Logits(const ClassifierHeadT<T>& head, const MatrixT<T>& code) {
+  MatrixT<T> logits;
+  SplitProduct(code, head.weights, SplitFor(code.rows(), head.weights.cols()), &logits);
+  logits.rowwise() += head.bias;
+  return logits;
+}
+
+}  // namespace
+
+template <typename T>
+ClassifierHeadT<T> ClassifierHeadT<T>::Create(int code_dim, int classes, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const double limit = std::sqrt(6.0 / (code_dim + classes));
+  std::uniform_real_distribution<double> uniform(-limit, limit);
+  ClassifierHeadT head;
+  head.weights.resize(code_dim, classes);
+  for (Eigen::Index i = 0; i < head.weights.size(); ++i) {
+    head.weights.data()[i] = static_cast<T>(uniform(rng));
+  }
+  head.bias.setZero(classes);
+  return head;
+}
+
+template <typename T>
+MatrixT<T> ClassifierHeadT<T>::Probabilities(const MatrixT<T>& code) const {
+  MatrixT<T> p = Logits(*this, code);
+  LogSoftmax(&p);
+  return Exp(std::move(p));
+}
+
+template <typename T>
+std::vector<ParameterBlock<T>> ClassifierHeadT<T>::Blocks() {
+  return {{weights.data(), weights.size(), true}, {bias.data(), bias.size(), false}};
+}
+
+template <typename T>
+void ClassifierHeadT<T>::ResizeLikeAndZero(const ClassifierHeadT& other) {
+  weights.setZero(other.weights.rows(), other.weights.cols());
+  bias.setZero(other.bias.cols());
+}
+
+template <typename T>
+double CrossEntropy(const ClassifierHeadT<T>& head, const MatrixT<T>& code,
+                    absl::Span<const int> classes, ClassifierHeadT<T>* grads,
+                    MatrixT<T>* d_code) {
+  const Eigen::Index rows = code.rows();
+  MatrixT<T> log_p = Logits(head, code);
+  LogSoftmax(&log_p);
+  double loss = 0;
+  for (Eigen::Index r = 0; r < rows; ++r) loss -= static_cast<double>(log_p(r, classes[r]));
+  loss /= static_cast<double>(rows);
+  if (grads == nullptr && d_code == nullptr) return loss;
+  // d(loss)/d(logits) = (softmax - one-hot) / rows.
+  MatrixT<T> d_logits = Exp(log_p);
+  for (Eigen::Index r = 0; r < rows; ++r) d_logits(r, classes[r]) -= T(1);
+  d_logits *= T(1.0 / static_cast<double>(rows));
+  if (grads != nullptr) {
+    grads->weights.noalias() = code.transpose() * d_logits;
+    grads->bias = d_logits.colwise().sum();
+  }
+  if (d_code != nullptr) d_code->noalias() = d_logits * head.weights.transpose();
+  return loss;
+}
+
+std::vector<int> TopClasses(const Matrix& probabilities) {
+  std::vector<int> top(static_cast<size_t>(probabilities.rows()));
+  for (Eigen::Index r = 0; r < probabilities.rows(); ++r) {
+    Eigen::Index best;
+    probabilities.row(r).maxCoeff(&best);
+    top[static_cast<size_t>(r)] = static_cast<int>(best);
+  }
+  return top;
+}
+
+template struct ClassifierHeadT<float>;
+template struct ClassifierHeadT<double>;
+template double CrossEntropy<float>(const ClassifierHeadT<float>&, const MatrixT<float>&,
+                                    absl::Span<const int>, ClassifierHeadT<float>*,
+                                    MatrixT<float>*);
+template double CrossEntropy<double>(const ClassifierHeadT<double>&, const MatrixT<double>&,
+                                     absl::Span<const int>, ClassifierHeadT<double>*,
+                                     MatrixT<double>*);
+
+}  // namespace strata

@@ -1,0 +1,72 @@
+// A matrix product whose every element is reduced in one fixed order,
+// whatever the shape of the product, the thread count or the CPU:
+//
+//   c(i, j) = fma(a(i, k-1), b(k-1, j), ... fma(a(i, 1), b(1, j), a(i, 0) * b(0, j)))
+//
+// that is, from p = 0 upwards, one correctly rounded fused multiply-add per
+// term, each element its own accumulator. A row's outputs therefore depend
+// on that row alone, never on how many rows share the call, where the row
+// sits among them, how the work is split between threads, or whether a
+// vector register holds 8 or 16 lanes (a fused multiply-add rounds once in
+// every lane of every instruction set). Eigen's GEMM gives none of these: its
+// kernels for the last rows of a block and for a single row sum in other
+// orders, so a record scored alone and in a batch of 7 came out up to 2.4%
+// apart through a badly conditioned score (issue 32).
+//
+//   FixedOrderProduct<float>(ViewOf(x), ViewOf(w), y.data(), y.cols(),
+//                            /*accumulate=*/false, Split::kCols, threads);
+//
+// Two loop orders compute those chains. A product of up to 4 rows (a
+// one-row request) streams `b` row by row, front to back, updating every
+// output of the row in memory. Larger ones keep a block of up to 6 rows x 2
+// vector widths of outputs in registers and read `b` in column panels,
+// packed only when its rows are not contiguous (a transposed operand) or
+// for the last, partial panel. Either gives every element the same chain.
+// bench/README.md ("Issue 32") has their speed against Eigen's.
+#ifndef STRATA_CORE_NN_FIXED_ORDER_GEMM_H_
+#define STRATA_CORE_NN_FIXED_ORDER_GEMM_H_
+
+#include <Eigen/Core>
+
+namespace strata {
+
+// How a product's work is divided between threads: by blocks of the
+// result's rows, or by blocks of its columns. Either gives the same bits.
+enum class Split { kRows, kCols };
+
+// A read-only operand: element (i, j) is data[i * row_stride + j * col_stride].
+template <typename T>
+struct StridedMatrix {
+  const T* data = nullptr;
+  Eigen::Index rows = 0;
+  Eigen::Index cols = 0;
+  Eigen::Index row_stride = 0;
+  Eigen::Index col_stride = 0;
+};
+
+// The view of a dense Eigen expression with direct access (a matrix, a
+// block of one, a Ref, or a transpose of any of these).
+template <typename Derived>
+StridedMatrix<typename Derived::Scalar> ViewOf(const Eigen::DenseBase<Derived>& x) {
+  const Derived& d = x.derived();
+  return {d.data(), d.rows(), d.cols(), d.rowStride(), d.colStride()};
+}
+
+// c (a.rows x b.cols, row i at c + i * ldc) = a * b, or c += a * b when
+// `accumulate` (the product first, then added to c). `threads` > 1 runs
+// on that many OpenMP threads, split as `split` says. REQUIRES: a.cols ==
+// b.rows; c does not overlap a or b.
+template <typename T>
+void FixedOrderProduct(const StridedMatrix<T>& a, const StridedMatrix<T>& b, T* c, Eigen::Index ldc,
+                       bool accumulate, Split split, int threads);
+
+extern template void FixedOrderProduct<float>(const StridedMatrix<float>&,
+                                              const StridedMatrix<float>&, float*, Eigen::Index,
+                                              bool, Split, int);
+extern template void FixedOrderProduct<double>(const StridedMatrix<double>&,
+                                               const StridedMatrix<double>&, double*, Eigen::Index,
+                                               bool, Split, int);
+
+}  // namespace strata
+
+#endif  // STRATA_CORE_NN_FIXED_ORDER_GEMM_H_
