@@ -25,6 +25,6 @@ EXPOSE 50051 9464
 ENV STRATA_SERVER=127.0.0.1:50051
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["strata", "health", "--timeout=3", "--quiet"]
-# Flags after the image name are appended and win (e.g. --batch_max_rows=64,
+# Flags after the image name are appended and win (e.g. --dynamic_batch_rows=64,
 # or --flagfile=/etc/strata/flags from a mounted ConfigMap).
 ENTRYPOINT ["strata-server", "--host=0.0.0.0", "--port=50051", "--metrics_port=9464", "--model_root=/var/lib/strata/models", "--data_root=/var/lib/strata/data"]

@@ -71,7 +71,7 @@ void MpiCollective::AllReduce(absl::Span<double> values, Op op) {
 
 std::vector<std::string> MpiCollective::AllGather(absl::string_view bytes) {
   // Sizes first, then the bytes; each rank's part must fit an int count
-  // (the trainer gathers at most Trainer::Options::gathered_values floats).
+  // (the trainer gathers at most Trainer::Options::calibration_values floats).
   long long mine = static_cast<long long>(bytes.size());
   std::vector<long long> sizes(static_cast<size_t>(size_));
   MPI_Allgather(&mine, 1, MPI_LONG_LONG, sizes.data(), 1, MPI_LONG_LONG, MPI_COMM_WORLD);

@@ -588,7 +588,7 @@ int RunTrainOrSweep(const GlobalFlags& global, const std::vector<std::string>& a
   Trainer::Options options;
   options.config = config;
   options.input_dim = static_cast<int>(data_cols);
-  options.gathered_values = calibration_values;
+  options.calibration_values = calibration_values;
   options.feature_names = table->column_names;
   options.class_names = classes->names;
   options.cancel = &g_interrupted;

@@ -15,7 +15,7 @@ absl::StatusOr<Matrix> FromDenseMatrix(const v1::DenseMatrix& dense, absl::strin
   if (dense.rows() > max_rows) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", dense.rows(),
                                                    " rows exceed the limit of ", max_rows,
-                                                   " per request (--max_batch_rows)"));
+                                                   " per request (--max_request_rows)"));
   }
   const int64_t expected = int64_t{dense.rows()} * dense.cols();
   if (dense.values_size() != expected) {

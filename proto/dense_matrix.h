@@ -29,7 +29,7 @@ namespace strata {
 // `dense` as a Matrix, with the checks every received batch needs:
 // InvalidArgument naming `field` (and the first bad row and column) when the
 // matrix is empty, its value count does not match rows x cols, it has more
-// than `max_rows` rows (the server's --max_batch_rows), or a value is not
+// than `max_rows` rows (the server's --max_request_rows), or a value is not
 // finite. Column names are not looked at: they are checked against a model.
 absl::StatusOr<Matrix> FromDenseMatrix(const v1::DenseMatrix& dense, absl::string_view field,
                                        int64_t max_rows = std::numeric_limits<int64_t>::max());

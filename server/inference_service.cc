@@ -14,7 +14,7 @@
 #include "server/grpc_status.h"
 #include "server/inference.h"
 #include "server/rpc_call.h"
-#include "server/score_stream.h"
+#include "server/ordered_stream.h"
 
 namespace strata {
 namespace {
@@ -30,7 +30,7 @@ absl::StatusOr<InferenceServiceImpl::Prepared> Resolve(const InferenceServiceImp
                                                        const v1::DenseMatrix& dense) {
   absl::StatusOr<ServableModel> m = options.registry->Get(spec);
   if (!m.ok()) return m.status();
-  absl::StatusOr<Matrix> rows = FromDenseMatrix(dense, "rows", options.max_batch_rows);
+  absl::StatusOr<Matrix> rows = FromDenseMatrix(dense, "rows", options.max_request_rows);
   if (!rows.ok()) return rows.status();
   // Checked here, before rows of several requests share one model call.
   if (absl::Status s = CheckColumns(*rows, m->model->input_dim()); !s.ok()) return s;
@@ -181,10 +181,10 @@ struct PredictMethod {
 };
 
 // A bidirectional stream (Method: ScoreMethod or PredictMethod): a gRPC
-// reactor forwarding its events to a ScoreStreamT (server/score_stream.h),
+// reactor forwarding its events to a OrderedStream (server/ordered_stream.h),
 // which holds the ordering and failure rules, and starting what it answers.
 //
-// Events arrive on gRPC's and the batcher's threads; the ScoreStreamT is
+// Events arrive on gRPC's and the batcher's threads; the OrderedStream is
 // under mu_, and StartRead/StartWrite/Finish are called after mu_ is
 // released. request_ belongs to the read path: OnReadDone takes the message
 // out of it before the event that may start the next read into it. Deletes
@@ -300,7 +300,7 @@ class StreamReactor final
   }
 
  private:
-  using Actions = typename ScoreStreamT<Response>::Actions;
+  using Actions = typename OrderedStream<Response>::Actions;
 
   // `status` of message `index`, whose rows start at row `first_row` of the
   // stream, naming both, so a client that streams its input in order learns
@@ -342,16 +342,16 @@ class StreamReactor final
   int64_t rows_read_ = 0;  // rows in the messages read so far
 
   Mutex mu_;
-  ScoreStreamT<Response> stream_ ABSL_GUARDED_BY(mu_);
+  OrderedStream<Response> stream_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
 InferenceServiceImpl::InferenceServiceImpl(Options options) : options_(options) {
-  if (options_.batch_max_rows >= 2) {
+  if (options_.dynamic_batch_rows >= 2) {
     Batcher::Options batcher_options;
-    batcher_options.max_rows = options_.batch_max_rows;
-    batcher_options.max_delay = options_.batch_max_delay;
+    batcher_options.max_rows = options_.dynamic_batch_rows;
+    batcher_options.max_delay = options_.dynamic_batch_delay;
     if (ServerMetrics* metrics = options_.metrics; metrics != nullptr) {
       batcher_options.on_batch = [metrics](int64_t rows, int64_t requests) {
         metrics->OnBatch(rows, requests);

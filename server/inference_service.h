@@ -28,15 +28,15 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
     // Where models come from. Required; must outlive the service.
     ModelRegistry* registry = nullptr;
     // Rows allowed in one request (or one stream message). Default 65,536.
-    int64_t max_batch_rows = 65536;
+    int64_t max_request_rows = 65536;
     // Request metrics. Default none.
     ServerMetrics* metrics = nullptr;
     // Dynamic batching: requests and stream messages with fewer rows than
     // this, on the same version and op, share one model call of up to this
     // many rows. Default 0: off (each request is its own call).
-    int64_t batch_max_rows = 0;
+    int64_t dynamic_batch_rows = 0;
     // How long a request may wait for others to share its call.
-    absl::Duration batch_max_delay = absl::Microseconds(200);
+    absl::Duration dynamic_batch_delay = absl::Microseconds(200);
     // Who may call (every method here is a read). Default: everyone.
     Authorizer auth;
     // Threads for model calls too large to run on gRPC's callback thread

@@ -44,12 +44,18 @@ ABSL_FLAG(absl::Duration, poll_interval, absl::Seconds(2),
 ABSL_FLAG(std::string, version_policy, "latest",
           "Versions served per model: latest, latest:N, all or specific:V1,V2 (labelled "
           "versions are always served).");
-ABSL_FLAG(int64_t, max_batch_rows, 65536, "Rows per inference request or stream message.");
-ABSL_FLAG(int64_t, batch_max_rows, 0,
+ABSL_FLAG(int64_t, max_request_rows, 65536, "Rows per inference request or stream message.");
+ABSL_FLAG(int64_t, dynamic_batch_rows, 0,
           "Dynamic batching: requests and stream messages with fewer rows share model calls of "
           "up to this many rows (0 = off).");
-ABSL_FLAG(int64_t, batch_max_delay_us, 200,
+ABSL_FLAG(int64_t, dynamic_batch_delay_us, 200,
           "Dynamic batching: how long a request may wait for others to share its call.");
+// The old spellings of the three flags above, kept working (with a warning
+// in the log) for deployments written before the rename: --max_batch_rows
+// read like the batcher's size, beside --batch_max_rows. -1: not given.
+ABSL_FLAG(int64_t, max_batch_rows, -1, "Deprecated spelling of --max_request_rows.");
+ABSL_FLAG(int64_t, batch_max_rows, -1, "Deprecated spelling of --dynamic_batch_rows.");
+ABSL_FLAG(int64_t, batch_max_delay_us, -1, "Deprecated spelling of --dynamic_batch_delay_us.");
 ABSL_FLAG(int, max_concurrent_jobs, 1,
           "Training jobs running at once; more wait in a queue. 0: this replica serves only and "
           "refuses TrainJobs (FAILED_PRECONDITION), for serving replicas beside one trainer.");
@@ -79,6 +85,17 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long calls in flight may take to finish.");
 
 namespace {
+
+// The value of a renamed flag: the old spelling's when given (with a warning
+// naming the new one), else the new flag's.
+int64_t RenamedFlag(int64_t value, int64_t old_value, absl::string_view old_name,
+                    absl::string_view new_name) {
+  if (old_value == -1) return value;
+  strata::Log(strata::LogLevel::kWarning, "server",
+              absl::StrCat("--", old_name, " is deprecated and will be removed; use --", new_name,
+                           " (same meaning)"));
+  return old_value;
+}
 
 // The memory this process may use: its cgroup's limit (v2, else v1) when it
 // has one, else the machine's.
@@ -141,7 +158,9 @@ int main(int argc, char** argv) {
   options.row_cache_dir = absl::GetFlag(FLAGS_row_cache_dir);
   options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
   options.version_policy = *policy;
-  options.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
+  options.max_request_rows = RenamedFlag(absl::GetFlag(FLAGS_max_request_rows),
+                                         absl::GetFlag(FLAGS_max_batch_rows), "max_batch_rows",
+                                         "max_request_rows");
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
@@ -157,8 +176,13 @@ int main(int argc, char** argv) {
     std::cerr << "strata-server: --auth_read needs --auth_token_file\n";
     return 2;
   }
-  options.batch_max_rows = absl::GetFlag(FLAGS_batch_max_rows);
-  options.batch_max_delay = absl::Microseconds(absl::GetFlag(FLAGS_batch_max_delay_us));
+  options.dynamic_batch_rows =
+      RenamedFlag(absl::GetFlag(FLAGS_dynamic_batch_rows), absl::GetFlag(FLAGS_batch_max_rows),
+                  "batch_max_rows", "dynamic_batch_rows");
+  options.dynamic_batch_delay = absl::Microseconds(
+      RenamedFlag(absl::GetFlag(FLAGS_dynamic_batch_delay_us),
+                  absl::GetFlag(FLAGS_batch_max_delay_us), "batch_max_delay_us",
+                  "dynamic_batch_delay_us"));
   options.max_concurrent_jobs = absl::GetFlag(FLAGS_max_concurrent_jobs);
   options.max_train_values = absl::GetFlag(FLAGS_max_train_values);
   options.max_queued_train_values = absl::GetFlag(FLAGS_max_queued_train_values);

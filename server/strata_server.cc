@@ -92,19 +92,19 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   if (!jobs.ok()) return jobs.status();
   s->jobs_ = *std::move(jobs);
 
-  if (options.max_batch_rows < 1) return absl::InvalidArgumentError("max_batch_rows must be >= 1");
+  if (options.max_request_rows < 1) return absl::InvalidArgumentError("max_request_rows must be >= 1");
   s->metrics_->Attach(s->registry_.get(), s->jobs_.get());
-  if (options.batch_max_rows == 1 || options.batch_max_rows < 0 ||
-      options.batch_max_delay < absl::ZeroDuration()) {
+  if (options.dynamic_batch_rows == 1 || options.dynamic_batch_rows < 0 ||
+      options.dynamic_batch_delay < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "batch_max_rows must be 0 (off) or >= 2, and batch_max_delay >= 0");
+        "dynamic_batch_rows must be 0 (off) or >= 2, and dynamic_batch_delay >= 0");
   }
   InferenceServiceImpl::Options inference_options;
   inference_options.registry = s->registry_.get();
-  inference_options.max_batch_rows = options.max_batch_rows;
+  inference_options.max_request_rows = options.max_request_rows;
   inference_options.metrics = m;
-  inference_options.batch_max_rows = options.batch_max_rows;
-  inference_options.batch_max_delay = options.batch_max_delay;
+  inference_options.dynamic_batch_rows = options.dynamic_batch_rows;
+  inference_options.dynamic_batch_delay = options.dynamic_batch_delay;
   inference_options.auth = options.auth;
   inference_options.on_stream_message_for_test = options.on_stream_message_for_test;
   s->inference_ = std::make_unique<InferenceServiceImpl>(inference_options);

@@ -58,11 +58,11 @@ class StrataServer {
     // Versions served per model. Default: the latest.
     VersionPolicy version_policy;
     // Rows per inference request. Default 65,536.
-    int64_t max_batch_rows = 65536;
+    int64_t max_request_rows = 65536;
     // Dynamic batching of small inference requests and stream messages (see
     // InferenceServiceImpl::Options). Default 0: off.
-    int64_t batch_max_rows = 0;
-    absl::Duration batch_max_delay = absl::Microseconds(200);
+    int64_t dynamic_batch_rows = 0;
+    absl::Duration dynamic_batch_delay = absl::Microseconds(200);
     // Training jobs running at once. Default 1.
     int max_concurrent_jobs = 1;
     // Largest training set, in float values. Default 2^28.

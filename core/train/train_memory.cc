@@ -36,7 +36,7 @@ TrainingMemory EstimateTrainingMemory(const v1::TrainConfig& resolved, int input
   const double d = input_dim;
   const double r = static_cast<double>(rows);
   // Mapped (Trainer::Train(const RowFile&)): calibration on every k-th row
-  // within Trainer::Options::gathered_values' default.
+  // within Trainer::Options::calibration_values' default.
   const double calibrated = mapped ? std::min(r, std::ceil(kMappedSampleValues / d)) : r;
   std::vector<double> widths = {d};  // input, h1 ... code
   for (int w : resolved.encoder_widths()) widths.push_back(w);

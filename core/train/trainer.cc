@@ -1155,9 +1155,9 @@ absl::StatusOr<std::unique_ptr<Model>> Trainer::TrainOrThrow(const Eigen::Ref<co
   Matrix gathered;
   int64_t stride = 1;
   if (ranks != nullptr || mapped) {
-    const int64_t budget = std::max<int64_t>(options_.gathered_values / options_.input_dim, 1);
+    const int64_t budget = std::max<int64_t>(options_.calibration_values / options_.input_dim, 1);
     // Every stride-th of N rows is ceil(N / stride) rows: never fewer than a
-    // training set needs to calibrate on, however small gathered_values is,
+    // training set needs to calibrate on, however small calibration_values is,
     // when the stride is at most floor(N / MinTrainingRows).
     stride = std::min((map.global + budget - 1) / budget,
                       std::max<int64_t>(map.global / MinTrainingRows(config_), 1));

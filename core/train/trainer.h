@@ -102,7 +102,7 @@ class Trainer {
     // Default: 2^24 (64 MB on each rank).
     // Train(const RowFile&) calibrates the same way, on every k-th row of
     // the file beyond this many values.
-    int64_t gathered_values = int64_t{1} << 24;
+    int64_t calibration_values = int64_t{1} << 24;
     // Each epoch shuffles the training rows in blocks of this many (see
     // DefaultShuffleBlockRows). Default 0: Train(const Matrix&) shuffles
     // row by row, Train(const RowFile&) in blocks of
@@ -134,7 +134,7 @@ class Trainer {
   // than the page cache is read a block, not a row, at a time. The scaler
   // and the drift baseline's counts, sums and ranges are streaming passes
   // over all rows; thresholds, percentiles and bin edges come from every
-  // k-th row within gathered_values. No class labels. Data-parallel, each
+  // k-th row within calibration_values. No class labels. Data-parallel, each
   // rank passes its own file (its rows, as row_layout says).
   absl::StatusOr<std::unique_ptr<Model>> Train(const RowFile& file);
 

@@ -41,7 +41,7 @@ Harness* Start() {
   strata::StrataServer::Options server_options;
   server_options.address = "127.0.0.1:0";
   server_options.model_root = root;
-  server_options.max_batch_rows = 1000;
+  server_options.max_request_rows = 1000;
   auto h = new Harness;
   h->server = *strata::StrataServer::Create(server_options);
   strata::StrataClient::Options client_options;

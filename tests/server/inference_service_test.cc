@@ -1,5 +1,5 @@
 // The score stream's contract over gRPC (server/inference_service.cc and
-// server/score_stream.h): a stream failing at message k answers the k
+// server/ordered_stream.h): a stream failing at message k answers the k
 // messages before it, in order; and many streams at once, batched with a
 // tiny delay, stay correct (run under TSan in CI).
 #include "server/inference_service.h"
@@ -39,8 +39,8 @@ INSTANTIATE_TEST_SUITE_P(Batching, ScoreStreamFailureTest, ::testing::Values(0, 
 TEST_P(ScoreStreamFailureTest, FailingMessageKIsAnsweredAfterTheKBeforeIt) {
   const int64_t batch_rows = GetParam();
   TestServer t(absl::StrCat("stream_fail_k_", batch_rows), [&](StrataServer::Options* o) {
-    o->batch_max_rows = batch_rows;
-    o->batch_max_delay = absl::Milliseconds(50);
+    o->dynamic_batch_rows = batch_rows;
+    o->dynamic_batch_delay = absl::Milliseconds(50);
   });
   const std::unique_ptr<Model> model = testing::SmallModel();
   t.Publish("m", *model);
@@ -86,8 +86,8 @@ TEST_P(ScoreStreamFailureTest, FailingMessageKIsAnsweredAfterTheKBeforeIt) {
 TEST(ConcurrentScoreStreamTest, ManyBatchedStreamsAnswerEveryMessageInOrder) {
   std::atomic<int> messages{0};
   TestServer t("stream_stress", [&](StrataServer::Options* o) {
-    o->batch_max_rows = 64;
-    o->batch_max_delay = absl::Microseconds(20);
+    o->dynamic_batch_rows = 64;
+    o->dynamic_batch_delay = absl::Microseconds(20);
     o->on_stream_message_for_test = [&messages] {
       if (messages.fetch_add(1) % 2 == 0) absl::SleepFor(absl::Microseconds(300));
     };
@@ -222,8 +222,8 @@ std::string RowBytes(const Matrix& m, Eigen::Index r) {
 
 TEST_P(BatchInvarianceTest, EveryRowsAnswerIsTheSameBytesInAnyRequest) {
   TestServer t(absl::StrCat("batch_invariance_", GetParam()), [&](StrataServer::Options* o) {
-    o->batch_max_rows = GetParam();
-    o->batch_max_delay = absl::Microseconds(500);
+    o->dynamic_batch_rows = GetParam();
+    o->dynamic_batch_delay = absl::Microseconds(500);
   });
   const std::unique_ptr<Model> model = testing::SmallModel();
   t.Publish("m", *model);

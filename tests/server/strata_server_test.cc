@@ -60,7 +60,7 @@ class InferenceTest : public ::testing::TestWithParam<int64_t> {
  protected:
   std::function<void(StrataServer::Options*)> Batching() const {
     const int64_t rows = GetParam();
-    return [rows](StrataServer::Options* o) { o->batch_max_rows = rows; };
+    return [rows](StrataServer::Options* o) { o->dynamic_batch_rows = rows; };
   }
 };
 INSTANTIATE_TEST_SUITE_P(Batching, InferenceTest, ::testing::Values(0, 64),
@@ -187,8 +187,8 @@ TEST_P(InferenceTest, ScoreStreamAnswersInOrder) {
 
 TEST_P(InferenceTest, ConcurrentSingleRowCallsGetTheirOwnAnswers) {
   TestServer t(absl::StrCat("server_concurrent_", GetParam()), [&](StrataServer::Options* o) {
-    o->batch_max_rows = GetParam();
-    o->batch_max_delay = absl::Milliseconds(2);
+    o->dynamic_batch_rows = GetParam();
+    o->dynamic_batch_delay = absl::Milliseconds(2);
   });
   const std::unique_ptr<Model> model = testing::SmallModel(6, 1, 20);
   t.Publish("m", *model);
@@ -987,7 +987,7 @@ TEST(StrataServerTest, HandDroppedVersionIsServedAndCorruptOneSkipped) {
 }
 
 TEST(StrataServerTest, BadInputGetsExactCodesAndMessages) {
-  TestServer t("server_bad_input", [](StrataServer::Options* o) { o->max_batch_rows = 10; });
+  TestServer t("server_bad_input", [](StrataServer::Options* o) { o->max_request_rows = 10; });
   t.Publish("m", *testing::SmallModel());
   auto encode = [&](const v1::ModelSpec& spec, const v1::DenseMatrix& rows, int layer = 0) {
     v1::EncodeRequest r;

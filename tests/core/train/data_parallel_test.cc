@@ -42,7 +42,7 @@ std::unique_ptr<Model> TrainAlone(const Matrix& data, const v1::TrainConfig& con
 // Each rank trains on its rows; the ranks' results in rank order.
 std::vector<absl::StatusOr<std::unique_ptr<Model>>> TrainOnRanks(
     const std::vector<Matrix>& parts, const v1::TrainConfig& config,
-    Trainer::Options::RowLayout layout, int64_t gathered_values = int64_t{1} << 24) {
+    Trainer::Options::RowLayout layout, int64_t calibration_values = int64_t{1} << 24) {
   const int n = static_cast<int>(parts.size());
   testing::ThreadCollectiveGroup group(n);
   std::vector<absl::StatusOr<std::unique_ptr<Model>>> out(static_cast<size_t>(n));
@@ -54,7 +54,7 @@ std::vector<absl::StatusOr<std::unique_ptr<Model>>> TrainOnRanks(
       o.input_dim = static_cast<int>(parts[0].cols());
       o.collective = &group.rank(r);
       o.row_layout = layout;
-      o.gathered_values = gathered_values;
+      o.calibration_values = calibration_values;
       out[static_cast<size_t>(r)] = (*Trainer::Create(o))->Train(parts[static_cast<size_t>(r)]);
     });
   }

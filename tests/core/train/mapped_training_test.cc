@@ -57,12 +57,12 @@ std::unique_ptr<RowFile> RowFileOf(const Matrix& data, const std::string& name) 
 
 std::unique_ptr<Model> Train(const v1::TrainConfig& config, int input_dim, const Matrix* data,
                              const RowFile* file, int64_t block_rows = 0,
-                             int64_t gathered_values = int64_t{1} << 24) {
+                             int64_t calibration_values = int64_t{1} << 24) {
   Trainer::Options o;
   o.config = config;
   o.input_dim = input_dim;
   o.shuffle_block_rows = block_rows;
-  o.gathered_values = gathered_values;
+  o.calibration_values = calibration_values;
   std::unique_ptr<Trainer> trainer = *Trainer::Create(o);
   absl::StatusOr<std::unique_ptr<Model>> model =
       data != nullptr ? trainer->Train(*data) : trainer->Train(*file);

@@ -1,4 +1,4 @@
-#include "server/score_stream.h"
+#include "server/ordered_stream.h"
 
 #include <cstdint>
 #include <optional>
@@ -8,9 +8,12 @@
 #include "gtest/gtest.h"
 
 namespace strata {
+
+using ScoreStream = OrderedStream<v1::AnomalyScoreResponse>;
+
 namespace {
 
-// Drives a ScoreStream as the reactor does and records what gRPC would see:
+// Drives a score stream as the reactor does and records what gRPC would see:
 // the answers written (by the version number each carries) and the status
 // the stream finished with.
 class StreamDriver {
@@ -108,7 +111,7 @@ std::vector<int64_t> Iota(int64_t n) {
   return v;
 }
 
-TEST(ScoreStreamTest, AnswersInRequestOrderWhateverOrderCallsEnd) {
+TEST(OrderedStreamTest, AnswersInRequestOrderWhateverOrderCallsEnd) {
   StreamDriver d(16);
   for (int i = 0; i < 5; ++i) d.Read();
   d.ClientDone();
@@ -119,7 +122,7 @@ TEST(ScoreStreamTest, AnswersInRequestOrderWhateverOrderCallsEnd) {
   EXPECT_TRUE(d.finish()->ok());
 }
 
-TEST(ScoreStreamTest, ReadsAheadAtMostMaxInFlight) {
+TEST(OrderedStreamTest, ReadsAheadAtMostMaxInFlight) {
   StreamDriver d(3);
   for (int i = 0; i < 3; ++i) d.Read();
   EXPECT_FALSE(d.read_pending()) << "a fourth message read before any answer";
@@ -132,7 +135,7 @@ TEST(ScoreStreamTest, ReadsAheadAtMostMaxInFlight) {
 // The proto's contract: a stream that fails at message k of n answers
 // messages 0 ... k-1, in order, then ends with k's status, whichever order
 // the model calls end in.
-TEST(ScoreStreamTest, FailureAtMessageKSendsTheKAnswersBeforeIt) {
+TEST(OrderedStreamTest, FailureAtMessageKSendsTheKAnswersBeforeIt) {
   constexpr int kMessages = 8;
   for (int k = 0; k < kMessages; ++k) {
     SCOPED_TRACE(k);
@@ -151,7 +154,7 @@ TEST(ScoreStreamTest, FailureAtMessageKSendsTheKAnswersBeforeIt) {
   }
 }
 
-TEST(ScoreStreamTest, RefusedMessageStopsReadingAndWaitsForEarlierAnswers) {
+TEST(OrderedStreamTest, RefusedMessageStopsReadingAndWaitsForEarlierAnswers) {
   StreamDriver d(16);
   d.Read();
   d.Read();
@@ -167,7 +170,7 @@ TEST(ScoreStreamTest, RefusedMessageStopsReadingAndWaitsForEarlierAnswers) {
   EXPECT_EQ(d.finish()->message(), "rows.cols");
 }
 
-TEST(ScoreStreamTest, AnEarlierFailureReportedLaterWins) {
+TEST(OrderedStreamTest, AnEarlierFailureReportedLaterWins) {
   StreamDriver d(16);
   for (int i = 0; i < 4; ++i) d.Read();
   d.Answer(0);
@@ -180,7 +183,7 @@ TEST(ScoreStreamTest, AnEarlierFailureReportedLaterWins) {
   EXPECT_EQ(d.finish()->message(), "message 1");
 }
 
-TEST(ScoreStreamTest, FinishWaitsForTheWriteInFlight) {
+TEST(OrderedStreamTest, FinishWaitsForTheWriteInFlight) {
   StreamDriver d(16);
   d.Read();
   d.Read();
@@ -194,7 +197,7 @@ TEST(ScoreStreamTest, FinishWaitsForTheWriteInFlight) {
 
 // A model call fails on one thread while another has been handed the next
 // read and not yet started it: Finish waits, so no read starts after it.
-TEST(ScoreStreamTest, FinishWaitsForTheReadBeingStarted) {
+TEST(OrderedStreamTest, FinishWaitsForTheReadBeingStarted) {
   StreamDriver d(16);
   d.HoldReadStarts();  // the first read, from Start, has started
   const int64_t first = d.Read();  // hands out the next read, held
@@ -207,7 +210,7 @@ TEST(ScoreStreamTest, FinishWaitsForTheReadBeingStarted) {
 
 // The held read completes (the client is done) before its StartRead has
 // returned, on another thread: the OK finish still waits for it.
-TEST(ScoreStreamTest, ReadDoneBeforeItsStartReturnedStillFinishesAfterIt) {
+TEST(OrderedStreamTest, ReadDoneBeforeItsStartReturnedStillFinishesAfterIt) {
   StreamDriver d(16);
   d.HoldReadStarts();
   d.Read();  // message 0; the next read is handed out and held
@@ -221,7 +224,7 @@ TEST(ScoreStreamTest, ReadDoneBeforeItsStartReturnedStillFinishesAfterIt) {
   EXPECT_TRUE(d.finish()->ok());
 }
 
-TEST(ScoreStreamTest, FailedWriteCancelsAndDropsTheRest) {
+TEST(OrderedStreamTest, FailedWriteCancelsAndDropsTheRest) {
   StreamDriver d(16);
   for (int i = 0; i < 3; ++i) d.Read();
   d.Answer(0);
@@ -234,7 +237,7 @@ TEST(ScoreStreamTest, FailedWriteCancelsAndDropsTheRest) {
   EXPECT_EQ(d.written(), Iota(1));
 }
 
-TEST(ScoreStreamTest, DeletableOnlyWhenDoneAndNoCallOutstanding) {
+TEST(OrderedStreamTest, DeletableOnlyWhenDoneAndNoCallOutstanding) {
   StreamDriver d(16);
   d.Read();
   d.Read();
@@ -247,7 +250,7 @@ TEST(ScoreStreamTest, DeletableOnlyWhenDoneAndNoCallOutstanding) {
   EXPECT_TRUE(d.written().empty());
 }
 
-TEST(ScoreStreamTest, EmptyStreamFinishesOk) {
+TEST(OrderedStreamTest, EmptyStreamFinishesOk) {
   StreamDriver d(16);
   d.ClientDone();
   ASSERT_TRUE(d.finish().has_value());

@@ -1,6 +1,6 @@
-// ScoreStream: the ordering and failure rules of the bidirectional
-// inference streams (StreamAnomalyScore, StreamPredict: ScoreStreamT of
-// their response), as a state driven by events, without gRPC.
+// OrderedStream<Response>: the ordering and failure rules of both
+// bidirectional inference streams (StreamAnomalyScore and StreamPredict, each
+// with its response type), as a state driven by events, without gRPC.
 // The reactor forwards each event (a message read, a model call done, a write
 // done, the client done) and starts what the returned Actions say, after
 // releasing its lock.
@@ -16,14 +16,14 @@
 //    earliest, so the rule holds whatever order the calls end in;
 //  - a failed write (the client went away) ends the stream CANCELLED.
 //
-//   ScoreStream s(16);
+//   OrderedStream<v1::AnomalyScoreResponse> s(16);
 //   Run(s.Start());                  // the first read (then OnReadStarted)
 //   Run(s.OnRead(0));                // message 0 handed to a model call
 //   Run(s.OnAnswer(0, response));    // its answer: written when its turn comes
 //
 // Not thread-safe: the reactor serialises events under its mutex.
-#ifndef STRATA_SERVER_SCORE_STREAM_H_
-#define STRATA_SERVER_SCORE_STREAM_H_
+#ifndef STRATA_SERVER_ORDERED_STREAM_H_
+#define STRATA_SERVER_ORDERED_STREAM_H_
 
 #include <cstdint>
 #include <limits>
@@ -36,7 +36,7 @@
 namespace strata {
 
 template <typename Response>
-class ScoreStreamT {
+class OrderedStream {
  public:
   // What to start once the caller's lock is released; at most one of each.
   struct Actions {
@@ -46,7 +46,7 @@ class ScoreStreamT {
   };
 
   // `max_in_flight`: messages read and not yet answered. Required: >= 1.
-  explicit ScoreStreamT(int max_in_flight);
+  explicit OrderedStream(int max_in_flight);
 
   // The stream opened: the first read.
   Actions Start();
@@ -103,8 +103,6 @@ class ScoreStreamT {
   bool cancelled_ = false;  // a write failed
 };
 
-using ScoreStream = ScoreStreamT<v1::AnomalyScoreResponse>;
-
 }  // namespace strata
 
-#endif  // STRATA_SERVER_SCORE_STREAM_H_
+#endif  // STRATA_SERVER_ORDERED_STREAM_H_

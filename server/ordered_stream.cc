@@ -1,18 +1,18 @@
-#include "server/score_stream.h"
+#include "server/ordered_stream.h"
 
 #include <utility>
 
 namespace strata {
 
 template <typename Response>
-ScoreStreamT<Response>::ScoreStreamT(int max_in_flight)
+OrderedStream<Response>::OrderedStream(int max_in_flight)
     : max_in_flight_(max_in_flight < 1 ? 1 : max_in_flight) {}
 
 template <typename Response>
-typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::Start() { return Next(); }
+typename OrderedStream<Response>::Actions OrderedStream<Response>::Start() { return Next(); }
 
 template <typename Response>
-typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnRead(int64_t index) {
+typename OrderedStream<Response>::Actions OrderedStream<Response>::OnRead(int64_t index) {
   reading_ = false;
   read_ = index + 1;
   ++computing_;
@@ -20,7 +20,7 @@ typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnRead(int64_t 
 }
 
 template <typename Response>
-typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnRefused(int64_t index, absl::Status status) {
+typename OrderedStream<Response>::Actions OrderedStream<Response>::OnRefused(int64_t index, absl::Status status) {
   reading_ = false;
   read_ = index + 1;
   Fail(index, std::move(status));
@@ -28,20 +28,20 @@ typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnRefused(int64
 }
 
 template <typename Response>
-typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnReadStarted() {
+typename OrderedStream<Response>::Actions OrderedStream<Response>::OnReadStarted() {
   --reads_starting_;
   return Next();
 }
 
 template <typename Response>
-typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnClientDone() {
+typename OrderedStream<Response>::Actions OrderedStream<Response>::OnClientDone() {
   reading_ = false;
   client_done_ = true;
   return Next();
 }
 
 template <typename Response>
-typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnAnswer(int64_t index, Response response) {
+typename OrderedStream<Response>::Actions OrderedStream<Response>::OnAnswer(int64_t index, Response response) {
   --computing_;
   // Answers after the earliest failure, or after the end, are not sent.
   if (!finished_ && index < failed_index_) ready_.emplace(index, std::move(response));
@@ -49,14 +49,14 @@ typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnAnswer(int64_
 }
 
 template <typename Response>
-typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnFailure(int64_t index, absl::Status status) {
+typename OrderedStream<Response>::Actions OrderedStream<Response>::OnFailure(int64_t index, absl::Status status) {
   --computing_;
   Fail(index, std::move(status));
   return Next();
 }
 
 template <typename Response>
-typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnWriteDone(bool ok) {
+typename OrderedStream<Response>::Actions OrderedStream<Response>::OnWriteDone(bool ok) {
   writing_ = false;
   if (ok) {
     ++written_;
@@ -67,7 +67,7 @@ typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::OnWriteDone(boo
 }
 
 template <typename Response>
-void ScoreStreamT<Response>::Fail(int64_t index, absl::Status status) {
+void OrderedStream<Response>::Fail(int64_t index, absl::Status status) {
   if (index >= failed_index_) return;
   failed_index_ = index;
   failure_ = std::move(status);
@@ -76,7 +76,7 @@ void ScoreStreamT<Response>::Fail(int64_t index, absl::Status status) {
 }
 
 template <typename Response>
-typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::Next() {
+typename OrderedStream<Response>::Actions OrderedStream<Response>::Next() {
   Actions a;
   if (finished_) return a;
   // Finish waits for any write in flight (including one started below) and
@@ -120,7 +120,7 @@ typename ScoreStreamT<Response>::Actions ScoreStreamT<Response>::Next() {
   return a;
 }
 
-template class ScoreStreamT<v1::AnomalyScoreResponse>;
-template class ScoreStreamT<v1::PredictResponse>;
+template class OrderedStream<v1::AnomalyScoreResponse>;
+template class OrderedStream<v1::PredictResponse>;
 
 }  // namespace strata
