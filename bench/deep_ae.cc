@@ -113,27 +113,24 @@ struct Run {
   int64_t version = 0;
 };
 
-int RunAll() {
-  KeepBatchBuffersInHeap();  // as strata-server runs, for the Encode timings
-  const std::string dir = bench::MnistDir();
-  absl::StatusOr<Matrix> all_train = bench::ReadMnistImages(dir + "/train-images-idx3-ubyte.gz");
-  absl::StatusOr<Matrix> test = bench::ReadMnistImages(dir + "/t10k-images-idx3-ubyte.gz");
-  if (!all_train.ok()) return Fail(all_train.status());
-  if (!test.ok()) return Fail(test.status());
-  const int rows = std::min<int>(absl::GetFlag(FLAGS_train_rows), all_train->rows());
-  if (rows < 1000) return Fail(absl::InvalidArgumentError("--train_rows must be at least 1000"));
-  const Matrix train = all_train->topRows(rows);
+// The config every network shares: the --config file with --epochs of
+// fine-tuning, no pretraining, no early stopping and one network per run.
+absl::StatusOr<v1::TrainConfig> BaseConfig() {
   absl::StatusOr<std::string> json = ReadFileToString(absl::GetFlag(FLAGS_config));
-  if (!json.ok()) return Fail(json.status());
+  if (!json.ok()) return json.status();
   absl::StatusOr<v1::TrainConfig> base = ParseTrainConfigJson(*json);
-  if (!base.ok()) return Fail(base.status());
+  if (!base.ok()) return base.status();
   const int epochs = absl::GetFlag(FLAGS_epochs);
-  if (epochs < 1 || epochs > 1000) return Fail(absl::InvalidArgumentError("--epochs: 1 to 1000"));
+  if (epochs < 1 || epochs > 1000) return absl::InvalidArgumentError("--epochs: 1 to 1000");
   base->set_finetune_epochs(epochs);
   base->set_pretrain_epochs(0);
   base->mutable_early_stopping()->set_patience(0);
   base->mutable_anomaly()->set_ensemble_size(1);  // one network per run, whatever the data size
+  return base;
+}
 
+// The tutorial's networks (with --tutorial) and the --depths sweep.
+absl::StatusOr<std::vector<Network>> NetworksFromFlags() {
   std::vector<Network> networks;
   if (absl::GetFlag(FLAGS_tutorial)) {
     networks.push_back({"tutorial", {512, 256, 128, 32}, 0.2f});
@@ -144,88 +141,84 @@ int RunAll() {
   for (absl::string_view d : absl::StrSplit(absl::GetFlag(FLAGS_depths), ',', absl::SkipEmpty())) {
     int depth = 0;
     if (!absl::SimpleAtoi(d, &depth) || depth < 1 || depth > 64) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat("--depths: '", d, "' is not 1 to 64")));
+      return absl::InvalidArgumentError(absl::StrCat("--depths: '", d, "' is not 1 to 64"));
     }
     Network n{absl::StrCat("depth", depth), std::vector<int>(depth, 256), 0};
     n.widths.push_back(32);
     networks.push_back(std::move(n));
   }
+  return networks;
+}
 
-  StrataClient::Options options;
-  options.target = absl::GetFlag(FLAGS_target);
-  options.max_message_bytes = 256 << 20;
-  auto client = *StrataClient::Create(options);
-  const bench::Machine machine = bench::MeasureMachine();
-  std::printf("%s\n", machine.Describe().c_str());
-  std::printf("%d training images, %d test images; %d epochs each, batch %d, %s lr %g, seed %llu, "
-              "no pretraining\n",
-              rows, static_cast<int>(test->rows()), epochs, base->batch_size(),
-              v1::OptimizerConfig::Kind_Name(base->optimizer().kind()).c_str(),
-              base->optimizer().learning_rate(),
-              static_cast<unsigned long long>(base->seed()));
-  std::fflush(stdout);
+// The base config with `net`'s widths and dropout and `v`'s switches.
+v1::TrainJobSpec VariantSpec(const v1::TrainConfig& base, const Network& net, const Variant& v,
+                             const std::string& key) {
+  v1::TrainJobSpec spec;
+  spec.set_model_name(absl::StrCat("deep-", key));
+  *spec.mutable_config() = base;
+  v1::TrainConfig& c = *spec.mutable_config();
+  c.clear_encoder_widths();
+  for (int w : net.widths) c.add_encoder_widths(w);
+  c.set_dropout(net.dropout);
+  c.set_batch_norm(v.batch_norm ? (base.batch_norm() == v1::BATCH_NORM_NONE ? v1::AFTER_ACTIVATION
+                                                                            : base.batch_norm())
+                                : v1::BATCH_NORM_NONE);
+  c.set_residual(v.residual);
+  return spec;
+}
 
-  std::vector<Run> runs;
-  for (const Network& net : networks) {
-    for (const Variant& v : kVariants) {
-      Run run;
-      run.network = net.name;
-      run.variant = v.name;
-      run.key = absl::StrCat(net.name, "_", v.name);
-      run.hidden_layers = static_cast<int>(net.widths.size()) - 1;
-      if (v.residual && !HasSkips(static_cast<int>(train.cols()), net.widths)) {
-        run.note = "no hidden layer of equal widths: same network as without residual";
-        runs.push_back(std::move(run));
-        continue;
-      }
-      v1::TrainJobSpec spec;
-      spec.set_model_name(absl::StrCat("deep-", run.key));
-      *spec.mutable_config() = *base;
-      v1::TrainConfig& c = *spec.mutable_config();
-      c.clear_encoder_widths();
-      for (int w : net.widths) c.add_encoder_widths(w);
-      c.set_dropout(net.dropout);
-      c.set_batch_norm(v.batch_norm ? (base->batch_norm() == v1::BATCH_NORM_NONE
-                                           ? v1::AFTER_ACTIVATION
-                                           : base->batch_norm())
-                                    : v1::BATCH_NORM_NONE);
-      c.set_residual(v.residual);
-      std::printf("  %-11s %-5s ...", net.name.c_str(), v.name);
-      std::fflush(stdout);
-      absl::StatusOr<v1::TrainJob> job =
-          bench::TrainAndWait(*client, spec, train, [](const v1::TrainJob&) {});
-      if (!job.ok()) return Fail(job.status());
-      if (job->state() == v1::TrainJob::FAILED) {  // e.g. training diverged: a result too
-        run.failed = true;
-        run.note = job->error();
-        std::printf(" FAILED: %s\n", run.note.c_str());
-        std::fflush(stdout);
-        runs.push_back(std::move(run));
-        continue;
-      }
-      if (absl::Status s = bench::Succeeded(*job); !s.ok()) return Fail(s);
-      v1::ModelSpec model;
-      model.set_name(spec.model_name());
-      model.set_version(job->version());
-      absl::StatusOr<Matrix> reconstruction = bench::ReconstructAll(*client, model, *test, nullptr);
-      if (!reconstruction.ok()) return Fail(reconstruction.status());
-      absl::StatusOr<v1::GetModelResponse> info = client->GetModel(model);
-      if (!info.ok()) return Fail(info.status());
-      run.trained = true;
-      run.version = job->version();
-      run.test_err = bench::ErrorPerImage(*reconstruction, *test);
-      run.train_err = info->summary().mean_reconstruction_mse() * train.cols();
-      run.seconds = job->progress().elapsed_seconds();
-      run.epochs = info->summary().epochs();
-      std::printf(" test %.2f  (%.1f s)\n", run.test_err, run.seconds);
-      std::fflush(stdout);
-      runs.push_back(std::move(run));
-    }
+// Trains one variant of one network and scores it on the test images. A
+// job that FAILED (e.g. training diverged) is a result too; an error is
+// an RPC or a job that did not finish.
+absl::StatusOr<Run> TrainVariant(StrataClient& client, const v1::TrainConfig& base,
+                                 const Network& net, const Variant& v, const Matrix& train,
+                                 const Matrix& test) {
+  Run run;
+  run.network = net.name;
+  run.variant = v.name;
+  run.key = absl::StrCat(net.name, "_", v.name);
+  run.hidden_layers = static_cast<int>(net.widths.size()) - 1;
+  if (v.residual && !HasSkips(static_cast<int>(train.cols()), net.widths)) {
+    run.note = "no hidden layer of equal widths: same network as without residual";
+    return run;
   }
+  const v1::TrainJobSpec spec = VariantSpec(base, net, v, run.key);
+  std::printf("  %-11s %-5s ...", net.name.c_str(), v.name);
+  std::fflush(stdout);
+  absl::StatusOr<v1::TrainJob> job =
+      bench::TrainAndWait(client, spec, train, [](const v1::TrainJob&) {});
+  if (!job.ok()) return job.status();
+  if (job->state() == v1::TrainJob::FAILED) {  // e.g. training diverged: a result too
+    run.failed = true;
+    run.note = job->error();
+    std::printf(" FAILED: %s\n", run.note.c_str());
+    std::fflush(stdout);
+    return run;
+  }
+  if (absl::Status s = bench::Succeeded(*job); !s.ok()) return s;
+  v1::ModelSpec model;
+  model.set_name(spec.model_name());
+  model.set_version(job->version());
+  absl::StatusOr<Matrix> reconstruction = bench::ReconstructAll(client, model, test, nullptr);
+  if (!reconstruction.ok()) return reconstruction.status();
+  absl::StatusOr<v1::GetModelResponse> info = client.GetModel(model);
+  if (!info.ok()) return info.status();
+  run.trained = true;
+  run.version = job->version();
+  run.test_err = bench::ErrorPerImage(*reconstruction, test);
+  run.train_err = info->summary().mean_reconstruction_mse() * train.cols();
+  run.seconds = job->progress().elapsed_seconds();
+  run.epochs = info->summary().epochs();
+  std::printf(" test %.2f  (%.1f s)\n", run.test_err, run.seconds);
+  std::fflush(stdout);
+  return run;
+}
 
-  // Baselines from the same rows: the mean image, and PCA as wide as each code.
-  const RowVector mean = train.colwise().mean();
-  const double mean_err = bench::ErrorPerImage(mean.replicate(test->rows(), 1), *test);
+// PCA's error per test image for each code width among `networks`, in
+// their order, each width once.
+absl::StatusOr<std::vector<std::pair<int, double>>> PcaErrors(const std::vector<Network>& networks,
+                                                              const Matrix& train,
+                                                              const Matrix& test) {
   std::vector<std::pair<int, double>> pca_errs;
   for (const Network& net : networks) {
     const int k = net.widths.back();
@@ -233,23 +226,27 @@ int RunAll() {
     for (const auto& [w, e] : pca_errs) seen = seen || w == k;
     if (seen) continue;
     absl::StatusOr<Pca> pca = FitPca(train, k);
-    if (!pca.ok()) return Fail(pca.status());
-    pca_errs.emplace_back(k, bench::ErrorPerImage(pca->Reconstruct(*test), *test));
+    if (!pca.ok()) return pca.status();
+    pca_errs.emplace_back(k, bench::ErrorPerImage(pca->Reconstruct(test), test));
   }
+  return pca_errs;
+}
 
+// Prints the table of runs, appending each run's err_<key> to `result`.
+void PrintRuns(const std::vector<Run>& runs, const std::vector<Network>& networks,
+               const Matrix& test, std::string* result) {
   std::printf("\nsquared error per test image (sum over 784 pixels, mean over %d images)\n",
-              static_cast<int>(test->rows()));
+              static_cast<int>(test.rows()));
   std::printf("%-11s %-6s %6s %7s %9s %10s %9s  %s\n", "network", "var", "hidden", "epochs",
               "seconds", "test_err", "train_err", "encoder");
-  std::string result;
   for (const Run& r : runs) {
     const Network* net = nullptr;
     for (const Network& n : networks) {
       if (n.name == r.network) net = &n;
     }
-    const std::string encoder = Describe(static_cast<int>(test->cols()), net->widths);
+    const std::string encoder = Describe(static_cast<int>(test.cols()), net->widths);
     if (!r.trained) {
-      if (r.failed) absl::StrAppendFormat(&result, " err_%s=failed", r.key);
+      if (r.failed) absl::StrAppendFormat(result, " err_%s=failed", r.key);
       std::printf("%-11s %-6s %6d %7s %9s %10s %9s  %s (%s)\n", r.network.c_str(),
                   r.variant.c_str(), r.hidden_layers, "-", "-", "-", "-", encoder.c_str(),
                   r.note.c_str());
@@ -257,65 +254,120 @@ int RunAll() {
     }
     std::printf("%-11s %-6s %6d %7d %9.1f %10.2f %9.2f  %s\n", r.network.c_str(), r.variant.c_str(),
                 r.hidden_layers, r.epochs, r.seconds, r.test_err, r.train_err, encoder.c_str());
-    absl::StrAppendFormat(&result, " err_%s=%.2f", r.key, r.test_err);
+    absl::StrAppendFormat(result, " err_%s=%.2f", r.key, r.test_err);
   }
+}
+
+// The trained run named `key`, or null.
+const Run* FindTrained(const std::vector<Run>& runs, const std::string& key) {
+  for (const Run& r : runs) {
+    if (r.key == key && r.trained) return &r;
+  }
+  return nullptr;
+}
+
+// Encode throughput of the served networks: very deep +BN (folded at
+// publish) against the same network without BN, in-process from the
+// published artifacts, alternating the two so that both see the same load.
+absl::Status CompareEncode(const Run& deep_plain, const Run& deep_bn, const Matrix& test,
+                           const std::string& model_root, std::string* result) {
+  const auto load = [&](const Run& r) {
+    return ReadModelFile(
+        absl::StrCat(model_root, "/deep-", r.key, "/", r.version, "/", kModelFileName));
+  };
+  absl::StatusOr<std::unique_ptr<Model>> plain = load(deep_plain), bn = load(deep_bn);
+  if (!plain.ok()) return plain.status();
+  if (!bn.ok()) return bn.status();
+  std::printf("\nEncode (code layer) of the very deep network, served artifacts, in-process\n");
+  std::printf("%6s %14s %14s %8s\n", "batch", "plain rows/s", "bn rows/s", "ratio");
+  for (int batch : {1, 256}) {
+    const Matrix x = test.topRows(batch);
+    std::vector<double> ratios, plain_rate, bn_rate;
+    for (int round = 0; round < 7; ++round) {
+      volatile float sink = 0;
+      const auto time = [&](const Model& m) {
+        return bench::MedianSeconds([&] { sink = sink + (*m.Encode(x, m.depth()))(0, 0); },
+                                    batch == 1 ? 20000 : 400, 0.3);
+      };
+      const double p = time(**plain), b = time(**bn);
+      plain_rate.push_back(batch / p);
+      bn_rate.push_back(batch / b);
+      ratios.push_back(p / b);
+    }
+    const double ratio = bench::Median(ratios);
+    std::printf("%6d %14.0f %14.0f %8.3f\n", batch, bench::Median(plain_rate),
+                bench::Median(bn_rate), ratio);
+    absl::StrAppendFormat(result, " encode_ratio_b%d=%.3f", batch, ratio);
+  }
+  return absl::OkStatus();
+}
+
+int RunAll() {
+  KeepBatchBuffersInHeap();  // as strata-server runs, for the Encode timings
+  const std::string dir = bench::MnistDir();
+  absl::StatusOr<Matrix> all_train = bench::ReadMnistImages(dir + "/train-images-idx3-ubyte.gz");
+  absl::StatusOr<Matrix> test = bench::ReadMnistImages(dir + "/t10k-images-idx3-ubyte.gz");
+  if (!all_train.ok()) return Fail(all_train.status());
+  if (!test.ok()) return Fail(test.status());
+  const int rows = std::min<int>(absl::GetFlag(FLAGS_train_rows), all_train->rows());
+  if (rows < 1000) return Fail(absl::InvalidArgumentError("--train_rows must be at least 1000"));
+  const Matrix train = all_train->topRows(rows);
+  absl::StatusOr<v1::TrainConfig> base = BaseConfig();
+  if (!base.ok()) return Fail(base.status());
+  absl::StatusOr<std::vector<Network>> networks = NetworksFromFlags();
+  if (!networks.ok()) return Fail(networks.status());
+
+  StrataClient::Options options;
+  options.target = absl::GetFlag(FLAGS_target);
+  options.max_message_bytes = 256 << 20;
+  auto client = *StrataClient::Create(options);
+  const bench::Machine machine = bench::MeasureMachine();
+  std::printf("%s\n", machine.Describe().c_str());
+  std::printf(
+      "%d training images, %d test images; %d epochs each, batch %d, %s lr %g, seed %llu, "
+      "no pretraining\n",
+      rows, static_cast<int>(test->rows()), base->finetune_epochs(), base->batch_size(),
+      v1::OptimizerConfig::Kind_Name(base->optimizer().kind()).c_str(),
+      base->optimizer().learning_rate(), static_cast<unsigned long long>(base->seed()));
+  std::fflush(stdout);
+
+  std::vector<Run> runs;
+  for (const Network& net : *networks) {
+    for (const Variant& v : kVariants) {
+      absl::StatusOr<Run> run = TrainVariant(*client, *base, net, v, train, *test);
+      if (!run.ok()) return Fail(run.status());
+      runs.push_back(*std::move(run));
+    }
+  }
+
+  // Baselines from the same rows: the mean image, and PCA as wide as each code.
+  const RowVector mean = train.colwise().mean();
+  const double mean_err = bench::ErrorPerImage(mean.replicate(test->rows(), 1), *test);
+  absl::StatusOr<std::vector<std::pair<int, double>>> pca_errs = PcaErrors(*networks, train, *test);
+  if (!pca_errs.ok()) return Fail(pca_errs.status());
+
+  std::string result;
+  PrintRuns(runs, *networks, *test, &result);
   std::printf("baselines: mean training image %.2f", mean_err);
-  for (const auto& [k, e] : pca_errs) std::printf("; PCA-%d %.2f", k, e);
+  for (const auto& [k, e] : *pca_errs) std::printf("; PCA-%d %.2f", k, e);
   std::printf("\n");
 
-  const auto find = [&](const std::string& key) -> const Run* {
-    for (const Run& r : runs) {
-      if (r.key == key && r.trained) return &r;
-    }
-    return nullptr;
-  };
-  const Run* deep_plain = find("very_deep_plain");
-  const Run* deep_bn = find("very_deep_bn");
+  const Run* deep_plain = FindTrained(runs, "very_deep_plain");
+  const Run* deep_bn = FindTrained(runs, "very_deep_bn");
   if (deep_plain != nullptr && deep_bn != nullptr) {
     absl::StrAppendFormat(&result, " ratio_deep_plain_vs_bn=%.3f",
                           deep_plain->test_err / deep_bn->test_err);
   }
-  const Run* nodrop_plain = find("deep_nodrop_plain");
-  const Run* nodrop_bn = find("deep_nodrop_bn");
+  const Run* nodrop_plain = FindTrained(runs, "deep_nodrop_plain");
+  const Run* nodrop_bn = FindTrained(runs, "deep_nodrop_bn");
   if (nodrop_plain != nullptr && nodrop_bn != nullptr) {
     absl::StrAppendFormat(&result, " ratio_deep_nodrop_plain_vs_bn=%.3f",
                           nodrop_plain->test_err / nodrop_bn->test_err);
   }
-
-  // Encode throughput of the served networks: very deep +BN (folded at
-  // publish) against the same network without BN, in-process from the
-  // published artifacts, alternating the two so that both see the same load.
   const std::string model_root = absl::GetFlag(FLAGS_model_root);
   if (deep_plain != nullptr && deep_bn != nullptr && !model_root.empty()) {
-    const auto load = [&](const Run& r) {
-      return ReadModelFile(absl::StrCat(model_root, "/deep-", r.key, "/", r.version, "/",
-                                        kModelFileName));
-    };
-    absl::StatusOr<std::unique_ptr<Model>> plain = load(*deep_plain), bn = load(*deep_bn);
-    if (!plain.ok()) return Fail(plain.status());
-    if (!bn.ok()) return Fail(bn.status());
-    std::printf("\nEncode (code layer) of the very deep network, served artifacts, in-process\n");
-    std::printf("%6s %14s %14s %8s\n", "batch", "plain rows/s", "bn rows/s", "ratio");
-    for (int batch : {1, 256}) {
-      const Matrix x = test->topRows(batch);
-      std::vector<double> ratios, plain_rate, bn_rate;
-      for (int round = 0; round < 7; ++round) {
-        volatile float sink = 0;
-        const auto time = [&](const Model& m) {
-          return bench::MedianSeconds(
-              [&] { sink = sink + (*m.Encode(x, m.depth()))(0, 0); },
-              batch == 1 ? 20000 : 400, 0.3);
-        };
-        const double p = time(**plain), b = time(**bn);
-        plain_rate.push_back(batch / p);
-        bn_rate.push_back(batch / b);
-        ratios.push_back(p / b);
-      }
-      const double ratio = bench::Median(ratios);
-      std::printf("%6d %14.0f %14.0f %8.3f\n", batch, bench::Median(plain_rate),
-                  bench::Median(bn_rate), ratio);
-      absl::StrAppendFormat(&result, " encode_ratio_b%d=%.3f", batch, ratio);
-    }
+    absl::Status s = CompareEncode(*deep_plain, *deep_bn, *test, model_root, &result);
+    if (!s.ok()) return Fail(s);
   }
   std::printf("%s\n", machine.Describe().c_str());
   std::printf("RESULT%s mean_image_err=%.2f gemm_gflops=%.1f\n", result.c_str(), mean_err,

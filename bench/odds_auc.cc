@@ -42,11 +42,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/machine.h"
+#include "bench/odds_report.h"
 #include "client/strata_client.h"
 #include "core/base/file_util.h"
 #include "core/data/csv_reader.h"
@@ -75,6 +74,10 @@ ABSL_FLAG(bool, baselines, true,
 
 namespace strata {
 namespace {
+
+using bench::Figures;
+using bench::Mean;
+using bench::SetResult;
 
 struct Split {
   Matrix train, test;
@@ -119,15 +122,6 @@ void WriteCsv(const std::string& path, const Matrix& x, const std::vector<int>* 
     out << "\n";
   }
 }
-
-// bench/odds_baselines.py's name for the classical ensemble (IForest, kNN and
-// MCD standardised by their training scores, averaged).
-constexpr char kEnsembleBaseline[] = "Ensemble";
-
-struct Figures {
-  double auc = std::nan("");
-  double ap = std::nan("");
-};
 
 // The classical detectors' figures on one split (bench/odds_baselines.py),
 // in its order; empty when the helper does not run.
@@ -215,36 +209,34 @@ absl::Status DumpCodes(StrataClient& client, const v1::ModelSpec& model, const S
   return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
 }
 
-double Mean(const std::vector<double>& v) {
-  return v.empty() ? std::nan("") : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
-}
-
-int Run() {
-  StrataClient::Options options;
-  options.target = absl::GetFlag(FLAGS_target);
-  options.timeout = absl::Minutes(10);
-  auto client = *StrataClient::Create(options);
+// What the flags ask for, parsed.
+struct BenchFlags {
   v1::ScoreOptions::Metric metric = v1::ScoreOptions::METRIC_UNSPECIFIED;
+  std::vector<uint64_t> seeds;
+  v1::TrainConfig config;
+};
+
+// Parses --metric, --seeds and --config. Returns 0, or the exit code after
+// saying what is wrong.
+int ParseFlags(BenchFlags* flags) {
   if (!absl::GetFlag(FLAGS_metric).empty() &&
       !v1::ScoreOptions::Metric_Parse(absl::AsciiStrToUpper(absl::GetFlag(FLAGS_metric)),
-                                      &metric)) {
+                                      &flags->metric)) {
     std::cerr << "--metric " << absl::GetFlag(FLAGS_metric) << " is not a score metric\n";
     return 2;
   }
-  std::vector<uint64_t> seeds;
   for (absl::string_view f : absl::StrSplit(absl::GetFlag(FLAGS_seeds), ',', absl::SkipEmpty())) {
     uint64_t seed;
     if (!absl::SimpleAtoi(f, &seed)) {
       std::cerr << "--seeds: '" << f << "' is not a seed\n";
       return 2;
     }
-    seeds.push_back(seed);
+    flags->seeds.push_back(seed);
   }
-  if (seeds.empty()) {
+  if (flags->seeds.empty()) {
     std::cerr << "--seeds: no seed\n";
     return 2;
   }
-  v1::TrainConfig config;
   if (!absl::GetFlag(FLAGS_config).empty()) {
     absl::StatusOr<std::string> json = ReadFileToString(absl::GetFlag(FLAGS_config));
     absl::StatusOr<v1::TrainConfig> parsed =
@@ -253,8 +245,155 @@ int Run() {
       std::cerr << parsed.status() << "\n";
       return 1;
     }
-    config = *parsed;
+    flags->config = *parsed;
   }
+  return 0;
+}
+
+// A labelled set: its features and whether each row is an anomaly.
+struct LabelledSet {
+  Matrix x;
+  std::vector<int> y;
+};
+
+// The set in the CSV at `path` whose last column is `label`; false, said on
+// stderr, for any other file.
+bool ReadLabelledSet(const std::string& path, LabelledSet* set) {
+  absl::StatusOr<CsvTable> table = ReadCsvFile(path, {});
+  if (!table.ok() || table->column_names.empty() || table->column_names.back() != "label") {
+    std::cerr << "skipping " << path << ": "
+              << (table.ok() ? "its last column is not 'label'" : table.status().ToString())
+              << "\n";
+    return false;
+  }
+  const Eigen::Index d = table->values.cols() - 1;
+  set->x = table->values.leftCols(d);
+  set->y.resize(static_cast<size_t>(set->x.rows()));
+  for (Eigen::Index r = 0; r < set->x.rows(); ++r) set->y[r] = table->values(r, d) == 1.0f;
+  return true;
+}
+
+// With --dump_dir: the split's rows (first member only), and member m's
+// scores of every metric and codes. False after saying what failed.
+bool DumpMember(StrataClient& client, const v1::ModelSpec& model, const Split& s,
+                const std::string& tag, int m) {
+  const std::string base = absl::StrCat(absl::GetFlag(FLAGS_dump_dir), "/", tag);
+  const std::string member = m == 0 ? "" : absl::StrCat(".m", m);
+  if (m == 0) {
+    WriteCsv(base + ".train.csv", s.train, nullptr);
+    WriteCsv(base + ".test.csv", s.test, &s.test_labels);
+  }
+  absl::Status st = Dump(client, model, s, base + member + ".scores.csv");
+  if (st.ok()) st = DumpCodes(client, model, s, base + member + ".codes.csv");
+  if (!st.ok()) {
+    std::cerr << tag << ": " << st << "\n";
+    return false;
+  }
+  return true;
+}
+
+// Trains ensemble member m on the split's training rows and adds the ranks
+// of its scores of the test rows to `scores`. False after saying what failed.
+bool TrainMember(StrataClient& client, const BenchFlags& flags, const Split& s,
+                 const std::string& set_name, uint64_t seed, int m, const std::string& tag,
+                 std::vector<double>* scores) {
+  v1::TrainJobSpec spec;
+  spec.set_model_name(absl::StrCat("odds_", set_name, "_", seed, "_", m));
+  *spec.mutable_config() = flags.config;
+  spec.mutable_config()->set_seed((flags.config.has_seed() ? flags.config.seed() : 1) + m);
+  absl::StatusOr<v1::TrainJob> job = client.UploadTrainJob(spec, s.train.data(), s.train.rows(),
+                                                           static_cast<int32_t>(s.train.cols()));
+  if (job.ok()) job = client.WatchTrainJob(job->id(), [](const v1::TrainJob&) {});
+  if (!job.ok() || job->state() != v1::TrainJob::SUCCEEDED) {
+    std::cerr << tag << ": training failed: " << (job.ok() ? job->error() : job.status().ToString())
+              << "\n";
+    return false;
+  }
+  v1::ModelSpec model;
+  model.set_name(spec.model_name());
+  model.set_version(job->version());
+  absl::StatusOr<std::vector<double>> scored = Scores(client, model, flags.metric, s.test);
+  if (!scored.ok()) {
+    std::cerr << tag << ": " << scored.status() << "\n";
+    return false;
+  }
+  if (!absl::GetFlag(FLAGS_dump_dir).empty() && !DumpMember(client, model, s, tag, m)) {
+    return false;
+  }
+  std::vector<size_t> order(scores->size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return (*scored)[a] < (*scored)[b]; });
+  for (size_t rank = 0; rank < order.size(); ++rank) (*scores)[order[rank]] += rank;
+  return true;
+}
+
+// One set's figures per seed, before their means.
+struct SeedFigures {
+  std::vector<double> aucs, aps;
+  std::map<std::string, std::vector<double>> base_aucs, base_aps;
+};
+
+// The classical detectors on the split (with --baselines), their figures
+// into `figures` and any new method's name onto `methods`.
+void RunBaselines(const Split& s, const std::string& tag, SeedFigures* figures,
+                  std::vector<std::string>* methods) {
+  const std::string base = absl::StrCat(absl::GetFlag(FLAGS_work), "/", tag);
+  WriteCsv(base + ".train.csv", s.train, nullptr);
+  WriteCsv(base + ".test.csv", s.test, &s.test_labels);
+  const auto baselines = absl::GetFlag(FLAGS_baselines)
+                             ? Baselines(base + ".train.csv", base + ".test.csv")
+                             : decltype(Baselines("", "")){};
+  if (baselines.empty() && absl::GetFlag(FLAGS_baselines)) {
+    // Said, not skipped quietly: the set's baseline figures then rest
+    // on fewer seeds than strata's.
+    std::cerr << tag << ": bench/odds_baselines.py gave no figures for this split\n";
+  }
+  for (const auto& [method, fig] : baselines) {
+    if (std::find(methods->begin(), methods->end(), method) == methods->end()) {
+      methods->push_back(method);
+    }
+    figures->base_aucs[method].push_back(fig.auc);
+    figures->base_aps[method].push_back(fig.ap);
+  }
+}
+
+// strata (each member with its own seed, scores averaged as ranks) and the
+// classical detectors on every seed's split of one set. False after saying
+// what failed.
+bool EvaluateSet(StrataClient& client, const BenchFlags& flags, const LabelledSet& set,
+                 SetResult* result, std::vector<std::string>* methods) {
+  SeedFigures figures;
+  for (uint64_t seed : flags.seeds) {
+    const Split s = StratifiedSplit(set.x, set.y, seed);
+    const std::string tag = absl::StrCat(result->name, ".s", seed);
+    // Each member of the ensemble (one model by default) trains with its
+    // own seed; their scores are averaged as ranks.
+    const absl::Time start = absl::Now();
+    const int members = std::max(1, absl::GetFlag(FLAGS_ensemble));
+    std::vector<double> scores(static_cast<size_t>(s.test.rows()), 0.0);
+    for (int m = 0; m < members; ++m) {
+      if (!TrainMember(client, flags, s, result->name, seed, m, tag, &scores)) return false;
+    }
+    result->seconds += absl::ToDoubleSeconds(absl::Now() - start) / flags.seeds.size();
+    figures.aucs.push_back(RocAuc(scores, s.test_labels));
+    figures.aps.push_back(AveragePrecision(scores, s.test_labels));
+    RunBaselines(s, tag, &figures, methods);
+  }
+  result->strata = {Mean(figures.aucs), Mean(figures.aps)};
+  for (const auto& [method, v] : figures.base_aucs) {
+    result->baselines[method] = {Mean(v), Mean(figures.base_aps[method])};
+  }
+  return true;
+}
+
+int Run() {
+  StrataClient::Options options;
+  options.target = absl::GetFlag(FLAGS_target);
+  options.timeout = absl::Minutes(10);
+  auto client = *StrataClient::Create(options);
+  BenchFlags flags;
+  if (int code = ParseFlags(&flags); code != 0) return code;
   const std::string dir = absl::GetFlag(FLAGS_data_dir);
   absl::StatusOr<std::vector<std::string>> names = ListDir(dir);
   if (!names.ok()) {
@@ -263,117 +402,24 @@ int Run() {
   }
   // Alphabetical, ignoring case: the order the panel's halves are taken in.
   std::sort(names->begin(), names->end(), [](const std::string& a, const std::string& b) {
-    return std::make_pair(absl::AsciiStrToLower(a), a) < std::make_pair(absl::AsciiStrToLower(b), b);
+    return std::make_pair(absl::AsciiStrToLower(a), a) <
+           std::make_pair(absl::AsciiStrToLower(b), b);
   });
   // Training seconds below are this machine's.
   std::printf("%s\n", strata::bench::MeasureMachine().Describe().c_str());
 
-  // Per set: strata's and each detector's figures, each the mean over seeds.
-  struct SetResult {
-    std::string name;
-    int rows = 0, cols = 0;
-    double anomaly_pct = 0, seconds = 0;
-    Figures strata;
-    std::map<std::string, Figures> baselines;
-  };
   std::vector<SetResult> results;
   std::vector<std::string> methods;  // the helper's order
   for (const std::string& name : *names) {
     if (!absl::EndsWith(name, ".csv")) continue;
-    const std::string path = absl::StrCat(dir, "/", name);
-    absl::StatusOr<CsvTable> table = ReadCsvFile(path, {});
-    if (!table.ok() || table->column_names.empty() || table->column_names.back() != "label") {
-      std::cerr << "skipping " << path << ": "
-                << (table.ok() ? "its last column is not 'label'" : table.status().ToString())
-                << "\n";
-      continue;
-    }
-    const Eigen::Index d = table->values.cols() - 1;
-    const Matrix x = table->values.leftCols(d);
-    std::vector<int> y(static_cast<size_t>(x.rows()));
-    for (Eigen::Index r = 0; r < x.rows(); ++r) y[r] = table->values(r, d) == 1.0f;
+    LabelledSet set;
+    if (!ReadLabelledSet(absl::StrCat(dir, "/", name), &set)) continue;
     SetResult result;
     result.name = name.substr(0, name.size() - 4);
-    result.rows = static_cast<int>(x.rows());
-    result.cols = static_cast<int>(d);
-    result.anomaly_pct = 100.0 * std::count(y.begin(), y.end(), 1) / y.size();
-    std::vector<double> aucs, aps;
-    std::map<std::string, std::vector<double>> base_aucs, base_aps;
-    for (uint64_t seed : seeds) {
-      const Split s = StratifiedSplit(x, y, seed);
-      const std::string tag = absl::StrCat(result.name, ".s", seed);
-      // Each member of the ensemble (one model by default) trains with its
-      // own seed; their scores are averaged as ranks.
-      const absl::Time start = absl::Now();
-      const int members = std::max(1, absl::GetFlag(FLAGS_ensemble));
-      std::vector<double> scores(static_cast<size_t>(s.test.rows()), 0.0);
-      for (int m = 0; m < members; ++m) {
-        v1::TrainJobSpec spec;
-        spec.set_model_name(absl::StrCat("odds_", result.name, "_", seed, "_", m));
-        *spec.mutable_config() = config;
-        spec.mutable_config()->set_seed((config.has_seed() ? config.seed() : 1) + m);
-        absl::StatusOr<v1::TrainJob> job = client->UploadTrainJob(
-            spec, s.train.data(), s.train.rows(), static_cast<int32_t>(d));
-        if (job.ok()) job = client->WatchTrainJob(job->id(), [](const v1::TrainJob&) {});
-        if (!job.ok() || job->state() != v1::TrainJob::SUCCEEDED) {
-          std::cerr << tag << ": training failed: "
-                    << (job.ok() ? job->error() : job.status().ToString()) << "\n";
-          return 1;
-        }
-        v1::ModelSpec model;
-        model.set_name(spec.model_name());
-        model.set_version(job->version());
-        absl::StatusOr<std::vector<double>> scored = Scores(*client, model, metric, s.test);
-        if (!scored.ok()) {
-          std::cerr << tag << ": " << scored.status() << "\n";
-          return 1;
-        }
-        if (!absl::GetFlag(FLAGS_dump_dir).empty()) {
-          const std::string base = absl::StrCat(absl::GetFlag(FLAGS_dump_dir), "/", tag);
-          const std::string member = m == 0 ? "" : absl::StrCat(".m", m);
-          if (m == 0) {
-            WriteCsv(base + ".train.csv", s.train, nullptr);
-            WriteCsv(base + ".test.csv", s.test, &s.test_labels);
-          }
-          absl::Status st = Dump(*client, model, s, base + member + ".scores.csv");
-          if (st.ok()) st = DumpCodes(*client, model, s, base + member + ".codes.csv");
-          if (!st.ok()) {
-            std::cerr << tag << ": " << st << "\n";
-            return 1;
-          }
-        }
-        std::vector<size_t> order(scores.size());
-        std::iota(order.begin(), order.end(), 0);
-        std::sort(order.begin(), order.end(),
-                  [&](size_t a, size_t b) { return (*scored)[a] < (*scored)[b]; });
-        for (size_t rank = 0; rank < order.size(); ++rank) scores[order[rank]] += rank;
-      }
-      result.seconds += absl::ToDoubleSeconds(absl::Now() - start) / seeds.size();
-      aucs.push_back(RocAuc(scores, s.test_labels));
-      aps.push_back(AveragePrecision(scores, s.test_labels));
-      const std::string base = absl::StrCat(absl::GetFlag(FLAGS_work), "/", tag);
-      WriteCsv(base + ".train.csv", s.train, nullptr);
-      WriteCsv(base + ".test.csv", s.test, &s.test_labels);
-      const auto baselines = absl::GetFlag(FLAGS_baselines)
-                                 ? Baselines(base + ".train.csv", base + ".test.csv")
-                                 : decltype(Baselines("", "")){};
-      if (baselines.empty() && absl::GetFlag(FLAGS_baselines)) {
-        // Said, not skipped quietly: the set's baseline figures then rest
-        // on fewer seeds than strata's.
-        std::cerr << tag << ": bench/odds_baselines.py gave no figures for this split\n";
-      }
-      for (const auto& [method, fig] : baselines) {
-        if (std::find(methods.begin(), methods.end(), method) == methods.end()) {
-          methods.push_back(method);
-        }
-        base_aucs[method].push_back(fig.auc);
-        base_aps[method].push_back(fig.ap);
-      }
-    }
-    result.strata = {Mean(aucs), Mean(aps)};
-    for (const auto& [method, v] : base_aucs) {
-      result.baselines[method] = {Mean(v), Mean(base_aps[method])};
-    }
+    result.rows = static_cast<int>(set.x.rows());
+    result.cols = static_cast<int>(set.x.cols());
+    result.anomaly_pct = 100.0 * std::count(set.y.begin(), set.y.end(), 1) / set.y.size();
+    if (!EvaluateSet(*client, flags, set, &result, &methods)) return 1;
     std::printf("%-18s %6d rows %3d cols %5.1f%% anomalies: strata AUC %.4f AP %.4f (%.1f s)\n",
                 result.name.c_str(), result.rows, result.cols, result.anomaly_pct,
                 result.strata.auc, result.strata.ap, result.seconds);
@@ -387,146 +433,12 @@ int Run() {
   if (methods.empty()) {
     std::cerr << "warning: bench/odds_baselines.py did not run (python3-sklearn missing?)\n";
   }
-
-  // The classical ensemble is a baseline of its own, not a single detector.
-  const auto single = [](const std::string& m) { return m != kEnsembleBaseline; };
-  // Per set: the best single detector's AUC on it, and strata's gap to it.
-  const auto best_on = [&](const SetResult& r) {
-    double top = std::nan("");
-    for (const auto& [m, fig] : r.baselines) {
-      if (single(m) && !std::isnan(fig.auc) && (std::isnan(top) || fig.auc > top)) top = fig.auc;
-    }
-    return top;
-  };
-
-  // Tables: one row per set, one column per method; then the means.
-  const auto table = [&](const char* title, double Figures::*field, bool gaps) {
-    std::printf("\n%s\n%-18s %8s", title, "set", "strata");
-    for (const auto& m : methods) std::printf(" %8s", m.c_str());
-    if (gaps) std::printf(" %8s", "gap");
-    std::printf("\n");
-    std::vector<double> strata_col, gap_col;
-    std::map<std::string, std::vector<double>> cols;
-    for (const SetResult& r : results) {
-      std::printf("%-18s %8.4f", r.name.c_str(), r.strata.*field);
-      strata_col.push_back(r.strata.*field);
-      for (const auto& m : methods) {
-        const auto it = r.baselines.find(m);
-        const double v = it == r.baselines.end() ? std::nan("") : it->second.*field;
-        if (std::isnan(v)) {
-          std::printf(" %8s", "n/a");
-        } else {
-          std::printf(" %8.4f", v);
-          cols[m].push_back(v);
-        }
-      }
-      if (gaps) {
-        gap_col.push_back(r.strata.auc - best_on(r));
-        std::printf(" %+8.4f", gap_col.back());
-      }
-      std::printf("\n");
-    }
-    std::printf("%-18s %8.4f", "mean", Mean(strata_col));
-    for (const auto& m : methods) {
-      std::printf(" %7.4f%s", Mean(cols[m]), cols[m].size() == results.size() ? " " : "*");
-    }
-    std::printf("\n");
-  };
-  table("ROC-AUC (mean over seeds); gap: strata's minus the best single detector's on the set",
-        &Figures::auc, !methods.empty());
-  table("Average precision (mean over seeds)", &Figures::ap, false);
+  bench::PrintTable(
+      "ROC-AUC (mean over seeds); gap: strata's minus the best single detector's on the set",
+      &Figures::auc, !methods.empty(), results, methods);
+  bench::PrintTable("Average precision (mean over seeds)", &Figures::ap, false, results, methods);
   std::printf("* ran on fewer sets; not a candidate for the best baseline\n");
-
-  // The figures of a group of sets (the panel, or one half of it).
-  struct Group {
-    Figures strata, best, ensemble;
-    std::string best_name = "none";
-    double oracle = std::nan(""), worst_gap = std::nan("");
-    std::string worst_set;
-  };
-  const auto summarise = [&](const std::vector<const SetResult*>& sets) {
-    Group g;
-    std::vector<double> auc, ap, oracle;
-    for (const SetResult* r : sets) {
-      auc.push_back(r->strata.auc);
-      ap.push_back(r->strata.ap);
-      const double top = best_on(*r);
-      if (!std::isnan(top)) oracle.push_back(top);
-      const double gap = r->strata.auc - top;
-      if (!std::isnan(gap) && (std::isnan(g.worst_gap) || gap < g.worst_gap)) {
-        g.worst_gap = gap;
-        g.worst_set = r->name;
-      }
-    }
-    g.strata = {Mean(auc), Mean(ap)};
-    g.oracle = oracle.size() == sets.size() ? Mean(oracle) : std::nan("");
-    // Every method's means over the group, if it ran on every set of it.
-    for (const auto& m : methods) {
-      std::vector<double> m_auc, m_ap;
-      for (const SetResult* r : sets) {
-        const auto it = r->baselines.find(m);
-        if (it == r->baselines.end() || std::isnan(it->second.auc)) break;
-        m_auc.push_back(it->second.auc);
-        m_ap.push_back(it->second.ap);
-      }
-      if (m_auc.size() != sets.size()) continue;
-      const Figures f{Mean(m_auc), Mean(m_ap)};
-      if (!single(m)) {
-        g.ensemble = f;
-      } else if (g.best_name == "none" || f.auc > g.best.auc) {
-        g.best_name = m;
-        g.best = f;
-      }
-    }
-    return g;
-  };
-  // Half a: the sets at odd positions (1st, 3rd, ...) of the alphabetical
-  // order; half b: the even ones.
-  std::vector<const SetResult*> all, half[2];
-  for (size_t i = 0; i < results.size(); ++i) {
-    all.push_back(&results[i]);
-    half[i % 2].push_back(&results[i]);
-  }
-  const Group panel = summarise(all), a = summarise(half[0]), b = summarise(half[1]);
-  const auto fmt = [](double v) {
-    return std::isnan(v) ? std::string("n/a") : absl::StrFormat("%.4f", v);
-  };
-  const auto names_of = [](const std::vector<const SetResult*>& sets) {
-    std::vector<std::string> out;
-    for (const SetResult* r : sets) out.push_back(r->name);
-    return absl::StrJoin(out, ", ");
-  };
-  std::printf("\nhalf a: %s\nhalf b: %s\n", names_of(half[0]).c_str(), names_of(half[1]).c_str());
-  std::printf("\n%-8s %8s %8s %-9s %9s %9s\n", "", "strata", "best", "(single)", "ensemble",
-              "oracle");
-  for (const auto& [label, g] : {std::pair<const char*, const Group&>{"panel", panel},
-                                 {"half a", a}, {"half b", b}}) {
-    std::printf("%-8s %8s %8s %-9s %9s %9s\n", label, fmt(g.strata.auc).c_str(),
-                fmt(g.best.auc).c_str(), absl::StrCat("(", g.best_name, ")").c_str(),
-                fmt(g.ensemble.auc).c_str(), fmt(g.oracle).c_str());
-  }
-  // The issue's bar (bench/README.md, issue 33): on the panel and on each
-  // half, at least the best single detector's mean + 0.01 and the classical
-  // ensemble's; on every set, at most 0.10 below the best single detector.
-  const auto beats = [](const Group& g) {
-    return g.strata.auc >= g.best.auc + 0.01 && g.strata.auc >= g.ensemble.auc;
-  };
-  const bool met = !methods.empty() && beats(panel) && beats(a) && beats(b) &&
-                   panel.worst_gap >= -0.10;
-  std::printf("worst gap %s (%s); goal %s\n", fmt(panel.worst_gap).c_str(),
-              panel.worst_set.c_str(), met ? "met" : "NOT met");
-  absl::PrintF(
-      "RESULT mean_auc=%s mean_ap=%s best_baseline=%s best_baseline_auc=%s best_baseline_ap=%s "
-      "ensemble_baseline_auc=%s ensemble_baseline_ap=%s mean_auc_half_a=%s mean_auc_half_b=%s "
-      "best_baseline_auc_half_a=%s best_baseline_auc_half_b=%s ensemble_baseline_auc_half_a=%s "
-      "ensemble_baseline_auc_half_b=%s worst_gap=%s worst_gap_set=%s oracle_auc=%s met=%s "
-      "sets=%d seeds=%s\n",
-      fmt(panel.strata.auc), fmt(panel.strata.ap), panel.best_name, fmt(panel.best.auc),
-      fmt(panel.best.ap), fmt(panel.ensemble.auc), fmt(panel.ensemble.ap), fmt(a.strata.auc),
-      fmt(b.strata.auc), fmt(a.best.auc), fmt(b.best.auc), fmt(a.ensemble.auc),
-      fmt(b.ensemble.auc), fmt(panel.worst_gap), panel.worst_set.empty() ? "none" : panel.worst_set,
-      fmt(panel.oracle), met ? "true" : "false", static_cast<int>(results.size()),
-      absl::StrJoin(seeds, ","));
+  bench::PrintSummary(results, methods, flags.seeds);
   return 0;
 }
 

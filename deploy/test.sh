@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run):
-#   1. Release build: every test (unit, integration, e2e) with ctest.
+#   1. Release build: the size limits (deploy/check_size.py: no source file
+#      over 600 lines, no function over 120, by clang-tidy), then every test
+#      (unit, integration, e2e) with ctest.
 #   2. ASan + UBSan build (build-asan): unit and integration tests. Built
 #      portable (x86-64-v3: AVX2, no AVX-512) whatever the machine, so that
 #      one run exercises both instruction sets on an AVX-512 machine: a
@@ -36,6 +38,8 @@ quiet_build() {
 
 stage "1/4 release build: all tests"
 bash deploy/build.sh
+bash deploy/install-deps.sh clang-tidy
+/usr/bin/python3 deploy/check_size.py --build "${BUILD_DIR:-build}"
 ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"$jobs" "$@"
 if [[ $# -gt 0 || "${STRATA_QUICK:-0}" == 1 ]]; then exit 0; fi
 
@@ -49,7 +53,7 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$
 stage "3/4 TSan (clang, thread-safety analysis): concurrency tests"
 bash deploy/install-deps.sh clang libclang-rt-14-dev libomp-14-dev
 tsan_dir=${TSAN_BUILD_DIR:-build-tsan}
-tsan_targets=(strata_server_test inference_service_test ordered_stream_test model_registry_test train_jobs_test batcher_test drift_test data_parallel_test)
+tsan_targets=(strata_server_test server_inference_test train_job_rpc_test supervised_job_rpc_test sweep_rpc_test drift_rpc_test inference_service_test ordered_stream_test model_registry_test train_jobs_test train_job_submit_test train_job_sweep_test batcher_test drift_test data_parallel_test)
 # A tree configured with another compiler (GCC, before) starts afresh.
 if [[ -f $tsan_dir/CMakeCache.txt ]] && ! grep -q "^CMAKE_CXX_COMPILER:FILEPATH=.*clang++" "$tsan_dir/CMakeCache.txt"; then
   rm -rf "$tsan_dir"

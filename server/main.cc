@@ -12,6 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -110,6 +111,63 @@ int64_t MemoryLimitBytes() {
   return limit;
 }
 
+// The server's options from its flags; an error names the flag.
+absl::StatusOr<strata::StrataServer::Options> OptionsFromFlags() {
+  strata::StrataServer::Options options;
+  absl::StatusOr<strata::VersionPolicy> policy =
+      strata::VersionPolicy::Parse(absl::GetFlag(FLAGS_version_policy));
+  if (!policy.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--", policy.status().message()));
+  options.address = absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
+  options.model_root = absl::GetFlag(FLAGS_model_root);
+  options.data_root = absl::GetFlag(FLAGS_data_root);
+  options.row_cache_dir = absl::GetFlag(FLAGS_row_cache_dir);
+  options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
+  options.version_policy = *policy;
+  options.max_request_rows =
+      RenamedFlag(absl::GetFlag(FLAGS_max_request_rows), absl::GetFlag(FLAGS_max_batch_rows),
+                  "max_batch_rows", "max_request_rows");
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  if (!absl::GetFlag(FLAGS_auth_token_file).empty()) {
+    absl::StatusOr<strata::Authorizer> auth = strata::Authorizer::FromTokenFile(
+        absl::GetFlag(FLAGS_auth_token_file), absl::GetFlag(FLAGS_auth_read));
+    if (!auth.ok()) return auth.status();
+    options.auth = *std::move(auth);
+  } else if (absl::GetFlag(FLAGS_auth_read)) {
+    return absl::InvalidArgumentError("--auth_read needs --auth_token_file");
+  }
+  options.dynamic_batch_rows =
+      RenamedFlag(absl::GetFlag(FLAGS_dynamic_batch_rows), absl::GetFlag(FLAGS_batch_max_rows),
+                  "batch_max_rows", "dynamic_batch_rows");
+  options.dynamic_batch_delay = absl::Microseconds(RenamedFlag(
+      absl::GetFlag(FLAGS_dynamic_batch_delay_us), absl::GetFlag(FLAGS_batch_max_delay_us),
+      "batch_max_delay_us", "dynamic_batch_delay_us"));
+  options.max_concurrent_jobs = absl::GetFlag(FLAGS_max_concurrent_jobs);
+  options.max_train_values = absl::GetFlag(FLAGS_max_train_values);
+  options.max_queued_train_values = absl::GetFlag(FLAGS_max_queued_train_values);
+  if (const std::string memory = absl::GetFlag(FLAGS_max_job_memory); memory == "auto") {
+    options.max_job_memory_bytes =
+        MemoryLimitBytes() / 2 / std::max(1, options.max_concurrent_jobs);
+  } else {
+    absl::StatusOr<int64_t> bytes = strata::ParseBytes(memory);
+    if (!bytes.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--max_job_memory: ", bytes.status().message()));
+    }
+    options.max_job_memory_bytes = *bytes;
+  }
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
+    options.metrics_address =
+        absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_metrics_port));
+  }
+  options.drift_window_rows = absl::GetFlag(FLAGS_drift_window);
+  options.drift_max_features = absl::GetFlag(FLAGS_drift_max_features);
+  return options;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,65 +203,12 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  absl::StatusOr<strata::VersionPolicy> policy =
-      strata::VersionPolicy::Parse(absl::GetFlag(FLAGS_version_policy));
-  if (!policy.ok()) {
-    std::cerr << "strata-server: --" << policy.status().message() << "\n";
+  absl::StatusOr<strata::StrataServer::Options> parsed = OptionsFromFlags();
+  if (!parsed.ok()) {
+    std::cerr << "strata-server: " << parsed.status().message() << "\n";
     return 2;
   }
-  strata::StrataServer::Options options;
-  options.address = absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
-  options.model_root = absl::GetFlag(FLAGS_model_root);
-  options.data_root = absl::GetFlag(FLAGS_data_root);
-  options.row_cache_dir = absl::GetFlag(FLAGS_row_cache_dir);
-  options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
-  options.version_policy = *policy;
-  options.max_request_rows = RenamedFlag(absl::GetFlag(FLAGS_max_request_rows),
-                                         absl::GetFlag(FLAGS_max_batch_rows), "max_batch_rows",
-                                         "max_request_rows");
-  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
-  options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
-  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
-  if (!absl::GetFlag(FLAGS_auth_token_file).empty()) {
-    absl::StatusOr<strata::Authorizer> auth = strata::Authorizer::FromTokenFile(
-        absl::GetFlag(FLAGS_auth_token_file), absl::GetFlag(FLAGS_auth_read));
-    if (!auth.ok()) {
-      std::cerr << "strata-server: " << auth.status().message() << "\n";
-      return 2;
-    }
-    options.auth = *std::move(auth);
-  } else if (absl::GetFlag(FLAGS_auth_read)) {
-    std::cerr << "strata-server: --auth_read needs --auth_token_file\n";
-    return 2;
-  }
-  options.dynamic_batch_rows =
-      RenamedFlag(absl::GetFlag(FLAGS_dynamic_batch_rows), absl::GetFlag(FLAGS_batch_max_rows),
-                  "batch_max_rows", "dynamic_batch_rows");
-  options.dynamic_batch_delay = absl::Microseconds(
-      RenamedFlag(absl::GetFlag(FLAGS_dynamic_batch_delay_us),
-                  absl::GetFlag(FLAGS_batch_max_delay_us), "batch_max_delay_us",
-                  "dynamic_batch_delay_us"));
-  options.max_concurrent_jobs = absl::GetFlag(FLAGS_max_concurrent_jobs);
-  options.max_train_values = absl::GetFlag(FLAGS_max_train_values);
-  options.max_queued_train_values = absl::GetFlag(FLAGS_max_queued_train_values);
-  if (const std::string memory = absl::GetFlag(FLAGS_max_job_memory); memory == "auto") {
-    options.max_job_memory_bytes =
-        MemoryLimitBytes() / 2 / std::max(1, options.max_concurrent_jobs);
-  } else {
-    absl::StatusOr<int64_t> bytes = strata::ParseBytes(memory);
-    if (!bytes.ok()) {
-      std::cerr << "strata-server: --max_job_memory: " << bytes.status().message() << "\n";
-      return 2;
-    }
-    options.max_job_memory_bytes = *bytes;
-  }
-  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
-    options.metrics_address =
-        absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_metrics_port));
-  }
-  options.drift_window_rows = absl::GetFlag(FLAGS_drift_window);
-  options.drift_max_features = absl::GetFlag(FLAGS_drift_max_features);
+  const strata::StrataServer::Options& options = *parsed;
 
   absl::StatusOr<std::unique_ptr<strata::StrataServer>> server =
       strata::StrataServer::Create(options);

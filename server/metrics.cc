@@ -8,20 +8,18 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
-#include <algorithm>
-#include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/scoring/drift.h"
+#include "server/metrics_state.h"
 
 namespace strata {
 namespace {
 
-using prometheus::ClientMetric;
 using prometheus::MetricFamily;
-using prometheus::MetricType;
 
 const char* CodeName(grpc::StatusCode code) {
   static const char* kNames[] = {"OK",
@@ -43,28 +41,6 @@ const char* CodeName(grpc::StatusCode code) {
                                  "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
-}
-
-MetricFamily Family(std::string name, std::string help, MetricType type) {
-  MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-void AddGauge(MetricFamily* f, std::vector<ClientMetric::Label> labels, double value) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  m.gauge.value = value;
-  f->metric.push_back(std::move(m));
-}
-
-void AddCounter(MetricFamily* f, std::vector<ClientMetric::Label> labels, uint64_t value) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  m.counter.value = static_cast<double>(value);
-  f->metric.push_back(std::move(m));
 }
 
 }  // namespace
@@ -171,7 +147,8 @@ class ServerMetrics::Instruments {
   prometheus::Family<prometheus::Gauge>& last_loss;
 };
 
-// Figures computed from the registry and the job manager at scrape time.
+// Figures computed from the registry and the job manager at scrape time
+// (server/metrics_state.h).
 class ServerMetrics::StateCollector : public prometheus::Collectable {
  public:
   explicit StateCollector(int max_features) : max_features_(max_features) {}
@@ -192,212 +169,13 @@ class ServerMetrics::StateCollector : public prometheus::Collectable {
 
  private:
   void CollectModels(std::vector<MetricFamily>* out) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    MetricFamily loaded = Family("strata_model_versions_loaded",
-                                 "Versions of the model being served.", MetricType::Gauge);
-    MetricFamily labels = Family("strata_model_label_version", "The version each label points at.",
-                                 MetricType::Gauge);
-    for (const ModelRegistry::ModelView& m : registry_->List()) {
-      AddGauge(&loaded, {{"model", m.name}}, static_cast<double>(m.versions.size()));
-      for (const auto& [label, version] : m.labels) {
-        AddGauge(&labels, {{"model", m.name}, {"label", label}}, static_cast<double>(version));
-      }
-    }
-    MetricFamily psi = Family("strata_feature_psi",
-                              "Population stability index of a feature over the drift window "
-                              "against its training bins (the most drifted features).",
-                              MetricType::Gauge);
-    MetricFamily feature_drift =
-        Family("strata_feature_drift",
-               "A feature's drift on PSI's scale: max(PSI, out-of-range PSI), so a feature that "
-               "leaves its training range counts even where its bins cannot show it.",
-               MetricType::Gauge);
-    MetricFamily shift =
-        Family("strata_feature_mean_shift",
-               "(window mean - training mean) / training std of a feature.", MetricType::Gauge);
-    MetricFamily oor =
-        Family("strata_feature_out_of_range_ratio",
-               "Share of window values outside the feature's training range.", MetricType::Gauge);
-    MetricFamily error_hist = Family("strata_reconstruction_error",
-                                     "Per-record reconstruction MSE (scaled space) of scored "
-                                     "records since the version loaded.",
-                                     MetricType::Histogram);
-    MetricFamily error_window =
-        Family("strata_reconstruction_error_window",
-               "Reconstruction MSE over the drift window (stat=mean|p95) and in training "
-               "(source=window|training).",
-               MetricType::Gauge);
-    MetricFamily anomaly = Family("strata_anomaly_ratio",
-                                  "Share of scored records over the drift window above the "
-                                  "COMBINED threshold (MSE for models without code scores; not "
-                                  "ENSEMBLE, which needs every network) (source=window), and "
-                                  "the share calibration expects (source=expected).",
-                                  MetricType::Gauge);
-    MetricFamily code = Family("strata_code_drift",
-                               "Shift of code-unit means over the window in training std units "
-                               "(stat=mean|max over units).",
-                               MetricType::Gauge);
-    MetricFamily score =
-        Family("strata_drift_score",
-               "max(feature drifts, reconstruction-error PSI, class PSI) over the window (absent "
-               "while the window is empty: nothing measured; see strata_drift_window_records).",
-               MetricType::Gauge);
-    MetricFamily window = Family("strata_drift_window_records", "Records the drift figures cover.",
-                                 MetricType::Gauge);
-    MetricFamily class_psi =
-        Family("strata_class_psi",
-               "Models with a classifier head: PSI of the predicted classes over the drift "
-               "window against the training rows' (0 until a Predict call is seen).",
-               MetricType::Gauge);
-    MetricFamily class_share =
-        Family("strata_predicted_class_share",
-               "Models with a classifier head: share of rows predicted in each class "
-               "(source=window|training), for the first --drift_max_features classes.",
-               MetricType::Gauge);
-    // Counters since the version loaded, for drift across replicas and over
-    // any time window: Prometheus' recording rules turn their increase()
-    // into PSI (deploy/prometheus/strata-rules.yml). Every series exists
-    // from the load on, at 0, so that increase() sees the first records.
-    MetricFamily records =
-        Family("strata_drift_records_total",
-               "Records the drift monitor has seen since the version loaded.", MetricType::Counter);
-    MetricFamily bin_records =
-        Family("strata_drift_bin_records_total",
-               "Records per training-quantile bin of a feature since the version loaded, for the "
-               "model's first --drift_max_features features (fleet-wide PSI by recording rule).",
-               MetricType::Counter);
-    MetricFamily bin_share = Family("strata_drift_bin_training_share",
-                                    "Share of the training rows in each bin of "
-                                    "strata_drift_bin_records_total.",
-                                    MetricType::Gauge);
-    MetricFamily oor_records =
-        Family("strata_feature_out_of_range_records_total",
-               "Records with the feature outside its training [min, max] since the version "
-               "loaded (the features of strata_drift_bin_records_total).",
-               MetricType::Counter);
-    MetricFamily oor_share =
-        Family("strata_drift_out_of_range_training_share",
-               "Share of new values outside the training range that the training set predicts, "
-               "2 / (training rows + 1).",
-               MetricType::Gauge);
-    MetricFamily error_records =
-        Family("strata_error_bin_records_total",
-               "Scored records per bucket of the training reconstruction-error histogram since the "
-               "version loaded (bin i: at most the i-th edge of strata_reconstruction_error).",
-               MetricType::Counter);
-    MetricFamily error_share =
-        Family("strata_error_bin_training_share",
-               "Share of the training rows in each bin of strata_error_bin_records_total.",
-               MetricType::Gauge);
-    MetricFamily anomaly_records =
-        Family("strata_anomaly_records_total",
-               "Scored records above the COMBINED threshold (MSE for models without code "
-               "scores) since the version loaded.",
-               MetricType::Counter);
-    for (const ServableModel& s : registry_->ServedVersions()) {
-      if (s.drift == nullptr) continue;
-      const std::string version = absl::StrCat(s.version);
-      const v1::DriftFigures f = s.drift->Figures();
-      const std::vector<ClientMetric::Label> mv = {{"model", s.name}, {"version", version}};
-      auto with = [&](std::vector<ClientMetric::Label> extra) {
-        std::vector<ClientMetric::Label> l = mv;
-        l.insert(l.end(), extra.begin(), extra.end());
-        return l;
-      };
-      for (int i = 0; i < f.features_size() && i < max_features_; ++i) {
-        const v1::FeatureDrift& d = f.features(i);
-        AddGauge(&psi, with({{"feature", d.name()}}), d.psi());
-        AddGauge(&feature_drift, with({{"feature", d.name()}}), d.drift());
-        AddGauge(&shift, with({{"feature", d.name()}}), d.mean_shift());
-        AddGauge(&oor, with({{"feature", d.name()}}), d.out_of_range_ratio());
-      }
-      const DriftMonitor::Totals totals = s.drift->Cumulative();
-      const v1::DriftBaseline& baseline = s.drift->baseline();
-      AddCounter(&records, mv, totals.rows);
-      const std::vector<std::string>& names = s.model->info().feature_names;
-      for (int c = 0; c < baseline.features_size() && c < max_features_; ++c) {
-        const std::string name =
-            c < static_cast<int>(names.size()) ? names[c] : absl::StrCat("f", c);
-        const v1::FeatureBaseline& fb = baseline.features(c);
-        for (int b = 0; b < fb.proportions_size(); ++b) {
-          const std::vector<ClientMetric::Label> l =
-              with({{"feature", name}, {"bin", absl::StrCat(b)}});
-          AddCounter(&bin_records, l, totals.bin_counts[s.drift->bin_offset(c) + b]);
-          AddGauge(&bin_share, l, fb.proportions(b));
-        }
-        AddCounter(&oor_records, with({{"feature", name}}), totals.out_of_range[c]);
-      }
-      AddGauge(&oor_share, mv, OutOfRangeTrainingShare(baseline.training_rows()));
-      const auto& error_proportions = baseline.reconstruction_error().histogram_proportions();
-      for (size_t b = 0; b < totals.error_bins.size(); ++b) {
-        const std::vector<ClientMetric::Label> l = with({{"bin", absl::StrCat(b)}});
-        AddCounter(&error_records, l, totals.error_bins[b]);
-        if (static_cast<int>(b) < error_proportions.size()) {
-          AddGauge(&error_share, l, error_proportions[static_cast<int>(b)]);
-        }
-      }
-      AddCounter(&anomaly_records, mv, totals.anomalies);
-      const auto& edges = baseline.reconstruction_error().histogram_edges();
-      ClientMetric hm;
-      hm.label = mv;
-      uint64_t cumulative = 0;
-      for (size_t b = 0; b < totals.error_bins.size(); ++b) {
-        cumulative += totals.error_bins[b];
-        ClientMetric::Bucket bucket;
-        bucket.cumulative_count = cumulative;
-        bucket.upper_bound = b < static_cast<size_t>(edges.size())
-                                 ? edges[static_cast<int>(b)]
-                                 : std::numeric_limits<double>::infinity();
-        hm.histogram.bucket.push_back(bucket);
-      }
-      hm.histogram.sample_count = cumulative;
-      hm.histogram.sample_sum = totals.error_sum;
-      error_hist.metric.push_back(std::move(hm));
-      AddGauge(&error_window, with({{"stat", "mean"}, {"source", "window"}}), f.error_mean());
-      AddGauge(&error_window, with({{"stat", "p95"}, {"source", "window"}}), f.error_p95());
-      AddGauge(&error_window, with({{"stat", "mean"}, {"source", "training"}}),
-               f.training_error_mean());
-      AddGauge(&error_window, with({{"stat", "p95"}, {"source", "training"}}),
-               f.training_error_p95());
-      AddGauge(&anomaly, with({{"source", "window"}}), f.anomaly_ratio());
-      AddGauge(&anomaly, with({{"source", "expected"}}), f.expected_anomaly_ratio());
-      AddGauge(&code, with({{"stat", "mean"}}), f.code_drift_mean());
-      AddGauge(&code, with({{"stat", "max"}}), f.code_drift_max());
-      // An empty window has no drift score: 0 would read as "stable".
-      if (f.window_rows() > 0) AddGauge(&score, mv, f.drift_score());
-      AddGauge(&window, mv, static_cast<double>(f.window_rows()));
-      // ValidateModel holds the baseline's shares to the head's classes.
-      const auto& training = s.drift->baseline().class_proportions();
-      const std::vector<std::string>& classes = s.model->info().class_names;
-      // No window figures before the first Predict: none is measured yet.
-      const bool predicted = f.class_rows() > 0 && f.class_shares_size() == training.size();
-      if (predicted) AddGauge(&class_psi, mv, f.class_psi());
-      for (int k = 0; k < training.size() && k < max_features_; ++k) {
-        AddGauge(&class_share, with({{"class", classes[k]}, {"source", "training"}}), training[k]);
-        if (predicted) {
-          AddGauge(&class_share, with({{"class", classes[k]}, {"source", "window"}}),
-                   f.class_shares(k));
-        }
-      }
-    }
-    for (MetricFamily* f :
-         {&loaded,     &labels,        &psi,         &feature_drift,  &shift,     &oor,
-          &error_hist, &error_window,  &anomaly,     &code,           &score,     &window,
-          &class_psi,  &class_share,   &records,     &bin_records,    &bin_share, &oor_records,
-          &oor_share,  &error_records, &error_share, &anomaly_records}) {
-      out->push_back(std::move(*f));
+    for (MetricFamily& f : ModelStateFamilies(*registry_, max_features_)) {
+      out->push_back(std::move(f));
     }
   }
 
   void CollectJobs(std::vector<MetricFamily>* out) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    MetricFamily jobs = Family("strata_train_jobs", "Training jobs known to the server, by state.",
-                               MetricType::Gauge);
-    std::map<std::string, int> by_state;
-    for (int s = v1::TrainJob::QUEUED; s <= v1::TrainJob::CANCELLED; ++s) {
-      by_state[v1::TrainJob::State_Name(static_cast<v1::TrainJob::State>(s))] = 0;
-    }
-    for (const v1::TrainJob& j : jobs_->List("")) ++by_state[v1::TrainJob::State_Name(j.state())];
-    for (const auto& [state, n] : by_state) AddGauge(&jobs, {{"state", state}}, n);
-    out->push_back(std::move(jobs));
+    out->push_back(JobStateFamily(*jobs_));
   }
 
   const int max_features_;

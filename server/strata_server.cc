@@ -92,7 +92,9 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   if (!jobs.ok()) return jobs.status();
   s->jobs_ = *std::move(jobs);
 
-  if (options.max_request_rows < 1) return absl::InvalidArgumentError("max_request_rows must be >= 1");
+  if (options.max_request_rows < 1) {
+    return absl::InvalidArgumentError("max_request_rows must be >= 1");
+  }
   s->metrics_->Attach(s->registry_.get(), s->jobs_.get());
   if (options.dynamic_batch_rows == 1 || options.dynamic_batch_rows < 0 ||
       options.dynamic_batch_delay < absl::ZeroDuration()) {

@@ -13,15 +13,12 @@
 #include "absl/strings/str_cat.h"
 
 namespace strata {
-namespace {
 
 std::string DirName(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
+  const size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
   return slash == 0 ? "/" : path.substr(0, slash);
 }
-
-}  // namespace
 
 absl::Status ErrnoToStatus(absl::string_view what, const std::string& path, int err) {
   const std::string msg = absl::StrCat(what, " ", path, ": ", std::strerror(err));

@@ -26,6 +26,9 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
 absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path);
 // mkdir -p: creates `path` and missing parents; OK if it is a directory.
 absl::Status CreateDirectories(const std::string& path);
+// The directory part of `path`: "." without a slash, "/" for a file at the
+// root ("a/b/c" -> "a/b", "c" -> ".", "/c" -> "/").
+std::string DirName(const std::string& path);
 // fsync a directory, so that renames and creations in it are durable.
 void SyncDirectory(const std::string& path);
 // "<what> <path>: <strerror(err)>" with the matching code (NotFound,

@@ -1,7 +1,6 @@
 #include "core/data/row_file.h"
 
 #include <fcntl.h>
-#include <glob.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,7 +16,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "core/base/crc32c.h"
 #include "core/base/file_util.h"
 
@@ -90,12 +88,6 @@ std::string Describe(const RowFile::Source& source) {
         static_cast<int64_t>(st.st_ctim.tv_nsec));
   }
   return d;
-}
-
-std::string DirName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 // Reads a length-prefixed field of `header` at *at.
@@ -176,30 +168,6 @@ absl::Status Convert(const RowFile::Source& source, const std::string& descripti
 }
 
 }  // namespace
-
-absl::StatusOr<std::vector<std::string>> ListDataFiles(const std::string& spec) {
-  struct stat whole;
-  if (stat(spec.c_str(), &whole) == 0 && S_ISREG(whole.st_mode)) return std::vector{spec};
-  std::vector<std::string> files;
-  for (absl::string_view part : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
-    std::string pattern(part);
-    struct stat st;
-    if (stat(pattern.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) pattern += "/*.csv";
-    if (pattern.find_first_of("*?[") == std::string::npos) {
-      files.push_back(pattern);
-      continue;
-    }
-    glob_t matches = {};
-    const int rc = glob(pattern.c_str(), 0, nullptr, &matches);
-    if (rc == 0) {
-      for (size_t k = 0; k < matches.gl_pathc; ++k) files.emplace_back(matches.gl_pathv[k]);
-    }
-    globfree(&matches);
-    if (rc != 0) return absl::NotFoundError(absl::StrCat(part, ": no file matches"));
-  }
-  if (files.empty()) return absl::InvalidArgumentError("the data spec names no file");
-  return files;
-}
 
 bool RowFile::IsUnwritable(const absl::Status& status) {
   return absl::EndsWith(status.message(), kUnwritable);

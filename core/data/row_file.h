@@ -35,15 +35,10 @@
 
 #include "absl/status/statusor.h"
 #include "core/data/csv_reader.h"
+#include "core/data/data_path.h"  // ListDataFiles, as the example above
 #include "core/nn/matrix.h"
 
 namespace strata {
-
-// The CSV files a data spec names: a file, a comma-separated list, a
-// directory (its *.csv files) or a glob, in name order. A file that exists
-// by the whole name is that file, whatever characters its name holds.
-// NotFound when a pattern matches nothing.
-absl::StatusOr<std::vector<std::string>> ListDataFiles(const std::string& spec);
 
 class RowFile {
  public:

@@ -100,6 +100,28 @@ class Backprop {
   // What layer l passes on: after normalisation, dropout and skip.
   const MatrixT<T>& Output(int l) const;
 
+  // The steps of Compute. A Pass holds what one call runs (defined in the .cc).
+  struct Pass;
+  void ResizeBuffers(const StackedAutoencoderT<T>& net, ParametersT<T>* grads);
+  // Forward through layer l: fills outputs_[l] and the layer's optional
+  // normalised, dropped-out and skipped outputs; adds its sparsity penalty.
+  void ForwardLayer(Pass* pass, int l, double* sparsity_penalty);
+  // bn_out_[l]: the batch-normalised or folded-normalised output, or empty.
+  void NormaliseOutput(const Pass& pass, int l);
+  // masks_[l] and dropped_[l] on a hidden layer with dropout, else no mask.
+  void DropOut(Pass* pass, int l);
+  // The reconstruction loss's gradient at the output: into delta_ when it
+  // is fused with the sigmoid (fused_bce), else into grad_.
+  void SeedOutputGradient(const Pass& pass, const MatrixT<T>& target);
+  // Backward through layer l: grad_ (d/d Output(l)) becomes d/d Output(l - 1),
+  // and the layer's gradients go to grads.
+  void BackwardLayer(const Pass& pass, int l, ParametersT<T>* grads);
+  // grad_ through dropout, normalisation, sparsity and the activation, into
+  // delta_ (d/d pre-activation).
+  void BackwardThroughActivation(const Pass& pass, int l, ParametersT<T>* grads);
+  // delta_ into the weight and bias gradients and, below layer 0, into grad_.
+  void LinearBackward(const Pass& pass, int l, ParametersT<T>* grads);
+
   // Per layer: activations (before a normalisation that follows them);
   // normalised output (normalisation after the activation only), dropout
   // masks (scaled by 1/(1-p)) and the dropped-out output, and output with

@@ -53,25 +53,11 @@ absl::Status ResolveOptimizer(v1::OptimizerConfig* o) {
   return absl::OkStatus();
 }
 
-}  // namespace
+// The steps of ResolveTrainConfig, in the order its errors are checked:
+// each fills in its fields' defaults and validates them.
 
-absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json) {
-  v1::TrainConfig config;
-  // Also refuses null, and [] at the top (encoder_widths: []), which would
-  // quietly become the default, as an explicit 0 is refused.
-  if (absl::Status s = JsonToProto(json, "training config", &config); !s.ok()) return s;
-  return config;
-}
-
-std::string TrainConfigToJson(const v1::TrainConfig& config) { return ProtoToJson(config); }
-
-absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config, int input_dim) {
-  if (input_dim < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("the data has ", input_dim, " features"));
-  }
-  v1::TrainConfig c = config;
-
-  // Architecture.
+absl::Status ResolveEncoderWidths(int input_dim, v1::TrainConfig* config) {
+  v1::TrainConfig& c = *config;
   if (c.encoder_widths_size() == 0) {
     c.add_encoder_widths(std::max(1, (input_dim + 1) / 2));
     c.add_encoder_widths(std::max(1, (input_dim + 3) / 4));
@@ -88,6 +74,13 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     return Invalid("encoder_widths", absl::StrCat("the network would have ", parameters,
                                                   " weights; the limit is ", kMaxParameters));
   }
+  return absl::OkStatus();
+}
+
+// Hidden, code and output activations; the loss's default is set here
+// because it picks the output activation's.
+absl::Status ResolveActivations(v1::TrainConfig* config) {
+  v1::TrainConfig& c = *config;
   const int hidden = c.encoder_widths_size() - 1;
   if (c.hidden_activations_size() == 0) c.add_hidden_activations(v1::RELU);
   if (c.hidden_activations_size() != 1 && c.hidden_activations_size() != hidden) {
@@ -119,6 +112,11 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (!(c.leaky_relu_slope() >= 0 && c.leaky_relu_slope() < 1)) {
     return Invalid("leaky_relu_slope", "must be in [0, 1)");
   }
+  return absl::OkStatus();
+}
+
+absl::Status ResolveBatchNorm(v1::TrainConfig* config) {
+  v1::TrainConfig& c = *config;
   if (!v1::BatchNorm_IsValid(c.batch_norm())) return Invalid("batch_norm", "is unknown");
   if (!c.has_batch_norm_momentum()) c.set_batch_norm_momentum(0.1f);
   if (!(c.batch_norm_momentum() > 0 && c.batch_norm_momentum() <= 1)) {
@@ -129,8 +127,12 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
                    "BEFORE_ACTIVATION cannot be folded into tied weights at publish: use "
                    "AFTER_ACTIVATION, or untied weights");
   }
+  return absl::OkStatus();
+}
 
-  // Data.
+// The scaler and the validation split.
+absl::Status ResolveData(v1::TrainConfig* config) {
+  v1::TrainConfig& c = *config;
   if (c.scaler() == v1::SCALER_KIND_UNSPECIFIED) {
     c.set_scaler(c.loss() == v1::BCE ? v1::MINMAX : v1::STANDARD);
   }
@@ -138,8 +140,12 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (!(c.validation_fraction() >= 0 && c.validation_fraction() <= 0.9f)) {
     return Invalid("validation_fraction", "must be in [0, 0.9]");
   }
+  return absl::OkStatus();
+}
 
-  // Objective.
+// The loss against the output and scaler, weight decay, dropout.
+absl::Status ResolveLoss(v1::TrainConfig* config) {
+  v1::TrainConfig& c = *config;
   if (c.loss() == v1::BCE) {
     if (c.output_activation() != v1::SIGMOID) {
       return Invalid("loss", "BCE needs output_activation sigmoid (outputs in [0, 1])");
@@ -152,7 +158,10 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   }
   if (!(c.weight_decay() >= 0)) return Invalid("weight_decay", "must be >= 0");
   if (!(c.dropout() >= 0 && c.dropout() < 1)) return Invalid("dropout", "must be in [0, 1)");
-  v1::NoiseConfig* noise = c.mutable_noise();
+  return absl::OkStatus();
+}
+
+absl::Status ResolveNoise(v1::NoiseConfig* noise) {
   if (noise->kind() == v1::NoiseConfig::KIND_UNSPECIFIED) noise->set_kind(v1::NoiseConfig::NONE);
   if (!noise->has_stddev()) noise->set_stddev(0.1f);
   if (!noise->has_mask_fraction()) noise->set_mask_fraction(0.2f);
@@ -160,6 +169,11 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (!(noise->mask_fraction() >= 0 && noise->mask_fraction() < 1)) {
     return Invalid("noise.mask_fraction", "must be in [0, 1)");
   }
+  return absl::OkStatus();
+}
+
+absl::Status ResolveSparsity(v1::TrainConfig* config) {
+  v1::TrainConfig& c = *config;
   v1::SparsityConfig* sparsity = c.mutable_sparsity();
   if (!sparsity->has_target()) sparsity->set_target(0.05f);
   if (!(sparsity->weight() >= 0)) return Invalid("sparsity.weight", "must be >= 0");
@@ -175,9 +189,12 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
                      "hidden or the code activation sigmoid");
     }
   }
+  return absl::OkStatus();
+}
 
-  // Optimisation.
-  if (absl::Status s = ResolveOptimizer(c.mutable_optimizer()); !s.ok()) return s;
+// Batch size, epochs and gradient clipping.
+absl::Status ResolveBatchesAndEpochs(v1::TrainConfig* config) {
+  v1::TrainConfig& c = *config;
   if (!c.has_batch_size()) c.set_batch_size(64);
   if (c.batch_size() < 1) {
     return Invalid("batch_size", absl::StrCat("must be at least 1, got ", c.batch_size()));
@@ -195,11 +212,17 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     return Invalid("finetune_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
   }
   if (!(c.grad_clip_norm() >= 0)) return Invalid("grad_clip_norm", "must be >= 0");
-  v1::EarlyStoppingConfig* es = c.mutable_early_stopping();
+  return absl::OkStatus();
+}
+
+absl::Status ResolveEarlyStopping(v1::EarlyStoppingConfig* es) {
   if (!es->has_patience()) es->set_patience(20);
   if (es->patience() < 0) return Invalid("early_stopping.patience", "must be >= 0");
   if (!(es->min_delta() >= 0)) return Invalid("early_stopping.min_delta", "must be >= 0");
-  v1::ReduceLrOnPlateauConfig* rl = c.mutable_reduce_lr_on_plateau();
+  return absl::OkStatus();
+}
+
+absl::Status ResolveReduceLrOnPlateau(v1::ReduceLrOnPlateauConfig* rl) {
   if (!rl->has_patience()) rl->set_patience(10);
   if (!rl->has_factor()) rl->set_factor(0.5f);
   if (!rl->has_min_learning_rate()) rl->set_min_learning_rate(1e-6f);
@@ -210,8 +233,10 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (!(rl->min_learning_rate() >= 0)) {
     return Invalid("reduce_lr_on_plateau.min_learning_rate", "must be >= 0");
   }
+  return absl::OkStatus();
+}
 
-  v1::AnomalyConfig* anomaly = c.mutable_anomaly();
+absl::Status ResolveAnomaly(v1::AnomalyConfig* anomaly) {
   if (anomaly->has_contamination()) {
     if (!(anomaly->contamination() >= 0 && anomaly->contamination() < 0.5)) {
       return Invalid("anomaly.contamination", "must be in [0, 0.5)");
@@ -226,13 +251,10 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (!(anomaly->threshold_percentile() > 0 && anomaly->threshold_percentile() <= 100)) {
     return Invalid("anomaly.threshold_percentile", "must be in (0, 100]");
   }
+  return absl::OkStatus();
+}
 
-  if (!c.has_drift_bins()) c.set_drift_bins(10);
-  if (c.drift_bins() < 2 || c.drift_bins() > 50) {
-    return Invalid("drift_bins", absl::StrCat("must be in [2, 50], got ", c.drift_bins()));
-  }
-
-  v1::SupervisedConfig* sc = c.mutable_supervised();
+absl::Status ResolveSupervised(float optimizer_learning_rate, v1::SupervisedConfig* sc) {
   if (sc->mode() == v1::SupervisedConfig::MODE_UNSPECIFIED) {
     sc->set_mode(v1::SupervisedConfig::FULL);
   }
@@ -247,10 +269,57 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
   if (sc->epochs() < 1 || sc->epochs() > kMaxEpochs) {
     return Invalid("supervised.epochs", absl::StrCat("must be in [1, ", kMaxEpochs, "]"));
   }
-  if (!sc->has_learning_rate()) sc->set_learning_rate(c.optimizer().learning_rate());
+  if (!sc->has_learning_rate()) sc->set_learning_rate(optimizer_learning_rate);
   if (!(sc->learning_rate() > 0 && std::isfinite(sc->learning_rate()))) {
     return Invalid("supervised.learning_rate", "must be a finite number > 0");
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::TrainConfig> ParseTrainConfigJson(absl::string_view json) {
+  v1::TrainConfig config;
+  // Also refuses null, and [] at the top (encoder_widths: []), which would
+  // quietly become the default, as an explicit 0 is refused.
+  if (absl::Status s = JsonToProto(json, "training config", &config); !s.ok()) return s;
+  return config;
+}
+
+std::string TrainConfigToJson(const v1::TrainConfig& config) { return ProtoToJson(config); }
+
+absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config, int input_dim) {
+  if (input_dim < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("the data has ", input_dim, " features"));
+  }
+  v1::TrainConfig c = config;
+  // Architecture.
+  if (absl::Status s = ResolveEncoderWidths(input_dim, &c); !s.ok()) return s;
+  if (absl::Status s = ResolveActivations(&c); !s.ok()) return s;
+  if (absl::Status s = ResolveBatchNorm(&c); !s.ok()) return s;
+  // Data.
+  if (absl::Status s = ResolveData(&c); !s.ok()) return s;
+  // Objective.
+  if (absl::Status s = ResolveLoss(&c); !s.ok()) return s;
+  if (absl::Status s = ResolveNoise(c.mutable_noise()); !s.ok()) return s;
+  if (absl::Status s = ResolveSparsity(&c); !s.ok()) return s;
+  // Optimisation.
+  if (absl::Status s = ResolveOptimizer(c.mutable_optimizer()); !s.ok()) return s;
+  if (absl::Status s = ResolveBatchesAndEpochs(&c); !s.ok()) return s;
+  if (absl::Status s = ResolveEarlyStopping(c.mutable_early_stopping()); !s.ok()) return s;
+  if (absl::Status s = ResolveReduceLrOnPlateau(c.mutable_reduce_lr_on_plateau()); !s.ok()) {
+    return s;
+  }
+
+  if (absl::Status s = ResolveAnomaly(c.mutable_anomaly()); !s.ok()) return s;
+  if (!c.has_drift_bins()) c.set_drift_bins(10);
+  if (c.drift_bins() < 2 || c.drift_bins() > 50) {
+    return Invalid("drift_bins", absl::StrCat("must be in [2, 50], got ", c.drift_bins()));
+  }
+
+  // The supervised phase's learning rate defaults to the optimizer's.
+  const float learning_rate = c.optimizer().learning_rate();
+  if (absl::Status s = ResolveSupervised(learning_rate, c.mutable_supervised()); !s.ok()) return s;
   if (absl::Status s = ValidateClassNames(DeclaredClassNames(c)); !s.ok()) return s;
 
   if (!c.has_seed()) c.set_seed(1);

@@ -24,7 +24,8 @@ int64_t Saturate(double bytes) {
   return bytes >= kMax ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(bytes);
 }
 
-// Rows of the evaluation and calibration chunks (core/train/trainer.cc,
+// Rows of the evaluation and calibration chunks (core/train/row_sets.cc,
+// core/train/supervised_evaluation.cc, core/train/calibration.cc,
 // core/scoring/anomaly.cc) and of the Gaussian's sample (FitCodeGaussian).
 constexpr double kChunkRows = 4096;
 constexpr double kMaxGaussianRows = 100000;

@@ -6,7 +6,7 @@
 //   TrainingMemory m = EstimateTrainingMemory(resolved, /*input_dim=*/64, rows);
 //   if (absl::Status s = CheckTrainingMemory(m, limit_bytes); !s.ok()) ...
 //
-// The estimate follows what core/train/trainer.cc and core/scoring/anomaly.cc allocate
+// The estimate follows what the trainer (core/train/) and core/scoring/anomaly.cc allocate
 // (the data and its scaled copies, weights with gradients, optimizer state
 // and the early-stopping copy, one mini-batch's activations and deltas, the
 // calibration's codes, sample and k x k matrices, and the serialized

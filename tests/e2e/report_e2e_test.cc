@@ -42,16 +42,9 @@ absl::StatusOr<testing::Image> Screenshot(const std::string& html_path, int heig
   return testing::ReadPng(png);
 }
 
-TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
-  const std::string dir = testing::ScratchDir("report");
-  std::system(("mkdir -p " + dir + "/data").c_str());
-  testing::ServerProcess server(dir);
-  ASSERT_GT(server.port(), 0);
-  const ShellResult train = server.Strata(
-      "train --model thyroid --data data/thyroid.csv --drop_columns label "
-      "--config data/configs/thyroid.json --labels stable --wait --quiet");
-  ASSERT_EQ(train.exit_code, 0) << train.output;
-  // Nothing scored yet: the report says so rather than showing a score of 0.
+// Before any record is scored: the report and `strata drift` say so rather
+// than showing a score of 0.
+void ExpectNothingScoredYet(const testing::ServerProcess& server, const std::string& dir) {
   const std::string empty_path = dir + "/empty.html";
   ASSERT_EQ(server.Strata("report --model thyroid --out " + empty_path).exit_code, 0);
   const std::string empty = testing::ReadAll(empty_path);
@@ -67,13 +60,11 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_EQ(no_drift_json.exit_code, 0) << no_drift_json.output;
   EXPECT_THAT(no_drift_json.output, HasSubstr("\"window_rows\": \"0\""));
   EXPECT_THAT(no_drift_json.output, Not(HasSubstr("drift_score")));
-  // Live records with feature f3 raised: the drift chart should lead with it.
-  const ShellResult score = testing::Shell(absl::StrCat(
-      "awk -F, 'NR > 1 { print $1\",\"$2\",\"$3\",\"$4 + 0.3\",\"$5\",\"$6 }' data/thyroid.csv | ",
-      STRATA_CLI_PATH, " --server=127.0.0.1:", server.port(), " score --model thyroid --stream"));
-  ASSERT_EQ(score.exit_code, 0) << score.output.substr(0, 500);
+}
 
-  // --top applies to every output format.
+// After records with f3 raised: `strata drift` in every output format leads
+// with f3, --top applies to each, and the anomaly ratio names its score.
+void ExpectDriftLeadsWithF3(const testing::ServerProcess& server) {
   const ShellResult json = server.Strata("drift --model thyroid --top 2 --output json");
   ASSERT_EQ(json.exit_code, 0) << json.output;
   EXPECT_EQ(CountOf(json.output, "\"out_of_range_psi\""), 2) << json.output;
@@ -88,6 +79,25 @@ TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
   EXPECT_THAT(table.output, ::testing::ContainsRegex("anomaly ratio [0-9.]+ by the combined score"))
       << table.output;
   EXPECT_THAT(json.output, HasSubstr("\"anomaly_score\": \"combined\""));
+}
+
+TEST(ReportTest, HtmlReportRendersEveryChartInHeadlessChromium) {
+  const std::string dir = testing::ScratchDir("report");
+  std::system(("mkdir -p " + dir + "/data").c_str());
+  testing::ServerProcess server(dir);
+  ASSERT_GT(server.port(), 0);
+  const ShellResult train = server.Strata(
+      "train --model thyroid --data data/thyroid.csv --drop_columns label "
+      "--config data/configs/thyroid.json --labels stable --wait --quiet");
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  ASSERT_NO_FATAL_FAILURE(ExpectNothingScoredYet(server, dir));
+  // Live records with feature f3 raised: the drift chart should lead with it.
+  const ShellResult score = testing::Shell(absl::StrCat(
+      "awk -F, 'NR > 1 { print $1\",\"$2\",\"$3\",\"$4 + 0.3\",\"$5\",\"$6 }' data/thyroid.csv | ",
+      STRATA_CLI_PATH, " --server=127.0.0.1:", server.port(), " score --model thyroid --stream"));
+  ASSERT_EQ(score.exit_code, 0) << score.output.substr(0, 500);
+
+  ASSERT_NO_FATAL_FAILURE(ExpectDriftLeadsWithF3(server));
 
   const std::string html_path = dir + "/report.html";
   const ShellResult report =

@@ -1,4 +1,4 @@
-// Reading the layout of the report's SVG charts (client/svg_chart.h) from
+// Reading the layout of the report's SVG charts (client/cli/svg_chart.h) from
 // their markup, for tests that no text runs past its chart or over another:
 // the elements of a tag with their attributes, the title's lines, the
 // legend's swatches, the plot's frame, and a text's estimated extent.

@@ -291,7 +291,7 @@ TEST(TrainConfigTest, JsonRoundTrip) {
 
 // The shipped example configs parse and resolve for their data's width
 // (tests run from the source tree). The tutorial's very deep network is
-// what README and bench/deep_ae.sh say it is.
+// what docs/training.md and bench/deep_ae.sh say it is.
 TEST(TrainConfigTest, ShippedConfigsResolve) {
   for (const auto& [file, input_dim] :
        std::vector<std::pair<std::string, int>>{{"data/configs/thyroid.json", 6},
