@@ -75,14 +75,20 @@ TEST(TrainAdmissionTest, RefusesABadConfigTooFewRowsAndMiscountedNames) {
 TEST(TrainAdmissionTest, ClassLabelsAreIndexedAndMovedOutOfTheSpec) {
   v1::TrainJobSpec spec = Spec("m", 1);
   for (int r = 0; r < 60; ++r) spec.add_class_labels(r % 3 == 0 ? "" : r % 3 == 1 ? "a" : "b");
-  absl::StatusOr<AdmittedTrainJob> job = AdmitTrainJob(spec, Rows(60), {});
+  // Inline rows that name their columns: the names are resolved into the
+  // spec, so the job records them (unnamed rows leave the spec's empty).
+  TrainJobData named = Rows(60);
+  named.column_names = {"c0", "c1", "c2", "c3", "c4"};
+  absl::StatusOr<AdmittedTrainJob> job = AdmitTrainJob(spec, named, {});
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->spec.class_labels_size(), 0);
   EXPECT_EQ(job->classes.classes.size(), 60u);
   EXPECT_THAT(job->classes.names, ::testing::ElementsAre("a", "b"));
   EXPECT_FALSE(job->sweep.has_value());
-  // Inline rows' names are resolved into the spec: the job records them.
-  EXPECT_EQ(job->spec.feature_names_size(), 5);
+  EXPECT_THAT(job->spec.feature_names(), ::testing::ElementsAre("c0", "c1", "c2", "c3", "c4"));
+  absl::StatusOr<AdmittedTrainJob> unnamed = AdmitTrainJob(spec, Rows(60), {});
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status();
+  EXPECT_EQ(unnamed->spec.feature_names_size(), 0);
   spec.clear_class_labels();
   spec.add_class_labels("a");
   EXPECT_THAT(Refusal(spec, Rows(60)).message(),
