@@ -28,21 +28,14 @@
 
 #include <Eigen/Core>
 
+#include <type_traits>
+
+#include "core/nn/strided_matrix.h"
+
 namespace strata {
 
-// How a product's work is divided between threads: by blocks of the
-// result's rows, or by blocks of its columns. Either gives the same bits.
-enum class Split { kRows, kCols };
-
-// A read-only operand: element (i, j) is data[i * row_stride + j * col_stride].
-template <typename T>
-struct StridedMatrix {
-  const T* data = nullptr;
-  Eigen::Index rows = 0;
-  Eigen::Index cols = 0;
-  Eigen::Index row_stride = 0;
-  Eigen::Index col_stride = 0;
-};
+static_assert(std::is_same_v<Eigen::Index, std::ptrdiff_t>,
+              "StridedMatrix's indices are Eigen's");
 
 // The view of a dense Eigen expression with direct access (a matrix, a
 // block of one, a Ref, or a transpose of any of these).
@@ -59,6 +52,10 @@ StridedMatrix<typename Derived::Scalar> ViewOf(const Eigen::DenseBase<Derived>& 
 template <typename T>
 void FixedOrderProduct(const StridedMatrix<T>& a, const StridedMatrix<T>& b, T* c, Eigen::Index ldc,
                        bool accumulate, Split split, int threads);
+
+// The instruction set the products of this process run: "avx2" or
+// "avx512" (chosen at start; see core/nn/fixed_order_kernels.h).
+const char* FixedOrderKernelIsa();
 
 extern template void FixedOrderProduct<float>(const StridedMatrix<float>&,
                                               const StridedMatrix<float>&, float*, Eigen::Index,
