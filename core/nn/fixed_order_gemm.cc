@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -81,21 +82,28 @@ void Product(const Kernels<T>& kernels, int widths, const StridedMatrix<T>& a,
   const Index kWidth = Index{widths} * kernels.lanes;
   const Index m = a.rows, n = b.cols, k = a.cols;
   const Index panels = (n + kWidth - 1) / kWidth;
-  // Whole panels of a b whose rows are contiguous are read in place; the
-  // others (all of a transposed b, or the last, partial panel) are copied
-  // into zero-padded panels first.
-  const Index in_place = b.col_stride == 1 ? n / kWidth : 0;
-  std::vector<T> packed(static_cast<size_t>((panels - in_place) * k * kWidth), T(0));
-  for (Index t = in_place; t < panels; ++t) {
-    T* out = packed.data() + (t - in_place) * k * kWidth;
+  // A b whose rows are contiguous is read in place (the last, partial
+  // panel through masked loads); a transposed one is first copied into
+  // zero-padded panels, by the threads that then share them.
+  const Index in_place = b.col_stride == 1 ? panels : 0;
+  std::unique_ptr<T[]> packed(new T[static_cast<size_t>((panels - in_place) * k * kWidth)]);
+  const auto pack = [&](Index t) {
+    T* out = packed.get() + (t - in_place) * k * kWidth;
     const Index j0 = t * kWidth, width = std::min(kWidth, n - j0);
     const T* in = b.data + j0 * b.col_stride;
-    // Read along b's contiguous dimension: a transposed b (a tied decoder's
-    // weights, backprop's W') along p, column by column.
+    if (width < kWidth) {
+      for (Index p = 0; p < k; ++p) std::fill(out + p * kWidth + width, out + (p + 1) * kWidth, T(0));
+    }
     if (b.row_stride < b.col_stride) {
-      for (Index j = 0; j < width; ++j) {
-        for (Index p = 0; p < k; ++p) {
-          out[p * kWidth + j] = in[p * b.row_stride + j * b.col_stride];
+      // A transposed b (a tied decoder's weights, backprop's W'): read along
+      // p, its contiguous dimension, kPackDepth rows of the panel at a time,
+      // so that the rows being written stay in the L1 cache.
+      constexpr Index kPackDepth = 16;
+      for (Index p0 = 0; p0 < k; p0 += kPackDepth) {
+        const Index p1 = std::min(k, p0 + kPackDepth);
+        for (Index j = 0; j < width; ++j) {
+          const T* column = in + j * b.col_stride;
+          for (Index p = p0; p < p1; ++p) out[p * kWidth + j] = column[p * b.row_stride];
         }
       }
     } else {
@@ -105,11 +113,11 @@ void Product(const Kernels<T>& kernels, int widths, const StridedMatrix<T>& a,
         }
       }
     }
-  }
+  };
   const auto panel = [&](Index t) -> Panel<T> {
     const Index j0 = t * kWidth, width = std::min(kWidth, n - j0);
     if (t < in_place) return {b.data + j0, b.row_stride, width};
-    return {packed.data() + (t - in_place) * k * kWidth, kWidth, width};
+    return {packed.get() + (t - in_place) * k * kWidth, kWidth, width};
   };
   const Index row_blocks = (m + kBlockRows - 1) / kBlockRows;
   const Index group = std::max<Index>(
@@ -128,11 +136,15 @@ void Product(const Kernels<T>& kernels, int widths, const StridedMatrix<T>& a,
     }
   };
   if (threads <= 1) {
+    for (Index t = in_place; t < panels; ++t) pack(t);
     run(0, row_blocks, 0, panels);
     return;
   }
 #pragma omp parallel num_threads(threads)
   {
+#pragma omp for schedule(static)
+    for (Index t = in_place; t < panels; ++t) pack(t);
+    // (the loop's end waits for every thread: all panels are packed)
     const Index id = omp_get_thread_num(), count = omp_get_num_threads();
     const Index extent = split == Split::kRows ? row_blocks : panels;
     const Index per = (extent + count - 1) / count;
@@ -143,6 +155,32 @@ void Product(const Kernels<T>& kernels, int widths, const StridedMatrix<T>& a,
       } else {
         run(0, row_blocks, begin, end);
       }
+    }
+  }
+}
+
+// c (+)= a b computed as its transpose, c' = b' a', into a buffer, then
+// written back transposed. For a b that must be packed whole (stored
+// transposed: backprop's D W') when a' is smaller to pack: b' is then read
+// in place, as the left operand, and only a' (m x k) and the result (m x n)
+// are copied, against b's k x n. Each element is the same chain either way.
+template <typename T>
+void ProductAsTranspose(const Kernels<T>& kernels, const StridedMatrix<T>& a,
+                        const StridedMatrix<T>& b, T* c, Index ldc, bool accumulate, int threads) {
+  const Index m = a.rows, n = b.cols, k = a.cols;
+  const StridedMatrix<T> bt{b.data, n, k, b.col_stride, b.row_stride};
+  const StridedMatrix<T> at{a.data, k, m, a.col_stride, a.row_stride};
+  std::unique_ptr<T[]> ct(new T[static_cast<size_t>(n * m)]);
+  fixed_order_internal::ProductWith(kernels, bt, at, ct.get(), m, false, SplitFor(n, m),
+                                    threads);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (Index i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    const T* column = ct.get() + i;
+    if (accumulate) {
+      for (Index j = 0; j < n; ++j) row[j] += column[j * m];
+    } else {
+      for (Index j = 0; j < n; ++j) row[j] = column[j * m];
     }
   }
 }
@@ -161,9 +199,9 @@ template <typename T>
 void fixed_order_internal::ProductWith(const Kernels<T>& kernels, const StridedMatrix<T>& a,
                                        const StridedMatrix<T>& b, T* c, Index ldc, bool accumulate,
                                        Split split, int threads) {
-  const Index m = a.rows, n = b.cols;
+  const Index m = a.rows, n = b.cols, k = a.cols;
   if (m == 0 || n == 0) return;
-  if (a.cols == 0) {
+  if (k == 0) {
     if (!accumulate) {
       for (Index i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
     }
@@ -192,10 +230,15 @@ void fixed_order_internal::ProductWith(const Kernels<T>& kernels, const StridedM
     }
     return;
   }
-  // Independent chains: a block of up to 6 rows x 2 widths, or, with fewer
-  // rows, more widths (4 for 2-3 rows, 8 for one), never wider than b.
+  if (b.col_stride != 1 && b.row_stride < b.col_stride && m * (k + n) < n * k) {
+    ProductAsTranspose(kernels, a, b, c, ldc, accumulate, threads);
+    return;
+  }
+  // Independent chains: a block of up to 6 rows x the set's block_widths,
+  // or, with fewer rows, more widths (4 for 2-3 rows, 8 for one), never
+  // wider than b.
   const Index needed = (n + kernels.lanes - 1) / kernels.lanes;
-  Index widths = m >= 4 ? 2 : m >= 2 ? 4 : 8;
+  Index widths = m >= 4 ? kernels.block_widths : m >= 2 ? 4 : 8;
   widths = std::min<Index>(widths, needed <= 1 ? 1 : needed <= 2 ? 2 : needed <= 4 ? 4 : 8);
   Product<T>(kernels, static_cast<int>(widths), a, b, c, ldc, accumulate, split, threads);
 }

@@ -40,6 +40,10 @@ template <typename T>
 struct Kernels {
   const char* isa;  // "avx2" or "avx512"
   int lanes;        // elements of T in one vector
+  // Vectors of a panel for a block of kBlockRows rows: as many as the
+  // registers hold beside the kBlockRows x block_widths accumulators (2 of
+  // AVX2's 16 registers, 4 of AVX-512's 32: 6 x 64 floats).
+  int block_widths;
   // Up to kBlockRows rows of c (a's rows at a, a + a_rs, ...; term p of row
   // r at a[r * a_rs + p * a_cs]) times one panel `widths` vectors wide
   // (1, 2, 4 or 8): each element one accumulator from 0, fused

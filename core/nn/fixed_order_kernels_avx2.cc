@@ -17,9 +17,15 @@ struct Avx2F {
   using T = float;
   using Vec = __m256;
   static constexpr int kLanes = 8;
+  static constexpr int kBlockWidths = 2;
   static Vec Zero() { return _mm256_setzero_ps(); }
   static Vec Load(const T* p) { return _mm256_loadu_ps(p); }
   static void Store(T* p, Vec v) { _mm256_storeu_ps(p, v); }
+  using Mask = __m256i;
+  static Mask MaskOf(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Vec LoadMasked(const T* p, Mask m) { return _mm256_maskload_ps(p, m); }
   static Vec Set1(T x) { return _mm256_set1_ps(x); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
   static Vec Add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
@@ -30,9 +36,15 @@ struct Avx2D {
   using T = double;
   using Vec = __m256d;
   static constexpr int kLanes = 4;
+  static constexpr int kBlockWidths = 2;
   static Vec Zero() { return _mm256_setzero_pd(); }
   static Vec Load(const T* p) { return _mm256_loadu_pd(p); }
   static void Store(T* p, Vec v) { _mm256_storeu_pd(p, v); }
+  using Mask = __m256i;
+  static Mask MaskOf(int n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static Vec LoadMasked(const T* p, Mask m) { return _mm256_maskload_pd(p, m); }
   static Vec Set1(T x) { return _mm256_set1_pd(x); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_pd(a, b, c); }
   static Vec Add(Vec a, Vec b) { return _mm256_add_pd(a, b); }

@@ -17,9 +17,13 @@ struct Avx512F {
   using T = float;
   using Vec = __m512;
   static constexpr int kLanes = 16;
+  static constexpr int kBlockWidths = 4;
   static Vec Zero() { return _mm512_setzero_ps(); }
   static Vec Load(const T* p) { return _mm512_loadu_ps(p); }
   static void Store(T* p, Vec v) { _mm512_storeu_ps(p, v); }
+  using Mask = __mmask16;
+  static Mask MaskOf(int n) { return static_cast<Mask>((1u << n) - 1); }
+  static Vec LoadMasked(const T* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static Vec Set1(T x) { return _mm512_set1_ps(x); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
   static Vec Add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
@@ -30,9 +34,13 @@ struct Avx512D {
   using T = double;
   using Vec = __m512d;
   static constexpr int kLanes = 8;
+  static constexpr int kBlockWidths = 4;
   static Vec Zero() { return _mm512_setzero_pd(); }
   static Vec Load(const T* p) { return _mm512_loadu_pd(p); }
   static void Store(T* p, Vec v) { _mm512_storeu_pd(p, v); }
+  using Mask = __mmask8;
+  static Mask MaskOf(int n) { return static_cast<Mask>((1u << n) - 1); }
+  static Vec LoadMasked(const T* p, Mask m) { return _mm512_maskz_loadu_pd(m, p); }
   static Vec Set1(T x) { return _mm512_set1_pd(x); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a, b, c); }
   static Vec Add(Vec a, Vec b) { return _mm512_add_pd(a, b); }

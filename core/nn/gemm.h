@@ -56,11 +56,6 @@ void SplitProduct(const Lhs& lhs, const Rhs& rhs, Split split, MatrixT<T>* dst,
                        threads);
 }
 
-// The split that measured fastest for a layer's product with `cols` outputs:
-// across outputs when there are enough of them, else across rows.
-inline Split SplitFor(Eigen::Index rows, Eigen::Index cols) {
-  return cols >= 128 || cols >= rows ? Split::kCols : Split::kRows;
-}
 
 }  // namespace strata
 
