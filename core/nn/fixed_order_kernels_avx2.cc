@@ -26,6 +26,7 @@ struct Avx2F {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
   static Vec LoadMasked(const T* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  static void StoreMasked(T* p, Vec v, Mask m) { _mm256_maskstore_ps(p, m, v); }
   static Vec Set1(T x) { return _mm256_set1_ps(x); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
   static Vec Add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
@@ -45,6 +46,7 @@ struct Avx2D {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
   }
   static Vec LoadMasked(const T* p, Mask m) { return _mm256_maskload_pd(p, m); }
+  static void StoreMasked(T* p, Vec v, Mask m) { _mm256_maskstore_pd(p, m, v); }
   static Vec Set1(T x) { return _mm256_set1_pd(x); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_pd(a, b, c); }
   static Vec Add(Vec a, Vec b) { return _mm256_add_pd(a, b); }

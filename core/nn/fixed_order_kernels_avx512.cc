@@ -24,6 +24,7 @@ struct Avx512F {
   using Mask = __mmask16;
   static Mask MaskOf(int n) { return static_cast<Mask>((1u << n) - 1); }
   static Vec LoadMasked(const T* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void StoreMasked(T* p, Vec v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
   static Vec Set1(T x) { return _mm512_set1_ps(x); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
   static Vec Add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
@@ -41,6 +42,7 @@ struct Avx512D {
   using Mask = __mmask8;
   static Mask MaskOf(int n) { return static_cast<Mask>((1u << n) - 1); }
   static Vec LoadMasked(const T* p, Mask m) { return _mm512_maskz_loadu_pd(m, p); }
+  static void StoreMasked(T* p, Vec v, Mask m) { _mm512_mask_storeu_pd(p, m, v); }
   static Vec Set1(T x) { return _mm512_set1_pd(x); }
   static Vec Fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a, b, c); }
   static Vec Add(Vec a, Vec b) { return _mm512_add_pd(a, b); }
