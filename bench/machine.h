@@ -16,16 +16,25 @@
 namespace strata::bench {
 
 struct Machine {
-  std::string cpu;           // "model name" of /proc/cpuinfo; "unknown" without it
+  std::string cpu;           // CpuModel()
+  std::string gemm;          // GemmName()
   double gemm_gflops = 0;    // median of a 1024^3 SGEMM, Eigen's threads
   int threads = 0;           // Eigen's threads for that GEMM
-  // fp32 fused multiply-adds at full vector width on `threads` threads, 10
+  // fp32 fused multiply-adds at the CPU's full vector width (AVX-512 where
+  // it has it, whatever the build's target) on `threads` threads, 10
   // independent chains each (enough to hide the FMA latency): the most any
   // GEMM could do here, in GFLOP/s (2 per multiply-add).
   double fma_peak_gflops = 0;
 
   std::string Describe() const;
 };
+
+// "model name" of /proc/cpuinfo; "unknown" without it.
+std::string CpuModel();
+
+// The GEMM every product of the core runs, with the instruction set chosen
+// for this CPU: "strata-fixed-order-avx512" (core/nn/fixed_order_gemm.h).
+std::string GemmName();
 
 // Takes about a second.
 Machine MeasureMachine();

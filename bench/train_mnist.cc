@@ -6,14 +6,23 @@
 //
 //   train_mnist_bench [--epochs=1] [--threads=0] [--seed=1]
 //
-// Prints one line per epoch and finally:
+// Prints one line per epoch, the machine (CPU, FMA peak measured in this
+// run, the GEMM kernels), and finally:
 //   STRATA seconds=<first epoch's training seconds> loss=<its mean training loss>
+//     gflop=<the epoch's matrix-product work> gflops=<gflop / seconds>
+//     peak_gflops=<the FMA peak> peak_fraction=<gflops / peak_gflops> gemm=<kernels>
+// The work counts 2 flops per multiply-add of every product an epoch runs:
+// each layer's forward product (x W), its weight gradient (x' D), and the
+// gradient carried to its input (D W') for every layer but the first.
 #include <cstdio>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "bench/machine.h"
 #include "bench/mnist.h"
 #include "core/nn/allocator.h"
+#include "core/nn/fixed_order_gemm.h"
 #include "core/train/trainer.h"
 
 ABSL_FLAG(int, epochs, 1, "end-to-end epochs");
@@ -66,6 +75,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   const strata::v1::EpochRecord& first = (*model)->info().history.front();
-  std::printf("STRATA seconds=%.3f loss=%.5f\n", first.seconds(), first.train_loss());
+  // Layers of the autoencoder as (in, out): the encoder, then its mirror.
+  const std::vector<int> widths = {static_cast<int>(x->cols()), 1000, 500, 250, 30};
+  double multiply_adds_per_row = 0;
+  for (size_t l = 0; l + 1 < widths.size(); ++l) {
+    const double layer = static_cast<double>(widths[l]) * widths[l + 1];
+    // Encoder layer l and decoder layer (its mirror): forward and weight
+    // gradient each; the input gradient for all but the network's first.
+    multiply_adds_per_row += 2 * (2 * layer) + (l == 0 ? 1 : 2) * layer;
+  }
+  const double gflop = 2 * multiply_adds_per_row * static_cast<double>(x->rows()) / 1e9;
+  const int threads = Eigen::nbThreads();
+  const double peak = strata::bench::MeasureFmaPeakGflops(threads);
+  std::printf("machine: cpu=\"%s\" fma_peak_gflops=%.1f threads=%d gemm=%s\n",
+              strata::bench::CpuModel().c_str(), peak, threads, strata::bench::GemmName().c_str());
+  std::printf(
+      "STRATA seconds=%.3f loss=%.5f gflop=%.1f gflops=%.1f peak_gflops=%.1f peak_fraction=%.3f "
+      "gemm=%s\n",
+      first.seconds(), first.train_loss(), gflop, gflop / first.seconds(), peak,
+      gflop / first.seconds() / peak, strata::bench::GemmName().c_str());
   return 0;
 }

@@ -4,10 +4,12 @@
 #      over 600 lines, no function over 120, by clang-tidy), then every test
 #      (unit, integration, e2e) with ctest.
 #   2. ASan + UBSan build (build-asan): unit and integration tests. Built
-#      portable (x86-64-v3: AVX2, no AVX-512) whatever the machine, so that
-#      one run exercises both instruction sets on an AVX-512 machine: a
-#      test passing in stage 1 and failing here has found code whose
-#      answer depends on the instruction set.
+#      portable (x86-64-v3: AVX2, no AVX-512) whatever the machine, and run
+#      with the GEMM's AVX2 kernels (STRATA_GEMM_ISA=avx2; the portable build
+#      would otherwise choose AVX-512 ones at run time where the CPU has
+#      them), so that one run exercises both instruction sets on an AVX-512
+#      machine: a test passing in stage 1 and failing here has found code
+#      whose answer depends on the instruction set.
 #   3. TSan build (build-tsan, TSAN_BUILD_DIR), compiled with clang: the
 #      concurrency tests (hot swap, streams, batching, jobs, registry, drift
 #      windows). clang also checks the locking annotations of core/ and
@@ -47,7 +49,7 @@ stage "2/4 ASan + UBSan: unit and integration tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DSTRATA_SANITIZER=address \
   -DSTRATA_BUILD_BENCH=OFF -DSTRATA_NATIVE=OFF >/dev/null
 quiet_build build-asan
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
+ASAN_OPTIONS=detect_leaks=1 STRATA_GEMM_ISA=avx2 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
   -L "unit|integration"
 
 stage "3/4 TSan (clang, thread-safety analysis): concurrency tests"
