@@ -170,6 +170,43 @@ TEST(FixedOrderProductTest, TransposedOperandsAndAccumulation) {
   EXPECT_TRUE(SameBits(back, Reference<float>(d, wt)));
 }
 
+// Accumulation (c += a * b: the product first, then one addition per
+// element) on every path and every set of kernels: a partial panel (its
+// masked loads and stores), a packed transposed b, and a transposed b few
+// rows wide enough that the product runs as its own transpose (b' a',
+// written back transposed).
+TEST(FixedOrderProductTest, AccumulationOnEveryPathAndKernelSet) {
+  std::mt19937_64 rng(5);
+  struct Shape {
+    Index m, k, n;
+    bool transposed_b;
+  };
+  // 3 x 300 by 300 x 70 transposed: 3 * (300 + 70) < 70 * 300, so the
+  // product runs as its transpose; 40 x 30 by 30 x 50 transposed: packed.
+  for (const Shape& shape : {Shape{21, 37, 18, false}, Shape{3, 300, 70, true},
+                             Shape{40, 30, 50, true}, Shape{1, 200, 33, true}}) {
+    const Matrix a = RandomMatrix<float>(shape.m, shape.k, &rng);
+    const Matrix b = RandomMatrix<float>(shape.k, shape.n, &rng);
+    const Matrix bt = b.transpose();
+    const Matrix start = RandomMatrix<float>(shape.m, shape.n, &rng);
+    Matrix expected = start;
+    const Matrix product = Reference<float>(a, b);
+    for (Index i = 0; i < expected.size(); ++i) expected.data()[i] += product.data()[i];
+    for (const auto* set : KernelSetsHere<float>()) {
+      for (const int threads : {1, 2}) {
+        Matrix c = start;
+        const StridedMatrix<float> bv = shape.transposed_b ? ViewOf(bt.transpose()) : ViewOf(b);
+        fixed_order_internal::ProductWith<float>(*set, ViewOf(a), bv, c.data(), c.cols(), true,
+                                                 SplitFor(shape.m, shape.n), threads);
+        EXPECT_TRUE(SameBits(c, expected))
+            << set->isa << ": " << shape.m << "x" << shape.k << " by " << shape.k << "x"
+            << shape.n << (shape.transposed_b ? " (transposed)" : "") << ", " << threads
+            << " threads";
+      }
+    }
+  }
+}
+
 TEST(FixedOrderProductTest, AnEmptyInnerDimensionGivesZeros) {
   const Matrix a(3, 0), b(0, 4);
   Matrix c = Matrix::Constant(3, 4, std::numeric_limits<float>::quiet_NaN());
