@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -27,12 +28,14 @@ const Kernels<double>& KernelsFor<double>(bool avx512) {
 
 // Whether this process runs the AVX-512 set: STRATA_GEMM_ISA when set (a set
 // the CPU lacks ends the process here, with the reason, rather than at its
-// first illegal instruction), else whether the CPU has AVX-512 F, BW, DQ
-// and VL (x86-64-v4).
+// first illegal instruction), else whether the CPU has the AVX-512 of
+// x86-64-v4: F, BW, CD, DQ and VL. (The rest of v4 is x86-64-v3, which the
+// whole build requires.)
 bool CpuHasAvx512() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+         __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl");
 }
 
 bool UseAvx512() {
@@ -40,16 +43,21 @@ bool UseAvx512() {
     const bool has = CpuHasAvx512();
     const char* forced = std::getenv("STRATA_GEMM_ISA");
     if (forced == nullptr || forced[0] == '\0') return has;
-    const std::string isa = forced;
+    std::string isa = forced;
+    for (char& ch : isa) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (isa == "avx2") return false;
     if (isa == "avx512" && has) return true;
     std::fprintf(stderr, "STRATA_GEMM_ISA=%s: %s\n", forced,
-                 isa == "avx512" ? "this CPU has no AVX-512 (F, BW, DQ, VL)"
+                 isa == "avx512" ? "this CPU has no AVX-512 (F, BW, CD, DQ, VL)"
                                  : "unknown; use avx2 or avx512");
     std::abort();
   }();
   return use;
 }
+
+// Chosen when the process starts, so that a bad STRATA_GEMM_ISA stops a
+// server before it serves, not at its first request.
+[[maybe_unused]] const bool kChosenAtStart = UseAvx512();
 
 template <typename T>
 const Kernels<T>& ActiveKernels() {

@@ -1,8 +1,9 @@
 // A matrix product whose every element is reduced in one fixed order,
 // whatever the shape of the product, the thread count or the CPU:
 //
-//   c(i, j) = fma(a(i, k-1), b(k-1, j), ... fma(a(i, 1), b(1, j), a(i, 0) * b(0, j)))
+//   acc = +0; for p = 0 .. k-1: acc = fma(a(i, p), b(p, j), acc); c(i, j) = acc
 //
+// (c(i, j) += acc when accumulating; with k = 0 that leaves c as it is),
 // that is, from p = 0 upwards, one correctly rounded fused multiply-add per
 // term, each element its own accumulator. A row's outputs therefore depend
 // on that row alone, never on how many rows share the call, where the row
@@ -16,13 +17,16 @@
 //   FixedOrderProduct<float>(ViewOf(x), ViewOf(w), y.data(), y.cols(),
 //                            /*accumulate=*/false, Split::kCols, threads);
 //
-// Two loop orders compute those chains. A product of up to 4 rows (a
-// one-row request) streams `b` row by row, front to back, updating every
-// output of the row in memory. Larger ones keep a block of up to 6 rows x 2
-// vector widths of outputs in registers and read `b` in column panels,
-// packed only when its rows are not contiguous (a transposed operand) or
-// for the last, partial panel. Either gives every element the same chain.
-// bench/README.md ("Issue 32") has their speed against Eigen's.
+// Two loop orders compute those chains, in kernels chosen for the CPU when
+// the process starts (core/nn/fixed_order_kernels.h: AVX2 or AVX-512, the
+// same bits). A product of up to 4 rows (a one-row request) streams `b` row
+// by row, front to back, updating every output of the row in memory. Larger
+// ones keep a block of up to 6 rows x 64 columns (AVX-512; 6 x 16 on AVX2)
+// of outputs in registers and read `b` in column panels: in place when its
+// rows are contiguous (the last, partial panel through masked loads), else
+// packed, or, when that copies less, as the transposed product b' a'.
+// Every path gives every element the same chain. bench/README.md ("Issue
+// 32", "Issue 35") has their speed against Eigen's and the FMA peak.
 #ifndef STRATA_CORE_NN_FIXED_ORDER_GEMM_H_
 #define STRATA_CORE_NN_FIXED_ORDER_GEMM_H_
 

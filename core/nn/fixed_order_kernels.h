@@ -8,8 +8,8 @@
 // that has both.
 //
 // STRATA_GEMM_ISA=avx2 (or avx512) in the environment forces a set, for
-// tests and benchmarks; a set the CPU lacks is refused at start with a
-// message, never run.
+// tests and benchmarks; a set the CPU lacks, or another value, stops the
+// process at start with a message.
 //
 // Internal to core/nn/.
 #ifndef STRATA_CORE_NN_FIXED_ORDER_KERNELS_H_

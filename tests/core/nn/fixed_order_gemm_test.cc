@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -183,8 +184,10 @@ TEST(FixedOrderProductTest, AccumulationOnEveryPathAndKernelSet) {
   };
   // 3 x 300 by 300 x 70 transposed: 3 * (300 + 70) < 70 * 300, so the
   // product runs as its transpose; 40 x 30 by 30 x 50 transposed: packed.
+  // 2 x 50 by 50 x 40: few rows, streamed.
   for (const Shape& shape : {Shape{21, 37, 18, false}, Shape{3, 300, 70, true},
-                             Shape{40, 30, 50, true}, Shape{1, 200, 33, true}}) {
+                             Shape{40, 30, 50, true}, Shape{1, 200, 33, true},
+                             Shape{2, 50, 40, false}}) {
     const Matrix a = RandomMatrix<float>(shape.m, shape.k, &rng);
     const Matrix b = RandomMatrix<float>(shape.k, shape.n, &rng);
     const Matrix bt = b.transpose();
@@ -205,6 +208,44 @@ TEST(FixedOrderProductTest, AccumulationOnEveryPathAndKernelSet) {
       }
     }
   }
+}
+
+// The result as a block of a wider matrix (ldc > n), on every path and set:
+// the block gets the reference's bits, and the columns beside it (what a
+// masked store or a transposed write-back must not touch) keep theirs.
+template <typename T>
+void ExpectABlockOfAWiderResultLeavesTheRestAlone() {
+  std::mt19937_64 rng(9);
+  constexpr Index kExtra = 7;
+  // Blocks of 6 rows with a masked last panel; few rows (streamed); a
+  // transposed b run as the transposed product; a packed transposed b.
+  const std::vector<std::tuple<Index, Index, Index, bool>> shapes = {
+      {13, 40, 70, false}, {3, 40, 70, false}, {2, 300, 70, true}, {30, 20, 33, true}};
+  for (const auto& [m, k, n, transposed] : shapes) {
+    const MatrixT<T> a = RandomMatrix<T>(m, k, &rng);
+    const MatrixT<T> b = RandomMatrix<T>(k, n, &rng);
+    const MatrixT<T> bt = b.transpose();
+    const MatrixT<T> expected = Reference(a, b);
+    for (const auto* set : KernelSetsHere<T>()) {
+      MatrixT<T> wide = MatrixT<T>::Constant(m, n + kExtra, T(1234.5));
+      const StridedMatrix<T> bv = transposed ? ViewOf(bt.transpose()) : ViewOf(b);
+      fixed_order_internal::ProductWith<T>(*set, ViewOf(a), bv, wide.data(), n + kExtra, false,
+                                           SplitFor(m, n), 2);
+      EXPECT_TRUE(SameBits<T>(wide.leftCols(n), expected))
+          << set->isa << ": " << m << "x" << k << " by " << k << "x" << n;
+      EXPECT_TRUE((wide.rightCols(kExtra).array() == T(1234.5)).all())
+          << set->isa << ": " << m << "x" << k << " by " << k << "x" << n
+          << " wrote beside its block";
+    }
+  }
+}
+
+TEST(FixedOrderProductTest, ABlockOfAWiderResultLeavesTheRestAloneFloat) {
+  ExpectABlockOfAWiderResultLeavesTheRestAlone<float>();
+}
+
+TEST(FixedOrderProductTest, ABlockOfAWiderResultLeavesTheRestAloneDouble) {
+  ExpectABlockOfAWiderResultLeavesTheRestAlone<double>();
 }
 
 TEST(FixedOrderProductTest, AnEmptyInnerDimensionGivesZeros) {
