@@ -47,7 +47,7 @@ if [[ $# -gt 0 || "${STRATA_QUICK:-0}" == 1 ]]; then exit 0; fi
 
 stage "2/4 ASan + UBSan: unit and integration tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DSTRATA_SANITIZER=address \
-  -DSTRATA_BUILD_BENCH=OFF -DSTRATA_NATIVE=OFF >/dev/null
+  -DSTRATA_BUILD_BENCH=OFF -DSTRATA_E2E_TESTS=OFF -DSTRATA_NATIVE=OFF >/dev/null
 quiet_build build-asan
 ASAN_OPTIONS=detect_leaks=1 STRATA_GEMM_ISA=avx2 ctest --test-dir build-asan --output-on-failure -j"$jobs" \
   -L "unit|integration"
