@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -53,10 +54,16 @@ ABSL_FLAG(int64_t, dynamic_batch_delay_us, 200,
           "Dynamic batching: how long a request may wait for others to share its call.");
 // The old spellings of the three flags above, kept working (with a warning
 // in the log) for deployments written before the rename: --max_batch_rows
-// read like the batcher's size, beside --batch_max_rows. -1: not given.
-ABSL_FLAG(int64_t, max_batch_rows, -1, "Deprecated spelling of --max_request_rows.");
-ABSL_FLAG(int64_t, batch_max_rows, -1, "Deprecated spelling of --dynamic_batch_rows.");
-ABSL_FLAG(int64_t, batch_max_delay_us, -1, "Deprecated spelling of --dynamic_batch_delay_us.");
+// read like the batcher's size, beside --batch_max_rows. Optional flags, so
+// that "not given" is no value rather than a sentinel: --max_batch_rows=-1
+// reaches the server's checks and is refused there, as --max_request_rows=-1
+// is (it was once taken for "not given" and ignored).
+ABSL_FLAG(std::optional<int64_t>, max_batch_rows, std::nullopt,
+          "Deprecated spelling of --max_request_rows.");
+ABSL_FLAG(std::optional<int64_t>, batch_max_rows, std::nullopt,
+          "Deprecated spelling of --dynamic_batch_rows.");
+ABSL_FLAG(std::optional<int64_t>, batch_max_delay_us, std::nullopt,
+          "Deprecated spelling of --dynamic_batch_delay_us.");
 ABSL_FLAG(int, max_concurrent_jobs, 1,
           "Training jobs running at once; more wait in a queue. 0: this replica serves only and "
           "refuses TrainJobs (FAILED_PRECONDITION), for serving replicas beside one trainer.");
@@ -89,13 +96,13 @@ namespace {
 
 // The value of a renamed flag: the old spelling's when given (with a warning
 // naming the new one), else the new flag's.
-int64_t RenamedFlag(int64_t value, int64_t old_value, absl::string_view old_name,
+int64_t RenamedFlag(int64_t value, std::optional<int64_t> old_value, absl::string_view old_name,
                     absl::string_view new_name) {
-  if (old_value == -1) return value;
+  if (!old_value.has_value()) return value;
   strata::Log(strata::LogLevel::kWarning, "server",
               absl::StrCat("--", old_name, " is deprecated and will be removed; use --", new_name,
                            " (same meaning)"));
-  return old_value;
+  return *old_value;
 }
 
 // The memory this process may use: its cgroup's limit (v2, else v1) when it

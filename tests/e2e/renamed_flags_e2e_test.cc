@@ -68,5 +68,22 @@ TEST(RenamedFlagsTest, TheOldSpellingsStillSetTheLimitsAndTheLogNamesTheNewOnes)
                              "--dynamic_batch_delay_us"));
 }
 
+// An old spelling is "given" when it is on the command line (or in a flag
+// file), whatever its value: -1 once meant "not given" and was ignored, so
+// --max_batch_rows=-1 served with the default limit. Now the value reaches
+// the server's check, and the server refuses to start, as it does for
+// --max_request_rows=-1.
+TEST(RenamedFlagsTest, AnOldSpellingGivenMinusOneIsRefusedNotIgnored) {
+  const std::string dir = testing::ScratchDir("e2e_old_flag_minus_one");
+  for (const char* flag : {"--max_request_rows=-1", "--max_batch_rows=-1"}) {
+    const ShellResult started = testing::Shell(absl::StrCat(
+        "timeout 30 ", STRATA_SERVER_PATH,
+        " --host=127.0.0.1 --port=0 --metrics_port=-1 --model_root=", dir,
+        "/models ", flag, " 2>&1"));
+    EXPECT_NE(started.exit_code, 0) << flag << ": " << started.output;
+    EXPECT_THAT(started.output, HasSubstr("max_request_rows must be >= 1")) << flag;
+  }
+}
+
 }  // namespace
 }  // namespace strata
