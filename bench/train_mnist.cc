@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   }
   const strata::v1::EpochRecord& first = (*model)->info().history.front();
   // Layers of the autoencoder as (in, out): the encoder, then its mirror.
-  const std::vector<int> widths = {static_cast<int>(x->cols()), 1000, 500, 250, 30};
+  std::vector<int> widths = {static_cast<int>(x->cols())};
+  widths.insert(widths.end(), config.encoder_widths().begin(), config.encoder_widths().end());
   double multiply_adds_per_row = 0;
   for (size_t l = 0; l + 1 < widths.size(); ++l) {
     const double layer = static_cast<double>(widths[l]) * widths[l + 1];

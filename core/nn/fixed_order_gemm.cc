@@ -94,7 +94,9 @@ void Product(const Kernels<T>& kernels, int widths, const StridedMatrix<T>& a,
   // panel through masked loads); a transposed one is first copied into
   // zero-padded panels, by the threads that then share them.
   const Index in_place = b.col_stride == 1 ? panels : 0;
-  std::unique_ptr<T[]> packed(new T[static_cast<size_t>((panels - in_place) * k * kWidth)]);
+  // (Nothing to allocate for a b read in place: every Encode's products.)
+  std::unique_ptr<T[]> packed;
+  if (panels > in_place) packed.reset(new T[static_cast<size_t>((panels - in_place) * k * kWidth)]);
   const auto pack = [&](Index t) {
     T* out = packed.get() + (t - in_place) * k * kWidth;
     const Index j0 = t * kWidth, width = std::min(kWidth, n - j0);
