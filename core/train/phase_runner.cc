@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/cancellation.h"
+#include "core/data/class_labels.h"
 #include "core/nn/optimizer.h"
 #include "core/train/data_parallel.h"
 #include "core/train/epoch_policies.h"
@@ -33,10 +34,11 @@ namespace {
 
 // The optimizer's config for a phase: the supervised phase has its own
 // rate, and a cosine schedule keeps its ratio.
-v1::OptimizerConfig PhaseOptimizerConfig(const v1::TrainConfig& config, bool supervised) {
+v1::OptimizerConfig PhaseOptimizerConfig(const v1::TrainConfig& config,
+                                         const PhaseRunner::Supervised* supervised) {
   v1::OptimizerConfig o = config.optimizer();
-  if (supervised) {
-    const float lr = config.supervised().learning_rate();
+  if (supervised != nullptr) {
+    const float lr = supervised->learning_rate;
     o.set_final_learning_rate(o.final_learning_rate() * lr / o.learning_rate());
     o.set_learning_rate(lr);
   }
@@ -62,9 +64,14 @@ class PhaseRunner::Phase {
   // The tensors the steps update (or their gradients): with a head, the
   // layers its objective reaches and the head.
   std::vector<ParameterBlock<float>> Blocks(Parameters* p, ClassifierHead* h) const;
+  // Shuffles order_ for the next epoch.
+  void ShuffleEpoch();
   absl::Status TrainEpoch(int epoch, double* loss_sum, Eigen::Index* trained_rows);
   absl::Status TrainBatch(int epoch, Eigen::Index start, Eigen::Index n, bool cancelled,
                           double* loss_sum);
+  // Appends the next batch_size unlabelled rows (if any) to clean_ and
+  // input_, and kUnlabelled to batch_classes_, one per row.
+  void AddUnlabelledRows();
   // Fetches this rank's rows of the batch at `start` into clean_ and
   // input_ (with noise, or the batch's classes); returns how many.
   Eigen::Index FetchBatch(Eigen::Index start, Eigen::Index n);
@@ -105,7 +112,14 @@ class PhaseRunner::Phase {
   Supervision<float> supervision_;
   Matrix clean_, input_;
   std::vector<int> batch_rows_;
-  std::vector<int> order_;
+  std::vector<int> order_;        // the epoch's positions: passes_ shuffles of pass_order_
+  std::vector<int> pass_order_;   // one pass's positions
+  int64_t passes_ = 1;
+  // The unlabelled rows each supervised step adds (none: empty), in the
+  // order they are taken, and the next one's place in it.
+  std::vector<int> unlabelled_order_;
+  size_t unlabelled_next_ = 0;
+  Matrix unlabelled_batch_;
 };
 
 PhaseRunner::Phase::Phase(PhaseRunner* runner, StackedAutoencoder* net, const RowSet& train,
@@ -140,8 +154,23 @@ PhaseRunner::Phase::Phase(PhaseRunner* runner, StackedAutoencoder* net, const Ro
                                                            : -1;
   // A rank may hold none of a batch's rows: its gradient is then zero.
   if (runner_.ranks_ != nullptr) grads_.ResizeLikeAndZero(net->parameters());
-  order_.resize(static_cast<size_t>(rows_));
-  std::iota(order_.begin(), order_.end(), 0);
+  // A supervised epoch over few labelled rows is a few steps: it makes at
+  // least kMinSupervisedBatches, passing over the rows as often as that
+  // takes (each pass shuffled on its own), so that the phase's epochs,
+  // patience and plateaus mean enough steps whatever the labelled count.
+  if (supervised != nullptr && batch_size_ > 0) {
+    passes_ = std::max<int64_t>(
+        1, (kMinSupervisedBatches * batch_size_ + rows_ - 1) / std::max<Eigen::Index>(rows_, 1));
+  }
+  pass_order_.resize(static_cast<size_t>(rows_));
+  std::iota(pass_order_.begin(), pass_order_.end(), 0);
+  order_ = pass_order_;
+  if (supervised != nullptr && supervised->unlabelled != nullptr && trained_layers_ == -1 &&
+      objective.reconstruction_weight > 0) {
+    unlabelled_order_.resize(static_cast<size_t>(supervised->unlabelled->rows()));
+    std::iota(unlabelled_order_.begin(), unlabelled_order_.end(), 0);
+    unlabelled_next_ = unlabelled_order_.size();  // shuffled before the first is taken
+  }
 }
 
 std::vector<ParameterBlock<float>> PhaseRunner::Phase::Blocks(Parameters* p,
@@ -168,7 +197,7 @@ absl::Status PhaseRunner::Phase::Run(const v1::OptimizerConfig& o, int epochs) {
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
     if (cosine) optimizer_->set_learning_rate(cosine_rate.At(epoch));
-    ShuffleOrder(runner_.shuffle_block_rows_, runner_.rng_, &order_);
+    ShuffleEpoch();
     double loss_sum = 0;
     Eigen::Index trained_rows = 0;
     if (absl::Status s = TrainEpoch(epoch, &loss_sum, &trained_rows); !s.ok()) return s;
@@ -184,12 +213,25 @@ absl::Status PhaseRunner::Phase::Run(const v1::OptimizerConfig& o, int epochs) {
   return CheckWeightsFinite();
 }
 
+void PhaseRunner::Phase::ShuffleEpoch() {
+  if (passes_ == 1) {
+    ShuffleOrder(runner_.shuffle_block_rows_, runner_.rng_, &order_);
+    return;
+  }
+  order_.clear();
+  for (int64_t p = 0; p < passes_; ++p) {
+    ShuffleOrder(runner_.shuffle_block_rows_, runner_.rng_, &pass_order_);
+    order_.insert(order_.end(), pass_order_.begin(), pass_order_.end());
+  }
+}
+
 absl::Status PhaseRunner::Phase::TrainEpoch(int epoch, double* loss_sum,
                                             Eigen::Index* trained_rows) {
-  for (Eigen::Index start = 0; start < rows_; start += batch_size_) {
+  const Eigen::Index epoch_rows = static_cast<Eigen::Index>(order_.size());
+  for (Eigen::Index start = 0; start < epoch_rows; start += batch_size_) {
     const bool cancelled = !CheckCancel(runner_.options_.cancel, "training").ok();
     if (cancelled && runner_.ranks_ == nullptr) return Cancelled(epoch);
-    const Eigen::Index n = std::min(batch_size_, rows_ - start);
+    const Eigen::Index n = std::min(batch_size_, epoch_rows - start);
     // A last batch of one row has no batch statistics (PyTorch refuses
     // it): with normalisation, that row waits for the next epoch's order.
     if (batch_norm_ && n < 2 && rows_ > 1) continue;
@@ -241,11 +283,33 @@ Eigen::Index PhaseRunner::Phase::FetchBatch(Eigen::Index start, Eigen::Index n) 
     for (Eigen::Index i = 0; i < n; ++i) {
       batch_classes_[i] = (*supervised_->train_classes)[order_[start + i]];
     }
+    AddUnlabelledRows();
     supervision_.classes = batch_classes_;
   } else {
     runner_.AddNoise(&input_);
   }
   return mine;
+}
+
+void PhaseRunner::Phase::AddUnlabelledRows() {
+  if (unlabelled_order_.empty()) return;
+  const size_t want =
+      std::min<size_t>(static_cast<size_t>(runner_.config_.batch_size()), unlabelled_order_.size());
+  batch_rows_.clear();
+  while (batch_rows_.size() < want) {
+    if (unlabelled_next_ == unlabelled_order_.size()) {
+      std::shuffle(unlabelled_order_.begin(), unlabelled_order_.end(), *runner_.rng_);
+      unlabelled_next_ = 0;
+    }
+    batch_rows_.push_back(unlabelled_order_[unlabelled_next_++]);
+  }
+  const Eigen::Index labelled = clean_.rows();
+  const Eigen::Index added = static_cast<Eigen::Index>(want);
+  supervised_->unlabelled->Fetch(batch_rows_.data(), added, &unlabelled_batch_);
+  clean_.conservativeResize(labelled + added, Eigen::NoChange);
+  clean_.bottomRows(added) = unlabelled_batch_;
+  input_ = clean_;
+  batch_classes_.resize(batch_classes_.size() + want, kUnlabelled);
 }
 
 absl::Status PhaseRunner::Phase::ReduceBatchLoss(int epoch, Eigen::Index mine, bool cancelled,
@@ -310,7 +374,7 @@ absl::Status PhaseRunner::Run(StackedAutoencoder* net, const RowSet& train, cons
                               const ObjectiveOptions& objective, int epochs,
                               v1::EpochRecord::Phase phase, int layer, const Supervised* supervised,
                               const std::vector<int>* positions) {
-  const v1::OptimizerConfig o = PhaseOptimizerConfig(config_, supervised != nullptr);
+  const v1::OptimizerConfig o = PhaseOptimizerConfig(config_, supervised);
   absl::StatusOr<std::unique_ptr<Optimizer>> optimizer =
       Optimizer::Create(o, config_.weight_decay());
   if (!optimizer.ok()) return optimizer.status();

@@ -40,6 +40,10 @@ double SecondsSince(Clock::time_point start);
 // layer's pretraining) and what to do about it.
 absl::Status Diverged(absl::string_view what, v1::EpochRecord::Phase phase, int layer);
 
+// The fewest mini-batches a supervised epoch makes: with fewer labelled
+// rows than this many batches, an epoch passes over them more than once.
+inline constexpr int64_t kMinSupervisedBatches = 20;
+
 class PhaseRunner {
  public:
   // `rng` shuffles (the same stream on every rank); `row_rng` draws noise
@@ -66,6 +70,12 @@ class PhaseRunner {
     const std::vector<int>* train_classes;  // One per row of `train`.
     const std::vector<int>* val_classes;    // One per row of `val`.
     const Matrix* val;                      // `val`'s rows.
+    float learning_rate;                    // The phase's (initial) rate.
+    // Training rows without a label, or null. When the objective has a
+    // reconstruction term (and the encoder trains), each step adds
+    // batch_size of them, in a shuffled cycle, to the labelled batch: they
+    // count in the reconstruction term and not in the cross-entropy.
+    const RowSet* unlabelled = nullptr;
   };
 
   // Shuffles in blocks of this many rows (see ShuffleOrder). Default 0: row

@@ -90,6 +90,16 @@ void WarnAboutClassCounts(const std::vector<int64_t>& counts,
   }
 }
 
+// The codes of the training rows (every one, labelled or not), or of an
+// even sample of kMaxRows of them, for the head's standardisation.
+Matrix CodeSample(const StackedAutoencoder& net, const Matrix& train) {
+  constexpr Eigen::Index kMaxRows = 65536;
+  if (train.rows() <= kMaxRows) return net.Encode(train, net.depth());
+  Matrix sample(kMaxRows, train.cols());
+  for (Eigen::Index i = 0; i < kMaxRows; ++i) sample.row(i) = train.row(i * train.rows() / kMaxRows);
+  return net.Encode(sample, net.depth());
+}
+
 }  // namespace
 
 absl::StatusOr<ClassifierHead> TrainHead(
@@ -110,12 +120,40 @@ absl::StatusOr<ClassifierHead> TrainHead(
   // Its own seed, so that the head starts the same whatever came before.
   ClassifierHead head =
       ClassifierHead::Create(net->code_dim(), num_classes, config.seed() ^ 0x5eed'c1a55ULL);
-  PhaseRunner::Supervised task{&head, &l.train_classes, &l.val_classes, &l.val};
+  head.SetInputStandardisation(CodeSample(*net, train));
+  if (!frozen && sc.head_epochs() > 0) {
+    // The head alone first, at the optimizer's rate, so that the encoder's
+    // first supervised gradients come from a head that fits its codes.
+    ObjectiveOptions head_alone = objective;
+    head_alone.frozen_encoder = true;
+    head_alone.reconstruction_weight = 0;
+    PhaseRunner::Supervised task{&head, &l.train_classes, &l.val_classes, &l.val,
+                                 config.optimizer().learning_rate()};
+    if (absl::Status s = runner->Run(net, RowSet(l.train), RowSet(l.val), head_alone,
+                                     sc.head_epochs(), v1::EpochRecord::SUPERVISED, 0, &task);
+        !s.ok()) {
+      return s;
+    }
+  }
+  // The training split's rows without a label.
+  std::vector<int> unlabelled_rows;
+  if (sc.reconstruct_unlabelled()) {
+    for (size_t i = 0; i < train_idx.size(); ++i) {
+      if (classes[static_cast<size_t>(train_idx[i])] == kUnlabelled) {
+        unlabelled_rows.push_back(static_cast<int>(i));
+      }
+    }
+  }
+  const RowSet unlabelled(train, nullptr, &unlabelled_rows);
+  PhaseRunner::Supervised task{&head, &l.train_classes, &l.val_classes, &l.val,
+                               sc.learning_rate(), unlabelled_rows.empty() ? nullptr : &unlabelled};
   if (absl::Status s = runner->Run(net, RowSet(l.train), RowSet(l.val), supervised, sc.epochs(),
                                    v1::EpochRecord::SUPERVISED, 0, &task);
       !s.ok()) {
     return s;
   }
+  // Served as code * weights + bias.
+  head.FoldInputStandardisation();
 
   v1::ClassifierSummary* c = summary->mutable_classifier();
   c->set_train_labelled_rows(l.train.rows());

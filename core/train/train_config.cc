@@ -254,6 +254,12 @@ absl::Status ResolveAnomaly(v1::AnomalyConfig* anomaly) {
   return absl::OkStatus();
 }
 
+// The supervised phase's epochs, the head's own first (FULL only).
+int64_t SupervisedEpochs(const v1::SupervisedConfig& sc) {
+  const bool head_first = sc.mode() != v1::SupervisedConfig::FROZEN_ENCODER;
+  return int64_t{sc.epochs()} + (head_first ? sc.head_epochs() : 0);
+}
+
 absl::Status ResolveSupervised(float optimizer_learning_rate, v1::SupervisedConfig* sc) {
   if (sc->mode() == v1::SupervisedConfig::MODE_UNSPECIFIED) {
     sc->set_mode(v1::SupervisedConfig::FULL);
@@ -272,6 +278,11 @@ absl::Status ResolveSupervised(float optimizer_learning_rate, v1::SupervisedConf
   if (!sc->has_learning_rate()) sc->set_learning_rate(optimizer_learning_rate);
   if (!(sc->learning_rate() > 0 && std::isfinite(sc->learning_rate()))) {
     return Invalid("supervised.learning_rate", "must be a finite number > 0");
+  }
+  if (!sc->has_head_epochs()) sc->set_head_epochs(0);
+  if (!sc->has_reconstruct_unlabelled()) sc->set_reconstruct_unlabelled(false);
+  if (sc->head_epochs() < 0 || sc->head_epochs() > kMaxEpochs) {
+    return Invalid("supervised.head_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
   }
   return absl::OkStatus();
 }
@@ -351,7 +362,7 @@ int PlannedEpochs(const v1::TrainConfig& resolved, int networks, bool labelled) 
   const int64_t depth = resolved.encoder_widths_size();
   const int64_t each = int64_t{resolved.pretrain_epochs()} * depth + resolved.finetune_epochs();
   const int64_t planned =
-      each * std::max(networks, 1) + (labelled ? int64_t{resolved.supervised().epochs()} : 0);
+      each * std::max(networks, 1) + (labelled ? SupervisedEpochs(resolved.supervised()) : 0);
   return static_cast<int>(std::min<int64_t>(planned, std::numeric_limits<int>::max()));
 }
 

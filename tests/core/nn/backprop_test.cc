@@ -246,13 +246,17 @@ struct SupervisedCase {
   bool tied;
   bool folded;  // out_scale / out_shift on the hidden layers, and skips.
   bool frozen;
+  // The head standardises its input, and a third of the rows have no label
+  // (the unlabelled rows of semi-supervised fine-tuning).
+  bool standardised_with_unlabelled = false;
 };
 
 std::string SupervisedName(const ::testing::TestParamInfo<SupervisedCase>& info) {
   const SupervisedCase& c = info.param;
   return std::string(c.frozen ? "frozen" : "full") +
          (c.reconstruction_weight == 0 ? "_ce_only" : "_joint") + (c.tied ? "_tied" : "") +
-         (c.folded ? "_folded_residual" : "");
+         (c.folded ? "_folded_residual" : "") +
+         (c.standardised_with_unlabelled ? "_standardised_unlabelled" : "");
 }
 
 void PrintTo(const SupervisedCase& c, std::ostream* os) {
@@ -284,7 +288,15 @@ TEST_P(SupervisedGradCheckTest, GradMatchesFiniteDifferences) {
   ClassifierHeadT<double> head = ClassifierHeadT<double>::Create(3, 4, 8);
   head.bias = GaussianMatrix<double>(1, 4, 9, 0.1);
   const MatrixT<double> input = GaussianMatrix<double>(9, 5, 1);
-  const std::vector<int> classes = {0, 1, 2, 3, 0, 1, 2, 3, 1};
+  std::vector<int> classes = {0, 1, 2, 3, 0, 1, 2, 3, 1};
+  if (c.standardised_with_unlabelled) {
+    // Spreads and centres far from 1 and 0, so that a missing scale or
+    // shift in the gradient shows.
+    MatrixT<double> codes = GaussianMatrix<double>(20, 3, 11, 3.0);
+    codes.array() += 2.0;
+    head.SetInputStandardisation(codes);
+    classes = {0, -1, 2, 3, -1, 1, 2, -1, 1};
+  }
 
   ObjectiveOptions options;
   options.reconstruction_weight = c.reconstruction_weight;
@@ -305,6 +317,20 @@ TEST_P(SupervisedGradCheckTest, GradMatchesFiniteDifferences) {
     for (size_t l = 0; l < first.weights.size(); ++l) {
       EXPECT_EQ(analytic.weights[l], first.weights[l]) << "layer " << l;
     }
+  }
+  if (c.standardised_with_unlabelled) {
+    // The cross-entropy is the mean over the 6 labelled rows alone: the
+    // unlabelled ones add nothing to it. Same rows, same order of the sum.
+    std::vector<int> kept, kept_classes;
+    for (int r = 0; r < 9; ++r) {
+      if (classes[r] >= 0) kept.push_back(r), kept_classes.push_back(classes[r]);
+    }
+    MatrixT<double> labelled(static_cast<Eigen::Index>(kept.size()), 5);
+    for (size_t i = 0; i < kept.size(); ++i) labelled.row(i) = input.row(kept[i]);
+    EXPECT_NEAR(loss.classification_loss,
+                CrossEntropy<double>(head, net->Encode(labelled, net->depth()), kept_classes,
+                                     nullptr, nullptr),
+                1e-12);
   }
   if (c.frozen || c.reconstruction_weight == 0) {
     EXPECT_EQ(loss.data_loss, 0);
@@ -346,8 +372,56 @@ INSTANTIATE_TEST_SUITE_P(
                       SupervisedCase{0.0, true, false, false},
                       SupervisedCase{0.5, false, true, false},
                       SupervisedCase{0.0, false, true, false},
-                      SupervisedCase{1.0, false, false, true}),
+                      SupervisedCase{1.0, false, false, true},
+                      SupervisedCase{0.5, false, false, false, true},
+                      SupervisedCase{1.0, false, false, true, true}),
     SupervisedName);
+
+// A head's standardisation folds into its weights and bias: the folded head
+// gives the same probabilities from the raw code. In double, the two
+// computations differ only by rounding (a few ulps of values near 1).
+TEST(ClassifierHeadTest, FoldedStandardisationGivesTheSameProbabilities) {
+  ClassifierHeadT<double> head = ClassifierHeadT<double>::Create(3, 4, 8);
+  head.bias = GaussianMatrix<double>(1, 4, 9, 0.1);
+  MatrixT<double> codes = GaussianMatrix<double>(50, 3, 12, 4.0);
+  codes.col(1).array() += 7.0;
+  codes.col(2).setConstant(3.0);  // no spread: centred, scaled as the others
+  head.SetInputStandardisation(codes);
+  EXPECT_NEAR(head.input_shift[1], codes.col(1).mean(), 1e-12);
+  // One scale for all units: 1 / root of their mean variance.
+  const double mean_variance =
+      (codes.rowwise() - codes.colwise().mean()).array().square().sum() / codes.size();
+  for (int j = 0; j < 3; ++j) EXPECT_NEAR(head.input_scale[j], 1 / std::sqrt(mean_variance), 1e-12);
+  const MatrixT<double> before = head.Probabilities(codes);
+  head.FoldInputStandardisation();
+  EXPECT_EQ(head.input_scale.size(), 0);
+  EXPECT_EQ(head.input_shift.size(), 0);
+  const MatrixT<double> after = head.Probabilities(codes);
+  EXPECT_LT((after - before).cwiseAbs().maxCoeff(), 1e-12);
+  // The standardised head is not the raw one: the check above can fail.
+  ClassifierHeadT<double> raw = ClassifierHeadT<double>::Create(3, 4, 8);
+  raw.bias = head.bias;
+  EXPECT_GT((raw.Probabilities(codes) - before).cwiseAbs().maxCoeff(), 1e-3);
+}
+
+// A row without a label (a negative class) neither adds to the
+// cross-entropy nor gets a gradient; with none labelled, the loss is 0.
+TEST(ClassifierHeadTest, UnlabelledRowsAreLeftOutOfTheCrossEntropy) {
+  const ClassifierHeadT<double> head = ClassifierHeadT<double>::Create(3, 4, 8);
+  const MatrixT<double> codes = GaussianMatrix<double>(4, 3, 13, 1.0);
+  ClassifierHeadT<double> grads;
+  MatrixT<double> d_code;
+  const double mixed = CrossEntropy<double>(head, codes, {2, -1, 0, -1}, &grads, &d_code);
+  EXPECT_EQ(d_code.row(1).squaredNorm(), 0);
+  EXPECT_EQ(d_code.row(3).squaredNorm(), 0);
+  EXPECT_GT(d_code.row(0).squaredNorm(), 0);
+  MatrixT<double> two(2, 3);
+  two << codes.row(0), codes.row(2);
+  EXPECT_NEAR(mixed, CrossEntropy<double>(head, two, {2, 0}, nullptr, nullptr), 1e-15);
+  EXPECT_EQ(CrossEntropy<double>(head, codes, {-1, -1, -1, -1}, &grads, &d_code), 0);
+  EXPECT_EQ(d_code.squaredNorm(), 0);
+  EXPECT_EQ(grads.weights.squaredNorm(), 0);
+}
 
 }  // namespace
 }  // namespace strata

@@ -206,6 +206,96 @@ TEST(TrainerTest, FrozenEncoderTrainsTheHeadOnlyAndFullFineTuningTheEncoder) {
   EXPECT_NE((*joint)->autoencoder().parameters().weights[3], p0.weights[3]);
 }
 
+// supervised.head_epochs: the head alone first, then the encoder with it;
+// both stages are SUPERVISED epochs in the history and in the plan.
+TEST(TrainerTest, HeadEpochsTrainTheHeadAloneBeforeTheEncoder) {
+  const LabelledSet set = ThreeBlobs();
+  v1::TrainConfig config = SupervisedConfig();
+  config.mutable_early_stopping()->set_patience(0);  // every epoch runs
+  config.mutable_reduce_lr_on_plateau()->set_patience(0);
+  config.mutable_supervised()->set_head_epochs(4);
+  config.mutable_supervised()->set_epochs(3);
+  auto model = Train(config, set.rows, set.options, set.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  int supervised = 0;
+  for (const v1::EpochRecord& e : (*model)->info().history) {
+    supervised += e.phase() == v1::EpochRecord::SUPERVISED;
+  }
+  EXPECT_EQ(supervised, 4 + 3);
+  EXPECT_EQ((*model)->info().config.supervised().head_epochs(), 4);
+  EXPECT_GE((*model)->info().summary.classifier().validation_accuracy(), 0.9);
+  auto resolved = ResolveTrainConfig(config, 8);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(PlannedEpochs(*resolved, 1, /*labelled=*/true), 50 + 4 + 3);
+  // A frozen encoder has no head-alone stage: its phase is the head alone.
+  config.mutable_supervised()->set_mode(v1::SupervisedConfig::FROZEN_ENCODER);
+  resolved = ResolveTrainConfig(config, 8);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(PlannedEpochs(*resolved, 1, /*labelled=*/true), 50 + 3);
+  config.mutable_supervised()->set_head_epochs(-1);
+  EXPECT_THAT(ResolveTrainConfig(config, 8).status().message(),
+              HasSubstr("supervised.head_epochs"));
+}
+
+// An epoch over few labelled rows still makes kMinSupervisedBatches steps
+// (passing over them several times): one epoch of a frozen encoder's head
+// on about 45 labelled rows in batches of 64 is 20 steps, not 1, and fits
+// the three blobs; a single Adam step of 0.03 from the random head does not
+// (checked with kMinSupervisedBatches set to 1).
+TEST(TrainerTest, AnEpochOverFewLabelledRowsMakesTheLeastSteps) {
+  LabelledSet set = ThreeBlobs();
+  for (size_t r = 0; r < set.classes.size(); ++r) {
+    if (r % 12 != 0) set.classes[r] = kUnlabelled;  // 50 labelled rows
+  }
+  v1::TrainConfig config = SupervisedConfig();
+  config.set_batch_size(64);
+  config.set_validation_fraction(0.1f);
+  config.mutable_supervised()->set_mode(v1::SupervisedConfig::FROZEN_ENCODER);
+  config.mutable_supervised()->set_epochs(1);
+  config.mutable_supervised()->set_learning_rate(0.03f);
+  auto model = Train(config, set.rows, set.options, set.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const v1::ClassifierSummary& c = (*model)->info().summary.classifier();
+  ASSERT_LT(c.train_labelled_rows(), 64);
+  EXPECT_GE(c.train_accuracy(), 0.95);
+}
+
+// supervised.reconstruct_unlabelled: the unlabelled rows stay in the
+// reconstruction term while the labelled ones fine-tune the network. Here a
+// whole blob is unlabelled: fine-tuned on the other two alone, the network
+// forgets how to reconstruct it; with them, it keeps it.
+TEST(TrainerTest, ReconstructUnlabelledKeepsTheUnlabelledRowsInTheObjective) {
+  LabelledSet set = ThreeBlobs();
+  std::vector<int> unlabelled_blob;
+  for (size_t r = 0; r < set.classes.size(); ++r) {
+    if (r % 3 == 2) {
+      set.classes[r] = kUnlabelled;
+      unlabelled_blob.push_back(static_cast<int>(r));
+    }
+  }
+  set.options.class_names = {"a", "b"};
+  Matrix blob(static_cast<Eigen::Index>(unlabelled_blob.size()), set.rows.cols());
+  for (size_t i = 0; i < unlabelled_blob.size(); ++i) {
+    blob.row(static_cast<Eigen::Index>(i)) = set.rows.row(unlabelled_blob[i]);
+  }
+  v1::TrainConfig config = SupervisedConfig();
+  config.mutable_early_stopping()->set_patience(0);
+  config.mutable_supervised()->set_epochs(100);
+  const auto blob_error = [&](bool reconstruct_unlabelled) {
+    config.mutable_supervised()->set_reconstruct_unlabelled(reconstruct_unlabelled);
+    auto model = Train(config, set.rows, set.options, set.classes);
+    EXPECT_TRUE(model.ok()) << model.status();
+    if (!model.ok()) return 0.0;
+    EXPECT_EQ((*model)->info().config.supervised().reconstruct_unlabelled(),
+              reconstruct_unlabelled);
+    const Matrix back = *(*model)->Reconstruct(blob);
+    return static_cast<double>((back - blob).squaredNorm() / static_cast<double>(blob.size()));
+  };
+  const double without = blob_error(false);
+  const double with = blob_error(true);
+  EXPECT_LT(with, without) << "mean squared error on the unlabelled blob";
+}
+
 // With class labels and no unsupervised epochs the network trains from its
 // initialisation in the supervised phase alone, as one network; without
 // labels that config is refused.
