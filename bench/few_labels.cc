@@ -141,8 +141,9 @@ absl::StatusOr<double> TestAccuracy(StrataClient& client, const std::string& mod
 
 // (a) and the PCA baseline: multinomial logistic regression on the features
 // as strata's head takes its codes (centred, one scale for all: see
-// ClassifierHead::SetInputStandardisation), mini-batch Adam 1e-3 with
-// weight decay 1e-4, batch 128, for at
+// ClassifierHead::SetInputStandardisation), trained as strata trains a head
+// alone (SGD, momentum 0.9, HeadLearningRate) with weight decay 1e-4,
+// batch 128, for at
 // least 3,000 steps (to convergence on a few hundred rows) and at least
 // `epochs` epochs.
 double LogisticRegression(const Matrix& train, const std::vector<int>& classes,
@@ -153,13 +154,13 @@ double LogisticRegression(const Matrix& train, const std::vector<int>& classes,
   ClassifierHead head = ClassifierHead::Create(static_cast<int>(x.cols()), 10, 1);
   // As strata's head: centred, one scale for all features.
   head.SetInputStandardisation(x);
-  v1::OptimizerConfig adam;
-  adam.set_kind(v1::OptimizerConfig::ADAM);
-  adam.set_learning_rate(1e-3f);
-  adam.set_beta1(0.9f);
-  adam.set_beta2(0.999f);
-  adam.set_epsilon(1e-8f);
-  auto optimizer = *Optimizer::Create(adam, 1e-4f);
+  // As strata trains a head alone: SGD with momentum 0.9 at
+  // HeadLearningRate.
+  v1::OptimizerConfig sgd;
+  sgd.set_kind(v1::OptimizerConfig::SGD);
+  sgd.set_learning_rate(static_cast<float>(HeadLearningRate(head, x)));
+  sgd.set_momentum(0.9f);
+  auto optimizer = *Optimizer::Create(sgd, 1e-4f);
   std::mt19937_64 rng(1);
   std::vector<int> order(static_cast<size_t>(x.rows()));
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);

@@ -158,6 +158,21 @@ double CrossEntropy(const ClassifierHeadT<T>& head, const MatrixT<T>& code,
   return loss;
 }
 
+double HeadLearningRate(const ClassifierHead& head, const Matrix& code) {
+  const Eigen::MatrixXd z = HeadInput(head, code).cast<double>();
+  const Eigen::MatrixXd cov =
+      z.transpose() * z / static_cast<double>(std::max<Eigen::Index>(1, z.rows()));
+  Eigen::VectorXd v = Eigen::VectorXd::Ones(cov.rows()).normalized();
+  double largest = 0;
+  for (int i = 0; i < 100; ++i) {
+    const Eigen::VectorXd w = cov * v;
+    largest = w.norm();
+    if (!(largest > 1e-12)) return 1.0;  // nothing varies
+    v = w / largest;
+  }
+  return 1.0 / largest;
+}
+
 std::vector<int> TopClasses(const Matrix& probabilities) {
   std::vector<int> top(static_cast<size_t>(probabilities.rows()));
   for (Eigen::Index r = 0; r < probabilities.rows(); ++r) {

@@ -72,6 +72,13 @@ double CrossEntropy(const ClassifierHeadT<T>& head, const MatrixT<T>& code,
                     absl::Span<const int> classes, ClassifierHeadT<T>* grads,
                     MatrixT<T>* d_code);
 
+// A gradient-descent rate for `head` alone on `code`: 1 / the largest
+// eigenvalue of the covariance of the head's (standardised) input, which
+// bounds the curvature of the softmax cross-entropy in any direction by
+// half of it. Power iteration from a fixed start, in double.
+// REQUIRES: code.cols() == head.weights.rows(), code.rows() >= 1.
+double HeadLearningRate(const ClassifierHead& head, const Matrix& code);
+
 // Each row's most probable class (the first of ties).
 std::vector<int> TopClasses(const Matrix& probabilities);
 

@@ -76,6 +76,9 @@ class PhaseRunner {
     // batch_size of them, in a shuffled cycle, to the labelled batch: they
     // count in the reconstruction term and not in the cross-entropy.
     const RowSet* unlabelled = nullptr;
+    // The phase's optimizer instead of the config's (learning_rate is then
+    // unused), or null.
+    const v1::OptimizerConfig* optimizer = nullptr;
   };
 
   // Shuffles in blocks of this many rows (see ShuffleOrder). Default 0: row

@@ -100,6 +100,25 @@ Matrix CodeSample(const StackedAutoencoder& net, const Matrix& train) {
   return net.Encode(sample, net.depth());
 }
 
+// The optimizer of a head trained alone (a frozen encoder's, or the head
+// epochs before full fine-tuning): a convex problem, for which Adam's step
+// per parameter would undo the head's one input scale (it moves a weight on
+// a unit that barely varies as far as one on a unit that carries the data:
+// on 64 principal components of 100 MNIST images, 0.57 test accuracy
+// against 0.69 by gradient descent). So SGD with momentum 0.9, at
+// HeadLearningRate.
+v1::OptimizerConfig HeadAloneOptimizer(const v1::TrainConfig& config, const ClassifierHead& head,
+                                       const Matrix& codes) {
+  v1::OptimizerConfig o = config.optimizer();
+  o.set_kind(v1::OptimizerConfig::SGD);
+  o.set_momentum(0.9f);
+  o.set_nesterov(false);
+  o.set_schedule(v1::OptimizerConfig::CONSTANT);
+  o.set_learning_rate(static_cast<float>(HeadLearningRate(head, codes)));
+  o.set_final_learning_rate(o.learning_rate());
+  return o;
+}
+
 }  // namespace
 
 absl::StatusOr<ClassifierHead> TrainHead(
@@ -120,15 +139,17 @@ absl::StatusOr<ClassifierHead> TrainHead(
   // Its own seed, so that the head starts the same whatever came before.
   ClassifierHead head =
       ClassifierHead::Create(net->code_dim(), num_classes, config.seed() ^ 0x5eed'c1a55ULL);
-  head.SetInputStandardisation(CodeSample(*net, train));
+  const Matrix codes = CodeSample(*net, train);
+  head.SetInputStandardisation(codes);
+  const v1::OptimizerConfig head_optimizer = HeadAloneOptimizer(config, head, codes);
   if (!frozen && sc.head_epochs() > 0) {
-    // The head alone first, at the optimizer's rate, so that the encoder's
-    // first supervised gradients come from a head that fits its codes.
+    // The head alone first, so that the encoder's first supervised
+    // gradients come from a head that fits its codes.
     ObjectiveOptions head_alone = objective;
     head_alone.frozen_encoder = true;
     head_alone.reconstruction_weight = 0;
-    PhaseRunner::Supervised task{&head, &l.train_classes, &l.val_classes, &l.val,
-                                 config.optimizer().learning_rate()};
+    PhaseRunner::Supervised task{&head,    &l.train_classes, &l.val_classes, &l.val, 0.0f,
+                                 nullptr, &head_optimizer};
     if (absl::Status s = runner->Run(net, RowSet(l.train), RowSet(l.val), head_alone,
                                      sc.head_epochs(), v1::EpochRecord::SUPERVISED, 0, &task);
         !s.ok()) {
@@ -145,8 +166,13 @@ absl::StatusOr<ClassifierHead> TrainHead(
     }
   }
   const RowSet unlabelled(train, nullptr, &unlabelled_rows);
-  PhaseRunner::Supervised task{&head, &l.train_classes, &l.val_classes, &l.val,
-                               sc.learning_rate(), unlabelled_rows.empty() ? nullptr : &unlabelled};
+  PhaseRunner::Supervised task{&head,
+                               &l.train_classes,
+                               &l.val_classes,
+                               &l.val,
+                               sc.learning_rate(),
+                               unlabelled_rows.empty() ? nullptr : &unlabelled,
+                               frozen ? &head_optimizer : nullptr};
   if (absl::Status s = runner->Run(net, RowSet(l.train), RowSet(l.val), supervised, sc.epochs(),
                                    v1::EpochRecord::SUPERVISED, 0, &task);
       !s.ok()) {

@@ -260,7 +260,11 @@ int64_t SupervisedEpochs(const v1::SupervisedConfig& sc) {
   return int64_t{sc.epochs()} + (head_first ? sc.head_epochs() : 0);
 }
 
-absl::Status ResolveSupervised(float optimizer_learning_rate, v1::SupervisedConfig* sc) {
+// `pretrained`: the network has unsupervised epochs before the supervised
+// phase, whose full fine-tuning then starts from a trained head at a tenth
+// of the optimizer's rate (docs/training.md "Few labels").
+absl::Status ResolveSupervised(float optimizer_learning_rate, bool pretrained,
+                               v1::SupervisedConfig* sc) {
   if (sc->mode() == v1::SupervisedConfig::MODE_UNSPECIFIED) {
     sc->set_mode(v1::SupervisedConfig::FULL);
   }
@@ -275,11 +279,14 @@ absl::Status ResolveSupervised(float optimizer_learning_rate, v1::SupervisedConf
   if (sc->epochs() < 1 || sc->epochs() > kMaxEpochs) {
     return Invalid("supervised.epochs", absl::StrCat("must be in [1, ", kMaxEpochs, "]"));
   }
-  if (!sc->has_learning_rate()) sc->set_learning_rate(optimizer_learning_rate);
+  const bool head_first = pretrained && sc->mode() == v1::SupervisedConfig::FULL;
+  if (!sc->has_learning_rate()) {
+    sc->set_learning_rate(head_first ? optimizer_learning_rate / 10 : optimizer_learning_rate);
+  }
   if (!(sc->learning_rate() > 0 && std::isfinite(sc->learning_rate()))) {
     return Invalid("supervised.learning_rate", "must be a finite number > 0");
   }
-  if (!sc->has_head_epochs()) sc->set_head_epochs(0);
+  if (!sc->has_head_epochs()) sc->set_head_epochs(head_first ? kDefaultHeadEpochs : 0);
   if (!sc->has_reconstruct_unlabelled()) sc->set_reconstruct_unlabelled(false);
   if (sc->head_epochs() < 0 || sc->head_epochs() > kMaxEpochs) {
     return Invalid("supervised.head_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
@@ -328,9 +335,13 @@ absl::StatusOr<v1::TrainConfig> ResolveTrainConfig(const v1::TrainConfig& config
     return Invalid("drift_bins", absl::StrCat("must be in [2, 50], got ", c.drift_bins()));
   }
 
-  // The supervised phase's learning rate defaults to the optimizer's.
+  // The supervised phase's learning rate follows the optimizer's.
   const float learning_rate = c.optimizer().learning_rate();
-  if (absl::Status s = ResolveSupervised(learning_rate, c.mutable_supervised()); !s.ok()) return s;
+  const bool pretrained = c.pretrain_epochs() > 0 || c.finetune_epochs() > 0;
+  if (absl::Status s = ResolveSupervised(learning_rate, pretrained, c.mutable_supervised());
+      !s.ok()) {
+    return s;
+  }
   if (absl::Status s = ValidateClassNames(DeclaredClassNames(c)); !s.ok()) return s;
 
   if (!c.has_seed()) c.set_seed(1);

@@ -76,6 +76,8 @@ inline constexpr double kMinRowsAboveThreshold = 10;
 // is a weak estimate: its binomial 95% interval, 1.96 sqrt(p(1-p)/n), is
 // up to +-0.098 at 100 rows and wider below (at p = 0.5).
 inline constexpr int kMinLabelledValidationRows = 100;
+// supervised.head_epochs when full fine-tuning follows unsupervised epochs.
+inline constexpr int kDefaultHeadEpochs = 50;
 
 // The network shape of a resolved config.
 v1::Architecture ArchitectureFromConfig(const v1::TrainConfig& resolved, int input_dim);

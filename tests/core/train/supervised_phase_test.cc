@@ -128,6 +128,42 @@ TEST(TrainerTest, TheSummarysValidationAccuracyIsTheKeptEpochs) {
                    kept->validation_accuracy());
 }
 
+// With fewer labelled validation rows than make an estimate (here ~15 of
+// kMinLabelledValidationRows), early stopping and the weights it keeps
+// follow the training objective, not the noise of the few validation rows.
+TEST(TrainerTest, FewLabelledValidationRowsLeaveEarlyStoppingToTheTrainingObjective) {
+  LabelledSet set = ThreeBlobs();
+  for (size_t r = 0; r < set.classes.size(); ++r) {
+    if (r % 10 != 1) set.classes[r] = kUnlabelled;  // 60 labelled rows
+  }
+  v1::TrainConfig config = SupervisedConfig();
+  config.mutable_supervised()->set_epochs(200);
+  config.mutable_supervised()->set_head_epochs(0);  // one stage, one epoch count
+  config.mutable_supervised()->set_learning_rate(0.01f);
+  config.mutable_early_stopping()->set_patience(3);
+  auto model = Train(config, set.rows, set.options, set.classes);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_LT((*model)->info().summary.classifier().validation_labelled_rows(),
+            kMinLabelledValidationRows);
+  const v1::EpochRecord* by_train = nullptr;
+  const v1::EpochRecord* by_validation = nullptr;
+  for (const v1::EpochRecord& e : (*model)->info().history) {
+    if (e.phase() != v1::EpochRecord::SUPERVISED) continue;
+    if (by_train == nullptr || e.train_loss() < by_train->train_loss()) by_train = &e;
+    if (by_validation == nullptr || e.validation_loss() < by_validation->validation_loss()) {
+      by_validation = &e;
+    }
+  }
+  ASSERT_TRUE(by_train != nullptr);
+  // The two watch different epochs here, so the check below can tell them apart.
+  ASSERT_NE(by_train->epoch(), by_validation->epoch());
+  const v1::ClassifierSummary& c = (*model)->info().summary.classifier();
+  EXPECT_DOUBLE_EQ(c.validation_accuracy(), by_train->validation_accuracy());
+  // The phase stopped 3 epochs after its lowest training objective, or ran all.
+  const int last = (*model)->info().history.rbegin()->epoch();
+  EXPECT_TRUE(last == by_train->epoch() + 3 || last == 200) << last;
+}
+
 // A few labels (every 10th row): the accuracy a sweep would choose by rests
 // on ~15 labelled validation rows, and the summary says so.
 TEST(TrainerTest, AnAccuracyFromFewLabelledValidationRowsIsAWeakEstimate) {

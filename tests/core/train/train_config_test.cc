@@ -266,7 +266,9 @@ TEST(TrainConfigTest, PlannedEpochsCountEveryNetwork) {
   ASSERT_TRUE(resolved.ok()) << resolved.status();
   EXPECT_EQ(TrainedNetworks(*resolved, 300, 6), 5);  // the default on small data
   EXPECT_EQ(PlannedEpochs(*resolved, 5, /*labelled=*/false), 5 * (3 * 2 + 10));
-  EXPECT_EQ(PlannedEpochs(*resolved, 5, /*labelled=*/true), 5 * (3 * 2 + 10) + 7);
+  // Pretrained and fully fine-tuned: the head's own epochs first.
+  EXPECT_EQ(PlannedEpochs(*resolved, 5, /*labelled=*/true),
+            5 * (3 * 2 + 10) + kDefaultHeadEpochs + 7);
   // A classifier from its initialisation: one network, its supervised epochs.
   config.set_pretrain_epochs(0);
   config.set_finetune_epochs(0);
@@ -280,6 +282,51 @@ TEST(TrainConfigTest, PlannedEpochsCountEveryNetwork) {
   resolved = ResolveTrainConfig(config, 6);
   ASSERT_TRUE(resolved.ok()) << resolved.status();
   EXPECT_EQ(PlannedEpochs(*resolved, 16, false), std::numeric_limits<int>::max());
+}
+
+// The supervised phase's defaults follow from whether the network was
+// pretrained (docs/training.md "Few labels"): after unsupervised epochs,
+// full fine-tuning starts from a head trained alone, at a tenth of the
+// optimizer's rate; from scratch, or with a frozen encoder, neither.
+TEST(TrainConfigTest, SupervisedDefaultsFollowPretraining) {
+  v1::TrainConfig config;
+  config.set_finetune_epochs(10);
+  auto resolved = ResolveTrainConfig(config, 6);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->supervised().mode(), v1::SupervisedConfig::FULL);
+  EXPECT_EQ(resolved->supervised().head_epochs(), kDefaultHeadEpochs);
+  EXPECT_FLOAT_EQ(resolved->supervised().learning_rate(), 1e-4f);
+  EXPECT_FALSE(resolved->supervised().reconstruct_unlabelled());
+  EXPECT_EQ(resolved->supervised().epochs(), 50);
+
+  config.mutable_optimizer()->set_learning_rate(0.02f);
+  resolved = ResolveTrainConfig(config, 6);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_FLOAT_EQ(resolved->supervised().learning_rate(), 0.002f);
+
+  config.set_finetune_epochs(0);  // from scratch
+  resolved = ResolveTrainConfig(config, 6);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->supervised().head_epochs(), 0);
+  EXPECT_FLOAT_EQ(resolved->supervised().learning_rate(), 0.02f);
+
+  config.set_pretrain_epochs(3);
+  config.mutable_supervised()->set_mode(v1::SupervisedConfig::FROZEN_ENCODER);
+  resolved = ResolveTrainConfig(config, 6);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->supervised().head_epochs(), 0);
+  EXPECT_FLOAT_EQ(resolved->supervised().learning_rate(), 0.02f);
+
+  // What a config sets stays.
+  config.mutable_supervised()->set_mode(v1::SupervisedConfig::FULL);
+  config.mutable_supervised()->set_head_epochs(0);
+  config.mutable_supervised()->set_learning_rate(0.5f);
+  config.mutable_supervised()->set_reconstruct_unlabelled(true);
+  resolved = ResolveTrainConfig(config, 6);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_EQ(resolved->supervised().head_epochs(), 0);
+  EXPECT_FLOAT_EQ(resolved->supervised().learning_rate(), 0.5f);
+  EXPECT_TRUE(resolved->supervised().reconstruct_unlabelled());
 }
 
 TEST(TrainConfigTest, JsonRoundTrip) {
