@@ -203,6 +203,68 @@ absl::StatusOr<std::vector<int>> LabelSets() {
   return sets;
 }
 
+// One network arm's test accuracy, and a note on how it trained.
+struct NetworkArm {
+  double accuracy = 0;
+  std::string note;
+};
+
+// Trains `name` (scratch, pretrained or frozen) through a TrainJob on all
+// the training images, labelled as `labels` says, and measures it on the
+// test images through Predict.
+absl::StatusOr<NetworkArm> TrainNetworkArm(StrataClient& client, const std::string& name,
+                                           const std::string& set, const std::vector<int>& widths,
+                                           const std::vector<std::string>& labels,
+                                           const Matrix& train, const Matrix& test,
+                                           const std::vector<int>& test_labels) {
+  const bool pretrained = name != "scratch";
+  v1::TrainJobSpec spec;
+  spec.set_model_name(absl::StrCat(name, "_", set));
+  absl::StatusOr<v1::TrainConfig> recipe = Recipe(widths, pretrained, name == "frozen");
+  if (!recipe.ok()) return recipe.status();
+  *spec.mutable_config() = *std::move(recipe);
+  // Every arm uploads all 60,000 images, labelled on the set's alone: with
+  // 100 labels, the labelled images alone are fewer rows than a job needs
+  // to calibrate its anomaly threshold (MinTrainingRows). The scratch arm
+  // has no autoencoder epochs and no reconstruction of the unlabelled
+  // images, so that it learns from the labelled ones alone.
+  spec.mutable_class_labels()->Add(labels.begin(), labels.end());
+  if (!pretrained) spec.mutable_config()->mutable_supervised()->set_reconstruct_unlabelled(false);
+  absl::StatusOr<v1::TrainJob> job =
+      bench::TrainAndWait(client, spec, train, [](const v1::TrainJob&) {});
+  if (!job.ok()) return job.status();
+  if (absl::Status s = bench::Succeeded(*job); !s.ok()) return s;
+  absl::StatusOr<double> accuracy = TestAccuracy(client, spec.model_name(), test, test_labels);
+  if (!accuracy.ok()) return accuracy.status();
+  v1::ModelSpec model;
+  model.set_name(spec.model_name());
+  absl::StatusOr<v1::GetModelResponse> info = client.GetModel(model);
+  if (!info.ok()) return info.status();
+  const v1::ClassifierSummary& c = info->summary().classifier();
+  return NetworkArm{
+      *accuracy,
+      absl::StrFormat("%d epochs, validation accuracy %s on %d rows", job->progress().epochs_done(),
+                      c.has_validation_accuracy()
+                          ? absl::StrFormat("%.4f", c.validation_accuracy())
+                          : std::string("-"),
+                      c.validation_labelled_rows())};
+}
+
+// The accuracies as a markdown table: a row per label set, a column per arm.
+void PrintTable(const std::vector<std::string>& arms, const std::vector<std::string>& sets,
+                std::map<std::string, std::map<std::string, double>>& table) {
+  std::printf("\n| labels |");
+  for (const std::string& arm : arms) std::printf(" %s |", arm.c_str());
+  std::printf("\n|---|");
+  for (size_t i = 0; i < arms.size(); ++i) std::printf("---|");
+  std::printf("\n");
+  for (const std::string& set : sets) {
+    std::printf("| %s |", set.c_str());
+    for (const std::string& arm : arms) std::printf(" %.4f |", table[set][arm]);
+    std::printf("\n");
+  }
+}
+
 int Run() {
   const absl::StatusOr<std::vector<int>> widths = Widths();
   if (!widths.ok()) return Fail(widths.status());
@@ -297,57 +359,16 @@ int Run() {
                           " principal components of the 60,000 training images"));
     }
 
-    struct Variant {
-      std::string name;
-      bool pretrained, frozen;
-    };
-    for (const Variant& v : {Variant{"scratch", false, false}, Variant{"pretrained", true, false},
-                             Variant{"frozen", true, true}}) {
-      if (!runs(v.name)) continue;
-      v1::TrainJobSpec spec;
-      spec.set_model_name(absl::StrCat(v.name, "_", set));
-      absl::StatusOr<v1::TrainConfig> recipe = Recipe(*widths, v.pretrained, v.frozen);
-      if (!recipe.ok()) return Fail(recipe.status());
-      *spec.mutable_config() = *std::move(recipe);
-      // Every arm uploads all 60,000 images, labelled on the set's alone:
-      // with 100 labels, the labelled images alone are fewer rows than a
-      // job needs to calibrate its anomaly threshold (MinTrainingRows). The
-      // scratch arm has no autoencoder epochs and no reconstruction of the
-      // unlabelled images, so that it learns from the labelled ones alone.
-      spec.mutable_class_labels()->Add(labels.begin(), labels.end());
-      if (!v.pretrained) spec.mutable_config()->mutable_supervised()->set_reconstruct_unlabelled(false);
+    for (const std::string name : {"scratch", "pretrained", "frozen"}) {
+      if (!runs(name)) continue;
       start = absl::Now();
-      absl::StatusOr<v1::TrainJob> job = bench::TrainAndWait(
-          *client, spec, *train, [](const v1::TrainJob&) {});
-      if (!job.ok()) return Fail(job.status());
-      if (absl::Status s = bench::Succeeded(*job); !s.ok()) return Fail(s);
-      const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-      absl::StatusOr<double> accuracy =
-          TestAccuracy(*client, spec.model_name(), *test, *test_labels);
-      if (!accuracy.ok()) return Fail(accuracy.status());
-      v1::ModelSpec model;
-      model.set_name(spec.model_name());
-      absl::StatusOr<v1::GetModelResponse> info = client->GetModel(model);
-      if (!info.ok()) return Fail(info.status());
-      const v1::ClassifierSummary& c = info->summary().classifier();
-      report(v.name, *accuracy, seconds,
-             absl::StrFormat(
-                 "%d epochs, validation accuracy %s on %d rows", job->progress().epochs_done(),
-                 c.has_validation_accuracy() ? absl::StrFormat("%.4f", c.validation_accuracy())
-                                             : std::string("-"),
-                 c.validation_labelled_rows()));
+      absl::StatusOr<NetworkArm> arm =
+          TrainNetworkArm(*client, name, set, *widths, labels, *train, *test, *test_labels);
+      if (!arm.ok()) return Fail(arm.status());
+      report(name, arm->accuracy, absl::ToDoubleSeconds(absl::Now() - start), arm->note);
     }
   }
-  std::printf("\n| labels |");
-  for (const std::string& arm : arms) std::printf(" %s |", arm.c_str());
-  std::printf("\n|---|");
-  for (size_t i = 0; i < arms.size(); ++i) std::printf("---|");
-  std::printf("\n");
-  for (const std::string& set : set_names) {
-    std::printf("| %s |", set.c_str());
-    for (const std::string& arm : arms) std::printf(" %.4f |", table[set][arm]);
-    std::printf("\n");
-  }
+  PrintTable(arms, set_names, table);
   std::printf("%s\n", machine.Describe().c_str());
   std::string line = "RESULT";
   for (const auto& [name, value] : result) absl::StrAppendFormat(&line, " %s=%.4f", name, value);
