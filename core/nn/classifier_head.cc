@@ -162,12 +162,21 @@ double HeadLearningRate(const ClassifierHead& head, const Matrix& code) {
   const Eigen::MatrixXd z = HeadInput(head, code).cast<double>();
   const Eigen::MatrixXd cov =
       z.transpose() * z / static_cast<double>(std::max<Eigen::Index>(1, z.rows()));
-  Eigen::VectorXd v = Eigen::VectorXd::Ones(cov.rows()).normalized();
+  // The trace bounds the largest eigenvalue from above: a safe rate when
+  // the power iteration cannot find it (a start orthogonal to it).
+  const double trace = cov.trace();
+  if (!(trace > 1e-12)) return 1.0;  // nothing varies
+  // A fixed start with unequal entries (1, 1/2, 1/3, ...): the same rate on
+  // every machine up to rounding, and not orthogonal to the leading
+  // direction of anti-correlated units, as all ones can be.
+  Eigen::VectorXd v(cov.rows());
+  for (Eigen::Index j = 0; j < v.size(); ++j) v[j] = 1.0 / static_cast<double>(j + 1);
+  v.normalize();
   double largest = 0;
   for (int i = 0; i < 100; ++i) {
     const Eigen::VectorXd w = cov * v;
     largest = w.norm();
-    if (!(largest > 1e-12)) return 1.0;  // nothing varies
+    if (!(largest > 1e-12 * trace)) return 1.0 / trace;
     v = w / largest;
   }
   return 1.0 / largest;

@@ -75,7 +75,8 @@ double CrossEntropy(const ClassifierHeadT<T>& head, const MatrixT<T>& code,
 // A gradient-descent rate for `head` alone on `code`: 1 / the largest
 // eigenvalue of the covariance of the head's (standardised) input, which
 // bounds the curvature of the softmax cross-entropy in any direction by
-// half of it. Power iteration from a fixed start, in double.
+// half of it. Power iteration from a fixed start, in double (1 / the
+// covariance's trace, a lower rate, when that finds no direction).
 // REQUIRES: code.cols() == head.weights.rows(), code.rows() >= 1.
 double HeadLearningRate(const ClassifierHead& head, const Matrix& code);
 

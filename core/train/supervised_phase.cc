@@ -151,7 +151,8 @@ absl::StatusOr<ClassifierHead> TrainHead(
     PhaseRunner::Supervised task{&head,    &l.train_classes, &l.val_classes, &l.val, 0.0f,
                                  nullptr, &head_optimizer};
     if (absl::Status s = runner->Run(net, RowSet(l.train), RowSet(l.val), head_alone,
-                                     sc.head_epochs(), v1::EpochRecord::SUPERVISED, 0, &task);
+                                     sc.head_epochs(), v1::EpochRecord::SUPERVISED,
+                                     kHeadAloneStage, &task);
         !s.ok()) {
       return s;
     }

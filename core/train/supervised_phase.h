@@ -22,6 +22,12 @@
 namespace strata {
 namespace train_internal {
 
+// EpochRecord.layer of the SUPERVISED epochs of the head alone before full
+// fine-tuning (supervised.head_epochs); the others' is 0. Their validation
+// loss is the cross-entropy alone, the full stage's adds the
+// reconstruction term: the two stages' losses do not compare.
+inline constexpr int kHeadAloneStage = 1;
+
 // A head on `net`'s code, trained on the labelled rows of the training
 // split and watched on those of the validation split (classes[train_idx[i]]
 // is the class of train's row i; likewise for val). Writes the head's

@@ -279,18 +279,21 @@ absl::Status ResolveSupervised(float optimizer_learning_rate, bool pretrained,
   if (sc->epochs() < 1 || sc->epochs() > kMaxEpochs) {
     return Invalid("supervised.epochs", absl::StrCat("must be in [1, ", kMaxEpochs, "]"));
   }
-  const bool head_first = pretrained && sc->mode() == v1::SupervisedConfig::FULL;
+  const bool full = sc->mode() == v1::SupervisedConfig::FULL;
+  if (!sc->has_head_epochs()) sc->set_head_epochs(pretrained && full ? kDefaultHeadEpochs : 0);
+  if (sc->head_epochs() < 0 || sc->head_epochs() > kMaxEpochs) {
+    return Invalid("supervised.head_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
+  }
+  // A tenth of the rate when full fine-tuning starts from a pretrained
+  // encoder and a trained head.
+  const bool head_first = pretrained && full && sc->head_epochs() > 0;
   if (!sc->has_learning_rate()) {
     sc->set_learning_rate(head_first ? optimizer_learning_rate / 10 : optimizer_learning_rate);
   }
   if (!(sc->learning_rate() > 0 && std::isfinite(sc->learning_rate()))) {
     return Invalid("supervised.learning_rate", "must be a finite number > 0");
   }
-  if (!sc->has_head_epochs()) sc->set_head_epochs(head_first ? kDefaultHeadEpochs : 0);
   if (!sc->has_reconstruct_unlabelled()) sc->set_reconstruct_unlabelled(false);
-  if (sc->head_epochs() < 0 || sc->head_epochs() > kMaxEpochs) {
-    return Invalid("supervised.head_epochs", absl::StrCat("must be in [0, ", kMaxEpochs, "]"));
-  }
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "core/train/train_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/labelled_blobs.h"
@@ -46,7 +47,9 @@ TEST(StrataServerTest, SupervisedJobServesPredictUnaryAndStreamed) {
   ASSERT_EQ(done->state(), v1::TrainJob::SUCCEEDED) << done->error();
   EXPECT_TRUE(phases.count(v1::EpochRecord::SUPERVISED));
   EXPECT_TRUE(saw_accuracy);
-  EXPECT_EQ(done->progress().epochs_planned(), 60);
+  // Fine-tuning, then the head alone (its default after pretraining), then
+  // the supervised phase.
+  EXPECT_EQ(done->progress().epochs_planned(), 60 + kDefaultHeadEpochs);
 
   auto info = t.client->GetModel(Spec("classes"));
   ASSERT_TRUE(info.ok()) << info.status();

@@ -426,6 +426,20 @@ TEST(ClassifierHeadTest, HeadLearningRateIsOneOverTheLargestEigenvalue) {
   EXPECT_NEAR(HeadLearningRate(head, codes), 1.0 / largest, 1e-9 / largest);
 }
 
+// Two exactly anti-correlated units: the leading direction is (1, -1),
+// orthogonal to an all-ones start. The rate is still 1 / its eigenvalue.
+TEST(ClassifierHeadTest, HeadLearningRateFindsAnAntiCorrelatedDirection) {
+  Matrix codes(200, 2);
+  const Matrix noise = GaussianMatrix<float>(200, 1, 15, 1.0);
+  codes.col(0) = noise.col(0);
+  codes.col(1) = -noise.col(0);
+  ClassifierHead head = ClassifierHead::Create(2, 3, 8);
+  head.SetInputStandardisation(codes);
+  // Standardised to mean variance 1: the covariance is [[1, -1], [-1, 1]],
+  // eigenvalues 2 and 0.
+  EXPECT_NEAR(HeadLearningRate(head, codes), 0.5, 1e-6);
+}
+
 // A row without a label (a negative class) neither adds to the
 // cross-entropy nor gets a gradient; with none labelled, the loss is 0.
 TEST(ClassifierHeadTest, UnlabelledRowsAreLeftOutOfTheCrossEntropy) {

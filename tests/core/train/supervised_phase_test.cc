@@ -110,6 +110,7 @@ TEST(TrainerTest, TheSummarysValidationAccuracyIsTheKeptEpochs) {
   const LabelledSet set = ThreeBlobs();
   v1::TrainConfig config = SupervisedConfig();
   config.mutable_supervised()->set_epochs(200);
+  config.mutable_supervised()->set_head_epochs(0);  // one stage, whose losses compare
   config.mutable_early_stopping()->set_patience(3);
   auto model = Train(config, set.rows, set.options, set.classes);
   ASSERT_TRUE(model.ok()) << model.status();
@@ -253,11 +254,20 @@ TEST(TrainerTest, HeadEpochsTrainTheHeadAloneBeforeTheEncoder) {
   config.mutable_supervised()->set_epochs(3);
   auto model = Train(config, set.rows, set.options, set.classes);
   ASSERT_TRUE(model.ok()) << model.status();
-  int supervised = 0;
+  int head_alone = 0, full = 0;
   for (const v1::EpochRecord& e : (*model)->info().history) {
-    supervised += e.phase() == v1::EpochRecord::SUPERVISED;
+    if (e.phase() != v1::EpochRecord::SUPERVISED) continue;
+    // The head alone first (layer 1), then the full stage (layer 0).
+    if (e.layer() == train_internal::kHeadAloneStage) {
+      EXPECT_EQ(full, 0) << "a head-alone epoch after the full stage began";
+      ++head_alone;
+    } else {
+      EXPECT_EQ(e.layer(), 0);
+      ++full;
+    }
   }
-  EXPECT_EQ(supervised, 4 + 3);
+  EXPECT_EQ(head_alone, 4);
+  EXPECT_EQ(full, 3);
   EXPECT_EQ((*model)->info().config.supervised().head_epochs(), 4);
   EXPECT_GE((*model)->info().summary.classifier().validation_accuracy(), 0.9);
   auto resolved = ResolveTrainConfig(config, 8);
@@ -276,8 +286,8 @@ TEST(TrainerTest, HeadEpochsTrainTheHeadAloneBeforeTheEncoder) {
 // An epoch over few labelled rows still makes kMinSupervisedBatches steps
 // (passing over them several times): one epoch of a frozen encoder's head
 // on about 45 labelled rows in batches of 64 is 20 steps, not 1, and fits
-// the three blobs; a single Adam step of 0.03 from the random head does not
-// (checked with kMinSupervisedBatches set to 1).
+// the three blobs; a single step from the random head does not (checked
+// with kMinSupervisedBatches set to 1).
 TEST(TrainerTest, AnEpochOverFewLabelledRowsMakesTheLeastSteps) {
   LabelledSet set = ThreeBlobs();
   for (size_t r = 0; r < set.classes.size(); ++r) {
@@ -288,7 +298,6 @@ TEST(TrainerTest, AnEpochOverFewLabelledRowsMakesTheLeastSteps) {
   config.set_validation_fraction(0.1f);
   config.mutable_supervised()->set_mode(v1::SupervisedConfig::FROZEN_ENCODER);
   config.mutable_supervised()->set_epochs(1);
-  config.mutable_supervised()->set_learning_rate(0.03f);
   auto model = Train(config, set.rows, set.options, set.classes);
   ASSERT_TRUE(model.ok()) << model.status();
   const v1::ClassifierSummary& c = (*model)->info().summary.classifier();

@@ -317,6 +317,14 @@ TEST(TrainConfigTest, SupervisedDefaultsFollowPretraining) {
   EXPECT_EQ(resolved->supervised().head_epochs(), 0);
   EXPECT_FLOAT_EQ(resolved->supervised().learning_rate(), 0.02f);
 
+  // Without head epochs, full fine-tuning keeps the optimizer's rate.
+  config.set_pretrain_epochs(3);
+  config.mutable_supervised()->set_mode(v1::SupervisedConfig::FULL);
+  config.mutable_supervised()->set_head_epochs(0);
+  resolved = ResolveTrainConfig(config, 6);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_FLOAT_EQ(resolved->supervised().learning_rate(), 0.02f);
+
   // What a config sets stays.
   config.mutable_supervised()->set_mode(v1::SupervisedConfig::FULL);
   config.mutable_supervised()->set_head_epochs(0);

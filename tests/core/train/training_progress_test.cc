@@ -95,6 +95,7 @@ TEST(TrainerTest, ProgressCountsEveryNetworkOfTheEnsemble) {
   testing::Blobs blobs = testing::GaussianBlobs(300, 6, 3, 17, 0.5);
   config.set_pretrain_epochs(0);
   config.mutable_supervised()->set_epochs(4);
+  config.mutable_supervised()->set_head_epochs(0);  // their count: supervised_phase_test
   config.mutable_early_stopping()->set_patience(0);
   seen.clear();
   options.class_names = {"a", "b", "c"};
