@@ -22,6 +22,7 @@ PACKAGES=(
   prometheus curl openssl
   python3-grpcio python3-numpy python3-yaml chromium
   openmpi-bin libopenmpi-dev
+  nats-server libnats-dev python3-venv python3-pip python3-setuptools
 )
 # Extra packages a caller needs (deploy/fuzz.sh: clang and its runtimes).
 PACKAGES+=("$@")

@@ -22,7 +22,7 @@ struct Computed {
 absl::StatusOr<Computed> Compute(const ServableModel& m, const InferenceOp& op,
                                  const Matrix& rows) {
   const Model& model = *m.model;
-  const bool watch = m.drift != nullptr;
+  const bool watch = m.drift != nullptr && op.observe;
   Computed c;
   switch (op.kind) {
     case InferenceOp::Kind::kEncode: {
@@ -92,7 +92,7 @@ absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& o
   absl::StatusOr<Computed> c = Compute(m, op, rows);
   if (!c.ok()) return c.status();
   if (absl::Status s = CheckFinite(*c, rows); !s.ok()) return s;
-  if (m.drift != nullptr) {
+  if (m.drift != nullptr && op.observe) {
     m.drift->Observe(rows, c->mse.size() ? &c->mse : nullptr,
                      c->code.size() ? &c->code : nullptr,
                      c->classes.empty() ? nullptr : &c->classes);

@@ -31,16 +31,22 @@ struct InferenceOp {
   Kind kind = Kind::kEncode;
   int layer = 0;                                   // kEncode: 1 ... depth
   ScoreMetric metric = ScoreMetric::kMeanSquared;  // kScore: resolved, never unspecified
+  // Whether the version's drift monitor sees the rows. False for all but
+  // one of the calls that answer one request (an Open Inference Protocol
+  // request asking for a code and a score makes two), so that each record
+  // is counted once.
+  bool observe = true;
 
   bool operator==(const InferenceOp& o) const {
-    return kind == o.kind && layer == o.layer && metric == o.metric;
+    return kind == o.kind && layer == o.layer && metric == o.metric && observe == o.observe;
   }
 };
 
 // Features, reconstructions (original units), for kScore per-feature
 // errors then each row's score as a last column (Model::Score), or for
 // kPredict class probabilities (Model::Predict) of `rows`
-// (validated: finite, the model's width), after observing them for drift.
+// (validated: finite, the model's width), after observing them for drift
+// (unless !op.observe).
 absl::StatusOr<Matrix> RunInference(const ServableModel& m, const InferenceOp& op,
                                     const Matrix& rows);
 

@@ -57,38 +57,6 @@ absl::StatusOr<InferenceServiceImpl::Prepared> Resolve(const InferenceServiceImp
   return p;
 }
 
-// The metric a request asks for, resolved against the model's default.
-absl::StatusOr<ScoreMetric> MetricOf(const v1::ScoreOptions& options, const Model& model) {
-  switch (options.metric()) {
-    case v1::ScoreOptions::METRIC_UNSPECIFIED:
-      return model.default_metric();
-    case v1::ScoreOptions::MEAN_SQUARED:
-      return ScoreMetric::kMeanSquared;
-    case v1::ScoreOptions::MEAN_ABSOLUTE:
-      return ScoreMetric::kMeanAbsolute;
-    case v1::ScoreOptions::CODE_DISTANCE:
-    case v1::ScoreOptions::COMBINED:
-      if (!HasCodeScores(model.info().calibration)) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "options.metric ", v1::ScoreOptions::Metric_Name(options.metric()),
-            ": this model version was trained before code-distance scores existed; use "
-            "MEAN_SQUARED or MEAN_ABSOLUTE, or train a new version"));
-      }
-      return options.metric() == v1::ScoreOptions::COMBINED ? ScoreMetric::kCombined
-                                                            : ScoreMetric::kCodeDistance;
-    case v1::ScoreOptions::ENSEMBLE:
-      if (!HasEnsembleScore(model.info().calibration)) {
-        return absl::FailedPreconditionError(
-            "options.metric ENSEMBLE: this model version was trained before the ensemble score "
-            "existed; use COMBINED (its default), or train a new version");
-      }
-      return ScoreMetric::kEnsemble;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("options.metric ", options.metric(), " is unknown"));
-  }
-}
-
 v1::ScoreOptions::Metric WireMetric(ScoreMetric metric) {
   switch (metric) {
     case ScoreMetric::kMeanSquared:
@@ -103,45 +71,6 @@ v1::ScoreOptions::Metric WireMetric(ScoreMetric metric) {
       return v1::ScoreOptions::ENSEMBLE;
   }
   return v1::ScoreOptions::METRIC_UNSPECIFIED;
-}
-
-// Scores, thresholds and percentiles from Model::Score's answer: per-feature
-// errors, then the score.
-void FillScores(const ServableModel& m, const InferenceOp& op, const v1::ScoreOptions& options,
-                const Matrix& scored, v1::AnomalyScoreResponse* response) {
-  const v1::ScoreDistribution& distribution = m.model->score_distribution(op.metric);
-  SetVersion(m, response->mutable_model());
-  response->set_metric(WireMetric(op.metric));
-  response->set_threshold(distribution.threshold());
-  response->mutable_scores()->Reserve(static_cast<int>(scored.rows()));
-  const Eigen::Index features = scored.cols() - 1;
-  for (Eigen::Index r = 0; r < scored.rows(); ++r) {
-    v1::RowScore* row = response->add_scores();
-    const float score = scored(r, features);
-    row->set_score(score);
-    row->set_is_anomaly(score > distribution.threshold());
-    row->set_percentile(static_cast<float>(PercentileOfScore(distribution, score)));
-    if (options.feature_errors()) {
-      row->mutable_feature_errors()->Add(scored.row(r).data(), scored.row(r).data() + features);
-    }
-  }
-}
-
-// Class probabilities and top classes from Model::Predict's answer.
-void FillPredictions(const ServableModel& m, const Matrix& probabilities,
-                     v1::PredictResponse* response) {
-  SetVersion(m, response->mutable_model());
-  const std::vector<std::string>& names = m.model->info().class_names;
-  for (const std::string& name : names) response->add_class_names(name);
-  const std::vector<int> top = TopClasses(probabilities);
-  response->mutable_predictions()->Reserve(static_cast<int>(probabilities.rows()));
-  for (Eigen::Index r = 0; r < probabilities.rows(); ++r) {
-    v1::RowPrediction* row = response->add_predictions();
-    row->mutable_probabilities()->Add(probabilities.row(r).data(),
-                                      probabilities.row(r).data() + probabilities.cols());
-    row->set_top_index(top[static_cast<size_t>(r)]);
-    row->set_top_class(names[static_cast<size_t>(top[static_cast<size_t>(r)])]);
-  }
 }
 
 // What each bidirectional stream does beyond the shared rules: how a
@@ -347,6 +276,77 @@ class StreamReactor final
 
 }  // namespace
 
+// The metric a request asks for, resolved against the model's default.
+absl::StatusOr<ScoreMetric> ResolveMetric(const v1::ScoreOptions& options, const Model& model) {
+  switch (options.metric()) {
+    case v1::ScoreOptions::METRIC_UNSPECIFIED:
+      return model.default_metric();
+    case v1::ScoreOptions::MEAN_SQUARED:
+      return ScoreMetric::kMeanSquared;
+    case v1::ScoreOptions::MEAN_ABSOLUTE:
+      return ScoreMetric::kMeanAbsolute;
+    case v1::ScoreOptions::CODE_DISTANCE:
+    case v1::ScoreOptions::COMBINED:
+      if (!HasCodeScores(model.info().calibration)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "options.metric ", v1::ScoreOptions::Metric_Name(options.metric()),
+            ": this model version was trained before code-distance scores existed; use "
+            "MEAN_SQUARED or MEAN_ABSOLUTE, or train a new version"));
+      }
+      return options.metric() == v1::ScoreOptions::COMBINED ? ScoreMetric::kCombined
+                                                            : ScoreMetric::kCodeDistance;
+    case v1::ScoreOptions::ENSEMBLE:
+      if (!HasEnsembleScore(model.info().calibration)) {
+        return absl::FailedPreconditionError(
+            "options.metric ENSEMBLE: this model version was trained before the ensemble score "
+            "existed; use COMBINED (its default), or train a new version");
+      }
+      return ScoreMetric::kEnsemble;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("options.metric ", options.metric(), " is unknown"));
+  }
+}
+
+// Scores, thresholds and percentiles from Model::Score's answer: per-feature
+// errors, then the score.
+void FillScores(const ServableModel& m, const InferenceOp& op, const v1::ScoreOptions& options,
+                const Matrix& scored, v1::AnomalyScoreResponse* response) {
+  const v1::ScoreDistribution& distribution = m.model->score_distribution(op.metric);
+  SetVersion(m, response->mutable_model());
+  response->set_metric(WireMetric(op.metric));
+  response->set_threshold(distribution.threshold());
+  response->mutable_scores()->Reserve(static_cast<int>(scored.rows()));
+  const Eigen::Index features = scored.cols() - 1;
+  for (Eigen::Index r = 0; r < scored.rows(); ++r) {
+    v1::RowScore* row = response->add_scores();
+    const float score = scored(r, features);
+    row->set_score(score);
+    row->set_is_anomaly(score > distribution.threshold());
+    row->set_percentile(static_cast<float>(PercentileOfScore(distribution, score)));
+    if (options.feature_errors()) {
+      row->mutable_feature_errors()->Add(scored.row(r).data(), scored.row(r).data() + features);
+    }
+  }
+}
+
+// Class probabilities and top classes from Model::Predict's answer.
+void FillPredictions(const ServableModel& m, const Matrix& probabilities,
+                     v1::PredictResponse* response) {
+  SetVersion(m, response->mutable_model());
+  const std::vector<std::string>& names = m.model->info().class_names;
+  for (const std::string& name : names) response->add_class_names(name);
+  const std::vector<int> top = TopClasses(probabilities);
+  response->mutable_predictions()->Reserve(static_cast<int>(probabilities.rows()));
+  for (Eigen::Index r = 0; r < probabilities.rows(); ++r) {
+    v1::RowPrediction* row = response->add_predictions();
+    row->mutable_probabilities()->Add(probabilities.row(r).data(),
+                                      probabilities.row(r).data() + probabilities.cols());
+    row->set_top_index(top[static_cast<size_t>(r)]);
+    row->set_top_class(names[static_cast<size_t>(top[static_cast<size_t>(r)])]);
+  }
+}
+
 InferenceServiceImpl::InferenceServiceImpl(Options options) : options_(options) {
   if (options_.dynamic_batch_rows >= 2) {
     Batcher::Options batcher_options;
@@ -391,7 +391,7 @@ absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::PrepareScor
     const v1::ModelSpec& spec, const v1::AnomalyScoreRequest& request) const {
   absl::StatusOr<Prepared> p = Resolve(options_, spec, request.rows());
   if (!p.ok()) return p.status();
-  absl::StatusOr<ScoreMetric> metric = MetricOf(request.options(), *p->model.model);
+  absl::StatusOr<ScoreMetric> metric = ResolveMetric(request.options(), *p->model.model);
   if (!metric.ok()) return metric.status();
   p->op.kind = InferenceOp::Kind::kScore;
   p->op.metric = *metric;

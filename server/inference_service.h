@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "server/auth.h"
 #include "server/batcher.h"
+#include "server/inference.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/work_queue.h"
@@ -107,6 +108,19 @@ class InferenceServiceImpl final : public v1::InferenceService::CallbackService 
   std::unique_ptr<Batcher> batcher_;
   std::unique_ptr<WorkQueue> model_calls_;
 };
+
+// The metric `options` asks for, resolved against the model's default:
+// FailedPrecondition for a metric the version was trained without.
+absl::StatusOr<ScoreMetric> ResolveMetric(const v1::ScoreOptions& options, const Model& model);
+
+// The answers of strata's own RPCs from a model call's output (RunInference):
+// scores, thresholds, percentiles and (options.feature_errors) per-feature
+// errors; class probabilities and top classes. The one place each is
+// computed, so that every protocol answers the same bytes.
+void FillScores(const ServableModel& m, const InferenceOp& op, const v1::ScoreOptions& options,
+                const Matrix& scored, v1::AnomalyScoreResponse* response);
+void FillPredictions(const ServableModel& m, const Matrix& probabilities,
+                     v1::PredictResponse* response);
 
 }  // namespace strata
 

@@ -46,7 +46,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
 }
 
 constexpr const char* kServices[] = {"strata.v1.InferenceService", "strata.v1.TrainingService",
-                                     "strata.v1.ModelService"};
+                                     "strata.v1.ModelService", "inference.GRPCInferenceService"};
 
 }  // namespace
 
@@ -121,6 +121,12 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   s->training_ = std::make_unique<TrainingServiceImpl>(training_options);
   s->models_ = std::make_unique<ModelServiceImpl>(
       ModelServiceImpl::Options{s->registry_.get(), m, options.auth, s->store_work_.get()});
+  OipServiceImpl::Options oip_options;
+  oip_options.inference = s->inference_.get();
+  StrataServer* server = s.get();
+  oip_options.ready = [server] { return !server->draining_.load(); };
+  oip_options.server_version = STRATA_VERSION;
+  s->oip_ = std::make_unique<OipServiceImpl>(std::move(oip_options));
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentials(options);
   if (!credentials.ok()) return credentials.status();
 
@@ -133,6 +139,7 @@ absl::StatusOr<std::unique_ptr<StrataServer>> StrataServer::Create(Options optio
   builder.RegisterService(s->inference_.get());
   builder.RegisterService(s->training_.get());
   builder.RegisterService(s->models_.get());
+  builder.RegisterService(s->oip_.get());
   if (options.interceptors_for_test) {
     builder.experimental().SetInterceptorCreators(options.interceptors_for_test());
   }
@@ -159,6 +166,7 @@ StrataServer::~StrataServer() { Shutdown(absl::Now() + absl::Seconds(5)); }
 
 void StrataServer::Shutdown(absl::Time deadline) {
   std::call_once(shutdown_once_, [&] {
+    draining_ = true;
     if (server_ != nullptr) {
       grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
       health->SetServingStatus("", false);

@@ -1,5 +1,6 @@
-// StrataServer: the whole service — store, registry, job pool, the three
-// gRPC services, health and reflection — listening on one address.
+// StrataServer: the whole service — store, registry, job pool, strata's three
+// gRPC services, the Open Inference Protocol's, health and reflection —
+// listening on one address.
 //
 //   StrataServer::Options options;
 //   options.address = "127.0.0.1:0";          // a free port
@@ -15,6 +16,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/support/server_interceptor.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +31,7 @@
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/model_service.h"
+#include "server/oip_service.h"
 #include "server/train_jobs.h"
 #include "server/training_service.h"
 #include "server/version_policy.h"
@@ -131,6 +134,10 @@ class StrataServer {
   std::unique_ptr<InferenceServiceImpl> inference_;
   std::unique_ptr<TrainingServiceImpl> training_;
   std::unique_ptr<ModelServiceImpl> models_;
+  std::unique_ptr<OipServiceImpl> oip_;
+  // Set as Shutdown begins: the Open Inference Protocol's ServerReady says
+  // false from then on.
+  std::atomic<bool> draining_{false};
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::once_flag shutdown_once_;

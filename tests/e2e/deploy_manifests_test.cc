@@ -354,5 +354,130 @@ TEST(ComposeTest, ComposeMountsFilesThatExistAndOutwaitsTheGrace) {
               HasSubstr("\"uid\": \"prometheus\""));
 }
 
+// The value of the last --name=... in `args` (the last one wins, as absl
+// parses them), or "" if none.
+std::string FlagValue(const std::vector<std::string>& args, const std::string& name) {
+  const std::string prefix = absl::StrCat("--", name, "=");
+  std::string value;
+  for (const std::string& a : args) {
+    if (absl::StartsWith(a, prefix)) value = a.substr(prefix.size());
+  }
+  return value;
+}
+
+// strata-server's default for --name, from its --help
+// ("--port (gRPC port; ...); default: 50051;"); "" if it lists none.
+std::string FlagDefault(const std::string& name) {
+  const std::string help = testing::Shell(absl::StrCat(STRATA_SERVER_PATH, " --help")).output;
+  const size_t flag = help.find(absl::StrCat("--", name, " ("));
+  if (flag == std::string::npos) return "";
+  const size_t at = help.find("default: ", flag);
+  if (at == std::string::npos) return "";
+  return help.substr(at + 9, help.find(';', at) - at - 9);
+}
+
+// deploy/k8s/kserve/: a ClusterServingRuntime and an InferenceService that
+// uses it. Not in the kustomization (they need KServe's CRDs), so their
+// promises to deploy/k8s and to strata-server are checked here.
+class KServeManifestsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    runtime_docs_ = Documents("deploy/k8s/kserve/cluster-serving-runtime.yaml");
+    service_docs_ = Documents("deploy/k8s/kserve/inference-service.yaml");
+    ASSERT_EQ(runtime_docs_.size(), 1u);
+    ASSERT_EQ(service_docs_.size(), 1u);
+    for (const Value& a : At(Container(), "args").list_value().values()) {
+      args_.push_back(a.string_value());
+    }
+  }
+  const Value& Runtime() const { return runtime_docs_[0]; }
+  const Value& Service() const { return service_docs_[0]; }
+  const Value& Container() const { return At(Runtime(), "spec.containers.0"); }
+
+  std::vector<Value> runtime_docs_;
+  std::vector<Value> service_docs_;
+  std::vector<std::string> args_;  // the runtime container's
+};
+
+TEST_F(KServeManifestsTest, RuntimeRunsTheServingImageOnItsH2cPort) {
+  EXPECT_EQ(Str(Runtime(), "apiVersion"), "serving.kserve.io/v1alpha1");
+  EXPECT_EQ(Str(Runtime(), "kind"), "ClusterServingRuntime");
+  // KServe merges the predictor's settings into the container of this name.
+  EXPECT_EQ(Str(Container(), "name"), "kserve-container");
+  // The serving replicas' image, and the binary its ENTRYPOINT runs.
+  const std::vector<Value> deployment = Documents("deploy/k8s/deployment.yaml");
+  ASSERT_EQ(deployment.size(), 1u);
+  EXPECT_EQ(Str(Container(), "image"), Str(deployment[0], "spec.template.spec.containers.0.image"));
+  EXPECT_EQ(Str(Container(), "command.0"), "strata-server");
+  EXPECT_THAT(testing::ReadAll("Dockerfile"), HasSubstr("ENTRYPOINT [\"strata-server\""));
+  // The store where KServe mounts the storageUri.
+  EXPECT_EQ(FlagValue(args_, "model_root"), "/mnt/models");
+  // One port (Knative routes one per container), named h2c (plaintext
+  // HTTP/2), where the server listens: the --port given, else its default.
+  ASSERT_EQ(At(Container(), "ports").list_value().values_size(), 1);
+  std::string port = FlagValue(args_, "port");
+  if (port.empty()) port = FlagDefault("port");
+  ASSERT_FALSE(port.empty());
+  EXPECT_EQ(Str(Container(), "ports.0.containerPort"), port);
+  EXPECT_EQ(Str(Container(), "ports.0.name"), "h2c");
+  EXPECT_EQ(Str(Container(), "ports.0.protocol"), "TCP");
+  EXPECT_EQ(Str(Container(), "readinessProbe.grpc.port"), port);
+  EXPECT_EQ(Str(Container(), "livenessProbe.grpc.port"), port);
+  // KServe's scrape annotations name the metrics port the server opens.
+  std::string metrics_port = FlagValue(args_, "metrics_port");
+  if (metrics_port.empty()) metrics_port = FlagDefault("metrics_port");
+  const auto& annotations = At(Runtime(), "spec.annotations").struct_value().fields();
+  ASSERT_TRUE(annotations.contains("prometheus.kserve.io/port"));
+  EXPECT_EQ(annotations.at("prometheus.kserve.io/port").string_value(), metrics_port);
+  // A runtime cannot set the pod's grace period: calls in flight must finish
+  // within Kubernetes' default 30s.
+  const double grace = ShutdownGraceSeconds(absl::StrJoin(args_, "\n"));
+  ASSERT_GT(grace, 0);
+  EXPECT_LT(grace, 30);
+  // The image's user.
+  EXPECT_EQ(Str(Container(), "securityContext.runAsUser"), "10001");
+}
+
+TEST_F(KServeManifestsTest, InferenceServiceSelectsTheRuntimeAndTheStore) {
+  EXPECT_EQ(Str(Service(), "apiVersion"), "serving.kserve.io/v1beta1");
+  EXPECT_EQ(Str(Service(), "kind"), "InferenceService");
+  const Value& model = At(Service(), "spec.predictor.model");
+  EXPECT_EQ(Str(model, "runtime"), Str(Runtime(), "metadata.name"));
+  // The model format and the protocol are ones the runtime declares.
+  std::vector<std::string> formats, protocols;
+  for (const Value& f : At(Runtime(), "spec.supportedModelFormats").list_value().values()) {
+    formats.push_back(Str(f, "name"));
+  }
+  for (const Value& p : At(Runtime(), "spec.protocolVersions").list_value().values()) {
+    protocols.push_back(p.string_value());
+  }
+  EXPECT_THAT(formats, ::testing::Contains(Str(model, "modelFormat.name")));
+  EXPECT_EQ(Str(model, "protocolVersion"), "grpc-v2");
+  EXPECT_THAT(protocols, ::testing::Contains("grpc-v2"));
+  // The store is deploy/k8s/pvc.yaml's claim, which the trainer publishes
+  // into (the whole volume: the store's root).
+  const std::vector<Value> pvc = Documents("deploy/k8s/pvc.yaml");
+  ASSERT_EQ(pvc.size(), 1u);
+  EXPECT_EQ(Str(model, "storageUri"), absl::StrCat("pvc://", Str(pvc[0], "metadata.name"), "/"));
+}
+
+TEST_F(KServeManifestsTest, StrataServerRunsWithTheRuntimeArgsAndServesOnly) {
+  const std::string dir = testing::ScratchDir("kserve_args");
+  std::system(("mkdir -p " + dir + "/data").c_str());
+  // Kubernetes passes each argument as is (no shell): quote each. The test's
+  // loopback port and store come after them and win.
+  std::string flags;
+  for (const std::string& a : args_) absl::StrAppend(&flags, " '", a, "'");
+  testing::ServerProcess server(dir, "", absl::StrCat(STRATA_SERVER_PATH, flags));
+  ASSERT_GT(server.port(), 0);
+  EXPECT_EQ(server.Strata("health").exit_code, 0);
+  // KServe mounts the store read-only: TrainJobs go to the trainer.
+  const ShellResult refused = server.Strata(
+      "train --model thyroid --data data/thyroid.csv --drop_columns label "
+      "--config data/configs/thyroid.json --wait --quiet");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("trainer"));
+}
+
 }  // namespace
 }  // namespace strata

@@ -1,0 +1,832 @@
+#include "server/oip_service.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "server/grpc_status.h"
+#include "server/rpc_call.h"
+
+namespace strata {
+namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "raw tensor contents are little-endian and copied as they are");
+
+using inference::InferParameter;
+using inference::ModelInferRequest;
+using inference::ModelInferResponse;
+using ParameterMap = google::protobuf::Map<std::string, InferParameter>;
+
+constexpr char kInput[] = "records";
+constexpr char kFeatureNamesParameter[] = "feature_names";
+constexpr char kMetricParameter[] = "metric";
+constexpr char kLayerParameter[] = "layer";
+
+// What one requested output is.
+enum class Kind {
+  kLayer,           // h1 ... code: Encode
+  kReconstruction,  // Reconstruct
+  kScore,           // AnomalyScore's score, is_anomaly, percentile, feature_errors
+  kIsAnomaly,
+  kPercentile,
+  kFeatureErrors,
+  kProbabilities,  // Predict's probabilities and top class names
+  kClass,
+};
+
+bool IsScore(Kind k) {
+  return k == Kind::kScore || k == Kind::kIsAnomaly || k == Kind::kPercentile ||
+         k == Kind::kFeatureErrors;
+}
+
+struct Output {
+  std::string name;
+  Kind kind;
+  int layer = 0;  // kLayer
+};
+
+std::string LayerName(const Model& model, int layer) {
+  return layer == model.depth() ? "code" : absl::StrCat("h", layer);
+}
+
+// Every output `model` answers, in the order a request naming none gets them.
+std::vector<Output> AllOutputs(const Model& model) {
+  std::vector<Output> all;
+  for (int layer = 1; layer <= model.depth(); ++layer) {
+    all.push_back({LayerName(model, layer), Kind::kLayer, layer});
+  }
+  all.push_back({"reconstruction", Kind::kReconstruction});
+  all.push_back({"score", Kind::kScore});
+  all.push_back({"is_anomaly", Kind::kIsAnomaly});
+  all.push_back({"percentile", Kind::kPercentile});
+  all.push_back({"feature_errors", Kind::kFeatureErrors});
+  if (model.classifier().has_value()) {
+    all.push_back({"probabilities", Kind::kProbabilities});
+    all.push_back({"class", Kind::kClass});
+  }
+  return all;
+}
+
+std::string ModelLabel(const ServableModel& m) {
+  return absl::StrCat("model ", m.name, " version ", m.version);
+}
+
+// A parameter's value in words, for messages.
+std::string ParameterKind(const InferParameter& p) {
+  switch (p.parameter_choice_case()) {
+    case InferParameter::kBoolParam:
+      return "a bool";
+    case InferParameter::kInt64Param:
+    case InferParameter::kUint64Param:
+      return "an integer";
+    case InferParameter::kStringParam:
+      return "a string";
+    case InferParameter::kDoubleParam:
+      return "a double";
+    default:
+      return "empty";
+  }
+}
+
+// Refuses any parameter of `params` not in `known`: one strata does not read
+// could change what the caller thinks the answer means.
+absl::Status CheckKnown(const ParameterMap& params, std::initializer_list<const char*> known,
+                        const std::string& where) {
+  for (const auto& [name, value] : params) {
+    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return name == k; })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " parameter '", name, "' is not one strata reads (",
+          known.size() == 0 ? "it reads none here" : absl::StrCat("it reads: ", absl::StrJoin(known, ", ")),
+          "; see docs/open_inference_protocol.md)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> StringParameter(const ParameterMap& params, const char* name,
+                                            const std::string& where) {
+  const InferParameter& p = params.at(name);
+  if (p.parameter_choice_case() != InferParameter::kStringParam) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " parameter '", name,
+                                                   "' must be a string; it is ",
+                                                   ParameterKind(p)));
+  }
+  return p.string_param();
+}
+
+// A metric parameter ("MEAN_SQUARED", "combined", ...) as strata's enum.
+absl::StatusOr<v1::ScoreOptions::Metric> ParseMetric(const ParameterMap& params,
+                                                     const std::string& where) {
+  absl::StatusOr<std::string> text = StringParameter(params, kMetricParameter, where);
+  if (!text.ok()) return text.status();
+  v1::ScoreOptions::Metric metric;
+  if (!v1::ScoreOptions::Metric_Parse(absl::AsciiStrToUpper(*text), &metric) ||
+      metric == v1::ScoreOptions::METRIC_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, " parameter 'metric' is '", *text,
+        "'; strata's metrics are MEAN_SQUARED, MEAN_ABSOLUTE, CODE_DISTANCE, COMBINED and "
+        "ENSEMBLE (any case); leave it out for the model's default"));
+  }
+  return metric;
+}
+
+// The request's one input as a DenseMatrix (the rows of strata's own
+// requests), checked against the protocol's rules. `raw` says whether it
+// came as raw_input_contents.
+absl::Status ReadInput(const ModelInferRequest& request, int64_t max_rows, v1::DenseMatrix* dense,
+                       bool* raw) {
+  if (request.inputs_size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "strata models take one input tensor, '", kInput, "' (FP32, [rows, features]); the request has ",
+        request.inputs_size()));
+  }
+  const ModelInferRequest::InferInputTensor& input = request.inputs(0);
+  const std::string where = absl::StrCat("input '", input.name(), "'");
+  if (input.name() != kInput) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": strata models take one input tensor, named '", kInput, "'"));
+  }
+  if (input.datatype() != "FP32") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": datatype '", input.datatype(), "'; strata takes FP32"));
+  }
+  if (input.shape_size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": shape [", absl::StrJoin(input.shape(), ", "), "] has ", input.shape_size(),
+        " dimensions; strata takes [rows, features]"));
+  }
+  const int64_t rows = input.shape(0);
+  const int64_t cols = input.shape(1);
+  if (rows < 1 || cols < 1 || cols > std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": shape [", rows, ", ", cols, "]; both dimensions must be at least 1"));
+  }
+  if (rows > max_rows) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", rows,
+                                                   " rows; this server takes at most ", max_rows,
+                                                   " per request (--max_request_rows)"));
+  }
+  const int64_t values = rows * cols;
+  if (absl::Status s = CheckKnown(input.parameters(), {kFeatureNamesParameter}, where); !s.ok()) {
+    return s;
+  }
+  const inference::InferTensorContents& c = input.contents();
+  const bool other_contents = c.bool_contents_size() || c.int_contents_size() ||
+                              c.int64_contents_size() || c.uint_contents_size() ||
+                              c.uint64_contents_size() || c.fp64_contents_size() ||
+                              c.bytes_contents_size();
+  if (other_contents) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": contents other than fp32_contents are set; an FP32 tensor's values go in "
+               "contents.fp32_contents or raw_input_contents"));
+  }
+  dense->set_rows(static_cast<int32_t>(rows));
+  dense->set_cols(static_cast<int32_t>(cols));
+  *raw = request.raw_input_contents_size() > 0;
+  if (*raw) {
+    if (request.raw_input_contents_size() != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "raw_input_contents has ", request.raw_input_contents_size(),
+          " entries for 1 input; it needs one per input, in the order of inputs"));
+    }
+    if (c.fp32_contents_size() > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": both contents.fp32_contents and raw_input_contents are set; use one"));
+    }
+    const std::string& bytes = request.raw_input_contents(0);
+    if (static_cast<int64_t>(bytes.size()) != values * 4) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": raw_input_contents[0] holds ", bytes.size(), " bytes; shape [", rows, ", ",
+          cols, "] of FP32 needs ", values * 4));
+    }
+    dense->mutable_values()->Resize(static_cast<int>(values), 0.0f);
+    std::memcpy(dense->mutable_values()->mutable_data(), bytes.data(), bytes.size());
+  } else {
+    if (c.fp32_contents_size() != values) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": contents.fp32_contents holds ", c.fp32_contents_size(), " values; shape [",
+          rows, ", ", cols, "] needs ", values));
+    }
+    *dense->mutable_values() = c.fp32_contents();
+  }
+  if (input.parameters().contains(kFeatureNamesParameter)) {
+    absl::StatusOr<std::string> names =
+        StringParameter(input.parameters(), kFeatureNamesParameter, where);
+    if (!names.ok()) return names.status();
+    for (absl::string_view name : absl::StrSplit(*names, ',')) {
+      dense->add_column_names(std::string(name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The outputs a request names (every output of the model when it names
+// none), each checked against the model, and the one score metric they ask for.
+struct Plan {
+  std::vector<Output> outputs;
+  v1::ScoreOptions score_options;  // metric as the request asked (unspecified: default)
+  std::vector<InferenceOp> ops;    // the model calls, the first observed for drift
+};
+
+absl::StatusOr<Plan> PlanOutputs(const ModelInferRequest& request, const ServableModel& m) {
+  const Model& model = *m.model;
+  const std::vector<Output> all = AllOutputs(model);
+  Plan plan;
+  std::optional<v1::ScoreOptions::Metric> metric;
+  // Every place the metric is given must agree.
+  auto set_metric = [&](const ParameterMap& params, const std::string& where) -> absl::Status {
+    if (!params.contains(kMetricParameter)) return absl::OkStatus();
+    absl::StatusOr<v1::ScoreOptions::Metric> parsed = ParseMetric(params, where);
+    if (!parsed.ok()) return parsed.status();
+    if (metric.has_value() && *metric != *parsed) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " parameter 'metric' is ", v1::ScoreOptions::Metric_Name(*parsed),
+          " but another parameter asks for ", v1::ScoreOptions::Metric_Name(*metric),
+          "; one request has one metric"));
+    }
+    metric = *parsed;
+    return absl::OkStatus();
+  };
+  if (absl::Status s = CheckKnown(request.parameters(), {kMetricParameter}, "request"); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = set_metric(request.parameters(), "request"); !s.ok()) return s;
+  if (request.outputs_size() == 0) {
+    plan.outputs = all;
+  }
+  std::set<std::string> seen;
+  for (const ModelInferRequest::InferRequestedOutputTensor& wanted : request.outputs()) {
+    const std::string where = absl::StrCat("output '", wanted.name(), "'");
+    if (!seen.insert(wanted.name()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, " is requested twice"));
+    }
+    auto found = std::find_if(all.begin(), all.end(),
+                              [&](const Output& o) { return o.name == wanted.name(); });
+    if (found == all.end()) {
+      std::vector<std::string> names;
+      for (const Output& o : all) names.push_back(o.name);
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": ", ModelLabel(m), " has no such output",
+          (wanted.name() == "probabilities" || wanted.name() == "class")
+              ? " (it has no classifier head: train a version with class labels)"
+              : "",
+          "; its outputs are ", absl::StrJoin(names, ", ")));
+    }
+    Output out = *found;
+    if (out.kind == Kind::kLayer) {
+      if (absl::Status s = CheckKnown(wanted.parameters(), {kLayerParameter}, where); !s.ok()) {
+        return s;
+      }
+      if (wanted.parameters().contains(kLayerParameter)) {
+        const InferParameter& p = wanted.parameters().at(kLayerParameter);
+        if (out.name != "code") {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, ": parameter 'layer' goes on output 'code' only; '", out.name,
+              "' is a layer already"));
+        }
+        int64_t layer = 0;
+        if (p.parameter_choice_case() == InferParameter::kInt64Param) {
+          layer = p.int64_param();
+        } else if (p.parameter_choice_case() == InferParameter::kUint64Param) {
+          layer = static_cast<int64_t>(std::min<uint64_t>(p.uint64_param(), 1u << 30));
+        } else {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, " parameter 'layer' must be an integer; it is ", ParameterKind(p)));
+        }
+        if (layer < 1 || layer > model.depth()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, " parameter 'layer' is ", layer, "; ", ModelLabel(m), " has layers 1 to ",
+              model.depth(), " (", model.depth(), " is the code)"));
+        }
+        out.layer = static_cast<int>(layer);
+      }
+    } else if (IsScore(out.kind)) {
+      if (absl::Status s = CheckKnown(wanted.parameters(), {kMetricParameter}, where); !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = set_metric(wanted.parameters(), where); !s.ok()) return s;
+    } else if (absl::Status s = CheckKnown(wanted.parameters(), {}, where); !s.ok()) {
+      return s;
+    }
+    plan.outputs.push_back(out);
+  }
+  if (metric.has_value()) plan.score_options.set_metric(*metric);
+
+  // The model calls: the score first, as it is the one whose observation
+  // the drift monitor gets most from (inputs, errors and codes).
+  auto wants = [&](auto pred) { return std::any_of(plan.outputs.begin(), plan.outputs.end(), pred); };
+  if (wants([](const Output& o) { return IsScore(o.kind); })) {
+    absl::StatusOr<ScoreMetric> resolved = ResolveMetric(plan.score_options, model);
+    if (!resolved.ok()) return resolved.status();
+    InferenceOp op;
+    op.kind = InferenceOp::Kind::kScore;
+    op.metric = *resolved;
+    plan.score_options.set_feature_errors(
+        wants([](const Output& o) { return o.kind == Kind::kFeatureErrors; }));
+    plan.ops.push_back(op);
+  }
+  if (wants([](const Output& o) { return o.kind == Kind::kReconstruction; })) {
+    InferenceOp op;
+    op.kind = InferenceOp::Kind::kReconstruct;
+    plan.ops.push_back(op);
+  }
+  if (wants([](const Output& o) {
+        return o.kind == Kind::kProbabilities || o.kind == Kind::kClass;
+      })) {
+    InferenceOp op;
+    op.kind = InferenceOp::Kind::kPredict;
+    plan.ops.push_back(op);
+  }
+  std::set<int> layers;
+  for (const Output& o : plan.outputs) {
+    if (o.kind == Kind::kLayer) layers.insert(o.layer);
+  }
+  for (int layer : layers) {
+    InferenceOp op;
+    op.kind = InferenceOp::Kind::kEncode;
+    op.layer = layer;
+    plan.ops.push_back(op);
+  }
+  for (size_t i = 1; i < plan.ops.size(); ++i) plan.ops[i].observe = false;
+  return plan;
+}
+
+// Writes one output tensor, as raw bytes or typed contents.
+class OutputWriter {
+ public:
+  OutputWriter(ModelInferResponse* response, bool raw) : response_(response), raw_(raw) {}
+
+  ModelInferResponse::InferOutputTensor* Fp32(const std::string& name, std::vector<int64_t> shape,
+                                              const float* data, int64_t count) {
+    ModelInferResponse::InferOutputTensor* t = Add(name, "FP32", shape);
+    if (raw_) {
+      response_->add_raw_output_contents()->assign(reinterpret_cast<const char*>(data),
+                                                   static_cast<size_t>(count) * sizeof(float));
+    } else {
+      t->mutable_contents()->mutable_fp32_contents()->Add(data, data + count);
+    }
+    return t;
+  }
+  ModelInferResponse::InferOutputTensor* Bool(const std::string& name,
+                                              const std::vector<bool>& values) {
+    ModelInferResponse::InferOutputTensor* t =
+        Add(name, "BOOL", {static_cast<int64_t>(values.size())});
+    if (raw_) {
+      std::string* bytes = response_->add_raw_output_contents();
+      for (bool v : values) bytes->push_back(v ? 1 : 0);
+    } else {
+      for (bool v : values) t->mutable_contents()->add_bool_contents(v);
+    }
+    return t;
+  }
+  // BYTES: raw, each element is its length (4 bytes, little-endian) then it.
+  ModelInferResponse::InferOutputTensor* Bytes(const std::string& name,
+                                               const std::vector<std::string>& values) {
+    ModelInferResponse::InferOutputTensor* t =
+        Add(name, "BYTES", {static_cast<int64_t>(values.size())});
+    if (raw_) {
+      std::string* bytes = response_->add_raw_output_contents();
+      for (const std::string& v : values) {
+        const uint32_t n = static_cast<uint32_t>(v.size());
+        bytes->append(reinterpret_cast<const char*>(&n), sizeof(n));
+        bytes->append(v);
+      }
+    } else {
+      for (const std::string& v : values) t->mutable_contents()->add_bytes_contents(v);
+    }
+    return t;
+  }
+
+ private:
+  ModelInferResponse::InferOutputTensor* Add(const std::string& name, const char* datatype,
+                                             const std::vector<int64_t>& shape) {
+    ModelInferResponse::InferOutputTensor* t = response_->add_outputs();
+    t->set_name(name);
+    t->set_datatype(datatype);
+    t->mutable_shape()->Add(shape.begin(), shape.end());
+    return t;
+  }
+
+  ModelInferResponse* const response_;
+  const bool raw_;
+};
+
+void SetParameter(ModelInferResponse::InferOutputTensor* t, const char* name,
+                  const std::string& value) {
+  (*t->mutable_parameters())[name].set_string_param(value);
+}
+
+// The response from the model calls' answers (`results[i]` is plan.ops[i]'s),
+// each through the code strata's own RPC fills its answer with.
+void Fill(const ServableModel& m, const Plan& plan, const std::vector<Matrix>& results, bool raw,
+          ModelInferResponse* response) {
+  const Model& model = *m.model;
+  response->set_model_name(m.name);
+  response->set_model_version(absl::StrCat(m.version));
+  v1::AnomalyScoreResponse scores;
+  v1::PredictResponse predictions;
+  const Matrix* reconstruction = nullptr;
+  std::vector<std::pair<int, const Matrix*>> layers;
+  for (size_t i = 0; i < plan.ops.size(); ++i) {
+    const InferenceOp& op = plan.ops[i];
+    switch (op.kind) {
+      case InferenceOp::Kind::kScore:
+        FillScores(m, op, plan.score_options, results[i], &scores);
+        break;
+      case InferenceOp::Kind::kPredict:
+        FillPredictions(m, results[i], &predictions);
+        break;
+      case InferenceOp::Kind::kReconstruct:
+        reconstruction = &results[i];
+        break;
+      case InferenceOp::Kind::kEncode:
+        layers.emplace_back(op.layer, &results[i]);
+        break;
+    }
+  }
+  const int64_t rows = results.empty() ? 0 : results.front().rows();
+  OutputWriter writer(response, raw);
+  for (const Output& out : plan.outputs) {
+    switch (out.kind) {
+      case Kind::kLayer: {
+        const Matrix* f = std::find_if(layers.begin(), layers.end(), [&](const auto& l) {
+                            return l.first == out.layer;
+                          })->second;
+        auto* t = writer.Fp32(out.name, {f->rows(), f->cols()}, f->data(), f->size());
+        (*t->mutable_parameters())[kLayerParameter].set_int64_param(out.layer);
+        break;
+      }
+      case Kind::kReconstruction:
+        writer.Fp32(out.name, {reconstruction->rows(), reconstruction->cols()},
+                    reconstruction->data(), reconstruction->size());
+        break;
+      case Kind::kScore:
+      case Kind::kPercentile: {
+        std::vector<float> v;
+        v.reserve(static_cast<size_t>(rows));
+        for (const v1::RowScore& s : scores.scores()) {
+          v.push_back(out.kind == Kind::kScore ? s.score() : s.percentile());
+        }
+        auto* t = writer.Fp32(out.name, {rows}, v.data(), rows);
+        SetParameter(t, kMetricParameter, v1::ScoreOptions::Metric_Name(scores.metric()));
+        (*t->mutable_parameters())["threshold"].set_double_param(scores.threshold());
+        break;
+      }
+      case Kind::kIsAnomaly: {
+        std::vector<bool> v;
+        for (const v1::RowScore& s : scores.scores()) v.push_back(s.is_anomaly());
+        auto* t = writer.Bool(out.name, v);
+        SetParameter(t, kMetricParameter, v1::ScoreOptions::Metric_Name(scores.metric()));
+        (*t->mutable_parameters())["threshold"].set_double_param(scores.threshold());
+        break;
+      }
+      case Kind::kFeatureErrors: {
+        const int64_t features = model.input_dim();
+        std::vector<float> v;
+        v.reserve(static_cast<size_t>(rows * features));
+        for (const v1::RowScore& s : scores.scores()) {
+          v.insert(v.end(), s.feature_errors().begin(), s.feature_errors().end());
+        }
+        auto* t = writer.Fp32(out.name, {rows, features}, v.data(), rows * features);
+        SetParameter(t, kMetricParameter, v1::ScoreOptions::Metric_Name(scores.metric()));
+        break;
+      }
+      case Kind::kProbabilities: {
+        const int64_t classes = predictions.class_names_size();
+        std::vector<float> v;
+        v.reserve(static_cast<size_t>(rows * classes));
+        for (const v1::RowPrediction& p : predictions.predictions()) {
+          v.insert(v.end(), p.probabilities().begin(), p.probabilities().end());
+        }
+        auto* t = writer.Fp32(out.name, {rows, classes}, v.data(), rows * classes);
+        SetParameter(t, "class_names", absl::StrJoin(predictions.class_names(), ","));
+        break;
+      }
+      case Kind::kClass: {
+        std::vector<std::string> v;
+        for (const v1::RowPrediction& p : predictions.predictions()) v.push_back(p.top_class());
+        writer.Bytes(out.name, v);
+        break;
+      }
+    }
+  }
+}
+
+// One inference in flight: its model calls run one after another (each on
+// the thread InferenceServiceImpl::Compute picks), then the response is
+// filled and `done` called.
+struct InferCall : std::enable_shared_from_this<InferCall> {
+  const InferenceServiceImpl* inference;
+  ServableModel model;
+  Matrix rows;
+  Plan plan;
+  bool raw = false;
+  ModelInferResponse* response;
+  std::vector<Matrix> results;
+  std::function<void(const absl::Status&, const v1::ModelVersion&, int64_t)> done;
+
+  v1::ModelVersion Version() const {
+    v1::ModelVersion v;
+    v.set_name(model.name);
+    v.set_version(model.version);
+    return v;
+  }
+
+  void Step(size_t i) {
+    if (i == plan.ops.size()) {
+      Fill(model, plan, results, raw, response);
+      done(absl::OkStatus(), Version(), rows.rows());
+      return;
+    }
+    InferenceServiceImpl::Prepared p;
+    p.model = model;
+    p.rows = rows;  // each call takes its own copy (a batcher may queue it)
+    p.op = plan.ops[i];
+    std::shared_ptr<InferCall> self = shared_from_this();
+    inference->Compute(std::move(p), [self, i](absl::StatusOr<Matrix> out) {
+      if (!out.ok()) {
+        self->done(out.status(), self->Version(), self->rows.rows());
+        return;
+      }
+      self->results[i] = *std::move(out);
+      self->Step(i + 1);
+    });
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<v1::ModelSpec> OipModelSpec(const std::string& name, const std::string& version) {
+  if (name.empty()) return absl::InvalidArgumentError("the model name is empty");
+  v1::ModelSpec spec;
+  spec.set_name(name);
+  if (version.empty()) return spec;
+  if (std::all_of(version.begin(), version.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    int64_t number = 0;
+    if (!absl::SimpleAtoi(version, &number) || number < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model version '", version, "' is not a version number (1 or more) strata can hold"));
+    }
+    spec.set_version(number);
+  } else {
+    spec.set_label(version);
+  }
+  return spec;
+}
+
+OipServiceImpl::OipServiceImpl(Options options) : options_(std::move(options)) {}
+
+void OipServiceImpl::Infer(
+    const ModelInferRequest& request, ModelInferResponse* response,
+    std::function<void(const absl::Status&, const v1::ModelVersion&, int64_t rows)> done) const {
+  response->set_id(request.id());
+  absl::StatusOr<v1::ModelSpec> spec = OipModelSpec(request.model_name(), request.model_version());
+  if (!spec.ok()) return done(spec.status(), {}, 0);
+  // The rows go through the checks of strata's own requests (shape, finite
+  // values, the model's width and feature names) by way of
+  // PrepareReconstruct, which adds none of its own.
+  v1::ReconstructRequest rows_request;
+  *rows_request.mutable_model() = *spec;
+  bool raw = false;
+  if (absl::Status s = ReadInput(request, options_.inference->options().max_request_rows,
+                                 rows_request.mutable_rows(), &raw);
+      !s.ok()) {
+    return done(s, {}, 0);
+  }
+  const int64_t rows = rows_request.rows().rows();
+  absl::StatusOr<InferenceServiceImpl::Prepared> prepared =
+      options_.inference->PrepareReconstruct(rows_request);
+  if (!prepared.ok()) return done(prepared.status(), {}, rows);
+  absl::StatusOr<Plan> plan = PlanOutputs(request, prepared->model);
+  if (!plan.ok()) return done(plan.status(), {}, rows);
+  auto call = std::make_shared<InferCall>();
+  call->inference = options_.inference;
+  call->model = prepared->model;
+  call->rows = std::move(prepared->rows);
+  call->plan = *std::move(plan);
+  call->raw = raw;
+  call->response = response;
+  call->results.resize(call->plan.ops.size());
+  call->done = std::move(done);
+  call->Step(0);
+}
+
+grpc::ServerUnaryReactor* OipServiceImpl::ServerLive(grpc::CallbackServerContext* context,
+                                                     const inference::ServerLiveRequest*,
+                                                     inference::ServerLiveResponse* response) {
+  // Like the health service: for probes, without a token.
+  response->set_live(true);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OipServiceImpl::ServerReady(grpc::CallbackServerContext* context,
+                                                      const inference::ServerReadyRequest*,
+                                                      inference::ServerReadyResponse* response) {
+  response->set_ready(!options_.ready || options_.ready());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* OipServiceImpl::ModelReady(grpc::CallbackServerContext* context,
+                                                     const inference::ModelReadyRequest* request,
+                                                     inference::ModelReadyResponse* response) {
+  const InferenceServiceImpl::Options& o = options_.inference->options();
+  RpcCall call(o.metrics, "ModelReady");
+  if (absl::Status s = o.auth.Check(*context, Access::kRead); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
+  absl::StatusOr<v1::ModelSpec> spec = OipModelSpec(request->name(), request->version());
+  if (!spec.ok()) return call.FinishUnary(context, spec.status());
+  absl::StatusOr<ServableModel> m = o.registry->Get(*spec);
+  if (!m.ok() && !absl::IsNotFound(m.status())) return call.FinishUnary(context, m.status());
+  // A model that is not served is not ready; that is an answer, not an error.
+  response->set_ready(m.ok() && (!options_.ready || options_.ready()));
+  return call.FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* OipServiceImpl::ServerMetadata(
+    grpc::CallbackServerContext* context, const inference::ServerMetadataRequest*,
+    inference::ServerMetadataResponse* response) {
+  const InferenceServiceImpl::Options& o = options_.inference->options();
+  RpcCall call(o.metrics, "ServerMetadata");
+  if (absl::Status s = o.auth.Check(*context, Access::kRead); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
+  response->set_name("strata");
+  response->set_version(options_.server_version);
+  // Request and output parameters, and Triton's ModelStreamInfer.
+  response->add_extensions("parameters");
+  response->add_extensions("model_stream_infer");
+  return call.FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* OipServiceImpl::ModelMetadata(
+    grpc::CallbackServerContext* context, const inference::ModelMetadataRequest* request,
+    inference::ModelMetadataResponse* response) {
+  const InferenceServiceImpl::Options& o = options_.inference->options();
+  RpcCall call(o.metrics, "ModelMetadata");
+  if (absl::Status s = o.auth.Check(*context, Access::kRead); !s.ok()) {
+    return call.FinishUnary(context, s);
+  }
+  absl::StatusOr<v1::ModelSpec> spec = OipModelSpec(request->name(), request->version());
+  if (!spec.ok()) return call.FinishUnary(context, spec.status());
+  absl::StatusOr<ServableModel> m = o.registry->Get(*spec);
+  if (!m.ok()) return call.FinishUnary(context, m.status());
+  const Model& model = *m->model;
+  response->set_name(m->name);
+  for (const ModelRegistry::ModelView& view : o.registry->List()) {
+    if (view.name != m->name) continue;
+    for (int64_t v : view.versions) response->add_versions(absl::StrCat(v));
+  }
+  response->set_platform("strata");
+  const int64_t d = model.input_dim();
+  auto add = [](google::protobuf::RepeatedPtrField<
+                    inference::ModelMetadataResponse::TensorMetadata>* list,
+                const std::string& name, const char* datatype, std::vector<int64_t> shape) {
+    inference::ModelMetadataResponse::TensorMetadata* t = list->Add();
+    t->set_name(name);
+    t->set_datatype(datatype);
+    t->mutable_shape()->Add(shape.begin(), shape.end());
+    return t;
+  };
+  auto* input = add(response->mutable_inputs(), kInput, "FP32", {-1, d});
+  (*input->mutable_parameters())[kFeatureNamesParameter].set_string_param(
+      absl::StrJoin(model.info().feature_names, ","));
+  const auto& widths = model.autoencoder().architecture().encoder_widths();
+  for (const Output& out : AllOutputs(model)) {
+    switch (out.kind) {
+      case Kind::kLayer:
+        add(response->mutable_outputs(), out.name, "FP32", {-1, widths[out.layer - 1]});
+        break;
+      case Kind::kReconstruction:
+      case Kind::kFeatureErrors:
+        add(response->mutable_outputs(), out.name, "FP32", {-1, d});
+        break;
+      case Kind::kScore:
+      case Kind::kPercentile:
+        add(response->mutable_outputs(), out.name, "FP32", {-1});
+        break;
+      case Kind::kIsAnomaly:
+        add(response->mutable_outputs(), out.name, "BOOL", {-1});
+        break;
+      case Kind::kProbabilities: {
+        auto* t = add(response->mutable_outputs(), out.name, "FP32",
+                      {-1, static_cast<int64_t>(model.info().class_names.size())});
+        (*t->mutable_parameters())["class_names"].set_string_param(
+            absl::StrJoin(model.info().class_names, ","));
+        break;
+      }
+      case Kind::kClass:
+        add(response->mutable_outputs(), out.name, "BYTES", {-1});
+        break;
+    }
+  }
+  v1::ModelVersion version;
+  version.set_name(m->name);
+  version.set_version(m->version);
+  return call.FinishUnary(context, absl::OkStatus(), version);
+}
+
+grpc::ServerUnaryReactor* OipServiceImpl::ModelInfer(grpc::CallbackServerContext* context,
+                                                     const ModelInferRequest* request,
+                                                     ModelInferResponse* response) {
+  const InferenceServiceImpl::Options& o = options_.inference->options();
+  auto call = std::make_shared<RpcCall>(o.metrics, "ModelInfer");
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = o.auth.Check(*context, Access::kRead); !s.ok()) {
+    reactor->Finish(call->Finish(s));
+    return reactor;
+  }
+  Infer(*request, response,
+        [call, reactor](const absl::Status& s, const v1::ModelVersion& model, int64_t rows) {
+          reactor->Finish(call->Finish(s, model, rows));
+        });
+  return reactor;
+}
+
+namespace {
+
+// ModelStreamInfer: one request at a time, read, answered, written, then the
+// next read, so responses come in request order. A failed request gets an
+// error_message (its status code's name, then the message) and the stream
+// goes on, as Triton's does. Deletes itself in OnDone.
+class StreamInferReactor final
+    : public grpc::ServerBidiReactor<ModelInferRequest, inference::ModelStreamInferResponse> {
+ public:
+  StreamInferReactor(const OipServiceImpl* service, ServerMetrics* metrics,
+                     const absl::Status& admitted)
+      : service_(service), metrics_(metrics) {
+    if (!admitted.ok()) {
+      RpcCall call(metrics_, "ModelStreamInfer");
+      Finish(call.Finish(admitted));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client has finished sending (or the call ended)
+      Finish(grpc::Status::OK);
+      return;
+    }
+    response_.Clear();
+    auto call = std::make_shared<RpcCall>(metrics_, "ModelStreamInfer");
+    service_->Infer(request_, response_.mutable_infer_response(),
+                    [this, call](const absl::Status& s, const v1::ModelVersion& model,
+                                 int64_t rows) {
+                      call->Finish(s, model, rows);
+                      if (!s.ok()) {
+                        const std::string id = request_.id();
+                        response_.Clear();
+                        response_.set_error_message(absl::StrCat(
+                            absl::StatusCodeToString(s.code()), ": ", s.message()));
+                        response_.mutable_infer_response()->set_id(id);
+                        response_.mutable_infer_response()->set_model_name(
+                            request_.model_name());
+                        response_.mutable_infer_response()->set_model_version(
+                            request_.model_version());
+                      }
+                      StartWrite(&response_);
+                    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {  // the client went away
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the stream's write failed"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  const OipServiceImpl* const service_;
+  ServerMetrics* const metrics_;
+  ModelInferRequest request_;
+  inference::ModelStreamInferResponse response_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<ModelInferRequest, inference::ModelStreamInferResponse>*
+OipServiceImpl::ModelStreamInfer(grpc::CallbackServerContext* context) {
+  const InferenceServiceImpl::Options& o = options_.inference->options();
+  return new StreamInferReactor(this, o.metrics, o.auth.Check(*context, Access::kRead));
+}
+
+}  // namespace strata
