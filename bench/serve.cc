@@ -1,7 +1,9 @@
 // Serving overhead: single-record Encode and AnomalyScore on a 64-input model
 // against an empty RPC (grpc.health.v1 Health/Check, answered by the same
-// server from a map), and AnomalyScore throughput at batch 256; same server,
-// same client, rounds in rotating order.
+// server from a map), single-record ModelInfer (the Open Inference Protocol,
+// raw FP32 input, outputs score, is_anomaly and percentile: AnomalyScore's
+// answer) against AnomalyScore, and AnomalyScore throughput at batch 256;
+// same server, same client, rounds in rotating order.
 //
 //   serve_bench --make_model=DIR        trains the 64-input model, publishes it as "bench"
 //   serve_bench --target=127.0.0.1:PORT [--seconds=3 --rounds=7 --concurrency=32 --channels=4]
@@ -9,9 +11,11 @@
 // Ends with:
 //   RESULT ratio=<Encode QPS / empty QPS> score_ratio=<AnomalyScore QPS / empty QPS>
 //          encode_qps=... score_qps=... empty_qps=... score_b256_rows_per_s=...
-//          p50_us=... p99_us=... gemm_gflops=... errors=...
-// (medians over rounds; latencies are Encode's at that concurrency), after a
-// line naming the CPU and its measured GEMM ceiling.
+//          p50_us=... p99_us=... oip_ratio=<ModelInfer QPS / AnomalyScore QPS>
+//          oip_qps=... gemm_gflops=... errors=...
+// (medians over rounds; oip_ratio is the median of each round's ratio, the
+// two measured back to back; latencies are Encode's at that concurrency),
+// after a line naming the CPU and its measured GEMM ceiling.
 #include <cstdio>
 #include <functional>
 
@@ -22,6 +26,7 @@
 #include "bench/serving_model.h"
 #include "core/nn/matrix.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "inference/open_inference_grpc.grpc.pb.h"
 #include "proto/dense_matrix.h"
 #include "strata/v1/service.grpc.pb.h"
 
@@ -31,6 +36,9 @@ ABSL_FLAG(double, seconds, 3, "seconds per round and kind of call");
 ABSL_FLAG(int, rounds, 7, "rounds of (Encode, AnomalyScore, empty, AnomalyScore x 256)");
 ABSL_FLAG(int, concurrency, 32, "calls in flight");
 ABSL_FLAG(int, channels, 4, "client channels (TCP connections)");
+ABSL_FLAG(std::string, only, "",
+          "for profiling the server: run only the kind of call with this name (e.g. ModelInfer) "
+          "for --seconds, print its QPS and stop, without a RESULT line");
 
 namespace {
 
@@ -79,11 +87,14 @@ int main(int argc, char** argv) {
       strata::bench::MakeChannels(absl::GetFlag(FLAGS_target), absl::GetFlag(FLAGS_channels));
   using InferenceStub = strata::v1::InferenceService::Stub;
   using HealthStub = grpc::health::v1::Health::Stub;
+  using OipStub = inference::GRPCInferenceService::Stub;
   std::vector<std::unique_ptr<InferenceStub>> inference;
   std::vector<std::unique_ptr<HealthStub>> health;
+  std::vector<std::unique_ptr<OipStub>> oip;
   for (const auto& c : channels) {
     inference.push_back(strata::v1::InferenceService::NewStub(c));
     health.push_back(grpc::health::v1::Health::NewStub(c));
+    oip.push_back(inference::GRPCInferenceService::NewStub(c));
   }
   const int concurrency = absl::GetFlag(FLAGS_concurrency);
   const auto slots = static_cast<size_t>(concurrency);
@@ -98,6 +109,23 @@ int main(int argc, char** argv) {
   strata::v1::AnomalyScoreRequest batch_request = score_request;
   strata::ToDenseMatrix(Rows(kBatch), batch_request.mutable_rows());
 
+  // What a KServe or Triton client sends: raw little-endian FP32 rows.
+  inference::ModelInferRequest infer_request;
+  infer_request.set_model_name(strata::bench::kServingModelName);
+  {
+    const strata::Matrix one = Rows(1);
+    auto* input = infer_request.add_inputs();
+    input->set_name("records");
+    input->set_datatype("FP32");
+    input->add_shape(1);
+    input->add_shape(one.cols());
+    infer_request.add_raw_input_contents(reinterpret_cast<const char*>(one.data()),
+                                         static_cast<size_t>(one.size()) * sizeof(float));
+    for (const char* name : {"score", "is_anomaly", "percentile"}) {
+      infer_request.add_outputs()->set_name(name);
+    }
+  }
+
   using EncodeCall = Call<strata::v1::EncodeRequest, strata::v1::EncodeResponse>;
   using ScoreCall = Call<strata::v1::AnomalyScoreRequest, strata::v1::AnomalyScoreResponse>;
   using CheckCall =
@@ -105,6 +133,8 @@ int main(int argc, char** argv) {
   std::vector<EncodeCall> encode_calls(slots);
   std::vector<ScoreCall> score_calls(slots), batch_calls(slots);
   std::vector<CheckCall> check_calls(slots);
+  std::vector<Call<inference::ModelInferRequest, inference::ModelInferResponse>> infer_calls(slots);
+  const auto infer = [](OipStub* stub, auto... args) { stub->async()->ModelInfer(args...); };
   const auto encode = [](InferenceStub* stub, auto... args) { stub->async()->Encode(args...); };
   const auto score = [](InferenceStub* stub, auto... args) {
     stub->async()->AnomalyScore(args...);
@@ -122,11 +152,24 @@ int main(int argc, char** argv) {
                                  grpc::health::v1::HealthCheckRequest()), {}},
       {"AnomalyScore x256",
        Starter(&batch_calls, &inference, score, batch_request), {}},
+      {"ModelInfer", Starter(&infer_calls, &oip, infer, infer_request), {}},
   };
 
   std::printf("%s\n", machine.Describe().c_str());
   strata::bench::LoadOptions options;
   options.concurrency = concurrency;
+  if (const std::string only = absl::GetFlag(FLAGS_only); !only.empty()) {
+    for (Kind& k : kinds) {
+      if (k.name != only) continue;
+      options.seconds = absl::GetFlag(FLAGS_seconds);
+      const strata::bench::LoadResult r = strata::bench::RunLoad(options, channels, k.start);
+      std::printf("%s %.0f QPS (p50 %.0f us), %lld failed\n", k.name, r.qps, r.p50_us,
+                  static_cast<long long>(r.errors));
+      return r.errors == 0 ? 0 : 1;
+    }
+    std::fprintf(stderr, "--only=%s: no such kind of call\n", only.c_str());
+    return 2;
+  }
   options.seconds = 1;  // warm-up
   for (Kind& k : kinds) strata::bench::RunLoad(options, channels, k.start);
   options.seconds = absl::GetFlag(FLAGS_seconds);
@@ -156,12 +199,19 @@ int main(int argc, char** argv) {
   const auto qps = [](const strata::bench::LoadResult& r) { return r.qps; };
   const double encode_qps = median(0, qps), score_qps = median(1, qps), empty = median(2, qps);
   const double batch_rows = median(3, qps) * kBatch;
+  // Paired per round: ModelInfer against the AnomalyScore of the same round.
+  std::vector<double> oip_ratios;
+  for (size_t r = 0; r < kinds[4].results.size(); ++r) {
+    oip_ratios.push_back(kinds[4].results[r].qps / kinds[1].results[r].qps);
+  }
   std::printf(
       "RESULT ratio=%.3f score_ratio=%.3f encode_qps=%.0f score_qps=%.0f empty_qps=%.0f "
-      "score_b256_rows_per_s=%.0f p50_us=%.0f p99_us=%.0f gemm_gflops=%.1f errors=%lld\n",
+      "score_b256_rows_per_s=%.0f p50_us=%.0f p99_us=%.0f oip_ratio=%.3f oip_qps=%.0f "
+      "gemm_gflops=%.1f errors=%lld\n",
       encode_qps / empty, score_qps / empty, encode_qps, score_qps, empty, batch_rows,
       median(0, [](const auto& r) { return r.p50_us; }),
-      median(0, [](const auto& r) { return r.p99_us; }), machine.gemm_gflops,
+      median(0, [](const auto& r) { return r.p99_us; }), strata::bench::Median(oip_ratios),
+      median(4, qps), machine.gemm_gflops,
       static_cast<long long>(errors));
   return errors == 0 ? 0 : 1;
 }

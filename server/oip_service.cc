@@ -78,6 +78,31 @@ std::vector<Output> AllOutputs(const Model& model) {
   return all;
 }
 
+// The output `name` names, if `model` has it: AllOutputs's entry, found
+// without building the list (this runs on every request).
+std::optional<Output> FindOutput(const Model& model, const std::string& name) {
+  static const std::pair<const char*, Kind> kFixed[] = {
+      {"reconstruction", Kind::kReconstruction}, {"score", Kind::kScore},
+      {"is_anomaly", Kind::kIsAnomaly},          {"percentile", Kind::kPercentile},
+      {"feature_errors", Kind::kFeatureErrors},  {"probabilities", Kind::kProbabilities},
+      {"class", Kind::kClass}};
+  for (const auto& [fixed, kind] : kFixed) {
+    if (name != fixed) continue;
+    if ((kind == Kind::kProbabilities || kind == Kind::kClass) && !model.classifier().has_value()) {
+      return std::nullopt;
+    }
+    return Output{name, kind};
+  }
+  if (name == "code") return Output{name, Kind::kLayer, model.depth()};
+  int layer = 0;
+  if (name.size() > 1 && name[0] == 'h' && name[1] != '0' &&
+      absl::SimpleAtoi(absl::string_view(name).substr(1), &layer) && layer >= 1 &&
+      layer < model.depth() && name == LayerName(model, layer)) {
+    return Output{name, Kind::kLayer, layer};
+  }
+  return std::nullopt;
+}
+
 std::string ModelLabel(const ServableModel& m) {
   return absl::StrCat("model ", m.name, " version ", m.version);
 }
@@ -99,14 +124,22 @@ std::string ParameterKind(const InferParameter& p) {
   }
 }
 
+// `where` of a message: text, or a function that makes it.
+inline const std::string& WhereText(const std::string& where) { return where; }
+template <typename F>
+std::string WhereText(const F& where) {
+  return where();
+}
+
 // Refuses any parameter of `params` not in `known`: one strata does not read
 // could change what the caller thinks the answer means.
+template <typename Where>
 absl::Status CheckKnown(const ParameterMap& params, std::initializer_list<const char*> known,
-                        const std::string& where) {
+                        const Where& where) {
   for (const auto& [name, value] : params) {
     if (std::none_of(known.begin(), known.end(), [&](const char* k) { return name == k; })) {
       return absl::InvalidArgumentError(absl::StrCat(
-          where, " parameter '", name, "' is not one strata reads (",
+          WhereText(where), " parameter '", name, "' is not one strata reads (",
           known.size() == 0 ? "it reads none here" : absl::StrCat("it reads: ", absl::StrJoin(known, ", ")),
           "; see docs/open_inference_protocol.md)"));
     }
@@ -241,7 +274,6 @@ struct Plan {
 
 absl::StatusOr<Plan> PlanOutputs(const ModelInferRequest& request, const ServableModel& m) {
   const Model& model = *m.model;
-  const std::vector<Output> all = AllOutputs(model);
   Plan plan;
   std::optional<v1::ScoreOptions::Metric> metric;
   // Every place the metric is given must agree.
@@ -258,26 +290,28 @@ absl::StatusOr<Plan> PlanOutputs(const ModelInferRequest& request, const Servabl
     metric = *parsed;
     return absl::OkStatus();
   };
-  if (absl::Status s = CheckKnown(request.parameters(), {kMetricParameter}, "request"); !s.ok()) {
+  if (absl::Status s = CheckKnown(request.parameters(), {kMetricParameter}, std::string("request")); !s.ok()) {
     return s;
   }
   if (absl::Status s = set_metric(request.parameters(), "request"); !s.ok()) return s;
   if (request.outputs_size() == 0) {
-    plan.outputs = all;
+    plan.outputs = AllOutputs(model);
   }
-  std::set<std::string> seen;
-  for (const ModelInferRequest::InferRequestedOutputTensor& wanted : request.outputs()) {
-    const std::string where = absl::StrCat("output '", wanted.name(), "'");
-    if (!seen.insert(wanted.name()).second) {
-      return absl::InvalidArgumentError(absl::StrCat(where, " is requested twice"));
+  for (int i = 0; i < request.outputs_size(); ++i) {
+    const ModelInferRequest::InferRequestedOutputTensor& wanted = request.outputs(i);
+    // Built only for a message: this runs for every output of every request.
+    auto where = [&wanted] { return absl::StrCat("output '", wanted.name(), "'"); };
+    for (int j = 0; j < i; ++j) {
+      if (request.outputs(j).name() == wanted.name()) {
+        return absl::InvalidArgumentError(absl::StrCat(where(), " is requested twice"));
+      }
     }
-    auto found = std::find_if(all.begin(), all.end(),
-                              [&](const Output& o) { return o.name == wanted.name(); });
-    if (found == all.end()) {
+    std::optional<Output> found = FindOutput(model, wanted.name());
+    if (!found.has_value()) {
       std::vector<std::string> names;
-      for (const Output& o : all) names.push_back(o.name);
+      for (const Output& o : AllOutputs(model)) names.push_back(o.name);
       return absl::InvalidArgumentError(absl::StrCat(
-          where, ": ", ModelLabel(m), " has no such output",
+          where(), ": ", ModelLabel(m), " has no such output",
           (wanted.name() == "probabilities" || wanted.name() == "class")
               ? " (it has no classifier head: train a version with class labels)"
               : "",
@@ -292,7 +326,7 @@ absl::StatusOr<Plan> PlanOutputs(const ModelInferRequest& request, const Servabl
         const InferParameter& p = wanted.parameters().at(kLayerParameter);
         if (out.name != "code") {
           return absl::InvalidArgumentError(absl::StrCat(
-              where, ": parameter 'layer' goes on output 'code' only; '", out.name,
+              where(), ": parameter 'layer' goes on output 'code' only; '", out.name,
               "' is a layer already"));
         }
         int64_t layer = 0;
@@ -302,11 +336,11 @@ absl::StatusOr<Plan> PlanOutputs(const ModelInferRequest& request, const Servabl
           layer = static_cast<int64_t>(std::min<uint64_t>(p.uint64_param(), 1u << 30));
         } else {
           return absl::InvalidArgumentError(absl::StrCat(
-              where, " parameter 'layer' must be an integer; it is ", ParameterKind(p)));
+              where(), " parameter 'layer' must be an integer; it is ", ParameterKind(p)));
         }
         if (layer < 1 || layer > model.depth()) {
           return absl::InvalidArgumentError(absl::StrCat(
-              where, " parameter 'layer' is ", layer, "; ", ModelLabel(m), " has layers 1 to ",
+              where(), " parameter 'layer' is ", layer, "; ", ModelLabel(m), " has layers 1 to ",
               model.depth(), " (", model.depth(), " is the code)"));
         }
         out.layer = static_cast<int>(layer);
@@ -315,7 +349,9 @@ absl::StatusOr<Plan> PlanOutputs(const ModelInferRequest& request, const Servabl
       if (absl::Status s = CheckKnown(wanted.parameters(), {kMetricParameter}, where); !s.ok()) {
         return s;
       }
-      if (absl::Status s = set_metric(wanted.parameters(), where); !s.ok()) return s;
+      if (!wanted.parameters().empty()) {
+        if (absl::Status s = set_metric(wanted.parameters(), where()); !s.ok()) return s;
+      }
     } else if (absl::Status s = CheckKnown(wanted.parameters(), {}, where); !s.ok()) {
       return s;
     }
@@ -362,55 +398,63 @@ absl::StatusOr<Plan> PlanOutputs(const ModelInferRequest& request, const Servabl
   return plan;
 }
 
-// Writes one output tensor, as raw bytes or typed contents.
+// Writes output tensors, as raw bytes or typed contents, element i of each
+// from get(i), straight into the response (no copy in between).
 class OutputWriter {
  public:
   OutputWriter(ModelInferResponse* response, bool raw) : response_(response), raw_(raw) {}
 
-  ModelInferResponse::InferOutputTensor* Fp32(const std::string& name, std::vector<int64_t> shape,
-                                              const float* data, int64_t count) {
+  template <typename Get>
+  ModelInferResponse::InferOutputTensor* Fp32(const std::string& name,
+                                              std::initializer_list<int64_t> shape, int64_t count,
+                                              Get get) {
     ModelInferResponse::InferOutputTensor* t = Add(name, "FP32", shape);
     if (raw_) {
-      response_->add_raw_output_contents()->assign(reinterpret_cast<const char*>(data),
-                                                   static_cast<size_t>(count) * sizeof(float));
-    } else {
-      t->mutable_contents()->mutable_fp32_contents()->Add(data, data + count);
-    }
-    return t;
-  }
-  ModelInferResponse::InferOutputTensor* Bool(const std::string& name,
-                                              const std::vector<bool>& values) {
-    ModelInferResponse::InferOutputTensor* t =
-        Add(name, "BOOL", {static_cast<int64_t>(values.size())});
-    if (raw_) {
       std::string* bytes = response_->add_raw_output_contents();
-      for (bool v : values) bytes->push_back(v ? 1 : 0);
-    } else {
-      for (bool v : values) t->mutable_contents()->add_bool_contents(v);
-    }
-    return t;
-  }
-  // BYTES: raw, each element is its length (4 bytes, little-endian) then it.
-  ModelInferResponse::InferOutputTensor* Bytes(const std::string& name,
-                                               const std::vector<std::string>& values) {
-    ModelInferResponse::InferOutputTensor* t =
-        Add(name, "BYTES", {static_cast<int64_t>(values.size())});
-    if (raw_) {
-      std::string* bytes = response_->add_raw_output_contents();
-      for (const std::string& v : values) {
-        const uint32_t n = static_cast<uint32_t>(v.size());
-        bytes->append(reinterpret_cast<const char*>(&n), sizeof(n));
-        bytes->append(v);
+      bytes->resize(static_cast<size_t>(count) * sizeof(float));
+      for (int64_t i = 0; i < count; ++i) {
+        const float v = get(i);
+        std::memcpy(bytes->data() + i * sizeof(float), &v, sizeof(float));
       }
     } else {
-      for (const std::string& v : values) t->mutable_contents()->add_bytes_contents(v);
+      google::protobuf::RepeatedField<float>* values =
+          t->mutable_contents()->mutable_fp32_contents();
+      values->Reserve(static_cast<int>(count));
+      for (int64_t i = 0; i < count; ++i) values->AddAlreadyReserved(get(i));
     }
     return t;
+  }
+  template <typename Get>
+  void Bool(const std::string& name, int64_t count, Get get) {
+    ModelInferResponse::InferOutputTensor* t = Add(name, "BOOL", {count});
+    if (raw_) {
+      std::string* bytes = response_->add_raw_output_contents();
+      bytes->resize(static_cast<size_t>(count));
+      for (int64_t i = 0; i < count; ++i) (*bytes)[static_cast<size_t>(i)] = get(i) ? 1 : 0;
+    } else {
+      for (int64_t i = 0; i < count; ++i) t->mutable_contents()->add_bool_contents(get(i));
+    }
+  }
+  // BYTES: raw, each element is its length (4 bytes, little-endian) then it.
+  template <typename Get>
+  void Bytes(const std::string& name, int64_t count, Get get) {
+    ModelInferResponse::InferOutputTensor* t = Add(name, "BYTES", {count});
+    std::string* bytes = raw_ ? response_->add_raw_output_contents() : nullptr;
+    for (int64_t i = 0; i < count; ++i) {
+      const std::string& v = get(i);
+      if (bytes == nullptr) {
+        t->mutable_contents()->add_bytes_contents(v);
+        continue;
+      }
+      const uint32_t n = static_cast<uint32_t>(v.size());
+      bytes->append(reinterpret_cast<const char*>(&n), sizeof(n));
+      bytes->append(v);
+    }
   }
 
  private:
   ModelInferResponse::InferOutputTensor* Add(const std::string& name, const char* datatype,
-                                             const std::vector<int64_t>& shape) {
+                                             std::initializer_list<int64_t> shape) {
     ModelInferResponse::InferOutputTensor* t = response_->add_outputs();
     t->set_name(name);
     t->set_datatype(datatype);
@@ -422,30 +466,26 @@ class OutputWriter {
   const bool raw_;
 };
 
-void SetParameter(ModelInferResponse::InferOutputTensor* t, const char* name,
-                  const std::string& value) {
-  (*t->mutable_parameters())[name].set_string_param(value);
-}
-
 // The response from the model calls' answers (`results[i]` is plan.ops[i]'s),
-// each through the code strata's own RPC fills its answer with.
+// each through the code strata's own RPC fills its answer with. Its
+// temporaries go on `arena`.
 void Fill(const ServableModel& m, const Plan& plan, const std::vector<Matrix>& results, bool raw,
-          ModelInferResponse* response) {
+          google::protobuf::Arena* arena, ModelInferResponse* response) {
   const Model& model = *m.model;
   response->set_model_name(m.name);
   response->set_model_version(absl::StrCat(m.version));
-  v1::AnomalyScoreResponse scores;
-  v1::PredictResponse predictions;
+  auto* scores = google::protobuf::Arena::CreateMessage<v1::AnomalyScoreResponse>(arena);
+  auto* predictions = google::protobuf::Arena::CreateMessage<v1::PredictResponse>(arena);
   const Matrix* reconstruction = nullptr;
   std::vector<std::pair<int, const Matrix*>> layers;
   for (size_t i = 0; i < plan.ops.size(); ++i) {
     const InferenceOp& op = plan.ops[i];
     switch (op.kind) {
       case InferenceOp::Kind::kScore:
-        FillScores(m, op, plan.score_options, results[i], &scores);
+        FillScores(m, op, plan.score_options, results[i], scores);
         break;
       case InferenceOp::Kind::kPredict:
-        FillPredictions(m, results[i], &predictions);
+        FillPredictions(m, results[i], predictions);
         break;
       case InferenceOp::Kind::kReconstruct:
         reconstruction = &results[i];
@@ -456,6 +496,18 @@ void Fill(const ServableModel& m, const Plan& plan, const std::vector<Matrix>& r
     }
   }
   const int64_t rows = results.empty() ? 0 : results.front().rows();
+  if (scores->has_model()) {
+    // Once for the request (per output, the maps cost more than the scores).
+    auto& params = *response->mutable_parameters();
+    params[kMetricParameter].set_string_param(v1::ScoreOptions::Metric_Name(scores->metric()));
+    params["threshold"].set_double_param(scores->threshold());
+  }
+  const auto row_score = [scores](int64_t r) -> const v1::RowScore& {
+    return scores->scores(static_cast<int>(r));
+  };
+  const auto row_prediction = [predictions](int64_t r) -> const v1::RowPrediction& {
+    return predictions->predictions(static_cast<int>(r));
+  };
   OutputWriter writer(response, raw);
   for (const Output& out : plan.outputs) {
     switch (out.kind) {
@@ -463,64 +515,55 @@ void Fill(const ServableModel& m, const Plan& plan, const std::vector<Matrix>& r
         const Matrix* f = std::find_if(layers.begin(), layers.end(), [&](const auto& l) {
                             return l.first == out.layer;
                           })->second;
-        auto* t = writer.Fp32(out.name, {f->rows(), f->cols()}, f->data(), f->size());
+        auto* t = writer.Fp32(out.name, {f->rows(), f->cols()}, f->size(),
+                              [f](int64_t i) { return f->data()[i]; });
         (*t->mutable_parameters())[kLayerParameter].set_int64_param(out.layer);
         break;
       }
       case Kind::kReconstruction:
         writer.Fp32(out.name, {reconstruction->rows(), reconstruction->cols()},
-                    reconstruction->data(), reconstruction->size());
+                    reconstruction->size(),
+                    [reconstruction](int64_t i) { return reconstruction->data()[i]; });
         break;
       case Kind::kScore:
-      case Kind::kPercentile: {
-        std::vector<float> v;
-        v.reserve(static_cast<size_t>(rows));
-        for (const v1::RowScore& s : scores.scores()) {
-          v.push_back(out.kind == Kind::kScore ? s.score() : s.percentile());
-        }
-        auto* t = writer.Fp32(out.name, {rows}, v.data(), rows);
-        SetParameter(t, kMetricParameter, v1::ScoreOptions::Metric_Name(scores.metric()));
-        (*t->mutable_parameters())["threshold"].set_double_param(scores.threshold());
+        writer.Fp32(out.name, {rows}, rows, [&](int64_t r) { return row_score(r).score(); });
         break;
-      }
-      case Kind::kIsAnomaly: {
-        std::vector<bool> v;
-        for (const v1::RowScore& s : scores.scores()) v.push_back(s.is_anomaly());
-        auto* t = writer.Bool(out.name, v);
-        SetParameter(t, kMetricParameter, v1::ScoreOptions::Metric_Name(scores.metric()));
-        (*t->mutable_parameters())["threshold"].set_double_param(scores.threshold());
+      case Kind::kPercentile:
+        writer.Fp32(out.name, {rows}, rows, [&](int64_t r) { return row_score(r).percentile(); });
         break;
-      }
+      case Kind::kIsAnomaly:
+        writer.Bool(out.name, rows, [&](int64_t r) { return row_score(r).is_anomaly(); });
+        break;
       case Kind::kFeatureErrors: {
         const int64_t features = model.input_dim();
-        std::vector<float> v;
-        v.reserve(static_cast<size_t>(rows * features));
-        for (const v1::RowScore& s : scores.scores()) {
-          v.insert(v.end(), s.feature_errors().begin(), s.feature_errors().end());
-        }
-        auto* t = writer.Fp32(out.name, {rows, features}, v.data(), rows * features);
-        SetParameter(t, kMetricParameter, v1::ScoreOptions::Metric_Name(scores.metric()));
+        writer.Fp32(out.name, {rows, features}, rows * features, [&](int64_t i) {
+          return row_score(i / features).feature_errors(static_cast<int>(i % features));
+        });
         break;
       }
       case Kind::kProbabilities: {
-        const int64_t classes = predictions.class_names_size();
-        std::vector<float> v;
-        v.reserve(static_cast<size_t>(rows * classes));
-        for (const v1::RowPrediction& p : predictions.predictions()) {
-          v.insert(v.end(), p.probabilities().begin(), p.probabilities().end());
-        }
-        auto* t = writer.Fp32(out.name, {rows, classes}, v.data(), rows * classes);
-        SetParameter(t, "class_names", absl::StrJoin(predictions.class_names(), ","));
+        const int64_t classes = predictions->class_names_size();
+        auto* t = writer.Fp32(out.name, {rows, classes}, rows * classes, [&](int64_t i) {
+          return row_prediction(i / classes).probabilities(static_cast<int>(i % classes));
+        });
+        (*t->mutable_parameters())["class_names"].set_string_param(
+            absl::StrJoin(predictions->class_names(), ","));
         break;
       }
-      case Kind::kClass: {
-        std::vector<std::string> v;
-        for (const v1::RowPrediction& p : predictions.predictions()) v.push_back(p.top_class());
-        writer.Bytes(out.name, v);
+      case Kind::kClass:
+        writer.Bytes(out.name, rows, [&](int64_t r) -> const std::string& {
+          return row_prediction(r).top_class();
+        });
         break;
-      }
     }
   }
+}
+
+google::protobuf::ArenaOptions ArenaOptionsFor(char* block, size_t size) {
+  google::protobuf::ArenaOptions options;
+  options.initial_block = block;
+  options.initial_block_size = size;
+  return options;
 }
 
 // One inference in flight: its model calls run one after another (each on
@@ -529,12 +572,17 @@ void Fill(const ServableModel& m, const Plan& plan, const std::vector<Matrix>& r
 struct InferCall : std::enable_shared_from_this<InferCall> {
   const InferenceServiceImpl* inference;
   ServableModel model;
-  Matrix rows;
+  Matrix rows;  // moved into the last model call
+  int64_t row_count = 0;
   Plan plan;
   bool raw = false;
   ModelInferResponse* response;
   std::vector<Matrix> results;
   std::function<void(const absl::Status&, const v1::ModelVersion&, int64_t)> done;
+  // Fill's temporaries (strata's own answers, from which the outputs are
+  // copied).
+  alignas(16) char block[1024];
+  google::protobuf::Arena arena{ArenaOptionsFor(block, sizeof(block))};
 
   v1::ModelVersion Version() const {
     v1::ModelVersion v;
@@ -545,18 +593,24 @@ struct InferCall : std::enable_shared_from_this<InferCall> {
 
   void Step(size_t i) {
     if (i == plan.ops.size()) {
-      Fill(model, plan, results, raw, response);
-      done(absl::OkStatus(), Version(), rows.rows());
+      Fill(model, plan, results, raw, &arena, response);
+      done(absl::OkStatus(), Version(), row_count);
       return;
     }
     InferenceServiceImpl::Prepared p;
     p.model = model;
-    p.rows = rows;  // each call takes its own copy (a batcher may queue it)
+    // Each call takes its own copy (a batcher may queue it); the last takes
+    // the rows themselves.
+    if (i + 1 < plan.ops.size()) {
+      p.rows = rows;
+    } else {
+      p.rows = std::move(rows);
+    }
     p.op = plan.ops[i];
     std::shared_ptr<InferCall> self = shared_from_this();
     inference->Compute(std::move(p), [self, i](absl::StatusOr<Matrix> out) {
       if (!out.ok()) {
-        self->done(out.status(), self->Version(), self->rows.rows());
+        self->done(out.status(), self->Version(), self->row_count);
         return;
       }
       self->results[i] = *std::move(out);
@@ -587,6 +641,7 @@ absl::StatusOr<v1::ModelSpec> OipModelSpec(const std::string& name, const std::s
 
 OipServiceImpl::OipServiceImpl(Options options) : options_(std::move(options)) {}
 
+
 void OipServiceImpl::Infer(
     const ModelInferRequest& request, ModelInferResponse* response,
     std::function<void(const absl::Status&, const v1::ModelVersion&, int64_t rows)> done) const {
@@ -596,7 +651,9 @@ void OipServiceImpl::Infer(
   // The rows go through the checks of strata's own requests (shape, finite
   // values, the model's width and feature names) by way of
   // PrepareReconstruct, which adds none of its own.
-  v1::ReconstructRequest rows_request;
+  alignas(16) char block[2048];
+  google::protobuf::Arena arena(ArenaOptionsFor(block, sizeof(block)));
+  auto& rows_request = *google::protobuf::Arena::CreateMessage<v1::ReconstructRequest>(&arena);
   *rows_request.mutable_model() = *spec;
   bool raw = false;
   if (absl::Status s = ReadInput(request, options_.inference->options().max_request_rows,
@@ -614,6 +671,7 @@ void OipServiceImpl::Infer(
   call->inference = options_.inference;
   call->model = prepared->model;
   call->rows = std::move(prepared->rows);
+  call->row_count = call->rows.rows();
   call->plan = *std::move(plan);
   call->raw = raw;
   call->response = response;

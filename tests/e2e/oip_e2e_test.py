@@ -172,8 +172,9 @@ def answers(target, metrics_port, model):
         assert got_t["code"][1] == [20, widths[-1]] and got_t["h1"][1] == [20, widths[0]]
         assert got_t["code"][3]["layer"].int64_param == len(widths)
         assert got_t["feature_errors"][1] == [20, d] and got_t["score"][1] == [20]
-        assert got_t["score"][3]["metric"].string_param == sv.ScoreOptions.Metric.Name(score.metric)
-        assert abs(got_t["score"][3]["threshold"].double_param - score.threshold) == 0
+        assert resp.parameters["metric"].string_param == sv.ScoreOptions.Metric.Name(score.metric)
+        assert resp.parameters["threshold"].double_param == score.threshold
+        assert not got_t["score"][3], "score parameters are the response's, once"
         assert got_t["probabilities"][3]["class_names"].string_param == ",".join(pred.class_names)
         by_kind[raw] = got_t
     ok("model infer: 9 outputs equal strata's own answers byte for byte, typed and raw")
@@ -184,6 +185,8 @@ def answers(target, metrics_port, model):
     assert window_after - window_mid == 2 * 20, (window_mid, window_after)
     ok("drift window counts each ModelInfer's rows once")
 
+    # No score output, no score parameters.
+    assert not o.ModelInfer(infer_request(model, rows, ["code"])).parameters
     # No outputs named: every output, in ModelMetadata's order.
     every = tensors(o.ModelInfer(infer_request(model, rows)))
     assert list(every) == [t.name for t in mm.outputs], list(every)
@@ -196,9 +199,10 @@ def answers(target, metrics_port, model):
         model=spec, rows=dense, options=sv.ScoreOptions(metric=sv.ScoreOptions.MEAN_SQUARED)))
     for req in (infer_request(model, rows, ["score"], params={"metric": "mean_squared"}),
                 infer_request(model, rows, [("score", {"metric": "MEAN_SQUARED"})])):
-        t = tensors(o.ModelInfer(req))["score"]
-        assert t[2] == f32_bytes(r.score for r in mse.scores)
-        assert t[3]["metric"].string_param == "MEAN_SQUARED"
+        resp = o.ModelInfer(req)
+        assert tensors(resp)["score"][2] == f32_bytes(r.score for r in mse.scores)
+        assert resp.parameters["metric"].string_param == "MEAN_SQUARED"
+        assert resp.parameters["threshold"].double_param == mse.threshold
     t = tensors(o.ModelInfer(infer_request(model, rows, [("code", {"layer": 1})])))["code"]
     assert t[2] == own["h1"] and t[3]["layer"].int64_param == 1
     ok("model infer: metric and layer parameters")
