@@ -136,8 +136,9 @@ std::string WhereText(const F& where) {
 template <typename Where>
 absl::Status CheckKnown(const ParameterMap& params, std::initializer_list<const char*> known,
                         const Where& where) {
-  for (const auto& [name, value] : params) {
-    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return name == k; })) {
+  for (const auto& entry : params) {
+    const std::string& name = entry.first;  // not a structured binding: clang 14 cannot capture one
+    if (std::none_of(known.begin(), known.end(), [&name](const char* k) { return name == k; })) {
       return absl::InvalidArgumentError(absl::StrCat(
           WhereText(where), " parameter '", name, "' is not one strata reads (",
           known.size() == 0 ? "it reads none here" : absl::StrCat("it reads: ", absl::StrJoin(known, ", ")),
