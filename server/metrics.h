@@ -63,6 +63,8 @@ class ServerMetrics {
 
   // Everything in Prometheus' text format, as /metrics serves it.
   std::string Scrape() const;
+  // Where more metrics go to be served on the same /metrics (strata-stream's).
+  prometheus::Registry& registry() { return *registry_; }
 
  private:
   class Instruments;
