@@ -1,8 +1,11 @@
-# strata image: strata-server and the strata CLI, a portable (x86-64-v3)
-# Release build on Debian bookworm, run as an unprivileged user.
+# strata image: strata-server, strata-stream and the strata CLI, a portable
+# (x86-64-v3) Release build on Debian bookworm, run as an unprivileged user.
 #
 #   docker build -t strata .
 #   docker run -p 50051:50051 -p 9464:9464 -v strata-models:/var/lib/strata/models strata
+#
+# strata-stream (records from NATS JetStream, metrics on 9465) is the same
+# image with another entrypoint: deploy/compose.nats.yaml, deploy/k8s/nats/.
 #
 # Every step lives in a script the Dockerfile only calls: deploy/image/build.sh
 # (build and stage) and deploy/image/runtime.sh (runtime libraries, user,

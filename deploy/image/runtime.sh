@@ -10,7 +10,8 @@
 # the binaries.
 set -euo pipefail
 
-# Packages providing the libraries of strata and strata-server (Debian 12);
+# Packages providing the libraries of strata, strata-server and strata-stream
+# (Debian 12); libnats3.4 and libprotobuf-c1: strata-stream's NATS client;
 # libopenmpi3 and its own (hwloc, libevent, udev): `strata train --local` is
 # data-parallel under mpirun. openmpi-bin (mpirun) and openssh-client and
 # -server: the image is also the launcher and the workers of the MPIJob in
@@ -18,7 +19,8 @@ set -euo pipefail
 RUNTIME_PACKAGES=(
   libabsl20220623 libc-ares2 libcivetweb1 libgomp1 libgrpc++1.51 libgrpc29
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libprotobuf32 libre2-9 libssl3
-  zlib1g libopenmpi3 libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7 libudev1
+  zlib1g libnats3.4 libprotobuf-c1
+  libopenmpi3 libhwloc15 libevent-core-2.1-7 libevent-pthreads-2.1-7 libudev1
   openmpi-bin openssh-client openssh-server
 )
 # In debian:bookworm-slim already (priority required).

@@ -63,7 +63,13 @@ TEST(ImageRecipeTest, ScriptsStageAServerThatPassesTheDockerfileHealthCheck) {
   const ShellResult check =
       testing::Shell("bash " + root + "/usr/share/strata/image/runtime.sh check " + root);
   EXPECT_EQ(check.exit_code, 0) << check.output;
-  EXPECT_THAT(check.output, HasSubstr("every library of strata strata-server"));
+  EXPECT_THAT(check.output, HasSubstr("every library of strata strata-server strata-stream "));
+  // The staged strata-stream loads and parses its flags: without the
+  // required ones it names the first (exit 2), where a missing library
+  // would stop the loader (127).
+  const ShellResult stream = testing::Shell(bin + "/strata-stream");
+  EXPECT_EQ(stream.exit_code, 2) << stream.output;
+  EXPECT_THAT(stream.output, HasSubstr("--stream is required"));
 
   // The staged server with the ENTRYPOINT's flags (this test's loopback port,
   // store and data root come after them and win).
