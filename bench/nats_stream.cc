@@ -168,7 +168,10 @@ int main(int argc, char** argv) {
   options.Config.DeliverPolicy = js_DeliverNew;
   if (!Check(natsConnection_ConnectTo(&nc, absl::GetFlag(FLAGS_nats_url).c_str()), "connect") ||
       !Check(natsConnection_JetStream(&js, nc, nullptr), "jetstream") ||
-      !Check(js_PullSubscribe(&answers, js, "strata.answers", nullptr, nullptr, &options, nullptr),
+      // Durable: an ephemeral consumer is removed after seconds without a
+      // fetch, and the gRPC leg of each round is longer than that.
+      !Check(js_PullSubscribe(&answers, js, "strata.answers", "bench-reader", nullptr, &options,
+                              nullptr),
              "subscribe")) {
     return 1;
   }

@@ -113,6 +113,9 @@ absl::StatusOr<int> StreamConnector::RunOnce() {
   v1::ScoreOptions fill_options = options_.score;
   fill_options.set_feature_errors(true);  // for the anomalies' top errors
   const std::vector<std::string>& features = m->model->info().feature_names;
+  if (index_ == nullptr || index_->names() != features) {
+    index_ = std::make_unique<FeatureIndex>(features);  // a new model's names
+  }
   const int d = m->model->input_dim();
 
   // Parse: rows of the records that parse, in batch order; the reason of
@@ -123,7 +126,7 @@ absl::StatusOr<int> StreamConnector::RunOnce() {
   std::vector<Eigen::Index> row_of(batch.size(), -1);
   Eigen::Index n = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
-    absl::StatusOr<NamedRecord> r = ParseRecord(batch[i].data, features, rows.row(n).data());
+    absl::StatusOr<NamedRecord> r = ParseRecord(batch[i].data, *index_, rows.row(n).data());
     if (!r.ok()) {
       reasons[i] = std::string(r.status().message());
       continue;

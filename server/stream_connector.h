@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "server/model_registry.h"
 #include "server/record_source.h"
+#include "server/stream_records.h"
 #include "strata/v1/service.pb.h"
 
 namespace prometheus {
@@ -56,6 +57,7 @@ class StreamConnector {
  private:
   struct Counters;
   RecordSource* const source_;
+  std::unique_ptr<FeatureIndex> index_;  // the served model's feature names
   const ModelRegistry* const registry_;
   const Options options_;
   std::unique_ptr<Counters> counters_;

@@ -53,11 +53,11 @@ std::string JsonString(absl::string_view text) {
 // A float as JSON: nine significant digits read back to the same float.
 std::string JsonFloat(double v) { return absl::StrFormat("%.9g", v); }
 
-absl::Status SetFeature(const std::vector<std::string>& features, const std::string& name,
-                        double value, float* row, std::vector<bool>* seen) {
-  auto at = std::find(features.begin(), features.end(), name);
-  if (at == features.end()) return absl::OkStatus();  // not a feature: left out
-  const size_t i = static_cast<size_t>(at - features.begin());
+absl::Status SetFeature(const FeatureIndex& features, const std::string& name, double value,
+                        float* row, std::vector<bool>* seen) {
+  const int column = features.Find(name);
+  if (column < 0) return absl::OkStatus();  // not a feature: left out
+  const size_t i = static_cast<size_t>(column);
   if ((*seen)[i]) return absl::InvalidArgumentError(absl::StrCat("field '", name, "' is repeated"));
   const float f = static_cast<float>(value);
   if (!std::isfinite(f)) {
@@ -69,8 +69,8 @@ absl::Status SetFeature(const std::vector<std::string>& features, const std::str
   return absl::OkStatus();
 }
 
-absl::Status ParseJson(absl::string_view data, const std::vector<std::string>& features,
-                       float* row, std::vector<bool>* seen, NamedRecord* record) {
+absl::Status ParseJson(absl::string_view data, const FeatureIndex& features, float* row,
+                       std::vector<bool>* seen, NamedRecord* record) {
   google::protobuf::Struct fields;
   const auto parsed = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(data.data(), data.size()), &fields);
@@ -89,8 +89,7 @@ absl::Status ParseJson(absl::string_view data, const std::vector<std::string>& f
       }
       continue;
     }
-    const bool feature = std::find(features.begin(), features.end(), name) != features.end();
-    if (!feature) continue;
+    if (features.Find(name) < 0) continue;
     if (value.kind_case() != google::protobuf::Value::kNumberValue) {
       return absl::InvalidArgumentError(
           absl::StrCat("field '", name, "' is not a number (a model feature must be)"));
@@ -102,8 +101,8 @@ absl::Status ParseJson(absl::string_view data, const std::vector<std::string>& f
   return absl::OkStatus();
 }
 
-absl::Status ParseCsv(absl::string_view data, const std::vector<std::string>& features,
-                      float* row, std::vector<bool>* seen, NamedRecord* record) {
+absl::Status ParseCsv(absl::string_view data, const FeatureIndex& features, float* row,
+                      std::vector<bool>* seen, NamedRecord* record) {
   if (data.find('"') != absl::string_view::npos) {
     return absl::InvalidArgumentError(
         "quoted CSV fields are not read in stream records; send JSON for such values");
@@ -128,7 +127,7 @@ absl::Status ParseCsv(absl::string_view data, const std::vector<std::string>& fe
       record->id = std::string(text);
       continue;
     }
-    if (std::find(features.begin(), features.end(), name) == features.end()) continue;
+    if (features.Find(name) < 0) continue;
     double value = 0;
     if (!absl::SimpleAtod(text, &value)) {
       return absl::InvalidArgumentError(
@@ -141,14 +140,25 @@ absl::Status ParseCsv(absl::string_view data, const std::vector<std::string>& fe
 
 }  // namespace
 
-absl::StatusOr<NamedRecord> ParseRecord(absl::string_view data,
-                                        const std::vector<std::string>& features, float* row) {
+FeatureIndex::FeatureIndex(const std::vector<std::string>& features) : names_(features) {
+  columns_.reserve(features.size());
+  for (size_t i = 0; i < features.size(); ++i) columns_.emplace(features[i], static_cast<int>(i));
+}
+
+int FeatureIndex::Find(absl::string_view name) const {
+  auto it = columns_.find(name);
+  return it == columns_.end() ? -1 : it->second;
+}
+
+absl::StatusOr<NamedRecord> ParseRecord(absl::string_view data, const FeatureIndex& index,
+                                        float* row) {
+  const std::vector<std::string>& features = index.names();
   NamedRecord record;
   std::vector<bool> seen(features.size(), false);
   const absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(data);
   if (trimmed.empty()) return absl::InvalidArgumentError("the record is empty");
-  absl::Status s = trimmed.front() == '{' ? ParseJson(trimmed, features, row, &seen, &record)
-                                          : ParseCsv(trimmed, features, row, &seen, &record);
+  absl::Status s = trimmed.front() == '{' ? ParseJson(trimmed, index, row, &seen, &record)
+                                          : ParseCsv(trimmed, index, row, &seen, &record);
   if (!s.ok()) return s;
   std::vector<std::string> missing;
   for (size_t i = 0; i < features.size(); ++i) {

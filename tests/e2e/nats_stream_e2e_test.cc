@@ -5,6 +5,7 @@
 // reason, a model hot-swapped mid-stream, and the metrics.
 #include <nats/nats.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -155,7 +156,12 @@ class NatsStreamTest : public ::testing::Test {
       options.Config.AckPolicy = js_AckNone;
       natsSubscription* sub = nullptr;
       jsErrCode error = static_cast<jsErrCode>(0);
-      EXPECT_EQ(js_PullSubscribe(&sub, js_, subject.c_str(), nullptr, nullptr, &options, &error),
+      // Durable: an ephemeral consumer is removed after seconds without a
+      // fetch, and some tests read a subject again after a pause.
+      std::string durable = absl::StrCat("test-", subject);
+      std::replace(durable.begin(), durable.end(), '.', '-');
+      EXPECT_EQ(js_PullSubscribe(&sub, js_, subject.c_str(), durable.c_str(), nullptr, &options,
+                                 &error),
                 NATS_OK);
       subs_[subject] = sub;
     }

@@ -16,11 +16,12 @@ namespace {
 using ::testing::HasSubstr;
 
 const std::vector<std::string> kFeatures = {"a", "b", "c"};
+const FeatureIndex kIndex(kFeatures);
 
 TEST(StreamRecordsTest, FieldsAreTakenByNameInBothForms) {
   float row[3] = {0, 0, 0};
   // JSON: any order, extra fields left out, the id kept.
-  auto r = ParseRecord(R"({"c": 3.5, "x": "skip", "a": -1, "id": "k-9", "b": 2e-3})", kFeatures,
+  auto r = ParseRecord(R"({"c": 3.5, "x": "skip", "a": -1, "id": "k-9", "b": 2e-3})", kIndex,
                        row);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->id, "k-9");
@@ -29,14 +30,14 @@ TEST(StreamRecordsTest, FieldsAreTakenByNameInBothForms) {
   EXPECT_EQ(row[2], 3.5f);
   // CSV: header then values, columns by name, CRLF and spaces allowed.
   float csv[3] = {0, 0, 0};
-  r = ParseRecord("id, b,c,a\r\n7, 0.25,1,-4\r\n", kFeatures, csv);
+  r = ParseRecord("id, b,c,a\r\n7, 0.25,1,-4\r\n", kIndex, csv);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->id, "7");
   EXPECT_EQ(csv[0], -4.0f);
   EXPECT_EQ(csv[1], 0.25f);
   EXPECT_EQ(csv[2], 1.0f);
   // A numeric id is kept as its text.
-  r = ParseRecord(R"({"id": 12, "a": 1, "b": 2, "c": 3})", kFeatures, row);
+  r = ParseRecord(R"({"id": 12, "a": 1, "b": 2, "c": 3})", kIndex, row);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->id, "12");
 }
@@ -57,7 +58,7 @@ TEST(StreamRecordsTest, RefusalsNameTheField) {
       {"a,b,c\n\"1\",2,3", "quoted CSV fields are not read"},
   };
   for (const auto& [data, why] : cases) {
-    auto r = ParseRecord(data, kFeatures, row);
+    auto r = ParseRecord(data, kIndex, row);
     ASSERT_FALSE(r.ok()) << data;
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << data;
     EXPECT_THAT(r.status().message(), HasSubstr(why)) << data;
