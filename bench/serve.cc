@@ -14,7 +14,8 @@
 //          p50_us=... p99_us=... oip_ratio=<ModelInfer QPS / AnomalyScore QPS>
 //          oip_qps=... gemm_gflops=... errors=...
 // (medians over rounds; oip_ratio is the median of each round's ratio, the
-// two measured back to back; latencies are Encode's at that concurrency),
+// two measured one after the other; latencies are Encode's at that
+// concurrency),
 // after a line naming the CPU and its measured GEMM ceiling.
 #include <cstdio>
 #include <functional>
@@ -65,6 +66,55 @@ strata::bench::StartCall Starter(std::vector<Call<Request, Response>>* calls,
     method((*stubs)[static_cast<size_t>(slot->index()) % stubs->size()].get(), call.context.get(),
            &call.request, &call.response, [slot](grpc::Status s) { slot->Done(s); });
   };
+}
+
+// One kind of call and its results, a LoadResult per round.
+struct Kind {
+  const char* name;
+  strata::bench::StartCall start;
+  std::vector<strata::bench::LoadResult> results;
+};
+
+// --only: one kind for --seconds, its QPS printed.
+int RunOnly(std::vector<Kind>* kinds, strata::bench::LoadOptions options,
+            const std::vector<std::shared_ptr<grpc::Channel>>& channels, const std::string& only) {
+  for (Kind& k : *kinds) {
+    if (k.name != only) continue;
+    options.seconds = absl::GetFlag(FLAGS_seconds);
+    const strata::bench::LoadResult r = strata::bench::RunLoad(options, channels, k.start);
+    std::printf("%s %.0f QPS (p50 %.0f us), %lld failed\n", k.name, r.qps, r.p50_us,
+                static_cast<long long>(r.errors));
+    return r.errors == 0 ? 0 : 1;
+  }
+  std::fprintf(stderr, "--only=%s: no such kind of call\n", only.c_str());
+  return 2;
+}
+
+// A warm-up, then --rounds rounds of every kind, rotating which goes first
+// so that a slow spell of this shared machine does not always land on the
+// same one. Returns the calls that failed.
+int64_t RunRounds(std::vector<Kind>* kinds, strata::bench::LoadOptions options,
+                  const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
+  options.seconds = 1;  // warm-up
+  for (Kind& k : *kinds) strata::bench::RunLoad(options, channels, k.start);
+  options.seconds = absl::GetFlag(FLAGS_seconds);
+  int64_t errors = 0;
+  for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
+    std::printf("round %d:", round);
+    for (size_t i = 0; i < kinds->size(); ++i) {
+      Kind& k = (*kinds)[(i + static_cast<size_t>(round)) % kinds->size()];
+      const strata::bench::LoadResult r = strata::bench::RunLoad(options, channels, k.start);
+      std::printf(" %s %.0f QPS (p50 %.0f us);", k.name, r.qps, r.p50_us);
+      if (r.errors > 0) {
+        std::printf(" %lld failed, first: %s;", static_cast<long long>(r.errors),
+                    r.first_error.c_str());
+      }
+      errors += r.errors;
+      k.results.push_back(r);
+    }
+    std::printf("\n");
+  }
+  return errors;
 }
 
 strata::Matrix Rows(int n) {
@@ -140,69 +190,36 @@ int main(int argc, char** argv) {
     stub->async()->AnomalyScore(args...);
   };
   const auto check = [](HealthStub* stub, auto... args) { stub->async()->Check(args...); };
-  struct Kind {
-    const char* name;
-    strata::bench::StartCall start;
-    std::vector<strata::bench::LoadResult> results;
-  };
+  // ModelInfer right after AnomalyScore: the two are compared round by
+  // round, and the rotation keeps them adjacent.
   std::vector<Kind> kinds = {
       {"Encode", Starter(&encode_calls, &inference, encode, encode_request), {}},
       {"AnomalyScore", Starter(&score_calls, &inference, score, score_request), {}},
-      {"empty", Starter(&check_calls, &health, check,
-                                 grpc::health::v1::HealthCheckRequest()), {}},
-      {"AnomalyScore x256",
-       Starter(&batch_calls, &inference, score, batch_request), {}},
       {"ModelInfer", Starter(&infer_calls, &oip, infer, infer_request), {}},
+      {"empty", Starter(&check_calls, &health, check, grpc::health::v1::HealthCheckRequest()), {}},
+      {"AnomalyScore x256", Starter(&batch_calls, &inference, score, batch_request), {}},
   };
 
   std::printf("%s\n", machine.Describe().c_str());
   strata::bench::LoadOptions options;
   options.concurrency = concurrency;
   if (const std::string only = absl::GetFlag(FLAGS_only); !only.empty()) {
-    for (Kind& k : kinds) {
-      if (k.name != only) continue;
-      options.seconds = absl::GetFlag(FLAGS_seconds);
-      const strata::bench::LoadResult r = strata::bench::RunLoad(options, channels, k.start);
-      std::printf("%s %.0f QPS (p50 %.0f us), %lld failed\n", k.name, r.qps, r.p50_us,
-                  static_cast<long long>(r.errors));
-      return r.errors == 0 ? 0 : 1;
-    }
-    std::fprintf(stderr, "--only=%s: no such kind of call\n", only.c_str());
-    return 2;
+    return RunOnly(&kinds, options, channels, only);
   }
-  options.seconds = 1;  // warm-up
-  for (Kind& k : kinds) strata::bench::RunLoad(options, channels, k.start);
-  options.seconds = absl::GetFlag(FLAGS_seconds);
-  int64_t errors = 0;
-  for (int round = 1; round <= absl::GetFlag(FLAGS_rounds); ++round) {
-    // Rotate which kind goes first, so that a slow spell of this shared
-    // machine does not always land on the same one.
-    std::printf("round %d:", round);
-    for (size_t i = 0; i < kinds.size(); ++i) {
-      Kind& k = kinds[(i + static_cast<size_t>(round)) % kinds.size()];
-      const strata::bench::LoadResult r = strata::bench::RunLoad(options, channels, k.start);
-      std::printf(" %s %.0f QPS (p50 %.0f us);", k.name, r.qps, r.p50_us);
-      if (r.errors > 0) {
-        std::printf(" %lld failed, first: %s;", static_cast<long long>(r.errors),
-                    r.first_error.c_str());
-      }
-      errors += r.errors;
-      k.results.push_back(r);
-    }
-    std::printf("\n");
-  }
+  const int64_t errors = RunRounds(&kinds, options, channels);
   const auto median = [&kinds](size_t kind, const std::function<double(const strata::bench::LoadResult&)>& of) {
     std::vector<double> v;
     for (const auto& r : kinds[kind].results) v.push_back(of(r));
     return strata::bench::Median(v);
   };
   const auto qps = [](const strata::bench::LoadResult& r) { return r.qps; };
-  const double encode_qps = median(0, qps), score_qps = median(1, qps), empty = median(2, qps);
-  const double batch_rows = median(3, qps) * kBatch;
+  const double encode_qps = median(0, qps), score_qps = median(1, qps), empty = median(3, qps);
+  const double batch_rows = median(4, qps) * kBatch;
   // Paired per round: ModelInfer against the AnomalyScore of the same round.
   std::vector<double> oip_ratios;
-  for (size_t r = 0; r < kinds[4].results.size(); ++r) {
-    oip_ratios.push_back(kinds[4].results[r].qps / kinds[1].results[r].qps);
+  for (size_t r = 0; r < kinds[2].results.size(); ++r) {
+    const double as = kinds[1].results[r].qps;
+    oip_ratios.push_back(as > 0 ? kinds[2].results[r].qps / as : 0);
   }
   std::printf(
       "RESULT ratio=%.3f score_ratio=%.3f encode_qps=%.0f score_qps=%.0f empty_qps=%.0f "
@@ -211,7 +228,7 @@ int main(int argc, char** argv) {
       encode_qps / empty, score_qps / empty, encode_qps, score_qps, empty, batch_rows,
       median(0, [](const auto& r) { return r.p50_us; }),
       median(0, [](const auto& r) { return r.p99_us; }), strata::bench::Median(oip_ratios),
-      median(4, qps), machine.gemm_gflops,
+      median(2, qps), machine.gemm_gflops,
       static_cast<long long>(errors));
   return errors == 0 ? 0 : 1;
 }

@@ -15,6 +15,57 @@
 #include "server/stream_records.h"
 
 namespace strata {
+namespace {
+
+// AnomalyScore's answers for `rows`: row r's is
+// answers[answer_of[r]].scores(score_of[r]), or none (answer_of[r] < 0)
+// and refused[r] says why.
+struct Scored {
+  std::vector<v1::AnomalyScoreResponse> answers;
+  std::vector<int> answer_of;
+  std::vector<int> score_of;
+  std::vector<std::string> refused;
+};
+
+// Scores the rows together, as one AnomalyScore request of them would be.
+// A row the model refuses (InvalidArgument: its answer is not finite) fails
+// the call, so then each row alone, and the rows refused are dead letters.
+// Any other failure is the model's or the server's, not the records': it
+// is returned, and the batch goes back to the bus.
+absl::StatusOr<Scored> ScoreRows(const ServableModel& m, const InferenceOp& op,
+                                 const v1::ScoreOptions& options, const Matrix& rows) {
+  const size_t n = static_cast<size_t>(rows.rows());
+  Scored s;
+  s.answer_of.assign(n, -1);
+  s.score_of.assign(n, 0);
+  s.refused.resize(n);
+  if (n == 0) return s;
+  absl::StatusOr<Matrix> all = RunInference(m, op, rows);
+  if (all.ok()) {
+    s.answers.emplace_back();
+    FillScores(m, op, options, *all, &s.answers.back());
+    for (size_t r = 0; r < n; ++r) {
+      s.answer_of[r] = 0;
+      s.score_of[r] = static_cast<int>(r);
+    }
+    return s;
+  }
+  if (!absl::IsInvalidArgument(all.status())) return all.status();
+  for (size_t r = 0; r < n; ++r) {
+    absl::StatusOr<Matrix> one = RunInference(m, op, rows.middleRows(static_cast<Eigen::Index>(r), 1));
+    if (!one.ok()) {
+      if (!absl::IsInvalidArgument(one.status())) return one.status();
+      s.refused[r] = std::string(one.status().message());
+      continue;
+    }
+    s.answers.emplace_back();
+    FillScores(m, op, options, *one, &s.answers.back());
+    s.answer_of[r] = static_cast<int>(s.answers.size() - 1);
+  }
+  return s;
+}
+
+}  // namespace
 
 // strata_stream_* on the /metrics of strata-stream; null without a registry.
 struct StreamConnector::Counters {
@@ -136,31 +187,9 @@ absl::StatusOr<int> StreamConnector::RunOnce() {
   }
   rows.conservativeResize(n, d);
 
-  // Score the rows together, as one AnomalyScore request of them would be;
-  // a row whose answer is not finite fails the call, so then each row alone.
-  std::vector<v1::AnomalyScoreResponse> answers;
-  // Row r's answer: answers[answer_of[r]].scores(score_of[r]).
-  std::vector<int> answer_of(static_cast<size_t>(n), -1);
-  std::vector<int> score_of(static_cast<size_t>(n), 0);
-  if (n > 0) {
-    absl::StatusOr<Matrix> scored = RunInference(*m, op, rows);
-    if (scored.ok()) {
-      answers.emplace_back();
-      FillScores(*m, op, fill_options, *scored, &answers.back());
-      for (Eigen::Index r = 0; r < n; ++r) {
-        answer_of[static_cast<size_t>(r)] = 0;
-        score_of[static_cast<size_t>(r)] = static_cast<int>(r);
-      }
-    } else {
-      for (Eigen::Index r = 0; r < n; ++r) {
-        absl::StatusOr<Matrix> one = RunInference(*m, op, rows.middleRows(r, 1));
-        if (!one.ok()) continue;
-        answers.emplace_back();
-        FillScores(*m, op, fill_options, *one, &answers.back());
-        answer_of[static_cast<size_t>(r)] = static_cast<int>(answers.size() - 1);
-      }
-    }
-  }
+  absl::StatusOr<Scored> scored = ScoreRows(*m, op, fill_options, rows);
+  if (!scored.ok()) return give_back(scored.status());
+  const std::vector<v1::AnomalyScoreResponse>& answers = scored->answers;
 
   std::vector<RecordSource::Message> out;
   out.reserve(batch.size() + 8);
@@ -168,19 +197,16 @@ absl::StatusOr<int> StreamConnector::RunOnce() {
   for (size_t i = 0; i < batch.size(); ++i) {
     const RecordSource::Record& record = batch[i];
     const Eigen::Index r = row_of[i];
-    const int a = r >= 0 ? answer_of[static_cast<size_t>(r)] : -1;
+    const int a = r >= 0 ? scored->answer_of[static_cast<size_t>(r)] : -1;
     if (a < 0) {
-      const std::string reason =
-          r < 0 ? reasons[i]
-                : "the model's output is not finite for this record: its values are too far "
-                  "outside the training data to score";
+      const std::string& reason = r < 0 ? reasons[i] : scored->refused[static_cast<size_t>(r)];
       out.push_back({options_.dead_letter_subject,
                      DeadLetterJson(record.subject, record.sequence, reason, record.data)});
       ++dead;
       continue;
     }
     const v1::AnomalyScoreResponse& response = answers[static_cast<size_t>(a)];
-    const v1::RowScore& score = response.scores(score_of[static_cast<size_t>(r)]);
+    const v1::RowScore& score = response.scores(scored->score_of[static_cast<size_t>(r)]);
     std::string json = AnswerJson(record.subject, record.sequence, parsed[i], response.model(),
                                   response, score, features, rows.row(r).data(),
                                   options_.top_errors);

@@ -101,9 +101,9 @@ int main(int argc, char** argv) {
   options.batch = absl::GetFlag(FLAGS_batch);
   options.top_errors = absl::GetFlag(FLAGS_top_errors);
   if (options.answer_subject.empty() || options.dead_letter_subject.empty() || options.batch < 1 ||
-      absl::GetFlag(FLAGS_max_ack_pending) < options.batch) {
+      absl::GetFlag(FLAGS_max_ack_pending) < options.batch || options.top_errors < 0) {
     std::cerr << "strata-stream: --answer_subject and --dead_letter_subject must be set, "
-                 "--batch >= 1 and --max_ack_pending >= --batch\n";
+                 "--batch >= 1, --max_ack_pending >= --batch and --top_errors >= 0\n";
     return 2;
   }
 

@@ -18,10 +18,38 @@
 namespace strata {
 namespace {
 
-// `text` as a JSON string literal.
+// The length of the valid UTF-8 sequence at text[i], or 0.
+size_t Utf8Length(absl::string_view text, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = byte(i);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > text.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  if (n == 2 && c < 0xC2) return 0;  // overlong
+  return n;
+}
+
+// `text` as a JSON string literal. Bytes that are not UTF-8 (a binary or
+// Latin-1 record, dead-lettered as it came) become \u00XX, one per byte, so
+// the message stays JSON that any consumer reads.
 std::string JsonString(absl::string_view text) {
   std::string out = "\"";
-  for (const char c : text) {
+  for (size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    const size_t n = Utf8Length(text, i);
+    if (n == 0) {
+      out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
+      ++i;
+      continue;
+    }
+    if (n > 1) {
+      out.append(text.data() + i, n);
+      i += n;
+      continue;
+    }
+    ++i;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -40,7 +68,7 @@ std::string JsonString(absl::string_view text) {
         break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
+          out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
         } else {
           out += c;
         }
@@ -85,7 +113,12 @@ absl::Status ParseJson(absl::string_view data, const FeatureIndex& features, flo
       if (value.kind_case() == google::protobuf::Value::kStringValue) {
         record->id = value.string_value();
       } else if (value.kind_case() == google::protobuf::Value::kNumberValue) {
-        record->id = absl::StrCat(value.number_value());
+        // An integer as its digits (StrCat would keep six significant
+        // figures: 1234567 and 1234568 would both echo as 1.23457e+06).
+        const double v = value.number_value();
+        record->id = std::abs(v) < 9007199254740992.0 && v == std::floor(v)
+                         ? absl::StrCat(static_cast<int64_t>(v))
+                         : absl::StrFormat("%.17g", v);
       }
       continue;
     }
@@ -213,8 +246,14 @@ std::string AnswerJson(const std::string& subject, uint64_t sequence, const Name
 
 std::string DeadLetterJson(const std::string& subject, uint64_t sequence, absl::string_view reason,
                            absl::string_view data) {
+  // A record near the bus's message limit, escaped, would not fit in a
+  // message: the dead letter could not be published, its batch would come
+  // back for ever, and the stream would stop there.
+  const bool cut = data.size() > kMaxDeadLetterData;
   return absl::StrCat("{\"subject\":", JsonString(subject), ",\"sequence\":", sequence,
-                      ",\"reason\":", JsonString(reason), ",\"data\":", JsonString(data), "}");
+                      ",\"reason\":", JsonString(reason),
+                      ",\"data\":", JsonString(data.substr(0, kMaxDeadLetterData)),
+                      cut ? absl::StrCat(",\"truncated\":true,\"bytes\":", data.size()) : "", "}");
 }
 
 }  // namespace strata

@@ -61,7 +61,11 @@ std::string AnswerJson(const std::string& subject, uint64_t sequence, const Name
                        const float* row, int top);
 
 // The JSON of a record that could not be scored: where it came from, why,
-// and its bytes as they came (a JSON string).
+// and its bytes as they came (a JSON string; bytes that are not UTF-8 as
+// \u00XX each). Past kMaxDeadLetterData bytes the data is cut, and
+// "truncated" and "bytes" (its full size) say so: escaped, a record near the
+// bus's message limit would not fit in one message.
+inline constexpr size_t kMaxDeadLetterData = 64 * 1024;
 std::string DeadLetterJson(const std::string& subject, uint64_t sequence, absl::string_view reason,
                            absl::string_view data);
 

@@ -73,7 +73,8 @@ TEST_F(OipTest, EveryRpcAnswersAsStrataOwnRpcsByteForByte) {
         "ok model infer: 9 outputs equal strata's own answers byte for byte, typed and raw",
         "ok drift window counts each ModelInfer's rows once",
         "ok model infer: no outputs named gives every output",
-        "ok model infer: metric and layer parameters", "ok model infer: errors",
+        "ok model infer: metric and layer parameters",
+        "ok model infer: the KServe SDK's binary_data parameters", "ok model infer: errors",
         "ok model stream infer", "ok metrics", "all ok"}) {
     EXPECT_THAT(run.output, HasSubstr(check)) << run.output;
   }

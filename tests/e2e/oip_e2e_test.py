@@ -206,6 +206,16 @@ def answers(target, metrics_port, model):
     t = tensors(o.ModelInfer(infer_request(model, rows, [("code", {"layer": 1})])))["code"]
     assert t[2] == own["h1"] and t[3]["layer"].int64_param == 1
     ok("model infer: metric and layer parameters")
+    # What the KServe SDK sends (set_data_from_numpy, binary_data=True):
+    # binary_data_size on the raw input, binary_data on each output.
+    sdk = infer_request(model, rows, ["score"], raw=True)
+    sdk.inputs[0].parameters["binary_data_size"].int64_param = 20 * d * 4
+    sdk.outputs[0].parameters["binary_data"].bool_param = True
+    assert tensors(o.ModelInfer(sdk))["score"][2] == own["score"]
+    sdk.inputs[0].parameters["binary_data_size"].int64_param = 7
+    expect_error(lambda: o.ModelInfer(sdk), grpc.StatusCode.INVALID_ARGUMENT,
+                 "'binary_data_size' is not the integer %d" % (20 * d * 4))
+    ok("model infer: the KServe SDK's binary_data parameters")
 
     # Errors name the tensor, shape or parameter.
     E = grpc.StatusCode.INVALID_ARGUMENT

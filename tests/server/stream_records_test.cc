@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -36,10 +37,13 @@ TEST(StreamRecordsTest, FieldsAreTakenByNameInBothForms) {
   EXPECT_EQ(csv[0], -4.0f);
   EXPECT_EQ(csv[1], 0.25f);
   EXPECT_EQ(csv[2], 1.0f);
-  // A numeric id is kept as its text.
-  r = ParseRecord(R"({"id": 12, "a": 1, "b": 2, "c": 3})", kIndex, row);
+  // A numeric id is kept as its digits, every one of them.
+  r = ParseRecord(R"({"id": 1234567, "a": 1, "b": 2, "c": 3})", kIndex, row);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->id, "12");
+  EXPECT_EQ(r->id, "1234567");
+  r = ParseRecord(R"({"id": 0.1, "a": 1, "b": 2, "c": 3})", kIndex, row);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->id, "0.10000000000000001");
 }
 
 TEST(StreamRecordsTest, RefusalsNameTheField) {
@@ -103,6 +107,19 @@ TEST(StreamRecordsTest, AnswersReadBackToTheSameFloats) {
   EXPECT_THAT(DeadLetterJson("records.b", 5, "why \"so\"", "a,b\n1"),
               "{\"subject\":\"records.b\",\"sequence\":5,\"reason\":\"why \\\"so\\\"\","
               "\"data\":\"a,b\\n1\"}");
+}
+
+// A dead letter is JSON whatever the record held: bytes that are not UTF-8
+// escaped one by one, UTF-8 kept, and a record past kMaxDeadLetterData cut
+// with its size, so that the letter always fits in a bus message.
+TEST(StreamRecordsTest, DeadLettersStayJsonAndFitInAMessage) {
+  EXPECT_EQ(DeadLetterJson("s", 1, "r", std::string("\xff\xfe\xc3\xa9\x01", 5)),
+            "{\"subject\":\"s\",\"sequence\":1,\"reason\":\"r\","
+            "\"data\":\"\\u00ff\\u00fe\xc3\xa9\\u0001\"}");
+  const std::string big(kMaxDeadLetterData + 10, '"');
+  const std::string letter = DeadLetterJson("s", 2, "r", big);
+  EXPECT_THAT(letter, HasSubstr(absl::StrCat(",\"truncated\":true,\"bytes\":", big.size(), "}")));
+  EXPECT_LT(letter.size(), 2 * kMaxDeadLetterData + 200);
 }
 
 }  // namespace
