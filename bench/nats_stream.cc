@@ -26,10 +26,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/load_gen.h"
 #include "bench/machine.h"
+#include "bench/score_streams.h"
 #include "bench/serving_model.h"
 #include "client/strata_client.h"
 #include "proto/dense_matrix.h"
@@ -100,12 +102,27 @@ double NatsRound(jsCtx* js, natsSubscription* answers, int64_t first, int n) {
     options.MaxWait = 60000;
     Check(js_PublishAsyncComplete(js, &options), "publish complete");
   });
+  // Only this round's records count, each once: a late answer of an earlier
+  // round, or a second answer of a redelivered record, is not one.
+  std::vector<bool> answered(static_cast<size_t>(n), false);
   int64_t got = 0;
   const Clock::time_point deadline = start + std::chrono::seconds(120);
   while (got < n && Clock::now() < deadline) {
     natsMsgList list = {nullptr, 0};
     if (natsSubscription_Fetch(&list, answers, 1000, 200, nullptr) != NATS_OK) continue;
-    got += list.Count;
+    for (int i = 0; i < list.Count; ++i) {
+      const std::string data(natsMsg_GetData(list.Msgs[i]),
+                             static_cast<size_t>(natsMsg_GetDataLength(list.Msgs[i])));
+      const size_t at = data.find("\"id\":\"");
+      int64_t id = -1;
+      if (at == std::string::npos ||
+          !absl::SimpleAtoi(data.substr(at + 6, data.find('"', at + 6) - at - 6), &id) ||
+          id < first || id >= first + n || answered[static_cast<size_t>(id - first)]) {
+        continue;
+      }
+      answered[static_cast<size_t>(id - first)] = true;
+      ++got;
+    }
     natsMsgList_Destroy(&list);
   }
   publisher.join();
@@ -114,38 +131,15 @@ double NatsRound(jsCtx* js, natsSubscription* answers, int64_t first, int n) {
 }
 
 double GrpcStreamRps(const std::string& target, double seconds, int64_t* errors) {
-  strata::v1::AnomalyScoreRequest prebuilt;
-  prebuilt.mutable_model()->set_name(strata::bench::kServingModelName);
+  strata::v1::AnomalyScoreRequest request;
+  request.mutable_model()->set_name(strata::bench::kServingModelName);
   strata::Matrix row(1, strata::bench::kServingInputs);
-  for (int c = 0; c < strata::bench::kServingInputs; ++c) row(0, c) = 0.01f * static_cast<float>(c % 97);
-  strata::ToDenseMatrix(row, prebuilt.mutable_rows());
-  std::atomic<int64_t> scored{0};
-  std::atomic<int64_t> failed{0};
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point deadline =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  std::vector<std::thread> threads;
-  for (int s = 0; s < absl::GetFlag(FLAGS_streams); ++s) {
-    threads.emplace_back([&] {
-      auto client = strata::StrataClient::Create({target});
-      if (!client.ok()) {
-        ++failed;
-        return;
-      }
-      const absl::Status status = (*client)->StreamAnomalyScore(
-          [&](strata::v1::AnomalyScoreRequest* request) {
-            if (Clock::now() >= deadline) return false;
-            *request = prebuilt;
-            return true;
-          },
-          [&](const strata::v1::AnomalyScoreResponse& r) { scored += r.scores_size(); });
-      if (!status.ok()) ++failed;
-    });
+  for (int c = 0; c < strata::bench::kServingInputs; ++c) {
+    row(0, c) = 0.01f * static_cast<float>(c % 97);
   }
-  for (std::thread& t : threads) t.join();
-  *errors += failed.load();
-  return static_cast<double>(scored.load()) /
-         std::chrono::duration<double>(Clock::now() - start).count();
+  strata::ToDenseMatrix(row, request.mutable_rows());
+  return strata::bench::StreamRecordsPerSecond(target, seconds, absl::GetFlag(FLAGS_streams),
+                                               request, errors);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "bench/load_gen.h"
+#include "bench/score_streams.h"
 #include "bench/serving_model.h"
 #include "client/strata_client.h"
 #include "core/nn/matrix.h"
@@ -83,41 +84,8 @@ double UnaryQps(const std::string& target, double seconds, int64_t* errors) {
 
 // Records per second through `streams` concurrent streams of `records`-row messages.
 double StreamRps(const std::string& target, double seconds, int records, int64_t* errors) {
-  const int streams = absl::GetFlag(FLAGS_streams);
-  const strata::v1::AnomalyScoreRequest prebuilt = ScoreRequest(records);
-  std::atomic<int64_t> scored{0};
-  std::vector<std::thread> threads;
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point deadline =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  std::atomic<int64_t> failed{0};
-  for (int s = 0; s < streams; ++s) {
-    threads.emplace_back([&] {
-      // Each stream its own connection, as separate pipeline workers would have.
-      auto client = strata::StrataClient::Create({target});
-      if (!client.ok()) {
-        ++failed;
-        return;
-      }
-      const absl::Status status = (*client)->StreamAnomalyScore(
-          [&](strata::v1::AnomalyScoreRequest* request) {
-            if (Clock::now() >= deadline) return false;
-            *request = prebuilt;
-            return true;
-          },
-          [&](const strata::v1::AnomalyScoreResponse& response) {
-            scored.fetch_add(response.scores_size(), std::memory_order_relaxed);
-          });
-      if (!status.ok()) {
-        std::printf("  stream failed: %s\n", status.ToString().c_str());
-        ++failed;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  *errors += failed.load();
-  return static_cast<double>(scored.load()) /
-         std::chrono::duration<double>(Clock::now() - start).count();
+  return strata::bench::StreamRecordsPerSecond(target, seconds, absl::GetFlag(FLAGS_streams),
+                                               ScoreRequest(records), errors);
 }
 
 struct Figures {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/mutex.h"
 
 namespace strata {
 namespace {
@@ -26,7 +27,9 @@ struct NatsSource::Handles {
   // Answers the bus refused since the last Publish (its error handler runs
   // on libnats' thread).
   std::atomic<int64_t> publish_failures{0};
-  std::string first_failure;
+  // The bus's reason for the first answer it refused since then.
+  Mutex failure_mu;
+  std::string first_failure ABSL_GUARDED_BY(failure_mu);
 
   ~Handles() {
     if (subscription != nullptr) natsSubscription_Destroy(subscription);  // keeps the durable
@@ -38,9 +41,13 @@ struct NatsSource::Handles {
 namespace {
 
 void OnPublishError(jsCtx*, jsPubAckErr* error, void* closure) {
-  auto* failures = static_cast<std::atomic<int64_t>*>(closure);
-  failures->fetch_add(1);
-  (void)error;
+  auto* h = static_cast<NatsSource::Handles*>(closure);
+  if (h->publish_failures.fetch_add(1) == 0) {
+    MutexLock lock(&h->failure_mu);
+    h->first_failure = absl::StrCat(
+        error->Msg != nullptr ? natsMsg_GetSubject(error->Msg) : "?", ": ",
+        error->ErrText != nullptr ? error->ErrText : natsStatus_GetText(error->Err));
+  }
 }
 
 }  // namespace
@@ -65,7 +72,7 @@ absl::StatusOr<std::unique_ptr<NatsSource>> NatsSource::Connect(const Options& o
   jsOptions js_options;
   jsOptions_Init(&js_options);
   js_options.PublishAsync.ErrHandler = OnPublishError;
-  js_options.PublishAsync.ErrHandlerClosure = &h->publish_failures;
+  js_options.PublishAsync.ErrHandlerClosure = h.get();
   s = natsConnection_JetStream(&h->js, h->connection, &js_options);
   if (s != NATS_OK) return NatsError("cannot open a JetStream context", s);
 
@@ -149,9 +156,10 @@ absl::Status NatsSource::Publish(const std::vector<Message>& messages) {
   natsStatus s = js_PublishAsyncComplete(h_->js, &options);
   if (s != NATS_OK) return NatsError("waiting for the bus to store the answers", s);
   if (const int64_t failed = h_->publish_failures.load(); failed > 0) {
+    MutexLock lock(&h_->failure_mu);
     return absl::UnavailableError(absl::StrCat(
-        failed, " of ", messages.size(),
-        " answers were refused by JetStream (is each answer subject in a stream?)"));
+        failed, " of ", messages.size(), " answers were refused by JetStream (is each answer "
+        "subject in a stream?); the first: ", h_->first_failure));
   }
   return absl::OkStatus();
 }
@@ -169,7 +177,9 @@ absl::Status NatsSource::Ack(Record& record) {
 absl::Status NatsSource::Nak(Record& record) {
   natsMsg* msg = static_cast<natsMsg*>(record.handle);
   if (msg == nullptr) return absl::FailedPreconditionError("record released twice");
-  natsStatus s = natsMsg_Nak(msg, nullptr);
+  // After a second: a batch given back because no model is served, or the
+  // bus refused the answers, would otherwise come straight back.
+  natsStatus s = natsMsg_NakWithDelay(msg, 1000, nullptr);
   natsMsg_Destroy(msg);
   record.handle = nullptr;
   if (s != NATS_OK) return NatsError("returning a record", s);

@@ -44,8 +44,9 @@ class NatsSource final : public RecordSource {
   absl::Status Ack(Record& record) override;
   absl::Status Nak(Record& record) override;
 
+  struct Handles;  // libnats' objects (public for its error callback)
+
  private:
-  struct Handles;
   explicit NatsSource(std::unique_ptr<Handles> handles);
   std::unique_ptr<Handles> h_;
 };

@@ -309,7 +309,10 @@ class StreamInferReactor final
       Finish(grpc::Status::OK);
       return;
     }
-    response_.Clear();
+    // The sub-message Infer fills stays (Clear on the outer message would
+    // delete it, and Infer keeps a pointer to it until done).
+    response_.clear_error_message();
+    response_.mutable_infer_response()->Clear();
     auto call = std::make_shared<RpcCall>(metrics_, "ModelStreamInfer");
     service_->Infer(request_, response_.mutable_infer_response(),
                     [this, call](const absl::Status& s, const v1::ModelVersion& model,
@@ -317,7 +320,7 @@ class StreamInferReactor final
                       call->Finish(s, model, rows);
                       if (!s.ok()) {
                         const std::string id = request_.id();
-                        response_.Clear();
+                        response_.mutable_infer_response()->Clear();
                         response_.set_error_message(absl::StrCat(
                             absl::StatusCodeToString(s.code()), ": ", s.message()));
                         response_.mutable_infer_response()->set_id(id);

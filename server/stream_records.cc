@@ -120,7 +120,8 @@ absl::Status ParseJson(absl::string_view data, const FeatureIndex& features, flo
                          ? absl::StrCat(static_cast<int64_t>(v))
                          : absl::StrFormat("%.17g", v);
       }
-      continue;
+      // A model feature named id is read as one too.
+      if (features.Find(name) < 0) continue;
     }
     if (features.Find(name) < 0) continue;
     if (value.kind_case() != google::protobuf::Value::kNumberValue) {
@@ -156,10 +157,7 @@ absl::Status ParseCsv(absl::string_view data, const FeatureIndex& features, floa
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string name(absl::StripAsciiWhitespace(names[i]));
     const absl::string_view text = absl::StripAsciiWhitespace(values[i]);
-    if (name == "id") {
-      record->id = std::string(text);
-      continue;
-    }
+    if (name == "id") record->id = std::string(text);  // and a feature, if one is named id
     if (features.Find(name) < 0) continue;
     double value = 0;
     if (!absl::SimpleAtod(text, &value)) {

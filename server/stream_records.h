@@ -6,7 +6,8 @@
 //   JSON: {"f0": 0.12, "f1": 3, "id": "a-17"}
 //   CSV:  a header line, then one line of values: "f0,f1,id\n0.12,3,a-17"
 // Its features are taken by name, in the model's order; other fields are
-// left out of the row, and a field named "id" is echoed in the answer.
+// left out of the row, and a field named "id" is echoed in the answer (and
+// read as a feature too when the model has one of that name).
 //
 //   const FeatureIndex index(model.info().feature_names);  // once per model
 //   absl::StatusOr<NamedRecord> r = ParseRecord(bytes, index, row);

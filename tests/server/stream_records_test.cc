@@ -44,6 +44,17 @@ TEST(StreamRecordsTest, FieldsAreTakenByNameInBothForms) {
   r = ParseRecord(R"({"id": 0.1, "a": 1, "b": 2, "c": 3})", kIndex, row);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->id, "0.10000000000000001");
+  // A model feature named id: echoed and read.
+  const FeatureIndex with_id({"id", "b"});
+  float two[2] = {0, 0};
+  r = ParseRecord(R"({"b": 2, "id": 7})", with_id, two);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->id, "7");
+  EXPECT_EQ(two[0], 7.0f);
+  r = ParseRecord("b,id\n2,8", with_id, two);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->id, "8");
+  EXPECT_EQ(two[0], 8.0f);
 }
 
 TEST(StreamRecordsTest, RefusalsNameTheField) {
