@@ -6,7 +6,11 @@
 # and its e2e test; python3-numpy: that test passes numpy arrays (the client
 # itself does not need numpy); python3-yaml: the deploy manifest test reads YAML;
 # chromium: the report test renders HTML headless; openmpi-bin and
-# libopenmpi-dev: data-parallel training under mpirun, and its tests).
+# libopenmpi-dev: data-parallel training under mpirun, and its tests;
+# nats-server and libnats-dev: strata-stream on NATS JetStream, and its tests
+# against a real server; python3-venv, python3-pip (which brings
+# python3-wheel) and python3-setuptools: the test that pip-installs
+# client/python into a fresh venv).
 #   bash deploy/install-deps.sh [EXTRA_PACKAGE ...]
 # Idempotent: prints nothing and touches nothing when all packages are present.
 # Uses sudo when not root.

@@ -63,6 +63,7 @@ TEST(StreamRecordsTest, RefusalsNameTheField) {
       {"", "the record is empty"},
       {"  {\"a\": 1,", "not a JSON object of named fields"},
       {R"({"a": 1, "b": 2})", "1 of the model's 3 features are missing: c"},
+      {R"({"a": 1, "a": 2, "b": 2, "c": 3})", "Repeated map key: 'a'"},
       {R"({"a": "1", "b": 2, "c": 3})", "field 'a' is not a number"},
       {R"({"a": 1, "b": 2, "c": 1e40})", "field 'c' is 1e+40, not a finite 32-bit float"},
       {"a,b,c\n1,2", "the CSV header names 3 fields and the values line has 2"},
